@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rolegate/rolegate"
+	"github.com/rolegate/rolegate/migrate"
+	"github.com/rolegate/rolegate/testdb"
+)
+
+// The end-to-end tests start this test binary again as the real rolegate
+// process, so that signals, exit codes and restarts are the real thing.
+const envAsMain = "ROLEGATE_TEST_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envAsMain) == "1" {
+		main()
+		os.Exit(0)
+	}
+	testdb.Main(m)
+}
+
+// syncBuffer collects a process's log output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logLines decodes the JSON log lines written so far.
+func (b *syncBuffer) logLines(t *testing.T) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			continue // not every line is ours (e.g. the final error)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// waitReady polls /readyz until it answers 200 or the deadline passes.
+func waitReady(t *testing.T, addr string, within time.Duration, logs fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("rolegate on %s not ready within %v; logs:\n%s", addr, within, logs)
+}
+
+// startRun runs `rolegate serve` in-process through run and returns its
+// address; the server stops when the test ends.
+func startRun(t *testing.T, vars map[string]string) (string, *syncBuffer) {
+	t.Helper()
+	addr := freeAddr(t)
+	vars["ROLEGATE_ADDR"] = addr
+	vars["ROLEGATE_LOG_FORMAT"] = "json"
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, env(vars), strings.NewReader(""), io.Discard, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	waitReady(t, addr, 30*time.Second, logs)
+	return addr, logs
+}
+
+func TestServeProbesAndRequestLog(t *testing.T) {
+	t.Parallel()
+	addr, logs := startRun(t, map[string]string{"DATABASE_URL": testdb.URL(t)})
+
+	tests := []struct {
+		path       string
+		wantStatus int
+		wantType   string
+		wantInBody string
+	}{
+		{"/healthz", 200, "application/json", `"status":"ok"`},
+		{"/readyz", 200, "application/json", `"status":"ok"`},
+		{"/no/such/path", 404, "application/problem+json", `"status":404`},
+	}
+	for _, tt := range tests {
+		resp, err := http.Get("http://" + addr + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.wantStatus || resp.Header.Get("Content-Type") != tt.wantType || !strings.Contains(string(body), tt.wantInBody) {
+			t.Errorf("GET %s = %d %s %s, want %d %s with %s", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.wantStatus, tt.wantType, tt.wantInBody)
+		}
+		id := resp.Header.Get("X-Request-Id")
+		if len(id) < 16 {
+			t.Errorf("GET %s: X-Request-Id = %q, want a request id", tt.path, id)
+		}
+		// The request's log line carries the same id and the promised fields.
+		var line map[string]any
+		for range 100 {
+			for _, l := range logs.logLines(t) {
+				if l["msg"] == "request" && l["request_id"] == id {
+					line = l
+				}
+			}
+			if line != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if line == nil {
+			t.Fatalf("no log line for request %s; logs:\n%s", id, logs)
+		}
+		if line["method"] != "GET" || line["path"] != tt.path || line["status"] != float64(tt.wantStatus) || line["duration"] == nil {
+			t.Errorf("log line %v lacks method, path, status or duration", line)
+		}
+	}
+}
+
+func TestReadyzIs503WhenTheDatabaseGoesAway(t *testing.T) {
+	t.Parallel()
+	url := testdb.URL(t)
+	addr, _ := startRun(t, map[string]string{"DATABASE_URL": url})
+
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("readyz without database = %d %v %s, want 503 problem with Retry-After", resp.StatusCode, resp.Header, body)
+	}
+	if strings.Contains(string(body), "does not exist") || strings.Contains(string(body), "SQLSTATE") {
+		t.Errorf("readyz leaks the database error: %s", body)
+	}
+	// Liveness does not depend on the database.
+	resp, err = http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("healthz = %d, want 200", resp.StatusCode)
+	}
+}
+
+// process is a real `rolegate serve` process (this test binary run as main).
+type process struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *syncBuffer
+	done chan struct{}
+}
+
+func startProcess(t *testing.T, vars map[string]string) *process {
+	t.Helper()
+	p := &process{addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(os.Args[0], "serve")
+	p.cmd.Env = append(os.Environ(), envAsMain+"=1", "ROLEGATE_ADDR="+p.addr, "ROLEGATE_LOG_FORMAT=json")
+	for k, v := range vars {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.stop(t, syscall.SIGTERM) })
+	return p
+}
+
+// stop signals the process and waits for it to exit.
+func (p *process) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Errorf("rolegate did not exit within 60s of %v; logs:\n%s", sig, p.logs)
+	}
+}
+
+func countLogs(t *testing.T, logs *syncBuffer, msg string) int {
+	n := 0
+	for _, l := range logs.logLines(t) {
+		if l["msg"] == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// Two replicas started at the same moment against one empty database both
+// become ready, and each schema step is applied by exactly one of them.
+func TestTwoReplicasStartTogether(t *testing.T) {
+	t.Parallel()
+	url := testdb.EmptyURL(t)
+	a := startProcess(t, map[string]string{"DATABASE_URL": url})
+	b := startProcess(t, map[string]string{"DATABASE_URL": url})
+	waitReady(t, a.addr, 60*time.Second, a.logs)
+	waitReady(t, b.addr, 60*time.Second, b.logs)
+
+	steps, err := migrate.Parse(rolegate.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := countLogs(t, a.logs, "applied schema step") + countLogs(t, b.logs, "applied schema step"); got != len(steps) {
+		t.Errorf("schema steps applied %d times across both replicas, want %d", got, len(steps))
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var rows int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM schema_steps").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(steps) {
+		t.Errorf("schema_steps has %d rows, want %d", rows, len(steps))
+	}
+	for _, p := range []*process{a, b} {
+		p.stop(t, syscall.SIGTERM)
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("exit code after SIGTERM = %d, want 0; logs:\n%s", code, p.logs)
+		}
+	}
+}
+
+// With no DATABASE_URL rolegate runs its own PostgreSQL under
+// ROLEGATE_DATA_DIR; killed with SIGKILL, it starts again with no clean-up,
+// and what it wrote before is still there.
+func TestEmbeddedSurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"ROLEGATE_DATA_DIR": t.TempDir(), "DATABASE_URL": ""}
+	first := startProcess(t, vars)
+	waitReady(t, first.addr, 90*time.Second, first.logs)
+	if countLogs(t, first.logs, "applied schema step") == 0 {
+		t.Fatalf("first start applied no schema; logs:\n%s", first.logs)
+	}
+	first.stop(t, syscall.SIGKILL)
+
+	second := startProcess(t, vars)
+	waitReady(t, second.addr, 90*time.Second, second.logs)
+	// The schema written by the first run survived: nothing is applied again.
+	if n := countLogs(t, second.logs, "applied schema step"); n != 0 {
+		t.Errorf("second start applied %d schema steps again; the data did not survive", n)
+	}
+	second.stop(t, syscall.SIGTERM)
+	if code := second.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0; logs:\n%s", code, second.logs)
+	}
+	if countLogs(t, second.logs, "shutting down") != 1 {
+		t.Errorf("no graceful shutdown logged:\n%s", second.logs)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"frobnicate"}, env(nil), strings.NewReader(""), io.Discard, &stderr)
+	if err == nil || !strings.Contains(stderr.String(), "usage: rolegate") {
+		t.Fatalf("run(frobnicate) = %v, stderr %q; want an error and the usage", err, stderr.String())
+	}
+}

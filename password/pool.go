@@ -1,0 +1,148 @@
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"runtime"
+	"sync"
+)
+
+// Pool runs hashing and verification on a bounded set of worker goroutines
+// with a bounded queue, so that a flood of logins cannot starve the rest of
+// the API: a job that finds no free worker and no room in the queue is
+// refused at once with ErrBusy. A Pool is safe for concurrent use.
+type Pool struct {
+	params Params
+	dummy  string // argon2id hash of a random password, made with params
+
+	// verify is Verify; tests replace it to observe the work done.
+	verify func(hash, pw string, want Params) (ok, rehash bool, err error)
+
+	mu     sync.RWMutex // guards closed and sending on jobs
+	closed bool
+	jobs   chan *job
+	wg     sync.WaitGroup
+}
+
+type job struct {
+	ctx  context.Context
+	fn   func()
+	err  error // set by the worker before done is closed
+	done chan struct{}
+}
+
+// NewPool starts workers goroutines (<=0 means max(1, runtime.NumCPU()/2))
+// with a queue of queue waiting jobs (<=0 means 2*workers), hashing with p.
+// It precomputes once a dummy hash with p so that VerifyDummy costs what a
+// real verification does. It panics if p is outside the bounds Verify accepts
+// (a configuration error). Call Close to stop the workers.
+func NewPool(workers, queue int, p Params) *Pool {
+	if workers <= 0 {
+		workers = max(1, runtime.NumCPU()/2)
+	}
+	if queue <= 0 {
+		queue = 2 * workers
+	}
+	dummy, err := Hash(rand.Text(), p)
+	if err != nil {
+		panic("password: NewPool: " + err.Error())
+	}
+	pool := &Pool{
+		params: p,
+		dummy:  dummy,
+		verify: Verify,
+		jobs:   make(chan *job, queue),
+	}
+	pool.wg.Add(workers)
+	for range workers {
+		go pool.work()
+	}
+	return pool
+}
+
+func (p *Pool) work() {
+	defer p.wg.Done()
+	for j := range p.jobs {
+		if err := j.ctx.Err(); err != nil {
+			// The caller gave up while the job was queued.
+			j.err = err
+		} else {
+			j.fn()
+		}
+		close(j.done)
+	}
+}
+
+// do runs fn on a worker and waits for it. It returns ErrBusy at once if no
+// worker is free and the queue is full, ErrClosed if the Pool is closed, and
+// ctx.Err() as soon as ctx is done (a job still queued then is skipped).
+func (p *Pool) do(ctx context.Context, fn func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case p.jobs <- j:
+	default:
+		p.mu.RUnlock()
+		return ErrBusy
+	}
+	p.mu.RUnlock()
+	select {
+	case <-j.done:
+		return j.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Hash is like the package's Hash with the Pool's Params, run on a worker. It
+// returns ErrBusy at once when no worker is free and the queue is full,
+// ErrClosed after Close, and ctx.Err() as soon as ctx is done.
+func (p *Pool) Hash(ctx context.Context, pw string) (string, error) {
+	var (
+		hash string
+		err  error
+	)
+	if perr := p.do(ctx, func() { hash, err = Hash(pw, p.params) }); perr != nil {
+		return "", perr
+	}
+	return hash, err
+}
+
+// Verify is like the package's Verify with the Pool's Params as want, run on
+// a worker. It returns ErrBusy at once when no worker is free and the queue
+// is full, ErrClosed after Close, and ctx.Err() as soon as ctx is done.
+func (p *Pool) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, err error) {
+	if perr := p.do(ctx, func() { ok, rehash, err = p.verify(hash, pw, p.params) }); perr != nil {
+		return false, false, perr
+	}
+	return ok, rehash, err
+}
+
+// VerifyDummy does the work of a failed verification against a dummy hash and
+// always reports false: call it for an unknown user, so that a login takes the
+// same time whether or not the email exists. It returns nil once the work is
+// done, or the error Verify would have returned for busy, closed or
+// cancelled.
+func (p *Pool) VerifyDummy(ctx context.Context, pw string) error {
+	return p.do(ctx, func() { _, _, _ = p.verify(p.dummy, pw, p.params) })
+}
+
+// Close stops accepting jobs and stops the workers once the queued jobs are
+// done (jobs whose ctx has ended are skipped); it waits for them to exit.
+// Later calls return ErrClosed. Close may be called more than once.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.jobs)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}

@@ -1,0 +1,18 @@
+//go:build !linux
+
+package pglocal
+
+import (
+	"context"
+	"errors"
+)
+
+// child is a running postmaster; only Linux can run one (Pdeathsig, flock
+// and /proc are needed to manage it safely).
+type child struct{}
+
+func (*child) stop(context.Context) error { return nil }
+
+func start(context.Context, Options) (*Server, error) {
+	return nil, errors.New("pglocal: the embedded PostgreSQL needs Linux; set DATABASE_URL")
+}

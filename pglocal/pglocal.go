@@ -1,0 +1,164 @@
+// Package pglocal starts and stops a private PostgreSQL server from the
+// PostgreSQL binaries installed on this machine, so rolegate works with no
+// database set up.
+//
+// It is used by "rolegate serve" when DATABASE_URL is unset, and by the test
+// helper that starts one cluster per test run.
+package pglocal
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// superuser is the PostgreSQL role initdb creates; rolegate connects as it.
+const superuser = "rolegate"
+
+// defaultDatabase is created when Options.Database is empty.
+const defaultDatabase = "rolegate"
+
+// ErrNoBinaries is returned when no directory holding both initdb and
+// postgres can be found. Its text is meant to be printed as one line.
+var ErrNoBinaries = errors.New("pglocal: no PostgreSQL server binaries found: install PostgreSQL (for example apt-get install postgresql) or set DATABASE_URL")
+
+// Options configures Start.
+type Options struct {
+	// Dir is the base directory for the cluster, e.g. "./.data"; it is
+	// created if missing. The data directory is <Dir>/pg unless the
+	// postgres OS user cannot reach it (see Server.DataDir).
+	Dir string
+	// Database is created if missing; default "rolegate".
+	Database string
+	// Logger receives progress and postgres's own output; nil discards.
+	Logger *slog.Logger
+	// Fsync keeps PostgreSQL's durability settings. Leave it false only for
+	// throwaway test clusters: the server then runs with fsync,
+	// synchronous_commit and full_page_writes off.
+	Fsync bool
+}
+
+// Server is a running private PostgreSQL server started by Start.
+type Server struct {
+	dir      string // absolute Options.Dir
+	dataDir  string
+	database string
+	password string
+	port     int
+	log      *slog.Logger
+	lock     *os.File // flock on <dir>/pglocal.lock, held until Stop
+	proc     *child
+
+	mu      sync.Mutex
+	stopped bool
+	stopErr error
+}
+
+// URL returns the postgres URL, including the password, of Options.Database,
+// with sslmode=disable. Do not log it.
+func (s *Server) URL() string { return s.AdminURL(s.database) }
+
+// AdminURL returns the postgres URL, including the superuser password, of
+// database db, with sslmode=disable. Do not log it.
+func (s *Server) AdminURL(db string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(superuser, s.password),
+		Host:     "127.0.0.1:" + strconv.Itoa(s.port),
+		Path:     "/" + db,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
+}
+
+// DataDir returns the directory the cluster really lives in: <Dir>/pg, or
+// a fallback under /var/lib/rolegate or os.TempDir() when running as root
+// and the postgres OS user cannot reach <Dir>.
+func (s *Server) DataDir() string { return s.dataDir }
+
+// Start initialises the cluster if needed, clears state left by a crash,
+// starts postgres as a child process listening on a free loopback port,
+// waits until it accepts connections and creates Options.Database if it is
+// missing. Call Stop to shut it down.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	return start(ctx, opts)
+}
+
+// Stop shuts the server down: SIGINT (fast shutdown) to the postmaster, a
+// wait for it to exit bounded by ctx, then SIGQUIT and finally SIGKILL. It
+// releases the directory lock. Calling it again returns the first result.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return s.stopErr
+	}
+	s.stopped = true
+	s.stopErr = s.proc.stop(ctx)
+	// Release the lock only once postgres is gone, so that a new Start on
+	// the same Dir never sees a live postmaster of ours.
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+	s.log.Info("pglocal: PostgreSQL stopped", "data_dir", s.dataDir)
+	return s.stopErr
+}
+
+// FindBinaries returns the directory holding the initdb and postgres
+// binaries: pg_config --bindir first, then the directories of postgres and
+// initdb on PATH, then /usr/lib/postgresql/*/bin, highest version first.
+func FindBinaries() (string, error) {
+	var dirs []string
+	if pgConfig, err := exec.LookPath("pg_config"); err == nil {
+		if out, err := exec.Command(pgConfig, "--bindir").Output(); err == nil {
+			dirs = append(dirs, strings.TrimSpace(string(out)))
+		}
+	}
+	for _, name := range []string{"postgres", "initdb"} {
+		if p, err := exec.LookPath(name); err == nil {
+			dirs = append(dirs, filepath.Dir(p))
+		}
+	}
+	versioned, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	slices.SortFunc(versioned, func(a, b string) int {
+		va, vb := binVersion(a), binVersion(b)
+		switch {
+		case va > vb:
+			return -1
+		case va < vb:
+			return 1
+		}
+		return 0
+	})
+	dirs = append(dirs, versioned...)
+	for _, dir := range dirs {
+		if isExecutable(filepath.Join(dir, "initdb")) && isExecutable(filepath.Join(dir, "postgres")) {
+			return dir, nil
+		}
+	}
+	return "", ErrNoBinaries
+}
+
+// binVersion parses the version out of /usr/lib/postgresql/<version>/bin;
+// "9.6" < "10" holds as floats. Unparsable names sort last.
+func binVersion(bin string) float64 {
+	v, err := strconv.ParseFloat(filepath.Base(filepath.Dir(bin)), 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}

@@ -1,0 +1,58 @@
+-- rolegate's database schema: the one source for sqlc and for every database
+-- rolegate runs on.
+--
+-- It is applied at start-up in numbered steps, each in the same transaction as
+-- its bookkeeping row in schema_steps, under a PostgreSQL advisory lock, so
+-- that replicas starting together apply each step exactly once. A step that
+-- has been released is never edited: change the schema by appending a new
+-- "-- +step N: what" section below the last one. Steps never drop data.
+
+-- +step 1: users, roles and notes
+CREATE TABLE users (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email         text        NOT NULL CHECK (length(email) BETWEEN 3 AND 254),
+    password_hash text        NOT NULL,
+    disabled      boolean     NOT NULL DEFAULT false,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE users IS 'Accounts that log in at /token.';
+COMMENT ON COLUMN users.email IS 'Login name; unique regardless of case.';
+COMMENT ON COLUMN users.password_hash IS 'A PHC string (argon2id), or a bcrypt hash imported from another app.';
+COMMENT ON COLUMN users.disabled IS 'A disabled user cannot log in.';
+
+-- Emails are unique and looked up case-insensitively.
+CREATE UNIQUE INDEX users_email_key ON users (lower(email));
+
+CREATE TABLE roles (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name       text        NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE roles IS 'Role names that x-roles in the API spec refers to.';
+
+CREATE TABLE user_roles (
+    user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role_id bigint NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+    PRIMARY KEY (user_id, role_id)
+);
+COMMENT ON TABLE user_roles IS 'Which user holds which role (many to many).';
+
+CREATE INDEX user_roles_role_id_idx ON user_roles (role_id);
+
+CREATE TABLE notes (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    owner_id     bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    document_src text        NOT NULL,
+    title        text        NOT NULL,
+    body         text        NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE notes IS 'Notes a user keeps about a document.';
+COMMENT ON COLUMN notes.document_src IS 'The source of the document the note is about.';
+
+-- A user's notes for one document source, newest first.
+CREATE INDEX notes_owner_document_idx ON notes (owner_id, document_src, created_at DESC, id DESC);
+-- A user's notes, newest first (keyset pagination).
+CREATE INDEX notes_owner_created_idx ON notes (owner_id, created_at DESC, id DESC);
