@@ -4,6 +4,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,7 +30,33 @@ type Config struct {
 	// DBWait bounds how long start-up waits for the database to answer
 	// (ROLEGATE_DB_WAIT).
 	DBWait time.Duration
+
+	// JWTSecret is the HS256 key for access tokens (ROLEGATE_JWT_SECRET, at
+	// least 32 bytes). Empty means a random key generated once and kept in
+	// DataDir.
+	JWTSecret []byte
+	// JWTIssuer and JWTAudience are the iss and aud of access tokens
+	// (ROLEGATE_JWT_ISSUER, ROLEGATE_JWT_AUDIENCE; default "rolegate").
+	JWTIssuer, JWTAudience string
+	// AccessTokenTTL is the lifetime of access tokens (ROLEGATE_ACCESS_TOKEN_TTL).
+	AccessTokenTTL time.Duration
+	// HashWorkers is how many password hashes run at once
+	// (ROLEGATE_HASH_WORKERS; 0 means half the CPUs, at least one).
+	HashWorkers int
+	// HashQueue is how many logins may wait for a worker before /token
+	// answers 503 (ROLEGATE_HASH_QUEUE; 0 means twice the workers).
+	HashQueue int
+	// AdminPassword is the password of the first administrator, created on
+	// the first start of an empty database (ROLEGATE_ADMIN_PASSWORD). Empty
+	// means a generated one, printed once.
+	AdminPassword string
+	// MaxBodyBytes bounds request bodies (ROLEGATE_MAX_BODY_BYTES).
+	MaxBodyBytes int64
 }
+
+// MinSecretLen is the shortest JWT secret accepted (RFC 7518 section 3.2:
+// at least the hash size for HS256).
+const MinSecretLen = 32
 
 // Load reads the configuration through getenv (os.Getenv in production) and
 // reports every invalid value at once.
@@ -50,6 +77,17 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.ShutdownTimeout = duration(getenv, "ROLEGATE_SHUTDOWN_TIMEOUT", 15*time.Second, &errs)
 	c.DBWait = duration(getenv, "ROLEGATE_DB_WAIT", 30*time.Second, &errs)
+	c.JWTSecret = []byte(getenv("ROLEGATE_JWT_SECRET"))
+	if n := len(c.JWTSecret); n > 0 && n < MinSecretLen {
+		errs = append(errs, fmt.Sprintf("ROLEGATE_JWT_SECRET: must be at least %d bytes", MinSecretLen))
+	}
+	c.JWTIssuer = or(getenv("ROLEGATE_JWT_ISSUER"), "rolegate")
+	c.JWTAudience = or(getenv("ROLEGATE_JWT_AUDIENCE"), "rolegate")
+	c.AccessTokenTTL = duration(getenv, "ROLEGATE_ACCESS_TOKEN_TTL", 15*time.Minute, &errs)
+	c.HashWorkers = integer(getenv, "ROLEGATE_HASH_WORKERS", 0, 0, 1024, &errs)
+	c.HashQueue = integer(getenv, "ROLEGATE_HASH_QUEUE", 0, 0, 1<<16, &errs)
+	c.AdminPassword = getenv("ROLEGATE_ADMIN_PASSWORD")
+	c.MaxBodyBytes = int64(integer(getenv, "ROLEGATE_MAX_BODY_BYTES", 1<<20, 1024, 1<<30, &errs))
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
@@ -61,6 +99,19 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+func integer(getenv func(string) string, name string, def, lo, hi int, errs *[]string) int {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		*errs = append(*errs, fmt.Sprintf("%s: want a whole number from %d to %d", name, lo, hi))
+		return def
+	}
+	return n
 }
 
 func duration(getenv func(string) string, name string, def time.Duration, errs *[]string) time.Duration {

@@ -1,25 +1,40 @@
 // Package handlers implements the operations of api/openapi.yaml: one type
 // per tag of the spec, all embedded in Server. Handlers hold no
 // authentication or authorization code: the access middleware has admitted
-// every request that reaches them.
+// every request that reaches them, and access.Caller tells who called.
 package handlers
 
 import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/password"
+	"github.com/rolegate/rolegate/token"
 )
 
 // Server implements every operation of the spec.
 type Server struct {
 	Health
+	Auth
+	Notes
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
-// New returns a Server that keeps its data in pool.
-func New(pool *pgxpool.Pool) *Server {
+// Deps are what the handlers need.
+type Deps struct {
+	Pool   *pgxpool.Pool
+	Hasher *password.Pool
+	Tokens *token.Manager
+}
+
+// New returns a Server over deps.
+func New(d Deps) *Server {
+	q := db.New(d.Pool)
 	return &Server{
-		Health: Health{DB: pool},
+		Health: Health{DB: d.Pool},
+		Auth:   Auth{Queries: q, Hasher: d.Hasher, Tokens: d.Tokens},
+		Notes:  Notes{Queries: q},
 	}
 }

@@ -44,6 +44,10 @@ type Options struct {
 	// throwaway test clusters: the server then runs with fsync,
 	// synchronous_commit and full_page_writes off.
 	Fsync bool
+	// Attach, when another process already runs the cluster in Dir, connects
+	// to it instead of failing. The returned Server's Stop then leaves the
+	// cluster running. For short commands such as "rolegate user add".
+	Attach bool
 }
 
 // Server is a running private PostgreSQL server started by Start.
@@ -56,6 +60,7 @@ type Server struct {
 	log      *slog.Logger
 	lock     *os.File // flock on <dir>/pglocal.lock, held until Stop
 	proc     *child
+	attached bool // started by another process: Stop leaves it running
 
 	mu      sync.Mutex
 	stopped bool
@@ -102,6 +107,9 @@ func (s *Server) Stop(ctx context.Context) error {
 		return s.stopErr
 	}
 	s.stopped = true
+	if s.attached {
+		return nil
+	}
 	s.stopErr = s.proc.stop(ctx)
 	// Release the lock only once postgres is gone, so that a new Start on
 	// the same Dir never sees a live postmaster of ours.

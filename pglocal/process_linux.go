@@ -55,6 +55,9 @@ func start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("pglocal: %w", err)
 	}
 	lock, err := lockDir(dir)
+	if errors.Is(err, errLocked) && opts.Attach {
+		return attach(ctx, dir, db, log)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +112,10 @@ func (s *Server) start(ctx context.Context, bin string, fsync bool) error {
 		cancel()
 		return err
 	}
+	// Tell other rolegate commands (Options.Attach) where to find us.
+	if err := os.WriteFile(filepath.Join(s.dir, portFile), []byte(strconv.Itoa(s.port)), 0o600); err != nil {
+		s.log.Warn("pglocal: cannot record the port for other commands", "err", err)
+	}
 	s.log.Info("pglocal: PostgreSQL started", "data_dir", s.dataDir, "port", s.port, "pid", s.proc.cmd.Process.Pid)
 	return nil
 }
@@ -124,7 +131,7 @@ func lockDir(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("pglocal: another rolegate is using the embedded PostgreSQL in %s; stop it or set DATABASE_URL", dir)
+			return nil, fmt.Errorf("%w: another rolegate is using the embedded PostgreSQL in %s; stop it or set DATABASE_URL", errLocked, dir)
 		}
 		return nil, fmt.Errorf("pglocal: lock %s: %w", path, err)
 	}
@@ -469,4 +476,35 @@ func processesIn(dataDir string) []int {
 		}
 	}
 	return pids
+}
+
+// errLocked reports that another process runs the cluster in a directory.
+var errLocked = errors.New("pglocal: locked")
+
+// portFile, in Options.Dir, holds the port of the running cluster.
+const portFile = "pglocal.port"
+
+// attach connects to the cluster another process runs in dir, which holds
+// the directory lock and wrote its port there when it started.
+func attach(ctx context.Context, dir, db string, log *slog.Logger) (*Server, error) {
+	portText, err := os.ReadFile(filepath.Join(dir, portFile))
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: another process runs the cluster in %s but its port is unknown: %w", dir, err)
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(string(portText)))
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: %s: not a port number", portFile)
+	}
+	pw, err := readPassword(filepath.Join(dir, "pg.password"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{dir: dir, database: db, password: pw, port: port, log: log, attached: true}
+	conn, err := pgx.Connect(ctx, s.AdminURL(db))
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: the cluster in %s does not answer: %w", dir, err)
+	}
+	conn.Close(ctx)
+	log.Debug("pglocal: attached to the running cluster", "dir", dir, "port", port)
+	return s, nil
 }

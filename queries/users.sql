@@ -13,3 +13,12 @@ GROUP BY u.id;
 INSERT INTO users (email, password_hash)
 VALUES (sqlc.arg(email), sqlc.arg(password_hash))
 RETURNING id, email, disabled, created_at, updated_at;
+
+-- name: UpdatePasswordHash :execrows
+-- UpdatePasswordHash replaces a user's password hash if it is still old_hash,
+-- so that a concurrent password change is never overwritten.
+UPDATE users SET password_hash = sqlc.arg(new_hash), updated_at = now()
+WHERE id = sqlc.arg(id) AND password_hash = sqlc.arg(old_hash);
+
+-- name: AnyUserExists :one
+SELECT EXISTS (SELECT 1 FROM users);

@@ -1,5 +1,6 @@
 // Package server assembles rolegate's HTTP stack: request ids and logging,
-// panic recovery, and the generated routes over the handlers.
+// panic recovery, the access middleware (routing, tokens, x-roles,
+// validation), and the generated routes over the handlers.
 package server
 
 import (
@@ -7,31 +8,45 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/httplog"
 	"github.com/rolegate/rolegate/problem"
 )
 
-// New returns the HTTP handler that serves the spec's operations with impl.
-func New(logger *slog.Logger, impl api.StrictServerInterface) http.Handler {
-	mux := http.NewServeMux()
-	// Anything the spec does not route is a problem+json 404, not the mux's text.
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.New(problem.NotFound, "No such resource."))
-	})
-	strict := api.NewStrictHandlerWithOptions(impl, nil, api.StrictHTTPServerOptions{
+// Deps are the server's dependencies.
+type Deps struct {
+	Logger       *slog.Logger
+	Doc          *openapi3.T
+	Policy       *access.Policy
+	Verifier     access.Verifier
+	MaxBodyBytes int64
+	Impl         api.StrictServerInterface
+}
+
+// New returns the HTTP handler that serves the spec's operations.
+func New(d Deps) (http.Handler, error) {
+	strict := api.NewStrictHandlerWithOptions(d.Impl, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			problem.Write(w, r, problem.Wrap(problem.Invalid, "The request body is malformed.", err))
 		},
 		ResponseErrorHandlerFunc: problem.Write,
 	})
-	h := api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
-		BaseRouter: mux,
+	routes := api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			problem.Write(w, r, paramError(err))
 		},
 	})
-	return httplog.Middleware(logger, recoverer(h))
+	guarded, err := access.Middleware(d.Doc, d.Policy, access.Options{
+		Verifier:     d.Verifier,
+		MaxBodyBytes: d.MaxBodyBytes,
+	}, routes)
+	if err != nil {
+		return nil, err
+	}
+	return httplog.Middleware(d.Logger, recoverer(guarded)), nil
 }
 
 // paramError names the parameter that failed to bind without passing on the

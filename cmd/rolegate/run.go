@@ -1,32 +1,47 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate"
+	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/accounts"
 	"github.com/rolegate/rolegate/config"
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/handlers"
 	"github.com/rolegate/rolegate/migrate"
+	"github.com/rolegate/rolegate/password"
 	"github.com/rolegate/rolegate/pglocal"
+	"github.com/rolegate/rolegate/problem"
 	"github.com/rolegate/rolegate/server"
+	"github.com/rolegate/rolegate/token"
 )
 
 const usage = `usage: rolegate <command>
 
 commands:
-  serve     serve the API on ROLEGATE_ADDR (default 127.0.0.1:8080)
-  migrate   apply the database schema and exit
-  help      print this text
+  serve                              serve the API on ROLEGATE_ADDR (default 127.0.0.1:8080)
+  routes                             print every operation and the roles it admits
+  user add --email E --roles a,b     create an account; the password is read from stdin
+  migrate                            apply the database schema and exit
+  help                               print this text
 
 Configuration comes from the environment; see README.md.
 `
@@ -50,9 +65,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	logger := newLogger(cfg, stderr)
 	switch args[0] {
 	case "serve":
-		return serve(ctx, cfg, logger, nil)
+		return serve(ctx, cfg, logger, stdout)
+	case "routes":
+		return routes(stdout)
+	case "user":
+		return user(ctx, cfg, logger, args[1:], stdin, stdout)
 	case "migrate":
-		return withDB(ctx, cfg, logger, func(*pgxpool.Pool) error { return nil })
+		return withDB(ctx, cfg, logger, false, func(*pgxpool.Pool) error { return nil })
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
@@ -85,10 +104,13 @@ func isTerminal(w io.Writer) bool {
 // withDB opens the configured database (starting the embedded PostgreSQL
 // when DATABASE_URL is unset), brings its schema up to date, calls fn, and
 // then closes the pool and stops the embedded server, in that order.
-func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, fn func(*pgxpool.Pool) error) (err error) {
+//
+// A short command (attach) uses the embedded PostgreSQL of a running
+// `rolegate serve` rather than failing on its lock.
+func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach bool, fn func(*pgxpool.Pool) error) (err error) {
 	url := cfg.DatabaseURL
 	if url == "" {
-		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: cfg.DataDir, Logger: logger, Fsync: true})
+		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: cfg.DataDir, Logger: logger, Fsync: true, Attach: attach})
 		if err != nil {
 			return err
 		}
@@ -157,16 +179,63 @@ func openPool(ctx context.Context, url string, wait time.Duration) (*pgxpool.Poo
 
 // serve runs the HTTP server until ctx is cancelled, then shuts down in
 // order: stop accepting, let in-flight requests finish (bounded), close the
-// pool, stop the embedded PostgreSQL. ready, if not nil, receives the
-// listener's address once requests are accepted.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan<- net.Addr) error {
-	return withDB(ctx, cfg, logger, func(pool *pgxpool.Pool) error {
+// pool, stop the embedded PostgreSQL.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout io.Writer) error {
+	// Everything that can be checked without the database is checked first:
+	// a spec with an undeclared access rule never gets to serve.
+	doc, policy, err := loadSpec(ctx)
+	if err != nil {
+		return err
+	}
+	secret, err := jwtSecret(cfg, logger)
+	if err != nil {
+		return err
+	}
+	tokens, err := token.New(token.Config{
+		Secret:   secret,
+		Issuer:   cfg.JWTIssuer,
+		Audience: cfg.JWTAudience,
+		TTL:      cfg.AccessTokenTTL,
+		Leeway:   30 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	hasher := password.NewPool(cfg.HashWorkers, cfg.HashQueue, password.OWASP)
+	defer hasher.Close()
+
+	return withDB(ctx, cfg, logger, false, func(pool *pgxpool.Pool) error {
+		if err := db.New(pool).EnsureRoles(ctx, append(policy.Roles(), "admin")); err != nil {
+			return fmt.Errorf("creating the spec's roles: %w", err)
+		}
+		created, generated, err := accounts.Bootstrap(ctx, pool, hasher, cfg.AdminPassword)
+		if err != nil {
+			return fmt.Errorf("creating the first administrator: %w", err)
+		}
+		if created {
+			logger.Info("created the first administrator", "email", accounts.BootstrapEmail)
+			if generated != "" {
+				// Shown once, on the terminal's stdout rather than in the log.
+				fmt.Fprintf(stdout, "First administrator: %s, password: %s (shown only this once)\n", accounts.BootstrapEmail, generated)
+			}
+		}
+		handler, err := server.New(server.Deps{
+			Logger:       logger,
+			Doc:          doc,
+			Policy:       policy,
+			Verifier:     tokens,
+			MaxBodyBytes: cfg.MaxBodyBytes,
+			Impl:         handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens}),
+		})
+		if err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
 			return err
 		}
 		srv := &http.Server{
-			Handler:           server.New(logger, handlers.New(pool)),
+			Handler:           handler,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      60 * time.Second,
@@ -177,9 +246,6 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready ch
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
 		logger.Info("serving", "addr", ln.Addr().String())
-		if ready != nil {
-			ready <- ln.Addr()
-		}
 		select {
 		case err := <-errc:
 			return err
@@ -194,4 +260,93 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ready ch
 		}
 		return nil
 	})
+}
+
+// loadSpec loads the embedded spec and its access policy, refusing a spec
+// that is invalid or leaves any operation's access undeclared.
+func loadSpec(ctx context.Context) (*openapi3.T, *access.Policy, error) {
+	doc, err := api.GetSwagger()
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading the spec: %w", err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		return nil, nil, fmt.Errorf("the spec is invalid: %w", err)
+	}
+	policy, err := access.Load(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return doc, policy, nil
+}
+
+// jwtSecret is ROLEGATE_JWT_SECRET or else a key generated once and kept in
+// the data directory.
+func jwtSecret(cfg config.Config, logger *slog.Logger) ([]byte, error) {
+	if len(cfg.JWTSecret) > 0 {
+		return cfg.JWTSecret, nil
+	}
+	path := filepath.Join(cfg.DataDir, "jwt.key")
+	if cfg.DatabaseURL != "" {
+		logger.Warn("ROLEGATE_JWT_SECRET is unset: using a key kept in the data directory; replicas must share one ROLEGATE_JWT_SECRET", "path", path)
+	}
+	return token.LoadOrCreateKey(path)
+}
+
+// routes prints the access matrix of the spec.
+func routes(stdout io.Writer) error {
+	_, policy, err := loadSpec(context.Background())
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "METHOD\tPATH\tOPERATION\tACCESS")
+	for _, r := range policy.Rules {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Method, r.Path, r.OperationID, r.Access())
+	}
+	return tw.Flush()
+}
+
+// user runs `rolegate user add`.
+func user(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New("usage: rolegate user add --email E --roles admin,user (password on stdin)")
+	}
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	email := fs.String("email", "", "the account's email")
+	roles := fs.String("roles", "", "comma-separated roles")
+	if err := fs.Parse(args[1:]); err != nil || *email == "" || fs.NArg() > 0 {
+		return errors.New("usage: rolegate user add --email E --roles admin,user (password on stdin)")
+	}
+	pw, err := readPassword(stdin)
+	if err != nil {
+		return err
+	}
+	hasher := password.NewPool(1, 1, password.OWASP)
+	defer hasher.Close()
+	return withDB(ctx, cfg, logger, true, func(pool *pgxpool.Pool) error {
+		row, err := accounts.Create(ctx, pool, hasher, *email, pw, accounts.ParseRoles(*roles))
+		if err != nil {
+			var pe *problem.Error
+			if errors.As(err, &pe) {
+				return errors.New(pe.Detail)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "created user %d %s\n", row.ID, row.Email)
+		return nil
+	})
+}
+
+// readPassword reads the first line of r, without its line ending.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, password.MaxPasswordLen+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password on stdin")
+	}
+	return line, nil
 }

@@ -9,6 +9,8 @@ import (
 )
 
 type Querier interface {
+	AnyUserExists(ctx context.Context) (bool, error)
+	CreateNote(ctx context.Context, arg CreateNoteParams) (Note, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error)
 	// EnsureRoles creates the named roles that do not exist yet.
 	EnsureRoles(ctx context.Context, names []string) error
@@ -17,6 +19,12 @@ type Querier interface {
 	GetUserWithRolesByEmail(ctx context.Context, email string) (GetUserWithRolesByEmailRow, error)
 	// GrantRoles gives a user the named roles, which must exist; granting one it holds is no error.
 	GrantRoles(ctx context.Context, arg GrantRolesParams) error
+	// ListNotesByDocument returns one owner's notes on one document, newest first.
+	ListNotesByDocument(ctx context.Context, arg ListNotesByDocumentParams) ([]Note, error)
+	ListUserRoles(ctx context.Context, userID int64) ([]string, error)
+	// UpdatePasswordHash replaces a user's password hash if it is still old_hash,
+	// so that a concurrent password change is never overwritten.
+	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error)
 }
 
 var _ Querier = (*Queries)(nil)

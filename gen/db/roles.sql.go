@@ -37,3 +37,29 @@ func (q *Queries) GrantRoles(ctx context.Context, arg GrantRolesParams) error {
 	_, err := q.db.Exec(ctx, grantRoles, arg.UserID, arg.Names)
 	return err
 }
+
+const listUserRoles = `-- name: ListUserRoles :many
+SELECT r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id
+WHERE ur.user_id = $1
+ORDER BY r.name
+`
+
+func (q *Queries) ListUserRoles(ctx context.Context, userID int64) ([]string, error) {
+	rows, err := q.db.Query(ctx, listUserRoles, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		items = append(items, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

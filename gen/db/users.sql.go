@@ -11,6 +11,17 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const anyUserExists = `-- name: AnyUserExists :one
+SELECT EXISTS (SELECT 1 FROM users)
+`
+
+func (q *Queries) AnyUserExists(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, anyUserExists)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, password_hash)
 VALUES ($1, $2)
@@ -78,4 +89,25 @@ func (q *Queries) GetUserWithRolesByEmail(ctx context.Context, email string) (Ge
 		&i.Roles,
 	)
 	return i, err
+}
+
+const updatePasswordHash = `-- name: UpdatePasswordHash :execrows
+UPDATE users SET password_hash = $1, updated_at = now()
+WHERE id = $2 AND password_hash = $3
+`
+
+type UpdatePasswordHashParams struct {
+	NewHash string
+	ID      int64
+	OldHash string
+}
+
+// UpdatePasswordHash replaces a user's password hash if it is still old_hash,
+// so that a concurrent password change is never overwritten.
+func (q *Queries) UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error) {
+	result, err := q.db.Exec(ctx, updatePasswordHash, arg.NewHash, arg.ID, arg.OldHash)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

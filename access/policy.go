@@ -1,0 +1,218 @@
+// Package access enforces the access rules that api/openapi.yaml declares:
+// every operation is public (`security: []`) or requires a bearer token and
+// lists in `x-roles` the roles it admits (any one suffices; an empty list
+// admits any authenticated user). The rules are read and checked once, at
+// start-up: a spec that leaves any operation's access undeclared or
+// ambiguous is refused, so nothing can be forgotten.
+package access
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// Rule is one operation's access rule.
+type Rule struct {
+	Method      string
+	Path        string
+	OperationID string
+	// Public operations need no token.
+	Public bool
+	// Roles admitted by a secured operation; empty admits any authenticated user.
+	Roles []string
+}
+
+// Admits reports whether a caller holding roles may call the operation. It
+// does not allocate.
+func (r *Rule) Admits(roles []string) bool {
+	if r.Public || len(r.Roles) == 0 {
+		return true
+	}
+	for _, want := range r.Roles {
+		if slices.Contains(roles, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// Access describes the rule for people: "public", "any authenticated user"
+// or the roles, comma-separated.
+func (r *Rule) Access() string {
+	switch {
+	case r.Public:
+		return "public"
+	case len(r.Roles) == 0:
+		return "any authenticated user"
+	}
+	return strings.Join(r.Roles, ", ")
+}
+
+// Policy holds the rule of every operation of a spec.
+type Policy struct {
+	// Rules in path, then method order.
+	Rules []*Rule
+	byOp  map[*openapi3.Operation]*Rule
+}
+
+// rolesExt is the extension that lists an operation's roles.
+const rolesExt = "x-roles"
+
+var roleName = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
+
+// Load reads and checks the access rules of doc. It fails, naming every
+// offending operation, when an operation:
+//   - is secured but has no x-roles, or x-roles that is not a list of
+//     distinct role names;
+//   - is public but carries x-roles;
+//   - inherits an empty global security instead of saying `security: []`;
+//   - allows anonymous access as one alternative of its security (`{}`), or
+//     names a security scheme that is not a bearer token scheme;
+//   - is secured but does not declare its 401 and 403 responses;
+//   - has a path template other than whole-segment {name} parameters.
+func Load(doc *openapi3.T) (*Policy, error) {
+	var errs []error
+	schemes := map[string]bool{} // name -> carries rolegate's bearer token
+	if doc.Components != nil {
+		for name, ref := range doc.Components.SecuritySchemes {
+			s := ref.Value
+			bearer := s != nil && ((s.Type == "http" && strings.EqualFold(s.Scheme, "bearer")) ||
+				(s.Type == "oauth2" && s.Flows != nil && s.Flows.Password != nil))
+			schemes[name] = bearer
+		}
+	}
+	p := &Policy{byOp: map[*openapi3.Operation]*Rule{}}
+	paths := doc.Paths.InMatchingOrder()
+	sort.Strings(paths)
+	for _, path := range paths {
+		if err := checkTemplate(path); err != nil {
+			errs = append(errs, err)
+		}
+		item := doc.Paths.Value(path)
+		for _, method := range sortedMethods(item) {
+			op := item.GetOperation(method)
+			rule, ruleErrs := ruleFor(doc, schemes, method, path, op)
+			for _, e := range ruleErrs {
+				errs = append(errs, fmt.Errorf("%s %s (%s): %w", method, path, op.OperationID, e))
+			}
+			p.Rules = append(p.Rules, rule)
+			p.byOp[op] = rule
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("access: the spec's access rules are inconsistent:\n%w", err)
+	}
+	return p, nil
+}
+
+func sortedMethods(item *openapi3.PathItem) []string {
+	var methods []string
+	for m := range item.Operations() {
+		methods = append(methods, m)
+	}
+	sort.Strings(methods)
+	return methods
+}
+
+func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *openapi3.Operation) (*Rule, []error) {
+	rule := &Rule{Method: method, Path: path, OperationID: op.OperationID}
+	var errs []error
+	security := op.Security
+	if security == nil {
+		security = &doc.Security
+	}
+	raw, hasRoles := op.Extensions[rolesExt]
+	if len(*security) == 0 {
+		rule.Public = true
+		if op.Security == nil {
+			errs = append(errs, errors.New("declares no access: say `security: []` to make it public, or give it x-roles"))
+		}
+		if hasRoles {
+			errs = append(errs, errors.New("is public (`security: []`) but has x-roles"))
+		}
+		return rule, errs
+	}
+	for _, req := range *security {
+		if len(req) == 0 {
+			errs = append(errs, errors.New("allows anonymous access as one security alternative ({}); make it public or secured, not both"))
+		}
+		for name := range req {
+			if bearer, ok := schemes[name]; !ok {
+				errs = append(errs, fmt.Errorf("names undeclared security scheme %q", name))
+			} else if !bearer {
+				errs = append(errs, fmt.Errorf("uses unsupported security scheme %q: only http bearer and oauth2 password schemes carry rolegate's tokens", name))
+			}
+		}
+	}
+	if !hasRoles {
+		errs = append(errs, errors.New("is secured but has no x-roles: list the roles it admits, or [] for any authenticated user"))
+	} else {
+		roles, err := parseRoles(raw)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		rule.Roles = roles
+	}
+	for _, code := range []int{401, 403} {
+		if op.Responses == nil || op.Responses.Status(code) == nil {
+			errs = append(errs, fmt.Errorf("is secured but does not declare its %d response", code))
+		}
+	}
+	return rule, errs
+}
+
+func parseRoles(raw any) ([]string, error) {
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, fmt.Errorf("x-roles must be a list of role names, not %T", raw)
+	}
+	roles := make([]string, 0, len(list))
+	for _, v := range list {
+		name, ok := v.(string)
+		if !ok || !roleName.MatchString(name) {
+			return nil, fmt.Errorf("x-roles: %v is not a role name (lower case, at most 64 of a-z 0-9 _ . -)", v)
+		}
+		if slices.Contains(roles, name) {
+			return nil, fmt.Errorf("x-roles: %q is listed twice", name)
+		}
+		roles = append(roles, name)
+	}
+	return roles, nil
+}
+
+// checkTemplate makes sure every parameter of a path template is a whole
+// segment, which is what http.ServeMux routes on.
+func checkTemplate(path string) error {
+	for _, seg := range strings.Split(path, "/") {
+		if !strings.ContainsAny(seg, "{}") {
+			continue
+		}
+		if !strings.HasPrefix(seg, "{") || !strings.HasSuffix(seg, "}") || strings.Count(seg, "{") != 1 {
+			return fmt.Errorf("path %s: parameters must be whole segments such as /{id}", path)
+		}
+	}
+	return nil
+}
+
+// Rule returns the rule of op, or nil for an operation not in the policy.
+func (p *Policy) Rule(op *openapi3.Operation) *Rule { return p.byOp[op] }
+
+// Roles returns every role the spec names, sorted.
+func (p *Policy) Roles() []string {
+	var roles []string
+	for _, r := range p.Rules {
+		for _, name := range r.Roles {
+			if !slices.Contains(roles, name) {
+				roles = append(roles, name)
+			}
+		}
+	}
+	sort.Strings(roles)
+	return roles
+}

@@ -1,0 +1,163 @@
+package access_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/rolegate/rolegate"
+	"github.com/rolegate/rolegate/access"
+)
+
+func load(t *testing.T, spec string) (*access.Policy, error) {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData([]byte(spec))
+	if err != nil {
+		t.Fatalf("loading spec: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("spec invalid: %v", err)
+	}
+	return access.Load(doc)
+}
+
+// spec builds a one-operation spec: global security, then the operation's
+// own lines (indented under GET /things/{id}).
+func spec(global, op string) string {
+	return `openapi: 3.0.3
+info: {title: t, version: "1"}
+` + global + `
+components:
+  securitySchemes:
+    bearerAuth: {type: http, scheme: bearer}
+    pw:
+      type: oauth2
+      flows: {password: {tokenUrl: /token, scopes: {}}}
+    key: {type: apiKey, in: header, name: X-Key}
+paths:
+  /things/{id}:
+    get:
+      operationId: getThing
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+` + op + `
+      responses:
+        "200": {description: ok}
+        "401": {description: no}
+        "403": {description: no}
+`
+}
+
+func TestLoadRefusesUndeclaredOrInconsistentAccess(t *testing.T) {
+	t.Parallel()
+	const secured = "security: [{bearerAuth: []}]"
+	tests := []struct {
+		name, global, op, wantErr string
+	}{
+		{"secured without x-roles", secured, "", "is secured but has no x-roles"},
+		{"public with x-roles", secured, "      security: []\n      x-roles: [user]", "is public (`security: []`) but has x-roles"},
+		{"inherited empty security", "", "", "declares no access"},
+		{"x-roles not a list", secured, "      x-roles: user", "x-roles must be a list"},
+		{"x-roles with a bad name", secured, "      x-roles: [User!]", "is not a role name"},
+		{"x-roles with a duplicate", secured, "      x-roles: [user, user]", "listed twice"},
+		{"anonymous alternative", secured, "      security: [{bearerAuth: []}, {}]\n      x-roles: [user]", "allows anonymous access"},
+		{"unsupported scheme", secured, "      security: [{key: []}]\n      x-roles: [user]", "unsupported security scheme"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, spec(tt.global, tt.op))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "getThing") {
+				t.Fatalf("Load error = %v, want one naming getThing and containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadRefusesSecuredOperationWithout401And403(t *testing.T) {
+	t.Parallel()
+	s := strings.Replace(spec("security: [{bearerAuth: []}]", "      x-roles: [user]"), "        \"403\": {description: no}\n", "", 1)
+	if _, err := load(t, s); err == nil || !strings.Contains(err.Error(), "does not declare its 403 response") {
+		t.Fatalf("Load error = %v, want the missing 403", err)
+	}
+}
+
+func TestLoadRefusesPartialSegmentParameters(t *testing.T) {
+	t.Parallel()
+	s := strings.ReplaceAll(spec("security: []", "      security: []"), "/things/{id}", "/things/{id}.pdf")
+	if _, err := load(t, s); err == nil || !strings.Contains(err.Error(), "whole segments") {
+		t.Fatalf("Load error = %v, want the path template refused", err)
+	}
+}
+
+func TestLoadAcceptsDeclaredAccess(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, global, op string
+		wantPublic       bool
+		wantRoles        []string
+		wantAccess       string
+	}{
+		{"public", "security: [{bearerAuth: []}]", "      security: []", true, nil, "public"},
+		{"any authenticated", "security: [{bearerAuth: []}]", "      x-roles: []", false, []string{}, "any authenticated user"},
+		{"roles, either scheme", "", "      security: [{pw: []}, {bearerAuth: []}]\n      x-roles: [user, admin]", false, []string{"user", "admin"}, "user, admin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := load(t, spec(tt.global, tt.op))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := p.Rules[0]
+			if r.Public != tt.wantPublic || r.Access() != tt.wantAccess || r.OperationID != "getThing" {
+				t.Errorf("rule = %+v (%s)", r, r.Access())
+			}
+			if diff := cmp.Diff(tt.wantRoles, r.Roles); !tt.wantPublic && diff != "" {
+				t.Errorf("roles (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// The project's own spec: every operation declares its access, which is
+// what `rolegate serve` checks before it starts.
+func TestProjectSpecDeclaresAllAccess(t *testing.T) {
+	t.Parallel()
+	p, err := load(t, string(rolegate.OpenAPIYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Rules) == 0 {
+		t.Fatal("no operations")
+	}
+	for _, want := range []string{"admin", "user"} {
+		if !strings.Contains(strings.Join(p.Roles(), ","), want) {
+			t.Errorf("Roles() = %v, want %s among them", p.Roles(), want)
+		}
+	}
+}
+
+func TestRuleAdmits(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		rule  access.Rule
+		roles []string
+		want  bool
+	}{
+		{access.Rule{Roles: []string{"user", "admin"}}, []string{"admin"}, true},
+		{access.Rule{Roles: []string{"user", "admin"}}, []string{"system", "user"}, true},
+		{access.Rule{Roles: []string{"user", "admin"}}, []string{"system"}, false},
+		{access.Rule{Roles: []string{"user"}}, nil, false},
+		{access.Rule{Roles: []string{}}, nil, true},
+		{access.Rule{Public: true}, nil, true},
+	}
+	for _, tt := range tests {
+		if got := tt.rule.Admits(tt.roles); got != tt.want {
+			t.Errorf("%v.Admits(%v) = %v, want %v", tt.rule.Roles, tt.roles, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,347 @@
+package handlers_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/rolegate/rolegate/apitest"
+	"github.com/rolegate/rolegate/password"
+	"github.com/rolegate/rolegate/token"
+)
+
+const formCT = "application/x-www-form-urlencoded"
+
+func login(t *testing.T, e *apitest.Env, email, pw string) response {
+	t.Helper()
+	return do(t, "POST", e.URL+"/token", form("grant_type", "password", "username", email, "password", pw), map[string]string{"Content-Type": formCT})
+}
+
+func TestTokenGrantsAccess(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	u := e.CreateUser(t, "Alice@Example.com", "user")
+
+	r := login(t, e, "alice@EXAMPLE.com", u.Password) // emails compare regardless of case
+	if r.status != 200 {
+		t.Fatalf("login = %d %s", r.status, r.body)
+	}
+	if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
+		t.Errorf("token response caching headers: %v", r.header)
+	}
+	body := r.json(t)
+	if body["token_type"] != "bearer" || body["expires_in"] != float64(900) {
+		t.Errorf("token response = %v", body)
+	}
+	tok, _ := body["access_token"].(string)
+	claims, err := e.Tokens.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.UserID != u.ID || claims.Email != "Alice@Example.com" || strings.Join(claims.Roles, ",") != "user" {
+		t.Errorf("claims = %+v", claims)
+	}
+	me := do(t, "GET", e.URL+"/identify/me", nil, bearer(tok))
+	if me.status != 200 {
+		t.Fatalf("identify/me = %d %s", me.status, me.body)
+	}
+	if m := me.json(t); m["id"] != float64(u.ID) || m["email"] != "Alice@Example.com" {
+		t.Errorf("identify/me = %v", m)
+	}
+}
+
+func TestTokenErrors(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	u := e.CreateUser(t, "bob@example.com", "user")
+	d := e.CreateUser(t, "dora@example.com", "user")
+	if _, err := e.Pool.Exec(context.Background(), "UPDATE users SET disabled = true WHERE id = $1", d.ID); err != nil {
+		t.Fatal(err)
+	}
+	const badCredentials = `{"error":"invalid_grant","error_description":"The email or password is incorrect."}`
+	tests := []struct {
+		name      string
+		target    string
+		body      io.Reader
+		ct        string
+		wantError string
+		wantBody  string
+	}{
+		{"wrong password", "/token", form("grant_type", "password", "username", u.Email, "password", "wrong password!"), formCT, "invalid_grant", badCredentials},
+		{"unknown email", "/token", form("grant_type", "password", "username", "nobody@example.com", "password", "wrong password!"), formCT, "invalid_grant", badCredentials},
+		{"disabled user", "/token", form("grant_type", "password", "username", d.Email, "password", d.Password), formCT, "invalid_grant", badCredentials},
+		{"no grant_type", "/token", form("username", u.Email, "password", u.Password), formCT, "invalid_request", ""},
+		{"no username", "/token", form("grant_type", "password", "password", u.Password), formCT, "invalid_request", ""},
+		{"no password", "/token", form("grant_type", "password", "username", u.Email), formCT, "invalid_request", ""},
+		{"empty password", "/token", form("grant_type", "password", "username", u.Email, "password", ""), formCT, "invalid_request", ""},
+		{"other grant type", "/token", form("grant_type", "client_credentials", "username", u.Email, "password", u.Password), formCT, "unsupported_grant_type", ""},
+		{"JSON body", "/token", strings.NewReader(`{"grant_type":"password","username":"bob@example.com","password":"x"}`), "application/json", "invalid_request", ""},
+		{"no content type", "/token", strings.NewReader("grant_type=password"), "", "invalid_request", ""},
+		{"empty body", "/token", strings.NewReader(""), formCT, "invalid_request", ""},
+		{"credentials in the query", "/token?password=" + u.Password, form("grant_type", "password", "username", u.Email), formCT, "invalid_request", ""},
+		{"repeated parameter", "/token", form("grant_type", "password", "grant_type", "password", "username", u.Email, "password", u.Password), formCT, "invalid_request", ""},
+		{"password over the limit", "/token", form("grant_type", "password", "username", u.Email, "password", strings.Repeat("x", 1025)), formCT, "invalid_request", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := map[string]string{}
+			if tt.ct != "" {
+				h["Content-Type"] = tt.ct
+			}
+			r := do(t, "POST", e.URL+tt.target, tt.body, h)
+			if r.status != 400 || r.header.Get("Content-Type") != "application/json" || r.header.Get("Cache-Control") != "no-store" {
+				t.Fatalf("got %d %s %v, want 400 JSON no-store", r.status, r.body, r.header)
+			}
+			if got := r.json(t)["error"]; got != tt.wantError {
+				t.Errorf("error = %v, want %s (body %s)", got, tt.wantError, r.body)
+			}
+			if tt.wantBody != "" && strings.TrimSpace(r.body) != tt.wantBody {
+				t.Errorf("body = %s, want exactly %s", r.body, tt.wantBody)
+			}
+			if strings.Contains(r.body, u.Password) {
+				t.Errorf("the response echoes the password")
+			}
+		})
+	}
+}
+
+func TestTokenUpgradesBcryptHashes(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	ctx := context.Background()
+	// A hash as passlib's bcrypt writes it in the seed's Python app.
+	h, err := bcrypt.GenerateFromPassword([]byte("imported password"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := "$2b$" + string(h[4:])
+	var id int64
+	if err := e.Pool.QueryRow(ctx, "INSERT INTO users (email, password_hash) VALUES ('old@example.com', $1) RETURNING id", legacy).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if r := login(t, e, "old@example.com", "wrong password"); r.status != 400 {
+		t.Fatalf("wrong password against bcrypt = %d", r.status)
+	}
+	if r := login(t, e, "old@example.com", "imported password"); r.status != 200 {
+		t.Fatalf("login with a bcrypt hash = %d %s", r.status, r.body)
+	}
+	var stored string
+	if err := e.Pool.QueryRow(ctx, "SELECT password_hash FROM users WHERE id = $1", id).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(stored, "$argon2id$v=19$") {
+		t.Fatalf("hash after login = %.12s…, want argon2id", stored)
+	}
+	if r := login(t, e, "OLD@example.com", "imported password"); r.status != 200 {
+		t.Fatalf("login after the upgrade = %d %s", r.status, r.body)
+	}
+}
+
+// When every hashing worker and queue slot is taken, /token answers 503 with
+// Retry-After at once instead of queueing without bound.
+func TestTokenShedsLoadWhenHashingIsSaturated(t *testing.T) {
+	t.Parallel()
+	slow := password.Params{Memory: 64 * 1024, Time: 4, Threads: 1, SaltLen: 16, KeyLen: 32}
+	e := apitest.New(t, apitest.Options{HashWorkers: 1, HashQueue: 1, HashParams: &slow})
+	u := e.CreateUser(t, "busy@example.com", "user")
+	const n = 12
+	statuses := make([]response, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			statuses[i] = login(t, e, u.Email, u.Password)
+		})
+	}
+	close(start)
+	wg.Wait()
+	var ok, busy int
+	for _, r := range statuses {
+		switch r.status {
+		case 200:
+			ok++
+		case 503:
+			busy++
+			if r.header.Get("Retry-After") == "" || r.header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("503 without Retry-After or problem body: %v %s", r.header, r.body)
+			}
+		default:
+			t.Errorf("login under load = %d %s", r.status, r.body)
+		}
+	}
+	if ok == 0 || busy == 0 {
+		t.Errorf("%d logins succeeded and %d were shed; want some of each", ok, busy)
+	}
+}
+
+// forge signs a token by hand: header and claims as given.
+func forge(t *testing.T, header, claims string, key []byte, sign func(string, []byte) string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	unsigned := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(claims))
+	return unsigned + "." + sign(unsigned, key)
+}
+
+func TestBearerTokenRefusals(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	u := e.CreateUser(t, "carol@example.com", "user")
+	valid := e.Token(t, u)
+
+	other := func(cfg token.Config) string {
+		t.Helper()
+		m, err := token.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _, err := m.Issue(u.ID, u.Email, u.Roles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	base := token.Config{Secret: e.Secret, Issuer: apitest.Issuer, Audience: apitest.Audience, TTL: 15 * time.Minute}
+	otherKey := make([]byte, 32)
+	_, _ = rand.Read(otherKey)
+	withKey := base
+	withKey.Secret = otherKey
+	wrongIss := base
+	wrongIss.Issuer = "someone-else"
+	wrongAud := base
+	wrongAud.Audience = "another-api"
+	expired := base
+	expired.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+	early := base
+	early.Now = func() time.Time { return time.Now().Add(time.Hour) }
+
+	parts := strings.Split(valid, ".")
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(
+		`{"sub":"`+itoa(u.ID)+`","email":"carol@example.com","roles":["admin"],"iss":"`+apitest.Issuer+`","aud":"`+apitest.Audience+`","iat":`+itoa(time.Now().Unix())+`,"nbf":`+itoa(time.Now().Unix())+`,"exp":`+itoa(time.Now().Add(time.Hour).Unix())+`,"jti":"x"}`)) + "." + parts[2]
+	none := forge(t, `{"alg":"none","typ":"at+jwt"}`, `{"sub":"1","roles":["admin"],"iss":"`+apitest.Issuer+`","aud":"`+apitest.Audience+`","exp":9999999999,"nbf":1,"iat":1,"jti":"x"}`, nil,
+		func(string, []byte) string { return "" })
+
+	const (
+		bare    = `Bearer realm="rolegate"`
+		invalid = `Bearer realm="rolegate", error="invalid_token"`
+	)
+	tests := []struct {
+		name       string
+		auth       string
+		wantHeader string
+	}{
+		{"no token", "", bare},
+		{"another scheme", "Basic " + base64.StdEncoding.EncodeToString([]byte("carol:pw")), bare},
+		{"empty bearer", "Bearer ", invalid},
+		{"bearer without credentials", "Bearer", invalid},
+		{"garbage", "Bearer not.a.token", invalid},
+		{"alg none", "Bearer " + none, invalid},
+		{"another key", "Bearer " + other(withKey), invalid},
+		{"expired", "Bearer " + other(expired), invalid},
+		{"not yet valid", "Bearer " + other(early), invalid},
+		{"wrong issuer", "Bearer " + other(wrongIss), invalid},
+		{"wrong audience", "Bearer " + other(wrongAud), invalid},
+		{"tampered payload", "Bearer " + tampered, invalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := map[string]string{}
+			if tt.auth != "" {
+				h["Authorization"] = tt.auth
+			}
+			r := do(t, "GET", e.URL+"/identify/me", nil, h)
+			m := assertProblem(t, r, 401)
+			if got := r.header.Get("WWW-Authenticate"); got != tt.wantHeader {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tt.wantHeader)
+			}
+			for _, leak := range []string{"expired", "signature", "malformed", "audience", "issuer", "alg", "not valid yet"} {
+				if strings.Contains(strings.ToLower(m["detail"].(string)), leak) {
+					t.Errorf("detail %q reveals why the token was refused", m["detail"])
+				}
+			}
+		})
+	}
+
+	t.Run("the valid token passes", func(t *testing.T) {
+		t.Parallel()
+		if r := do(t, "GET", e.URL+"/identify/me", nil, bearer(valid)); r.status != 200 {
+			t.Errorf("valid token = %d %s", r.status, r.body)
+		}
+	})
+	t.Run("a valid token without a listed role is 403", func(t *testing.T) {
+		t.Parallel()
+		sys := e.CreateUser(t, "sys@example.com", "system")
+		r := do(t, "POST", e.URL+"/notes", strings.NewReader(`{"document_src":"d","title":"t","body":"b"}`),
+			map[string]string{"Authorization": "Bearer " + e.Token(t, sys), "Content-Type": "application/json"})
+		assertProblem(t, r, 403)
+		if got := r.header.Get("WWW-Authenticate"); got != `Bearer realm="rolegate", error="insufficient_scope"` {
+			t.Errorf("WWW-Authenticate = %q", got)
+		}
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A caller without a valid token is refused before the body is read: the
+// 401 arrives while the client is still holding back most of an 8 MiB body.
+func TestRefusedBeforeTheBodyIsRead(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	u := e.CreateUser(t, "nouser@example.com", "system")
+	for _, tc := range []struct {
+		name string
+		auth string
+		want int
+	}{
+		{"no token", "", 401},
+		{"no listed role", "Bearer " + e.Token(t, u), 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			release := make(chan struct{})
+			go func() {
+				_, _ = pw.Write([]byte(`{"document_src":"d","title":"`))
+				<-release // the rest only after the answer came
+				_, _ = pw.Write([]byte(strings.Repeat("x", 8<<20)))
+				pw.Close()
+			}()
+			req, _ := http.NewRequest("POST", e.URL+"/notes", pr)
+			req.ContentLength = 8<<20 + 29
+			req.Header.Set("Content-Type", "application/json")
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			done := make(chan *http.Response, 1)
+			go func() {
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+				}
+				done <- resp
+			}()
+			select {
+			case resp := <-done:
+				if resp != nil {
+					resp.Body.Close()
+					if resp.StatusCode != tc.want {
+						t.Errorf("status = %d, want %d", resp.StatusCode, tc.want)
+					}
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("no answer while the body was held back: the server waits for the body before refusing")
+			}
+			close(release)
+		})
+	}
+}

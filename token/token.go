@@ -1,0 +1,324 @@
+// Package token issues and verifies rolegate's access tokens: HS256 JWTs
+// (RFC 9068 profile, RFC 8725 practices) carrying the user id, email and
+// roles, with a bounded cache of verified tokens so that verification costs
+// next to nothing on the hot path.
+//
+// Verification pins everything it can: the algorithm (HS256 only, both in the
+// parser and in the key function), the JOSE type (at+jwt), the issuer, the
+// audience, and the presence of exp, nbf, iat, sub, jti and roles. Every
+// failure is reported as an error wrapping [ErrInvalid]; the rest of the
+// error text is meant for logs only and never contains the token or the key.
+package token
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const (
+	// typAccessToken is the JOSE "typ" of RFC 9068 access tokens.
+	typAccessToken = "at+jwt"
+	// typAccessTokenMedia is the full media type form RFC 9068 also allows.
+	typAccessTokenMedia = "application/at+jwt"
+
+	algHS256 = "HS256"
+
+	// maxTokenLen is the longest raw token Verify will look at.
+	maxTokenLen = 8 << 10
+
+	minSecretLen     = 32
+	maxLeeway        = 30 * time.Second
+	defaultCacheSize = 10000
+	cacheShards      = 16
+)
+
+// ErrInvalid is the error every verification failure is or wraps. Callers
+// should show clients nothing more than the fact that the token was rejected.
+var ErrInvalid = errors.New("token: invalid")
+
+// Pre-built errors for the cheap rejections, so that they do not allocate.
+var (
+	errEmpty   = fmt.Errorf("%w: empty token", ErrInvalid)
+	errTooLong = fmt.Errorf("%w: token longer than %d bytes", ErrInvalid, maxTokenLen)
+)
+
+// Claims is what a verified token says about its holder.
+//
+// A *Claims returned by [Manager.Verify] may be shared with other callers
+// through the cache of verified tokens: callers must treat it, including the
+// Roles slice, as read-only.
+type Claims struct {
+	UserID    int64     // from sub (a decimal string in the token)
+	Email     string    // from email
+	Roles     []string  // from roles; never nil after Verify
+	ID        string    // jti
+	IssuedAt  time.Time // iat
+	ExpiresAt time.Time // exp
+}
+
+// HasAnyRole reports whether c holds at least one of roles. It does not
+// allocate. A nil c holds no role.
+func (c *Claims) HasAnyRole(roles []string) bool {
+	if c == nil {
+		return false
+	}
+	for _, want := range roles {
+		for _, have := range c.Roles {
+			if have == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Config configures a [Manager]. See [New] for the constraints on each field.
+type Config struct {
+	Secret    []byte           // HS256 key, at least 32 bytes (copied by New)
+	Issuer    string           // iss of issued tokens, also required on verify
+	Audience  string           // aud of issued tokens, also required on verify
+	TTL       time.Duration    // lifetime of issued tokens; whole seconds, at least 1s
+	Leeway    time.Duration    // clock skew allowed on exp/nbf/iat; 0 to 30s
+	CacheSize int              // max verified tokens kept; 0 means 10000; negative disables the cache
+	Now       func() time.Time // nil means time.Now (tests inject a clock)
+}
+
+// Manager issues and verifies access tokens. It is safe for concurrent use.
+type Manager struct {
+	secret   []byte
+	issuer   string
+	audience string
+	ttl      time.Duration
+	leeway   time.Duration
+	now      func() time.Time
+	parser   *jwt.Parser
+	keyFunc  jwt.Keyfunc
+	cache    *cache // nil when disabled
+
+	// sigChecks counts tokens handed to signature verification (that is,
+	// every call of keyFunc that returned the key). Tests use it to prove
+	// that cache hits do no signature work.
+	sigChecks atomic.Int64
+}
+
+// New validates cfg and returns a Manager for it. It rejects a secret
+// shorter than 32 bytes, an empty issuer or audience, a TTL under one second
+// (JWT times have one-second precision), and a leeway outside [0, 30s].
+func New(cfg Config) (*Manager, error) {
+	switch {
+	case len(cfg.Secret) < minSecretLen:
+		return nil, fmt.Errorf("token: secret must be at least %d bytes, got %d", minSecretLen, len(cfg.Secret))
+	case cfg.Issuer == "":
+		return nil, errors.New("token: issuer must not be empty")
+	case cfg.Audience == "":
+		return nil, errors.New("token: audience must not be empty")
+	case cfg.TTL <= 0:
+		return nil, fmt.Errorf("token: TTL must be positive, got %v", cfg.TTL)
+	case cfg.TTL < time.Second:
+		return nil, fmt.Errorf("token: TTL must be at least 1s (JWT times are whole seconds), got %v", cfg.TTL)
+	case cfg.Leeway < 0 || cfg.Leeway > maxLeeway:
+		return nil, fmt.Errorf("token: leeway must be between 0 and %v, got %v", maxLeeway, cfg.Leeway)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	m := &Manager{
+		secret:   append([]byte(nil), cfg.Secret...),
+		issuer:   cfg.Issuer,
+		audience: cfg.Audience,
+		ttl:      cfg.TTL,
+		leeway:   cfg.Leeway,
+		now:      now,
+	}
+	m.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{algHS256}),
+		jwt.WithExpirationRequired(),
+		jwt.WithNotBeforeRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.Audience),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(now),
+		jwt.WithStrictDecoding(),
+	)
+	m.keyFunc = m.key
+	switch size := cfg.CacheSize; {
+	case size == 0:
+		m.cache = newCache(defaultCacheSize, cacheShards)
+	case size > 0:
+		m.cache = newCache(size, cacheShards)
+	}
+	return m, nil
+}
+
+// payload is the JWT claims set of a rolegate access token.
+type payload struct {
+	jwt.RegisteredClaims
+	Email string `json:"email"`
+	// Roles is a pointer so that a missing or null "roles" claim can be told
+	// apart from an empty array.
+	Roles *[]string `json:"roles"`
+}
+
+// TTL is the lifetime of the tokens Issue makes.
+func (m *Manager) TTL() time.Duration { return m.ttl }
+
+// Issue returns a signed access token for the user, and its expiry. The
+// token carries sub (userID in decimal), email, roles (an empty array when
+// roles is empty), iat = nbf = now (whole seconds), exp = iat + TTL, iss,
+// aud and a random 128-bit jti, under the header {"alg":"HS256","typ":"at+jwt"}.
+// userID must be positive.
+func (m *Manager) Issue(userID int64, email string, roles []string) (raw string, expiresAt time.Time, err error) {
+	if userID <= 0 {
+		return "", time.Time{}, fmt.Errorf("token: user id must be positive, got %d", userID)
+	}
+	var id [16]byte
+	_, _ = rand.Read(id[:]) // never fails since Go 1.24
+	if roles == nil {
+		roles = []string{}
+	}
+	iat := m.now().Truncate(time.Second)
+	exp := iat.Add(m.ttl).Truncate(time.Second)
+	p := payload{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    m.issuer,
+			Subject:   strconv.FormatInt(userID, 10),
+			Audience:  jwt.ClaimStrings{m.audience},
+			ExpiresAt: jwt.NewNumericDate(exp),
+			NotBefore: jwt.NewNumericDate(iat),
+			IssuedAt:  jwt.NewNumericDate(iat),
+			ID:        base64.RawURLEncoding.EncodeToString(id[:]),
+		},
+		Email: email,
+		Roles: &roles,
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, &p)
+	t.Header["typ"] = typAccessToken
+	raw, err = t.SignedString(m.secret)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("token: signing: %w", err)
+	}
+	if len(raw) > maxTokenLen {
+		return "", time.Time{}, fmt.Errorf("token: token would be %d bytes, over the %d-byte limit", len(raw), maxTokenLen)
+	}
+	return raw, exp, nil
+}
+
+// Verify checks raw and returns its claims. Any failure returns an error for
+// which errors.Is(err, ErrInvalid) is true.
+//
+// Tokens that verify are cached (keyed by the exact raw string) until their
+// exp, so verifying the same token again does no signature or JSON work and
+// does not allocate. The returned *Claims may therefore be shared between
+// callers: it must not be modified.
+func (m *Manager) Verify(raw string) (*Claims, error) {
+	if raw == "" {
+		return nil, errEmpty
+	}
+	if len(raw) > maxTokenLen {
+		return nil, errTooLong
+	}
+	if m.cache != nil {
+		if c := m.cache.get(raw, m.now()); c != nil {
+			return c, nil
+		}
+	}
+	c, validFrom, err := m.verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	if m.cache != nil {
+		m.cache.put(raw, c, validFrom, c.ExpiresAt, m.now())
+	}
+	return c, nil
+}
+
+// verify fully verifies raw. validFrom is the earliest instant at which
+// verification of raw would succeed (max(nbf, iat) - leeway); together with
+// exp it bounds the window in which the result may be served from the cache.
+func (m *Manager) verify(raw string) (c *Claims, validFrom time.Time, err error) {
+	var p payload
+	if _, err := m.parser.ParseWithClaims(raw, &p, m.keyFunc); err != nil {
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrInvalid, loggable(err))
+	}
+	// The parser has checked signature, exp, nbf, iss and aud (all required)
+	// and iat if present; the rest is ours.
+	userID, err := strconv.ParseInt(p.Subject, 10, 64)
+	if err != nil || userID <= 0 || strconv.FormatInt(userID, 10) != p.Subject {
+		return nil, time.Time{}, fmt.Errorf("%w: sub is not a positive decimal integer", ErrInvalid)
+	}
+	switch {
+	case p.ID == "":
+		return nil, time.Time{}, fmt.Errorf("%w: jti missing", ErrInvalid)
+	case p.IssuedAt == nil:
+		return nil, time.Time{}, fmt.Errorf("%w: iat missing", ErrInvalid)
+	case p.Roles == nil:
+		return nil, time.Time{}, fmt.Errorf("%w: roles missing", ErrInvalid)
+	}
+	roles := *p.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	validFrom = p.NotBefore.Time
+	if p.IssuedAt.After(validFrom) {
+		validFrom = p.IssuedAt.Time
+	}
+	c = &Claims{
+		UserID:    userID,
+		Email:     p.Email,
+		Roles:     roles,
+		ID:        p.ID,
+		IssuedAt:  p.IssuedAt.Time,
+		ExpiresAt: p.ExpiresAt.Time,
+	}
+	return c, validFrom.Add(-m.leeway), nil
+}
+
+// loggable returns err from the jwt parser minus anything that may quote the
+// token. Only malformed-token errors do (the JSON decoder quotes, e.g., a bad
+// number literal, and the claims are decoded before the signature is
+// checked), so for those it keeps jwt's own description ("token is
+// malformed: could not JSON decode claim") and drops the decoder's detail.
+func loggable(err error) error {
+	if !errors.Is(err, jwt.ErrTokenMalformed) {
+		return err
+	}
+	msg := err.Error()
+	if u, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := u.Unwrap(); len(errs) == 2 && errs[0] == jwt.ErrTokenMalformed {
+			msg = strings.TrimSuffix(msg, ": "+errs[1].Error())
+		}
+	}
+	msg = strings.TrimPrefix(msg, jwt.ErrTokenMalformed.Error())
+	msg = strings.TrimPrefix(msg, ": ")
+	if msg == "" {
+		return jwt.ErrTokenMalformed
+	}
+	return fmt.Errorf("%w: %s", jwt.ErrTokenMalformed, msg)
+}
+
+// key is the jwt.Keyfunc: it pins the algorithm and the token type before
+// handing out the secret.
+func (m *Manager) key(t *jwt.Token) (any, error) {
+	if hm, ok := t.Method.(*jwt.SigningMethodHMAC); !ok || hm.Alg() != algHS256 {
+		return nil, errors.New("signing method is not HS256")
+	}
+	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, typAccessToken) && !strings.EqualFold(typ, typAccessTokenMedia) {
+		return nil, errors.New("header typ is not at+jwt")
+	}
+	if _, ok := t.Header["crit"]; ok {
+		// RFC 7515 §4.1.11: extensions we do not understand must be rejected.
+		return nil, errors.New("unsupported crit header")
+	}
+	m.sigChecks.Add(1)
+	return m.secret, nil
+}
