@@ -2,7 +2,11 @@
 // needs at run time: the OpenAPI spec and the database schema.
 package rolegate
 
-import _ "embed"
+import (
+	_ "embed"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
 
 // Schema is schema.sql: the database schema, in numbered steps.
 //
@@ -13,3 +17,9 @@ var Schema string
 //
 //go:embed api/openapi.yaml
 var OpenAPIYAML []byte
+
+// Spec parses OpenAPIYAML, exactly as written (the spec embedded in gen/api
+// has its operation ids rewritten into Go names).
+func Spec() (*openapi3.T, error) {
+	return openapi3.NewLoader().LoadFromData(OpenAPIYAML)
+}

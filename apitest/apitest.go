@@ -15,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/accounts"
 	"github.com/rolegate/rolegate/gen/api"
@@ -61,7 +62,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 		o = opts[0]
 	}
 	ctx := context.Background()
-	doc, err := api.GetSwagger()
+	doc, err := rolegate.Spec()
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/accounts"
 	"github.com/rolegate/rolegate/config"
-	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/handlers"
 	"github.com/rolegate/rolegate/migrate"
@@ -71,7 +70,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "user":
 		return user(ctx, cfg, logger, args[1:], stdin, stdout)
 	case "migrate":
-		return withDB(ctx, cfg, logger, false, func(*pgxpool.Pool) error { return nil })
+		_, policy, err := loadSpec(ctx)
+		if err != nil {
+			return err
+		}
+		return withDB(ctx, cfg, logger, false, policy, func(*pgxpool.Pool) error { return nil })
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
@@ -107,7 +110,7 @@ func isTerminal(w io.Writer) bool {
 //
 // A short command (attach) uses the embedded PostgreSQL of a running
 // `rolegate serve` rather than failing on its lock.
-func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach bool, fn func(*pgxpool.Pool) error) (err error) {
+func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach bool, policy *access.Policy, fn func(*pgxpool.Pool) error) (err error) {
 	url := cfg.DatabaseURL
 	if url == "" {
 		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: cfg.DataDir, Logger: logger, Fsync: true, Attach: attach})
@@ -143,6 +146,10 @@ func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach 
 		logger.Info("applied schema step", "version", v, "name", steps[v-1].Name)
 	}
 	logger.Info("database schema is current", "version", res.Current)
+	// The roles the spec names exist, so that accounts can be given them.
+	if err := db.New(pool).EnsureRoles(ctx, append(policy.Roles(), "admin")); err != nil {
+		return fmt.Errorf("creating the spec's roles: %w", err)
+	}
 	return fn(pool)
 }
 
@@ -204,10 +211,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 	hasher := password.NewPool(cfg.HashWorkers, cfg.HashQueue, password.OWASP)
 	defer hasher.Close()
 
-	return withDB(ctx, cfg, logger, false, func(pool *pgxpool.Pool) error {
-		if err := db.New(pool).EnsureRoles(ctx, append(policy.Roles(), "admin")); err != nil {
-			return fmt.Errorf("creating the spec's roles: %w", err)
-		}
+	return withDB(ctx, cfg, logger, false, policy, func(pool *pgxpool.Pool) error {
 		created, generated, err := accounts.Bootstrap(ctx, pool, hasher, cfg.AdminPassword)
 		if err != nil {
 			return fmt.Errorf("creating the first administrator: %w", err)
@@ -265,7 +269,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 // loadSpec loads the embedded spec and its access policy, refusing a spec
 // that is invalid or leaves any operation's access undeclared.
 func loadSpec(ctx context.Context) (*openapi3.T, *access.Policy, error) {
-	doc, err := api.GetSwagger()
+	doc, err := rolegate.Spec()
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading the spec: %w", err)
 	}
@@ -322,9 +326,13 @@ func user(ctx context.Context, cfg config.Config, logger *slog.Logger, args []st
 	if err != nil {
 		return err
 	}
+	_, policy, err := loadSpec(ctx)
+	if err != nil {
+		return err
+	}
 	hasher := password.NewPool(1, 1, password.OWASP)
 	defer hasher.Close()
-	return withDB(ctx, cfg, logger, true, func(pool *pgxpool.Pool) error {
+	return withDB(ctx, cfg, logger, true, policy, func(pool *pgxpool.Pool) error {
 		row, err := accounts.Create(ctx, pool, hasher, *email, pw, accounts.ParseRoles(*roles))
 		if err != nil {
 			var pe *problem.Error

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -110,7 +112,8 @@ func startRun(t *testing.T, vars map[string]string) (string, *syncBuffer) {
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env(vars), strings.NewReader(""), io.Discard, logs) }()
+	// stdout (the generated admin password) goes to the log buffer too.
+	go func() { done <- run(ctx, []string{"serve"}, env(vars), strings.NewReader(""), logs, logs) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -308,16 +311,23 @@ func TestTwoReplicasStartTogether(t *testing.T) {
 // and what it wrote before is still there.
 func TestEmbeddedSurvivesSIGKILL(t *testing.T) {
 	t.Parallel()
-	vars := map[string]string{"ROLEGATE_DATA_DIR": t.TempDir(), "DATABASE_URL": ""}
+	vars := map[string]string{"ROLEGATE_DATA_DIR": t.TempDir(), "DATABASE_URL": "", "ROLEGATE_ADMIN_PASSWORD": "first admin password"}
 	first := startProcess(t, vars)
 	waitReady(t, first.addr, 90*time.Second, first.logs)
 	if countLogs(t, first.logs, "applied schema step") == 0 {
 		t.Fatalf("first start applied no schema; logs:\n%s", first.logs)
 	}
+	tok := loginOK(t, first.addr, "admin@localhost", "first admin password")
 	first.stop(t, syscall.SIGKILL)
 
 	second := startProcess(t, vars)
 	waitReady(t, second.addr, 90*time.Second, second.logs)
+	// The admin written by the first run is still there, and its token still
+	// verifies: the signing key kept in the data directory survived too.
+	if code, body := get(t, second.addr, "/identify/me", tok); code != 200 || !strings.Contains(body, "admin@localhost") {
+		t.Errorf("token from before the restart: %d %s", code, body)
+	}
+	loginOK(t, second.addr, "admin@localhost", "first admin password")
 	// The schema written by the first run survived: nothing is applied again.
 	if n := countLogs(t, second.logs, "applied schema step"); n != 0 {
 		t.Errorf("second start applied %d schema steps again; the data did not survive", n)
@@ -336,5 +346,153 @@ func TestUnknownCommand(t *testing.T) {
 	err := run(context.Background(), []string{"frobnicate"}, env(nil), strings.NewReader(""), io.Discard, &stderr)
 	if err == nil || !strings.Contains(stderr.String(), "usage: rolegate") {
 		t.Fatalf("run(frobnicate) = %v, stderr %q; want an error and the usage", err, stderr.String())
+	}
+}
+
+// loginOK logs in through /token and returns the access token.
+func loginOK(t *testing.T, addr, email, pw string) string {
+	t.Helper()
+	resp, err := http.PostForm("http://"+addr+"/token", url.Values{"grant_type": {"password"}, "username": {email}, "password": {pw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.AccessToken == "" {
+		t.Fatalf("login as %s = %d (%v)", email, resp.StatusCode, err)
+	}
+	return body.AccessToken
+}
+
+// get sends a GET with a bearer token and returns status and body.
+func get(t *testing.T, addr, path, tok string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func runCmd(t *testing.T, vars map[string]string, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), args, env(vars), strings.NewReader(stdin), &out, io.Discard)
+	return out.String(), err
+}
+
+// The seed's whole flow: add a user on the command line, log in at /token,
+// identify, create a note, read it back by document source.
+func TestUserAddThenTheSeedFlow(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": testdb.URL(t), "ROLEGATE_JWT_SECRET": strings.Repeat("k", 32)}
+	addr, _ := startRun(t, vars)
+
+	out, err := runCmd(t, vars, "a long enough password\n", "user", "add", "--email", "Flow@Example.com", "--roles", "user")
+	if err != nil || !strings.Contains(out, "created user") {
+		t.Fatalf("user add: %v %q", err, out)
+	}
+	tok := loginOK(t, addr, "flow@example.com", "a long enough password")
+	if code, body := get(t, addr, "/identify/me", tok); code != 200 || !strings.Contains(body, `"roles":["user"]`) {
+		t.Fatalf("identify/me = %d %s", code, body)
+	}
+	req, _ := http.NewRequest("POST", "http://"+addr+"/notes", strings.NewReader(`{"document_src":"seed.pdf","title":"t","body":"b"}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 || resp.Header.Get("Location") == "" {
+		t.Fatalf("create note = %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if code, body := get(t, addr, "/notes/document/src/seed.pdf", tok); code != 200 || !strings.Contains(body, `"title":"t"`) {
+		t.Fatalf("notes by document = %d %s", code, body)
+	}
+}
+
+func TestUserAddRefusals(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": testdb.URL(t)}
+	if _, err := runCmd(t, vars, "a long enough password\n", "user", "add", "--email", "dup@example.com", "--roles", "user"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, stdin string
+		args        []string
+		wantErr     string
+	}{
+		{"duplicate email", "another long password\n", []string{"--email", "DUP@example.com", "--roles", "user"}, "exists"},
+		{"short password", "short\n", []string{"--email", "s@example.com", "--roles", "user"}, "12 to"},
+		{"no password", "", []string{"--email", "n@example.com", "--roles", "user"}, "no password"},
+		{"unknown role", "a long enough password\n", []string{"--email", "r@example.com", "--roles", "user,wizard"}, `no role "wizard"`},
+		{"no email", "a long enough password\n", []string{"--roles", "user"}, "usage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := runCmd(t, vars, tt.stdin, append([]string{"user", "add"}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// On the first start of an empty database an administrator is created with
+// a generated password, shown once; later starts create nothing.
+func TestFirstStartCreatesTheAdministrator(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": testdb.EmptyURL(t), "ROLEGATE_JWT_SECRET": strings.Repeat("s", 32)}
+	addr, logs := startRun(t, vars)
+	m := regexp.MustCompile(`First administrator: admin@localhost, password: (\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no generated password shown; output:\n%s", logs)
+	}
+	tok := loginOK(t, addr, "admin@localhost", m[1])
+	if code, body := get(t, addr, "/identify/me", tok); code != 200 || !strings.Contains(body, `"roles":["admin"]`) {
+		t.Errorf("admin identity = %d %s", code, body)
+	}
+	for _, l := range logs.logLines(t) {
+		if strings.Contains(fmt.Sprint(l), m[1]) {
+			t.Errorf("the generated password is in a log line: %v", l)
+		}
+	}
+	// A second server on the same database creates no second administrator.
+	vars2 := map[string]string{"DATABASE_URL": vars["DATABASE_URL"], "ROLEGATE_JWT_SECRET": vars["ROLEGATE_JWT_SECRET"]}
+	_, logs2 := startRun(t, vars2)
+	if strings.Contains(logs2.String(), "First administrator") {
+		t.Errorf("second start created the administrator again:\n%s", logs2)
+	}
+}
+
+func TestRoutesPrintsTheAccessMatrix(t *testing.T) {
+	out, err := runCmd(t, nil, "", "routes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^METHOD\s+PATH\s+OPERATION\s+ACCESS$`),
+		regexp.MustCompile(`(?m)^POST\s+/token\s+createToken\s+public$`),
+		regexp.MustCompile(`(?m)^GET\s+/identify/me\s+getMe\s+any authenticated user$`),
+		regexp.MustCompile(`(?m)^POST\s+/notes\s+createNote\s+user, admin$`),
+		regexp.MustCompile(`(?m)^GET\s+/notes/document/src/\{src\}\s+listNotesByDocument\s+user$`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("routes output lacks %v:\n%s", want, out)
+		}
+	}
+}
+
+func TestServeRefusesAShortJWTSecret(t *testing.T) {
+	_, err := runCmd(t, map[string]string{"ROLEGATE_JWT_SECRET": "too short"}, "", "serve")
+	if err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
+		t.Fatalf("err = %v, want the short secret refused", err)
 	}
 }
