@@ -18,6 +18,7 @@ type Server struct {
 	Health
 	Auth
 	Notes
+	Users
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -27,6 +28,8 @@ type Deps struct {
 	Pool   *pgxpool.Pool
 	Hasher *password.Pool
 	Tokens *token.Manager
+	// SpecRoles are the roles the spec names, which cannot be deleted.
+	SpecRoles []string
 }
 
 // New returns a Server over deps.
@@ -36,5 +39,6 @@ func New(d Deps) *Server {
 		Health: Health{DB: d.Pool},
 		Auth:   Auth{Queries: q, Hasher: d.Hasher, Tokens: d.Tokens},
 		Notes:  Notes{Queries: q},
+		Users:  Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles},
 	}
 }

@@ -283,6 +283,9 @@ func TestTwoReplicasStartTogether(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := countLogs(t, a.logs, "embedded PostgreSQL started") + countLogs(t, b.logs, "embedded PostgreSQL started"); n != 0 {
+		t.Errorf("with DATABASE_URL set, %d embedded clusters were started", n)
+	}
 	if got := countLogs(t, a.logs, "applied schema step") + countLogs(t, b.logs, "applied schema step"); got != len(steps) {
 		t.Errorf("schema steps applied %d times across both replicas, want %d", got, len(steps))
 	}
