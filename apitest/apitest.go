@@ -97,7 +97,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 		Policy:       policy,
 		Verifier:     e.Tokens,
 		MaxBodyBytes: o.MaxBodyBytes,
-		Impl:         handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens}),
+		Impl:         handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens, SpecRoles: policy.Roles()}),
 	})
 	if err != nil {
 		tb.Fatal(err)

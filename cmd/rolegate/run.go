@@ -229,7 +229,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 			Policy:       policy,
 			Verifier:     tokens,
 			MaxBodyBytes: cfg.MaxBodyBytes,
-			Impl:         handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens}),
+			Impl:         handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens, SpecRoles: policy.Roles()}),
 		})
 		if err != nil {
 			return err
