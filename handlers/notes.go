@@ -2,11 +2,16 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/problem"
 )
 
 // Notes implements the notes tag.
@@ -62,4 +67,98 @@ func noteBody(r db.Note) api.Note {
 		CreatedAt:   r.CreatedAt.Time,
 		UpdatedAt:   r.UpdatedAt.Time,
 	}
+}
+
+// seesAll reports whether the caller may see every user's notes.
+func seesAll(ctx context.Context) bool {
+	return access.Caller(ctx).HasAnyRole(adminRole)
+}
+
+var adminRole = []string{"admin"}
+
+var errNoteNotFound = problem.New(problem.NotFound, "No such note.")
+
+// ListNotes returns a page of the caller's notes, newest first; an admin may
+// list another user's with owner_id. Returns 403 when a non-admin asks for
+// someone else's notes, 400 for a malformed cursor.
+func (n Notes) ListNotes(ctx context.Context, req api.ListNotesRequestObject) (api.ListNotesResponseObject, error) {
+	caller := access.Caller(ctx)
+	owner := caller.UserID
+	if req.Params.OwnerId != nil && *req.Params.OwnerId != owner {
+		if !seesAll(ctx) {
+			return nil, problem.New(problem.Forbidden, "Only an admin may list another user's notes.")
+		}
+		owner = *req.Params.OwnerId
+	}
+	cur, after, err := parseTimeCursor(req.Params.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	limit := pageLimit(req.Params.Limit)
+	rows, err := n.Queries.ListNotes(ctx, db.ListNotesParams{
+		OwnerID:        owner,
+		After:          after,
+		AfterCreatedAt: pgtype.Timestamptz{Time: cur.at, Valid: true},
+		AfterID:        cur.id,
+		MaxRows:        limit + 1, // one more tells whether a next page exists
+	})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	page := api.ListNotes200JSONResponse{Items: make([]api.Note, 0, len(rows))}
+	if len(rows) > int(limit) {
+		rows = rows[:limit]
+		last := rows[len(rows)-1]
+		next := timeCursor{at: last.CreatedAt.Time, id: last.ID}.String()
+		page.NextCursor = &next
+	}
+	for _, r := range rows {
+		page.Items = append(page.Items, noteBody(r))
+	}
+	return page, nil
+}
+
+// GetNote returns a note of the caller's, or any note to an admin. Another
+// user's note is 404, exactly as a missing one.
+func (n Notes) GetNote(ctx context.Context, req api.GetNoteRequestObject) (api.GetNoteResponseObject, error) {
+	row, err := n.Queries.GetNote(ctx, db.GetNoteParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errNoteNotFound
+	}
+	if err != nil {
+		return nil, dbError(err)
+	}
+	return api.GetNote200JSONResponse(noteBody(row)), nil
+}
+
+// UpdateNote changes the given fields of a note the caller may see; 404 as
+// GetNote.
+func (n Notes) UpdateNote(ctx context.Context, req api.UpdateNoteRequestObject) (api.UpdateNoteResponseObject, error) {
+	row, err := n.Queries.UpdateNote(ctx, db.UpdateNoteParams{
+		ID:          req.Id,
+		CallerID:    access.Caller(ctx).UserID,
+		SeeAll:      seesAll(ctx),
+		DocumentSrc: req.Body.DocumentSrc,
+		Title:       req.Body.Title,
+		Body:        req.Body.Body,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errNoteNotFound
+	}
+	if err != nil {
+		return nil, dbError(err)
+	}
+	return api.UpdateNote200JSONResponse(noteBody(row)), nil
+}
+
+// DeleteNote deletes a note the caller may see; 404 as GetNote.
+func (n Notes) DeleteNote(ctx context.Context, req api.DeleteNoteRequestObject) (api.DeleteNoteResponseObject, error) {
+	deleted, err := n.Queries.DeleteNote(ctx, db.DeleteNoteParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx)})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	if deleted == 0 {
+		return nil, errNoteNotFound
+	}
+	return api.DeleteNote204Response{}, nil
 }

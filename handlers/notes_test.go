@@ -132,3 +132,119 @@ func TestUnroutedRequests(t *testing.T) {
 		t.Errorf("Allow = %q, want POST", r.header.Get("Allow"))
 	}
 }
+
+// Walking the cursor over 250 notes returns each exactly once, newest first.
+// They are inserted in one statement, so they share one created_at and the
+// id alone orders them: the keyset must break ties.
+func TestListNotesPagination(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	ctx := context.Background()
+	u := e.CreateUser(t, "pages@example.com", "user")
+	other := e.CreateUser(t, "other@example.com", "user")
+	if _, err := e.Pool.Exec(ctx, `INSERT INTO notes (owner_id, document_src, title, body)
+		SELECT $1, 'doc', 'n' || i, '' FROM generate_series(1, 250) i`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Pool.Exec(ctx, `INSERT INTO notes (owner_id, document_src, title, body) VALUES ($1, 'doc', 'not yours', '')`, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	c := e.Client(t, e.Token(t, u))
+	seen := map[int64]bool{}
+	var lastID int64 = 1 << 62
+	var cursor *string
+	pages := 0
+	for {
+		limit := 40
+		resp, err := c.ListNotesWithResponse(ctx, &api.ListNotesParams{Limit: &limit, Cursor: cursor})
+		if err != nil || resp.JSON200 == nil {
+			t.Fatalf("page %d: %v %s", pages, err, resp.Body)
+		}
+		pages++
+		for _, n := range resp.JSON200.Items {
+			if seen[n.Id] || n.Id >= lastID || n.OwnerId != u.ID {
+				t.Fatalf("note %d out of order, repeated or not the caller's", n.Id)
+			}
+			seen[n.Id], lastID = true, n.Id
+		}
+		if resp.JSON200.NextCursor == nil {
+			break
+		}
+		cursor = resp.JSON200.NextCursor
+	}
+	if len(seen) != 250 || pages != 7 {
+		t.Fatalf("saw %d notes in %d pages, want 250 in 7", len(seen), pages)
+	}
+	// Bounds and cursors come from the spec and the handler: bad ones are 400.
+	for _, q := range []string{"limit=0", "limit=201", "limit=x", "cursor=bm90LWEtY3Vyc29y", "cursor=" + strings.Repeat("a", 201)} {
+		assertProblem(t, do(t, "GET", e.URL+"/notes?"+q, nil, bearer(e.Token(t, u))), 400)
+	}
+	// Default page size is 50.
+	if resp, _ := c.ListNotesWithResponse(ctx, nil); resp.JSON200 == nil || len(resp.JSON200.Items) != 50 {
+		t.Errorf("default page: %s", resp.Body)
+	}
+}
+
+// Only the owner or an admin may read, change or delete a note; anyone
+// else gets 404, exactly as for a note that does not exist.
+func TestNoteObjectLevelAccess(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	ctx := context.Background()
+	alice := e.CreateUser(t, "alice@example.com", "user")
+	bob := e.CreateUser(t, "bob@example.com", "user")
+	admin := e.CreateUser(t, "root@example.com", "admin")
+	ac, bc, adm := e.Client(t, e.Token(t, alice)), e.Client(t, e.Token(t, bob)), e.Client(t, e.Token(t, admin))
+
+	created, err := bc.CreateNoteWithResponse(ctx, api.CreateNoteJSONRequestBody{DocumentSrc: "d", Title: "bob's", Body: "secret"})
+	if err != nil || created.JSON201 == nil {
+		t.Fatal(err)
+	}
+	id := created.JSON201.Id
+	missing := id + 1000
+	title := "changed"
+
+	notFound := func(name string, status int, body []byte) {
+		t.Helper()
+		if status != 404 || strings.Contains(string(body), "secret") {
+			t.Errorf("%s = %d %s, want 404", name, status, body)
+		}
+	}
+	// Alice on Bob's note answers exactly as on a missing one.
+	for _, target := range []int64{id, missing} {
+		g, _ := ac.GetNoteWithResponse(ctx, target)
+		notFound("alice get", g.StatusCode(), g.Body)
+		p, _ := ac.UpdateNoteWithResponse(ctx, target, api.UpdateNoteJSONRequestBody{Title: &title})
+		notFound("alice patch", p.StatusCode(), p.Body)
+		d, _ := ac.DeleteNoteWithResponse(ctx, target)
+		notFound("alice delete", d.StatusCode(), d.Body)
+	}
+	if l, _ := ac.ListNotesWithResponse(ctx, &api.ListNotesParams{OwnerId: &bob.ID}); l.StatusCode() != 403 {
+		t.Errorf("alice listing bob's notes = %d, want 403", l.StatusCode())
+	}
+	// The owner and an admin can.
+	if g, _ := bc.GetNoteWithResponse(ctx, id); g.JSON200 == nil || g.JSON200.Body != "secret" {
+		t.Errorf("bob get = %d", g.StatusCode())
+	}
+	if g, _ := adm.GetNoteWithResponse(ctx, id); g.JSON200 == nil {
+		t.Errorf("admin get = %d", g.StatusCode())
+	}
+	if l, _ := adm.ListNotesWithResponse(ctx, &api.ListNotesParams{OwnerId: &bob.ID}); l.JSON200 == nil || len(l.JSON200.Items) != 1 {
+		t.Errorf("admin listing bob's notes = %d %s", l.StatusCode(), l.Body)
+	}
+	p, _ := adm.UpdateNoteWithResponse(ctx, id, api.UpdateNoteJSONRequestBody{Title: &title})
+	if p.JSON200 == nil || p.JSON200.Title != "changed" || p.JSON200.Body != "secret" || !p.JSON200.UpdatedAt.After(p.JSON200.CreatedAt) {
+		t.Errorf("admin patch = %d %s", p.StatusCode(), p.Body)
+	}
+	if r := do(t, "PATCH", e.URL+"/notes/"+itoa(id), strings.NewReader(`{}`), jsonHeaders(e.Token(t, bob))); r.status != 400 {
+		t.Errorf("empty patch = %d, want 400", r.status)
+	}
+	if d, _ := bc.DeleteNoteWithResponse(ctx, id); d.StatusCode() != 204 {
+		t.Errorf("bob delete = %d", d.StatusCode())
+	}
+	if g, _ := bc.GetNoteWithResponse(ctx, id); g.StatusCode() != 404 {
+		t.Errorf("get after delete = %d", g.StatusCode())
+	}
+	assertProblem(t, do(t, "GET", e.URL+"/notes/abc", nil, bearer(e.Token(t, bob))), 400)
+	assertProblem(t, do(t, "GET", e.URL+"/notes/0", nil, bearer(e.Token(t, bob))), 400)
+}

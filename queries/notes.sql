@@ -10,3 +10,33 @@ FROM notes
 WHERE owner_id = sqlc.arg(owner_id) AND document_src = sqlc.arg(document_src)
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(max_rows);
+
+-- name: GetNote :one
+-- GetNote returns a note if the caller owns it or may see every note.
+SELECT id, owner_id, document_src, title, body, created_at, updated_at
+FROM notes
+WHERE id = sqlc.arg(id) AND (owner_id = sqlc.arg(caller_id) OR sqlc.arg(see_all)::bool);
+
+-- name: UpdateNote :one
+-- UpdateNote changes the given fields of a note the caller owns or may see.
+UPDATE notes SET
+    document_src = coalesce(sqlc.narg(document_src), document_src),
+    title        = coalesce(sqlc.narg(title), title),
+    body         = coalesce(sqlc.narg(body), body),
+    updated_at   = now()
+WHERE id = sqlc.arg(id) AND (owner_id = sqlc.arg(caller_id) OR sqlc.arg(see_all)::bool)
+RETURNING id, owner_id, document_src, title, body, created_at, updated_at;
+
+-- name: DeleteNote :execrows
+DELETE FROM notes
+WHERE id = sqlc.arg(id) AND (owner_id = sqlc.arg(caller_id) OR sqlc.arg(see_all)::bool);
+
+-- name: ListNotes :many
+-- ListNotes returns one owner's notes, newest first, after a keyset cursor
+-- (created_at, id) when after is set.
+SELECT id, owner_id, document_src, title, body, created_at, updated_at
+FROM notes
+WHERE owner_id = sqlc.arg(owner_id)
+  AND (NOT sqlc.arg(after)::bool OR (created_at, id) < (sqlc.arg(after_created_at)::timestamptz, sqlc.arg(after_id)::bigint))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(max_rows);

@@ -7,6 +7,8 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const createNote = `-- name: CreateNote :one
@@ -40,6 +42,106 @@ func (q *Queries) CreateNote(ctx context.Context, arg CreateNoteParams) (Note, e
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const deleteNote = `-- name: DeleteNote :execrows
+DELETE FROM notes
+WHERE id = $1 AND (owner_id = $2 OR $3::bool)
+`
+
+type DeleteNoteParams struct {
+	ID       int64
+	CallerID int64
+	SeeAll   bool
+}
+
+func (q *Queries) DeleteNote(ctx context.Context, arg DeleteNoteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteNote, arg.ID, arg.CallerID, arg.SeeAll)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const getNote = `-- name: GetNote :one
+SELECT id, owner_id, document_src, title, body, created_at, updated_at
+FROM notes
+WHERE id = $1 AND (owner_id = $2 OR $3::bool)
+`
+
+type GetNoteParams struct {
+	ID       int64
+	CallerID int64
+	SeeAll   bool
+}
+
+// GetNote returns a note if the caller owns it or may see every note.
+func (q *Queries) GetNote(ctx context.Context, arg GetNoteParams) (Note, error) {
+	row := q.db.QueryRow(ctx, getNote, arg.ID, arg.CallerID, arg.SeeAll)
+	var i Note
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.DocumentSrc,
+		&i.Title,
+		&i.Body,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const listNotes = `-- name: ListNotes :many
+SELECT id, owner_id, document_src, title, body, created_at, updated_at
+FROM notes
+WHERE owner_id = $1
+  AND (NOT $2::bool OR (created_at, id) < ($3::timestamptz, $4::bigint))
+ORDER BY created_at DESC, id DESC
+LIMIT $5
+`
+
+type ListNotesParams struct {
+	OwnerID        int64
+	After          bool
+	AfterCreatedAt pgtype.Timestamptz
+	AfterID        int64
+	MaxRows        int32
+}
+
+// ListNotes returns one owner's notes, newest first, after a keyset cursor
+// (created_at, id) when after is set.
+func (q *Queries) ListNotes(ctx context.Context, arg ListNotesParams) ([]Note, error) {
+	rows, err := q.db.Query(ctx, listNotes,
+		arg.OwnerID,
+		arg.After,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Note{}
+	for rows.Next() {
+		var i Note
+		if err := rows.Scan(
+			&i.ID,
+			&i.OwnerID,
+			&i.DocumentSrc,
+			&i.Title,
+			&i.Body,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listNotesByDocument = `-- name: ListNotesByDocument :many
@@ -83,4 +185,46 @@ func (q *Queries) ListNotesByDocument(ctx context.Context, arg ListNotesByDocume
 		return nil, err
 	}
 	return items, nil
+}
+
+const updateNote = `-- name: UpdateNote :one
+UPDATE notes SET
+    document_src = coalesce($1, document_src),
+    title        = coalesce($2, title),
+    body         = coalesce($3, body),
+    updated_at   = now()
+WHERE id = $4 AND (owner_id = $5 OR $6::bool)
+RETURNING id, owner_id, document_src, title, body, created_at, updated_at
+`
+
+type UpdateNoteParams struct {
+	DocumentSrc *string
+	Title       *string
+	Body        *string
+	ID          int64
+	CallerID    int64
+	SeeAll      bool
+}
+
+// UpdateNote changes the given fields of a note the caller owns or may see.
+func (q *Queries) UpdateNote(ctx context.Context, arg UpdateNoteParams) (Note, error) {
+	row := q.db.QueryRow(ctx, updateNote,
+		arg.DocumentSrc,
+		arg.Title,
+		arg.Body,
+		arg.ID,
+		arg.CallerID,
+		arg.SeeAll,
+	)
+	var i Note
+	err := row.Scan(
+		&i.ID,
+		&i.OwnerID,
+		&i.DocumentSrc,
+		&i.Title,
+		&i.Body,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }

@@ -12,16 +12,24 @@ type Querier interface {
 	AnyUserExists(ctx context.Context) (bool, error)
 	CreateNote(ctx context.Context, arg CreateNoteParams) (Note, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error)
+	DeleteNote(ctx context.Context, arg DeleteNoteParams) (int64, error)
 	// EnsureRoles creates the named roles that do not exist yet.
 	EnsureRoles(ctx context.Context, names []string) error
+	// GetNote returns a note if the caller owns it or may see every note.
+	GetNote(ctx context.Context, arg GetNoteParams) (Note, error)
 	// GetUserWithRolesByEmail returns a user and the names of all its roles
 	// (sorted, empty when none) in one round trip; the email matches regardless of case.
 	GetUserWithRolesByEmail(ctx context.Context, email string) (GetUserWithRolesByEmailRow, error)
 	// GrantRoles gives a user the named roles, which must exist; granting one it holds is no error.
 	GrantRoles(ctx context.Context, arg GrantRolesParams) error
+	// ListNotes returns one owner's notes, newest first, after a keyset cursor
+	// (created_at, id) when after is set.
+	ListNotes(ctx context.Context, arg ListNotesParams) ([]Note, error)
 	// ListNotesByDocument returns one owner's notes on one document, newest first.
 	ListNotesByDocument(ctx context.Context, arg ListNotesByDocumentParams) ([]Note, error)
 	ListUserRoles(ctx context.Context, userID int64) ([]string, error)
+	// UpdateNote changes the given fields of a note the caller owns or may see.
+	UpdateNote(ctx context.Context, arg UpdateNoteParams) (Note, error)
 	// UpdatePasswordHash replaces a user's password hash if it is still old_hash,
 	// so that a concurrent password change is never overwritten.
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error)

@@ -1,0 +1,59 @@
+package handlers
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/problem"
+)
+
+// Page sizes of the list operations; the spec declares the same bounds.
+const (
+	defaultLimit = 50
+	maxLimit     = 200
+)
+
+func pageLimit(limit *int) int32 {
+	if limit == nil || *limit < 1 || *limit > maxLimit {
+		return defaultLimit
+	}
+	return int32(*limit)
+}
+
+// timeCursor is an opaque keyset position: a row's creation time and id.
+type timeCursor struct {
+	at time.Time
+	id int64
+}
+
+func (c timeCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte("t" + strconv.FormatInt(c.at.UnixMicro(), 10) + "." + strconv.FormatInt(c.id, 10)))
+}
+
+var errBadCursor = &problem.Error{
+	Kind:   problem.Invalid,
+	Detail: "The cursor is not one this API returned.",
+	Fields: []api.FieldError{{Field: "query.cursor", Message: "is malformed"}},
+}
+
+// parseTimeCursor decodes a cursor; ok is false when s is nil.
+func parseTimeCursor(s *string) (c timeCursor, ok bool, err error) {
+	if s == nil {
+		return c, false, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(*s)
+	if err != nil || len(raw) < 4 || raw[0] != 't' {
+		return c, false, errBadCursor
+	}
+	micros, id, found := strings.Cut(string(raw[1:]), ".")
+	us, err1 := strconv.ParseInt(micros, 10, 64)
+	c.id, err = strconv.ParseInt(id, 10, 64)
+	if !found || err1 != nil || err != nil || c.id < 1 {
+		return c, false, errBadCursor
+	}
+	c.at = time.UnixMicro(us)
+	return c, true, nil
+}
