@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -35,9 +36,14 @@ func Caller(ctx context.Context) *token.Claims {
 type Options struct {
 	// Verifier checks bearer tokens.
 	Verifier Verifier
-	// MaxBodyBytes bounds request bodies; larger ones get 413 without being
-	// read. Zero means 1 MiB.
+	// MaxBodyBytes bounds request bodies of operations for which the spec
+	// declares no x-max-body-bytes (on the operation or the document); larger
+	// ones get 413 without being read. Zero means 1 MiB.
 	MaxBodyBytes int64
+	// MaxUploadBytes bounds multipart/form-data bodies (uploads). Zero means
+	// 20 MiB.
+	MaxUploadBytes int64
+
 	// Realm is the realm of the WWW-Authenticate challenge.
 	Realm string
 }
@@ -54,6 +60,29 @@ type operation struct {
 	route       *routers.Route
 	params      []string // names of its path parameters
 	oauthErrors bool
+	maxBody     int64
+}
+
+// MaxBodyExt declares the largest request body, in bytes, on the document
+// (the default) or on one operation.
+const MaxBodyExt = "x-max-body-bytes"
+
+// maxBody is the operation's body limit: multipart bodies are uploads, bound
+// by configuration; others by the spec.
+func maxBody(doc *openapi3.T, op *openapi3.Operation, opts Options) (int64, error) {
+	if rb := op.RequestBody; rb != nil && rb.Value != nil && rb.Value.Content.Get("multipart/form-data") != nil {
+		return opts.MaxUploadBytes, nil
+	}
+	for _, ext := range []map[string]any{op.Extensions, doc.Extensions} {
+		if v, ok := ext[MaxBodyExt]; ok {
+			n, ok := v.(float64)
+			if !ok || n < 1 || n != float64(int64(n)) {
+				return 0, fmt.Errorf("access: %s of %s must be a positive whole number", MaxBodyExt, op.OperationID)
+			}
+			return int64(n), nil
+		}
+	}
+	return opts.MaxBodyBytes, nil
 }
 
 type middleware struct {
@@ -78,6 +107,9 @@ func Middleware(doc *openapi3.T, policy *Policy, opts Options, next http.Handler
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.MaxUploadBytes <= 0 {
+		opts.MaxUploadBytes = 20 << 20
 	}
 	if opts.Realm == "" {
 		opts.Realm = "rolegate"
@@ -113,6 +145,10 @@ func Middleware(doc *openapi3.T, policy *Policy, opts Options, next http.Handler
 				}
 			}
 			o.oauthErrors = op.Extensions[ErrorFormatExt] == "oauth2"
+			var err error
+			if o.maxBody, err = maxBody(doc, op, opts); err != nil {
+				return nil, err
+			}
 			m.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) { m.serve(o, w, r) })
 			allowed = append(allowed, method)
 		}
@@ -139,12 +175,12 @@ func (m *middleware) serve(o *operation, w http.ResponseWriter, r *http.Request)
 		}
 		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, claims))
 	}
-	if r.ContentLength > m.opts.MaxBodyBytes {
+	if r.ContentLength > o.maxBody {
 		m.fail(o, w, r, problem.New(problem.TooLarge, "The request body is over the limit."))
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, m.opts.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, o.maxBody)
 	}
 	if o.oauthErrors && r.URL.RawQuery != "" {
 		// RFC 6749 section 3.2: credentials travel in the body, never in a URL that gets logged.

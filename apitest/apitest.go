@@ -50,8 +50,9 @@ type Env struct {
 type Options struct {
 	HashWorkers, HashQueue int
 	// HashParams replaces the cheap test parameters (e.g. to make hashing slow).
-	HashParams   *password.Params
-	MaxBodyBytes int64
+	HashParams     *password.Params
+	MaxUploadBytes int64
+	CORSOrigins    []string
 }
 
 // New starts the stack on a fresh database; it stops when the test ends.
@@ -92,12 +93,13 @@ func New(tb testing.TB, opts ...Options) *Env {
 	e.Hasher = password.NewPool(o.HashWorkers, o.HashQueue, params)
 	tb.Cleanup(e.Hasher.Close)
 	h, err := server.New(server.Deps{
-		Logger:       slog.New(slog.DiscardHandler),
-		Doc:          doc,
-		Policy:       policy,
-		Verifier:     e.Tokens,
-		MaxBodyBytes: o.MaxBodyBytes,
-		Impl:         handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens, SpecRoles: policy.Roles()}),
+		Logger:         slog.New(slog.DiscardHandler),
+		Doc:            doc,
+		Policy:         policy,
+		Verifier:       e.Tokens,
+		MaxUploadBytes: o.MaxUploadBytes,
+		CORSOrigins:    o.CORSOrigins,
+		Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens, SpecRoles: policy.Roles()}),
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -4,6 +4,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -50,8 +51,15 @@ type Config struct {
 	// the first start of an empty database (ROLEGATE_ADMIN_PASSWORD). Empty
 	// means a generated one, printed once.
 	AdminPassword string
-	// MaxBodyBytes bounds request bodies (ROLEGATE_MAX_BODY_BYTES).
-	MaxBodyBytes int64
+	// MaxUploadBytes bounds uploaded documents (ROLEGATE_MAX_UPLOAD_BYTES);
+	// other bodies are bounded by the spec's x-max-body-bytes.
+	MaxUploadBytes int64
+	// CORSOrigins are the browser origins allowed to call the API
+	// (ROLEGATE_CORS_ORIGINS, comma-separated; empty sends no CORS headers).
+	CORSOrigins []string
+	// BlobURL is the bucket for document bytes (ROLEGATE_BLOB_URL); empty
+	// means a directory under DataDir.
+	BlobURL string
 }
 
 // MinSecretLen is the shortest JWT secret accepted (RFC 7518 section 3.2:
@@ -87,7 +95,17 @@ func Load(getenv func(string) string) (Config, error) {
 	c.HashWorkers = integer(getenv, "ROLEGATE_HASH_WORKERS", 0, 0, 1024, &errs)
 	c.HashQueue = integer(getenv, "ROLEGATE_HASH_QUEUE", 0, 0, 1<<16, &errs)
 	c.AdminPassword = getenv("ROLEGATE_ADMIN_PASSWORD")
-	c.MaxBodyBytes = int64(integer(getenv, "ROLEGATE_MAX_BODY_BYTES", 1<<20, 1024, 1<<30, &errs))
+	c.MaxUploadBytes = int64(integer(getenv, "ROLEGATE_MAX_UPLOAD_BYTES", 20<<20, 1024, 1<<30, &errs))
+	c.BlobURL = getenv("ROLEGATE_BLOB_URL")
+	for _, o := range strings.Split(getenv("ROLEGATE_CORS_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if err := checkOrigin(o); err != nil {
+			errs = append(errs, "ROLEGATE_CORS_ORIGINS: "+err.Error())
+		}
+		c.CORSOrigins = append(c.CORSOrigins, o)
+	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
@@ -125,4 +143,17 @@ func duration(getenv func(string) string, name string, def time.Duration, errs *
 		return def
 	}
 	return d
+}
+
+// checkOrigin accepts an origin as browsers send it (scheme://host[:port],
+// nothing more), or "*" for any origin.
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%q is not an origin such as https://app.example.com", o)
+	}
+	return nil
 }

@@ -18,12 +18,17 @@ import (
 
 // Deps are the server's dependencies.
 type Deps struct {
-	Logger       *slog.Logger
-	Doc          *openapi3.T
-	Policy       *access.Policy
-	Verifier     access.Verifier
+	Logger   *slog.Logger
+	Doc      *openapi3.T
+	Policy   *access.Policy
+	Verifier access.Verifier
+	// MaxBodyBytes bounds bodies where the spec declares no limit.
 	MaxBodyBytes int64
-	Impl         api.StrictServerInterface
+	// MaxUploadBytes bounds uploads.
+	MaxUploadBytes int64
+	// CORSOrigins are the browser origins allowed; empty disables CORS.
+	CORSOrigins []string
+	Impl        api.StrictServerInterface
 }
 
 // New returns the HTTP handler that serves the spec's operations.
@@ -40,13 +45,14 @@ func New(d Deps) (http.Handler, error) {
 		},
 	})
 	guarded, err := access.Middleware(d.Doc, d.Policy, access.Options{
-		Verifier:     d.Verifier,
-		MaxBodyBytes: d.MaxBodyBytes,
+		Verifier:       d.Verifier,
+		MaxBodyBytes:   d.MaxBodyBytes,
+		MaxUploadBytes: d.MaxUploadBytes,
 	}, routes)
 	if err != nil {
 		return nil, err
 	}
-	return httplog.Middleware(d.Logger, recoverer(guarded)), nil
+	return httplog.Middleware(d.Logger, recoverer(cors(d.CORSOrigins, guarded))), nil
 }
 
 // paramError names the parameter that failed to bind without passing on the

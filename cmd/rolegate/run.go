@@ -224,12 +224,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 			}
 		}
 		handler, err := server.New(server.Deps{
-			Logger:       logger,
-			Doc:          doc,
-			Policy:       policy,
-			Verifier:     tokens,
-			MaxBodyBytes: cfg.MaxBodyBytes,
-			Impl:         handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens, SpecRoles: policy.Roles()}),
+			Logger:         logger,
+			Doc:            doc,
+			Policy:         policy,
+			Verifier:       tokens,
+			MaxUploadBytes: cfg.MaxUploadBytes,
+			CORSOrigins:    cfg.CORSOrigins,
+			Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens, SpecRoles: policy.Roles()}),
 		})
 		if err != nil {
 			return err

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.DataDir != ".data" || c.AccessTokenTTL != 15*time.Minute ||
+		c.JWTIssuer != "rolegate" || c.MaxUploadBytes != 20<<20 || len(c.CORSOrigins) != 0 || len(c.JWTSecret) != 0 {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestLoadRefusesBadValues(t *testing.T) {
+	tests := []struct {
+		name, key, value, want string
+	}{
+		{"short secret", "ROLEGATE_JWT_SECRET", strings.Repeat("x", 31), "at least 32 bytes"},
+		{"bad ttl", "ROLEGATE_ACCESS_TOKEN_TTL", "soon", "ROLEGATE_ACCESS_TOKEN_TTL"},
+		{"negative ttl", "ROLEGATE_ACCESS_TOKEN_TTL", "-5m", "ROLEGATE_ACCESS_TOKEN_TTL"},
+		{"bad workers", "ROLEGATE_HASH_WORKERS", "many", "ROLEGATE_HASH_WORKERS"},
+		{"bad level", "ROLEGATE_LOG_LEVEL", "loud", "ROLEGATE_LOG_LEVEL"},
+		{"origin with path", "ROLEGATE_CORS_ORIGINS", "https://a.example.com/app", "not an origin"},
+		{"origin without scheme", "ROLEGATE_CORS_ORIGINS", "a.example.com", "not an origin"},
+		{"tiny upload limit", "ROLEGATE_MAX_UPLOAD_BYTES", "10", "ROLEGATE_MAX_UPLOAD_BYTES"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(func(k string) string {
+				if k == tt.key {
+					return tt.value
+				}
+				return ""
+			})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), tt.value) && tt.key == "ROLEGATE_JWT_SECRET" {
+				t.Error("the error repeats the secret")
+			}
+		})
+	}
+}
+
+func TestLoadCORSOrigins(t *testing.T) {
+	c, err := Load(func(k string) string {
+		if k == "ROLEGATE_CORS_ORIGINS" {
+			return " https://app.example.com, http://localhost:4200 ,"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.CORSOrigins, "|") != "https://app.example.com|http://localhost:4200" {
+		t.Errorf("origins = %q", c.CORSOrigins)
+	}
+}
