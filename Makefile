@@ -20,7 +20,7 @@ generate: ## regenerate gen/ from api/openapi.yaml, schema.sql and queries/
 	$(GO) tool sqlc generate
 
 lint: ## gofmt, go vet
-	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	@out=$$(find . -name '*.go' -not -path './gen/*' -not -path '*/node_modules/*' | xargs gofmt -l); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 test: lint ## the whole suite, on one throwaway embedded PostgreSQL (or TEST_DATABASE_URL)

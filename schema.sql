@@ -56,3 +56,18 @@ COMMENT ON COLUMN notes.document_src IS 'The source of the document the note is 
 CREATE INDEX notes_owner_document_idx ON notes (owner_id, document_src, created_at DESC, id DESC);
 -- A user's notes, newest first (keyset pagination).
 CREATE INDEX notes_owner_created_idx ON notes (owner_id, created_at DESC, id DESC);
+
+-- +step 2: documents
+CREATE TABLE documents (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    owner_id   bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    file_name  text        NOT NULL CHECK (length(file_name) BETWEEN 1 AND 255),
+    size_bytes bigint      NOT NULL CHECK (size_bytes > 0),
+    page_count integer     NOT NULL CHECK (page_count > 0),
+    blob_key   text        NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE documents IS 'PDF documents; their bytes live in the blob bucket under blob_key.';
+
+-- A user's documents, newest first (keyset pagination).
+CREATE INDEX documents_owner_created_idx ON documents (owner_id, created_at DESC, id DESC);

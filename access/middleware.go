@@ -43,9 +43,6 @@ type Options struct {
 	// MaxUploadBytes bounds multipart/form-data bodies (uploads). Zero means
 	// 20 MiB.
 	MaxUploadBytes int64
-
-	// Realm is the realm of the WWW-Authenticate challenge.
-	Realm string
 }
 
 // ErrorFormatExt is the operation extension that selects the error body
@@ -91,7 +88,6 @@ type middleware struct {
 	next       http.Handler
 	mux        *http.ServeMux
 	filterOpts *openapi3filter.Options
-	challenge  string // WWW-Authenticate without an error code
 }
 
 // Middleware returns the handler that routes every request to its
@@ -111,15 +107,11 @@ func Middleware(doc *openapi3.T, policy *Policy, opts Options, next http.Handler
 	if opts.MaxUploadBytes <= 0 {
 		opts.MaxUploadBytes = 20 << 20
 	}
-	if opts.Realm == "" {
-		opts.Realm = "rolegate"
-	}
 	m := &middleware{
-		opts:      opts,
-		policy:    policy,
-		next:      next,
-		mux:       http.NewServeMux(),
-		challenge: `Bearer realm="` + opts.Realm + `"`,
+		opts:   opts,
+		policy: policy,
+		next:   next,
+		mux:    http.NewServeMux(),
 	}
 	m.filterOpts = &openapi3filter.Options{AuthenticationFunc: m.authenticated}
 	m.filterOpts.WithCustomSchemaErrorFunc(func(err *openapi3.SchemaError) string { return err.Reason })
@@ -215,7 +207,7 @@ func (m *middleware) authenticate(r *http.Request) (*token.Claims, error) {
 		return nil, &problem.Error{
 			Kind:   problem.Unauthenticated,
 			Detail: "An access token is required.",
-			Header: http.Header{"Www-Authenticate": {m.challenge}},
+			Header: http.Header{"Www-Authenticate": {challenge}},
 		}
 	}
 	claims, err := m.opts.Verifier.Verify(strings.TrimSpace(raw))
@@ -223,7 +215,7 @@ func (m *middleware) authenticate(r *http.Request) (*token.Claims, error) {
 		return nil, &problem.Error{
 			Kind:   problem.Unauthenticated,
 			Detail: "The access token is invalid.",
-			Header: http.Header{"Www-Authenticate": {m.challenge + `, error="invalid_token"`}},
+			Header: http.Header{"Www-Authenticate": {challenge + `, error="invalid_token"`}},
 			Err:    err,
 		}
 	}
@@ -231,12 +223,22 @@ func (m *middleware) authenticate(r *http.Request) (*token.Claims, error) {
 }
 
 func (m *middleware) forbidden() error {
+	return Forbidden("The access token does not grant access to this operation.")
+}
+
+// Forbidden is the 403 for a caller whose token lacks the privilege an
+// operation needs, with its RFC 6750 challenge; handlers use it for the
+// object-level rules the spec cannot express.
+func Forbidden(detail string) error {
 	return &problem.Error{
 		Kind:   problem.Forbidden,
-		Detail: "The access token does not grant access to this operation.",
-		Header: http.Header{"Www-Authenticate": {m.challenge + `, error="insufficient_scope"`}},
+		Detail: detail,
+		Header: http.Header{"Www-Authenticate": {challenge + `, error="insufficient_scope"`}},
 	}
 }
+
+// challenge is the start of every WWW-Authenticate header rolegate sends.
+const challenge = `Bearer realm="rolegate"`
 
 var errForbidden = errors.New("access: no admitted role")
 
@@ -270,7 +272,7 @@ func (m *middleware) requestProblem(err error) error {
 			}
 		}
 		return &problem.Error{Kind: problem.Unauthenticated, Detail: "An access token is required.",
-			Header: http.Header{"Www-Authenticate": {m.challenge}}, Err: err}
+			Header: http.Header{"Www-Authenticate": {challenge}}, Err: err}
 	}
 	var reqErr *openapi3filter.RequestError
 	if !errors.As(err, &reqErr) {

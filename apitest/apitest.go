@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/accounts"
+	"github.com/rolegate/rolegate/documents"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/handlers"
@@ -44,6 +46,8 @@ type Env struct {
 	Hasher *password.Pool
 	// Now is the clock of the token manager; tests may move it.
 	Now func() time.Time
+	// BlobDir is the directory of the document blob store.
+	BlobDir string
 }
 
 // Options adjust the server for a test.
@@ -92,6 +96,12 @@ func New(tb testing.TB, opts ...Options) *Env {
 	}
 	e.Hasher = password.NewPool(o.HashWorkers, o.HashQueue, params)
 	tb.Cleanup(e.Hasher.Close)
+	e.BlobDir = tb.TempDir()
+	store, err := documents.OpenStore(ctx, (&url.URL{Scheme: "file", Path: e.BlobDir}).String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
 	h, err := server.New(server.Deps{
 		Logger:         slog.New(slog.DiscardHandler),
 		Doc:            doc,
@@ -99,7 +109,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 		Verifier:       e.Tokens,
 		MaxUploadBytes: o.MaxUploadBytes,
 		CORSOrigins:    o.CORSOrigins,
-		Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens, SpecRoles: policy.Roles()}),
+		Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens, SpecRoles: policy.Roles(), Store: store}),
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -146,10 +156,13 @@ func (e *Env) Token(tb testing.TB, u User) string {
 	return raw
 }
 
-// Client returns the generated client; with a token, every request carries it.
+// Client returns the generated client; with a token, every request carries
+// it. Every request it sends and every response it receives are validated
+// against the spec.
 func (e *Env) Client(tb testing.TB, bearer string) *api.ClientWithResponses {
 	tb.Helper()
-	c, err := api.NewClientWithResponses(e.URL, api.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
+	httpc := &http.Client{Transport: &contract{tb: tb, requests: true, base: http.DefaultTransport}}
+	c, err := api.NewClientWithResponses(e.URL, api.WithHTTPClient(httpc), api.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 		if bearer != "" {
 			r.Header.Set("Authorization", "Bearer "+bearer)
 		}

@@ -57,3 +57,25 @@ func parseTimeCursor(s *string) (c timeCursor, ok bool, err error) {
 	c.at = time.UnixMicro(us)
 	return c, true, nil
 }
+
+// idCursorPrefix marks a cursor holding the last id of the page before.
+const idCursorPrefix = "u:"
+
+// encodeIDCursor returns the opaque cursor for the page after id.
+func encodeIDCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(idCursorPrefix + strconv.FormatInt(id, 10)))
+}
+
+// decodeIDCursor returns the id in a cursor that encodeIDCursor made, and
+// false for anything else.
+func decodeIDCursor(s string) (int64, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) <= len(idCursorPrefix) || string(raw[:len(idCursorPrefix)]) != idCursorPrefix {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(string(raw[len(idCursorPrefix):]), 10, 64)
+	if err != nil || id < 1 || encodeIDCursor(id) != s {
+		return 0, false
+	}
+	return id, true
+}

@@ -7,6 +7,7 @@ package handlers
 import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rolegate/rolegate/documents"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/password"
@@ -19,6 +20,7 @@ type Server struct {
 	Auth
 	Notes
 	Users
+	Documents
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -30,15 +32,18 @@ type Deps struct {
 	Tokens *token.Manager
 	// SpecRoles are the roles the spec names, which cannot be deleted.
 	SpecRoles []string
+	// Store keeps the documents' bytes.
+	Store *documents.Store
 }
 
 // New returns a Server over deps.
 func New(d Deps) *Server {
 	q := db.New(d.Pool)
 	return &Server{
-		Health: Health{DB: d.Pool},
-		Auth:   Auth{Queries: q, Hasher: d.Hasher, Tokens: d.Tokens},
-		Notes:  Notes{Queries: q},
-		Users:  Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles},
+		Health:    Health{DB: d.Pool},
+		Auth:      Auth{Queries: q, Hasher: d.Hasher, Tokens: d.Tokens},
+		Notes:     Notes{Queries: q},
+		Users:     Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store},
+		Documents: Documents{Pool: d.Pool, Queries: q, Store: d.Store},
 	}
 }

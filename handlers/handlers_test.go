@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rolegate/rolegate/apitest"
 	"github.com/rolegate/rolegate/testdb"
 )
 
@@ -29,7 +30,8 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
-// do sends a request; header values are set as given.
+// do sends a request; header values are set as given. The response is
+// validated against the spec.
 func do(t *testing.T, method, u string, body io.Reader, header map[string]string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, u, body)
@@ -39,7 +41,7 @@ func do(t *testing.T, method, u string, body io.Reader, header map[string]string
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apitest.ContractClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

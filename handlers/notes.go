@@ -86,7 +86,7 @@ func (n Notes) ListNotes(ctx context.Context, req api.ListNotesRequestObject) (a
 	owner := caller.UserID
 	if req.Params.OwnerId != nil && *req.Params.OwnerId != owner {
 		if !seesAll(ctx) {
-			return nil, problem.New(problem.Forbidden, "Only an admin may list another user's notes.")
+			return nil, access.Forbidden("Only an admin may list another user's notes.")
 		}
 		owner = *req.Params.OwnerId
 	}

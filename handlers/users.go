@@ -1,17 +1,369 @@
 package handlers
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/accounts"
+	"github.com/rolegate/rolegate/documents"
+	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/httplog"
 	"github.com/rolegate/rolegate/password"
+	"github.com/rolegate/rolegate/problem"
 )
 
 // Users implements the users tag (account and role administration) and the
 // caller's own password change.
+//
+// The access middleware has admitted only admins to every operation but
+// ChangeMyPassword; the handlers check nothing but that an admin does not
+// lock themselves out (409).
 type Users struct {
 	Pool      *pgxpool.Pool
 	Queries   *db.Queries
 	Hasher    *password.Pool
 	SpecRoles []string
+	// Store holds the bytes of the documents of users being deleted.
+	Store *documents.Store
+}
+
+// ownAdminRole is the role admins may not take from themselves.
+const ownAdminRole = "admin"
+
+// passwordAttempts bounds how often ChangeMyPassword starts over when the
+// stored hash changes between reading and replacing it.
+const passwordAttempts = 3
+
+// ChangeMyPassword replaces the caller's password after checking the current
+// one. Returns 400 when the current password is wrong, 404 when the caller's
+// account no longer exists, 409 when the password keeps changing while the
+// request runs, and 503 with Retry-After when every hashing worker is busy.
+func (u Users) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordRequestObject) (api.ChangeMyPasswordResponseObject, error) {
+	id := access.Caller(ctx).UserID
+	// Hashing is slow, so it runs outside any transaction; the new hash is
+	// stored only if the old one is still there, since a login may have
+	// upgraded it, or another change replaced it, in the meantime.
+	for range passwordAttempts {
+		old, err := u.Queries.GetPasswordHash(ctx, id)
+		if err != nil {
+			return nil, userError(err)
+		}
+		ok, _, err := u.Hasher.Verify(ctx, old, req.Body.CurrentPassword)
+		if errors.Is(err, password.ErrMalformedHash) {
+			httplog.Logger(ctx).Error("password change: stored password hash is malformed", "user_id", id)
+			ok, err = false, nil
+		}
+		if err != nil {
+			return nil, hashError(err)
+		}
+		if !ok {
+			return nil, &problem.Error{Kind: problem.Invalid, Detail: "The current password is incorrect.",
+				Fields: []api.FieldError{{Field: "body.current_password", Message: "is incorrect"}}}
+		}
+		hash, err := u.Hasher.Hash(ctx, req.Body.NewPassword)
+		if err != nil {
+			return nil, hashError(err)
+		}
+		n, err := u.Queries.UpdatePasswordHash(ctx, db.UpdatePasswordHashParams{ID: id, OldHash: old, NewHash: hash})
+		if err != nil {
+			return nil, dbError(err)
+		}
+		if n == 1 {
+			return api.ChangeMyPassword204Response{}, nil
+		}
+	}
+	return nil, problem.New(problem.Conflict, "The password changed while this request ran; try again.")
+}
+
+// CreateUser creates an account holding the given roles. Returns 400 for a
+// role that does not exist, 409 when the email is taken (regardless of
+// case), and 503 with Retry-After when every hashing worker is busy.
+func (u Users) CreateUser(ctx context.Context, req api.CreateUserRequestObject) (api.CreateUserResponseObject, error) {
+	b := req.Body
+	row, err := accounts.Create(ctx, u.Pool, u.Hasher, string(b.Email), b.Password, b.Roles)
+	if err != nil {
+		return nil, accountError(err)
+	}
+	return api.CreateUser201JSONResponse{
+		Body:    createdUserBody(row, b.Roles),
+		Headers: api.CreateUser201ResponseHeaders{Location: "/users/" + strconv.FormatInt(row.ID, 10)},
+	}, nil
+}
+
+// ListUsers returns a page of accounts in id order, only those holding
+// params.role when it is set. Returns 400 for a cursor it did not issue.
+func (u Users) ListUsers(ctx context.Context, req api.ListUsersRequestObject) (api.ListUsersResponseObject, error) {
+	p := req.Params
+	limit := int(pageLimit(p.Limit))
+	var after int64
+	if p.Cursor != nil {
+		var ok bool
+		if after, ok = decodeIDCursor(*p.Cursor); !ok {
+			return nil, errBadCursor
+		}
+	}
+	// One row more than the page tells whether there is a next page.
+	rows, err := u.Queries.ListUsersWithRoles(ctx, db.ListUsersWithRolesParams{
+		AfterID: after,
+		Role:    p.Role,
+		MaxRows: int32(limit + 1),
+	})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	page := api.ListUsers200JSONResponse{Items: make([]api.User, 0, min(len(rows), limit))}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next := encodeIDCursor(rows[limit-1].ID)
+		page.NextCursor = &next
+	}
+	for _, r := range rows {
+		page.Items = append(page.Items, listedUserBody(r))
+	}
+	return page, nil
+}
+
+// GetUser returns an account with its roles. Returns 404 when there is no
+// such account.
+func (u Users) GetUser(ctx context.Context, req api.GetUserRequestObject) (api.GetUserResponseObject, error) {
+	row, err := u.Queries.GetUserWithRoles(ctx, req.Id)
+	if err != nil {
+		return nil, userError(err)
+	}
+	return api.GetUser200JSONResponse(userBody(row)), nil
+}
+
+// SetUserRoles replaces an account's roles with the given set, in one
+// transaction. Returns 400 for a role that does not exist, 404 when there is
+// no such account, and 409 when callers would remove their own admin role.
+func (u Users) SetUserRoles(ctx context.Context, req api.SetUserRolesRequestObject) (api.SetUserRolesResponseObject, error) {
+	roles := req.Body.Roles
+	if req.Id == access.Caller(ctx).UserID && !slices.Contains(roles, ownAdminRole) {
+		return nil, problem.New(problem.Conflict, "You cannot remove your own admin role.")
+	}
+	var row db.GetUserWithRolesRow
+	err := pgx.BeginFunc(ctx, u.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		// Touching the row first locks it: concurrent replacements of the
+		// same account's roles take turns.
+		n, err := q.TouchUser(ctx, req.Id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errNoUser()
+		}
+		if err := q.DeleteUserRoles(ctx, req.Id); err != nil {
+			return err
+		}
+		if err := q.GrantRoles(ctx, db.GrantRolesParams{UserID: req.Id, Names: roles}); err != nil {
+			return err
+		}
+		if row, err = q.GetUserWithRoles(ctx, req.Id); err != nil {
+			return err
+		}
+		// GrantRoles skips names without a role; finding one undoes it all.
+		for i, r := range roles {
+			if !slices.Contains(row.Roles, r) {
+				return &problem.Error{Kind: problem.Invalid, Detail: fmt.Sprintf("There is no role %q.", r),
+					Fields: []api.FieldError{{Field: "body.roles." + strconv.Itoa(i), Message: "is not a role"}}}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, userError(err)
+	}
+	return api.SetUserRoles200JSONResponse(userBody(row)), nil
+}
+
+// DisableUser stops an account from logging in; tokens already issued stay
+// valid until they expire. Returns 404 when there is no such account and 409
+// when callers would disable themselves.
+func (u Users) DisableUser(ctx context.Context, req api.DisableUserRequestObject) (api.DisableUserResponseObject, error) {
+	if req.Id == access.Caller(ctx).UserID {
+		return nil, problem.New(problem.Conflict, "You cannot disable your own account.")
+	}
+	row, err := u.setDisabled(ctx, req.Id, true)
+	if err != nil {
+		return nil, err
+	}
+	return api.DisableUser200JSONResponse(userBody(row)), nil
+}
+
+// EnableUser lets a disabled account log in again. Returns 404 when there is
+// no such account.
+func (u Users) EnableUser(ctx context.Context, req api.EnableUserRequestObject) (api.EnableUserResponseObject, error) {
+	row, err := u.setDisabled(ctx, req.Id, false)
+	if err != nil {
+		return nil, err
+	}
+	return api.EnableUser200JSONResponse(userBody(row)), nil
+}
+
+// setDisabled sets an account's disabled flag and returns the account.
+func (u Users) setDisabled(ctx context.Context, id int64, disabled bool) (db.GetUserWithRolesRow, error) {
+	var row db.GetUserWithRolesRow
+	err := pgx.BeginFunc(ctx, u.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		n, err := q.SetUserDisabled(ctx, db.SetUserDisabledParams{ID: id, Disabled: disabled})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errNoUser()
+		}
+		row, err = q.GetUserWithRoles(ctx, id)
+		return err
+	})
+	return row, userError(err)
+}
+
+// DeleteUser deletes an account with its roles and notes. Returns 404 when
+// there is no such account and 409 when callers would delete themselves.
+func (u Users) DeleteUser(ctx context.Context, req api.DeleteUserRequestObject) (api.DeleteUserResponseObject, error) {
+	if req.Id == access.Caller(ctx).UserID {
+		return nil, problem.New(problem.Conflict, "You cannot delete your own account.")
+	}
+	// Their notes and documents go by cascade; the documents' bytes are
+	// removed once the rows are gone. The row lock keeps an upload racing
+	// with the deletion from adding a document in between.
+	var keys []string
+	err := pgx.BeginFunc(ctx, u.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", req.Id); err != nil {
+			return err
+		}
+		var err error
+		if keys, err = q.ListUserBlobKeys(ctx, req.Id); err != nil {
+			return err
+		}
+		n, err := q.DeleteUser(ctx, req.Id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errNoUser()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	removeBlobs(ctx, u.Store, keys)
+	return api.DeleteUser204Response{}, nil
+}
+
+// ListRoles returns every role by name.
+func (u Users) ListRoles(ctx context.Context, _ api.ListRolesRequestObject) (api.ListRolesResponseObject, error) {
+	rows, err := u.Queries.ListRoles(ctx)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	out := make(api.ListRoles200JSONResponse, len(rows))
+	for i, r := range rows {
+		out[i] = roleBody(r)
+	}
+	return out, nil
+}
+
+// CreateRole creates a role that no account holds yet. Returns 409 when a
+// role of that name exists.
+func (u Users) CreateRole(ctx context.Context, req api.CreateRoleRequestObject) (api.CreateRoleResponseObject, error) {
+	row, err := u.Queries.CreateRole(ctx, req.Body.Name)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	return api.CreateRole201JSONResponse(roleBody(row)), nil
+}
+
+// DeleteRole deletes a role and takes it from every account holding it.
+// Returns 404 when there is no such role and 409 when the spec names it in
+// an x-roles list, since the operations it admits to would admit nobody new.
+func (u Users) DeleteRole(ctx context.Context, req api.DeleteRoleRequestObject) (api.DeleteRoleResponseObject, error) {
+	if slices.Contains(u.SpecRoles, req.Name) {
+		return nil, problem.New(problem.Conflict, "The API spec names this role.")
+	}
+	n, err := u.Queries.DeleteRole(ctx, req.Name)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	if n == 0 {
+		return nil, problem.New(problem.NotFound, "No such role.")
+	}
+	return api.DeleteRole204Response{}, nil
+}
+
+// errNoUser is the answer for an account id that names no account.
+func errNoUser() *problem.Error { return problem.New(problem.NotFound, "No such user.") }
+
+// userError is dbError where a missing row means a missing account.
+func userError(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return problem.Wrap(problem.NotFound, "No such user.", err)
+	}
+	return dbError(err)
+}
+
+// accountError translates what accounts.Create returns: its own problems as
+// they are, a saturated hashing pool as 503, database errors as dbError does.
+func accountError(err error) error {
+	if _, ok := errors.AsType[*problem.Error](err); ok {
+		return err
+	}
+	if errors.Is(err, password.ErrBusy) {
+		return hashError(err)
+	}
+	return dbError(err)
+}
+
+// userBody converts a row into the API's User.
+func userBody(r db.GetUserWithRolesRow) api.User {
+	return api.User{
+		Id:        r.ID,
+		Email:     r.Email,
+		Roles:     nonNil(r.Roles),
+		Disabled:  r.Disabled,
+		CreatedAt: r.CreatedAt.Time,
+		UpdatedAt: r.UpdatedAt.Time,
+	}
+}
+
+// listedUserBody converts a row of a page into the API's User.
+func listedUserBody(r db.ListUsersWithRolesRow) api.User {
+	return userBody(db.GetUserWithRolesRow(r))
+}
+
+// createdUserBody converts a new account's row and the roles it was given
+// into the API's User, roles sorted as everywhere else.
+func createdUserBody(r db.CreateUserRow, roles []string) api.User {
+	return api.User{
+		Id:        r.ID,
+		Email:     r.Email,
+		Roles:     nonNil(slices.Sorted(slices.Values(roles))),
+		Disabled:  r.Disabled,
+		CreatedAt: r.CreatedAt.Time,
+		UpdatedAt: r.UpdatedAt.Time,
+	}
+}
+
+// roleBody converts a row into the API's Role.
+func roleBody(r db.Role) api.Role {
+	return api.Role{Name: r.Name, CreatedAt: r.CreatedAt.Time}
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/accounts"
 	"github.com/rolegate/rolegate/config"
+	"github.com/rolegate/rolegate/documents"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/handlers"
 	"github.com/rolegate/rolegate/migrate"
@@ -210,6 +212,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 	}
 	hasher := password.NewPool(cfg.HashWorkers, cfg.HashQueue, password.OWASP)
 	defer hasher.Close()
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 
 	return withDB(ctx, cfg, logger, false, policy, func(pool *pgxpool.Pool) error {
 		created, generated, err := accounts.Bootstrap(ctx, pool, hasher, cfg.AdminPassword)
@@ -230,7 +237,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 			Verifier:       tokens,
 			MaxUploadBytes: cfg.MaxUploadBytes,
 			CORSOrigins:    cfg.CORSOrigins,
-			Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens, SpecRoles: policy.Roles()}),
+			Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens, SpecRoles: policy.Roles(), Store: store}),
 		})
 		if err != nil {
 			return err
@@ -265,6 +272,20 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 		}
 		return nil
 	})
+}
+
+// openStore opens ROLEGATE_BLOB_URL, or else a directory under the data
+// directory.
+func openStore(ctx context.Context, cfg config.Config) (*documents.Store, error) {
+	u := cfg.BlobURL
+	if u == "" {
+		dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "blobs"))
+		if err != nil {
+			return nil, err
+		}
+		u = (&url.URL{Scheme: "file", Path: dir, RawQuery: "create_dir=true"}).String()
+	}
+	return documents.OpenStore(ctx, u)
 }
 
 // loadSpec loads the embedded spec and its access policy, refusing a spec

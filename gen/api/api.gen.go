@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"path"
@@ -85,8 +86,34 @@ func (e TokenTokenType) Valid() bool {
 	}
 }
 
+// Document defines model for Document.
+type Document struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// FileName Example: report.pdf
+	FileName  string `json:"file_name"`
+	Id        int64  `json:"id"`
+	OwnerId   int64  `json:"owner_id"`
+	PageCount int    `json:"page_count"`
+
+	// Size Bytes.
+	Size int64 `json:"size"`
+}
+
+// DocumentPage defines model for DocumentPage.
+type DocumentPage struct {
+	Items      []Document `json:"items"`
+	NextCursor *string    `json:"next_cursor,omitempty"`
+}
+
 // DocumentSrc Example: reports/2026-q3.pdf
 type DocumentSrc = string
+
+// DocumentUpload defines model for DocumentUpload.
+type DocumentUpload struct {
+	// File The PDF.
+	File openapi_types.File `json:"file"`
+}
 
 // Email Example: alice@example.com
 type Email = openapi_types.Email
@@ -226,6 +253,11 @@ type RoleSet struct {
 	Roles []RoleName `json:"roles"`
 }
 
+// SplitRequest defines model for SplitRequest.
+type SplitRequest struct {
+	Ranges *[]string `json:"ranges,omitempty"`
+}
+
 // Token defines model for Token.
 type Token struct {
 	// AccessToken A JWT (RFC 9068) to send as `Authorization: Bearer <token>`.
@@ -310,6 +342,18 @@ type Unprocessable = Problem
 // UnsupportedMediaType An RFC 9457 problem details object.
 type UnsupportedMediaType = Problem
 
+// ListDocumentsParams defines parameters for ListDocuments.
+type ListDocumentsParams struct {
+	// Limit The most items to return.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The next_cursor of the previous page.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// OwnerId Whose documents to list (admins only; default the caller).
+	OwnerId *int64 `form:"owner_id,omitempty" json:"owner_id,omitempty"`
+}
+
 // ListNotesParams defines parameters for ListNotes.
 type ListNotesParams struct {
 	// Limit The most items to return.
@@ -333,6 +377,12 @@ type ListUsersParams struct {
 	// Role Only accounts holding this role.
 	Role *RoleName `form:"role,omitempty" json:"role,omitempty"`
 }
+
+// UploadDocumentMultipartRequestBody defines body for UploadDocument for multipart/form-data ContentType.
+type UploadDocumentMultipartRequestBody = DocumentUpload
+
+// SplitDocumentJSONRequestBody defines body for SplitDocument for application/json ContentType.
+type SplitDocumentJSONRequestBody = SplitRequest
 
 // ChangeMyPasswordJSONRequestBody defines body for ChangeMyPassword for application/json ContentType.
 type ChangeMyPasswordJSONRequestBody = PasswordChange
@@ -428,6 +478,61 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// ListDocuments List documents
+	//
+	// The caller's documents, newest first, a page at a time. An admin may list another user's with `owner_id`.
+	//
+	// Corresponds with GET /documents (the `ListDocuments` operationId).
+	ListDocuments(ctx context.Context, params *ListDocumentsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UploadDocumentWithBody Upload a PDF
+	//
+	// Stores one PDF (multipart field `file`) owned by the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a damaged PDF 422.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /documents (the `UploadDocument` operationId).
+	UploadDocumentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteDocument Delete a document
+	//
+	// Corresponds with DELETE /documents/{id} (the `DeleteDocument` operationId).
+	DeleteDocument(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDocument Get a document's metadata
+	//
+	// Another user's document is 404, as a missing one (admins see all).
+	//
+	// Corresponds with GET /documents/{id} (the `GetDocument` operationId).
+	GetDocument(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDocumentContent Download a document
+	//
+	// Corresponds with GET /documents/{id}/content (the `GetDocumentContent` operationId).
+	GetDocumentContent(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SplitDocumentWithBody Split a document
+	//
+	// Makes one new document per page, or one per page range given in the
+	// body ("3" or "2-5", 1-based, inclusive). A range outside the document
+	// is 400. The original is kept.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /documents/{id}/split (the `SplitDocument` operationId).
+	SplitDocumentWithBody(ctx context.Context, id int64, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SplitDocument Split a document
+	//
+	// Makes one new document per page, or one per page range given in the
+	// body ("3" or "2-5", 1-based, inclusive). A range outside the document
+	// is 400. The original is kept.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /documents/{id}/split (the `SplitDocument` operationId).
+	SplitDocument(ctx context.Context, id int64, body SplitDocumentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetHealthz Liveness probe
 	//
@@ -634,6 +739,131 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /users/{id}/roles (the `SetUserRoles` operationId).
 	SetUserRoles(ctx context.Context, id int64, body SetUserRolesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ListDocuments List documents
+//
+// The caller's documents, newest first, a page at a time. An admin may list another user's with `owner_id`.
+//
+// Corresponds with GET /documents (the `ListDocuments` operationId).
+func (c *Client) ListDocuments(ctx context.Context, params *ListDocumentsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDocumentsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UploadDocumentWithBody Upload a PDF
+//
+// Stores one PDF (multipart field `file`) owned by the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a damaged PDF 422.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /documents (the `UploadDocument` operationId).
+func (c *Client) UploadDocumentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUploadDocumentRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteDocument Delete a document
+//
+// Corresponds with DELETE /documents/{id} (the `DeleteDocument` operationId).
+func (c *Client) DeleteDocument(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteDocumentRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDocument Get a document's metadata
+//
+// Another user's document is 404, as a missing one (admins see all).
+//
+// Corresponds with GET /documents/{id} (the `GetDocument` operationId).
+func (c *Client) GetDocument(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDocumentRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDocumentContent Download a document
+//
+// Corresponds with GET /documents/{id}/content (the `GetDocumentContent` operationId).
+func (c *Client) GetDocumentContent(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDocumentContentRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SplitDocumentWithBody Split a document
+//
+// Makes one new document per page, or one per page range given in the
+// body ("3" or "2-5", 1-based, inclusive). A range outside the document
+// is 400. The original is kept.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /documents/{id}/split (the `SplitDocument` operationId).
+func (c *Client) SplitDocumentWithBody(ctx context.Context, id int64, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSplitDocumentRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SplitDocument Split a document
+//
+// Makes one new document per page, or one per page range given in the
+// body ("3" or "2-5", 1-based, inclusive). A range outside the document
+// is 400. The original is kept.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /documents/{id}/split (the `SplitDocument` operationId).
+func (c *Client) SplitDocument(ctx context.Context, id int64, body SplitDocumentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSplitDocumentRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // GetHealthz Liveness probe
@@ -1120,6 +1350,262 @@ func (c *Client) SetUserRoles(ctx context.Context, id int64, body SetUserRolesJS
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListDocumentsRequest constructs an http.Request for the ListDocuments method
+func NewListDocumentsRequest(server string, params *ListDocumentsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/documents")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.OwnerId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "owner_id", *params.OwnerId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUploadDocumentRequestWithBody constructs an http.Request for the UploadDocument method, with any body, and a specified content type
+func NewUploadDocumentRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/documents")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteDocumentRequest constructs an http.Request for the DeleteDocument method
+func NewDeleteDocumentRequest(server string, id int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/documents/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDocumentRequest constructs an http.Request for the GetDocument method
+func NewGetDocumentRequest(server string, id int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/documents/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDocumentContentRequest constructs an http.Request for the GetDocumentContent method
+func NewGetDocumentContentRequest(server string, id int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/documents/%s/content", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSplitDocumentRequest calls the generic SplitDocument builder with application/json body
+func NewSplitDocumentRequest(server string, id int64, body SplitDocumentJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSplitDocumentRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewSplitDocumentRequestWithBody constructs an http.Request for the SplitDocument method, with any body, and a specified content type
+func NewSplitDocumentRequestWithBody(server string, id int64, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/documents/%s/split", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
 }
 
 // NewGetHealthzRequest constructs an http.Request for the GetHealthz method
@@ -1996,6 +2482,69 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ListDocumentsWithResponse List documents
+	//
+	// The caller's documents, newest first, a page at a time. An admin may list another user's with `owner_id`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /documents (the `ListDocuments` operationId).
+	ListDocumentsWithResponse(ctx context.Context, params *ListDocumentsParams, reqEditors ...RequestEditorFn) (*ListDocumentsResponse, error)
+
+	// UploadDocumentWithBodyWithResponse Upload a PDF
+	//
+	// Stores one PDF (multipart field `file`) owned by the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a damaged PDF 422.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /documents (the `UploadDocument` operationId).
+	UploadDocumentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadDocumentResponse, error)
+
+	// DeleteDocumentWithResponse Delete a document
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /documents/{id} (the `DeleteDocument` operationId).
+	DeleteDocumentWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*DeleteDocumentResponse, error)
+
+	// GetDocumentWithResponse Get a document's metadata
+	//
+	// Another user's document is 404, as a missing one (admins see all).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /documents/{id} (the `GetDocument` operationId).
+	GetDocumentWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*GetDocumentResponse, error)
+
+	// GetDocumentContentWithResponse Download a document
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /documents/{id}/content (the `GetDocumentContent` operationId).
+	GetDocumentContentWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*GetDocumentContentResponse, error)
+
+	// SplitDocumentWithBodyWithResponse Split a document
+	//
+	// Makes one new document per page, or one per page range given in the
+	// body ("3" or "2-5", 1-based, inclusive). A range outside the document
+	// is 400. The original is kept.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /documents/{id}/split (the `SplitDocument` operationId).
+	SplitDocumentWithBodyWithResponse(ctx context.Context, id int64, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SplitDocumentResponse, error)
+
+	// SplitDocumentWithResponse Split a document
+	//
+	// Makes one new document per page, or one per page range given in the
+	// body ("3" or "2-5", 1-based, inclusive). A range outside the document
+	// is 400. The original is kept.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /documents/{id}/split (the `SplitDocument` operationId).
+	SplitDocumentWithResponse(ctx context.Context, id int64, body SplitDocumentJSONRequestBody, reqEditors ...RequestEditorFn) (*SplitDocumentResponse, error)
+
 	// GetHealthzWithResponse Liveness probe
 	//
 	// Answers 200 while the process is up; it does not touch the database.
@@ -2231,6 +2780,525 @@ type ClientWithResponsesInterface interface {
 	SetUserRolesWithResponse(ctx context.Context, id int64, body SetUserRolesJSONRequestBody, reqEditors ...RequestEditorFn) (*SetUserRolesResponse, error)
 }
 
+// ListDocumentsResponse401Headers the declared response headers of an HTTP 401 response for ListDocuments
+type ListDocumentsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ListDocumentsResponse403Headers the declared response headers of an HTTP 403 response for ListDocuments
+type ListDocumentsResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+type ListDocumentsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DocumentPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDocumentsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListDocumentsResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDocumentsResponse) GetJSON200() *DocumentPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListDocumentsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDocumentsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListDocumentsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDocumentsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDocumentsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDocumentsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDocumentsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UploadDocumentResponse201Headers the declared response headers of an HTTP 201 response for UploadDocument
+type UploadDocumentResponse201Headers struct {
+	Location string
+}
+
+// UploadDocumentResponse401Headers the declared response headers of an HTTP 401 response for UploadDocument
+type UploadDocumentResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// UploadDocumentResponse403Headers the declared response headers of an HTTP 403 response for UploadDocument
+type UploadDocumentResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+type UploadDocumentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Document
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *UploadDocumentResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UploadDocumentResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UploadDocumentResponse403Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r UploadDocumentResponse) GetJSON201() *Document {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UploadDocumentResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UploadDocumentResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UploadDocumentResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r UploadDocumentResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r UploadDocumentResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UploadDocumentResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetBody returns the raw response body bytes
+func (r UploadDocumentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UploadDocumentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UploadDocumentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UploadDocumentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteDocumentResponse401Headers the declared response headers of an HTTP 401 response for DeleteDocument
+type DeleteDocumentResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// DeleteDocumentResponse403Headers the declared response headers of an HTTP 403 response for DeleteDocument
+type DeleteDocumentResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+type DeleteDocumentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteDocumentResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteDocumentResponse403Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteDocumentResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteDocumentResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteDocumentResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteDocumentResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteDocumentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteDocumentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteDocumentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteDocumentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDocumentResponse401Headers the declared response headers of an HTTP 401 response for GetDocument
+type GetDocumentResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetDocumentResponse403Headers the declared response headers of an HTTP 403 response for GetDocument
+type GetDocumentResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+type GetDocumentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Document
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDocumentResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetDocumentResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDocumentResponse) GetJSON200() *Document {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetDocumentResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDocumentResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDocumentResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDocumentResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDocumentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDocumentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDocumentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDocumentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDocumentContentResponse401Headers the declared response headers of an HTTP 401 response for GetDocumentContent
+type GetDocumentContentResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetDocumentContentResponse403Headers the declared response headers of an HTTP 403 response for GetDocumentContent
+type GetDocumentContentResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+type GetDocumentContentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDocumentContentResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetDocumentContentResponse403Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetDocumentContentResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDocumentContentResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDocumentContentResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDocumentContentResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDocumentContentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDocumentContentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDocumentContentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDocumentContentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SplitDocumentResponse401Headers the declared response headers of an HTTP 401 response for SplitDocument
+type SplitDocumentResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// SplitDocumentResponse403Headers the declared response headers of an HTTP 403 response for SplitDocument
+type SplitDocumentResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+type SplitDocumentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *[]Document
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SplitDocumentResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SplitDocumentResponse403Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r SplitDocumentResponse) GetJSON201() *[]Document {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SplitDocumentResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SplitDocumentResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SplitDocumentResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SplitDocumentResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SplitDocumentResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r SplitDocumentResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SplitDocumentResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetBody returns the raw response body bytes
+func (r SplitDocumentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SplitDocumentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SplitDocumentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SplitDocumentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetHealthzResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2365,6 +3433,10 @@ type ChangeMyPasswordResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -2392,6 +3464,16 @@ func (r ChangeMyPasswordResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r ChangeMyPasswordResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ChangeMyPasswordResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ChangeMyPasswordResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -3969,6 +5051,111 @@ func (r SetUserRolesResponse) ContentType() string {
 	return ""
 }
 
+// ListDocumentsWithResponse List documents
+//
+// The caller's documents, newest first, a page at a time. An admin may list another user's with `owner_id`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /documents (the `ListDocuments` operationId).
+func (c *ClientWithResponses) ListDocumentsWithResponse(ctx context.Context, params *ListDocumentsParams, reqEditors ...RequestEditorFn) (*ListDocumentsResponse, error) {
+	rsp, err := c.ListDocuments(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDocumentsResponse(rsp)
+}
+
+// UploadDocumentWithBodyWithResponse Upload a PDF
+//
+// Stores one PDF (multipart field `file`) owned by the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a damaged PDF 422.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /documents (the `UploadDocument` operationId).
+func (c *ClientWithResponses) UploadDocumentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadDocumentResponse, error) {
+	rsp, err := c.UploadDocumentWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUploadDocumentResponse(rsp)
+}
+
+// DeleteDocumentWithResponse Delete a document
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /documents/{id} (the `DeleteDocument` operationId).
+func (c *ClientWithResponses) DeleteDocumentWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*DeleteDocumentResponse, error) {
+	rsp, err := c.DeleteDocument(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteDocumentResponse(rsp)
+}
+
+// GetDocumentWithResponse Get a document's metadata
+//
+// Another user's document is 404, as a missing one (admins see all).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /documents/{id} (the `GetDocument` operationId).
+func (c *ClientWithResponses) GetDocumentWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*GetDocumentResponse, error) {
+	rsp, err := c.GetDocument(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDocumentResponse(rsp)
+}
+
+// GetDocumentContentWithResponse Download a document
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /documents/{id}/content (the `GetDocumentContent` operationId).
+func (c *ClientWithResponses) GetDocumentContentWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*GetDocumentContentResponse, error) {
+	rsp, err := c.GetDocumentContent(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDocumentContentResponse(rsp)
+}
+
+// SplitDocumentWithBodyWithResponse Split a document
+//
+// Makes one new document per page, or one per page range given in the
+// body ("3" or "2-5", 1-based, inclusive). A range outside the document
+// is 400. The original is kept.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /documents/{id}/split (the `SplitDocument` operationId).
+func (c *ClientWithResponses) SplitDocumentWithBodyWithResponse(ctx context.Context, id int64, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SplitDocumentResponse, error) {
+	rsp, err := c.SplitDocumentWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSplitDocumentResponse(rsp)
+}
+
+// SplitDocumentWithResponse Split a document
+//
+// Makes one new document per page, or one per page range given in the
+// body ("3" or "2-5", 1-based, inclusive). A range outside the document
+// is 400. The original is kept.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /documents/{id}/split (the `SplitDocument` operationId).
+func (c *ClientWithResponses) SplitDocumentWithResponse(ctx context.Context, id int64, body SplitDocumentJSONRequestBody, reqEditors ...RequestEditorFn) (*SplitDocumentResponse, error) {
+	rsp, err := c.SplitDocument(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSplitDocumentResponse(rsp)
+}
+
 // GetHealthzWithResponse Liveness probe
 //
 // Answers 200 while the process is up; it does not touch the database.
@@ -4371,6 +5558,495 @@ func (c *ClientWithResponses) SetUserRolesWithResponse(ctx context.Context, id i
 	return ParseSetUserRolesResponse(rsp)
 }
 
+// ParseListDocumentsResponse parses an HTTP response from a ListDocumentsWithResponse call
+func ParseListDocumentsResponse(rsp *http.Response) (*ListDocumentsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDocumentsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DocumentPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListDocumentsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListDocumentsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUploadDocumentResponse parses an HTTP response from a UploadDocumentWithResponse call
+func ParseUploadDocumentResponse(rsp *http.Response) (*UploadDocumentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UploadDocumentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Document
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers UploadDocumentResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers UploadDocumentResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UploadDocumentResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteDocumentResponse parses an HTTP response from a DeleteDocumentWithResponse call
+func ParseDeleteDocumentResponse(rsp *http.Response) (*DeleteDocumentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteDocumentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteDocumentResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteDocumentResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDocumentResponse parses an HTTP response from a GetDocumentWithResponse call
+func ParseGetDocumentResponse(rsp *http.Response) (*GetDocumentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDocumentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Document
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDocumentResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetDocumentResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDocumentContentResponse parses an HTTP response from a GetDocumentContentWithResponse call
+func ParseGetDocumentContentResponse(rsp *http.Response) (*GetDocumentContentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDocumentContentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDocumentContentResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetDocumentContentResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSplitDocumentResponse parses an HTTP response from a SplitDocumentWithResponse call
+func ParseSplitDocumentResponse(rsp *http.Response) (*SplitDocumentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SplitDocumentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest []Document
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SplitDocumentResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SplitDocumentResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetHealthzResponse parses an HTTP response from a GetHealthzWithResponse call
 func ParseGetHealthzResponse(rsp *http.Response) (*GetHealthzResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -4497,6 +6173,20 @@ func ParseChangeMyPasswordResponse(rsp *http.Response) (*ChangeMyPasswordRespons
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
@@ -6012,6 +7702,24 @@ func ParseSetUserRolesResponse(rsp *http.Response) (*SetUserRolesResponse, error
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListDocuments List documents
+	// (GET /documents)
+	ListDocuments(w http.ResponseWriter, r *http.Request, params ListDocumentsParams)
+	// UploadDocument Upload a PDF
+	// (POST /documents)
+	UploadDocument(w http.ResponseWriter, r *http.Request)
+	// DeleteDocument Delete a document
+	// (DELETE /documents/{id})
+	DeleteDocument(w http.ResponseWriter, r *http.Request, id int64)
+	// GetDocument Get a document's metadata
+	// (GET /documents/{id})
+	GetDocument(w http.ResponseWriter, r *http.Request, id int64)
+	// GetDocumentContent Download a document
+	// (GET /documents/{id}/content)
+	GetDocumentContent(w http.ResponseWriter, r *http.Request, id int64)
+	// SplitDocument Split a document
+	// (POST /documents/{id}/split)
+	SplitDocument(w http.ResponseWriter, r *http.Request, id int64)
 	// GetHealthz Liveness probe
 	// (GET /healthz)
 	GetHealthz(w http.ResponseWriter, r *http.Request)
@@ -6085,6 +7793,183 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// ListDocuments operation middleware
+func (siw *ServerInterfaceWrapper) ListDocuments(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListDocumentsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "owner_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "owner_id", r.URL.Query(), &params.OwnerId, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "owner_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "owner_id", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListDocuments(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UploadDocument operation middleware
+func (siw *ServerInterfaceWrapper) UploadDocument(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UploadDocument(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteDocument operation middleware
+func (siw *ServerInterfaceWrapper) DeleteDocument(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteDocument(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetDocument operation middleware
+func (siw *ServerInterfaceWrapper) GetDocument(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDocument(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetDocumentContent operation middleware
+func (siw *ServerInterfaceWrapper) GetDocumentContent(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDocumentContent(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SplitDocument operation middleware
+func (siw *ServerInterfaceWrapper) SplitDocument(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SplitDocument(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // GetHealthz operation middleware
 func (siw *ServerInterfaceWrapper) GetHealthz(w http.ResponseWriter, r *http.Request) {
@@ -6718,6 +8603,12 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/notes/{id}", wrapper.GetNote)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/notes/{id}", wrapper.UpdateNote)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/notes/document/src/{src}", wrapper.ListNotesByDocument)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/documents", wrapper.ListDocuments)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/documents", wrapper.UploadDocument)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/documents/{id}", wrapper.DeleteDocument)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/documents/{id}", wrapper.GetDocument)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/documents/{id}/content", wrapper.GetDocumentContent)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/documents/{id}/split", wrapper.SplitDocument)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/identify/me/password", wrapper.ChangeMyPassword)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/users", wrapper.ListUsers)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/users", wrapper.CreateUser)
@@ -6773,6 +8664,607 @@ type UnavailableApplicationProblemPlusJSONResponse struct {
 type UnprocessableApplicationProblemPlusJSONResponse Problem
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
+
+type ListDocumentsRequestObject struct {
+	Params ListDocumentsParams
+}
+
+type ListDocumentsResponseObject interface {
+	VisitListDocumentsResponse(w http.ResponseWriter) error
+}
+
+type ListDocuments200JSONResponse DocumentPage
+
+func (response ListDocuments200JSONResponse) VisitListDocumentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDocuments400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListDocuments400ApplicationProblemPlusJSONResponse) VisitListDocumentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDocuments401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListDocuments401ApplicationProblemPlusJSONResponse) VisitListDocumentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListDocuments403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListDocuments403ApplicationProblemPlusJSONResponse) VisitListDocumentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadDocumentRequestObject struct {
+	Body *multipart.Reader
+}
+
+type UploadDocumentResponseObject interface {
+	VisitUploadDocumentResponse(w http.ResponseWriter) error
+}
+
+type UploadDocument201ResponseHeaders struct {
+	Location string
+}
+
+type UploadDocument201JSONResponse struct {
+	Body    Document
+	Headers UploadDocument201ResponseHeaders
+}
+
+func (response UploadDocument201JSONResponse) VisitUploadDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadDocument400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UploadDocument400ApplicationProblemPlusJSONResponse) VisitUploadDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadDocument401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UploadDocument401ApplicationProblemPlusJSONResponse) VisitUploadDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadDocument403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response UploadDocument403ApplicationProblemPlusJSONResponse) VisitUploadDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadDocument413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UploadDocument413ApplicationProblemPlusJSONResponse) VisitUploadDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadDocument415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response UploadDocument415ApplicationProblemPlusJSONResponse) VisitUploadDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadDocument422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response UploadDocument422ApplicationProblemPlusJSONResponse) VisitUploadDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDocumentRequestObject struct {
+	Id int64 `json:"id"`
+}
+
+type DeleteDocumentResponseObject interface {
+	VisitDeleteDocumentResponse(w http.ResponseWriter) error
+}
+
+type DeleteDocument204Response struct {
+}
+
+func (response DeleteDocument204Response) VisitDeleteDocumentResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteDocument400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteDocument400ApplicationProblemPlusJSONResponse) VisitDeleteDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDocument401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteDocument401ApplicationProblemPlusJSONResponse) VisitDeleteDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDocument403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteDocument403ApplicationProblemPlusJSONResponse) VisitDeleteDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDocument404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteDocument404ApplicationProblemPlusJSONResponse) VisitDeleteDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocumentRequestObject struct {
+	Id int64 `json:"id"`
+}
+
+type GetDocumentResponseObject interface {
+	VisitGetDocumentResponse(w http.ResponseWriter) error
+}
+
+type GetDocument200JSONResponse Document
+
+func (response GetDocument200JSONResponse) VisitGetDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocument400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocument400ApplicationProblemPlusJSONResponse) VisitGetDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocument401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocument401ApplicationProblemPlusJSONResponse) VisitGetDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocument403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocument403ApplicationProblemPlusJSONResponse) VisitGetDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocument404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocument404ApplicationProblemPlusJSONResponse) VisitGetDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocumentContentRequestObject struct {
+	Id int64 `json:"id"`
+}
+
+type GetDocumentContentResponseObject interface {
+	VisitGetDocumentContentResponse(w http.ResponseWriter) error
+}
+
+type GetDocumentContent200ApplicationpdfResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetDocumentContent200ApplicationpdfResponse) VisitGetDocumentContentResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/pdf")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDocumentContent400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocumentContent400ApplicationProblemPlusJSONResponse) VisitGetDocumentContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocumentContent401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocumentContent401ApplicationProblemPlusJSONResponse) VisitGetDocumentContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocumentContent403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocumentContent403ApplicationProblemPlusJSONResponse) VisitGetDocumentContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocumentContent404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocumentContent404ApplicationProblemPlusJSONResponse) VisitGetDocumentContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SplitDocumentRequestObject struct {
+	Id   int64 `json:"id"`
+	Body *SplitDocumentJSONRequestBody
+}
+
+type SplitDocumentResponseObject interface {
+	VisitSplitDocumentResponse(w http.ResponseWriter) error
+}
+
+type SplitDocument201JSONResponse []Document
+
+func (response SplitDocument201JSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SplitDocument400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SplitDocument400ApplicationProblemPlusJSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SplitDocument401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SplitDocument401ApplicationProblemPlusJSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SplitDocument403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SplitDocument403ApplicationProblemPlusJSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SplitDocument404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SplitDocument404ApplicationProblemPlusJSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SplitDocument413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SplitDocument413ApplicationProblemPlusJSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SplitDocument415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response SplitDocument415ApplicationProblemPlusJSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SplitDocument422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response SplitDocument422ApplicationProblemPlusJSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type GetHealthzRequestObject struct {
 }
@@ -6912,6 +9404,38 @@ func (response ChangeMyPassword403ApplicationProblemPlusJSONResponse) VisitChang
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangeMyPassword404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ChangeMyPassword404ApplicationProblemPlusJSONResponse) VisitChangeMyPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangeMyPassword409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ChangeMyPassword409ApplicationProblemPlusJSONResponse) VisitChangeMyPasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8646,6 +11170,24 @@ func (response SetUserRoles415ApplicationProblemPlusJSONResponse) VisitSetUserRo
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListDocuments List documents
+	// (GET /documents)
+	ListDocuments(ctx context.Context, request ListDocumentsRequestObject) (ListDocumentsResponseObject, error)
+	// UploadDocument Upload a PDF
+	// (POST /documents)
+	UploadDocument(ctx context.Context, request UploadDocumentRequestObject) (UploadDocumentResponseObject, error)
+	// DeleteDocument Delete a document
+	// (DELETE /documents/{id})
+	DeleteDocument(ctx context.Context, request DeleteDocumentRequestObject) (DeleteDocumentResponseObject, error)
+	// GetDocument Get a document's metadata
+	// (GET /documents/{id})
+	GetDocument(ctx context.Context, request GetDocumentRequestObject) (GetDocumentResponseObject, error)
+	// GetDocumentContent Download a document
+	// (GET /documents/{id}/content)
+	GetDocumentContent(ctx context.Context, request GetDocumentContentRequestObject) (GetDocumentContentResponseObject, error)
+	// SplitDocument Split a document
+	// (POST /documents/{id}/split)
+	SplitDocument(ctx context.Context, request SplitDocumentRequestObject) (SplitDocumentResponseObject, error)
 	// GetHealthz Liveness probe
 	// (GET /healthz)
 	GetHealthz(ctx context.Context, request GetHealthzRequestObject) (GetHealthzResponseObject, error)
@@ -8748,6 +11290,177 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// ListDocuments operation middleware
+func (sh *strictHandler) ListDocuments(w http.ResponseWriter, r *http.Request, params ListDocumentsParams) {
+	var request ListDocumentsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListDocuments(ctx, request.(ListDocumentsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListDocuments")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListDocumentsResponseObject); ok {
+		if err := validResponse.VisitListDocumentsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UploadDocument operation middleware
+func (sh *strictHandler) UploadDocument(w http.ResponseWriter, r *http.Request) {
+	var request UploadDocumentRequestObject
+
+	if reader, err := r.MultipartReader(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode multipart body: %w", err))
+		return
+	} else {
+		request.Body = reader
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UploadDocument(ctx, request.(UploadDocumentRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UploadDocument")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UploadDocumentResponseObject); ok {
+		if err := validResponse.VisitUploadDocumentResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteDocument operation middleware
+func (sh *strictHandler) DeleteDocument(w http.ResponseWriter, r *http.Request, id int64) {
+	var request DeleteDocumentRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteDocument(ctx, request.(DeleteDocumentRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteDocument")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteDocumentResponseObject); ok {
+		if err := validResponse.VisitDeleteDocumentResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetDocument operation middleware
+func (sh *strictHandler) GetDocument(w http.ResponseWriter, r *http.Request, id int64) {
+	var request GetDocumentRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDocument(ctx, request.(GetDocumentRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDocument")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDocumentResponseObject); ok {
+		if err := validResponse.VisitGetDocumentResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetDocumentContent operation middleware
+func (sh *strictHandler) GetDocumentContent(w http.ResponseWriter, r *http.Request, id int64) {
+	var request GetDocumentContentRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDocumentContent(ctx, request.(GetDocumentContentRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDocumentContent")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDocumentContentResponseObject); ok {
+		if err := validResponse.VisitGetDocumentContentResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SplitDocument operation middleware
+func (sh *strictHandler) SplitDocument(w http.ResponseWriter, r *http.Request, id int64) {
+	var request SplitDocumentRequestObject
+
+	request.Id = id
+
+	var body SplitDocumentJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SplitDocument(ctx, request.(SplitDocumentRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SplitDocument")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SplitDocumentResponseObject); ok {
+		if err := validResponse.VisitSplitDocumentResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // GetHealthz operation middleware
@@ -9336,78 +12049,90 @@ func (sh *strictHandler) SetUserRoles(w http.ResponseWriter, r *http.Request, id
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx5c9s6kv8qKO5UJd6lDl+ZjfPP5HmSeZnK86Qcu7xVtteGiJaICQUwAGhFL+XvPoUGSPHUYTt28l7+",
-	"cVkijkaj+9cn9TWI5DSVAoTRwcHXIAbKQOG/R/KQRjHYfxnoSPHUcCmCg+CtVOTXk5MPg+3+kER2jO4H",
-	"YaDgc8YVsODAqAzCQEcxTKmdDiKbBgfngZA9HB5choGZpxAcBNooLibB7W0YHMmPRqqW/U7kJxCaUMFI",
-	"IidcEFBKKk2oAiLgBpQjgq1NhMZ9Wok4Ozt7nZkYhOERNW3ExEBGQJXdNaZJAmIC5Pnx20Py4q/7Q6Ih",
-	"sgPJ7tZyauo734ZBShWdgvHcP8yUlqp9fwFfzFWEA4gcExMDSRXccJlpktIJ2K25Hfw5AzUPwkDQqd3N",
-	"TQnKdEzpl/cgJiYODnaGwzaOvOdTbtrpmEptCDcw1cRIosBkSnTtneAy5a0ZjGmWmOBgfxhaOvjUXhBS",
-	"MeXCfdouKOLCwASUY5UCnUqhATn1C2XH8DkDjVRGUhgQ+C9N08TeIpdikCo5SmD6P//WlvqvJTL+omAc",
-	"HAT/NVgowsA91YMPbpbbtHl+5bYlXJMpTcZSTYERqciY8kSTG5pwhru/ItdOZK+J5YbGGxtzSJjuB7dh",
-	"cCjFOOHRk9EfJVTHoMmMmxhpizKlQBiiDTWAJL6VasQZA/HYNNIoAm3l6xMIEsuEaSKkgFzulUw8P2UK",
-	"CukglE25QUgqodnZ2VmvrtltZPkpgzoQ3DqIMm9lJthjMuFIEp1FMVGgZaYidx0nUr6nagJPJTEjyeZW",
-	"7KVFX8t9VG8k7VTQzMRS8d/hsfmEGleVmAKZt76FPJwKekN5QkfJo9+EBnXDIyARFUIaQoWegSJCzl5Z",
-	"IFZzklADqnboY/uk93psoMWyfIRICoZQPqPckBGMpQK3GheTtexZCaWRPamS9jKegkF+LyulM0iSnofn",
-	"UWZyno2AZNq6DUiqztJUKgPsN2CcnuB5nk65nuniAJa19hSWZIt8VbAz9JN1v+yKfhtLxd9llE1BmI8q",
-	"Qt/nC52m9goCBfaQerAz3HnR+7zbT9k4CMtewL63v/nn7YZPEAZvppQn1XVpwiP4m//cj+Q0CAPLcWqC",
-	"gwBwfGWbnf29yja7Ldu8tRbyjTWcdq9U2UMb7ow+Ws+mDJ/FoByHRpRZPMgs60IC/UmfXASWs33DTQIX",
-	"gTXUF85L6SN6XQRWxBtUTK38OqRtOkcLhTj3JC0mLPxLOfo3RMYu9ivQxB63fhxraDNddlPlp3YHtbyj",
-	"n9W20TtmkcrMm1vBepfX4ANnlUl7O6UL5sK82AuavloYoH2uTDwPMg3KEo2eYwtfi3WoUnTeODW3TM5F",
-	"yq3fxoEjmH2gWs+kQsILWtP8y4o8bg93qgK5vdPCgyPpDEWVo1aqWo8RKaAG2BU1FQoYNdAzfAptbGZe",
-	"c6+0U92Oe1iD9XImQF2tPRzVonXHLGUbHqPtxgpyamfMdw4dHytcq+zdesnSwCGOR4RmjFsgoMmH0gWN",
-	"aaIh7LizhRIcxhB98p75JFOgiRQYTZHdfg27hsOWUKl5dctMQRmgy8xf0HMMNyAyaGy9Ap1rrF/G6i6G",
-	"fvBwV+VYoa3FP8vOh5rS0OQwKIWuTfS2+kqoJtduwDUZS+dd2ll4F68IHWlrFK3ls24n1aYIeVcIIZLd",
-	"fWYTxStlaMpF+dvtLql6JGHZVDAaJ/+XdWk7LCzkX+cWiQv0r6+8m4JxvvtmoqhAZV04Ue67K9xxMTBK",
-	"OPiRiyBh8W0+TEcybcvPhI6oq4rUrDLL7hxt956bh8OYismmAOJD5Kv0Pjam5YQCZpU1lypZycTVj92g",
-	"r7Z0K0O8f9pQzNeC2Djq5d7+X4l3fQkDg2kON93qX5VB7nnLWiTOplT0FFBm4wICX9KECufNYlRv48rI",
-	"0R9Bq0/msintSSmXVyEmpgYTMcBKmZiQzGIQ7iHXPnOG58G81TrIVvJKW/CNC22oiDoSh7mHn1ITtx7M",
-	"D/BWe0nGiYWEJloSBEPqTvJ/PZ8H671jxEV9rZssnM3mBr+enHwgbgCJJEP2FzZpf7i71HOoX7SOpTJh",
-	"/b51Np1SNV9kLp082XUruwUffYhbjrLDLmexufvp8TuiYAwoRoSjQzy2keyKbelIZuZglFDxaaVR8fiW",
-	"m9UlDvmxTFqM6l08RJdQXQV7OKriTHVRdSf/KSdimabYxY/suFbausg58isvLgTjhQqSvmjgaEqNAWUv",
-	"/v/Pae/3S/tn2Ht51e9d/vdf2rhot/oIZsNjF+HMWlCxYABS/87N2d2pwYY1h/xzBv65URnUOdYd5mBx",
-	"pClYLgl2ZfKndeX459mJy429HL743y1iEEkYOl+vvWVGwDwgv7hix0U2HO5GuB7+C9ftyPwl5Qr0FW/Z",
-	"9T0fgxXqXPNdho4Lol3mqaKGL0teUxlr7JyrXOVz18QVZFYHzBWuVBarUN7J51KdoXo0l2Xce1nUf/b6",
-	"u/2dPnlzA2ruTBKmS1MnZwTTFFo6Q0QvxJRrbZFJCkz1uGweMMucfOln2tW9iEMJMpojE0GwVHJh+hei",
-	"YYJLPlhFodrdE6tUjfvc2L1pWht05qreasdQq+iiof6UTbn4WyIjmsQS/c56HmkNT/dUg3oY+GUc05ms",
-	"BMEjKROgAuU/z67cPW5vYsyK/MhDRejVnErppJvF5JbVd7IpBe+WYarLPdYkc20nOXwyBM+ZW9KdblC3",
-	"LHyIKBylfnUUfrfA2eo2RJniZv7R7ucIxJByJ+e4Mx4tpkBOLLZhwRE5g9X9nDeEGjJAcH6FGFep6Di3",
-	"XRSeL83L8fjY2pBxImdIS1lEEIbst7kROVVJcBC4bSqYYSPTHcslt649D8b2+Oltrlv/PDsJwmaYVCF1",
-	"rOTUHyQs6N3IvuJFIsQ4RhZUxsakro7AxVi2WPhFrQpLooJhqbQ3ohoYoWUSyCyWumCyyhLQJOE3QLi4",
-	"EBiN5bmK3J4tqg9cE+AmBkXSbJTwiDy/zmXigJxfXm8RqS6El6b6XbmODq6NLpVyufH1Wysf1196+O31",
-	"hXhOxZwsCr9TorPxmEegXxEqCExTM8e18tl2OC0V7Bix1mXLmcmERyA0LBzZ4Ld39jozlAnLW30wGMgU",
-	"hK+5SjUZ+El6YMcuwh5U44lFuzC4AaUd/4f97f4Qs7ApCJry4CDY7Q/7u4gAJkbxHMRYDfgdTTWYtrDb",
-	"ugGa7AyHZBbzBPLIBW+Ka5KlryzDmARXHjIyi1wFn1FD7V1bISqu6x0LDoJ/gPnV71trpNgZDpeUvDYr",
-	"dflCR0elq3KEfgVKgoPzyzDwMSI6jTcg7FgbsKEhoxNtYckxL7i0kwd5dDdwzoPnZuPgv8G3PHNRc+mq",
-	"SNIkAfVM+1jUzPPA3WkDNltYBcCC5N5wu2u/4gCDSq0dJ+2unrRo5UC+F5w+i6Vr/kAyCdclZtttrAnw",
-	"+mgvqc73QRltU6lbbsAl2n6bfyjZQOdR/+ITpyvuwTuFzncrsnZY5mvPyQWRVAoiQ2KpNJARRolzy+oU",
-	"A/Zqti2gZGoVKJFiYiGNap3Gimpf7V+zyFvNKt5WzSm6Bg0Z3GvqvpvOXjnh0IQmCig2XegMmD3B3Pc7",
-	"ZMLwxN7cnLgYxsvPcLUolFqnHkvkwmBve40ZRYMLTthfh66WAv5tGOyvQ185w1RVCncNJb14pknJhVul",
-	"H0IaH4pBRw9dsSoODYmAGWhDxlxpExLqKlA2SCTWke+T166/SZApzQ2ekGiBrX3L13Ge1XVec7tumoH3",
-	"XJsjpK7aeXjezqvFkIFrCLwNVw70LYx2ZL1Kbx0OR6iR7hTP8VSaSJHMXxHfG1ji+1ZXY2GprrhQ0EaY",
-	"tbSj8PIbGoWioNZiFF6725Vjx4vvWm9vq0ZZG0dzSQfc54oS5Kk7vNvg0kZtsi194sJF6x/aRYi9UpYn",
-	"ONz1NwXYzcE6433MiPAl/cKIuBreqnJwtXzX0VaTe4h5KXcDK1IqbK9lQbYfVGC7PBi8nRnVxOcDau1l",
-	"76XbsaNrWRp4psnp8fsNW6N/WjNvzaqWCa/Aq8xmalhYpkEuxgOtosFXraLbDYyVDxzzNYiLlTAm/EIj",
-	"k8zJtVbRddWmLbFEv8zzQnfTJjVpqW/7PAUVgTA9EJFkgAHg9eB6YTds3LUwG64folsK167H39t63KOf",
-	"oltLdZ3rP4ppaREzKTDwZwvhWCnrZRn/ytmtE+cEHNZX5e/v+L03JCvFzqMYZx1yxdlSsbqvY9ISKTj6",
-	"2ffu9TvSl88o+uurMuFOeCeoCzsyK97RGFc9e0wy2Schth5R72tvWbe74WRboNsb7oUuCVmq4LTmXH4Q",
-	"+Ro+mh/xB5bXf4C5o7CmeRtaWzLAJYsm/AZE3uUix4XPvK4oN4TzFMs536983tWzV1A0phTOfc0jD4mC",
-	"G66tjGzmmrt2wbU888fRKJcNY39AzXpKF9slf+7qYmPCbt3sPohK3t63AOiQ7A93CdqeGe9I5x+7fZ4s",
-	"m1+nuX/3vFtHEcCekK+uAhS13db8v40zjn1p+9s77NjvtYbD7ipqlvKQjOb4fmj/CZM6ee0/568V67qo",
-	"N7M5bZkZZMC98FvWwNtbGJoxbqTaBLJLbW6PnE1xYtC89sM8gfKdQ/XL1TOKt5e/i2yIcmK3jvwWkDH4",
-	"akWrFiTWGrxgnGlg5Pne8OVWqRirU4hKL3Xb5QgX1t3yG2J2uwnbLqTxOlJzulq8Kt/Nebd0RakP888b",
-	"UG4szO0R6IbiVfRftue9rfV0DTPF692Y/FaLVphIAdZYaaIJ9vPlrzTvvbwQpW7DrT65zvvnrvPedhpF",
-	"MhPmmXZNNiGxZ6YKGFEwoYoloPWFkGMSUQ198sb9rsZYJomckUZP435/J8Q2g/xdANdM0Qb+J77Dcj30",
-	"/9KbzWb4gm4vU4nL37G6OcCf/qjYg3J7Y7mvav3y76LhsNFluIF1qbSGPnJMcOLbl25X9CLVMvX4yy69",
-	"QymMksmqV9/zH2bBN0TopJuoxQT3yzHl1P2DnLb0vlKHL+pUZEY1UTlit8nx1hPyY1MT+aCetG+8e+5R",
-	"p4AZ5NtWa0Ubu457ReCe98dZeHPw1xngOPTBTi7OiFQMVLOkHRZd0ckcq7/EYFkhlgnjYuIxt71scIr7",
-	"P34B+1+WTJofL6cUe+VyYttK1d54PIDVfjiVKlpNl9an87P+YCXqnOwHCWhOXYR/94Am8z3ohQHzDc+t",
-	"799XupISKSYEhMwmMWk0EJdqHmubrFKP9iMHRK4leUlAtEFFeeHe/NGKyt9z3HX/niofq4n8AjdwqPF5",
-	"S0mvLYKp+MCuI4qbvKhIBSsqirrUVuV/G8atjJ3GGpIb0C7y6wrkPDaszJ4vJPZnAfFHiPc2FdGws/X4",
-	"x5GQ4TfH+tI5/+hVwPth3MC/gtWdQXhN8re0CqDzCJagp9+CbG78OtDmRv6U3Fq5o8bwn7hZwk0vXPeV",
-	"exB1sa+K5hvxUzKb53RcY38CbHX3f28xKwqGadZaoK0ip4KpvEHg5IrIWf4Uc/4dEPrRGf687Ph9Sup9",
-	"CnS6EtDWq+F6rg1MN4pM899leOQ86hquSimCgJkrlP7Jof8J633HkCY0KiPAM71R8bqWJO16cfn88jb8",
-	"WnkT+PzSao3fouW95gkXE1cCZGTMBWYGZWbILJZkLjNCFeYHi2K2iVsSjEcuRsV2Q/IJINUEf5amFLKW",
-	"ioPYjtJcxOdfi5d/HV5xbRxAlVZwjGquULx8iUtUmzDKFPgujNvL2/8EAAD//w==",
+	"7DxrUxs7sn9FNXerEu4dPzCQ3ZAPdwkJ52Qr4VA8ir0FXJBn2rY2Y2kiaXB8Uvz3LbU04xmPBttAIGHz",
+	"hcK2Ht2tVr9b34JIjFPBgWsVbH8LRkBjkPjvvtil0QjMvzGoSLJUM8GD7WBPSPL78fFBZ73dJZEZo9pB",
+	"GEj4kjEJcbCtZQZhoKIRjKmZDjwbB9tnARctHB5chIGephBsB0pLxofBzU0Y7IsjLaRnv2PxGbgilMck",
+	"EUPGCUgppCJUAuFwDdICES8NhMJ9vECcnp7uZHoEXLOIah8wIyB9oNLsOqJJAnwI5OXh3i559detLlEQ",
+	"mYFkY+12aOZ3vgmDlEo6Bu2ov5tJJaR/fw5f9WWEA4gYED0Ckkq4ZiJTJKVDMFszM/hLBnIahAGnY7Ob",
+	"nRKU4RjTrx+BD/Uo2O51uz6KfGRjpv1wjIXShGkYK6IFkaAzyZv2TnCZ8tYxDGiW6GB7qxsaONjYHBBC",
+	"MWbcflovIGJcwxCkJZUElQquACn1lsaH8CUDhVBGgmvg+C9N08ScIhO8k0rRT2D8P/9SBvpvJTD+ImEQ",
+	"bAf/1ZldhI79VXUO7Cy7aR1/abclTJExTQZCjiEmQpIBZYki1zRhMe7+hlxZlr0ihhoKT2zAIIlVO7gJ",
+	"g13BBwmLngz+KKFqBIpMmB4hbFEmJXBNlKYaEMQ9IfssjoE/Now0ikAZ/voMnIxEEivCBYec76VIHD1F",
+	"ChLhIDQeM40iqSTNTk9PW/M32weWm9KZFwQ3VkTpPZHx+DGJsC+IyqIRkaBEJiN7HMdCfKRyCE/FMX0R",
+	"Tw3bCyN9DfXxeiNoJ5xmeiQk+xMem05446ocU0jmte/BDyecXlOW0H7y6CehQF6zCEhEOReaUK4mIAkX",
+	"kzdGEMspSagGOYf0ofmltTPQ4NEsRxAJHqMon1CmSR8GQoJdjfHhUvqsJKWRPKkU5jCegkBuL8OlE0iS",
+	"lhPP/UznNOsDyZQxGxBUlaWpkBriTxAzeoz4PN3leqEKBAxpDRYGZCP5qsJO08/G/DIrum0MFO9ElI0d",
+	"3Kk0ozWz2jKSQDXElxR/M0Qx/wUx1dDSbAxBzQYIgwFL4NLq8W8BfKXj1BxnIMEQrJ3GA98kFlc2YFy/",
+	"2gzq6jwMxISDvFx6uDFwLiORWeTqvyv2p8dsezvV1kpduMNNmc3PDBolEMu0cFtVIArL9J0ZmKL/L4i0",
+	"gS4/mANqhXf1cNCWqvxzGzsVh3xTbESlpFPzuWQi+szNORxxt9vAPZKR7+xVp9ftvWp92XBMULImt5wd",
+	"l39e97BIvvpJmgga18lhaO23PA/e7VUOs884RWvzdkRxQR+e78eUJVUMacIi+Lv73I7EuLwf4PgKwr2t",
+	"zQrCGx6E94zN996Ygj5kIYnr2J6OQNo736ex0XCZEQYhgfawTc4DIyvamukEzgNjep5bu7uN+vg8aPtu",
+	"5thIZMt+i8hlQJpN8FHud6CJQXceHWM6ZqrseInPfpervKOb5dvoQ2x0r57Wt4LlDq9BQhWTNnvhMvIH",
+	"Lc7KxLMgUyAN0MW1re1VvZ8+GZOzlF3fR4F9mBxQpSZCVmVlmn9Z4cf1bq/KkOs9Dw32hfbIIcNVXjTu",
+	"oj1id8svlRUij6Yp8Fp4d8zSeEU0FmiFCo75zqGlY4Vqlb29hyw07OJ4tDnimBlBQJOD0gENaKIgbDiz",
+	"2SXYHUH02fmaw0yCIoJjfIBstOdkV7frcf7rR7eMNjKqokz8GTyHcA08g9rWC/TEHOlvI3UTQR9C2+JN",
+	"Waxpq9Lb3FdCFbmyA67IQFh/yczCs3hDaF8ZM8/YcsaRokoXQZy7qm2Ls45GC3lozHj52/UmrnokZlmV",
+	"MWqY/2GctAYNC/nXuUZiHD3GS2d4Y+TKfjOUFK25bOYW2O8uccfZwChh4EbO3N7Zt/kwFYnUF3EMLVCX",
+	"Fa5ZpJYtHr5zz9XD7ojy4aoCxAV9LtP76BgPhhwmlTVvvWQlFTePdg2+uaW9BHEeV+1i7nByuLdLXm9u",
+	"/ZU4Z47EoDFwZ6eb+1clkP3dsxYZZWPKWxJobDxdAl/ThHLrn2GciikiIgt/BF6bzMYH/caujRQSPaIa",
+	"Q4sQl2KLIZmMgNsfmXKxYMQHI7HLSLaSVeqRb4wrTXnUYIjnPmtK9ciLmBvgtPYtMdQ4JDRRgqAwpBaT",
+	"f7ZcZLf1ISY2juHdZGZs1jf4/fj4gNgBJBIxkr/QSVvdjVsth/mDViMhdTh/3iobj6mczmLxlp/MupXd",
+	"giMXtCnHjcImY7G++8nhByJhAMhGhKFBPJgyPlywLe2LTG/3E8o/L1QqTr7lavUWg/xQJPAw8YU8tHA7",
+	"ZM7pXuBgG6juZD/lQNx2U8zi+2acF7YmcPZrkRP0FyqS9FVNjqZUa5Dm4P//jLb+vDB/uq3Xl+3WxX//",
+	"xUdFs9UR6BXRLtyZpUTFjAAI/Qc7Z6M3JzaMOmRfMnC/a5nBPMWa3ZyjNGG6lNFZBRmj9qrYzIjea20F",
+	"VbJ2W68vvq2HWzcvW7P/1/7XS90ZtutdZ5nknz3eXQ0pzGHWb4uNVV/q/Nf5G/+P02Mbwn7dffW3NaJR",
+	"PMZoUe44cwO1wDZ5a3OS51m3uxHhevgvXPnVzdeUSVCXzLPrRzYAc1NzcWYD6YwTZQPEFdnyumQKlgWo",
+	"mXOZy7Hc3rJ508VRgApVKotVIL9oonOJeaqo2WTA5usiTbvZ3mj32uT9Ncip1bOY1UgtvxGMvShhtSs9",
+	"52OmlBG3gmNE1gbdITbEyZd+oWx6mljRR/pTJCLwOBWM6/Y5r9kVJcOywrB+m8tIitp5rmyz1VUoWqhV",
+	"E7xhqJFe9WgwjceM/z0REU1GAo3p+eDYEub7iQL5MDolZph1iEt6pS9EApQj/+cho7sHI+qCc0HQ56HC",
+	"DtVAUQnT1QINhtR3UpQF7W5TFDagOseZS1v+4ZOppZy4pbvTrKkMCR8itIBc/72C+OZuQ5RJpqdHZj8L",
+	"IPrJvZziVnl4VIEYGtmGdQFIGSzCyWlDqCYdFM5vUMZVEq/WF+GFOU/zqhn8GYP3iZggLGUWQTFkvs2V",
+	"yIlMgu3AblORGcbd7hkq2XUNPhiwwE97+d36x+lxENZ9vwqoAynGDpGwgHcl/YoHiSLGErKAcqR1atN9",
+	"jA+ER8PPUspYucBjrGho9amCmNAyCGQyEqogsswSUCRh10AYP+foYuYBmFyfzZKETBFgegSSpFk/YRF5",
+	"eZXzxDY5u7haI0Kec8dN82dlC6+Y0qpUccG0K7Mw/HH1tYXfXp3zl5RPyaw+Y0xUNhiwCNQbQjmBcaqn",
+	"uFY+2wynpbx6TIx2WbNqMmERcAUz6zz49MEcZ4Y8YWirtjsdkQJ3pRFCDjtukuqYsTNfDq/x0Ei7MLgG",
+	"qSz9u+31dhdDyylwmrJgO9hod9sb1lAcIXt2crpaZQ0NxVARTRKQL2bHoELCYWJ82wGTSoeE2uCrMSWI",
+	"EfdtsmOLVTgZ05wsXOA5GSq8cBU5V3mgGXmtONUPMRprSr8r4KsWkZ35pc5sSMfWdt2ECwe6ajQzcj49",
+	"ZZiyQNlYqIjHS8RLEcGT6RviSr1sbRHSaa2pTqwUVJ8l1Wvq+NYCsYu5ArFet3tLKn+1FH4lf+vJ4+/Y",
+	"MxaDGU2wvmDTwuBbuoC1U6pkwynri6dUqm1w0sbiSbNiLtQONnrhmGkGt5FidKjKMXfUL+6yo6FuDtmc",
+	"1FRpGAehS4QZtS989jcWeCqUDwfv9sjLcZZollKpne19NWAJGGk04RDnprNlmDbZF+bimHlMkc31rdBW",
+	"Hx3+8fH9bzvH7y8/7fzz8uTg4x877y7f/t/x+yOyub5hLl1Mx3QIMc7c7PXqd8imn4tsehGzeuti3yXG",
+	"KQDuGJZsxVTT1XnHpbtvqhocrZEa564/OOf6uBbPJZ4rFvoo7D5+cZezxAtFTg4/rljs+gNfiDDYXF9i",
+	"RlGAhxO2loHLU2BkJvd6y0wuF1JVL63lJnsz7nFlb8KSout8Y/GNPfcErINQvTLv8PvSlZnTO7fyC4sL",
+	"4W+U7Ez2o9RvZqP7aoHNOidbPOIfWkSbGZuLZxS1qVX2sBgaMTg7rLuLda/1s1O1WfJVUUx3N0Nr/ZdD",
+	"J7lxoAAITZK1ukj+DfRPxlzdRxHUZWSfMdP+BrrEsS8UGYOmqGwfUsB1SsflGLuRC3fd0J+fGdN4UOXF",
+	"xUV0XjbEErznKzbFhDu9+gCC08N7Kk1sW43fUv5EPztDmcNkJlJT48LTIYRESPw1/4Jg6oMM2bWN1esR",
+	"nHOs0n95HmzktYG91tZ5EJJ1G18ICeNRkil2DWttsuOWEJlWLLYlh/m+5xxlebdNzMkLyYaM08QI+M+Q",
+	"uph29epgEufHF+FNdr5PertQ91yiCSsyy1+dBeutXhAGG+bcb8IlhX4l6XVTb3Ja1RO4ZwGx/8qXWVEZ",
+	"7slZRmJi/jkJg5/ODUAGejhpNcKy3j8bI147mPpSpNftksmIJZCXIGB0kimSpW8I0yQWYDsXtMgi21xm",
+	"9LiRP16r73e373e0r1zFcgOPV1BoV8LnwfbZRTVccg3cjE2l6EOJ4JZ4jpJ5mUbHJsyaDI1P8D1xLoqn",
+	"m5pl8uAlcwPzChwbAcY+QEVYbnM+dmDqdCRKoSDCyrEps02VsWt075QzDLm+rZ6ArZj7ND0o5X3urB2i",
+	"ovyu0A714rogElJCpMlISAWkj3UJU0PqFCtvqmVzASVjc4ESwYeo8pVKR5IqF4Rcsv+oWh64VADK4zTb",
+	"6fEbyxyK0EQCxX5AlUFsMJi6VryMa5aYk5sSm7d/dkqi+3rxhKK999G1ytYyFCgXo1WvnT3o0s17oUgp",
+	"MbroBnKhYcmcCQ59gHwJrrNc1mQfoXuqjIkF9LlnS4ra+1szJUiLnyxLwh335HfAfq7aV67Kz5pZzUkR",
+	"W4ShCMVFvbmPGgPbOdiScB9FxV33T6GmbLn/os6RaqV/Qy9gnnfNuz5W0FOlHphHTpLYJo8G78eczoQq",
+	"4qpsVkqXmMm/UiX30WZVzYRH4K7Matew0ExFRKajZNT5pmR0s4KycuUYRWTGViBgpcVXGulkSq6UjK6q",
+	"Ou0WTfR2epdoSb7tyxRkBFy3gEciBiyruOpcrTUEUmzrVDMXLt26c2/tcY/Wq+Zbquap/rOoFg+bCY5x",
+	"Po9b38jrZR5fLpHnFMlCtnNS7FcC7ykSeKuLuqZ8nTM0BlXLHku3zC8hdilSZ2uvGbO7ZmQ3Jve8UZ2f",
+	"hL+6j2ZHPPvc3V2YNc07Vn3hBhuOsvkN1xAnBoXNvCwre2p/Yvojy787Jyig6GErjPs5izwkEq6ZgnhV",
+	"09x2Fi9lmT/OjbLxtvgZ3qynNLFt8OeuJjaGBJfNHwCvZAZcY40KyVZ3g6DumbCGhMGh3efJ8gXzMLfv",
+	"HndrSDMYDNniPEPRMeHNMBg/49A1jHx/gx1bQ5cw2G2duoE8JP0pPo7YfsKgTt5Rk9PXsLU/aVaO5vgi",
+	"M0iAe8lvMSe8nYahWcy0kKuI7FJH7CNHUywb1I99Nw+g/OCi+geO7fujIdKy3TL8W4iMzjfDWnNO4lzb",
+	"JAwyBTF5udl9vVZK96oUotKLpmY5wrgxt9yGGN2ui23r0rg7Mmd0eawq1/h9t3BFqWX7P9ehXJmZ/R7o",
+	"iuxVdDX7495Ge9o2tOJtUwx+y1mDWSQBs7g0UQS7ZPP3PDdfn/NSD+9am1zlXalX+TMYNMI3+V4o27oW",
+	"EoMzlRATCUMq4wSUOudiQCKqoE3e20elByJJxITUOoW32r0QCxnyZ0N8VU/2Ih67vuXlpP/X1mQywdcp",
+	"W5lMbPwunlcH+O51RR+Um4bL3YrLJ5hnbby13t0VtEul4fqRfYJj1xR4s6DDby5Sj8+at3YF11Iki959",
+	"zV8lx8dk6LAZqNkE+2x6OXT/INiWnjZqsEXtFZlQRWQusX18vPaE9FhVRT6oJe3aWV86qVOIGaTbmjej",
+	"jb38rcJxd12n5pcx/drqi3ja6k8xzf239dc9FHtWLDY6PlYqYd8ki23pXD3VHRZvECRTzAoTjemGkUhi",
+	"xodOFvvTCSe4/+Mntv8wYNIcvRxS7EzNgfWlsJ1SeQBt/nBXrWjsvjVvneP6k6Wuc7AfxNE5sZ7/3R2d",
+	"zL34UCg297yA9wnPSj1UIviQABfZcERq7fqlXMjSqqz0IsIjO0r2AYBbHKUVMs0zs+e5JZufd62V8+F4",
+	"foArGNr4uyfV5/NsKraxrZRiOk82Uh6X+pZn5VbuwXS7Mvb1K0iuQVmPsMnBc7JhYVR9xrG/Eos/gx+4",
+	"KouGjUXPPw+HdL+7rC/h+dyzg/eTcR334FFzZGGH5G8iFYLOSbAEPQCPZLPjlxFtduQvzp1Lg8wR/Jfc",
+	"LMlNx1z35Xvg82xfZc33/Bdn1vG0VIv/A2SrPf97s1mRSEwzb+K2KjkljMU1Ck4miZjkv2IuoEGEHlnF",
+	"n6cjf0xOvU/ibq4xdC5L7trtLlZM4R3Bo8dXlzBVSh4ETGwC9VePz1PlAQ8hTWhUlgAv1EpJ7bngadMz",
+	"gWcXN+G3yrt7Zxfm1rgtPK8IDhkf2tRgTAaMY2RQZJpMRoJMRUaoxPhgkeTWI0+Acd/6qFiGSD4DpIrg",
+	"y9blp7ZmSUMsU6kvcvBur/RcmYEHM5kA8QtFsCl/9m5eablZD219SRfSLV7vsyKQKV1bxdK+vkLRSYpL",
+	"VOs9yki5go+bC18Auveqt765efPvAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -8,6 +8,17 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+// PDF documents; their bytes live in the blob bucket under blob_key.
+type Document struct {
+	ID        int64
+	OwnerID   int64
+	FileName  string
+	SizeBytes int64
+	PageCount int32
+	BlobKey   string
+	CreatedAt pgtype.Timestamptz
+}
+
 // Notes a user keeps about a document.
 type Note struct {
 	ID      int64

@@ -10,24 +10,53 @@ import (
 
 type Querier interface {
 	AnyUserExists(ctx context.Context) (bool, error)
+	CreateDocument(ctx context.Context, arg CreateDocumentParams) (Document, error)
 	CreateNote(ctx context.Context, arg CreateNoteParams) (Note, error)
+	CreateRole(ctx context.Context, name string) (Role, error)
 	CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error)
+	// DeleteDocument deletes a document the caller may see and returns its blob key.
+	DeleteDocument(ctx context.Context, arg DeleteDocumentParams) (string, error)
 	DeleteNote(ctx context.Context, arg DeleteNoteParams) (int64, error)
+	// DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
+	DeleteRole(ctx context.Context, name string) (int64, error)
+	// DeleteUser deletes a user; its roles and notes go with it (ON DELETE CASCADE).
+	DeleteUser(ctx context.Context, id int64) (int64, error)
+	DeleteUserRoles(ctx context.Context, userID int64) error
 	// EnsureRoles creates the named roles that do not exist yet.
 	EnsureRoles(ctx context.Context, names []string) error
+	// GetDocument returns a document if the caller owns it or may see every document.
+	GetDocument(ctx context.Context, arg GetDocumentParams) (Document, error)
 	// GetNote returns a note if the caller owns it or may see every note.
 	GetNote(ctx context.Context, arg GetNoteParams) (Note, error)
+	GetPasswordHash(ctx context.Context, id int64) (string, error)
+	// GetUserWithRoles returns a user and the names of all its roles (sorted,
+	// empty when none) in one round trip.
+	GetUserWithRoles(ctx context.Context, id int64) (GetUserWithRolesRow, error)
 	// GetUserWithRolesByEmail returns a user and the names of all its roles
 	// (sorted, empty when none) in one round trip; the email matches regardless of case.
 	GetUserWithRolesByEmail(ctx context.Context, email string) (GetUserWithRolesByEmailRow, error)
 	// GrantRoles gives a user the named roles, which must exist; granting one it holds is no error.
 	GrantRoles(ctx context.Context, arg GrantRolesParams) error
+	ListDocuments(ctx context.Context, arg ListDocumentsParams) ([]Document, error)
 	// ListNotes returns one owner's notes, newest first, after a keyset cursor
 	// (created_at, id) when after is set.
 	ListNotes(ctx context.Context, arg ListNotesParams) ([]Note, error)
 	// ListNotesByDocument returns one owner's notes on one document, newest first.
 	ListNotesByDocument(ctx context.Context, arg ListNotesByDocumentParams) ([]Note, error)
+	ListRoles(ctx context.Context) ([]Role, error)
+	// ListUserBlobKeys returns the blob keys of all of a user's documents.
+	ListUserBlobKeys(ctx context.Context, ownerID int64) ([]string, error)
 	ListUserRoles(ctx context.Context, userID int64) ([]string, error)
+	// ListUsersWithRoles returns a page of users in id order after after_id
+	// (0 for the first page), each with the sorted names of its roles, only
+	// those holding role when role is set.
+	ListUsersWithRoles(ctx context.Context, arg ListUsersWithRolesParams) ([]ListUsersWithRolesRow, error)
+	// SetUserDisabled disables or enables a user; updated_at moves only when the
+	// flag changes.
+	SetUserDisabled(ctx context.Context, arg SetUserDisabledParams) (int64, error)
+	// TouchUser marks a user as changed now, locking its row until the
+	// transaction ends.
+	TouchUser(ctx context.Context, id int64) (int64, error)
 	// UpdateNote changes the given fields of a note the caller owns or may see.
 	UpdateNote(ctx context.Context, arg UpdateNoteParams) (Note, error)
 	// UpdatePasswordHash replaces a user's password hash if it is still old_hash,

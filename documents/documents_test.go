@@ -1,0 +1,463 @@
+package documents_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/pdfcpu/pdfcpu/pkg/api"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+
+	"github.com/rolegate/rolegate/documents"
+)
+
+// MustMakePDF returns a valid PDF of n pages, failing tb otherwise.
+func MustMakePDF(tb testing.TB, n int) []byte {
+	tb.Helper()
+	b, err := documents.MakePDF(n)
+	if err != nil {
+		tb.Fatalf("MakePDF(%d): %v", n, err)
+	}
+	return b
+}
+
+var pageLabel = regexp.MustCompile(`\(Page (\d+)\)`)
+
+// pageLabels returns the label MakePDF drew on each page of b, in order, so
+// a test can tell which source pages a split part holds.
+func pageLabels(tb testing.TB, b []byte) []string {
+	tb.Helper()
+	ctx, err := api.ReadAndValidate(bytes.NewReader(b), model.NewDefaultConfiguration())
+	if err != nil {
+		tb.Fatalf("read: %v", err)
+	}
+	labels := make([]string, 0, ctx.PageCount)
+	for p := 1; p <= ctx.PageCount; p++ {
+		r, err := pdfcpu.ExtractPageContent(ctx, p)
+		if err != nil {
+			tb.Fatalf("page %d content: %v", p, err)
+		}
+		content, err := io.ReadAll(r)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m := pageLabel.FindSubmatch(content)
+		if m == nil {
+			tb.Fatalf("page %d: no label in %q", p, content)
+		}
+		labels = append(labels, string(m[1]))
+	}
+	return labels
+}
+
+func TestMain(m *testing.M) {
+	// pageLabels reads with pdfcpu directly; keep it out of $HOME too.
+	api.DisableConfigDir()
+	m.Run()
+}
+
+func TestInspect(t *testing.T) {
+	three := MustMakePDF(t, 3)
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	// Cut off at the end but given a plausible trailer back, so only
+	// pdfcpu's own checks can notice the missing objects.
+	cut := bytes.Clone(three[:len(three)/2])
+	cut = append(cut, "\nstartxref\n0\n%%EOF\n"...)
+
+	tests := []struct {
+		name    string
+		in      []byte
+		want    documents.Info
+		wantErr error
+	}{
+		{"one page", MustMakePDF(t, 1), documents.Info{Pages: 1}, nil},
+		{"three pages", three, documents.Info{Pages: 3}, nil},
+		{"max pages", MustMakePDF(t, documents.MaxPages), documents.Info{Pages: documents.MaxPages}, nil},
+		{"empty", nil, documents.Info{}, documents.ErrNotPDF},
+		{"text", []byte("hello"), documents.Info{}, documents.ErrNotPDF},
+		{"png", png, documents.Info{}, documents.ErrNotPDF},
+		{"leading junk", append([]byte("junk"), three...), documents.Info{}, documents.ErrNotPDF},
+		{"magic only", []byte("%PDF-1.7\n"), documents.Info{}, documents.ErrDamaged},
+		{"first half", three[:len(three)/2], documents.Info{}, documents.ErrDamaged},
+		{"all but the last byte of %%EOF", three[:len(three)-2], documents.Info{}, documents.ErrDamaged},
+		{"first half with a trailer", cut, documents.Info{}, documents.ErrDamaged},
+		{"garbage body", []byte("%PDF-1.4\n" + strings.Repeat("x", 2000) + "\nstartxref\n9\n%%EOF\n"), documents.Info{}, documents.ErrDamaged},
+		{"too many pages", tooManyPages(t), documents.Info{}, documents.ErrTooManyPages},
+		{"password", encrypt(t, three), documents.Info{}, documents.ErrEncrypted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // pdfcpu must be safe for concurrent requests
+			got, err := documents.Inspect(tt.in)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Inspect() error = %v, want %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Inspect() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// tooManyPages returns a PDF whose page tree claims MaxPages+1 pages, which
+// Inspect must refuse before validation walks them.
+func tooManyPages(tb testing.TB) []byte {
+	tb.Helper()
+	b := MustMakePDF(tb, 1)
+	// Same length, so the xref offsets stay right.
+	old := []byte("/Type /Pages /Kids [4 0 R] /Count 1 >>")
+	new := []byte("/Type/Pages/Kids[4 0 R]/Count 10001 >>")
+	if len(old) != len(new) || !bytes.Contains(b, old) {
+		tb.Fatalf("cannot patch the page count of %q", b)
+	}
+	return bytes.Replace(b, old, new, 1)
+}
+
+// encrypt returns b protected by a user password.
+func encrypt(tb testing.TB, b []byte) []byte {
+	tb.Helper()
+	conf := model.NewAESConfiguration("secret", "owner", 256)
+	var out bytes.Buffer
+	if err := api.Encrypt(bytes.NewReader(b), &out, conf); err != nil {
+		tb.Fatalf("encrypt: %v", err)
+	}
+	return out.Bytes()
+}
+
+func TestMakePDF(t *testing.T) {
+	for _, n := range []int{0, -1, documents.MaxPages + 1} {
+		if _, err := documents.MakePDF(n); err == nil {
+			t.Errorf("MakePDF(%d) succeeded, want an error", n)
+		}
+	}
+	if diff := cmp.Diff([]string{"1", "2", "3"}, pageLabels(t, MustMakePDF(t, 3))); diff != "" {
+		t.Errorf("labels mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseRanges(t *testing.T) {
+	tests := []struct {
+		name    string
+		specs   []string
+		pages   int
+		want    []documents.Range
+		wantErr error
+	}{
+		{"nil is per page", nil, 3, []documents.Range{{1, 1}, {2, 2}, {3, 3}}, nil},
+		{"empty is per page", []string{}, 2, []documents.Range{{1, 1}, {2, 2}}, nil},
+		{"ranges and pages", []string{"1-2", "3"}, 3, []documents.Range{{1, 2}, {3, 3}}, nil},
+		{"overlap and order kept", []string{"3", "1-3", "2-2"}, 3, []documents.Range{{3, 3}, {1, 3}, {2, 2}}, nil},
+		{"leading zeros", []string{"01-003"}, 3, []documents.Range{{1, 3}}, nil},
+		{"zero", []string{"0"}, 3, nil, documents.ErrBadRange},
+		{"past the end", []string{"4"}, 3, nil, documents.ErrBadRange},
+		{"range past the end", []string{"2-4"}, 3, nil, documents.ErrBadRange},
+		{"backwards", []string{"3-1"}, 3, nil, documents.ErrBadRange},
+		{"letter", []string{"a"}, 3, nil, documents.ErrBadRange},
+		{"open end", []string{"1-"}, 3, nil, documents.ErrBadRange},
+		{"open start", []string{"-2"}, 3, nil, documents.ErrBadRange},
+		{"empty spec", []string{""}, 3, nil, documents.ErrBadRange},
+		{"spaces", []string{" 1"}, 3, nil, documents.ErrBadRange},
+		{"sign", []string{"+1"}, 3, nil, documents.ErrBadRange},
+		{"double dash", []string{"1--2"}, 3, nil, documents.ErrBadRange},
+		{"three parts", []string{"1-2-3"}, 3, nil, documents.ErrBadRange},
+		{"overflow", []string{"99999999999999999999"}, 3, nil, documents.ErrBadRange},
+		{"one bad among good", []string{"1", "x", "2"}, 3, nil, documents.ErrBadRange},
+		{"no pages", nil, 0, nil, documents.ErrBadRange},
+		{"too many specs", make([]string, documents.MaxPages+1), 3, nil, documents.ErrBadRange},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := documents.ParseRanges(tt.specs, tt.pages)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("ParseRanges(%q, %d) error = %v, want %v", tt.specs, tt.pages, err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseRanges(%q, %d) mismatch (-want +got):\n%s", tt.specs, tt.pages, diff)
+			}
+		})
+	}
+}
+
+func TestSplit(t *testing.T) {
+	three := MustMakePDF(t, 3)
+	tests := []struct {
+		name    string
+		in      []byte
+		ranges  []documents.Range
+		want    [][]string // page labels of each part
+		wantErr error
+	}{
+		{"nil is per page", three, nil, [][]string{{"1"}, {"2"}, {"3"}}, nil},
+		{"two parts", three, mustParse(t, []string{"1-2", "3"}, 3), [][]string{{"1", "2"}, {"3"}}, nil},
+		{"whole", three, []documents.Range{{1, 3}}, [][]string{{"1", "2", "3"}}, nil},
+		{"overlapping", three, []documents.Range{{2, 3}, {1, 2}}, [][]string{{"2", "3"}, {"1", "2"}}, nil},
+		{"past the end", three, []documents.Range{{3, 4}}, nil, documents.ErrBadRange},
+		{"zero", three, []documents.Range{{0, 1}}, nil, documents.ErrBadRange},
+		{"backwards", three, []documents.Range{{2, 1}}, nil, documents.ErrBadRange},
+		{"too many pages in total", MustMakePDF(t, 2), repeat(documents.Range{1, 2}, documents.MaxPages/2+1), nil, documents.ErrBadRange},
+		{"not a PDF", []byte("hello"), nil, nil, documents.ErrNotPDF},
+		{"truncated", three[:len(three)/2], nil, nil, documents.ErrDamaged},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // pdfcpu must be safe for concurrent requests
+			parts, err := documents.Split(tt.in, tt.ranges)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Split() error = %v, want %v", err, tt.wantErr)
+			}
+			var got [][]string
+			for i, p := range parts {
+				info, err := documents.Inspect(p)
+				if err != nil {
+					t.Fatalf("part %d: Inspect: %v", i, err)
+				}
+				labels := pageLabels(t, p)
+				if info.Pages != len(labels) {
+					t.Errorf("part %d: Inspect says %d pages, content has %d", i, info.Pages, len(labels))
+				}
+				got = append(got, labels)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Split() pages mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func mustParse(tb testing.TB, specs []string, pages int) []documents.Range {
+	tb.Helper()
+	rs, err := documents.ParseRanges(specs, pages)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rs
+}
+
+func repeat(r documents.Range, n int) []documents.Range {
+	rs := make([]documents.Range, n)
+	for i := range rs {
+		rs[i] = r
+	}
+	return rs
+}
+
+func TestRangeString(t *testing.T) {
+	for _, r := range []documents.Range{{1, 1}, {2, 5}} {
+		got, err := documents.ParseRanges([]string{r.String()}, 5)
+		if err != nil || len(got) != 1 || got[0] != r {
+			t.Errorf("ParseRanges(%q) = %v, %v; want [%v]", r.String(), got, err, r)
+		}
+	}
+}
+
+// MustOpenStore opens a Store on a fresh directory and returns it with the
+// directory; the Store is closed when tb ends.
+func MustOpenStore(tb testing.TB) (*documents.Store, string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}
+	s, err := documents.OpenStore(tb.Context(), u.String())
+	if err != nil {
+		tb.Fatalf("OpenStore: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return s, dir
+}
+
+func TestStore(t *testing.T) {
+	ctx := t.Context()
+	s, dir := MustOpenStore(t)
+	pdf := MustMakePDF(t, 2)
+	key := documents.NewKey()
+
+	mustExist := func(want bool) {
+		t.Helper()
+		ok, err := s.Exists(ctx, key)
+		if err != nil || ok != want {
+			t.Fatalf("Exists(%q) = %v, %v; want %v, nil", key, ok, err, want)
+		}
+	}
+	mustGet := func(want []byte) {
+		t.Helper()
+		r, size, err := s.Get(ctx, key)
+		if err != nil {
+			t.Fatalf("Get(%q): %v", key, err)
+		}
+		defer r.Close()
+		got, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if size != int64(len(want)) || !bytes.Equal(got, want) {
+			t.Fatalf("Get(%q) = %d bytes (size %d), want %d bytes", key, len(got), size, len(want))
+		}
+	}
+
+	mustExist(false)
+	if err := s.Put(ctx, key, pdf); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	mustExist(true)
+	mustGet(pdf)
+
+	// Replacing is allowed and complete.
+	other := MustMakePDF(t, 1)
+	if err := s.Put(ctx, key, other); err != nil {
+		t.Fatalf("Put again: %v", err)
+	}
+	mustGet(other)
+
+	if n := strayFiles(t, dir); len(n) > 0 {
+		t.Errorf("temporary files left in the bucket: %q", n)
+	}
+	// The blob sits under the key, in a directory of its own.
+	if _, err := fs.Stat(os.DirFS(dir), key); err != nil {
+		t.Errorf("blob not at its key: %v", err)
+	}
+
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	mustExist(false)
+	if err := s.Delete(ctx, key); err != nil {
+		t.Errorf("Delete of a missing key = %v, want nil", err)
+	}
+	if _, _, err := s.Get(ctx, key); !errors.Is(err, documents.ErrNotFound) {
+		t.Errorf("Get of a deleted key error = %v, want ErrNotFound", err)
+	}
+}
+
+func TestStoreMissing(t *testing.T) {
+	ctx := t.Context()
+	s, _ := MustOpenStore(t)
+	tests := []struct {
+		name string
+		key  string
+	}{
+		{"fresh key", documents.NewKey()},
+		{"top level", "nothing.pdf"},
+		{"directory", "documents"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, size, err := s.Get(ctx, tt.key)
+			if !errors.Is(err, documents.ErrNotFound) {
+				t.Errorf("Get() error = %v, want ErrNotFound", err)
+			}
+			if r != nil || size != 0 {
+				t.Errorf("Get() = %v, %d; want nil, 0", r, size)
+			}
+			if err := s.Delete(ctx, tt.key); err != nil {
+				t.Errorf("Delete() = %v, want nil", err)
+			}
+			if ok, err := s.Exists(ctx, tt.key); ok || err != nil {
+				t.Errorf("Exists() = %v, %v; want false, nil", ok, err)
+			}
+		})
+	}
+	// A directory exists for "documents" only once a key lives in it.
+	if err := s.Put(ctx, "documents/x.pdf", MustMakePDF(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Get(ctx, "documents"); !errors.Is(err, documents.ErrNotFound) {
+		t.Errorf("Get(directory) error = %v, want ErrNotFound", err)
+	}
+}
+
+func TestStoreCanceledPut(t *testing.T) {
+	s, dir := MustOpenStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	key := documents.NewKey()
+	if err := s.Put(ctx, key, MustMakePDF(t, 1)); err == nil {
+		t.Fatal("Put with a canceled context succeeded")
+	}
+	if ok, err := s.Exists(t.Context(), key); ok || err != nil {
+		t.Errorf("Exists() after a failed Put = %v, %v; want false, nil", ok, err)
+	}
+	if n := strayFiles(t, dir); len(n) > 0 {
+		t.Errorf("temporary files left in the bucket: %q", n)
+	}
+}
+
+func TestOpenStore(t *testing.T) {
+	tests := []struct {
+		name    string
+		url     string
+		wantErr bool
+	}{
+		{"mem", "mem://", false},
+		{"file, created", "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "a", "b")) + "?create_dir=true", false},
+		{"file, missing dir", "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "missing")), true},
+		{"unregistered scheme", "s3://bucket", true},
+		{"bad url", "://", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := documents.OpenStore(t.Context(), tt.url)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("OpenStore(%q) error = %v, wantErr %v", tt.url, err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			defer s.Close()
+			key := documents.NewKey()
+			if err := s.Put(t.Context(), key, []byte("%PDF-")); err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			if ok, err := s.Exists(t.Context(), key); !ok || err != nil {
+				t.Errorf("Exists() = %v, %v; want true, nil", ok, err)
+			}
+		})
+	}
+}
+
+func TestNewKey(t *testing.T) {
+	re := regexp.MustCompile(`^documents/[0-9a-f]{32}\.pdf$`)
+	seen := map[string]bool{}
+	for range 100 {
+		k := documents.NewKey()
+		if !re.MatchString(k) {
+			t.Fatalf("NewKey() = %q, want documents/<32 hex>.pdf", k)
+		}
+		if seen[k] {
+			t.Fatalf("NewKey() repeated %q", k)
+		}
+		seen[k] = true
+	}
+}
+
+// strayFiles returns the files under dir that are neither a blob nor its
+// attribute sidecar.
+func strayFiles(tb testing.TB, dir string) []string {
+	tb.Helper()
+	var stray []string
+	err := fs.WalkDir(os.DirFS(dir), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && !strings.HasSuffix(path, ".pdf") && !strings.HasSuffix(path, ".pdf.attrs") {
+			stray = append(stray, path)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return stray
+}

@@ -1,0 +1,28 @@
+-- name: CreateDocument :one
+INSERT INTO documents (owner_id, file_name, size_bytes, page_count, blob_key)
+VALUES (sqlc.arg(owner_id), sqlc.arg(file_name), sqlc.arg(size_bytes), sqlc.arg(page_count), sqlc.arg(blob_key))
+RETURNING id, owner_id, file_name, size_bytes, page_count, blob_key, created_at;
+
+-- name: GetDocument :one
+-- GetDocument returns a document if the caller owns it or may see every document.
+SELECT id, owner_id, file_name, size_bytes, page_count, blob_key, created_at
+FROM documents
+WHERE id = sqlc.arg(id) AND (owner_id = sqlc.arg(caller_id) OR sqlc.arg(see_all)::bool);
+
+-- name: DeleteDocument :one
+-- DeleteDocument deletes a document the caller may see and returns its blob key.
+DELETE FROM documents
+WHERE id = sqlc.arg(id) AND (owner_id = sqlc.arg(caller_id) OR sqlc.arg(see_all)::bool)
+RETURNING blob_key;
+
+-- name: ListDocuments :many
+SELECT id, owner_id, file_name, size_bytes, page_count, blob_key, created_at
+FROM documents
+WHERE owner_id = sqlc.arg(owner_id)
+  AND (NOT sqlc.arg(after)::bool OR (created_at, id) < (sqlc.arg(after_created_at)::timestamptz, sqlc.arg(after_id)::bigint))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(max_rows);
+
+-- name: ListUserBlobKeys :many
+-- ListUserBlobKeys returns the blob keys of all of a user's documents.
+SELECT blob_key FROM documents WHERE owner_id = sqlc.arg(owner_id);
