@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rolegate/rolegate"
+	"github.com/rolegate/rolegate/config"
 	"github.com/rolegate/rolegate/migrate"
 	"github.com/rolegate/rolegate/testdb"
 )
@@ -491,11 +492,47 @@ func TestRoutesPrintsTheAccessMatrix(t *testing.T) {
 			t.Errorf("routes output lacks %v:\n%s", want, out)
 		}
 	}
+	// Every operation of the spec is listed with its access.
+	_, policy, err := loadSpec(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range policy.Rules {
+		line := regexp.MustCompile(`(?m)^` + r.Method + `\s+` + regexp.QuoteMeta(r.Path) + `\s+` + r.OperationID + `\s+` + regexp.QuoteMeta(r.Access()) + `$`)
+		if !line.MatchString(out) {
+			t.Errorf("routes output lacks %s %s (%s)", r.Method, r.Path, r.Access())
+		}
+	}
+	if n := strings.Count(out, "\n"); n != len(policy.Rules)+1 {
+		t.Errorf("routes printed %d lines, want a header and %d operations", n, len(policy.Rules))
+	}
 }
 
 func TestServeRefusesAShortJWTSecret(t *testing.T) {
 	_, err := runCmd(t, map[string]string{"ROLEGATE_JWT_SECRET": "too short"}, "", "serve")
 	if err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
 		t.Fatalf("err = %v, want the short secret refused", err)
+	}
+}
+
+// ROLEGATE_BLOB_URL takes cloud buckets as well as directories.
+func TestOpenStoreSchemes(t *testing.T) {
+	tests := []struct {
+		url     string
+		wantErr bool
+	}{
+		{"", false}, // a directory under the data dir
+		{"file://" + t.TempDir(), false},
+		{"s3://rolegate-docs?region=eu-west-1", false},
+		{"ftp://example.com/docs", true},
+	}
+	for _, tt := range tests {
+		store, err := openStore(context.Background(), config.Config{DataDir: t.TempDir(), BlobURL: tt.url})
+		if (err != nil) != tt.wantErr {
+			t.Errorf("openStore(%q) error = %v, want error %v", tt.url, err, tt.wantErr)
+		}
+		if store != nil {
+			store.Close()
+		}
 	}
 }
