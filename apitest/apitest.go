@@ -37,13 +37,15 @@ const (
 
 // Env is a running test server.
 type Env struct {
-	URL    string
-	Pool   *pgxpool.Pool
-	Tokens *token.Manager
-	Secret []byte
-	Doc    *openapi3.T
-	Policy *access.Policy
-	Hasher *password.Pool
+	URL  string
+	Pool *pgxpool.Pool
+	// DatabaseURL is the test's own database.
+	DatabaseURL string
+	Tokens      *token.Manager
+	Secret      []byte
+	Doc         *openapi3.T
+	Policy      *access.Policy
+	Hasher      *password.Pool
 	// Now is the clock of the token manager; tests may move it.
 	Now func() time.Time
 	// BlobDir is the directory of the document blob store.
@@ -75,13 +77,18 @@ func New(tb testing.TB, opts ...Options) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pool := testdb.New(tb)
+	dbURL := testdb.URL(tb)
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
 	if err := db.New(pool).EnsureRoles(ctx, append(policy.Roles(), TestRoles...)); err != nil {
 		tb.Fatal(err)
 	}
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	e := &Env{Pool: pool, Secret: secret, Doc: doc, Policy: policy, Now: time.Now}
+	e := &Env{Pool: pool, DatabaseURL: dbURL, Secret: secret, Doc: doc, Policy: policy, Now: time.Now}
 	e.Tokens, err = token.New(token.Config{
 		Secret: secret, Issuer: Issuer, Audience: Audience, TTL: 15 * time.Minute, Leeway: 30 * time.Second,
 		Now: func() time.Time { return e.Now() },

@@ -37,7 +37,7 @@ func New(d Deps) (http.Handler, error) {
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			problem.Write(w, r, problem.Wrap(problem.Invalid, "The request body is malformed.", err))
 		},
-		ResponseErrorHandlerFunc: problem.Write,
+		ResponseErrorHandlerFunc: errorResponse,
 	})
 	routes := api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {

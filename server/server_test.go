@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/rolegate/rolegate/apitest"
 	"github.com/rolegate/rolegate/testdb"
@@ -21,7 +24,7 @@ func send(t *testing.T, method, url string, header map[string]string) *http.Resp
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apitest.ContractClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +100,35 @@ func TestNoCORSHeadersWhenUnconfigured(t *testing.T) {
 	resp := send(t, "GET", e.URL+"/healthz", map[string]string{"Origin": "https://app.example.com"})
 	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("CORS header without configuration: %v", resp.Header)
+	}
+}
+
+// A database that goes away makes data operations answer 503 with
+// Retry-After, never 500; operations that need no database still work.
+func TestDatabaseOutageIs503(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	u := e.CreateUser(t, "outage@example.com", "user")
+	tok := e.Token(t, u)
+	var name string
+	if err := e.Pool.QueryRow(context.Background(), "SELECT current_database()").Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(context.Background(), strings.Replace(e.DatabaseURL, "/"+name, "/postgres", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(context.Background(), "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/notes", "/notes/document/src/x", "/readyz"} {
+		resp := send(t, "GET", e.URL+path, map[string]string{"Authorization": "Bearer " + tok})
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("GET %s without a database = %d %v, want 503 with Retry-After", path, resp.StatusCode, resp.Header)
+		}
+	}
+	if resp := send(t, "GET", e.URL+"/identify/me", map[string]string{"Authorization": "Bearer " + tok}); resp.StatusCode != 200 {
+		t.Errorf("identify/me without a database = %d, want 200 (it needs only the token)", resp.StatusCode)
 	}
 }

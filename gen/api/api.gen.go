@@ -2790,6 +2790,11 @@ type ListDocumentsResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// ListDocumentsResponse503Headers the declared response headers of an HTTP 503 response for ListDocuments
+type ListDocumentsResponse503Headers struct {
+	RetryAfter int
+}
+
 type ListDocumentsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2801,10 +2806,14 @@ type ListDocumentsResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListDocumentsResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *ListDocumentsResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListDocumentsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2825,6 +2834,11 @@ func (r ListDocumentsResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r ListDocumentsResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListDocumentsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2871,6 +2885,11 @@ type UploadDocumentResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// UploadDocumentResponse503Headers the declared response headers of an HTTP 503 response for UploadDocument
+type UploadDocumentResponse503Headers struct {
+	RetryAfter int
+}
+
 type UploadDocumentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2888,12 +2907,16 @@ type UploadDocumentResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *UploadDocumentResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UploadDocumentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *UploadDocumentResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UploadDocumentResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -2929,6 +2952,11 @@ func (r UploadDocumentResponse) GetApplicationproblemJSON415() *UnsupportedMedia
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadDocumentResponse) GetApplicationproblemJSON422() *Unprocessable {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UploadDocumentResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2970,6 +2998,11 @@ type DeleteDocumentResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// DeleteDocumentResponse503Headers the declared response headers of an HTTP 503 response for DeleteDocument
+type DeleteDocumentResponse503Headers struct {
+	RetryAfter int
+}
+
 type DeleteDocumentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2981,10 +3014,14 @@ type DeleteDocumentResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteDocumentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *DeleteDocumentResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteDocumentResponse503Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -3005,6 +3042,11 @@ func (r DeleteDocumentResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteDocumentResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteDocumentResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3046,6 +3088,11 @@ type GetDocumentResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// GetDocumentResponse503Headers the declared response headers of an HTTP 503 response for GetDocument
+type GetDocumentResponse503Headers struct {
+	RetryAfter int
+}
+
 type GetDocumentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3059,10 +3106,14 @@ type GetDocumentResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetDocumentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *GetDocumentResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetDocumentResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3088,6 +3139,11 @@ func (r GetDocumentResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetDocumentResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetDocumentResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3129,6 +3185,11 @@ type GetDocumentContentResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// GetDocumentContentResponse503Headers the declared response headers of an HTTP 503 response for GetDocumentContent
+type GetDocumentContentResponse503Headers struct {
+	RetryAfter int
+}
+
 type GetDocumentContentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3140,10 +3201,14 @@ type GetDocumentContentResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetDocumentContentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *GetDocumentContentResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetDocumentContentResponse503Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -3164,6 +3229,11 @@ func (r GetDocumentContentResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetDocumentContentResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetDocumentContentResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3205,6 +3275,11 @@ type SplitDocumentResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// SplitDocumentResponse503Headers the declared response headers of an HTTP 503 response for SplitDocument
+type SplitDocumentResponse503Headers struct {
+	RetryAfter int
+}
+
 type SplitDocumentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3224,10 +3299,14 @@ type SplitDocumentResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SplitDocumentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *SplitDocumentResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SplitDocumentResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -3270,6 +3349,11 @@ func (r SplitDocumentResponse) GetApplicationproblemJSON422() *Unprocessable {
 	return r.ApplicationproblemJSON422
 }
 
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SplitDocumentResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r SplitDocumentResponse) GetBody() []byte {
 	return r.Body
@@ -3299,16 +3383,30 @@ func (r SplitDocumentResponse) ContentType() string {
 	return ""
 }
 
+// GetHealthzResponse503Headers the declared response headers of an HTTP 503 response for GetHealthz
+type GetHealthzResponse503Headers struct {
+	RetryAfter int
+}
+
 type GetHealthzResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetHealthzResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetHealthzResponse) GetJSON200() *Health {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetHealthzResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3350,6 +3448,11 @@ type GetMeResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// GetMeResponse503Headers the declared response headers of an HTTP 503 response for GetMe
+type GetMeResponse503Headers struct {
+	RetryAfter int
+}
+
 type GetMeResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3359,10 +3462,14 @@ type GetMeResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetMeResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *GetMeResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMeResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3378,6 +3485,11 @@ func (r GetMeResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r GetMeResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetMeResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3530,6 +3642,11 @@ type ListNotesResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// ListNotesResponse503Headers the declared response headers of an HTTP 503 response for ListNotes
+type ListNotesResponse503Headers struct {
+	RetryAfter int
+}
+
 type ListNotesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3541,10 +3658,14 @@ type ListNotesResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListNotesResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *ListNotesResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListNotesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3565,6 +3686,11 @@ func (r ListNotesResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r ListNotesResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListNotesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3611,6 +3737,11 @@ type CreateNoteResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// CreateNoteResponse503Headers the declared response headers of an HTTP 503 response for CreateNote
+type CreateNoteResponse503Headers struct {
+	RetryAfter int
+}
+
 type CreateNoteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3626,12 +3757,16 @@ type CreateNoteResponse struct {
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateNoteResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateNoteResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *CreateNoteResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateNoteResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -3662,6 +3797,11 @@ func (r CreateNoteResponse) GetApplicationproblemJSON413() *TooLarge {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r CreateNoteResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateNoteResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3703,6 +3843,11 @@ type ListNotesByDocumentResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// ListNotesByDocumentResponse503Headers the declared response headers of an HTTP 503 response for ListNotesByDocument
+type ListNotesByDocumentResponse503Headers struct {
+	RetryAfter int
+}
+
 type ListNotesByDocumentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3714,10 +3859,14 @@ type ListNotesByDocumentResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListNotesByDocumentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *ListNotesByDocumentResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListNotesByDocumentResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3738,6 +3887,11 @@ func (r ListNotesByDocumentResponse) GetApplicationproblemJSON401() *Unauthorize
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r ListNotesByDocumentResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListNotesByDocumentResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3779,6 +3933,11 @@ type DeleteNoteResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// DeleteNoteResponse503Headers the declared response headers of an HTTP 503 response for DeleteNote
+type DeleteNoteResponse503Headers struct {
+	RetryAfter int
+}
+
 type DeleteNoteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3790,10 +3949,14 @@ type DeleteNoteResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteNoteResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *DeleteNoteResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteNoteResponse503Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -3814,6 +3977,11 @@ func (r DeleteNoteResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteNoteResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteNoteResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3855,6 +4023,11 @@ type GetNoteResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// GetNoteResponse503Headers the declared response headers of an HTTP 503 response for GetNote
+type GetNoteResponse503Headers struct {
+	RetryAfter int
+}
+
 type GetNoteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3868,10 +4041,14 @@ type GetNoteResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetNoteResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *GetNoteResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetNoteResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3897,6 +4074,11 @@ func (r GetNoteResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetNoteResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetNoteResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3938,6 +4120,11 @@ type UpdateNoteResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// UpdateNoteResponse503Headers the declared response headers of an HTTP 503 response for UpdateNote
+type UpdateNoteResponse503Headers struct {
+	RetryAfter int
+}
+
 type UpdateNoteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3955,10 +4142,14 @@ type UpdateNoteResponse struct {
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateNoteResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *UpdateNoteResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateNoteResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3994,6 +4185,11 @@ func (r UpdateNoteResponse) GetApplicationproblemJSON413() *TooLarge {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r UpdateNoteResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UpdateNoteResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4090,6 +4286,11 @@ type ListRolesResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// ListRolesResponse503Headers the declared response headers of an HTTP 503 response for ListRoles
+type ListRolesResponse503Headers struct {
+	RetryAfter int
+}
+
 type ListRolesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4099,10 +4300,14 @@ type ListRolesResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListRolesResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *ListRolesResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListRolesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4118,6 +4323,11 @@ func (r ListRolesResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r ListRolesResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListRolesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4159,6 +4369,11 @@ type CreateRoleResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// CreateRoleResponse503Headers the declared response headers of an HTTP 503 response for CreateRole
+type CreateRoleResponse503Headers struct {
+	RetryAfter int
+}
+
 type CreateRoleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4176,10 +4391,14 @@ type CreateRoleResponse struct {
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateRoleResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *CreateRoleResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateRoleResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4215,6 +4434,11 @@ func (r CreateRoleResponse) GetApplicationproblemJSON413() *TooLarge {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r CreateRoleResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateRoleResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4256,6 +4480,11 @@ type DeleteRoleResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// DeleteRoleResponse503Headers the declared response headers of an HTTP 503 response for DeleteRole
+type DeleteRoleResponse503Headers struct {
+	RetryAfter int
+}
+
 type DeleteRoleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4269,10 +4498,14 @@ type DeleteRoleResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteRoleResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *DeleteRoleResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteRoleResponse503Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4298,6 +4531,11 @@ func (r DeleteRoleResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r DeleteRoleResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteRoleResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4424,6 +4662,11 @@ type ListUsersResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// ListUsersResponse503Headers the declared response headers of an HTTP 503 response for ListUsers
+type ListUsersResponse503Headers struct {
+	RetryAfter int
+}
+
 type ListUsersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4435,10 +4678,14 @@ type ListUsersResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListUsersResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *ListUsersResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListUsersResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4459,6 +4706,11 @@ func (r ListUsersResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r ListUsersResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListUsersResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4618,6 +4870,11 @@ type DeleteUserResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// DeleteUserResponse503Headers the declared response headers of an HTTP 503 response for DeleteUser
+type DeleteUserResponse503Headers struct {
+	RetryAfter int
+}
+
 type DeleteUserResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4631,10 +4888,14 @@ type DeleteUserResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteUserResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *DeleteUserResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteUserResponse503Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4660,6 +4921,11 @@ func (r DeleteUserResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r DeleteUserResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteUserResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4701,6 +4967,11 @@ type GetUserResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// GetUserResponse503Headers the declared response headers of an HTTP 503 response for GetUser
+type GetUserResponse503Headers struct {
+	RetryAfter int
+}
+
 type GetUserResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4714,10 +4985,14 @@ type GetUserResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetUserResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *GetUserResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetUserResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4743,6 +5018,11 @@ func (r GetUserResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetUserResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetUserResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4784,6 +5064,11 @@ type DisableUserResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// DisableUserResponse503Headers the declared response headers of an HTTP 503 response for DisableUser
+type DisableUserResponse503Headers struct {
+	RetryAfter int
+}
+
 type DisableUserResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4799,10 +5084,14 @@ type DisableUserResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DisableUserResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *DisableUserResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DisableUserResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4833,6 +5122,11 @@ func (r DisableUserResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r DisableUserResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DisableUserResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4874,6 +5168,11 @@ type EnableUserResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// EnableUserResponse503Headers the declared response headers of an HTTP 503 response for EnableUser
+type EnableUserResponse503Headers struct {
+	RetryAfter int
+}
+
 type EnableUserResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4887,10 +5186,14 @@ type EnableUserResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *EnableUserResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *EnableUserResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EnableUserResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4916,6 +5219,11 @@ func (r EnableUserResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r EnableUserResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r EnableUserResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4957,6 +5265,11 @@ type SetUserRolesResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// SetUserRolesResponse503Headers the declared response headers of an HTTP 503 response for SetUserRoles
+type SetUserRolesResponse503Headers struct {
+	RetryAfter int
+}
+
 type SetUserRolesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4976,10 +5289,14 @@ type SetUserRolesResponse struct {
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SetUserRolesResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *SetUserRolesResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SetUserRolesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5020,6 +5337,11 @@ func (r SetUserRolesResponse) GetApplicationproblemJSON413() *TooLarge {
 // GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r SetUserRolesResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SetUserRolesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5600,6 +5922,13 @@ func ParseListDocumentsResponse(rsp *http.Response) (*ListDocumentsResponse, err
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -5623,6 +5952,16 @@ func ParseListDocumentsResponse(rsp *http.Response) (*ListDocumentsResponse, err
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListDocumentsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5691,6 +6030,13 @@ func ParseUploadDocumentResponse(rsp *http.Response) (*UploadDocumentResponse, e
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -5724,6 +6070,16 @@ func ParseUploadDocumentResponse(rsp *http.Response) (*UploadDocumentResponse, e
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers UploadDocumentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5774,6 +6130,13 @@ func ParseDeleteDocumentResponse(rsp *http.Response) (*DeleteDocumentResponse, e
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -5797,6 +6160,16 @@ func ParseDeleteDocumentResponse(rsp *http.Response) (*DeleteDocumentResponse, e
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteDocumentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5851,6 +6224,13 @@ func ParseGetDocumentResponse(rsp *http.Response) (*GetDocumentResponse, error) 
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -5874,6 +6254,16 @@ func ParseGetDocumentResponse(rsp *http.Response) (*GetDocumentResponse, error) 
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetDocumentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5921,6 +6311,13 @@ func ParseGetDocumentContentResponse(rsp *http.Response) (*GetDocumentContentRes
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -5944,6 +6341,16 @@ func ParseGetDocumentContentResponse(rsp *http.Response) (*GetDocumentContentRes
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetDocumentContentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6019,6 +6426,13 @@ func ParseSplitDocumentResponse(rsp *http.Response) (*SplitDocumentResponse, err
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6042,6 +6456,16 @@ func ParseSplitDocumentResponse(rsp *http.Response) (*SplitDocumentResponse, err
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers SplitDocumentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6068,6 +6492,26 @@ func ParseGetHealthzResponse(rsp *http.Response) (*GetHealthzResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetHealthzResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6108,6 +6552,13 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6131,6 +6582,16 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetMeResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6289,6 +6750,13 @@ func ParseListNotesResponse(rsp *http.Response) (*ListNotesResponse, error) {
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6312,6 +6780,16 @@ func ParseListNotesResponse(rsp *http.Response) (*ListNotesResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListNotesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6373,6 +6851,13 @@ func ParseCreateNoteResponse(rsp *http.Response) (*CreateNoteResponse, error) {
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6406,6 +6891,16 @@ func ParseCreateNoteResponse(rsp *http.Response) (*CreateNoteResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateNoteResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6453,6 +6948,13 @@ func ParseListNotesByDocumentResponse(rsp *http.Response) (*ListNotesByDocumentR
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6476,6 +6978,16 @@ func ParseListNotesByDocumentResponse(rsp *http.Response) (*ListNotesByDocumentR
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListNotesByDocumentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6526,6 +7038,13 @@ func ParseDeleteNoteResponse(rsp *http.Response) (*DeleteNoteResponse, error) {
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6549,6 +7068,16 @@ func ParseDeleteNoteResponse(rsp *http.Response) (*DeleteNoteResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteNoteResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6603,6 +7132,13 @@ func ParseGetNoteResponse(rsp *http.Response) (*GetNoteResponse, error) {
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6626,6 +7162,16 @@ func ParseGetNoteResponse(rsp *http.Response) (*GetNoteResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetNoteResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6694,6 +7240,13 @@ func ParseUpdateNoteResponse(rsp *http.Response) (*UpdateNoteResponse, error) {
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6717,6 +7270,16 @@ func ParseUpdateNoteResponse(rsp *http.Response) (*UpdateNoteResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateNoteResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6803,6 +7366,13 @@ func ParseListRolesResponse(rsp *http.Response) (*ListRolesResponse, error) {
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6826,6 +7396,16 @@ func ParseListRolesResponse(rsp *http.Response) (*ListRolesResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListRolesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6894,6 +7474,13 @@ func ParseCreateRoleResponse(rsp *http.Response) (*CreateRoleResponse, error) {
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6917,6 +7504,16 @@ func ParseCreateRoleResponse(rsp *http.Response) (*CreateRoleResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateRoleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6974,6 +7571,13 @@ func ParseDeleteRoleResponse(rsp *http.Response) (*DeleteRoleResponse, error) {
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6997,6 +7601,16 @@ func ParseDeleteRoleResponse(rsp *http.Response) (*DeleteRoleResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteRoleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7138,6 +7752,13 @@ func ParseListUsersResponse(rsp *http.Response) (*ListUsersResponse, error) {
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -7161,6 +7782,16 @@ func ParseListUsersResponse(rsp *http.Response) (*ListUsersResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListUsersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7336,6 +7967,13 @@ func ParseDeleteUserResponse(rsp *http.Response) (*DeleteUserResponse, error) {
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -7359,6 +7997,16 @@ func ParseDeleteUserResponse(rsp *http.Response) (*DeleteUserResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteUserResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7413,6 +8061,13 @@ func ParseGetUserResponse(rsp *http.Response) (*GetUserResponse, error) {
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -7436,6 +8091,16 @@ func ParseGetUserResponse(rsp *http.Response) (*GetUserResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetUserResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7497,6 +8162,13 @@ func ParseDisableUserResponse(rsp *http.Response) (*DisableUserResponse, error) 
 		}
 		response.ApplicationproblemJSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -7520,6 +8192,16 @@ func ParseDisableUserResponse(rsp *http.Response) (*DisableUserResponse, error) 
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers DisableUserResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7574,6 +8256,13 @@ func ParseEnableUserResponse(rsp *http.Response) (*EnableUserResponse, error) {
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -7597,6 +8286,16 @@ func ParseEnableUserResponse(rsp *http.Response) (*EnableUserResponse, error) {
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers EnableUserResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7672,6 +8371,13 @@ func ParseSetUserRolesResponse(rsp *http.Response) (*SetUserRolesResponse, error
 		}
 		response.ApplicationproblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -7695,6 +8401,16 @@ func ParseSetUserRolesResponse(rsp *http.Response) (*SetUserRolesResponse, error
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers SetUserRolesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8737,6 +9453,23 @@ func (response ListDocuments403ApplicationProblemPlusJSONResponse) VisitListDocu
 	return err
 }
 
+type ListDocuments503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListDocuments503ApplicationProblemPlusJSONResponse) VisitListDocumentsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UploadDocumentRequestObject struct {
 	Body *multipart.Reader
 }
@@ -8865,6 +9598,23 @@ func (response UploadDocument422ApplicationProblemPlusJSONResponse) VisitUploadD
 	return err
 }
 
+type UploadDocument503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UploadDocument503ApplicationProblemPlusJSONResponse) VisitUploadDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteDocumentRequestObject struct {
 	Id int64 `json:"id"`
 }
@@ -8943,6 +9693,23 @@ func (response DeleteDocument404ApplicationProblemPlusJSONResponse) VisitDeleteD
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteDocument503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteDocument503ApplicationProblemPlusJSONResponse) VisitDeleteDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9031,6 +9798,23 @@ func (response GetDocument404ApplicationProblemPlusJSONResponse) VisitGetDocumen
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocument503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocument503ApplicationProblemPlusJSONResponse) VisitGetDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9125,6 +9909,23 @@ func (response GetDocumentContent404ApplicationProblemPlusJSONResponse) VisitGet
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocumentContent503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocumentContent503ApplicationProblemPlusJSONResponse) VisitGetDocumentContentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9266,6 +10067,23 @@ func (response SplitDocument422ApplicationProblemPlusJSONResponse) VisitSplitDoc
 	return err
 }
 
+type SplitDocument503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SplitDocument503ApplicationProblemPlusJSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthzRequestObject struct {
 }
 
@@ -9283,6 +10101,23 @@ func (response GetHealthz200JSONResponse) VisitGetHealthzResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetHealthz503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetHealthz503ApplicationProblemPlusJSONResponse) VisitGetHealthzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9338,6 +10173,23 @@ func (response GetMe403ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w 
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMe503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMe503ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9561,6 +10413,23 @@ func (response ListNotes403ApplicationProblemPlusJSONResponse) VisitListNotesRes
 	return err
 }
 
+type ListNotes503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotes503ApplicationProblemPlusJSONResponse) VisitListNotesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateNoteRequestObject struct {
 	Body *CreateNoteJSONRequestBody
 }
@@ -9673,6 +10542,23 @@ func (response CreateNote415ApplicationProblemPlusJSONResponse) VisitCreateNoteR
 	return err
 }
 
+type CreateNote503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateNote503ApplicationProblemPlusJSONResponse) VisitCreateNoteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListNotesByDocumentRequestObject struct {
 	Src DocumentSrc `json:"src"`
 }
@@ -9741,6 +10627,23 @@ func (response ListNotesByDocument403ApplicationProblemPlusJSONResponse) VisitLi
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListNotesByDocument503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListNotesByDocument503ApplicationProblemPlusJSONResponse) VisitListNotesByDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9823,6 +10726,23 @@ func (response DeleteNote404ApplicationProblemPlusJSONResponse) VisitDeleteNoteR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteNote503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteNote503ApplicationProblemPlusJSONResponse) VisitDeleteNoteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9911,6 +10831,23 @@ func (response GetNote404ApplicationProblemPlusJSONResponse) VisitGetNoteRespons
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNote503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetNote503ApplicationProblemPlusJSONResponse) VisitGetNoteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10036,6 +10973,23 @@ func (response UpdateNote415ApplicationProblemPlusJSONResponse) VisitUpdateNoteR
 	return err
 }
 
+type UpdateNote503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateNote503ApplicationProblemPlusJSONResponse) VisitUpdateNoteResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetReadyzRequestObject struct {
 }
 
@@ -10125,6 +11079,23 @@ func (response ListRoles403ApplicationProblemPlusJSONResponse) VisitListRolesRes
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRoles503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListRoles503ApplicationProblemPlusJSONResponse) VisitListRolesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10249,6 +11220,23 @@ func (response CreateRole415ApplicationProblemPlusJSONResponse) VisitCreateRoleR
 	return err
 }
 
+type CreateRole503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateRole503ApplicationProblemPlusJSONResponse) VisitCreateRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteRoleRequestObject struct {
 	Name RoleName `json:"name"`
 }
@@ -10343,6 +11331,23 @@ func (response DeleteRole409ApplicationProblemPlusJSONResponse) VisitDeleteRoleR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteRole503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteRole503ApplicationProblemPlusJSONResponse) VisitDeleteRoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10504,6 +11509,23 @@ func (response ListUsers403ApplicationProblemPlusJSONResponse) VisitListUsersRes
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUsers503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListUsers503ApplicationProblemPlusJSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10751,6 +11773,23 @@ func (response DeleteUser409ApplicationProblemPlusJSONResponse) VisitDeleteUserR
 	return err
 }
 
+type DeleteUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteUser503ApplicationProblemPlusJSONResponse) VisitDeleteUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetUserRequestObject struct {
 	Id int64 `json:"id"`
 }
@@ -10835,6 +11874,23 @@ func (response GetUser404ApplicationProblemPlusJSONResponse) VisitGetUserRespons
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetUser503ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10943,6 +11999,23 @@ func (response DisableUser409ApplicationProblemPlusJSONResponse) VisitDisableUse
 	return err
 }
 
+type DisableUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DisableUser503ApplicationProblemPlusJSONResponse) VisitDisableUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EnableUserRequestObject struct {
 	Id int64 `json:"id"`
 }
@@ -11027,6 +12100,23 @@ func (response EnableUser404ApplicationProblemPlusJSONResponse) VisitEnableUserR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response EnableUser503ApplicationProblemPlusJSONResponse) VisitEnableUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -11164,6 +12254,23 @@ func (response SetUserRoles415ApplicationProblemPlusJSONResponse) VisitSetUserRo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetUserRoles503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SetUserRoles503ApplicationProblemPlusJSONResponse) VisitSetUserRolesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -12049,90 +13156,90 @@ func (sh *strictHandler) SetUserRoles(w http.ResponseWriter, r *http.Request, id
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7DxrUxs7sn9FNXerEu4dPzCQ3ZAPdwkJ52Qr4VA8ir0FXJBn2rY2Y2kiaXB8Uvz3LbU04xmPBttAIGHz",
-	"hcK2Ht2tVr9b34JIjFPBgWsVbH8LRkBjkPjvvtil0QjMvzGoSLJUM8GD7WBPSPL78fFBZ73dJZEZo9pB",
-	"GEj4kjEJcbCtZQZhoKIRjKmZDjwbB9tnARctHB5chIGephBsB0pLxofBzU0Y7IsjLaRnv2PxGbgilMck",
-	"EUPGCUgppCJUAuFwDdICES8NhMJ9vECcnp7uZHoEXLOIah8wIyB9oNLsOqJJAnwI5OXh3i559detLlEQ",
-	"mYFkY+12aOZ3vgmDlEo6Bu2ov5tJJaR/fw5f9WWEA4gYED0Ckkq4ZiJTJKVDMFszM/hLBnIahAGnY7Ob",
-	"nRKU4RjTrx+BD/Uo2O51uz6KfGRjpv1wjIXShGkYK6IFkaAzyZv2TnCZ8tYxDGiW6GB7qxsaONjYHBBC",
-	"MWbcflovIGJcwxCkJZUElQquACn1lsaH8CUDhVBGgmvg+C9N08ScIhO8k0rRT2D8P/9SBvpvJTD+ImEQ",
-	"bAf/1ZldhI79VXUO7Cy7aR1/abclTJExTQZCjiEmQpIBZYki1zRhMe7+hlxZlr0ihhoKT2zAIIlVO7gJ",
-	"g13BBwmLngz+KKFqBIpMmB4hbFEmJXBNlKYaEMQ9IfssjoE/Now0ikAZ/voMnIxEEivCBYec76VIHD1F",
-	"ChLhIDQeM40iqSTNTk9PW/M32weWm9KZFwQ3VkTpPZHx+DGJsC+IyqIRkaBEJiN7HMdCfKRyCE/FMX0R",
-	"Tw3bCyN9DfXxeiNoJ5xmeiQk+xMem05446ocU0jmte/BDyecXlOW0H7y6CehQF6zCEhEOReaUK4mIAkX",
-	"kzdGEMspSagGOYf0ofmltTPQ4NEsRxAJHqMon1CmSR8GQoJdjfHhUvqsJKWRPKkU5jCegkBuL8OlE0iS",
-	"lhPP/UznNOsDyZQxGxBUlaWpkBriTxAzeoz4PN3leqEKBAxpDRYGZCP5qsJO08/G/DIrum0MFO9ElI0d",
-	"3Kk0ozWz2jKSQDXElxR/M0Qx/wUx1dDSbAxBzQYIgwFL4NLq8W8BfKXj1BxnIMEQrJ3GA98kFlc2YFy/",
-	"2gzq6jwMxISDvFx6uDFwLiORWeTqvyv2p8dsezvV1kpduMNNmc3PDBolEMu0cFtVIArL9J0ZmKL/L4i0",
-	"gS4/mANqhXf1cNCWqvxzGzsVh3xTbESlpFPzuWQi+szNORxxt9vAPZKR7+xVp9ftvWp92XBMULImt5wd",
-	"l39e97BIvvpJmgga18lhaO23PA/e7VUOs884RWvzdkRxQR+e78eUJVUMacIi+Lv73I7EuLwf4PgKwr2t",
-	"zQrCGx6E94zN996Ygj5kIYnr2J6OQNo736ex0XCZEQYhgfawTc4DIyvamukEzgNjep5bu7uN+vg8aPtu",
-	"5thIZMt+i8hlQJpN8FHud6CJQXceHWM6ZqrseInPfpervKOb5dvoQ2x0r57Wt4LlDq9BQhWTNnvhMvIH",
-	"Lc7KxLMgUyAN0MW1re1VvZ8+GZOzlF3fR4F9mBxQpSZCVmVlmn9Z4cf1bq/KkOs9Dw32hfbIIcNVXjTu",
-	"oj1id8svlRUij6Yp8Fp4d8zSeEU0FmiFCo75zqGlY4Vqlb29hyw07OJ4tDnimBlBQJOD0gENaKIgbDiz",
-	"2SXYHUH02fmaw0yCIoJjfIBstOdkV7frcf7rR7eMNjKqokz8GTyHcA08g9rWC/TEHOlvI3UTQR9C2+JN",
-	"Waxpq9Lb3FdCFbmyA67IQFh/yczCs3hDaF8ZM8/YcsaRokoXQZy7qm2Ls45GC3lozHj52/UmrnokZlmV",
-	"MWqY/2GctAYNC/nXuUZiHD3GS2d4Y+TKfjOUFK25bOYW2O8uccfZwChh4EbO3N7Zt/kwFYnUF3EMLVCX",
-	"Fa5ZpJYtHr5zz9XD7ojy4aoCxAV9LtP76BgPhhwmlTVvvWQlFTePdg2+uaW9BHEeV+1i7nByuLdLXm9u",
-	"/ZU4Z47EoDFwZ6eb+1clkP3dsxYZZWPKWxJobDxdAl/ThHLrn2GciikiIgt/BF6bzMYH/caujRQSPaIa",
-	"Q4sQl2KLIZmMgNsfmXKxYMQHI7HLSLaSVeqRb4wrTXnUYIjnPmtK9ciLmBvgtPYtMdQ4JDRRgqAwpBaT",
-	"f7ZcZLf1ISY2juHdZGZs1jf4/fj4gNgBJBIxkr/QSVvdjVsth/mDViMhdTh/3iobj6mczmLxlp/MupXd",
-	"giMXtCnHjcImY7G++8nhByJhAMhGhKFBPJgyPlywLe2LTG/3E8o/L1QqTr7lavUWg/xQJPAw8YU8tHA7",
-	"ZM7pXuBgG6juZD/lQNx2U8zi+2acF7YmcPZrkRP0FyqS9FVNjqZUa5Dm4P//jLb+vDB/uq3Xl+3WxX//",
-	"xUdFs9UR6BXRLtyZpUTFjAAI/Qc7Z6M3JzaMOmRfMnC/a5nBPMWa3ZyjNGG6lNFZBRmj9qrYzIjea20F",
-	"VbJ2W68vvq2HWzcvW7P/1/7XS90ZtutdZ5nknz3eXQ0pzGHWb4uNVV/q/Nf5G/+P02Mbwn7dffW3NaJR",
-	"PMZoUe44cwO1wDZ5a3OS51m3uxHhevgvXPnVzdeUSVCXzLPrRzYAc1NzcWYD6YwTZQPEFdnyumQKlgWo",
-	"mXOZy7Hc3rJ508VRgApVKotVIL9oonOJeaqo2WTA5usiTbvZ3mj32uT9Ncip1bOY1UgtvxGMvShhtSs9",
-	"52OmlBG3gmNE1gbdITbEyZd+oWx6mljRR/pTJCLwOBWM6/Y5r9kVJcOywrB+m8tIitp5rmyz1VUoWqhV",
-	"E7xhqJFe9WgwjceM/z0REU1GAo3p+eDYEub7iQL5MDolZph1iEt6pS9EApQj/+cho7sHI+qCc0HQ56HC",
-	"DtVAUQnT1QINhtR3UpQF7W5TFDagOseZS1v+4ZOppZy4pbvTrKkMCR8itIBc/72C+OZuQ5RJpqdHZj8L",
-	"IPrJvZziVnl4VIEYGtmGdQFIGSzCyWlDqCYdFM5vUMZVEq/WF+GFOU/zqhn8GYP3iZggLGUWQTFkvs2V",
-	"yIlMgu3AblORGcbd7hkq2XUNPhiwwE97+d36x+lxENZ9vwqoAynGDpGwgHcl/YoHiSLGErKAcqR1atN9",
-	"jA+ER8PPUspYucBjrGho9amCmNAyCGQyEqogsswSUCRh10AYP+foYuYBmFyfzZKETBFgegSSpFk/YRF5",
-	"eZXzxDY5u7haI0Kec8dN82dlC6+Y0qpUccG0K7Mw/HH1tYXfXp3zl5RPyaw+Y0xUNhiwCNQbQjmBcaqn",
-	"uFY+2wynpbx6TIx2WbNqMmERcAUz6zz49MEcZ4Y8YWirtjsdkQJ3pRFCDjtukuqYsTNfDq/x0Ei7MLgG",
-	"qSz9u+31dhdDyylwmrJgO9hod9sb1lAcIXt2crpaZQ0NxVARTRKQL2bHoELCYWJ82wGTSoeE2uCrMSWI",
-	"EfdtsmOLVTgZ05wsXOA5GSq8cBU5V3mgGXmtONUPMRprSr8r4KsWkZ35pc5sSMfWdt2ECwe6ajQzcj49",
-	"ZZiyQNlYqIjHS8RLEcGT6RviSr1sbRHSaa2pTqwUVJ8l1Wvq+NYCsYu5ArFet3tLKn+1FH4lf+vJ4+/Y",
-	"MxaDGU2wvmDTwuBbuoC1U6pkwynri6dUqm1w0sbiSbNiLtQONnrhmGkGt5FidKjKMXfUL+6yo6FuDtmc",
-	"1FRpGAehS4QZtS989jcWeCqUDwfv9sjLcZZollKpne19NWAJGGk04RDnprNlmDbZF+bimHlMkc31rdBW",
-	"Hx3+8fH9bzvH7y8/7fzz8uTg4x877y7f/t/x+yOyub5hLl1Mx3QIMc7c7PXqd8imn4tsehGzeuti3yXG",
-	"KQDuGJZsxVTT1XnHpbtvqhocrZEa564/OOf6uBbPJZ4rFvoo7D5+cZezxAtFTg4/rljs+gNfiDDYXF9i",
-	"RlGAhxO2loHLU2BkJvd6y0wuF1JVL63lJnsz7nFlb8KSout8Y/GNPfcErINQvTLv8PvSlZnTO7fyC4sL",
-	"4W+U7Ez2o9RvZqP7aoHNOidbPOIfWkSbGZuLZxS1qVX2sBgaMTg7rLuLda/1s1O1WfJVUUx3N0Nr/ZdD",
-	"J7lxoAAITZK1ukj+DfRPxlzdRxHUZWSfMdP+BrrEsS8UGYOmqGwfUsB1SsflGLuRC3fd0J+fGdN4UOXF",
-	"xUV0XjbEErznKzbFhDu9+gCC08N7Kk1sW43fUv5EPztDmcNkJlJT48LTIYRESPw1/4Jg6oMM2bWN1esR",
-	"nHOs0n95HmzktYG91tZ5EJJ1G18ICeNRkil2DWttsuOWEJlWLLYlh/m+5xxlebdNzMkLyYaM08QI+M+Q",
-	"uph29epgEufHF+FNdr5PertQ91yiCSsyy1+dBeutXhAGG+bcb8IlhX4l6XVTb3Ja1RO4ZwGx/8qXWVEZ",
-	"7slZRmJi/jkJg5/ODUAGejhpNcKy3j8bI147mPpSpNftksmIJZCXIGB0kimSpW8I0yQWYDsXtMgi21xm",
-	"9LiRP16r73e373e0r1zFcgOPV1BoV8LnwfbZRTVccg3cjE2l6EOJ4JZ4jpJ5mUbHJsyaDI1P8D1xLoqn",
-	"m5pl8uAlcwPzChwbAcY+QEVYbnM+dmDqdCRKoSDCyrEps02VsWt075QzDLm+rZ6ArZj7ND0o5X3urB2i",
-	"ovyu0A714rogElJCpMlISAWkj3UJU0PqFCtvqmVzASVjc4ESwYeo8pVKR5IqF4Rcsv+oWh64VADK4zTb",
-	"6fEbyxyK0EQCxX5AlUFsMJi6VryMa5aYk5sSm7d/dkqi+3rxhKK999G1ytYyFCgXo1WvnT3o0s17oUgp",
-	"MbroBnKhYcmcCQ59gHwJrrNc1mQfoXuqjIkF9LlnS4ra+1szJUiLnyxLwh335HfAfq7aV67Kz5pZzUkR",
-	"W4ShCMVFvbmPGgPbOdiScB9FxV33T6GmbLn/os6RaqV/Qy9gnnfNuz5W0FOlHphHTpLYJo8G78eczoQq",
-	"4qpsVkqXmMm/UiX30WZVzYRH4K7Matew0ExFRKajZNT5pmR0s4KycuUYRWTGViBgpcVXGulkSq6UjK6q",
-	"Ou0WTfR2epdoSb7tyxRkBFy3gEciBiyruOpcrTUEUmzrVDMXLt26c2/tcY/Wq+Zbquap/rOoFg+bCY5x",
-	"Po9b38jrZR5fLpHnFMlCtnNS7FcC7ykSeKuLuqZ8nTM0BlXLHku3zC8hdilSZ2uvGbO7ZmQ3Jve8UZ2f",
-	"hL+6j2ZHPPvc3V2YNc07Vn3hBhuOsvkN1xAnBoXNvCwre2p/Yvojy787Jyig6GErjPs5izwkEq6ZgnhV",
-	"09x2Fi9lmT/OjbLxtvgZ3qynNLFt8OeuJjaGBJfNHwCvZAZcY40KyVZ3g6DumbCGhMGh3efJ8gXzMLfv",
-	"HndrSDMYDNniPEPRMeHNMBg/49A1jHx/gx1bQ5cw2G2duoE8JP0pPo7YfsKgTt5Rk9PXsLU/aVaO5vgi",
-	"M0iAe8lvMSe8nYahWcy0kKuI7FJH7CNHUywb1I99Nw+g/OCi+geO7fujIdKy3TL8W4iMzjfDWnNO4lzb",
-	"JAwyBTF5udl9vVZK96oUotKLpmY5wrgxt9yGGN2ui23r0rg7Mmd0eawq1/h9t3BFqWX7P9ehXJmZ/R7o",
-	"iuxVdDX7495Ge9o2tOJtUwx+y1mDWSQBs7g0UQS7ZPP3PDdfn/NSD+9am1zlXalX+TMYNMI3+V4o27oW",
-	"EoMzlRATCUMq4wSUOudiQCKqoE3e20elByJJxITUOoW32r0QCxnyZ0N8VU/2Ih67vuXlpP/X1mQywdcp",
-	"W5lMbPwunlcH+O51RR+Um4bL3YrLJ5hnbby13t0VtEul4fqRfYJj1xR4s6DDby5Sj8+at3YF11Iki959",
-	"zV8lx8dk6LAZqNkE+2x6OXT/INiWnjZqsEXtFZlQRWQusX18vPaE9FhVRT6oJe3aWV86qVOIGaTbmjej",
-	"jb38rcJxd12n5pcx/drqi3ja6k8xzf239dc9FHtWLDY6PlYqYd8ki23pXD3VHRZvECRTzAoTjemGkUhi",
-	"xodOFvvTCSe4/+Mntv8wYNIcvRxS7EzNgfWlsJ1SeQBt/nBXrWjsvjVvneP6k6Wuc7AfxNE5sZ7/3R2d",
-	"zL34UCg297yA9wnPSj1UIviQABfZcERq7fqlXMjSqqz0IsIjO0r2AYBbHKUVMs0zs+e5JZufd62V8+F4",
-	"foArGNr4uyfV5/NsKraxrZRiOk82Uh6X+pZn5VbuwXS7Mvb1K0iuQVmPsMnBc7JhYVR9xrG/Eos/gx+4",
-	"KouGjUXPPw+HdL+7rC/h+dyzg/eTcR334FFzZGGH5G8iFYLOSbAEPQCPZLPjlxFtduQvzp1Lg8wR/Jfc",
-	"LMlNx1z35Xvg82xfZc33/Bdn1vG0VIv/A2SrPf97s1mRSEwzb+K2KjkljMU1Ck4miZjkv2IuoEGEHlnF",
-	"n6cjf0xOvU/ibq4xdC5L7trtLlZM4R3Bo8dXlzBVSh4ETGwC9VePz1PlAQ8hTWhUlgAv1EpJ7bngadMz",
-	"gWcXN+G3yrt7Zxfm1rgtPK8IDhkf2tRgTAaMY2RQZJpMRoJMRUaoxPhgkeTWI0+Acd/6qFiGSD4DpIrg",
-	"y9blp7ZmSUMsU6kvcvBur/RcmYEHM5kA8QtFsCl/9m5eablZD219SRfSLV7vsyKQKV1bxdK+vkLRSYpL",
-	"VOs9yki5go+bC18Auveqt765efPvAAAA//8=",
+	"7H17U9u6tvhX0fh3Zlp+13kQoOeU/nEPpe3ePdN2MxSGcwe4oNgriU4dyVuSSbM7+e53tCQ7diznAZS+",
+	"+KdDEj2Wltb7oX4JIjFOBQeuVbD/JRgBjUHinx/EIY1GYP6MQUWSpZoJHuwHb4Qkv5+cHHW2210SmTGq",
+	"HYSBhD8zJiEO9rXMIAxUNIIxNdOBZ+Ng/zzgooXDg8sw0NMUgv1Aacn4MJjNwuCD+KiF9Ox3Ij4BV4Ty",
+	"mCRiyDgBKYVUhEogHG5AWiDitYFQuI8XiLOzs4NMj4BrFlHtA2YEpA9Uml1HNEmAD4E8PX5zSJ79fa9L",
+	"FERmINnZWg7N4s6zMEippGPQDvuHmVRC+vfn8FlfRTiAiAHRIyCphBsmMkVSOgSzNTOD/8xAToMw4HRs",
+	"drNTgjIcY/r5HfChHgX7vW7Xh5F3bMy0H46xUJowDWNFtCASdCZ5094JLlPeOoYBzRId7O91QwMHG5sL",
+	"QijGjNtP2wVEjGsYgrSokqBSwRUgpl7S+Bj+zEAhlJHgGjj+SdM0MbfIBO+kUvQTGP/Xf5SB/ksJjL9J",
+	"GAT7wf/rzBmhY39VnSM7y25aP7+02xKmyJgmAyHHEBMhyYCyRJEbmrAYd39Bri3JXhODDYU3NmCQxKod",
+	"zMLgUPBBwqJvBn+UUDUCRSZMjxC2KJMSuCZKUw0I4hsh+yyOgT80jDSKQBn6+gScjEQSK8IFh5zupUgc",
+	"PkUKEuEgNB4zjSKpJM3Ozs5ai5ztA8tN6SwKgpkVUfqNyHj8kEj4IIjKohGRoEQmI3sdJ0K8o3II34pi",
+	"+iKeGrIXRvoa7CN7I2innGZ6JCT7Cx4aT8hxVYopJPPW16CHU05vKEtoP3nwm1Agb1gEJKKcC00oVxOQ",
+	"hIvJCyOI5ZQkVINcOPSx+aV1MNDg0SwfIRI8RlE+oUyTPgyEBLsa48O19FlJSiN6UinMZXwLBLm9DJVO",
+	"IElaTjz3M53jrA8kU8ZsQFBVlqZCaojfQ8zoCZ7n2zHXE1UcwKDWnMKAbCRfVdhp+smYX2ZFt42B4pWI",
+	"srGDO5VmtGZWW0YSqIb4iuJvBinmryCmGlqajSGo2QBhMGAJXFk9/iWAz3ScmusMJBiEtdN44JvE4soG",
+	"jOtnu0FdnYeBmHCQV2sPNwbOVSQye7j674r95THbXk61tVJX7jArk/m5OUYJxDIu3FYViMIyfucGpuj/",
+	"ByJtoMsv5oha4V29HLSlKn8sI6fikmfFRlRKOjWfSyaiz9xcOCPutgzcjzLy3b3q9Lq9Z60/dxwRlKzJ",
+	"PWfH5Z+3PSSSr36aJoLGdXQYXPstz6NXbyqX2WecorW5/KC4oO+cr8eUJdUT0oRF8E/3uR2JcXk/wPGV",
+	"A/f2disH3vEc+I2x+V4bU9B3WEji+mnPRiAtz/dpbDRcZoRBSKA9bJOLwMiKtmY6gYvAmJ4X1u5uoz6+",
+	"CNo+zhwbiWzJbxW6DEjzCT7M/Q40McddPI4xHTNVdrzEJ7/LVd7RzfJt9DY2uldP61vBepfXIKGKSbu9",
+	"cB35gxZnZeJ5kCmQBuiCbWt7VfnTJ2NykrLr+zDwASZHVKmJkFVZmeZfVuhxu9urEuR2z4ODD0J75JCh",
+	"Ku8xbqM9YsflV8oKkQfTFMgW3h2zNN7wGCu0QuWM+c6hxWMFa5W9vZcsNBzieLQ54pgZQUCTo9IFDWii",
+	"IGy4szkTHI4g+uR8zWEmQRHBMT5AdtoLsqvb9Tj/9atbRxsZVVFG/hyeY7gBnkFt6xV6YgH1y1DdhND7",
+	"0LbIKas1bVV6G34lVJFrO+CaDIT1l8wsvIsXhPaVMfOMLWccKap0EcS5rdq2Z9bRaCUNjRkvf7vdRFUP",
+	"RCybEkbt5H8YJ61Bw0L+da6RGEeP8coZ3hi5st8MJUVrLpu7Bfa7K9xxPjBKGLiRc7d3/m0+TEUi9UUc",
+	"QwvUVYVqVqllew7fvefq4XBE+XBTAeKCPlfpXXSM54QcJpU1lzJZScUtHrsG38LSXoQ4j6vGmAecHL85",
+	"JM939/5OnDNHYtAYuLPTDf9VEWR/96xFRtmY8pYEGhtPl8DnNKHc+mcYp2KKiMjCH4HXJrPxQb+xayOF",
+	"RI+oxtAixKXYYkgmI+D2R6ZcLBjPg5HYdSRbySr1yDfGlaY8ajDEc581pXrkPZgb4LT2khhqHBKaKEFQ",
+	"GFJ7kn+3XGS39TYmNo7h3WRubNY3+P3k5IjYASQSMaK/0El73Z2llsPiRauRkDpcvG+VjcdUTuexeEtP",
+	"Zt3KbsFHF7Qpx43CJmOxvvvp8VsiYQBIRoShQTyYMj5csS3ti0zv9xPKP61UKk6+5Wp1iUF+LBK4n/hC",
+	"HlpYDplzulc42AaqW9lPORDLOMUs/sGM88LWBM6HWuQE/YWKJH1Wk6Mp1Rqkufj/Paetvy7NP93W86t2",
+	"6/L//82HRbPVR9AbHrtwZ9YSFXMEIPRv7Zyd3oLYMOqQ/ZmB+13LDBYx1uzmfEwTpksZnU0OY9Re9TRz",
+	"pPdae0EVrd3W88sv2+He7Glr/vfWf3uxOz/tdtdZJvlnj3dXOxTmMOvcYmPVVzr/dZHj/3V2YkPYz7vP",
+	"/rFFNIrHGC3KA2duoBbYJy9tTvIi63Z3IlwP/4Rrv7r5nDIJ6op5dn3HBmA4NRdnNpDOOFE2QFyRLc9L",
+	"pmBZgJo5V7kcy+0tmzddHQWoYKWyWAXyyyY8l4inejSbDNh9XqRpd9s77V6bvL4BObV6FrMaqaU3grEX",
+	"Jax2pRd8zJQy4lZwjMjaoDvEBjn50k+UTU8TK/pIf4pIBB6ngnHdvuA1u6JkWFYI1m9zGUlRu8+Nbba6",
+	"CkULtWqCNww10qseDabxmPF/JiKiyUigMb0YHFvDfD9VIO9Hp8QMsw5xSa/0hUiAcqT/PGR0+2BEXXCu",
+	"CPrcV9ihGigqnXSzQINB9a0UZYG7ZYrCBlQXKHNtyz/8ZmopR26Jd5o1lUHhfYQWkOq/VhDf8DZEmWR6",
+	"+tHsZwFEP7mXY9wqD48qEEMj27AuADGDRTg5bgjVpIPC+QXKuEri1foivDDnaV41gz9j8D4RE4SlTCIo",
+	"hsy3uRI5lUmwH9htKjLDuNs9gyW7rjkPBizw05uct/51dhKEdd+vAupAirE7SFjAu5F+xYtEEWMRWUA5",
+	"0jq16T7GB8Kj4ecpZaxc4DFWNLT6VEFMaBkEMhkJVSBZZgkokrAbIIxfcHQx8wBMrs/mSUKmCDA9AknS",
+	"rJ+wiDy9zmlin5xfXm8RIS+4o6bFu7KFV0xpVaq4YNqVWRj6uP7cwm+vL/hTyqdkXp8xJiobDFgE6gWh",
+	"nMA41VNcK59thtNSXj0mRrtsWTWZsAi4grl1Hrx/a64zQ5owuFX7nY5IgbvSCCGHHTdJdczYuS+HbDw0",
+	"0i4MbkAqi/9ue7vdxdByCpymLNgPdtrd9o41FEdInp0cr1ZZQ0MxVESTBOST+TWokHCYGN92wKTSIaE2",
+	"+GpMCWLEfZsc2GIVTsY0RwsXeE8GC09cRc51HmhGWitu9W2MxprSrwr4qkVk536pMx/SsbVds3DlQFeN",
+	"ZkYupqcMURZHNhYqnuMpnksRwZPpC+JKvWxtEeJpq6lOrBRUnyfVa+p4aYHY5UKBWK/bXZLK3yyFX8nf",
+	"evL4B/aOxWCOE6wv2LUw+JYuYO2UKtlwyvbqKZVqG5y0s3rSvJhrFgZ768woByxQo9iIhyPA+VmN5KND",
+	"VY7To05yAgKNe0MY5nanSsM4CF3yzJgKwmezY1GoQply9OoNeTrOEs1SKrWz168HLAEjwSYc4tzctkTW",
+	"Jh+EYTYzjymyu70X2oql4z/evf7t4OT11fuDf1+dHr374+DV1cv/OXn9kexu7xhGjemYDiHGmbu9Xp3v",
+	"bMq6yMAXca6XLl5eIrYC4I4h41ZMNd2c3lyKfFbV+mjB1Kh9+96p3UfpeC/xQoHRO2H38YvInCSeKHJ6",
+	"/G7DAtnvmol2t9eYURTt4YS9deDyFCWZyb3eOpPLxVd3Z3RLgZab7sDms7CkUDtfWDyztJKAdUSqbPYK",
+	"vy+x2YJ+W0pjLC6UjFHmcx2D2qWZ9O6qbXbr1G/PEX/nqmDXgr58RlEDe3eSslgx4nZ+wbdXH17L7KBq",
+	"T+Wrojro7obWMymHdXLDRQEQmiRbddH/G+gfjCC7D6IQyod9JPQKof8GukTlTxQZg6ZoCNynIO2Urtgx",
+	"QyPlHrqhPz4Bp/GgSr+riwK9pIslhY9UWxbPYsKdzr8HAe2hV5UmtrXIb/m/p5+c4c9hMhfdKUh0skIi",
+	"JP6af0Ew/UOG7MbmK/QILjh2Kjy9CHby+shea+8iCMm2jbGEhPEoyRS7ga02OXBLiEwrFtuyy3zfC446",
+	"o9smhlqEZEPGaWIUySdIXVy/ym6YyPr+VUWT3+LTEi7cv5Bsw6rU8lfnwXarF4TBjrn3Wbimcqkk/mb1",
+	"Rq9NPZs7FlH7xUSZFJWhnpxkJBYn/FwC5Bdwa5Do7k/CjbAc+q/GSOEBpgwV6XW7ZDJiCeSlGxjVZYpk",
+	"6QvCNIkF2I4PLbLINuUZe8HILK9F+rvb9yvafq7Su4EvKkdo3/5iXFg62D+/rIaZboCb9VMp+lC6JItw",
+	"h/28JKZjk5NNRtB7+Jp4KgrVmxqT8kAxcwPzaicbbceeS0VYbkP/CEHAs5Eohd0IK8cBDWhVBqrdVaec",
+	"Acptgeqt2YrG99OjUl7u1porKsojC81VL34MIiElRJqMhFRA+lg3MjXXk2JlVLWsMaBkbBg1EXyI5ohS",
+	"6UhS5YLEa/aHVcs31wr2eYINdnr8whKUIjSRQLFfU2UQmxNMXatkxjVLzM1Nia2r+OkUWPf56glF+/WD",
+	"a7w7sp296BLnPVGklLhexYFcaFgzp4VD7yGfheusl9X6gNB9q4yWBfRnz2YVvRFLM1mIi18gi8UdxeV8",
+	"Yz9XbT9XuWlNwOaklS2sUYTiot7cVI3o7RxsM7mLcuOuo6tQbbaFY1U3ULV7o6G/M8+l5508G+i2Ul/T",
+	"AyexbONOgzdnbmdCFXGVUxuls8zkx1TWt9WAeG2OzTZj3UIDFlGpjpJR54uS0WwDpejKcorolK1EwYqb",
+	"zzTSyZRcKxldV3XnEo33cnqbiFG+7dMUZARct4BHIgYsr7nuXG81BJNsC10z5a7dwnVnLXWHFrxmzlaL",
+	"WP+ZVZiHNAXH+KgntNHIH2W+WC856xTWSlJ10vIxKfujJGU3F6lNOVhnBA2qngqWCppfQuyKpc532DJu",
+	"RM1paEzYeqNhPwhNdh/MxnmkcU8+9jYEnuZd1b6Qiw3j2fyTa9oUg8IHWJf8PbVmMf2e5eytE0hQ9FkW",
+	"zsqChxESCTdMQbypq2G739fyNB6GC23MMf4pufFHDJrd1mXAUOq6+R3glcyNaxhTIdnr7hDUcRPWkNA5",
+	"tvt8s3zOIsz3n9IxJ2SrczpFJ5A3m2P8pmPXCPX1HRBseV7DAbH9FwbykPSn+Ohn+wcLhuXdZfmdGFbw",
+	"J0LLUTBfRAuRdic9IRaUhNNkNIuZFnIT1VDqDn/gKJQlnTqpHOaBp+9cJfzUeZQ8iiQtqa5D84Vo6nwx",
+	"5LjgKC+0HcMgUxCTp7vd51ultL9KISq9CGyWI4wbU9BtiNmHunqwLprjqwWD0GPxuYcTbhfmKT158Cs7",
+	"1RszwH154RuSZPGSgD8vYTS7bf0s3hPG5IScN3VGEjAzTxNFsDM9f0N39/kFL/XNb7XJdd4Jfp0/PUMj",
+	"fAfzibLtoiExx6YSYiJhSGWcgFIXXAxIRBW0yWv7kPtAJImYkFp3/l67F2IRTP5Uj6/KzjLviXsrYD0t",
+	"87k1mUzwRdhWJhMbK40X1Q6+NV/RO+VG/XKH8PpFA/PW+Vq//AZarPLIwQP7OCeuEXe2oqt2IZOC/5VA",
+	"61BwLUWy6q3l/H8CwAec6LAZqPkE+18VlFMr93La0nNiDXayZZEJVUTmUt5Hx1vfEB+bquL7LdyyLeRP",
+	"ndQpxAzibctbpYDvZ7SKQITr9Da/jOnnVl/E01Z/iqUL/9h+3kOxZ8Vio1NmpRL2KrPYlmrWyxfC4t2P",
+	"ZIqZfqIxtTMSScz40Mlif+rmFPd/+GKFPwyYND9eDil2g+fA+soSnFK5Bwvg/liteExhaS1CftZfoBwh",
+	"P+q9OGGnNpJxeycscy+zFMrQPQPifWq3UheXCD4kwEU2HJHasxqlvNPa6q/0cskDO3H2oY4lTtwG1QNz",
+	"U+lnKyD4JXxFnl/gBsY5/u5Jq/o8qIo9bSvmmM4Tu5THpfcF5mV37j82sCvj+xsKkhtQ1vNsciSdbFiZ",
+	"WZhT7GMS92f1Nzcl67CxyP7HoaruV9cPpXM+ZmLrmdi7ydKOewCtOepxQPI30gqB6iRlgt6JR4La8euI",
+	"UDvykdoX0kcLCH+Uz3eUz44g78orwBdZpUrOr/kjNdfPabEWP8pwL21amrkzaRaJ3jTzJtarElrCWNyg",
+	"gGaSiEn+K+ZQGkT1R2uU5Oni75O675IkXWjGXqhicO2qlxumSz/Cg8eY1zCjSh4RTGyy+rF37Ufyo48h",
+	"TWhUlhpP1EZFBwtB56YnTc8vZ+GXyhuh55eG09wWnhdPh4wPbRo2JgPGMaIqMk0mI0GmIiNUYly1KELQ",
+	"I09g9oP107GElXwCSBXBV/jLzwLOE7RYelRf5OjVm9LTigYezBoDxE8Uwccz5m98lpab963Xl3Sh8OKl",
+	"USs2mdK1VSzu6ysUndi4RLWGp3woV8Qzu/QF7nvPetu7u7P/CwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
