@@ -4,7 +4,7 @@ BIN     := bin/rolegate
 PKGS    := ./...
 
 .DEFAULT_GOAL := help
-.PHONY: help build run generate test lint bench
+.PHONY: help build run generate test lint bench swagger-ui
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -15,16 +15,32 @@ build: ## build bin/rolegate
 run: build ## serve on 127.0.0.1:8080 (embedded PostgreSQL under ./.data unless DATABASE_URL is set)
 	./$(BIN) serve
 
-generate: ## regenerate gen/ from api/openapi.yaml, schema.sql and queries/
+# The TypeScript SDK's npm packages, installed again when its lockfile changes.
+TS_DEPS := clients/ts/node_modules/.package-lock.json
+$(TS_DEPS): clients/ts/package-lock.json
+	npm --prefix clients/ts ci
+
+generate: $(TS_DEPS) ## regenerate gen/ from api/openapi.yaml, schema.sql and queries/
 	$(GO) tool oapi-codegen -config oapi-codegen.yaml api/openapi.yaml
 	$(GO) tool sqlc generate
+	npm --prefix clients/ts run generate
 
-lint: ## gofmt, go vet
+# Redocly CLI, pinned in tools/redocly's lockfile.
+REDOCLY_DEPS := tools/redocly/node_modules/.package-lock.json
+$(REDOCLY_DEPS): tools/redocly/package-lock.json
+	npm --prefix tools/redocly ci
+
+lint: $(REDOCLY_DEPS) ## gofmt, go vet, and the spec: kin-openapi, the access rules, Redocly's recommended rules
 	@out=$$(find . -name '*.go' -not -path './gen/*' -not -path '*/node_modules/*' | xargs gofmt -l); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run ./cmd/rolegate routes > /dev/null
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true tools/redocly/node_modules/.bin/redocly lint --format=stylish api/openapi.yaml
 
-test: lint ## the whole suite, on one throwaway embedded PostgreSQL (or TEST_DATABASE_URL)
+test: lint $(TS_DEPS) ## the whole suite, on one throwaway embedded PostgreSQL (or TEST_DATABASE_URL)
 	$(GO) run ./testdb/withdb -- $(GO) test -count=1 $(PKGS)
+
+swagger-ui: ## refresh swaggerui/dist from the swagger-ui-dist pinned in tools/swagger-ui
+	tools/swagger-ui/refresh.sh
 
 bench: ## benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -23,3 +23,12 @@ var OpenAPIYAML []byte
 func Spec() (*openapi3.T, error) {
 	return openapi3.NewLoader().LoadFromData(OpenAPIYAML)
 }
+
+// SpecJSON returns the spec as JSON, for clients that do not read YAML.
+func SpecJSON() ([]byte, error) {
+	doc, err := Spec()
+	if err != nil {
+		return nil, err
+	}
+	return doc.MarshalJSON()
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/handlers"
 	"github.com/rolegate/rolegate/password"
+	"github.com/rolegate/rolegate/sdk"
 	"github.com/rolegate/rolegate/server"
 	"github.com/rolegate/rolegate/testdb"
 	"github.com/rolegate/rolegate/token"
@@ -109,6 +110,14 @@ func New(tb testing.TB, opts ...Options) *Env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
+	specJSON, err := rolegate.SpecJSON()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	meta, err := handlers.NewMeta(rolegate.OpenAPIYAML, specJSON)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	h, err := server.New(server.Deps{
 		Logger:         slog.New(slog.DiscardHandler),
 		Doc:            doc,
@@ -116,7 +125,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 		Verifier:       e.Tokens,
 		MaxUploadBytes: o.MaxUploadBytes,
 		CORSOrigins:    o.CORSOrigins,
-		Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens, SpecRoles: policy.Roles(), Store: store}),
+		Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens, SpecRoles: policy.Roles(), Store: store, Meta: meta}),
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -163,20 +172,34 @@ func (e *Env) Token(tb testing.TB, u User) string {
 	return raw
 }
 
-// Client returns the generated client; with a token, every request carries
+// HTTPClient is the client the SDK uses in tests: it validates every request
+// and every response against the spec.
+func HTTPClient(tb testing.TB) *http.Client {
+	return &http.Client{Transport: &contract{tb: tb, requests: true, base: http.DefaultTransport}}
+}
+
+// Client returns the Go SDK's client; with a token, every request carries
 // it. Every request it sends and every response it receives are validated
 // against the spec.
 func (e *Env) Client(tb testing.TB, bearer string) *api.ClientWithResponses {
 	tb.Helper()
-	httpc := &http.Client{Transport: &contract{tb: tb, requests: true, base: http.DefaultTransport}}
-	c, err := api.NewClientWithResponses(e.URL, api.WithHTTPClient(httpc), api.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
-		if bearer != "" {
-			r.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		return nil
-	}))
+	opts := []api.ClientOption{api.WithHTTPClient(HTTPClient(tb))}
+	if bearer != "" {
+		opts = append(opts, sdk.WithToken(bearer))
+	}
+	c, err := api.NewClientWithResponses(e.URL, opts...)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return c
+}
+
+// Login logs u in through /token with the Go SDK and returns its client.
+func (e *Env) Login(tb testing.TB, u User) *api.ClientWithResponses {
+	tb.Helper()
+	c, err := sdk.Login(context.Background(), e.URL, u.Email, u.Password, api.WithHTTPClient(HTTPClient(tb)))
+	if err != nil {
+		tb.Fatalf("apitest: login as %s: %v", u.Email, err)
 	}
 	return c
 }

@@ -21,6 +21,7 @@ type Server struct {
 	Notes
 	Users
 	Documents
+	Meta
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -34,6 +35,8 @@ type Deps struct {
 	SpecRoles []string
 	// Store keeps the documents' bytes.
 	Store *documents.Store
+	// Meta serves the docs page and the spec.
+	Meta Meta
 }
 
 // New returns a Server over deps.
@@ -45,5 +48,6 @@ func New(d Deps) *Server {
 		Notes:     Notes{Queries: q},
 		Users:     Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store},
 		Documents: Documents{Pool: d.Pool, Queries: q, Store: d.Store},
+		Meta:      d.Meta,
 	}
 }

@@ -49,6 +49,8 @@ func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 		id := newID()
 		ri := &requestInfo{id: id, logger: logger.With("request_id", id)}
 		w.Header().Set(HeaderRequestID, id)
+		// No response is to be sniffed into another type than it declares.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
 			status := rec.status

@@ -217,6 +217,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 		return err
 	}
 	defer store.Close()
+	meta, err := newMeta()
+	if err != nil {
+		return err
+	}
 
 	return withDB(ctx, cfg, logger, false, policy, func(pool *pgxpool.Pool) error {
 		created, generated, err := accounts.Bootstrap(ctx, pool, hasher, cfg.AdminPassword)
@@ -237,7 +241,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 			Verifier:       tokens,
 			MaxUploadBytes: cfg.MaxUploadBytes,
 			CORSOrigins:    cfg.CORSOrigins,
-			Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens, SpecRoles: policy.Roles(), Store: store}),
+			Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens, SpecRoles: policy.Roles(), Store: store, Meta: meta}),
 		})
 		if err != nil {
 			return err
@@ -286,6 +290,15 @@ func openStore(ctx context.Context, cfg config.Config) (*documents.Store, error)
 		u = (&url.URL{Scheme: "file", Path: dir, RawQuery: "create_dir=true"}).String()
 	}
 	return documents.OpenStore(ctx, u)
+}
+
+// newMeta prepares the spec documents the server publishes.
+func newMeta() (handlers.Meta, error) {
+	specJSON, err := rolegate.SpecJSON()
+	if err != nil {
+		return handlers.Meta{}, err
+	}
+	return handlers.NewMeta(rolegate.OpenAPIYAML, specJSON)
 }
 
 // loadSpec loads the embedded spec and its access policy, refusing a spec

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
@@ -479,6 +481,18 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// GetDocsPage Swagger UI
+	//
+	// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog logs in through /token.
+	//
+	// Corresponds with GET /docs (the `GetDocsPage` operationId).
+	GetDocsPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDocsFile A file of the Swagger UI page
+	//
+	// Corresponds with GET /docs/{file} (the `GetDocsFile` operationId).
+	GetDocsFile(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListDocuments List documents
 	//
 	// The caller's documents, newest first, a page at a time. An admin may list another user's with `owner_id`.
@@ -622,6 +636,18 @@ type ClientInterface interface {
 	// Corresponds with PATCH /notes/{id} (the `UpdateNote` operationId).
 	UpdateNote(ctx context.Context, id int64, body UpdateNoteJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetOpenAPIJSON This spec, as JSON
+	//
+	// Corresponds with GET /openapi.json (the `GetOpenAPIJSON` operationId).
+	GetOpenAPIJSON(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetOpenAPIYAML This spec, as YAML
+	//
+	// The document exactly as written in api/openapi.yaml.
+	//
+	// Corresponds with GET /openapi.yaml (the `GetOpenAPIYAML` operationId).
+	GetOpenAPIYAML(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetReadyz Readiness probe
 	//
 	// Answers 200 when the database answers, 503 otherwise.
@@ -739,6 +765,38 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /users/{id}/roles (the `SetUserRoles` operationId).
 	SetUserRoles(ctx context.Context, id int64, body SetUserRolesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// GetDocsPage Swagger UI
+//
+// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog logs in through /token.
+//
+// Corresponds with GET /docs (the `GetDocsPage` operationId).
+func (c *Client) GetDocsPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDocsPageRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDocsFile A file of the Swagger UI page
+//
+// Corresponds with GET /docs/{file} (the `GetDocsFile` operationId).
+func (c *Client) GetDocsFile(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDocsFileRequest(c.Server, file)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ListDocuments List documents
@@ -1074,6 +1132,38 @@ func (c *Client) UpdateNote(ctx context.Context, id int64, body UpdateNoteJSONRe
 	return c.Client.Do(req)
 }
 
+// GetOpenAPIJSON This spec, as JSON
+//
+// Corresponds with GET /openapi.json (the `GetOpenAPIJSON` operationId).
+func (c *Client) GetOpenAPIJSON(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOpenAPIJSONRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetOpenAPIYAML This spec, as YAML
+//
+// The document exactly as written in api/openapi.yaml.
+//
+// Corresponds with GET /openapi.yaml (the `GetOpenAPIYAML` operationId).
+func (c *Client) GetOpenAPIYAML(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOpenAPIYAMLRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetReadyz Readiness probe
 //
 // Answers 200 when the database answers, 503 otherwise.
@@ -1350,6 +1440,67 @@ func (c *Client) SetUserRoles(ctx context.Context, id int64, body SetUserRolesJS
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewGetDocsPageRequest constructs an http.Request for the GetDocsPage method
+func NewGetDocsPageRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDocsFileRequest constructs an http.Request for the GetDocsFile method
+func NewGetDocsFileRequest(server string, file string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "file", file, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewListDocumentsRequest constructs an http.Request for the ListDocuments method
@@ -1969,6 +2120,60 @@ func NewUpdateNoteRequestWithBody(server string, id int64, contentType string, b
 	return req, nil
 }
 
+// NewGetOpenAPIJSONRequest constructs an http.Request for the GetOpenAPIJSON method
+func NewGetOpenAPIJSONRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/openapi.json")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetOpenAPIYAMLRequest constructs an http.Request for the GetOpenAPIYAML method
+func NewGetOpenAPIYAMLRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/openapi.yaml")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetReadyzRequest constructs an http.Request for the GetReadyz method
 func NewGetReadyzRequest(server string) (*http.Request, error) {
 	var err error
@@ -2482,6 +2687,22 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// GetDocsPageWithResponse Swagger UI
+	//
+	// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog logs in through /token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /docs (the `GetDocsPage` operationId).
+	GetDocsPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetDocsPageResponse, error)
+
+	// GetDocsFileWithResponse A file of the Swagger UI page
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /docs/{file} (the `GetDocsFile` operationId).
+	GetDocsFileWithResponse(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*GetDocsFileResponse, error)
+
 	// ListDocumentsWithResponse List documents
 	//
 	// The caller's documents, newest first, a page at a time. An admin may list another user's with `owner_id`.
@@ -2645,6 +2866,22 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /notes/{id} (the `UpdateNote` operationId).
 	UpdateNoteWithResponse(ctx context.Context, id int64, body UpdateNoteJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateNoteResponse, error)
 
+	// GetOpenAPIJSONWithResponse This spec, as JSON
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /openapi.json (the `GetOpenAPIJSON` operationId).
+	GetOpenAPIJSONWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenAPIJSONResponse, error)
+
+	// GetOpenAPIYAMLWithResponse This spec, as YAML
+	//
+	// The document exactly as written in api/openapi.yaml.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /openapi.yaml (the `GetOpenAPIYAML` operationId).
+	GetOpenAPIYAMLWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenAPIYAMLResponse, error)
+
 	// GetReadyzWithResponse Readiness probe
 	//
 	// Answers 200 when the database answers, 503 otherwise.
@@ -2778,6 +3015,102 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /users/{id}/roles (the `SetUserRoles` operationId).
 	SetUserRolesWithResponse(ctx context.Context, id int64, body SetUserRolesJSONRequestBody, reqEditors ...RequestEditorFn) (*SetUserRolesResponse, error)
+}
+
+// GetDocsPageResponse200Headers the declared response headers of an HTTP 200 response for GetDocsPage
+type GetDocsPageResponse200Headers struct {
+	ContentSecurityPolicy string
+}
+
+type GetDocsPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetDocsPageResponse200Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDocsPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDocsPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDocsPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDocsPageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDocsFileResponse200Headers the declared response headers of an HTTP 200 response for GetDocsFile
+type GetDocsFileResponse200Headers struct {
+	ContentSecurityPolicy string
+}
+
+type GetDocsFileResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetDocsFileResponse200Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetDocsFileResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDocsFileResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDocsFileResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDocsFileResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDocsFileResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDocsFileResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ListDocumentsResponse401Headers the declared response headers of an HTTP 401 response for ListDocuments
@@ -4221,6 +4554,88 @@ func (r UpdateNoteResponse) ContentType() string {
 	return ""
 }
 
+type GetOpenAPIJSONResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetOpenAPIJSONResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOpenAPIJSONResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOpenAPIJSONResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOpenAPIJSONResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOpenAPIJSONResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetOpenAPIYAMLResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// YAML200 the response for an HTTP 200 `application/yaml` response
+	YAML200 *openapi_types.File
+}
+
+// GetYAML200 returns the response for an HTTP 200 `application/yaml` response
+func (r GetOpenAPIYAMLResponse) GetYAML200() *openapi_types.File {
+	return r.YAML200
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOpenAPIYAMLResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOpenAPIYAMLResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOpenAPIYAMLResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOpenAPIYAMLResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetReadyzResponse503Headers the declared response headers of an HTTP 503 response for GetReadyz
 type GetReadyzResponse503Headers struct {
 	RetryAfter int
@@ -5373,6 +5788,34 @@ func (r SetUserRolesResponse) ContentType() string {
 	return ""
 }
 
+// GetDocsPageWithResponse Swagger UI
+//
+// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog logs in through /token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /docs (the `GetDocsPage` operationId).
+func (c *ClientWithResponses) GetDocsPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetDocsPageResponse, error) {
+	rsp, err := c.GetDocsPage(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDocsPageResponse(rsp)
+}
+
+// GetDocsFileWithResponse A file of the Swagger UI page
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /docs/{file} (the `GetDocsFile` operationId).
+func (c *ClientWithResponses) GetDocsFileWithResponse(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*GetDocsFileResponse, error) {
+	rsp, err := c.GetDocsFile(ctx, file, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDocsFileResponse(rsp)
+}
+
 // ListDocumentsWithResponse List documents
 //
 // The caller's documents, newest first, a page at a time. An admin may list another user's with `owner_id`.
@@ -5650,6 +6093,34 @@ func (c *ClientWithResponses) UpdateNoteWithResponse(ctx context.Context, id int
 	return ParseUpdateNoteResponse(rsp)
 }
 
+// GetOpenAPIJSONWithResponse This spec, as JSON
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /openapi.json (the `GetOpenAPIJSON` operationId).
+func (c *ClientWithResponses) GetOpenAPIJSONWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenAPIJSONResponse, error) {
+	rsp, err := c.GetOpenAPIJSON(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOpenAPIJSONResponse(rsp)
+}
+
+// GetOpenAPIYAMLWithResponse This spec, as YAML
+//
+// The document exactly as written in api/openapi.yaml.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /openapi.yaml (the `GetOpenAPIYAML` operationId).
+func (c *ClientWithResponses) GetOpenAPIYAMLWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenAPIYAMLResponse, error) {
+	rsp, err := c.GetOpenAPIYAML(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOpenAPIYAMLResponse(rsp)
+}
+
 // GetReadyzWithResponse Readiness probe
 //
 // Answers 200 when the database answers, 503 otherwise.
@@ -5878,6 +6349,81 @@ func (c *ClientWithResponses) SetUserRolesWithResponse(ctx context.Context, id i
 		return nil, err
 	}
 	return ParseSetUserRolesResponse(rsp)
+}
+
+// ParseGetDocsPageResponse parses an HTTP response from a GetDocsPageWithResponse call
+func ParseGetDocsPageResponse(rsp *http.Response) (*GetDocsPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDocsPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetDocsPageResponse200Headers
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDocsFileResponse parses an HTTP response from a GetDocsFileWithResponse call
+func ParseGetDocsFileResponse(rsp *http.Response) (*GetDocsFileResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDocsFileResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetDocsFileResponse200Headers
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseListDocumentsResponse parses an HTTP response from a ListDocumentsWithResponse call
@@ -7285,6 +7831,58 @@ func ParseUpdateNoteResponse(rsp *http.Response) (*UpdateNoteResponse, error) {
 	return response, nil
 }
 
+// ParseGetOpenAPIJSONResponse parses an HTTP response from a GetOpenAPIJSONWithResponse call
+func ParseGetOpenAPIJSONResponse(rsp *http.Response) (*GetOpenAPIJSONResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOpenAPIJSONResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetOpenAPIYAMLResponse parses an HTTP response from a GetOpenAPIYAMLWithResponse call
+func ParseGetOpenAPIYAMLResponse(rsp *http.Response) (*GetOpenAPIYAMLResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOpenAPIYAMLResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "yaml") && rsp.StatusCode == 200:
+		var dest openapi_types.File
+		if err := yaml.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.YAML200 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseGetReadyzResponse parses an HTTP response from a GetReadyzWithResponse call
 func ParseGetReadyzResponse(rsp *http.Response) (*GetReadyzResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8418,6 +9016,12 @@ func ParseSetUserRolesResponse(rsp *http.Response) (*SetUserRolesResponse, error
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetDocsPage Swagger UI
+	// (GET /docs)
+	GetDocsPage(w http.ResponseWriter, r *http.Request)
+	// GetDocsFile A file of the Swagger UI page
+	// (GET /docs/{file})
+	GetDocsFile(w http.ResponseWriter, r *http.Request, file string)
 	// ListDocuments List documents
 	// (GET /documents)
 	ListDocuments(w http.ResponseWriter, r *http.Request, params ListDocumentsParams)
@@ -8463,6 +9067,12 @@ type ServerInterface interface {
 	// UpdateNote Change a note
 	// (PATCH /notes/{id})
 	UpdateNote(w http.ResponseWriter, r *http.Request, id int64)
+	// GetOpenAPIJSON This spec, as JSON
+	// (GET /openapi.json)
+	GetOpenAPIJSON(w http.ResponseWriter, r *http.Request)
+	// GetOpenAPIYAML This spec, as YAML
+	// (GET /openapi.yaml)
+	GetOpenAPIYAML(w http.ResponseWriter, r *http.Request)
 	// GetReadyz Readiness probe
 	// (GET /readyz)
 	GetReadyz(w http.ResponseWriter, r *http.Request)
@@ -8509,6 +9119,46 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// GetDocsPage operation middleware
+func (siw *ServerInterfaceWrapper) GetDocsPage(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDocsPage(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetDocsFile operation middleware
+func (siw *ServerInterfaceWrapper) GetDocsFile(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "file" -------------
+	var file string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "file", r.PathValue("file"), &file, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "file", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDocsFile(w, r, file)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // ListDocuments operation middleware
 func (siw *ServerInterfaceWrapper) ListDocuments(w http.ResponseWriter, r *http.Request) {
@@ -8897,6 +9547,34 @@ func (siw *ServerInterfaceWrapper) UpdateNote(w http.ResponseWriter, r *http.Req
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateNote(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOpenAPIJSON operation middleware
+func (siw *ServerInterfaceWrapper) GetOpenAPIJSON(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOpenAPIJSON(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOpenAPIYAML operation middleware
+func (siw *ServerInterfaceWrapper) GetOpenAPIYAML(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOpenAPIYAML(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -9312,6 +9990,10 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	}
 
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/token", wrapper.CreateToken)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/docs", wrapper.GetDocsPage)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/docs/{file}", wrapper.GetDocsFile)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/openapi.json", wrapper.GetOpenAPIJSON)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/openapi.yaml", wrapper.GetOpenAPIYAML)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/identify/me", wrapper.GetMe)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/notes", wrapper.ListNotes)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/notes", wrapper.CreateNote)
@@ -9380,6 +10062,171 @@ type UnavailableApplicationProblemPlusJSONResponse struct {
 type UnprocessableApplicationProblemPlusJSONResponse Problem
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
+
+type GetDocsPageRequestObject struct {
+}
+
+type GetDocsPageResponseObject interface {
+	VisitGetDocsPageResponse(w http.ResponseWriter) error
+}
+
+type GetDocsPage200ResponseHeaders struct {
+	ContentSecurityPolicy string
+}
+
+type GetDocsPage200TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       GetDocsPage200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetDocsPage200TexthtmlResponse) VisitGetDocsPageResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDocsFileRequestObject struct {
+	File string `json:"file"`
+}
+
+type GetDocsFileResponseObject interface {
+	VisitGetDocsFileResponse(w http.ResponseWriter) error
+}
+
+type GetDocsFile200ResponseHeaders struct {
+	ContentSecurityPolicy string
+}
+
+type GetDocsFile200ImagepngResponse struct {
+	Body          io.Reader
+	Headers       GetDocsFile200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetDocsFile200ImagepngResponse) VisitGetDocsFileResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "image/png")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDocsFile200TextcssResponse struct {
+	Body          io.Reader
+	Headers       GetDocsFile200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetDocsFile200TextcssResponse) VisitGetDocsFileResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/css")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDocsFile200TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       GetDocsFile200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetDocsFile200TexthtmlResponse) VisitGetDocsFileResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDocsFile200TextjavascriptResponse struct {
+	Body          io.Reader
+	Headers       GetDocsFile200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetDocsFile200TextjavascriptResponse) VisitGetDocsFileResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/javascript")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDocsFile400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocsFile400ApplicationProblemPlusJSONResponse) VisitGetDocsFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocsFile404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocsFile404ApplicationProblemPlusJSONResponse) VisitGetDocsFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListDocumentsRequestObject struct {
 	Params ListDocumentsParams
@@ -10990,6 +11837,54 @@ func (response UpdateNote503ApplicationProblemPlusJSONResponse) VisitUpdateNoteR
 	return err
 }
 
+type GetOpenAPIJSONRequestObject struct {
+}
+
+type GetOpenAPIJSONResponseObject interface {
+	VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error
+}
+
+type GetOpenAPIJSON200JSONResponse map[string]interface{}
+
+func (response GetOpenAPIJSON200JSONResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIYAMLRequestObject struct {
+}
+
+type GetOpenAPIYAMLResponseObject interface {
+	VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error
+}
+
+type GetOpenAPIYAML200ApplicationyamlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetOpenAPIYAML200ApplicationyamlResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/yaml")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
 type GetReadyzRequestObject struct {
 }
 
@@ -12277,6 +13172,12 @@ func (response SetUserRoles503ApplicationProblemPlusJSONResponse) VisitSetUserRo
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetDocsPage Swagger UI
+	// (GET /docs)
+	GetDocsPage(ctx context.Context, request GetDocsPageRequestObject) (GetDocsPageResponseObject, error)
+	// GetDocsFile A file of the Swagger UI page
+	// (GET /docs/{file})
+	GetDocsFile(ctx context.Context, request GetDocsFileRequestObject) (GetDocsFileResponseObject, error)
 	// ListDocuments List documents
 	// (GET /documents)
 	ListDocuments(ctx context.Context, request ListDocumentsRequestObject) (ListDocumentsResponseObject, error)
@@ -12322,6 +13223,12 @@ type StrictServerInterface interface {
 	// UpdateNote Change a note
 	// (PATCH /notes/{id})
 	UpdateNote(ctx context.Context, request UpdateNoteRequestObject) (UpdateNoteResponseObject, error)
+	// GetOpenAPIJSON This spec, as JSON
+	// (GET /openapi.json)
+	GetOpenAPIJSON(ctx context.Context, request GetOpenAPIJSONRequestObject) (GetOpenAPIJSONResponseObject, error)
+	// GetOpenAPIYAML This spec, as YAML
+	// (GET /openapi.yaml)
+	GetOpenAPIYAML(ctx context.Context, request GetOpenAPIYAMLRequestObject) (GetOpenAPIYAMLResponseObject, error)
 	// GetReadyz Readiness probe
 	// (GET /readyz)
 	GetReadyz(ctx context.Context, request GetReadyzRequestObject) (GetReadyzResponseObject, error)
@@ -12397,6 +13304,56 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// GetDocsPage operation middleware
+func (sh *strictHandler) GetDocsPage(w http.ResponseWriter, r *http.Request) {
+	var request GetDocsPageRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDocsPage(ctx, request.(GetDocsPageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDocsPage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDocsPageResponseObject); ok {
+		if err := validResponse.VisitGetDocsPageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetDocsFile operation middleware
+func (sh *strictHandler) GetDocsFile(w http.ResponseWriter, r *http.Request, file string) {
+	var request GetDocsFileRequestObject
+
+	request.File = file
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDocsFile(ctx, request.(GetDocsFileRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDocsFile")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDocsFileResponseObject); ok {
+		if err := validResponse.VisitGetDocsFileResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // ListDocuments operation middleware
@@ -12817,6 +13774,54 @@ func (sh *strictHandler) UpdateNote(w http.ResponseWriter, r *http.Request, id i
 	}
 }
 
+// GetOpenAPIJSON operation middleware
+func (sh *strictHandler) GetOpenAPIJSON(w http.ResponseWriter, r *http.Request) {
+	var request GetOpenAPIJSONRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenAPIJSON(ctx, request.(GetOpenAPIJSONRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenAPIJSON")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOpenAPIJSONResponseObject); ok {
+		if err := validResponse.VisitGetOpenAPIJSONResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetOpenAPIYAML operation middleware
+func (sh *strictHandler) GetOpenAPIYAML(w http.ResponseWriter, r *http.Request) {
+	var request GetOpenAPIYAMLRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenAPIYAML(ctx, request.(GetOpenAPIYAMLRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenAPIYAML")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOpenAPIYAMLResponseObject); ok {
+		if err := validResponse.VisitGetOpenAPIYAMLResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetReadyz operation middleware
 func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 	var request GetReadyzRequestObject
@@ -13156,90 +14161,99 @@ func (sh *strictHandler) SetUserRoles(w http.ResponseWriter, r *http.Request, id
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17U9u6tvhX0fh3Zlp+13kQoOeU/nEPpe3ePdN2MxSGcwe4oNgriU4dyVuSSbM7+e53tCQ7diznAZS+",
-	"+KdDEj2Wltb7oX4JIjFOBQeuVbD/JRgBjUHinx/EIY1GYP6MQUWSpZoJHuwHb4Qkv5+cHHW2210SmTGq",
-	"HYSBhD8zJiEO9rXMIAxUNIIxNdOBZ+Ng/zzgooXDg8sw0NMUgv1Aacn4MJjNwuCD+KiF9Ox3Ij4BV4Ty",
-	"mCRiyDgBKYVUhEogHG5AWiDitYFQuI8XiLOzs4NMj4BrFlHtA2YEpA9Uml1HNEmAD4E8PX5zSJ79fa9L",
-	"FERmINnZWg7N4s6zMEippGPQDvuHmVRC+vfn8FlfRTiAiAHRIyCphBsmMkVSOgSzNTOD/8xAToMw4HRs",
-	"drNTgjIcY/r5HfChHgX7vW7Xh5F3bMy0H46xUJowDWNFtCASdCZ5094JLlPeOoYBzRId7O91QwMHG5sL",
-	"QijGjNtP2wVEjGsYgrSokqBSwRUgpl7S+Bj+zEAhlJHgGjj+SdM0MbfIBO+kUvQTGP/Xf5SB/ksJjL9J",
-	"GAT7wf/rzBmhY39VnSM7y25aP7+02xKmyJgmAyHHEBMhyYCyRJEbmrAYd39Bri3JXhODDYU3NmCQxKod",
-	"zMLgUPBBwqJvBn+UUDUCRSZMjxC2KJMSuCZKUw0I4hsh+yyOgT80jDSKQBn6+gScjEQSK8IFh5zupUgc",
-	"PkUKEuEgNB4zjSKpJM3Ozs5ai5ztA8tN6SwKgpkVUfqNyHj8kEj4IIjKohGRoEQmI3sdJ0K8o3II34pi",
-	"+iKeGrIXRvoa7CN7I2innGZ6JCT7Cx4aT8hxVYopJPPW16CHU05vKEtoP3nwm1Agb1gEJKKcC00oVxOQ",
-	"hIvJCyOI5ZQkVINcOPSx+aV1MNDg0SwfIRI8RlE+oUyTPgyEBLsa48O19FlJSiN6UinMZXwLBLm9DJVO",
-	"IElaTjz3M53jrA8kU8ZsQFBVlqZCaojfQ8zoCZ7n2zHXE1UcwKDWnMKAbCRfVdhp+smYX2ZFt42B4pWI",
-	"srGDO5VmtGZWW0YSqIb4iuJvBinmryCmGlqajSGo2QBhMGAJXFk9/iWAz3ScmusMJBiEtdN44JvE4soG",
-	"jOtnu0FdnYeBmHCQV2sPNwbOVSQye7j674r95THbXk61tVJX7jArk/m5OUYJxDIu3FYViMIyfucGpuj/",
-	"ByJtoMsv5oha4V29HLSlKn8sI6fikmfFRlRKOjWfSyaiz9xcOCPutgzcjzLy3b3q9Lq9Z60/dxwRlKzJ",
-	"PWfH5Z+3PSSSr36aJoLGdXQYXPstz6NXbyqX2WecorW5/KC4oO+cr8eUJdUT0oRF8E/3uR2JcXk/wPGV",
-	"A/f2disH3vEc+I2x+V4bU9B3WEji+mnPRiAtz/dpbDRcZoRBSKA9bJOLwMiKtmY6gYvAmJ4X1u5uoz6+",
-	"CNo+zhwbiWzJbxW6DEjzCT7M/Q40McddPI4xHTNVdrzEJ7/LVd7RzfJt9DY2uldP61vBepfXIKGKSbu9",
-	"cB35gxZnZeJ5kCmQBuiCbWt7VfnTJ2NykrLr+zDwASZHVKmJkFVZmeZfVuhxu9urEuR2z4ODD0J75JCh",
-	"Ku8xbqM9YsflV8oKkQfTFMgW3h2zNN7wGCu0QuWM+c6hxWMFa5W9vZcsNBzieLQ54pgZQUCTo9IFDWii",
-	"IGy4szkTHI4g+uR8zWEmQRHBMT5AdtoLsqvb9Tj/9atbRxsZVVFG/hyeY7gBnkFt6xV6YgH1y1DdhND7",
-	"0LbIKas1bVV6G34lVJFrO+CaDIT1l8wsvIsXhPaVMfOMLWccKap0EcS5rdq2Z9bRaCUNjRkvf7vdRFUP",
-	"RCybEkbt5H8YJ61Bw0L+da6RGEeP8coZ3hi5st8MJUVrLpu7Bfa7K9xxPjBKGLiRc7d3/m0+TEUi9UUc",
-	"QwvUVYVqVqllew7fvefq4XBE+XBTAeKCPlfpXXSM54QcJpU1lzJZScUtHrsG38LSXoQ4j6vGmAecHL85",
-	"JM939/5OnDNHYtAYuLPTDf9VEWR/96xFRtmY8pYEGhtPl8DnNKHc+mcYp2KKiMjCH4HXJrPxQb+xayOF",
-	"RI+oxtAixKXYYkgmI+D2R6ZcLBjPg5HYdSRbySr1yDfGlaY8ajDEc581pXrkPZgb4LT2khhqHBKaKEFQ",
-	"GFJ7kn+3XGS39TYmNo7h3WRubNY3+P3k5IjYASQSMaK/0El73Z2llsPiRauRkDpcvG+VjcdUTuexeEtP",
-	"Zt3KbsFHF7Qpx43CJmOxvvvp8VsiYQBIRoShQTyYMj5csS3ti0zv9xPKP61UKk6+5Wp1iUF+LBK4n/hC",
-	"HlpYDplzulc42AaqW9lPORDLOMUs/sGM88LWBM6HWuQE/YWKJH1Wk6Mp1Rqkufj/Paetvy7NP93W86t2",
-	"6/L//82HRbPVR9AbHrtwZ9YSFXMEIPRv7Zyd3oLYMOqQ/ZmB+13LDBYx1uzmfEwTpksZnU0OY9Re9TRz",
-	"pPdae0EVrd3W88sv2+He7Glr/vfWf3uxOz/tdtdZJvlnj3dXOxTmMOvcYmPVVzr/dZHj/3V2YkPYz7vP",
-	"/rFFNIrHGC3KA2duoBbYJy9tTvIi63Z3IlwP/4Rrv7r5nDIJ6op5dn3HBmA4NRdnNpDOOFE2QFyRLc9L",
-	"pmBZgJo5V7kcy+0tmzddHQWoYKWyWAXyyyY8l4inejSbDNh9XqRpd9s77V6bvL4BObV6FrMaqaU3grEX",
-	"Jax2pRd8zJQy4lZwjMjaoDvEBjn50k+UTU8TK/pIf4pIBB6ngnHdvuA1u6JkWFYI1m9zGUlRu8+Nbba6",
-	"CkULtWqCNww10qseDabxmPF/JiKiyUigMb0YHFvDfD9VIO9Hp8QMsw5xSa/0hUiAcqT/PGR0+2BEXXCu",
-	"CPrcV9ihGigqnXSzQINB9a0UZYG7ZYrCBlQXKHNtyz/8ZmopR26Jd5o1lUHhfYQWkOq/VhDf8DZEmWR6",
-	"+tHsZwFEP7mXY9wqD48qEEMj27AuADGDRTg5bgjVpIPC+QXKuEri1foivDDnaV41gz9j8D4RE4SlTCIo",
-	"hsy3uRI5lUmwH9htKjLDuNs9gyW7rjkPBizw05uct/51dhKEdd+vAupAirE7SFjAu5F+xYtEEWMRWUA5",
-	"0jq16T7GB8Kj4ecpZaxc4DFWNLT6VEFMaBkEMhkJVSBZZgkokrAbIIxfcHQx8wBMrs/mSUKmCDA9AknS",
-	"rJ+wiDy9zmlin5xfXm8RIS+4o6bFu7KFV0xpVaq4YNqVWRj6uP7cwm+vL/hTyqdkXp8xJiobDFgE6gWh",
-	"nMA41VNcK59thtNSXj0mRrtsWTWZsAi4grl1Hrx/a64zQ5owuFX7nY5IgbvSCCGHHTdJdczYuS+HbDw0",
-	"0i4MbkAqi/9ue7vdxdByCpymLNgPdtrd9o41FEdInp0cr1ZZQ0MxVESTBOST+TWokHCYGN92wKTSIaE2",
-	"+GpMCWLEfZsc2GIVTsY0RwsXeE8GC09cRc51HmhGWitu9W2MxprSrwr4qkVk536pMx/SsbVds3DlQFeN",
-	"ZkYupqcMURZHNhYqnuMpnksRwZPpC+JKvWxtEeJpq6lOrBRUnyfVa+p4aYHY5UKBWK/bXZLK3yyFX8nf",
-	"evL4B/aOxWCOE6wv2LUw+JYuYO2UKtlwyvbqKZVqG5y0s3rSvJhrFgZ768woByxQo9iIhyPA+VmN5KND",
-	"VY7To05yAgKNe0MY5nanSsM4CF3yzJgKwmezY1GoQply9OoNeTrOEs1SKrWz168HLAEjwSYc4tzctkTW",
-	"Jh+EYTYzjymyu70X2oql4z/evf7t4OT11fuDf1+dHr374+DV1cv/OXn9kexu7xhGjemYDiHGmbu9Xp3v",
-	"bMq6yMAXca6XLl5eIrYC4I4h41ZMNd2c3lyKfFbV+mjB1Kh9+96p3UfpeC/xQoHRO2H38YvInCSeKHJ6",
-	"/G7DAtnvmol2t9eYURTt4YS9deDyFCWZyb3eOpPLxVd3Z3RLgZab7sDms7CkUDtfWDyztJKAdUSqbPYK",
-	"vy+x2YJ+W0pjLC6UjFHmcx2D2qWZ9O6qbXbr1G/PEX/nqmDXgr58RlEDe3eSslgx4nZ+wbdXH17L7KBq",
-	"T+Wrojro7obWMymHdXLDRQEQmiRbddH/G+gfjCC7D6IQyod9JPQKof8GukTlTxQZg6ZoCNynIO2Urtgx",
-	"QyPlHrqhPz4Bp/GgSr+riwK9pIslhY9UWxbPYsKdzr8HAe2hV5UmtrXIb/m/p5+c4c9hMhfdKUh0skIi",
-	"JP6af0Ew/UOG7MbmK/QILjh2Kjy9CHby+shea+8iCMm2jbGEhPEoyRS7ga02OXBLiEwrFtuyy3zfC446",
-	"o9smhlqEZEPGaWIUySdIXVy/ym6YyPr+VUWT3+LTEi7cv5Bsw6rU8lfnwXarF4TBjrn3Wbimcqkk/mb1",
-	"Rq9NPZs7FlH7xUSZFJWhnpxkJBYn/FwC5Bdwa5Do7k/CjbAc+q/GSOEBpgwV6XW7ZDJiCeSlGxjVZYpk",
-	"6QvCNIkF2I4PLbLINuUZe8HILK9F+rvb9yvafq7Su4EvKkdo3/5iXFg62D+/rIaZboCb9VMp+lC6JItw",
-	"h/28JKZjk5NNRtB7+Jp4KgrVmxqT8kAxcwPzaicbbceeS0VYbkP/CEHAs5Eohd0IK8cBDWhVBqrdVaec",
-	"Acptgeqt2YrG99OjUl7u1porKsojC81VL34MIiElRJqMhFRA+lg3MjXXk2JlVLWsMaBkbBg1EXyI5ohS",
-	"6UhS5YLEa/aHVcs31wr2eYINdnr8whKUIjSRQLFfU2UQmxNMXatkxjVLzM1Nia2r+OkUWPf56glF+/WD",
-	"a7w7sp296BLnPVGklLhexYFcaFgzp4VD7yGfheusl9X6gNB9q4yWBfRnz2YVvRFLM1mIi18gi8UdxeV8",
-	"Yz9XbT9XuWlNwOaklS2sUYTiot7cVI3o7RxsM7mLcuOuo6tQbbaFY1U3ULV7o6G/M8+l5508G+i2Ul/T",
-	"AyexbONOgzdnbmdCFXGVUxuls8zkx1TWt9WAeG2OzTZj3UIDFlGpjpJR54uS0WwDpejKcorolK1EwYqb",
-	"zzTSyZRcKxldV3XnEo33cnqbiFG+7dMUZARct4BHIgYsr7nuXG81BJNsC10z5a7dwnVnLXWHFrxmzlaL",
-	"WP+ZVZiHNAXH+KgntNHIH2W+WC856xTWSlJ10vIxKfujJGU3F6lNOVhnBA2qngqWCppfQuyKpc532DJu",
-	"RM1paEzYeqNhPwhNdh/MxnmkcU8+9jYEnuZd1b6Qiw3j2fyTa9oUg8IHWJf8PbVmMf2e5eytE0hQ9FkW",
-	"zsqChxESCTdMQbypq2G739fyNB6GC23MMf4pufFHDJrd1mXAUOq6+R3glcyNaxhTIdnr7hDUcRPWkNA5",
-	"tvt8s3zOIsz3n9IxJ2SrczpFJ5A3m2P8pmPXCPX1HRBseV7DAbH9FwbykPSn+Ohn+wcLhuXdZfmdGFbw",
-	"J0LLUTBfRAuRdic9IRaUhNNkNIuZFnIT1VDqDn/gKJQlnTqpHOaBp+9cJfzUeZQ8iiQtqa5D84Vo6nwx",
-	"5LjgKC+0HcMgUxCTp7vd51ultL9KISq9CGyWI4wbU9BtiNmHunqwLprjqwWD0GPxuYcTbhfmKT158Cs7",
-	"1RszwH154RuSZPGSgD8vYTS7bf0s3hPG5IScN3VGEjAzTxNFsDM9f0N39/kFL/XNb7XJdd4Jfp0/PUMj",
-	"fAfzibLtoiExx6YSYiJhSGWcgFIXXAxIRBW0yWv7kPtAJImYkFp3/l67F2IRTP5Uj6/KzjLviXsrYD0t",
-	"87k1mUzwRdhWJhMbK40X1Q6+NV/RO+VG/XKH8PpFA/PW+Vq//AZarPLIwQP7OCeuEXe2oqt2IZOC/5VA",
-	"61BwLUWy6q3l/H8CwAec6LAZqPkE+18VlFMr93La0nNiDXayZZEJVUTmUt5Hx1vfEB+bquL7LdyyLeRP",
-	"ndQpxAzibctbpYDvZ7SKQITr9Da/jOnnVl/E01Z/iqUL/9h+3kOxZ8Vio1NmpRL2KrPYlmrWyxfC4t2P",
-	"ZIqZfqIxtTMSScz40Mlif+rmFPd/+GKFPwyYND9eDil2g+fA+soSnFK5Bwvg/liteExhaS1CftZfoBwh",
-	"P+q9OGGnNpJxeycscy+zFMrQPQPifWq3UheXCD4kwEU2HJHasxqlvNPa6q/0cskDO3H2oY4lTtwG1QNz",
-	"U+lnKyD4JXxFnl/gBsY5/u5Jq/o8qIo9bSvmmM4Tu5THpfcF5mV37j82sCvj+xsKkhtQ1vNsciSdbFiZ",
-	"WZhT7GMS92f1Nzcl67CxyP7HoaruV9cPpXM+ZmLrmdi7ydKOewCtOepxQPI30gqB6iRlgt6JR4La8euI",
-	"UDvykdoX0kcLCH+Uz3eUz44g78orwBdZpUrOr/kjNdfPabEWP8pwL21amrkzaRaJ3jTzJtarElrCWNyg",
-	"gGaSiEn+K+ZQGkT1R2uU5Oni75O675IkXWjGXqhicO2qlxumSz/Cg8eY1zCjSh4RTGyy+rF37Ufyo48h",
-	"TWhUlhpP1EZFBwtB56YnTc8vZ+GXyhuh55eG09wWnhdPh4wPbRo2JgPGMaIqMk0mI0GmIiNUYly1KELQ",
-	"I09g9oP107GElXwCSBXBV/jLzwLOE7RYelRf5OjVm9LTigYezBoDxE8Uwccz5m98lpab963Xl3Sh8OKl",
-	"USs2mdK1VSzu6ysUndi4RLWGp3woV8Qzu/QF7nvPetu7u7P/CwAA//8=",
+	"7D1pUxy5kn9FUfs2MLvVBw34PeMP+/DBjCd8EIDD761hQVRld2tcLdVIKto9Dv77hlKqq0vVB2B8DF+I",
+	"pqskpVJ5Zyr7SxCJSSo4cK2CvS/BGGgMEj8+F1wD18cQZZLp2aFIWDQzD2JQkWSpZoIHe8GHMdVEj4Gk",
+	"dARkQmckETR+SpjGD4pwoceMj8hQigkRegySCMlGjKtuEAYS/siYhDjY0zKDMFDRGCbULKNnKQR7gdKS",
+	"8VFwfR0Gb8VzGo2hCcOBkOTXk5PD3la3TyLzzpK5gWeTYO9jwEUHXw/OQu96x1pIz3on4hNwRSiPSSJG",
+	"jBOQUkhFqATC4QqkBSJeGQiF63iB+PDhw36mx8A1i6j2ATMGcglUmlXHNEmAj4A8Ojp4Th7/fbdPFETm",
+	"RbK9uR66r8MgpZJOQOf0kEklpH99Dp/1eYQvEDG05CDhiolMIV2YpZl5+Y8M5CwIA04nZjU7JKjCMaGf",
+	"XwMf6XGwN+j3fRh5zSZM++GYCKUJ0zBRRAsiQWeSt62d4DTVpWMY0izRwd5uPzRwsIk5IIRiwrj9b6uA",
+	"iHENI5AWVRJUKrgCxNQzGh/BHxkohDKyfGQ+0jRNzCkywXupFJcJTP77d2Wg/1IB428ShsFe8B+9kjV7",
+	"9qnqHdpRdtHm/qVdljBFJjQZCjmBmAhJhpQlilzRhMW4+lNyYUn2ghhsKDyxIYMkVt3gOjS8P0xY9M3g",
+	"jxKqxqDIlOkxwhZlUgLXRGmqAUE8EPKSxTHw+4aRRhEoQ1+fgJOxSFDEccjpXorE4VOkIBEOQuMJ0yiS",
+	"KvL1w4cPnXnO9oHlhvTmBcG1FVH6QGQ8vk8kvBVEZdGYSFAik5E9jhMhXlM5gm9FMZcinhmyF0b6Guwj",
+	"eyNo7znN9FhI9ifcN56Q4+oUU0jmza9BD+85vaIsoZfJvZ+EAnnFIiAR5VxoQrmagiRcTJ8aQSxnJKEa",
+	"5Nymj8yTzv5Qg0ezHEMkeIyifEqZJpcwFBLsbIyPVtJnFSmN6EmlMIfxLRDk1jJUOoUk6TjxfJnpHGeX",
+	"QDJlzAYEVWVpKqSG+A3EjJ7gfr4dc22oYgMGtWYXBmQj+erCTtNPxvwyM7plDBQvRJRNHNypNG9rZrVl",
+	"JIFqiM8pPjNIMZ+CmGroaDaBoGEDhMGQJXBu9fiXAD7TSWqOM5BgENZN46FvEItrCzCuH+8ETXUeBmLK",
+	"QZ6v/LoxcM4jkdnNNZ8r9qfHbHs209ZKXbrCdZXMP5ptVECs4sItVYMorOK3NDDF5e8QaQNdfjCH1Arv",
+	"+uGgLVX7sIicikO+LhaiUtKZ+b9iIvqt+9oecbVF4B7LyHf2qjfoDx53/th2RFCxJnedHZf/v+UhkXz2",
+	"96nxXZroMLj2W56HLw5qh3nJOEVrc/FGcULfPl9OKEvqO6QJi+Cf7v9uJCbV9QDfr214sLtT2/C2Z8MH",
+	"xuZ7aUxB32YhiX0OH0jL85c0NhouM8IgJNAddclpYGRFVzOdwGlgTM9Ta3d3UR+fBl0fZ06MRLbktwxd",
+	"BqRygA9zvwJNzHbnt2NMx0xVHS/xye9yVVd0o3wLvYqN7tWz5lKw2uG1SKhi0M4gXEX+oMVZG/gxyBRI",
+	"A3TBto216vzpkzE5Sdn5fRh4C9NDqtRUyLqsTPMva/S41R/UCXJr4MHBW6E9cshQlXcbN9EesePyc2WF",
+	"yL1pCmQL74pZGq+5jSVaobbHfOXQ4rGGtdra3kMWGp7j+2hzxDEzgoAmh5UDGtJEQdhyZiUTPB9D9Mn5",
+	"mqNMgiKC27jRdndOdvX7Hue/eXSraCOjKqrIL+E5givgGTSWXqIn5lC/CNVtCL0LbYucslzT1qW34VdC",
+	"FbmwL1yQobD+khmFZ/GU0EtlzDxjyxlHiipdBHFuqrbtnnU0XkpDE8ar3261UdU9Ecu6hNHY+TvjpLVo",
+	"WMi/zjUS4+gxnjvDGyNX9puRpGjNZaVbYL87xxXLF6OEgXuzdHvLb/PXVCRSX8QxtECd16hmmVq2+/Cd",
+	"e64eno8pH60rQFzQ5zy9jY7x7JDDtDbnQiarqLj5bTfgm5vaixDncTUYc5+To4Pn5MnO7t+Jc+ZIDBoD",
+	"d3a44b86guxzz1xknE0o70igsfF0CXxOE8qtf4ZxKqaIiCz8EXhtMhsf9Bu7NlJI9JhqDC1CXIkthmQ6",
+	"Bm4fMuViwbgfjMSuItkqVqlHvjGuNOVRiyGe+6wp1WPvxtwLTmsviKHGIaGJEgSFIbU7+VfHRXY7r2Ji",
+	"4xjeRUpjs7nArycnh8S+QCIRI/oLnbTb315oOcwftBoLqcP581bZZELlrIzFW3oy89ZWC45d0KYaNwrb",
+	"jMXm6u+PXhEJQ0AyIgwN4uGM8dGSZemlyPTeZUL5p6VKxcm3XK0uMMiPRAJ3E1/IQwuLIXNO9xIH20B1",
+	"I/spB2IRp5jJ35r3vLC1gfO2ETlBf6EmSR835GhKtQZpDv7/PtLOn2fmT7/z5LzbOfuvv/mwaJY6Br3m",
+	"tgt3ZiVRUSIAoX9lx2wP5sSGUYfsjwzccy0zmMdYu5tznCZMVzI662zGqL36bkqkDzq7QR2t/c6Tsy9b",
+	"4e71o075efN/vNgtd7vVd5ZJ/r/Hu2tsCnOYTW6xsepznT+d5/jfPpzYEPaT/uN/bBKN4jFGi3LfmRuo",
+	"BfbIM5uTPM36/e0I58OPcOFXN59TJkGdM8+qr9kQDKfm4swG0hknygaIa7LlScUUrApQM+Y8l2O5vWXz",
+	"psujADWs1CarQX7WhucK8dS3ZpMBO0+KNO1Od7s76JKXVyBnVs9iViO19EYw9qKE1a70lE+YUkbcCo4R",
+	"WRt0h9ggJ596Q9n0NLGij1zOEInA41QwrrunvGFXVAzLGsH6bS4jKRrnubbN1lShaKHWTfCWV430akaD",
+	"aTxh/J+JiGgyFmhMzwfHVjDf3yuQd6NTYoZZh7iiVy6FSIBypP88ZHTzYERTcC4J+txV2KEeKKrsdL1A",
+	"g0H1jRRlgbtFisIGVOcoc2XLP/xmailHboV32jWVQeFdhBaQ6r9WEN/wtisqOjbrWQDRTx7kGLfKw6MK",
+	"xMjINqwLQMxgEU6OG0I16aFwfooyrpZ4tb4IL8x5mlfN4GMM3idiirBUSQTFkPk2VyLvZRLsBXaZmsww",
+	"7vbAYMnOa/aDAQv87yDnrd8+nARh0/ergYqlUnaFsIB3Lf2KB4kixiKygHKsdWrTfYwPhUfDlyllrFzg",
+	"MVY0dC6pgpjQKghkOhaqQLLMElAkYVdAGD/l6GLmAZhcn5VJQqYIMKwFS7PLhEXk0UVOE3vk49nFJhHy",
+	"lDtqmj8rW3jFlFaVigumXZmFoY+Lzx389uKUP6J8Rsr6jAlR2XDIIlBPCeUEJqme4Vz5aPM6reTVY2K0",
+	"y6ZVkwmLgCsorfPgzStznBnShMGt2uv1RArclUYIOeq5Qapn3i19OWTjkZF2YXAFUln897tb3T6GllPg",
+	"NGXBXrDd7Xe3raE4RvLsxSKyehpa6qCMVpA00uY08kOoe//7h69CTNlDbMkNEzqYtLLcxQURmVYshqLQ",
+	"Q3XJK61ITodAYkYTMSKJGCHW9ViKbDR2lGvIsDjwV3GwF/wC+oWIFAqouZKpQb8/l9zW8Fn3xnqS1LPZ",
+	"yxNs3kx2Hr9s1jd28gLHTlnhuKjswl8WacsLchIO9j6ehYFzwo2XPaWjEUjy/pWBl46UEY8T0DQ4M8Pw",
+	"PHtfhiyB68qxepF3wBKb4S1L8z5+sfVthj7K8rahfXFB+WFhKCkLXidj3UippnFX9VD2O/9r3b6z8mP3",
+	"3O8BXp8tPWU2oSPopXy07imHlkAMvDcbeRPSckN/p1fUEtid0KY5qa9Mm2GwY1HvG10cUa9SuIhDdpYP",
+	"KQrQFtH/Pu4xd99KbkC2bGUJlFqL5VxEkwTkRqlpVEg4TEFpMmRS6ZBQm18y3hIxFm2X7Nt6PG5rlVHy",
+	"c1uWbAT9his6vMhzaRdNOfaaKf2igK/BjD6Ela/0bPnqdbj0RVdwa96cz8AbvVts2TjhuI9HuC9FBE9m",
+	"T4mrZrXlk4inzbZS2Ere0EPNucexsAZ2OatXq5XWq1Kqlah4mGjfnrEYljjpBjel+a3lQ2oFhThoe/mg",
+	"sl71Ogx2VxlRjckidxX8ZAiw3GuFgcrvzsLA2UAYvzCEYU53pjRMgtDVBxhvSPjCElj3rtBsOnxxQB5N",
+	"skSzlErtQhIXhp+NkTblEOcRBUtkXfJWGGYz45giO1u7oS3KPHr3+uUv+ycvz9/s/+v8/eHrd/svzp/9",
+	"++TlMdnZ2jaMGlOjDGIcuTMYNPnOVuUURUZFKP+ZSwlWiK0AuGfIuBNTXdV51siPh0iCBVbfud06zYmV",
+	"LWXRT/Cfhy8OOlvdv5Nut0seaSe4NxS5nGlQm5Yw1yNoV2Z0Xfec0AtssNPWnbOTj5Xw4OM5bfRa2HX8",
+	"MjinuQ1F3h+9XvOSwXfNpTtbK4woCp9xwO4qcHkKO83gwWCVwdUC1ttLEkuBll1vIUdqGrv3hcXXllYS",
+	"sMGcOh+/wO8rfDynQBfSGIsLLVY3eFF9tZPebdXZTpP67T7i71zXrGnG3ZqkLFaMPC8P+Ob6yWv67dcN",
+	"tnxW1Df9ndBGd6qh8dwyUgCEJslmm2/6IxFk/14UQnWzD4ReI/RfQFeofEMR476gpXGXgrRXOeIFgQEc",
+	"4fy/n4CAc+Pstr41lmU/UG1VPIspdzr/DgS0h15VmtjrmX7X4g395DwLDtNSdKcg0YsLiZD4NP+CYAqd",
+	"jNiVzfnqMZxyvO316DTYzmvMB53d0yAkWzZOHRLGoyRT7Ao2u2TfTZGHM3WF/E856ox+lxhqsfeSaWIU",
+	"ySdIXW60zm5YDPD9q4o2x8inJapeUVmwUPg/+Vcfg63OIAiDbXPuK/s6teKJ6+Zl2XU9m1teRPGLiSop",
+	"KkM9OclILPD6uQTIX8CtQaK7Owk3xislf7aGIvex7EKRQb9PpmOWQF7+hpkxpkiWYkOEWIC9NadFFtmL",
+	"zcZeMDLLa5H+6tb9irafuy3TljapbqF784NpiQu/NkLdzJ9KcVkNBFuEO+znZYU9W+DRZgS9ga+Jp+Ky",
+	"T9vlzjwSzdyLecWozVjivXVFWG5D/whRxg9jUYnrEVYNNBrQ6gzUOKteNYue2wL1U7NV4W9mh5Xahhtr",
+	"rqgoMS80V7OAPIiElBBpMhZSAbnEzNbMHE+KQb96aXhAycQwaiL4CM0RpdKxpArWCfbNlcCvFOzzBBvs",
+	"8PipJShFaCKB4p13lUFsdjBz180zrlliTm5GbG3aT6fA+k+WDyhaWNy7xrsl29mDrnDehiKV4p9lHMiF",
+	"hhWTZvjqHSTMcJ7V0mZvEbpvlTKzgP7s6bLiftnCVBni4i+QJuOO4nK+sf/XbT9X/W5NwPasmC1OVITi",
+	"pN7kV4Po7Ri8qncb5cbdrdhCtdlrcMtuVNZvwLXckc/rkfLbkGvotsrd0HtOYtnLjy3enDmdKVXEVZ+u",
+	"lc4ygx9SWd9WA+KxOTZbj3ULDVhEpXpKRr0vSkbXayhFV9pYRKds/RtWLX6mkU5m5ELJ6KKuOxdovGez",
+	"m0SM8mUfpSAj4LoDPBIxYIniRe9isyWYZK8ht1Puytdgb62lbnGNuZ2z1TzWf2YV5iFNwTE+6glttPJH",
+	"lS9WS846hbWUVJ20fEjK/ihJ2fVFalsO1hlBw7qnguXW5kmInQWo8x02jRvRcBpaE7beaNgPQpP9e7Nx",
+	"Hmjck4+9CYGneWcKX8jFhvFs/sldfBfDwgdYlfw9xWwx/Z7l7I0TSFDcVS+clTkPIyQSrpiCeF1Xw3YQ",
+	"WcnTuB8utDHH+Kfkxh8xaHZTl8FdtunmlNGWY3iXAt8/fPXb8bu3t002+O83WsadvzDnpT0HS7U6Z0Gq",
+	"5WTMFFEpRKhs3QY8dfc5JmbUXo9odZgKJyX3iKgiU8m0tml6mrLaXF6N7rbw7/03r9dDZw7dretDboNE",
+	"B7YHiRiZXzVdCLyWCHR3uFVIdvvbtl/6lLXkB4/sOt8sPTgP891nCM0O2fIUYXE518u4xg0/cneTv74/",
+	"i11IVvBn7ZVIA3lILmfYh7v7g8VW8wvf+ZkYyerPq1eDqr4AKSLtVmaHmLM5nGFEs5hpIdexNCoNW+45",
+	"qGlJp0kqz/M45nduYfzUabk8KCktqa5C84Vo6n0x5DgXd5nrBALDTEFMHu30n2xWqkiMuqk06TfToX7l",
+	"xC2IyaymerAev+Or5ddFXS+jm0UNK12I/soxmrUZ4K6COmuSZNHcx5/mQrsIuzEUN78x1yXLPguRBCz0",
+	"oIki2Cwmb2u/8+SUV1rZbHbJRd6c5SLvBkcjbE29oWwHh5CYbVMJMZEwojJOQKlTLoYkogq65KX9bZWh",
+	"SBIxJY2GObvdQYg1VXn3PF/RpmXeE9e+ZzUt87kznU6xSXsnk4kNvcfzagd//qWmd6q9c6pNO1avQSm7",
+	"2TRa2KyhxWp9h+7ZZT5xvTGulzS6mL/1TKMxdJ4LrqVIlt11zn+cB3sq0lE7UOUA++tB1Uzdney20uGz",
+	"xU62LDKlishcyvvoePMb4mNdVXy3dYC2q8sjJ3UKMYN42/QWvWBLq07h9bnmK+bJhH7uXIp41sF7mcHe",
+	"P7aeDFDsWbHY6pRZqYSNLFhsK3+b1TBh0YormWHhCNGYKRyLJGZ85GSxPxP4Hte//9qXdwZMmm8vhxS7",
+	"gOTA+qpcnFK5Awvg7lit6G+0sLQl3+tfoLol3+qdOGHvbWDs5k5Y5pqlFcrQdebydr+vlVkmgo8IcGwf",
+	"0+h0VUljrqz+Ks3E7tmJs72zFjhxaxSjlKbSz1aP8pfwFXl+gGsY5/jck6X3eVA1e9oWYDKd1wlQHlf6",
+	"YZRVnO63huzM2BJLQXIFynqebY6kkw1LE1UlxT7UBPys/ua6ZB225lN+HKrqf3X9UNnnQ2K/mdi/nSzt",
+	"uZ6k7VGPfZK3LS0EqpOUCXonHglq319FhNo3H6h9Ln00h/AH+XxL+ewI8ra8AnyeVerk/JI/UHNznxZr",
+	"8YMM99KmpZlbk2aR6E0zb2K9LqElTMQVCmgmiZjmTzGH0iKqj61RkqeLv0/qvk2SdO5u/1xRjLv9fLZm",
+	"uvQY7j3GvIIZVfGIYGqT1Q9XIX8kP/oI0oRGVamxodYqOpgLOrd1Gf94dh1+qbXt/nhmOA37I7eyvn1q",
+	"f4oBPytS73pdNIbuBWY2B7CnpfmI8ZFN6sZkyDjGZ0WmyXQsyExkhEqM0hYlDXrsCfO+tV4/1leTTwCp",
+	"IvgzO9WmmGW6F+vimpMcvjioNBY18GAOGiDeUAQ7u5RNvCvTlU0VmlO6wHrRStwKYaZ0YxZ7ks0ZijYB",
+	"OEW9Iqi6KVcS1JzgxHW83lCoBSoPbZluCiI1KqHsTLtp+8pLMZJ0Ul0Dq7yuz3yJhsHjwdbOzvX/BwAA",
+	"//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
