@@ -1,11 +1,13 @@
 package handlers
 
 import (
+	"context"
 	"encoding/base64"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/problem"
 )
@@ -21,6 +23,31 @@ func pageLimit(limit *int) int32 {
 		return defaultLimit
 	}
 	return int32(*limit)
+}
+
+// trimPage cuts rows, fetched with one more than limit, to the page, and
+// returns the cursor of the next page when there is one.
+func trimPage[T any](rows []T, limit int32, pos func(T) timeCursor) ([]T, *string) {
+	if len(rows) <= int(limit) {
+		return rows, nil
+	}
+	rows = rows[:limit]
+	next := pos(rows[len(rows)-1]).String()
+	return rows, &next
+}
+
+// listOwner returns whose items the caller lists: its own, or, for an
+// admin, those of the owner asked for. Anyone else asking for another's
+// items is refused with 403.
+func listOwner(ctx context.Context, asked *int64) (int64, error) {
+	own := access.Caller(ctx).UserID
+	if asked == nil || *asked == own {
+		return own, nil
+	}
+	if !seesAll(ctx) {
+		return 0, access.Forbidden("Only an admin may list another user's items.")
+	}
+	return *asked, nil
 }
 
 // timeCursor is an opaque keyset position: a row's creation time and id.

@@ -225,12 +225,9 @@ func (d Documents) DeleteDocument(ctx context.Context, req api.DeleteDocumentReq
 // ListDocuments returns a page of the caller's documents, newest first; an
 // admin may list another user's with owner_id (403 for anyone else).
 func (d Documents) ListDocuments(ctx context.Context, req api.ListDocumentsRequestObject) (api.ListDocumentsResponseObject, error) {
-	owner := access.Caller(ctx).UserID
-	if req.Params.OwnerId != nil && *req.Params.OwnerId != owner {
-		if !seesAll(ctx) {
-			return nil, access.Forbidden("Only an admin may list another user's documents.")
-		}
-		owner = *req.Params.OwnerId
+	owner, err := listOwner(ctx, req.Params.OwnerId)
+	if err != nil {
+		return nil, err
 	}
 	cur, after, err := parseTimeCursor(req.Params.Cursor)
 	if err != nil {
@@ -247,15 +244,10 @@ func (d Documents) ListDocuments(ctx context.Context, req api.ListDocumentsReque
 	if err != nil {
 		return nil, dbError(err)
 	}
-	page := api.ListDocuments200JSONResponse{Items: make([]api.Document, 0, len(rows))}
-	if len(rows) > int(limit) {
-		rows = rows[:limit]
-		last := rows[len(rows)-1]
-		next := timeCursor{at: last.CreatedAt.Time, id: last.ID}.String()
-		page.NextCursor = &next
-	}
-	for _, r := range rows {
-		page.Items = append(page.Items, documentBody(r))
+	rows, next := trimPage(rows, limit, func(r db.Document) timeCursor { return timeCursor{r.CreatedAt.Time, r.ID} })
+	page := api.ListDocuments200JSONResponse{Items: make([]api.Document, len(rows)), NextCursor: next}
+	for i, r := range rows {
+		page.Items[i] = documentBody(r)
 	}
 	return page, nil
 }

@@ -82,13 +82,9 @@ var errNoteNotFound = problem.New(problem.NotFound, "No such note.")
 // list another user's with owner_id. Returns 403 when a non-admin asks for
 // someone else's notes, 400 for a malformed cursor.
 func (n Notes) ListNotes(ctx context.Context, req api.ListNotesRequestObject) (api.ListNotesResponseObject, error) {
-	caller := access.Caller(ctx)
-	owner := caller.UserID
-	if req.Params.OwnerId != nil && *req.Params.OwnerId != owner {
-		if !seesAll(ctx) {
-			return nil, access.Forbidden("Only an admin may list another user's notes.")
-		}
-		owner = *req.Params.OwnerId
+	owner, err := listOwner(ctx, req.Params.OwnerId)
+	if err != nil {
+		return nil, err
 	}
 	cur, after, err := parseTimeCursor(req.Params.Cursor)
 	if err != nil {
@@ -105,15 +101,10 @@ func (n Notes) ListNotes(ctx context.Context, req api.ListNotesRequestObject) (a
 	if err != nil {
 		return nil, dbError(err)
 	}
-	page := api.ListNotes200JSONResponse{Items: make([]api.Note, 0, len(rows))}
-	if len(rows) > int(limit) {
-		rows = rows[:limit]
-		last := rows[len(rows)-1]
-		next := timeCursor{at: last.CreatedAt.Time, id: last.ID}.String()
-		page.NextCursor = &next
-	}
-	for _, r := range rows {
-		page.Items = append(page.Items, noteBody(r))
+	rows, next := trimPage(rows, limit, func(r db.Note) timeCursor { return timeCursor{r.CreatedAt.Time, r.ID} })
+	page := api.ListNotes200JSONResponse{Items: make([]api.Note, len(rows)), NextCursor: next}
+	for i, r := range rows {
+		page.Items[i] = noteBody(r)
 	}
 	return page, nil
 }
