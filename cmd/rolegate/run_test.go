@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rolegate/rolegate"
+	"github.com/rolegate/rolegate/apitest"
 	"github.com/rolegate/rolegate/config"
 	"github.com/rolegate/rolegate/migrate"
 	"github.com/rolegate/rolegate/testdb"
@@ -91,7 +92,7 @@ func waitReady(t *testing.T, addr string, within time.Duration, logs fmt.Stringe
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := apitest.ContractClient(t).Get("http://" + addr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -140,7 +141,7 @@ func TestServeProbesAndRequestLog(t *testing.T) {
 		{"/no/such/path", 404, "application/problem+json", `"status":404`},
 	}
 	for _, tt := range tests {
-		resp, err := http.Get("http://" + addr + tt.path)
+		resp, err := apitest.ContractClient(t).Get("http://" + addr + tt.path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +196,7 @@ func TestReadyzIs503WhenTheDatabaseGoesAway(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	resp, err := http.Get("http://" + addr + "/readyz")
+	resp, err := apitest.ContractClient(t).Get("http://" + addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func TestReadyzIs503WhenTheDatabaseGoesAway(t *testing.T) {
 		t.Errorf("readyz leaks the database error: %s", body)
 	}
 	// Liveness does not depend on the database.
-	resp, err = http.Get("http://" + addr + "/healthz")
+	resp, err = apitest.ContractClient(t).Get("http://" + addr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +357,7 @@ func TestUnknownCommand(t *testing.T) {
 // loginOK logs in through /token and returns the access token.
 func loginOK(t *testing.T, addr, email, pw string) string {
 	t.Helper()
-	resp, err := http.PostForm("http://"+addr+"/token", url.Values{"grant_type": {"password"}, "username": {email}, "password": {pw}})
+	resp, err := apitest.ContractClient(t).PostForm("http://"+addr+"/token", url.Values{"grant_type": {"password"}, "username": {email}, "password": {pw}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func get(t *testing.T, addr, path, tok string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apitest.ContractClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +410,7 @@ func TestUserAddThenTheSeedFlow(t *testing.T) {
 	req, _ := http.NewRequest("POST", "http://"+addr+"/notes", strings.NewReader(`{"document_src":"seed.pdf","title":"t","body":"b"}`))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apitest.ContractClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
