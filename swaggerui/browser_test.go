@@ -41,8 +41,16 @@ func TestBrowserSwaggerUI(t *testing.T) {
 	if chromium == "" {
 		t.Skip("chromium not found: install Debian's chromium package to run the Swagger UI browser test")
 	}
-	e := apitest.New(t)
-	u := e.CreateUser(t, "browser@example.com", "user")
+	// ROLEGATE_DOCS_URL, _EMAIL and _PASSWORD point the test at a running
+	// server instead (e.g. `make run` and its first administrator), to check
+	// a real deployment by hand.
+	baseURL := os.Getenv("ROLEGATE_DOCS_URL")
+	u := apitest.User{Email: os.Getenv("ROLEGATE_DOCS_EMAIL"), Password: os.Getenv("ROLEGATE_DOCS_PASSWORD")}
+	if baseURL == "" {
+		e := apitest.New(t)
+		u = e.CreateUser(t, "browser@example.com", "user")
+		baseURL = e.URL
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
@@ -75,7 +83,7 @@ func TestBrowserSwaggerUI(t *testing.T) {
 
 	stepsCtx, cancelSteps := context.WithTimeout(browserCtx, stepsTimeout)
 	defer cancelSteps()
-	status, body, err := tryGetMe(stepsCtx, e.URL, u)
+	status, body, err := tryGetMe(stepsCtx, baseURL, u)
 
 	// The screenshot is taken whatever happened, to show where a failure
 	// stopped.
@@ -92,7 +100,7 @@ func TestBrowserSwaggerUI(t *testing.T) {
 
 	for _, m := range console.messages() {
 		t.Logf("browser console: %s", m)
-		if m.bad(e.URL) {
+		if m.bad(baseURL) {
 			t.Errorf("the page logged: %s", m)
 		}
 	}
