@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/mail"
 	"sort"
 	"strings"
 
@@ -113,7 +114,10 @@ func Middleware(doc *openapi3.T, policy *Policy, opts Options, next http.Handler
 		next:   next,
 		mux:    http.NewServeMux(),
 	}
-	m.filterOpts = &openapi3filter.Options{AuthenticationFunc: m.authenticated}
+	m.filterOpts = &openapi3filter.Options{
+		AuthenticationFunc:      m.authenticated,
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidator("email", emailFormat)},
+	}
 	m.filterOpts.WithCustomSchemaErrorFunc(func(err *openapi3.SchemaError) string { return err.Reason })
 
 	m.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -340,3 +344,14 @@ func singleValued(r *http.Request) bool {
 	}
 	return true
 }
+
+// emailFormat checks `format: email`, which kin-openapi leaves unchecked
+// by default: a bare address as net/mail reads it (no display name, no
+// comments), such as alice@example.com or admin@localhost.
+var emailFormat = openapi3.NewCallbackValidator(func(s string) error {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return errors.New("not an email address")
+	}
+	return nil
+})
