@@ -15,7 +15,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rolegate/rolegate/apitest"
+	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/password"
+	"github.com/rolegate/rolegate/sdk"
 	"github.com/rolegate/rolegate/token"
 )
 
@@ -29,33 +31,47 @@ func login(t *testing.T, e *apitest.Env, email, pw string) response {
 func TestTokenGrantsAccess(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
+	ctx := context.Background()
 	u := e.CreateUser(t, "Alice@Example.com", "user")
 
-	r := login(t, e, "alice@EXAMPLE.com", u.Password) // emails compare regardless of case
-	if r.status != 200 {
-		t.Fatalf("login = %d %s", r.status, r.body)
+	// Through the Go SDK; emails compare regardless of case.
+	tok, err := sdk.Token(ctx, e.URL, "alice@EXAMPLE.com", u.Password, api.WithHTTPClient(apitest.HTTPClient(t)))
+	if err != nil {
+		t.Fatalf("login: %v", err)
 	}
-	if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
-		t.Errorf("token response caching headers: %v", r.header)
+	if tok.TokenType != api.Bearer || tok.ExpiresIn != 900 {
+		t.Errorf("token response = %+v", tok)
 	}
-	body := r.json(t)
-	if body["token_type"] != "bearer" || body["expires_in"] != float64(900) {
-		t.Errorf("token response = %v", body)
-	}
-	tok, _ := body["access_token"].(string)
-	claims, err := e.Tokens.Verify(tok)
+	claims, err := e.Tokens.Verify(tok.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if claims.UserID != u.ID || claims.Email != "Alice@Example.com" || strings.Join(claims.Roles, ",") != "user" {
 		t.Errorf("claims = %+v", claims)
 	}
-	me := do(t, "GET", e.URL+"/identify/me", nil, bearer(tok))
-	if me.status != 200 {
-		t.Fatalf("identify/me = %d %s", me.status, me.body)
+	me, err := e.Client(t, tok.AccessToken).GetMeWithResponse(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if m := me.json(t); m["id"] != float64(u.ID) || m["email"] != "Alice@Example.com" {
-		t.Errorf("identify/me = %v", m)
+	if me.JSON200 == nil {
+		t.Fatalf("identify/me = %d %s", me.StatusCode(), me.Body)
+	}
+	if me.JSON200.Id != u.ID || me.JSON200.Email != "Alice@Example.com" {
+		t.Errorf("identify/me = %+v", *me.JSON200)
+	}
+
+	// The token response must not be cached: the generated client's raw
+	// response shows the headers.
+	grant, email := "password", "alice@EXAMPLE.com"
+	raw, err := e.Client(t, "").CreateTokenWithFormdataBodyWithResponse(ctx, api.CreateTokenFormdataRequestBody{GrantType: &grant, Username: &email, Password: &u.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.JSON200 == nil {
+		t.Fatalf("login = %d %s", raw.StatusCode(), raw.Body)
+	}
+	if h := raw.HTTPResponse.Header; h.Get("Cache-Control") != "no-store" || h.Get("Pragma") != "no-cache" {
+		t.Errorf("token response caching headers: %v", h)
 	}
 }
 

@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"net/url"
+	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -13,16 +14,73 @@ import (
 
 	"github.com/rolegate/rolegate/apitest"
 	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/sdk"
 )
 
-// decode unmarshals a JSON response body into a T.
-func decode[T any](t *testing.T, r response) T {
+// answer is what a test looks at in a response of the generated client that
+// should be a problem: the HTTP response, its body and the typed problem the
+// client parsed it into (nil when it was something else).
+type answer struct {
+	http    *http.Response
+	body    []byte
+	problem *api.Problem
+}
+
+// assertSDKProblem checks an RFC 9457 body with the given status, received
+// through the SDK, and returns the typed problem.
+func assertSDKProblem(t *testing.T, a answer, status int) *api.Problem {
 	t.Helper()
-	var v T
-	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
-		t.Fatalf("body is not a %T: %v\n%s", v, err, r.body)
+	if a.http == nil || a.http.StatusCode != status || a.http.Header.Get("Content-Type") != "application/problem+json" || a.problem == nil {
+		var got int
+		var ct string
+		if a.http != nil {
+			got, ct = a.http.StatusCode, a.http.Header.Get("Content-Type")
+		}
+		t.Fatalf("got %d %s %s, want %d application/problem+json", got, ct, a.body, status)
 	}
-	return v
+	p := a.problem
+	if p.Status != status || p.Title == "" || p.Type != "about:blank" || p.RequestId == nil || *p.RequestId == "" {
+		t.Errorf("problem body %s lacks status/title/type/request_id", a.body)
+	}
+	return p
+}
+
+// errorFields lists the fields a problem names.
+func errorFields(p *api.Problem) []string {
+	if p == nil || p.Errors == nil {
+		return nil
+	}
+	var out []string
+	for _, fe := range *p.Errors {
+		out = append(out, fe.Field)
+	}
+	return out
+}
+
+// must fails the test on an error of the SDK itself (transport, decoding).
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sdkLogin logs in through /token with the Go SDK and returns the refusal,
+// if any.
+func sdkLogin(t *testing.T, e *apitest.Env, email, pw string) error {
+	t.Helper()
+	_, err := sdk.Token(context.Background(), e.URL, email, pw, api.WithHTTPClient(apitest.HTTPClient(t)))
+	return err
+}
+
+// assertInvalidGrant checks that a login was refused with RFC 6749's 400
+// invalid_grant.
+func assertInvalidGrant(t *testing.T, err error, what string) {
+	t.Helper()
+	var le *sdk.LoginError
+	if !errors.As(err, &le) || le.Status != 400 || le.Code != "invalid_grant" {
+		t.Errorf("%s: %v, want a 400 invalid_grant refusal", what, err)
+	}
 }
 
 // adminEnv starts a server with one admin and returns the admin's token.
@@ -34,13 +92,14 @@ func adminEnv(t *testing.T) (*apitest.Env, apitest.User, string) {
 }
 
 // getUser fetches an account through the API and fails unless it exists.
-func getUser(t *testing.T, e *apitest.Env, tok string, id int64) api.User {
+func getUser(t *testing.T, c *api.ClientWithResponses, id int64) api.User {
 	t.Helper()
-	r := do(t, "GET", e.URL+"/users/"+itoa(id), nil, bearer(tok))
-	if r.status != 200 {
-		t.Fatalf("GET /users/%d = %d %s", id, r.status, r.body)
+	r, err := c.GetUserWithResponse(context.Background(), id)
+	must(t, err)
+	if r.JSON200 == nil {
+		t.Fatalf("GET /users/%d = %d %s", id, r.StatusCode(), r.Body)
 	}
-	return decode[api.User](t, r)
+	return *r.JSON200
 }
 
 func countRows(t *testing.T, e *apitest.Env, query string, args ...any) int {
@@ -57,37 +116,66 @@ func countRows(t *testing.T, e *apitest.Env, query string, args ...any) int {
 func TestUserAdminConflicts(t *testing.T) {
 	t.Parallel()
 	e, admin, tok := adminEnv(t)
+	ctx := context.Background()
 	e.CreateUser(t, "taken@example.com", "user")
-	self := "/users/" + itoa(admin.ID)
 	tests := []struct {
-		name, method, path, body, wantDetail string
+		name       string
+		call       func(*testing.T, *api.ClientWithResponses) answer
+		wantDetail string
 	}{
-		{"duplicate email in another case", "POST", "/users", `{"email":"TAKEN@Example.com","password":"long enough password","roles":["user"]}`, "An account with this email exists."},
-		{"remove own admin role", "PUT", self + "/roles", `{"roles":["user"]}`, "You cannot remove your own admin role."},
-		{"remove all own roles", "PUT", self + "/roles", `{"roles":[]}`, "You cannot remove your own admin role."},
-		{"disable self", "POST", self + "/disable", "", "You cannot disable your own account."},
-		{"delete self", "DELETE", self, "", "You cannot delete your own account."},
-		{"delete a spec role", "DELETE", "/roles/user", "", "The API spec names this role."},
-		{"delete the admin role", "DELETE", "/roles/admin", "", "The API spec names this role."},
-		{"create an existing role", "POST", "/roles", `{"name":"system"}`, ""},
+		{"duplicate email in another case", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.CreateUserWithResponse(ctx, api.CreateUserJSONRequestBody{Email: "TAKEN@Example.com", Password: "long enough password", Roles: []string{"user"}})
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON409}
+		}, "An account with this email exists."},
+		{"remove own admin role", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.SetUserRolesWithResponse(ctx, admin.ID, api.SetUserRolesJSONRequestBody{Roles: []string{"user"}})
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON409}
+		}, "You cannot remove your own admin role."},
+		{"remove all own roles", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.SetUserRolesWithResponse(ctx, admin.ID, api.SetUserRolesJSONRequestBody{Roles: []string{}})
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON409}
+		}, "You cannot remove your own admin role."},
+		{"disable self", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.DisableUserWithResponse(ctx, admin.ID)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON409}
+		}, "You cannot disable your own account."},
+		{"delete self", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.DeleteUserWithResponse(ctx, admin.ID)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON409}
+		}, "You cannot delete your own account."},
+		{"delete a spec role", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.DeleteRoleWithResponse(ctx, "user")
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON409}
+		}, "The API spec names this role."},
+		{"delete the admin role", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.DeleteRoleWithResponse(ctx, "admin")
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON409}
+		}, "The API spec names this role."},
+		{"create an existing role", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.CreateRoleWithResponse(ctx, api.CreateRoleJSONRequestBody{Name: "system"})
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON409}
+		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var r response
-			if tt.body != "" {
-				r = do(t, tt.method, e.URL+tt.path, strings.NewReader(tt.body), jsonHeaders(tok))
-			} else {
-				r = do(t, tt.method, e.URL+tt.path, nil, bearer(tok))
-			}
-			m := assertProblem(t, r, 409)
-			if tt.wantDetail != "" && m["detail"] != tt.wantDetail {
-				t.Errorf("detail = %v, want %q", m["detail"], tt.wantDetail)
+			a := tt.call(t, e.Client(t, tok))
+			p := assertSDKProblem(t, a, 409)
+			if tt.wantDetail != "" && (p.Detail == nil || *p.Detail != tt.wantDetail) {
+				t.Errorf("detail of %s, want %q", a.body, tt.wantDetail)
 			}
 		})
 	}
 	t.Cleanup(func() {
-		got := getUser(t, e, tok, admin.ID)
+		got := getUser(t, e.Client(t, tok), admin.ID)
 		if got.Disabled || !slices.Equal(got.Roles, []string{"admin", "user"}) {
 			t.Errorf("admin after the refused requests = %+v", got)
 		}
@@ -103,32 +191,49 @@ func TestUserAdminConflicts(t *testing.T) {
 func TestCreateUser(t *testing.T) {
 	t.Parallel()
 	e, _, tok := adminEnv(t)
-	r := do(t, "POST", e.URL+"/users", strings.NewReader(`{"email":"New@Example.com","password":"a long enough password","roles":["user","system"]}`), jsonHeaders(tok))
-	if r.status != 201 {
-		t.Fatalf("create = %d %s", r.status, r.body)
+	ctx := context.Background()
+	c := e.Client(t, tok)
+	r, err := c.CreateUserWithResponse(ctx, api.CreateUserJSONRequestBody{Email: "New@Example.com", Password: "a long enough password", Roles: []string{"user", "system"}})
+	must(t, err)
+	if r.JSON201 == nil {
+		t.Fatalf("create = %d %s", r.StatusCode(), r.Body)
 	}
-	created := decode[api.User](t, r)
-	if got, want := r.header.Get("Location"), "/users/"+itoa(created.Id); got != want {
+	created := *r.JSON201
+	if got, want := r.HTTPResponse.Header.Get("Location"), "/users/"+itoa(created.Id); got != want {
 		t.Errorf("Location = %q, want %q", got, want)
 	}
 	if created.Email != "New@Example.com" || created.Disabled || !slices.Equal(created.Roles, []string{"system", "user"}) {
 		t.Errorf("created = %+v", created)
 	}
-	if diff := cmp.Diff(created, getUser(t, e, tok, created.Id)); diff != "" {
+	if diff := cmp.Diff(created, getUser(t, c, created.Id)); diff != "" {
 		t.Errorf("GET after create (-created +got):\n%s", diff)
 	}
-	if l := login(t, e, "new@example.com", "a long enough password"); l.status != 200 {
-		t.Errorf("login as the new account = %d %s", l.status, l.body)
+	if err := sdkLogin(t, e, "new@example.com", "a long enough password"); err != nil {
+		t.Errorf("login as the new account: %v", err)
 	}
 
-	bad := []struct{ name, body string }{
-		{"unknown role", `{"email":"ghost@example.com","password":"a long enough password","roles":["user","nosuchrole"]}`},
-		{"short password", `{"email":"ghost@example.com","password":"short","roles":[]}`},
-		{"not an email", `{"email":"ghost","password":"a long enough password","roles":[]}`},
+	// A body the spec allows goes through the SDK; one the spec forbids
+	// cannot (the SDK's Email type refuses to marshal a non-address, and the
+	// validated client fails the test on a request that breaks the spec), so
+	// it is sent raw.
+	bad := []struct {
+		name string
+		body api.CreateUserJSONRequestBody
+		raw  string
+	}{
+		{name: "unknown role", body: api.CreateUserJSONRequestBody{Email: "ghost@example.com", Password: "a long enough password", Roles: []string{"user", "nosuchrole"}}},
+		{name: "short password", raw: `{"email":"ghost@example.com","password":"short","roles":[]}`},
+		{name: "not an email", raw: `{"email":"ghost","password":"a long enough password","roles":[]}`},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			assertProblem(t, do(t, "POST", e.URL+"/users", strings.NewReader(tt.body), jsonHeaders(tok)), 400)
+			if tt.raw != "" {
+				assertProblem(t, do(t, "POST", e.URL+"/users", strings.NewReader(tt.raw), jsonHeaders(tok)), 400)
+				return
+			}
+			r, err := e.Client(t, tok).CreateUserWithResponse(ctx, tt.body)
+			must(t, err)
+			assertSDKProblem(t, answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON400}, 400)
 		})
 	}
 	if n := countRows(t, e, "SELECT count(*) FROM users WHERE email LIKE 'ghost%'"); n != 0 {
@@ -140,35 +245,38 @@ func TestCreateUser(t *testing.T) {
 func TestDisableAndEnableUser(t *testing.T) {
 	t.Parallel()
 	e, _, tok := adminEnv(t)
+	ctx := context.Background()
+	c := e.Client(t, tok)
 	bob := e.CreateUser(t, "bob@example.com", "user")
-	before := getUser(t, e, tok, bob.ID)
-	if r := login(t, e, bob.Email, bob.Password); r.status != 200 {
-		t.Fatalf("login before disabling = %d %s", r.status, r.body)
+	before := getUser(t, c, bob.ID)
+	if err := sdkLogin(t, e, bob.Email, bob.Password); err != nil {
+		t.Fatalf("login before disabling: %v", err)
 	}
 
-	r := do(t, "POST", e.URL+"/users/"+itoa(bob.ID)+"/disable", nil, bearer(tok))
-	if r.status != 200 {
-		t.Fatalf("disable = %d %s", r.status, r.body)
+	r, err := c.DisableUserWithResponse(ctx, bob.ID)
+	must(t, err)
+	if r.JSON200 == nil {
+		t.Fatalf("disable = %d %s", r.StatusCode(), r.Body)
 	}
-	disabled := decode[api.User](t, r)
+	disabled := *r.JSON200
 	if !disabled.Disabled || !disabled.UpdatedAt.After(before.UpdatedAt) || !slices.Equal(disabled.Roles, []string{"user"}) {
 		t.Errorf("disabled = %+v, want disabled with a later updated_at than %v", disabled, before.UpdatedAt)
 	}
-	r = login(t, e, bob.Email, bob.Password)
-	if r.status != 400 || r.json(t)["error"] != "invalid_grant" {
-		t.Errorf("login while disabled = %d %s, want 400 invalid_grant", r.status, r.body)
-	}
+	assertInvalidGrant(t, sdkLogin(t, e, bob.Email, bob.Password), "login while disabled")
 	// Disabling again changes nothing.
-	if r := do(t, "POST", e.URL+"/users/"+itoa(bob.ID)+"/disable", nil, bearer(tok)); r.status != 200 || !decode[api.User](t, r).UpdatedAt.Equal(disabled.UpdatedAt) {
-		t.Errorf("disabling twice = %d %s, want 200 and updated_at unchanged", r.status, r.body)
+	r, err = c.DisableUserWithResponse(ctx, bob.ID)
+	must(t, err)
+	if r.JSON200 == nil || !r.JSON200.UpdatedAt.Equal(disabled.UpdatedAt) {
+		t.Errorf("disabling twice = %d %s, want 200 and updated_at unchanged", r.StatusCode(), r.Body)
 	}
 
-	r = do(t, "POST", e.URL+"/users/"+itoa(bob.ID)+"/enable", nil, bearer(tok))
-	if r.status != 200 || decode[api.User](t, r).Disabled {
-		t.Fatalf("enable = %d %s", r.status, r.body)
+	en, err := c.EnableUserWithResponse(ctx, bob.ID)
+	must(t, err)
+	if en.JSON200 == nil || en.JSON200.Disabled {
+		t.Fatalf("enable = %d %s", en.StatusCode(), en.Body)
 	}
-	if r := login(t, e, bob.Email, bob.Password); r.status != 200 {
-		t.Errorf("login after enabling = %d %s", r.status, r.body)
+	if err := sdkLogin(t, e, bob.Email, bob.Password); err != nil {
+		t.Errorf("login after enabling: %v", err)
 	}
 }
 
@@ -176,19 +284,24 @@ func TestDisableAndEnableUser(t *testing.T) {
 func TestDeleteUserRemovesTheirNotes(t *testing.T) {
 	t.Parallel()
 	e, admin, tok := adminEnv(t)
+	ctx := context.Background()
+	c := e.Client(t, tok)
 	carol := e.CreateUser(t, "carol@example.com", "user")
 	for _, u := range []apitest.User{carol, carol, admin} {
-		r := do(t, "POST", e.URL+"/notes", strings.NewReader(`{"document_src":"d.pdf","title":"t","body":"b"}`), jsonHeaders(e.Token(t, u)))
-		if r.status != 201 {
-			t.Fatalf("create note = %d %s", r.status, r.body)
+		r, err := e.Client(t, e.Token(t, u)).CreateNoteWithResponse(ctx, api.CreateNoteJSONRequestBody{DocumentSrc: "d.pdf", Title: "t", Body: "b"})
+		must(t, err)
+		if r.JSON201 == nil {
+			t.Fatalf("create note = %d %s", r.StatusCode(), r.Body)
 		}
 	}
 	if n := countRows(t, e, "SELECT count(*) FROM notes WHERE owner_id = $1", carol.ID); n != 2 {
 		t.Fatalf("carol has %d notes before, want 2", n)
 	}
 
-	if r := do(t, "DELETE", e.URL+"/users/"+itoa(carol.ID), nil, bearer(tok)); r.status != 204 || r.body != "" {
-		t.Fatalf("delete = %d %q", r.status, r.body)
+	d, err := c.DeleteUserWithResponse(ctx, carol.ID)
+	must(t, err)
+	if d.StatusCode() != 204 || len(d.Body) != 0 {
+		t.Fatalf("delete = %d %q", d.StatusCode(), d.Body)
 	}
 	if n := countRows(t, e, "SELECT count(*) FROM notes WHERE owner_id = $1", carol.ID); n != 0 {
 		t.Errorf("%d of carol's notes outlived her", n)
@@ -199,28 +312,29 @@ func TestDeleteUserRemovesTheirNotes(t *testing.T) {
 	if n := countRows(t, e, "SELECT count(*) FROM notes WHERE owner_id = $1", admin.ID); n != 1 {
 		t.Errorf("the admin has %d notes left, want 1", n)
 	}
-	assertProblem(t, do(t, "GET", e.URL+"/users/"+itoa(carol.ID), nil, bearer(tok)), 404)
-	if r := login(t, e, carol.Email, carol.Password); r.status != 400 {
-		t.Errorf("login of a deleted account = %d", r.status)
-	}
+	g, err := c.GetUserWithResponse(ctx, carol.ID)
+	must(t, err)
+	assertSDKProblem(t, answer{g.HTTPResponse, g.Body, g.ApplicationproblemJSON404}, 404)
+	assertInvalidGrant(t, sdkLogin(t, e, carol.Email, carol.Password), "login of a deleted account")
 }
 
-// listUsers fetches one page of GET /users with the given query.
-func listUsers(t *testing.T, e *apitest.Env, tok string, q url.Values) api.UserPage {
+// listUsers fetches one page of GET /users with the given parameters.
+func listUsers(t *testing.T, c *api.ClientWithResponses, params api.ListUsersParams) api.UserPage {
 	t.Helper()
-	r := do(t, "GET", e.URL+"/users?"+q.Encode(), nil, bearer(tok))
-	if r.status != 200 {
-		t.Fatalf("GET /users?%s = %d %s", q.Encode(), r.status, r.body)
+	r, err := c.ListUsersWithResponse(context.Background(), &params)
+	must(t, err)
+	if r.JSON200 == nil {
+		t.Fatalf("GET /users %+v = %d %s", params, r.StatusCode(), r.Body)
 	}
-	return decode[api.UserPage](t, r)
+	return *r.JSON200
 }
 
 // walkUsers follows next_cursor from the first page to the last and returns
 // the ids in the order they came and the size of each page.
-func walkUsers(t *testing.T, e *apitest.Env, tok string, q url.Values) (ids []int64, sizes []int) {
+func walkUsers(t *testing.T, c *api.ClientWithResponses, params api.ListUsersParams) (ids []int64, sizes []int) {
 	t.Helper()
 	for range 100 {
-		page := listUsers(t, e, tok, q)
+		page := listUsers(t, c, params)
 		sizes = append(sizes, len(page.Items))
 		for _, u := range page.Items {
 			ids = append(ids, u.Id)
@@ -228,7 +342,7 @@ func walkUsers(t *testing.T, e *apitest.Env, tok string, q url.Values) (ids []in
 		if page.NextCursor == nil {
 			return ids, sizes
 		}
-		q.Set("cursor", *page.NextCursor)
+		params.Cursor = page.NextCursor
 	}
 	t.Fatal("no last page after 100 pages")
 	return nil, nil
@@ -254,23 +368,23 @@ func TestListUsersPages(t *testing.T) {
 
 	tests := []struct {
 		name      string
-		query     url.Values
+		params    api.ListUsersParams
 		wantIDs   []int64
 		wantSizes []int
 	}{
-		{"three a page", url.Values{"limit": {"3"}}, all, []int{3, 3, 1}},
-		{"one a page", url.Values{"limit": {"1"}}, all, []int{1, 1, 1, 1, 1, 1, 1}},
-		{"the default page holds all", url.Values{}, all, []int{7}},
-		{"a page exactly full", url.Values{"limit": {"7"}}, all, []int{7}},
-		{"role filter", url.Values{"role": {"system"}, "limit": {"2"}}, systems, []int{2, 1}},
-		{"role filter, one full page", url.Values{"role": {"system"}, "limit": {"3"}}, systems, []int{3}},
-		{"a role nobody holds", url.Values{"role": {"unrelated"}}, nil, []int{0}},
-		{"a role that does not exist", url.Values{"role": {"nosuchrole"}}, nil, []int{0}},
+		{"three a page", api.ListUsersParams{Limit: ptr(3)}, all, []int{3, 3, 1}},
+		{"one a page", api.ListUsersParams{Limit: ptr(1)}, all, []int{1, 1, 1, 1, 1, 1, 1}},
+		{"the default page holds all", api.ListUsersParams{}, all, []int{7}},
+		{"a page exactly full", api.ListUsersParams{Limit: ptr(7)}, all, []int{7}},
+		{"role filter", api.ListUsersParams{Role: ptr("system"), Limit: ptr(2)}, systems, []int{2, 1}},
+		{"role filter, one full page", api.ListUsersParams{Role: ptr("system"), Limit: ptr(3)}, systems, []int{3}},
+		{"a role nobody holds", api.ListUsersParams{Role: ptr("unrelated")}, nil, []int{0}},
+		{"a role that does not exist", api.ListUsersParams{Role: ptr("nosuchrole")}, nil, []int{0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ids, sizes := walkUsers(t, e, tok, tt.query)
+			ids, sizes := walkUsers(t, e.Client(t, tok), tt.params)
 			if diff := cmp.Diff(tt.wantIDs, ids); diff != "" {
 				t.Errorf("ids (-want +got):\n%s", diff)
 			}
@@ -282,7 +396,7 @@ func TestListUsersPages(t *testing.T) {
 
 	t.Run("items carry sorted roles", func(t *testing.T) {
 		t.Parallel()
-		page := listUsers(t, e, tok, url.Values{"role": {"system"}, "limit": {"1"}})
+		page := listUsers(t, e.Client(t, tok), api.ListUsersParams{Role: ptr("system"), Limit: ptr(1)})
 		if len(page.Items) != 1 || !slices.Equal(page.Items[0].Roles, []string{"system", "user"}) || page.Items[0].Email != "u2@example.com" {
 			t.Errorf("first system user = %+v", page.Items)
 		}
@@ -295,11 +409,11 @@ func TestListUsersPages(t *testing.T) {
 	for _, cursor := range []string{"not base64!", b64([]byte("x:1")), b64([]byte("u:")), b64([]byte("u:abc")), b64([]byte("u:0")), b64([]byte("u:-3")), b64([]byte("u:+3")), b64([]byte("u:99999999999999999999")), base64.URLEncoding.EncodeToString([]byte("u:12"))} {
 		t.Run("malformed cursor "+cursor, func(t *testing.T) {
 			t.Parallel()
-			r := do(t, "GET", e.URL+"/users?cursor="+url.QueryEscape(cursor), nil, bearer(tok))
-			m := assertProblem(t, r, 400)
-			errs, _ := m["errors"].([]any)
-			if len(errs) != 1 || errs[0].(map[string]any)["field"] != "query.cursor" {
-				t.Errorf("errors = %v, want query.cursor", m["errors"])
+			r, err := e.Client(t, tok).ListUsersWithResponse(context.Background(), &api.ListUsersParams{Cursor: &cursor})
+			must(t, err)
+			p := assertSDKProblem(t, answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON400}, 400)
+			if got, want := errorFields(p), []string{"query.cursor"}; !slices.Equal(got, want) {
+				t.Errorf("error fields = %v, want %v", got, want)
 			}
 		})
 	}
@@ -309,45 +423,49 @@ func TestListUsersPages(t *testing.T) {
 func TestSetUserRoles(t *testing.T) {
 	t.Parallel()
 	e, admin, tok := adminEnv(t)
+	ctx := context.Background()
+	c := e.Client(t, tok)
 	dave := e.CreateUser(t, "dave@example.com", "user")
-	path := e.URL + "/users/" + itoa(dave.ID) + "/roles"
-	before := getUser(t, e, tok, dave.ID)
+	before := getUser(t, c, dave.ID)
 
 	steps := []struct {
-		body      string
+		roles     []string
 		wantRoles []string
 	}{
-		{`{"roles":["system","admin"]}`, []string{"admin", "system"}},
-		{`{"roles":["user"]}`, []string{"user"}},
-		{`{"roles":[]}`, []string{}},
-		{`{"roles":["unrelated","user","system"]}`, []string{"system", "unrelated", "user"}},
+		{[]string{"system", "admin"}, []string{"admin", "system"}},
+		{[]string{"user"}, []string{"user"}},
+		{[]string{}, []string{}},
+		{[]string{"unrelated", "user", "system"}, []string{"system", "unrelated", "user"}},
 	}
 	for _, s := range steps {
-		r := do(t, "PUT", path, strings.NewReader(s.body), jsonHeaders(tok))
-		if r.status != 200 {
-			t.Fatalf("PUT %s = %d %s", s.body, r.status, r.body)
+		r, err := c.SetUserRolesWithResponse(ctx, dave.ID, api.SetUserRolesJSONRequestBody{Roles: s.roles})
+		must(t, err)
+		if r.JSON200 == nil {
+			t.Fatalf("PUT %v = %d %s", s.roles, r.StatusCode(), r.Body)
 		}
-		if got := decode[api.User](t, r); !slices.Equal(got.Roles, s.wantRoles) || got.Roles == nil || !got.UpdatedAt.After(before.UpdatedAt) {
-			t.Errorf("PUT %s answered %+v, want roles %v and a later updated_at", s.body, got, s.wantRoles)
+		if got := *r.JSON200; !slices.Equal(got.Roles, s.wantRoles) || got.Roles == nil || !got.UpdatedAt.After(before.UpdatedAt) {
+			t.Errorf("PUT %v answered %+v, want roles %v and a later updated_at", s.roles, got, s.wantRoles)
 		}
-		if got := getUser(t, e, tok, dave.ID).Roles; !slices.Equal(got, s.wantRoles) {
-			t.Errorf("after PUT %s, GET says roles %v, want %v", s.body, got, s.wantRoles)
+		if got := getUser(t, c, dave.ID).Roles; !slices.Equal(got, s.wantRoles) {
+			t.Errorf("after PUT %v, GET says roles %v, want %v", s.roles, got, s.wantRoles)
 		}
 	}
 
-	r := do(t, "PUT", path, strings.NewReader(`{"roles":["user","nosuchrole"]}`), jsonHeaders(tok))
-	m := assertProblem(t, r, 400)
-	if errs, _ := m["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "body.roles.1" {
-		t.Errorf("errors = %v, want body.roles.1", m["errors"])
+	r, err := c.SetUserRolesWithResponse(ctx, dave.ID, api.SetUserRolesJSONRequestBody{Roles: []string{"user", "nosuchrole"}})
+	must(t, err)
+	p := assertSDKProblem(t, answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON400}, 400)
+	if got, want := errorFields(p), []string{"body.roles.1"}; !slices.Equal(got, want) {
+		t.Errorf("error fields = %v, want %v", got, want)
 	}
-	if got := getUser(t, e, tok, dave.ID).Roles; !slices.Equal(got, []string{"system", "unrelated", "user"}) {
+	if got := getUser(t, c, dave.ID).Roles; !slices.Equal(got, []string{"system", "unrelated", "user"}) {
 		t.Errorf("an unknown role changed the roles to %v", got)
 	}
 
 	// Admins may change their own roles as long as they keep admin.
-	r = do(t, "PUT", e.URL+"/users/"+itoa(admin.ID)+"/roles", strings.NewReader(`{"roles":["system","admin"]}`), jsonHeaders(tok))
-	if r.status != 200 || !slices.Equal(decode[api.User](t, r).Roles, []string{"admin", "system"}) {
-		t.Errorf("admin keeping admin = %d %s", r.status, r.body)
+	r, err = c.SetUserRolesWithResponse(ctx, admin.ID, api.SetUserRolesJSONRequestBody{Roles: []string{"system", "admin"}})
+	must(t, err)
+	if r.JSON200 == nil || !slices.Equal(r.JSON200.Roles, []string{"admin", "system"}) {
+		t.Errorf("admin keeping admin = %d %s", r.StatusCode(), r.Body)
 	}
 }
 
@@ -355,25 +473,47 @@ func TestSetUserRoles(t *testing.T) {
 func TestUserNotFound(t *testing.T) {
 	t.Parallel()
 	e, _, tok := adminEnv(t)
-	const missing = "/users/987654321"
-	tests := []struct{ method, path, body string }{
-		{"GET", missing, ""},
-		{"PUT", missing + "/roles", `{"roles":["user"]}`},
-		{"POST", missing + "/disable", ""},
-		{"POST", missing + "/enable", ""},
-		{"DELETE", missing, ""},
-		{"DELETE", "/roles/nosuchrole", ""},
+	ctx := context.Background()
+	const missing = 987654321
+	tests := []struct {
+		name string
+		call func(*testing.T, *api.ClientWithResponses) answer
+	}{
+		{"GET /users/{missing}", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.GetUserWithResponse(ctx, missing)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON404}
+		}},
+		{"PUT /users/{missing}/roles", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.SetUserRolesWithResponse(ctx, missing, api.SetUserRolesJSONRequestBody{Roles: []string{"user"}})
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON404}
+		}},
+		{"POST /users/{missing}/disable", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.DisableUserWithResponse(ctx, missing)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON404}
+		}},
+		{"POST /users/{missing}/enable", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.EnableUserWithResponse(ctx, missing)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON404}
+		}},
+		{"DELETE /users/{missing}", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.DeleteUserWithResponse(ctx, missing)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON404}
+		}},
+		{"DELETE /roles/nosuchrole", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.DeleteRoleWithResponse(ctx, "nosuchrole")
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON404}
+		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var r response
-			if tt.body != "" {
-				r = do(t, tt.method, e.URL+tt.path, strings.NewReader(tt.body), jsonHeaders(tok))
-			} else {
-				r = do(t, tt.method, e.URL+tt.path, nil, bearer(tok))
-			}
-			assertProblem(t, r, 404)
+			assertSDKProblem(t, tt.call(t, e.Client(t, tok)), 404)
 		})
 	}
 }
@@ -381,14 +521,17 @@ func TestUserNotFound(t *testing.T) {
 func TestRoles(t *testing.T) {
 	t.Parallel()
 	e, _, tok := adminEnv(t)
+	ctx := context.Background()
+	c := e.Client(t, tok)
 	names := func() []string {
 		t.Helper()
-		r := do(t, "GET", e.URL+"/roles", nil, bearer(tok))
-		if r.status != 200 {
-			t.Fatalf("GET /roles = %d %s", r.status, r.body)
+		r, err := c.ListRolesWithResponse(ctx)
+		must(t, err)
+		if r.JSON200 == nil {
+			t.Fatalf("GET /roles = %d %s", r.StatusCode(), r.Body)
 		}
 		var out []string
-		for _, role := range decode[[]api.Role](t, r) {
+		for _, role := range *r.JSON200 {
 			if role.CreatedAt.IsZero() {
 				t.Errorf("role %s has no created_at", role.Name)
 			}
@@ -401,61 +544,72 @@ func TestRoles(t *testing.T) {
 		t.Fatalf("roles = %v, want sorted and holding the spec's", initial)
 	}
 
-	r := do(t, "POST", e.URL+"/roles", strings.NewReader(`{"name":"auditor"}`), jsonHeaders(tok))
-	if r.status != 201 || decode[api.Role](t, r).Name != "auditor" {
-		t.Fatalf("create role = %d %s", r.status, r.body)
+	cr, err := c.CreateRoleWithResponse(ctx, api.CreateRoleJSONRequestBody{Name: "auditor"})
+	must(t, err)
+	if cr.JSON201 == nil || cr.JSON201.Name != "auditor" {
+		t.Fatalf("create role = %d %s", cr.StatusCode(), cr.Body)
 	}
-	assertProblem(t, do(t, "POST", e.URL+"/roles", strings.NewReader(`{"name":"auditor"}`), jsonHeaders(tok)), 409)
+	cr, err = c.CreateRoleWithResponse(ctx, api.CreateRoleJSONRequestBody{Name: "auditor"})
+	must(t, err)
+	assertSDKProblem(t, answer{cr.HTTPResponse, cr.Body, cr.ApplicationproblemJSON409}, 409)
+	// A name the spec's pattern forbids: the validated client cannot send it.
 	assertProblem(t, do(t, "POST", e.URL+"/roles", strings.NewReader(`{"name":"Not A Name"}`), jsonHeaders(tok)), 400)
 	if got, want := names(), slices.Sorted(slices.Values(append(slices.Clone(initial), "auditor"))); !slices.Equal(got, want) {
 		t.Errorf("roles after create = %v, want %v", got, want)
 	}
 
 	erin := e.CreateUser(t, "erin@example.com", "user", "auditor")
-	if r := do(t, "DELETE", e.URL+"/roles/auditor", nil, bearer(tok)); r.status != 204 {
-		t.Fatalf("delete role = %d %s", r.status, r.body)
+	d, err := c.DeleteRoleWithResponse(ctx, "auditor")
+	must(t, err)
+	if d.StatusCode() != 204 {
+		t.Fatalf("delete role = %d %s", d.StatusCode(), d.Body)
 	}
-	if got := getUser(t, e, tok, erin.ID).Roles; !slices.Equal(got, []string{"user"}) {
+	if got := getUser(t, c, erin.ID).Roles; !slices.Equal(got, []string{"user"}) {
 		t.Errorf("erin's roles after deleting auditor = %v", got)
 	}
 	if got := names(); !slices.Equal(got, initial) {
 		t.Errorf("roles after delete = %v, want %v", got, initial)
 	}
-	assertProblem(t, do(t, "DELETE", e.URL+"/roles/auditor", nil, bearer(tok)), 404)
+	d, err = c.DeleteRoleWithResponse(ctx, "auditor")
+	must(t, err)
+	assertSDKProblem(t, answer{d.HTTPResponse, d.Body, d.ApplicationproblemJSON404}, 404)
 }
 
 func TestChangeMyPassword(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
 	frank := e.CreateUser(t, "frank@example.com", "user")
-	tok := e.Token(t, frank)
-	change := func(current, next string) response {
+	c := e.Login(t, frank) // through /token, with the Go SDK
+	change := func(current, next string) *api.ChangeMyPasswordResponse {
 		t.Helper()
-		b, _ := json.Marshal(api.PasswordChange{CurrentPassword: current, NewPassword: next})
-		return do(t, "POST", e.URL+"/identify/me/password", strings.NewReader(string(b)), jsonHeaders(tok))
+		r, err := c.ChangeMyPasswordWithResponse(context.Background(), api.ChangeMyPasswordJSONRequestBody{CurrentPassword: current, NewPassword: next})
+		must(t, err)
+		return r
 	}
 	const next = "a brand new passphrase"
 
-	m := assertProblem(t, change("not my password", next), 400)
-	if errs, _ := m["errors"].([]any); m["detail"] != "The current password is incorrect." || len(errs) != 1 || errs[0].(map[string]any)["field"] != "body.current_password" {
-		t.Errorf("wrong current password = %v", m)
+	r := change("not my password", next)
+	p := assertSDKProblem(t, answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON400}, 400)
+	if p.Detail == nil || *p.Detail != "The current password is incorrect." || !slices.Equal(errorFields(p), []string{"body.current_password"}) {
+		t.Errorf("wrong current password = %s", r.Body)
 	}
-	m = assertProblem(t, change(frank.Password, "short"), 400)
+	// A new password under the spec's minimum length: the validated client
+	// cannot send it, so it goes raw.
+	b, _ := json.Marshal(api.PasswordChange{CurrentPassword: frank.Password, NewPassword: "short"})
+	m := assertProblem(t, do(t, "POST", e.URL+"/identify/me/password", strings.NewReader(string(b)), jsonHeaders(e.Token(t, frank))), 400)
 	if errs, _ := m["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "body.new_password" {
 		t.Errorf("short new password = %v", m)
 	}
-	if r := login(t, e, frank.Email, frank.Password); r.status != 200 {
-		t.Fatalf("refused changes broke the old password: %d %s", r.status, r.body)
+	if err := sdkLogin(t, e, frank.Email, frank.Password); err != nil {
+		t.Fatalf("refused changes broke the old password: %v", err)
 	}
 
-	if r := change(frank.Password, next); r.status != 204 || r.body != "" {
-		t.Fatalf("change = %d %q", r.status, r.body)
+	if r := change(frank.Password, next); r.StatusCode() != 204 || len(r.Body) != 0 {
+		t.Fatalf("change = %d %q", r.StatusCode(), r.Body)
 	}
-	if r := login(t, e, frank.Email, frank.Password); r.status != 400 {
-		t.Errorf("old password after the change = %d, want 400", r.status)
-	}
-	if r := login(t, e, frank.Email, next); r.status != 200 {
-		t.Errorf("new password = %d %s", r.status, r.body)
+	assertInvalidGrant(t, sdkLogin(t, e, frank.Email, frank.Password), "old password after the change")
+	if err := sdkLogin(t, e, frank.Email, next); err != nil {
+		t.Errorf("new password: %v", err)
 	}
 	var hash string
 	if err := e.Pool.QueryRow(context.Background(), "SELECT password_hash FROM users WHERE id = $1", frank.ID).Scan(&hash); err != nil || !strings.HasPrefix(hash, "$argon2id$") {
@@ -467,35 +621,73 @@ func TestChangeMyPassword(t *testing.T) {
 func TestUserAdministrationNeedsAdmin(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
+	ctx := context.Background()
 	u := e.CreateUser(t, "plain@example.com", "user", "system")
 	tok := e.Token(t, u)
-	self := "/users/" + itoa(u.ID)
-	tests := []struct{ method, path, body string }{
-		{"GET", "/users", ""},
-		{"POST", "/users", `{"email":"x@example.com","password":"long enough password","roles":["admin"]}`},
-		{"GET", self, ""},
-		{"PUT", self + "/roles", `{"roles":["admin"]}`},
-		{"POST", self + "/disable", ""},
-		{"POST", self + "/enable", ""},
-		{"DELETE", self, ""},
-		{"GET", "/roles", ""},
-		{"POST", "/roles", `{"name":"mine"}`},
-		{"DELETE", "/roles/system", ""},
+	tests := []struct {
+		name string
+		call func(*testing.T, *api.ClientWithResponses) answer
+	}{
+		{"GET /users", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.ListUsersWithResponse(ctx, nil)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON403}
+		}},
+		{"POST /users", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.CreateUserWithResponse(ctx, api.CreateUserJSONRequestBody{Email: "x@example.com", Password: "long enough password", Roles: []string{"admin"}})
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON403}
+		}},
+		{"GET /users/{self}", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.GetUserWithResponse(ctx, u.ID)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON403}
+		}},
+		{"PUT /users/{self}/roles", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.SetUserRolesWithResponse(ctx, u.ID, api.SetUserRolesJSONRequestBody{Roles: []string{"admin"}})
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON403}
+		}},
+		{"POST /users/{self}/disable", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.DisableUserWithResponse(ctx, u.ID)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON403}
+		}},
+		{"POST /users/{self}/enable", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.EnableUserWithResponse(ctx, u.ID)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON403}
+		}},
+		{"DELETE /users/{self}", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.DeleteUserWithResponse(ctx, u.ID)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON403}
+		}},
+		{"GET /roles", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.ListRolesWithResponse(ctx)
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON403}
+		}},
+		{"POST /roles", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.CreateRoleWithResponse(ctx, api.CreateRoleJSONRequestBody{Name: "mine"})
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON403}
+		}},
+		{"DELETE /roles/system", func(t *testing.T, c *api.ClientWithResponses) answer {
+			r, err := c.DeleteRoleWithResponse(ctx, "system")
+			must(t, err)
+			return answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON403}
+		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var r response
-			if tt.body != "" {
-				r = do(t, tt.method, e.URL+tt.path, strings.NewReader(tt.body), jsonHeaders(tok))
-			} else {
-				r = do(t, tt.method, e.URL+tt.path, nil, bearer(tok))
-			}
-			assertProblem(t, r, 403)
+			assertSDKProblem(t, tt.call(t, e.Client(t, tok)), 403)
 		})
 	}
 	t.Cleanup(func() {
-		if got := getUser(t, e, e.Token(t, apitest.User{ID: u.ID, Email: u.Email, Roles: []string{"admin"}}), u.ID).Roles; !slices.Equal(got, []string{"system", "user"}) {
+		asAdmin := e.Client(t, e.Token(t, apitest.User{ID: u.ID, Email: u.Email, Roles: []string{"admin"}}))
+		if got := getUser(t, asAdmin, u.ID).Roles; !slices.Equal(got, []string{"system", "user"}) {
 			t.Errorf("roles after refused requests = %v", got)
 		}
 	})
