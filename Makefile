@@ -1,6 +1,8 @@
 # rolegate: `make help` lists the targets.
 GO      ?= go
 BIN     := bin/rolegate
+# TAGS=cloudblob builds in s3://, gs:// and azblob:// buckets for ROLEGATE_BLOB_URL.
+TAGS    ?=
 PKGS    := ./...
 
 .DEFAULT_GOAL := help
@@ -9,8 +11,8 @@ PKGS    := ./...
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build bin/rolegate
-	$(GO) build -o $(BIN) ./cmd/rolegate
+build: ## build bin/rolegate (TAGS=cloudblob adds s3, gs and azblob buckets)
+	$(GO) build -tags '$(TAGS)' -o $(BIN) ./cmd/rolegate
 
 run: build ## serve on 127.0.0.1:8080 (embedded PostgreSQL under ./.data unless DATABASE_URL is set)
 	./$(BIN) serve
@@ -33,6 +35,7 @@ $(REDOCLY_DEPS): tools/redocly/package-lock.json
 lint: $(REDOCLY_DEPS) ## gofmt, go vet, and the spec: kin-openapi, the access rules, Redocly's recommended rules
 	@out=$$(find . -name '*.go' -not -path './gen/*' -not -path '*/node_modules/*' | xargs gofmt -l); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags cloudblob ./cmd/rolegate
 	$(GO) run ./cmd/rolegate routes > /dev/null
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true tools/redocly/node_modules/.bin/redocly lint --format=stylish api/openapi.yaml
 

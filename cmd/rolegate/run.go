@@ -289,6 +289,9 @@ func openStore(ctx context.Context, cfg config.Config) (*documents.Store, error)
 		}
 		u = (&url.URL{Scheme: "file", Path: dir, RawQuery: "create_dir=true"}).String()
 	}
+	if scheme, _, _ := strings.Cut(u, "://"); !cloudBuckets && (scheme == "s3" || scheme == "gs" || scheme == "azblob") {
+		return nil, fmt.Errorf("ROLEGATE_BLOB_URL: %s:// buckets are not built into this binary: build it with `make build TAGS=cloudblob`", scheme)
+	}
 	return documents.OpenStore(ctx, u)
 }
 

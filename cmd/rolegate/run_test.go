@@ -524,7 +524,7 @@ func TestOpenStoreSchemes(t *testing.T) {
 	}{
 		{"", false}, // a directory under the data dir
 		{"file://" + t.TempDir(), false},
-		{"s3://rolegate-docs?region=eu-west-1", false},
+		{"s3://rolegate-docs?region=eu-west-1", !cloudBuckets}, // a clear refusal without -tags cloudblob
 		{"ftp://example.com/docs", true},
 	}
 	for _, tt := range tests {
