@@ -17,19 +17,21 @@ type Meta struct {
 	// as a JSON object, decoded once at start-up.
 	SpecYAML []byte
 	SpecJSON map[string]any
+	// Assets are the docs page's files, read once.
+	Assets map[string]swaggerui.Asset
 }
 
-// NewMeta prepares the spec documents once.
+// NewMeta prepares the spec documents and the docs page's files once.
 func NewMeta(specYAML, specJSON []byte) (Meta, error) {
-	m := Meta{SpecYAML: specYAML}
+	m := Meta{SpecYAML: specYAML, Assets: swaggerui.Assets()}
 	return m, json.Unmarshal(specJSON, &m.SpecJSON)
 }
 
 var cspHeaders = api.GetDocsFile200ResponseHeaders{ContentSecurityPolicy: swaggerui.ContentSecurityPolicy}
 
 // GetDocsPage serves Swagger UI's page with its Content-Security-Policy.
-func (Meta) GetDocsPage(context.Context, api.GetDocsPageRequestObject) (api.GetDocsPageResponseObject, error) {
-	data, _, _ := swaggerui.File("index.html")
+func (m Meta) GetDocsPage(context.Context, api.GetDocsPageRequestObject) (api.GetDocsPageResponseObject, error) {
+	data := m.Assets["index.html"].Data
 	return api.GetDocsPage200TexthtmlResponse{
 		Body:          bytes.NewReader(data),
 		ContentLength: int64(len(data)),
@@ -39,8 +41,9 @@ func (Meta) GetDocsPage(context.Context, api.GetDocsPageRequestObject) (api.GetD
 
 // GetDocsFile serves the page's scripts, styles and icons; 404 for any
 // other name.
-func (Meta) GetDocsFile(_ context.Context, req api.GetDocsFileRequestObject) (api.GetDocsFileResponseObject, error) {
-	data, ct, ok := swaggerui.File(req.File)
+func (m Meta) GetDocsFile(_ context.Context, req api.GetDocsFileRequestObject) (api.GetDocsFileResponseObject, error) {
+	a, ok := m.Assets[req.File]
+	data, ct := a.Data, a.ContentType
 	if !ok {
 		return nil, problem.New(problem.NotFound, "No such file.")
 	}

@@ -55,3 +55,21 @@ func File(name string) (data []byte, contentType string, ok bool) {
 	}
 	return data, f.contentType, true
 }
+
+// Asset is one served file of the docs page.
+type Asset struct {
+	Data        []byte
+	ContentType string
+}
+
+// Assets reads every served file once, keyed by name ("index.html" is the
+// page), so that a server can answer from memory without copying per
+// request. Callers must not modify the data.
+func Assets() map[string]Asset {
+	out := make(map[string]Asset, len(files))
+	for name := range files {
+		data, ct, _ := File(name)
+		out[name] = Asset{Data: data, ContentType: ct}
+	}
+	return out
+}
