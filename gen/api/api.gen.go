@@ -147,7 +147,7 @@ type Identity struct {
 	Roles []string `json:"roles"`
 }
 
-// NewPassword defines model for NewPassword.
+// NewPassword 12 to 1024 characters (Unicode code points, not bytes), not all of them white space.
 type NewPassword = string
 
 // Note defines model for Note.
@@ -201,8 +201,10 @@ type OAuthErrorError string
 
 // PasswordChange defines model for PasswordChange.
 type PasswordChange struct {
-	CurrentPassword string      `json:"current_password"`
-	NewPassword     NewPassword `json:"new_password"`
+	CurrentPassword string `json:"current_password"`
+
+	// NewPassword 12 to 1024 characters (Unicode code points, not bytes), not all of them white space.
+	NewPassword NewPassword `json:"new_password"`
 }
 
 // Problem An RFC 9457 problem details object.
@@ -300,7 +302,9 @@ type User struct {
 // UserCreate defines model for UserCreate.
 type UserCreate struct {
 	// Email Example: alice@example.com
-	Email    Email       `json:"email"`
+	Email Email `json:"email"`
+
+	// Password 12 to 1024 characters (Unicode code points, not bytes), not all of them white space.
 	Password NewPassword `json:"password"`
 	Roles    []RoleName  `json:"roles"`
 }
@@ -329,8 +333,14 @@ type Forbidden = Problem
 // NotFound An RFC 9457 problem details object.
 type NotFound = Problem
 
+// QuotaExceeded An RFC 9457 problem details object.
+type QuotaExceeded = Problem
+
 // TooLarge An RFC 9457 problem details object.
 type TooLarge = Problem
+
+// TooManyRequests An RFC 9457 problem details object.
+type TooManyRequests = Problem
 
 // Unauthorized An RFC 9457 problem details object.
 type Unauthorized = Problem
@@ -502,7 +512,12 @@ type ClientInterface interface {
 
 	// UploadDocumentWithBody Upload a PDF
 	//
-	// Stores one PDF (multipart field `file`) owned by the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a damaged PDF 422.
+	// Stores one PDF (multipart field `file`, and no other field) owned by
+	// the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a
+	// damaged PDF, or one that takes more than the server's work bounds to
+	// read, 422. The caller's documents together may hold at most
+	// ROLEGATE_USER_QUOTA_BYTES (409 past it). A user runs a bounded number
+	// of PDF operations at once (429 with Retry-After beyond).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -529,8 +544,15 @@ type ClientInterface interface {
 	// SplitDocumentWithBody Split a document
 	//
 	// Makes one new document per page, or one per page range given in the
-	// body ("3" or "2-5", 1-based, inclusive). A range outside the document
-	// is 400. The original is kept.
+	// body ("3" or "2-5", 1-based, inclusive), in the order given. Ranges
+	// must lie inside the document and must not repeat or overlap (400
+	// naming the range), so there are never more parts than pages. The
+	// parts together may take at most 4 times the source's bytes, and
+	// reading the source at most the server's work bounds (422 beyond
+	// either); they count against ROLEGATE_USER_QUOTA_BYTES (409). A user
+	// runs a bounded number of PDF operations at once (429 with
+	// Retry-After beyond). Either every part is stored or none is. The
+	// original is kept.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -540,8 +562,15 @@ type ClientInterface interface {
 	// SplitDocument Split a document
 	//
 	// Makes one new document per page, or one per page range given in the
-	// body ("3" or "2-5", 1-based, inclusive). A range outside the document
-	// is 400. The original is kept.
+	// body ("3" or "2-5", 1-based, inclusive), in the order given. Ranges
+	// must lie inside the document and must not repeat or overlap (400
+	// naming the range), so there are never more parts than pages. The
+	// parts together may take at most 4 times the source's bytes, and
+	// reading the source at most the server's work bounds (422 beyond
+	// either); they count against ROLEGATE_USER_QUOTA_BYTES (409). A user
+	// runs a bounded number of PDF operations at once (429 with
+	// Retry-After beyond). Either every part is stored or none is. The
+	// original is kept.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -684,8 +713,10 @@ type ClientInterface interface {
 	// CreateTokenWithBody Log in (OAuth2 password grant)
 	//
 	// The OAuth2 resource owner password credentials grant (RFC 6749
-	// section 4.3). `username` is the account's email, compared regardless
-	// of case. Errors follow RFC 6749 section 5.2, not RFC 9457.
+	// section 4.3). `username` is the account's email, compared in its
+	// canonical form (the local part case-folded and normalized per RFC
+	// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+	// RFC 9457.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -695,8 +726,10 @@ type ClientInterface interface {
 	// CreateTokenWithFormdataBody Log in (OAuth2 password grant)
 	//
 	// The OAuth2 resource owner password credentials grant (RFC 6749
-	// section 4.3). `username` is the account's email, compared regardless
-	// of case. Errors follow RFC 6749 section 5.2, not RFC 9457.
+	// section 4.3). `username` is the account's email, compared in its
+	// canonical form (the local part case-folded and normalized per RFC
+	// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+	// RFC 9457.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -744,6 +777,8 @@ type ClientInterface interface {
 	DisableUser(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// EnableUser Enable an account
+	//
+	// Refused (409) for the caller's own account, as disabling is.
 	//
 	// Corresponds with POST /users/{id}/enable (the `EnableUser` operationId).
 	EnableUser(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -818,7 +853,12 @@ func (c *Client) ListDocuments(ctx context.Context, params *ListDocumentsParams,
 
 // UploadDocumentWithBody Upload a PDF
 //
-// Stores one PDF (multipart field `file`) owned by the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a damaged PDF 422.
+// Stores one PDF (multipart field `file`, and no other field) owned by
+// the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a
+// damaged PDF, or one that takes more than the server's work bounds to
+// read, 422. The caller's documents together may hold at most
+// ROLEGATE_USER_QUOTA_BYTES (409 past it). A user runs a bounded number
+// of PDF operations at once (429 with Retry-After beyond).
 //
 // Takes any type of body and a specified content type.
 //
@@ -885,8 +925,15 @@ func (c *Client) GetDocumentContent(ctx context.Context, id int64, reqEditors ..
 // SplitDocumentWithBody Split a document
 //
 // Makes one new document per page, or one per page range given in the
-// body ("3" or "2-5", 1-based, inclusive). A range outside the document
-// is 400. The original is kept.
+// body ("3" or "2-5", 1-based, inclusive), in the order given. Ranges
+// must lie inside the document and must not repeat or overlap (400
+// naming the range), so there are never more parts than pages. The
+// parts together may take at most 4 times the source's bytes, and
+// reading the source at most the server's work bounds (422 beyond
+// either); they count against ROLEGATE_USER_QUOTA_BYTES (409). A user
+// runs a bounded number of PDF operations at once (429 with
+// Retry-After beyond). Either every part is stored or none is. The
+// original is kept.
 //
 // Takes any type of body and a specified content type.
 //
@@ -906,8 +953,15 @@ func (c *Client) SplitDocumentWithBody(ctx context.Context, id int64, contentTyp
 // SplitDocument Split a document
 //
 // Makes one new document per page, or one per page range given in the
-// body ("3" or "2-5", 1-based, inclusive). A range outside the document
-// is 400. The original is kept.
+// body ("3" or "2-5", 1-based, inclusive), in the order given. Ranges
+// must lie inside the document and must not repeat or overlap (400
+// naming the range), so there are never more parts than pages. The
+// parts together may take at most 4 times the source's bytes, and
+// reading the source at most the server's work bounds (422 beyond
+// either); they count against ROLEGATE_USER_QUOTA_BYTES (409). A user
+// runs a bounded number of PDF operations at once (429 with
+// Retry-After beyond). Either every part is stored or none is. The
+// original is kept.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1250,8 +1304,10 @@ func (c *Client) DeleteRole(ctx context.Context, name RoleName, reqEditors ...Re
 // CreateTokenWithBody Log in (OAuth2 password grant)
 //
 // The OAuth2 resource owner password credentials grant (RFC 6749
-// section 4.3). `username` is the account's email, compared regardless
-// of case. Errors follow RFC 6749 section 5.2, not RFC 9457.
+// section 4.3). `username` is the account's email, compared in its
+// canonical form (the local part case-folded and normalized per RFC
+// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+// RFC 9457.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1271,8 +1327,10 @@ func (c *Client) CreateTokenWithBody(ctx context.Context, contentType string, bo
 // CreateTokenWithFormdataBody Log in (OAuth2 password grant)
 //
 // The OAuth2 resource owner password credentials grant (RFC 6749
-// section 4.3). `username` is the account's email, compared regardless
-// of case. Errors follow RFC 6749 section 5.2, not RFC 9457.
+// section 4.3). `username` is the account's email, compared in its
+// canonical form (the local part case-folded and normalized per RFC
+// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+// RFC 9457.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -1390,6 +1448,8 @@ func (c *Client) DisableUser(ctx context.Context, id int64, reqEditors ...Reques
 }
 
 // EnableUser Enable an account
+//
+// Refused (409) for the caller's own account, as disabling is.
 //
 // Corresponds with POST /users/{id}/enable (the `EnableUser` operationId).
 func (c *Client) EnableUser(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2714,7 +2774,12 @@ type ClientWithResponsesInterface interface {
 
 	// UploadDocumentWithBodyWithResponse Upload a PDF
 	//
-	// Stores one PDF (multipart field `file`) owned by the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a damaged PDF 422.
+	// Stores one PDF (multipart field `file`, and no other field) owned by
+	// the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a
+	// damaged PDF, or one that takes more than the server's work bounds to
+	// read, 422. The caller's documents together may hold at most
+	// ROLEGATE_USER_QUOTA_BYTES (409 past it). A user runs a bounded number
+	// of PDF operations at once (429 with Retry-After beyond).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2747,8 +2812,15 @@ type ClientWithResponsesInterface interface {
 	// SplitDocumentWithBodyWithResponse Split a document
 	//
 	// Makes one new document per page, or one per page range given in the
-	// body ("3" or "2-5", 1-based, inclusive). A range outside the document
-	// is 400. The original is kept.
+	// body ("3" or "2-5", 1-based, inclusive), in the order given. Ranges
+	// must lie inside the document and must not repeat or overlap (400
+	// naming the range), so there are never more parts than pages. The
+	// parts together may take at most 4 times the source's bytes, and
+	// reading the source at most the server's work bounds (422 beyond
+	// either); they count against ROLEGATE_USER_QUOTA_BYTES (409). A user
+	// runs a bounded number of PDF operations at once (429 with
+	// Retry-After beyond). Either every part is stored or none is. The
+	// original is kept.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2758,8 +2830,15 @@ type ClientWithResponsesInterface interface {
 	// SplitDocumentWithResponse Split a document
 	//
 	// Makes one new document per page, or one per page range given in the
-	// body ("3" or "2-5", 1-based, inclusive). A range outside the document
-	// is 400. The original is kept.
+	// body ("3" or "2-5", 1-based, inclusive), in the order given. Ranges
+	// must lie inside the document and must not repeat or overlap (400
+	// naming the range), so there are never more parts than pages. The
+	// parts together may take at most 4 times the source's bytes, and
+	// reading the source at most the server's work bounds (422 beyond
+	// either); they count against ROLEGATE_USER_QUOTA_BYTES (409). A user
+	// runs a bounded number of PDF operations at once (429 with
+	// Retry-After beyond). Either every part is stored or none is. The
+	// original is kept.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2924,8 +3003,10 @@ type ClientWithResponsesInterface interface {
 	// CreateTokenWithBodyWithResponse Log in (OAuth2 password grant)
 	//
 	// The OAuth2 resource owner password credentials grant (RFC 6749
-	// section 4.3). `username` is the account's email, compared regardless
-	// of case. Errors follow RFC 6749 section 5.2, not RFC 9457.
+	// section 4.3). `username` is the account's email, compared in its
+	// canonical form (the local part case-folded and normalized per RFC
+	// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+	// RFC 9457.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2935,8 +3016,10 @@ type ClientWithResponsesInterface interface {
 	// CreateTokenWithFormdataBodyWithResponse Log in (OAuth2 password grant)
 	//
 	// The OAuth2 resource owner password credentials grant (RFC 6749
-	// section 4.3). `username` is the account's email, compared regardless
-	// of case. Errors follow RFC 6749 section 5.2, not RFC 9457.
+	// section 4.3). `username` is the account's email, compared in its
+	// canonical form (the local part case-folded and normalized per RFC
+	// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+	// RFC 9457.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2992,6 +3075,8 @@ type ClientWithResponsesInterface interface {
 	DisableUserWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*DisableUserResponse, error)
 
 	// EnableUserWithResponse Enable an account
+	//
+	// Refused (409) for the caller's own account, as disabling is.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3218,6 +3303,11 @@ type UploadDocumentResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// UploadDocumentResponse429Headers the declared response headers of an HTTP 429 response for UploadDocument
+type UploadDocumentResponse429Headers struct {
+	RetryAfter int
+}
+
 // UploadDocumentResponse503Headers the declared response headers of an HTTP 503 response for UploadDocument
 type UploadDocumentResponse503Headers struct {
 	RetryAfter int
@@ -3234,12 +3324,16 @@ type UploadDocumentResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *QuotaExceeded
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// Headers201 the parsed response headers for an HTTP 201 response
@@ -3248,6 +3342,8 @@ type UploadDocumentResponse struct {
 	Headers401 *UploadDocumentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *UploadDocumentResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UploadDocumentResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *UploadDocumentResponse503Headers
 }
@@ -3272,6 +3368,11 @@ func (r UploadDocumentResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
 }
 
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UploadDocumentResponse) GetApplicationproblemJSON409() *QuotaExceeded {
+	return r.ApplicationproblemJSON409
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r UploadDocumentResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
@@ -3285,6 +3386,11 @@ func (r UploadDocumentResponse) GetApplicationproblemJSON415() *UnsupportedMedia
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UploadDocumentResponse) GetApplicationproblemJSON422() *Unprocessable {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UploadDocumentResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
@@ -3508,6 +3614,12 @@ func (r GetDocumentResponse) ContentType() string {
 	return ""
 }
 
+// GetDocumentContentResponse200Headers the declared response headers of an HTTP 200 response for GetDocumentContent
+type GetDocumentContentResponse200Headers struct {
+	CacheControl       string
+	ContentDisposition string
+}
+
 // GetDocumentContentResponse401Headers the declared response headers of an HTTP 401 response for GetDocumentContent
 type GetDocumentContentResponse401Headers struct {
 	WWWAuthenticate string
@@ -3536,6 +3648,8 @@ type GetDocumentContentResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetDocumentContentResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetDocumentContentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -3608,6 +3722,11 @@ type SplitDocumentResponse403Headers struct {
 	WWWAuthenticate string
 }
 
+// SplitDocumentResponse429Headers the declared response headers of an HTTP 429 response for SplitDocument
+type SplitDocumentResponse429Headers struct {
+	RetryAfter int
+}
+
 // SplitDocumentResponse503Headers the declared response headers of an HTTP 503 response for SplitDocument
 type SplitDocumentResponse503Headers struct {
 	RetryAfter int
@@ -3626,18 +3745,24 @@ type SplitDocumentResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *QuotaExceeded
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SplitDocumentResponse401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *SplitDocumentResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SplitDocumentResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *SplitDocumentResponse503Headers
 }
@@ -3667,6 +3792,11 @@ func (r SplitDocumentResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r SplitDocumentResponse) GetApplicationproblemJSON409() *QuotaExceeded {
+	return r.ApplicationproblemJSON409
+}
+
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r SplitDocumentResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
@@ -3680,6 +3810,11 @@ func (r SplitDocumentResponse) GetApplicationproblemJSON415() *UnsupportedMediaT
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r SplitDocumentResponse) GetApplicationproblemJSON422() *Unprocessable {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SplitDocumentResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
@@ -4994,6 +5129,12 @@ type CreateTokenResponse400Headers struct {
 	Pragma       string
 }
 
+// CreateTokenResponse413Headers the declared response headers of an HTTP 413 response for CreateToken
+type CreateTokenResponse413Headers struct {
+	CacheControl string
+	Pragma       string
+}
+
 // CreateTokenResponse503Headers the declared response headers of an HTTP 503 response for CreateToken
 type CreateTokenResponse503Headers struct {
 	RetryAfter int
@@ -5006,14 +5147,16 @@ type CreateTokenResponse struct {
 	JSON200 *Token
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *OAuthError
-	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
-	ApplicationproblemJSON413 *TooLarge
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OAuthError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *CreateTokenResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *CreateTokenResponse400Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *CreateTokenResponse413Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *CreateTokenResponse503Headers
 }
@@ -5028,9 +5171,9 @@ func (r CreateTokenResponse) GetJSON400() *OAuthError {
 	return r.JSON400
 }
 
-// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
-func (r CreateTokenResponse) GetApplicationproblemJSON413() *TooLarge {
-	return r.ApplicationproblemJSON413
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateTokenResponse) GetJSON413() *OAuthError {
+	return r.JSON413
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
@@ -5601,6 +5744,8 @@ type EnableUserResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -5634,6 +5779,11 @@ func (r EnableUserResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r EnableUserResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r EnableUserResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
@@ -5833,7 +5983,12 @@ func (c *ClientWithResponses) ListDocumentsWithResponse(ctx context.Context, par
 
 // UploadDocumentWithBodyWithResponse Upload a PDF
 //
-// Stores one PDF (multipart field `file`) owned by the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a damaged PDF 422.
+// Stores one PDF (multipart field `file`, and no other field) owned by
+// the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a
+// damaged PDF, or one that takes more than the server's work bounds to
+// read, 422. The caller's documents together may hold at most
+// ROLEGATE_USER_QUOTA_BYTES (409 past it). A user runs a bounded number
+// of PDF operations at once (429 with Retry-After beyond).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5890,8 +6045,15 @@ func (c *ClientWithResponses) GetDocumentContentWithResponse(ctx context.Context
 // SplitDocumentWithBodyWithResponse Split a document
 //
 // Makes one new document per page, or one per page range given in the
-// body ("3" or "2-5", 1-based, inclusive). A range outside the document
-// is 400. The original is kept.
+// body ("3" or "2-5", 1-based, inclusive), in the order given. Ranges
+// must lie inside the document and must not repeat or overlap (400
+// naming the range), so there are never more parts than pages. The
+// parts together may take at most 4 times the source's bytes, and
+// reading the source at most the server's work bounds (422 beyond
+// either); they count against ROLEGATE_USER_QUOTA_BYTES (409). A user
+// runs a bounded number of PDF operations at once (429 with
+// Retry-After beyond). Either every part is stored or none is. The
+// original is kept.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5907,8 +6069,15 @@ func (c *ClientWithResponses) SplitDocumentWithBodyWithResponse(ctx context.Cont
 // SplitDocumentWithResponse Split a document
 //
 // Makes one new document per page, or one per page range given in the
-// body ("3" or "2-5", 1-based, inclusive). A range outside the document
-// is 400. The original is kept.
+// body ("3" or "2-5", 1-based, inclusive), in the order given. Ranges
+// must lie inside the document and must not repeat or overlap (400
+// naming the range), so there are never more parts than pages. The
+// parts together may take at most 4 times the source's bytes, and
+// reading the source at most the server's work bounds (422 beyond
+// either); they count against ROLEGATE_USER_QUOTA_BYTES (409). A user
+// runs a bounded number of PDF operations at once (429 with
+// Retry-After beyond). Either every part is stored or none is. The
+// original is kept.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6193,8 +6362,10 @@ func (c *ClientWithResponses) DeleteRoleWithResponse(ctx context.Context, name R
 // CreateTokenWithBodyWithResponse Log in (OAuth2 password grant)
 //
 // The OAuth2 resource owner password credentials grant (RFC 6749
-// section 4.3). `username` is the account's email, compared regardless
-// of case. Errors follow RFC 6749 section 5.2, not RFC 9457.
+// section 4.3). `username` is the account's email, compared in its
+// canonical form (the local part case-folded and normalized per RFC
+// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+// RFC 9457.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6210,8 +6381,10 @@ func (c *ClientWithResponses) CreateTokenWithBodyWithResponse(ctx context.Contex
 // CreateTokenWithFormdataBodyWithResponse Log in (OAuth2 password grant)
 //
 // The OAuth2 resource owner password credentials grant (RFC 6749
-// section 4.3). `username` is the account's email, compared regardless
-// of case. Errors follow RFC 6749 section 5.2, not RFC 9457.
+// section 4.3). `username` is the account's email, compared in its
+// canonical form (the local part case-folded and normalized per RFC
+// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+// RFC 9457.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6309,6 +6482,8 @@ func (c *ClientWithResponses) DisableUserWithResponse(ctx context.Context, id in
 }
 
 // EnableUserWithResponse Enable an account
+//
+// Refused (409) for the caller's own account, as disabling is.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6555,6 +6730,13 @@ func ParseUploadDocumentResponse(rsp *http.Response) (*UploadDocumentResponse, e
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest QuotaExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6575,6 +6757,13 @@ func ParseUploadDocumentResponse(rsp *http.Response) (*UploadDocumentResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
@@ -6616,6 +6805,16 @@ func ParseUploadDocumentResponse(rsp *http.Response) (*UploadDocumentResponse, e
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers UploadDocumentResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers UploadDocumentResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -6867,6 +7066,23 @@ func ParseGetDocumentContentResponse(rsp *http.Response) (*GetDocumentContentRes
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetDocumentContentResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Disposition"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Disposition", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentDisposition = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetDocumentContentResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -6951,6 +7167,13 @@ func ParseSplitDocumentResponse(rsp *http.Response) (*SplitDocumentResponse, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest QuotaExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6971,6 +7194,13 @@ func ParseSplitDocumentResponse(rsp *http.Response) (*SplitDocumentResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
@@ -7002,6 +7232,16 @@ func ParseSplitDocumentResponse(rsp *http.Response) (*SplitDocumentResponse, err
 			headers.WWWAuthenticate = value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers SplitDocumentResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers SplitDocumentResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -8243,11 +8483,11 @@ func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) 
 		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest TooLarge
+		var dest OAuthError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.ApplicationproblemJSON413 = &dest
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
@@ -8293,6 +8533,23 @@ func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) 
 			headers.Pragma = value
 		}
 		response.Headers400 = &headers
+	case rsp.StatusCode == 413:
+		var headers CreateTokenResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		response.Headers413 = &headers
 	case rsp.StatusCode == 503:
 		var headers CreateTokenResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -8853,6 +9110,13 @@ func ParseEnableUserResponse(rsp *http.Response) (*EnableUserResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
 		var dest Unavailable
@@ -10039,7 +10303,18 @@ type ForbiddenApplicationProblemPlusJSONResponse struct {
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
+type QuotaExceededApplicationProblemPlusJSONResponse Problem
+
 type TooLargeApplicationProblemPlusJSONResponse Problem
+
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter int
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
 
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate string
@@ -10397,6 +10672,22 @@ func (response UploadDocument403ApplicationProblemPlusJSONResponse) VisitUploadD
 	return err
 }
 
+type UploadDocument409ApplicationProblemPlusJSONResponse struct {
+	QuotaExceededApplicationProblemPlusJSONResponse
+}
+
+func (response UploadDocument409ApplicationProblemPlusJSONResponse) VisitUploadDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UploadDocument413ApplicationProblemPlusJSONResponse struct {
 	TooLargeApplicationProblemPlusJSONResponse
 }
@@ -10441,6 +10732,23 @@ func (response UploadDocument422ApplicationProblemPlusJSONResponse) VisitUploadD
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadDocument429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response UploadDocument429ApplicationProblemPlusJSONResponse) VisitUploadDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10674,8 +10982,14 @@ type GetDocumentContentResponseObject interface {
 	VisitGetDocumentContentResponse(w http.ResponseWriter) error
 }
 
+type GetDocumentContent200ResponseHeaders struct {
+	CacheControl       string
+	ContentDisposition string
+}
+
 type GetDocumentContent200ApplicationpdfResponse struct {
 	Body          io.Reader
+	Headers       GetDocumentContent200ResponseHeaders
 	ContentLength int64
 }
 
@@ -10685,6 +10999,8 @@ func (response GetDocumentContent200ApplicationpdfResponse) VisitGetDocumentCont
 	if response.ContentLength != 0 {
 		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
 	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Disposition", fmt.Sprint(response.Headers.ContentDisposition))
 	w.WriteHeader(200)
 
 	if closer, ok := response.Body.(io.ReadCloser); ok {
@@ -10866,6 +11182,22 @@ func (response SplitDocument404ApplicationProblemPlusJSONResponse) VisitSplitDoc
 	return err
 }
 
+type SplitDocument409ApplicationProblemPlusJSONResponse struct {
+	QuotaExceededApplicationProblemPlusJSONResponse
+}
+
+func (response SplitDocument409ApplicationProblemPlusJSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SplitDocument413ApplicationProblemPlusJSONResponse struct {
 	TooLargeApplicationProblemPlusJSONResponse
 }
@@ -10910,6 +11242,23 @@ func (response SplitDocument422ApplicationProblemPlusJSONResponse) VisitSplitDoc
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SplitDocument429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SplitDocument429ApplicationProblemPlusJSONResponse) VisitSplitDocumentResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -12303,17 +12652,25 @@ func (response CreateToken400JSONResponse) VisitCreateTokenResponse(w http.Respo
 	return err
 }
 
-type CreateToken413ApplicationProblemPlusJSONResponse struct {
-	TooLargeApplicationProblemPlusJSONResponse
+type CreateToken413ResponseHeaders struct {
+	CacheControl string
+	Pragma       string
 }
 
-func (response CreateToken413ApplicationProblemPlusJSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+type CreateToken413JSONResponse struct {
+	Body    OAuthError
+	Headers CreateToken413ResponseHeaders
+}
+
+func (response CreateToken413JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Pragma", fmt.Sprint(response.Headers.Pragma))
 	w.WriteHeader(413)
 	_, err := buf.WriteTo(w)
 	return err
@@ -12995,6 +13352,22 @@ func (response EnableUser404ApplicationProblemPlusJSONResponse) VisitEnableUserR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableUser409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response EnableUser409ApplicationProblemPlusJSONResponse) VisitEnableUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -14161,99 +14534,110 @@ func (sh *strictHandler) SetUserRoles(w http.ResponseWriter, r *http.Request, id
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D1pUxy5kn9FUfs2MLvVBw34PeMP+/DBjCd8EIDD761hQVRld2tcLdVIKto9Dv77hlKqq0vVB2B8DF+I",
-	"pqskpVJ5Zyr7SxCJSSo4cK2CvS/BGGgMEj8+F1wD18cQZZLp2aFIWDQzD2JQkWSpZoIHe8GHMdVEj4Gk",
-	"dARkQmckETR+SpjGD4pwoceMj8hQigkRegySCMlGjKtuEAYS/siYhDjY0zKDMFDRGCbULKNnKQR7gdKS",
-	"8VFwfR0Gb8VzGo2hCcOBkOTXk5PD3la3TyLzzpK5gWeTYO9jwEUHXw/OQu96x1pIz3on4hNwRSiPSSJG",
-	"jBOQUkhFqATC4QqkBSJeGQiF63iB+PDhw36mx8A1i6j2ATMGcglUmlXHNEmAj4A8Ojp4Th7/fbdPFETm",
-	"RbK9uR66r8MgpZJOQOf0kEklpH99Dp/1eYQvEDG05CDhiolMIV2YpZl5+Y8M5CwIA04nZjU7JKjCMaGf",
-	"XwMf6XGwN+j3fRh5zSZM++GYCKUJ0zBRRAsiQWeSt62d4DTVpWMY0izRwd5uPzRwsIk5IIRiwrj9b6uA",
-	"iHENI5AWVRJUKrgCxNQzGh/BHxkohDKyfGQ+0jRNzCkywXupFJcJTP77d2Wg/1IB428ShsFe8B+9kjV7",
-	"9qnqHdpRdtHm/qVdljBFJjQZCjmBmAhJhpQlilzRhMW4+lNyYUn2ghhsKDyxIYMkVt3gOjS8P0xY9M3g",
-	"jxKqxqDIlOkxwhZlUgLXRGmqAUE8EPKSxTHw+4aRRhEoQ1+fgJOxSFDEccjpXorE4VOkIBEOQuMJ0yiS",
-	"KvL1w4cPnXnO9oHlhvTmBcG1FVH6QGQ8vk8kvBVEZdGYSFAik5E9jhMhXlM5gm9FMZcinhmyF0b6Guwj",
-	"eyNo7znN9FhI9ifcN56Q4+oUU0jmza9BD+85vaIsoZfJvZ+EAnnFIiAR5VxoQrmagiRcTJ8aQSxnJKEa",
-	"5Nymj8yTzv5Qg0ezHEMkeIyifEqZJpcwFBLsbIyPVtJnFSmN6EmlMIfxLRDk1jJUOoUk6TjxfJnpHGeX",
-	"QDJlzAYEVWVpKqSG+A3EjJ7gfr4dc22oYgMGtWYXBmQj+erCTtNPxvwyM7plDBQvRJRNHNypNG9rZrVl",
-	"JIFqiM8pPjNIMZ+CmGroaDaBoGEDhMGQJXBu9fiXAD7TSWqOM5BgENZN46FvEItrCzCuH+8ETXUeBmLK",
-	"QZ6v/LoxcM4jkdnNNZ8r9qfHbHs209ZKXbrCdZXMP5ptVECs4sItVYMorOK3NDDF5e8QaQNdfjCH1Arv",
-	"+uGgLVX7sIicikO+LhaiUtKZ+b9iIvqt+9oecbVF4B7LyHf2qjfoDx53/th2RFCxJnedHZf/v+UhkXz2",
-	"96nxXZroMLj2W56HLw5qh3nJOEVrc/FGcULfPl9OKEvqO6QJi+Cf7v9uJCbV9QDfr214sLtT2/C2Z8MH",
-	"xuZ7aUxB32YhiX0OH0jL85c0NhouM8IgJNAddclpYGRFVzOdwGlgTM9Ta3d3UR+fBl0fZ06MRLbktwxd",
-	"BqRygA9zvwJNzHbnt2NMx0xVHS/xye9yVVd0o3wLvYqN7tWz5lKw2uG1SKhi0M4gXEX+oMVZG/gxyBRI",
-	"A3TBto216vzpkzE5Sdn5fRh4C9NDqtRUyLqsTPMva/S41R/UCXJr4MHBW6E9cshQlXcbN9EesePyc2WF",
-	"yL1pCmQL74pZGq+5jSVaobbHfOXQ4rGGtdra3kMWGp7j+2hzxDEzgoAmh5UDGtJEQdhyZiUTPB9D9Mn5",
-	"mqNMgiKC27jRdndOdvX7Hue/eXSraCOjKqrIL+E5givgGTSWXqIn5lC/CNVtCL0LbYucslzT1qW34VdC",
-	"FbmwL1yQobD+khmFZ/GU0EtlzDxjyxlHiipdBHFuqrbtnnU0XkpDE8ar3261UdU9Ecu6hNHY+TvjpLVo",
-	"WMi/zjUS4+gxnjvDGyNX9puRpGjNZaVbYL87xxXLF6OEgXuzdHvLb/PXVCRSX8QxtECd16hmmVq2+/Cd",
-	"e64eno8pH60rQFzQ5zy9jY7x7JDDtDbnQiarqLj5bTfgm5vaixDncTUYc5+To4Pn5MnO7t+Jc+ZIDBoD",
-	"d3a44b86guxzz1xknE0o70igsfF0CXxOE8qtf4ZxKqaIiCz8EXhtMhsf9Bu7NlJI9JhqDC1CXIkthmQ6",
-	"Bm4fMuViwbgfjMSuItkqVqlHvjGuNOVRiyGe+6wp1WPvxtwLTmsviKHGIaGJEgSFIbU7+VfHRXY7r2Ji",
-	"4xjeRUpjs7nArycnh8S+QCIRI/oLnbTb315oOcwftBoLqcP581bZZELlrIzFW3oy89ZWC45d0KYaNwrb",
-	"jMXm6u+PXhEJQ0AyIgwN4uGM8dGSZemlyPTeZUL5p6VKxcm3XK0uMMiPRAJ3E1/IQwuLIXNO9xIH20B1",
-	"I/spB2IRp5jJ35r3vLC1gfO2ETlBf6EmSR835GhKtQZpDv7/PtLOn2fmT7/z5LzbOfuvv/mwaJY6Br3m",
-	"tgt3ZiVRUSIAoX9lx2wP5sSGUYfsjwzccy0zmMdYu5tznCZMVzI662zGqL36bkqkDzq7QR2t/c6Tsy9b",
-	"4e71o075efN/vNgtd7vVd5ZJ/r/Hu2tsCnOYTW6xsepznT+d5/jfPpzYEPaT/uN/bBKN4jFGi3LfmRuo",
-	"BfbIM5uTPM36/e0I58OPcOFXN59TJkGdM8+qr9kQDKfm4swG0hknygaIa7LlScUUrApQM+Y8l2O5vWXz",
-	"psujADWs1CarQX7WhucK8dS3ZpMBO0+KNO1Od7s76JKXVyBnVs9iViO19EYw9qKE1a70lE+YUkbcCo4R",
-	"WRt0h9ggJ596Q9n0NLGij1zOEInA41QwrrunvGFXVAzLGsH6bS4jKRrnubbN1lShaKHWTfCWV430akaD",
-	"aTxh/J+JiGgyFmhMzwfHVjDf3yuQd6NTYoZZh7iiVy6FSIBypP88ZHTzYERTcC4J+txV2KEeKKrsdL1A",
-	"g0H1jRRlgbtFisIGVOcoc2XLP/xmailHboV32jWVQeFdhBaQ6r9WEN/wtisqOjbrWQDRTx7kGLfKw6MK",
-	"xMjINqwLQMxgEU6OG0I16aFwfooyrpZ4tb4IL8x5mlfN4GMM3idiirBUSQTFkPk2VyLvZRLsBXaZmsww",
-	"7vbAYMnOa/aDAQv87yDnrd8+nARh0/ergYqlUnaFsIB3Lf2KB4kixiKygHKsdWrTfYwPhUfDlyllrFzg",
-	"MVY0dC6pgpjQKghkOhaqQLLMElAkYVdAGD/l6GLmAZhcn5VJQqYIMKwFS7PLhEXk0UVOE3vk49nFJhHy",
-	"lDtqmj8rW3jFlFaVigumXZmFoY+Lzx389uKUP6J8Rsr6jAlR2XDIIlBPCeUEJqme4Vz5aPM6reTVY2K0",
-	"y6ZVkwmLgCsorfPgzStznBnShMGt2uv1RArclUYIOeq5Qapn3i19OWTjkZF2YXAFUln897tb3T6GllPg",
-	"NGXBXrDd7Xe3raE4RvLsxSKyehpa6qCMVpA00uY08kOoe//7h69CTNlDbMkNEzqYtLLcxQURmVYshqLQ",
-	"Q3XJK61ITodAYkYTMSKJGCHW9ViKbDR2lGvIsDjwV3GwF/wC+oWIFAqouZKpQb8/l9zW8Fn3xnqS1LPZ",
-	"yxNs3kx2Hr9s1jd28gLHTlnhuKjswl8WacsLchIO9j6ehYFzwo2XPaWjEUjy/pWBl46UEY8T0DQ4M8Pw",
-	"PHtfhiyB68qxepF3wBKb4S1L8z5+sfVthj7K8rahfXFB+WFhKCkLXidj3UippnFX9VD2O/9r3b6z8mP3",
-	"3O8BXp8tPWU2oSPopXy07imHlkAMvDcbeRPSckN/p1fUEtid0KY5qa9Mm2GwY1HvG10cUa9SuIhDdpYP",
-	"KQrQFtH/Pu4xd99KbkC2bGUJlFqL5VxEkwTkRqlpVEg4TEFpMmRS6ZBQm18y3hIxFm2X7Nt6PG5rlVHy",
-	"c1uWbAT9his6vMhzaRdNOfaaKf2igK/BjD6Ela/0bPnqdbj0RVdwa96cz8AbvVts2TjhuI9HuC9FBE9m",
-	"T4mrZrXlk4inzbZS2Ere0EPNucexsAZ2OatXq5XWq1Kqlah4mGjfnrEYljjpBjel+a3lQ2oFhThoe/mg",
-	"sl71Ogx2VxlRjckidxX8ZAiw3GuFgcrvzsLA2UAYvzCEYU53pjRMgtDVBxhvSPjCElj3rtBsOnxxQB5N",
-	"skSzlErtQhIXhp+NkTblEOcRBUtkXfJWGGYz45giO1u7oS3KPHr3+uUv+ycvz9/s/+v8/eHrd/svzp/9",
-	"++TlMdnZ2jaMGlOjDGIcuTMYNPnOVuUURUZFKP+ZSwlWiK0AuGfIuBNTXdV51siPh0iCBVbfud06zYmV",
-	"LWXRT/Cfhy8OOlvdv5Nut0seaSe4NxS5nGlQm5Yw1yNoV2Z0Xfec0AtssNPWnbOTj5Xw4OM5bfRa2HX8",
-	"MjinuQ1F3h+9XvOSwXfNpTtbK4woCp9xwO4qcHkKO83gwWCVwdUC1ttLEkuBll1vIUdqGrv3hcXXllYS",
-	"sMGcOh+/wO8rfDynQBfSGIsLLVY3eFF9tZPebdXZTpP67T7i71zXrGnG3ZqkLFaMPC8P+Ob6yWv67dcN",
-	"tnxW1Df9ndBGd6qh8dwyUgCEJslmm2/6IxFk/14UQnWzD4ReI/RfQFeofEMR476gpXGXgrRXOeIFgQEc",
-	"4fy/n4CAc+Pstr41lmU/UG1VPIspdzr/DgS0h15VmtjrmX7X4g395DwLDtNSdKcg0YsLiZD4NP+CYAqd",
-	"jNiVzfnqMZxyvO316DTYzmvMB53d0yAkWzZOHRLGoyRT7Ao2u2TfTZGHM3WF/E856ox+lxhqsfeSaWIU",
-	"ySdIXW60zm5YDPD9q4o2x8inJapeUVmwUPg/+Vcfg63OIAiDbXPuK/s6teKJ6+Zl2XU9m1teRPGLiSop",
-	"KkM9OclILPD6uQTIX8CtQaK7Owk3xislf7aGIvex7EKRQb9PpmOWQF7+hpkxpkiWYkOEWIC9NadFFtmL",
-	"zcZeMDLLa5H+6tb9irafuy3TljapbqF784NpiQu/NkLdzJ9KcVkNBFuEO+znZYU9W+DRZgS9ga+Jp+Ky",
-	"T9vlzjwSzdyLecWozVjivXVFWG5D/whRxg9jUYnrEVYNNBrQ6gzUOKteNYue2wL1U7NV4W9mh5Xahhtr",
-	"rqgoMS80V7OAPIiElBBpMhZSAbnEzNbMHE+KQb96aXhAycQwaiL4CM0RpdKxpArWCfbNlcCvFOzzBBvs",
-	"8PipJShFaCKB4p13lUFsdjBz180zrlliTm5GbG3aT6fA+k+WDyhaWNy7xrsl29mDrnDehiKV4p9lHMiF",
-	"hhWTZvjqHSTMcJ7V0mZvEbpvlTKzgP7s6bLiftnCVBni4i+QJuOO4nK+sf/XbT9X/W5NwPasmC1OVITi",
-	"pN7kV4Po7Ri8qncb5cbdrdhCtdlrcMtuVNZvwLXckc/rkfLbkGvotsrd0HtOYtnLjy3enDmdKVXEVZ+u",
-	"lc4ygx9SWd9WA+KxOTZbj3ULDVhEpXpKRr0vSkbXayhFV9pYRKds/RtWLX6mkU5m5ELJ6KKuOxdovGez",
-	"m0SM8mUfpSAj4LoDPBIxYIniRe9isyWYZK8ht1Puytdgb62lbnGNuZ2z1TzWf2YV5iFNwTE+6glttPJH",
-	"lS9WS846hbWUVJ20fEjK/ihJ2fVFalsO1hlBw7qnguXW5kmInQWo8x02jRvRcBpaE7beaNgPQpP9e7Nx",
-	"Hmjck4+9CYGneWcKX8jFhvFs/sldfBfDwgdYlfw9xWwx/Z7l7I0TSFDcVS+clTkPIyQSrpiCeF1Xw3YQ",
-	"WcnTuB8utDHH+Kfkxh8xaHZTl8FdtunmlNGWY3iXAt8/fPXb8bu3t002+O83WsadvzDnpT0HS7U6Z0Gq",
-	"5WTMFFEpRKhs3QY8dfc5JmbUXo9odZgKJyX3iKgiU8m0tml6mrLaXF6N7rbw7/03r9dDZw7dretDboNE",
-	"B7YHiRiZXzVdCLyWCHR3uFVIdvvbtl/6lLXkB4/sOt8sPTgP891nCM0O2fIUYXE518u4xg0/cneTv74/",
-	"i11IVvBn7ZVIA3lILmfYh7v7g8VW8wvf+ZkYyerPq1eDqr4AKSLtVmaHmLM5nGFEs5hpIdexNCoNW+45",
-	"qGlJp0kqz/M45nduYfzUabk8KCktqa5C84Vo6n0x5DgXd5nrBALDTEFMHu30n2xWqkiMuqk06TfToX7l",
-	"xC2IyaymerAev+Or5ddFXS+jm0UNK12I/soxmrUZ4K6COmuSZNHcx5/mQrsIuzEUN78x1yXLPguRBCz0",
-	"oIki2Cwmb2u/8+SUV1rZbHbJRd6c5SLvBkcjbE29oWwHh5CYbVMJMZEwojJOQKlTLoYkogq65KX9bZWh",
-	"SBIxJY2GObvdQYg1VXn3PF/RpmXeE9e+ZzUt87kznU6xSXsnk4kNvcfzagd//qWmd6q9c6pNO1avQSm7",
-	"2TRa2KyhxWp9h+7ZZT5xvTGulzS6mL/1TKMxdJ4LrqVIlt11zn+cB3sq0lE7UOUA++tB1Uzdney20uGz",
-	"xU62LDKlishcyvvoePMb4mNdVXy3dYC2q8sjJ3UKMYN42/QWvWBLq07h9bnmK+bJhH7uXIp41sF7mcHe",
-	"P7aeDFDsWbHY6pRZqYSNLFhsK3+b1TBh0YormWHhCNGYKRyLJGZ85GSxPxP4Hte//9qXdwZMmm8vhxS7",
-	"gOTA+qpcnFK5Awvg7lit6G+0sLQl3+tfoLol3+qdOGHvbWDs5k5Y5pqlFcrQdebydr+vlVkmgo8IcGwf",
-	"0+h0VUljrqz+Ks3E7tmJs72zFjhxaxSjlKbSz1aP8pfwFXl+gGsY5/jck6X3eVA1e9oWYDKd1wlQHlf6",
-	"YZRVnO63huzM2BJLQXIFynqebY6kkw1LE1UlxT7UBPys/ua6ZB225lN+HKrqf3X9UNnnQ2K/mdi/nSzt",
-	"uZ6k7VGPfZK3LS0EqpOUCXonHglq319FhNo3H6h9Ln00h/AH+XxL+ewI8ra8AnyeVerk/JI/UHNznxZr",
-	"8YMM99KmpZlbk2aR6E0zb2K9LqElTMQVCmgmiZjmTzGH0iKqj61RkqeLv0/qvk2SdO5u/1xRjLv9fLZm",
-	"uvQY7j3GvIIZVfGIYGqT1Q9XIX8kP/oI0oRGVamxodYqOpgLOrd1Gf94dh1+qbXt/nhmOA37I7eyvn1q",
-	"f4oBPytS73pdNIbuBWY2B7CnpfmI8ZFN6sZkyDjGZ0WmyXQsyExkhEqM0hYlDXrsCfO+tV4/1leTTwCp",
-	"IvgzO9WmmGW6F+vimpMcvjioNBY18GAOGiDeUAQ7u5RNvCvTlU0VmlO6wHrRStwKYaZ0YxZ7ks0ZijYB",
-	"OEW9Iqi6KVcS1JzgxHW83lCoBSoPbZluCiI1KqHsTLtp+8pLMZJ0Ul0Dq7yuz3yJhsHjwdbOzvX/BwAA",
-	"//8=",
+	"7H1rc9s4svZfQfHdt2LvoS6W7ezE+XDWk8Q73srF60tl90Q+NkS2JEwogAOAVjQp//dT6AYpUqJutuNM",
+	"MvmSciSCABp97wetz0GkRqmSIK0JDj4HQ+AxaPzzhZIWpD2DKNPCTk5UIqKJ+yIGE2mRWqFkcBC8H3LL",
+	"7BBYygfARnzCEsXj50xY/MMwqexQyAHrazViyg5BM6XFQEjTDMJAw2+Z0BAHB1ZnEAYmGsKIu2nsJIXg",
+	"IDBWCzkIbm/D4K16waMhzK/hSGn2y/n5SWun2WaRe2bFu0Fmo+DgQyBVAx8PLsPa+c6s0jXznauPIA3j",
+	"MmaJGgjJQGulDeMamIQb0LSIeO1FGJyndhHv378/zOwQpBURt3WLGQLrAddu1iFPEpADYFunRy/Y07/t",
+	"t5mByD3Idrc3I/dtGKRc8xHYnB8ybZSun1/CJ3sV4QNM9YkdNNwIlRnkCze1cA//loGeBGEg+cjNRkOC",
+	"8jpG/NNrkAM7DA467XYdRV6LkbD16xgpY5mwMDLMKqbBZloumjvB15SnjqHPs8QGB/vt0K1DjNwB4SpG",
+	"QtL/dooVCWlhAJpIpcGkShpASv3M41P4LQODq4xIjtyfPE0Td4pCyVaqVS+B0X/9atzqP5eW8RcN/eAg",
+	"+H+tqWi26FvTOqFRNOn8/jVNy4RhI570lR5BzJRmfS4Sw254ImKcPWRCRkkWO7m08MkJMMdRUll6jF2c",
+	"HzV+cmOHKokN4+ztxWvHYJpHFvRzdk08f80cOQ0eeV9AEptmcBs65dFPRPTVCBAl3AzBsLGwQ1xblGkN",
+	"0jJjuQVc4pHSPRHHIB97jTyKwDgG/QjSU1cqCbngaJV4eqoUNK6D8XgkLOq0koJ+//59Y1Y11C3LD2nN",
+	"apJb0nH2SGUyfkwivFXMZNGQaTAq0xEdx78yZfmrTxFADI+6GqfjUQ6GwrCxypKYWf4RiGucPtVPDItV",
+	"lI3cG1nKjWWn716/+sfh+auri7NXp1f/unh3fnj183/OX509x2ExWC6SkmT85jaH9sL9LzO05XOlXnM9",
+	"gK8lJD0VT5zQK2ex3MJQJeZLe8PlxKsx89grJLoznmjg8YTpzFlbp9PkhFinEA38XFh0PLhlSkbw3Cl+",
+	"PWG8b/2+BuIGpLOESsazUnTqnm0cumfnbcoZDXHGZMyFZT3oKw30fiEHa1nUkp24DYMLyTM7VFr8Do8t",
+	"c6TXK9qncBO2v4RuuZD8houE95JHZ3ED+kZEjpGkM2lcmjFoJtU4Z46EW9BfmxVSrdxhfA0C+bmc+I8h",
+	"SRreV+hlNqdZDxVVjOrgQposTZW2EL+BWPBz3M/X01pPTLEBR9rcc3FWtGo4nSZ3Hsltfhp40C+9Nnd/",
+	"p9o9bQW5bpEGbiG+4vidI4r7K4i5hYYVIwjmHNIw6IsErsip/BzAJz5K3XEGGhzBmmncrxsk4soEQtqn",
+	"e8G8bxkGaixBX639uPO2ryKV0ebmvzfi95oY4ueJpZBp5Qy3ZTb/4LZRWmKZFn6qyorCMn2n0Y7q/QqR",
+	"davLD+aEk1WsHg469pU/lrFTcci3xURcaz5x/y/FK/WhZmWPONuy5Z7pqO7sTavT7jxt/LbrmaAU2uz7",
+	"oCL//04Ni+Rvv0hdII0yFsfCnRhPTkqE6fPEQDhDK3cQ9THSycujykn3hOQYFy2nAr6wjgivRlwk1e3z",
+	"RETwd///ZqRG5fkAn69Qo7O/V6HGbg01jlxw8crFHPOMgYFHXWoCNCmEHo+d+cucpggZNAdN1g2cImla",
+	"YRPoBi7Q6VKE2EQvqBs068R25NQ18eYqcrklTQfUUe4X4Inb7ux2XIySmXKKQH2sTw6UZ/Sj6iY6jp1h",
+	"tpP5qWC9w1ugvopBe51wHeWEoU1l4IcgM6DdoguZnpurKrx1CihnKXp/HQXewviEGzNWuoZPdjrOqu+0",
+	"O3vTANewrQspIhU7UxkDS5WQ1oRoZnpOW27T3zxJfOA2YuOhsMBMyiOoSFiaz1xhejdfVQd0nLK0FrRb",
+	"VLd7Vkf4t8rWaEbHyrW0u4s9y2OdK0Nq7dFsF8pi7YxZGm+4jRV2qrLHfOaQ6FihWmXuWs5SFl7g8xtq",
+	"6PzMppL3YgjRR59JGWQaDFOS0qq7zRmF2W7X5Mbmj24d++iMV5n40/Wcwg3IDOamXmG5Zki/jNSLCPoQ",
+	"9h8lZbXtr6oCpyRcRHlND1yzvqIQ0o3Cs3jOeM84x9N5ly5m5sYWOc67OhK0ZxsNV/LQSMjypzuLuOqR",
+	"mGVTxpjb+TsXNi4w65B/nJtBITGGvfKhACZ26ZOB5uhfZtNAhT67whmnD0aJAP/kNBCffpo/ZiKV1iXk",
+	"Q1rUVYVrVvkCtI+6c89t0oshl4NNFYhPaV6lJcO2sc2p2aGEceWdS4WsZFdntz23vplX1xLEx4Bzgnko",
+	"2enRC/Zsb/9vzIeXPs1mGA138lclEH1f8y42zEZcNjTw2MXeDD6lCZcUMaIxF4apiNYfQa0jSNnveg+b",
+	"8uCUU+9zkUBcSb2PhyCLhDuVSnA/WKhYR7OVXOEa/SaksVxGC7z/PIpOuR3Wbsw/4K32khJDHDKeGMVQ",
+	"GXLayb8bPmPYOI4ZZVZqJ5l6uPMT/HJ+fsLoAXS93AsKm7Tf3l3qOcwetBkqbcPZ8zbZaMT1ZFqqIn5y",
+	"763MFpz5NFI5kxUu8lDnZ784PWYa+oBsxAR64f0JJZuXTct7KrMHvYTLjyuNitdvuVldEgWcqgQeJuOR",
+	"JzuWr8ynAVaE/G5Vd/Kf8kUskxT38rfuudq1LVrO27lcDgYpFU36dE6PTl33//3AG79fun/ajWdXzcbl",
+	"X/9SR0U31RnYDbddxFBrqYopAXD1xzRmtzOjNpw5FL9l4L+3OoNZii2Orc7SRNhSwXOTzTizV93NlOid",
+	"xn5QJWu78ezy8064f7vVmP69/d+11J3udqftPZP8/zUh5dymsMQ/Ly2UPb+y+bezEv/P9+eUVH/WfvrT",
+	"tgsrDcgYPcpD726gFThgP1PJvpu127sRvg//hOt6c/MpFRrMlaiZ9bXog5PUXJ1Ral9UCh4FVZ+VXMGy",
+	"AnVjrnI9lvtbBCtYnXqoUKXyssrKLxfRucQ81a1ReWLvWYFi2GvuNjtN9uoG9ITsLBawUuI3hgkfo8i6",
+	"8q4cCWOculUSc8RUBoDYESd/9RND6A1Gqo/1JkhEkDGG/M2unPMrSo5lhWHrfS6nKebOc2Ofbd6Eooda",
+	"dcEXPOq013x+mscjIf+eqIgnQ4XO9GxGbg33/cKAfhibEgusg8Qlu9JTKgEukf/zPNXdkxHzinNFpumh",
+	"0g7V7FRpp5slGhyp72QoC9otMxSUxZ3hzLU9//CrmaWcuCXZWWypHAkfIrWAXP+lygpOtj3m7szNRwvE",
+	"OLmTU5yMR40pUAOn2xD1gpRBzEFOG8Yta6FyJphCpRRMsYgs3Hmeg8rwa8xnJmqMaymzCKoh92luRC50",
+	"EhwENE1FZ7hwu+OoRO91+8GEBf7vKJetf74/D8L52K+yVEQS0gxhsd6N7CseJKoYImSxyqG1KRUgheyr",
+	"Ggs/LXIjLkfGiNdp9LiBmPHyEth4qExBZJ0lYFgiboAJ2ZUYYuYJmNyeTcuWwjAQCJVMs14iIrZ1nfPE",
+	"Aftweb3NlO5Kz02zZ0W4RGGsKeGJhPUgIscf158a+Ol1V25xOWFT9NGImazfFxGY54xLBqPUTvBd+Wj3",
+	"OC9V+mPmrMs2mclERCANTL3z4M2xO84MecLR1hy0WioF6YE/Sg9afpBpuWensRyK8cBpuzC4AW2I/u3m",
+	"TrONqeUUJE9FcBDsNtvNXXIUh8ierVhFZKdhAUzQWQXNI+tOIz+EavR/eHIcIogAYmI3rCJhpYykSyqm",
+	"MmtEDAWMyTTZsTUs50NgseCJGrBEDZDqdqhVNhh6znVsWBz4cRwcBP8A+1JFBhXUDKKw027PlNstfLKt",
+	"oR0l1fr66qpebW09z1/Ow38bOf63MQUALwOC1KOGCfCQs3Bw8OEyDHwQ7qLsMR8MQLOLY7dePjBOPY7A",
+	"8uDSDcPzbH3uiwRuS8daS7wjkVDNeYpc/fCZ4J+OP6bozz49uASdWzhKhpbXyEQzMmbeuStHKIeN/6Gw",
+	"73L6Z/OqPgK8vVx5ymLEB9BK5WDTUw6JQdx67zbyLqzlh/7Kbzgx2IPwpjupL8ybYbBHpK8bXRxRq4Tr",
+	"xSF7q4cU8Mpl/H+Ie8zDt6k0oFguFAnCIy7Vc/PwxZBJGIOxrC+0sSHjVF9y0RJzHm2THRLaVBKUHzW/",
+	"JNS+U/RPPKT2Oq+lXc/rsdfC2JfF+uaEsY5g00dahO6+DVc+6PHo7snZsr+zu1PEplW0jy3cl2FKJpPn",
+	"zIO9SzDP7UVI8VLdsIab84hjKUR8taiX8VOb4aYqoJkaITqkM1b9KU2awV15fmf1kArEEQftrh40RWPf",
+	"hsH+OiPKOVmUrkKeHANO91oSoOlnl2HgfSDMXzjGcKc7MRZGQehBCS4aUnVpCbwWYtBtOnl5xLZGWWJF",
+	"yrX1KYlrJ8/XITpizlFA8cGvtpljppj1Js4HzDmvyd4qJ4HuZcKwvZ39kEC5Bc74zeG/ry5OXr87fEk4",
+	"Y7a3sxsy3pUxdyYidkNDprSHwHFLyDc2UoiA4VSrRIcGZVjpj6znFJMTD+dJ8jhke51Ok9XrDWbVAHAb",
+	"Ti0MVYLBxEgZ25ULwdBsa6/9jADTwm432SGqEI/mpekhZjIb9UB3perj/svIXsLzsq29zjNSOyWEJuvB",
+	"RMnYe55VDUSIqQIAVhQ1fvbF0ZLYFUfXcgLdiLktW38Kd+I+CmPBX+/8uXsfAoFFU8xV8P9PXh41dpp/",
+	"Y81mk21Zb8KeGI8bIRHdTLQ9BOy2GkNiPDynWHYeXLEsQs3TBaeSXX6taJ56a5Qz0xPDLk5fb3gb6Q+t",
+	"r/baz1aPqF5wcKN21pinuCOAA/bX2U0NVNcN7nTWGVyGJOOoZ2utsXJZ4P4anPidNOI99HfFU2p9FvEt",
+	"cWYClESrao2X+HlJa8w4Lks5WsSF91ANNNBtWMzo93Uj9uZljfYR/8Ft/Ibu871ZiqjCeHFo9/ILal3u",
+	"w6qjnL8VTXp7L6SsWrkkkXukBoDxJNlelBP4lhiy/Sjmp7zZH4xeYfR/gC1x+RPDXNiIfs1DKtJW6YiX",
+	"JGRwhI+7vwMGzl3B++Y00Ft36kAybi2Phqgniku4M1fIy5kP92HDEVSrGmRTEXbjVfRUixvudJ4LQ/Cd",
+	"eM/cRR8b3ZL37wnZ8pvqeVbmpTCpMqLeEbye7vc6nF7PxQSIO1824jEww/v5HfbO06fbB45Qh2cvjo8p",
+	"tHIPXuO2uL+nXHz81+vvy7F8ZCOpxtJ7Xg9gJmu0hkkTurtfH1i/waDVmUYJ46kBTUFjDqOIcPMPGAJI",
+	"/P1OTLFDV+K11q1usJtf6+g09rtByHaoSuPvvhtxA9uhH8SUjkHTe5rsFFEpXTnKjGWJACYkJvptSUEh",
+	"9+EDUlmmIQUXrWoM2xOeutC33ZWSj3K0F650OyR0AmgoNYvAIN3FoIZCdbczg5F4V/qPy9E33k720Tfb",
+	"w7QdVXqoDJEHmph+oNA+XwM9UIxdmBLY2ut0fHzdlVSI2saS4YThRS7GB1zIZfegMfQvQv6urI352Roh",
+	"f1fWxfzsFVXHAOtmmHkRJtduStN9epHTkNqN8MQ98xFSW5cyQBDTH9/VWpTGqPOyyjmMKdCqyFbkH30I",
+	"dhqdIAx2ncSunZmogL5u53tgbJqHuOeVvnozW1YiBmWd9AVK+/fmNv5IQjxwEgJZ/OEs4RBv+/2+sGBz",
+	"iOA0wzrtNhsPnT/kQcKIHxCGZSl2VYoV0G1nq7KIvCfn3TvbVhs//uLn/YKRmr/IuKi4XN5C8+4Hs6B6",
+	"9toZbff+VKteuVxGBPfUz8HXLYLBLQpZ3sCXpFNxD3Np2wu0KPRgjqsnXAf2rjFM5BHvt1CLeT9UpRIb",
+	"E+VyjFtaVYDmzqpVxhrlPmP11OjuzJvJSQkBdmc7GRUXcQo7OX/NJoiU1hBZNlTaAOth/X/ijifFgkD1",
+	"Ak3A2cgJaqLkAN1WY9Kh5gY2KQTMXBRaqxBQkxqk4fFzYihTNFgRxmQQux1MfJuQTFqRkMtHCN4/pbks",
+	"2lg9uqW8p9jRQVd7GJUgkqskUCoLa0IL8NEHgBXge9YDF7zF1X0tYAEt9HsHFRS3cJcCCpAWfwIwgfQc",
+	"l8sN/b/q+/k7QuQCLsYOEITbBcPuJQUcoMQy80xPY/BC832Mm/S9AwrTRpeFV907r94TXtDbJEdt5nfG",
+	"N7BtpRv0j1zgpiviC2JHdzpjbpjH6G9U6naDv8My9zdlAfHYvJhtJrqFBSyyly2jo9Zno6PbDYyiB4AX",
+	"GUOffROGwSce2WTCro2Orqu2c4nF+3lyl/xUPu1WCjoCaRsgsaEJlxN23breXpC6omYNizl37WYB97ZS",
+	"92j2sFiyzSzVv2cTVsOaSmIevSa1sVA+ynKxHpTCG6yVrOq15Q8IxbcCodhcpS5CTHgnqF+NVPBSivsm",
+	"xP4r3McO2y6MmAsaFsIrarNh3whPth/Nx/nB4zXoibsweJr376lLuZhSH1rfHkT1ixhgXfavAbrG/I+s",
+	"Z+9croKio0cRrMxEGCHTcCMMxJuGGtRnaa1I43GkkHKO8Xcpjd9i0uyuIYO/ktjMOWNRjeFdCvLw5Pif",
+	"Z+/e3rfYUH8LnAR39lpxLe/5tZSxdEtKLedDYZhJIUJj6zdQczspp8SE0yWyhQFTEaTkERE3bKyFtQTn",
+	"4KmovKvWovst/OfwzevNyJmv7t5orvsQ0S+7hoiYmV+3XAiyUgj0nS5MyPbbu3T/ZCwW1AdPaZ6vVh6c",
+	"XfPDVwhPEQKzskRYtDCoFVwXhp/6Dg5fPp7FXk1rxLN0cdytPGS9CSLomt9YbjVvi5GfidOs9XX1clK1",
+	"LkGKRLuX26FmfA7vGPEsFlbpTTyNUlurR05qEuvMs8qLPI/57V+l+XbLcnlSUhOrrsPzhWpqfXbsOJN3",
+	"memXBP3MQEzouxKKxJmb0s+RuNehfZXMT4jFrHnzQBG/l6vVl+p9x7e7ZQ1Lvdr+zDmajQXgoZI6G7Jk",
+	"0QKtvsyFfhH2rCn6Y2CtS0+70UQaEOjBE8OwpVb+cyR7z7qy1PBru8mu8xZW13nPTB4hEvWJoT43IXPb",
+	"5r63l7CmKyMulRQRT7CzF13ExG5XhBeNuIFGXyUxxP6erh7xxB00ootPj1505U+dp/uhh/2OuJD4zfHL",
+	"t4fbTfaKfvKtr5JEjdlco7L9ZgcbhHdl3ra0DnVK+uDc901bz3B9aozHY/y9jkamE8rmx7OWDH+WrmLK",
+	"yk3Lyt2S1oe1TNuIzfUO28AwVhq+PXIUfu6bEt2u6DC06tLFsiYT+Y8GYjNbPli8qOkA+lXDcvHvQXZb",
+	"aq28wPUmqRtzw3RuOOoYefsr0oOs+yPRY/kPY7EtLmsFHZ8PfRvB65km1ddfkXoPi7Ok3mJbXqsXahyZ",
+	"aLsWVIQUaRRRtW8B5r4Z8U8NR7UGXlUIDn7aedZBs0JmZ2HQS1of2ymJmHDc82ijsGgImUwQmMMsVmKH",
+	"KsGrEGTr6iutFzj/42OL3rll8nx7+UqxF1W+2DoUkTfaD+BhPZzeKbrsLYUO5Xv9E6CH8q0+SJB7QYnH",
+	"uwe5mW/ZWXgGvj9k7Q+/VGCsiZIDBhKbmM31WyyVidf2BUotLR85SKYOjkuC5A3APlNX9M/Y1uKbj8Vl",
+	"foAbBD/4fQ0Koi5CrcQrBHAVNsdhuMhj2pVpipL1v8FHb8bGjAaSGzD+Xt2CQN3rhpWFwCnH/sBcfK/x",
+	"/KZsHS6sV307XNX+4vahtM8fwIl54MT9dGnLd8ZenFU6ZHnz7EKhek2ZYHRSo0Hp+XVUKD35g9tnynMz",
+	"BP+hn++pnz1D3ldWQC4XlWopIP8ZswJjpMbF/FiHpmN2Macw87LxSv4Qjfl90hH8kIwHkgxisnsLRlHG",
+	"T7Na2ETVPmgYqRs0D0KTUOC3WCFbYCjOyCXKwQB/THG4Twl8pk/EDOTJ322/3LAYfgaPnu5fw4krxWMw",
+	"JijCj4uu31IUfwppwqOy1nhiNoKUzKS8F/3SxofL2/Bz5acrPlw6SaP+OYtEn76lxl74t2HVX34ofhyh",
+	"Fbi3+QXX/KzHAE0z/bZDX0jMDqvMsvFQsYnKGNeYIy4AK3ZYk2R+SzkHasP7ESA1DH9qrtwYelrMR9Tj",
+	"/EtOXh6V+gK79VAfIYifGIb9naYNfUqvm7bMmH+lT+sXP6dBSlgYO/cWOsn5NxRNIPAVVbxXeVMe8DX/",
+	"gnP/qw/eNSp9SSDsFFTqTMK0O/s2/baKVgPNR+U5EMN3e1lX5ug87ezs7d3+XwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

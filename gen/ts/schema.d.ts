@@ -16,8 +16,10 @@ export interface paths {
         /**
          * Log in (OAuth2 password grant)
          * @description The OAuth2 resource owner password credentials grant (RFC 6749
-         *     section 4.3). `username` is the account's email, compared regardless
-         *     of case. Errors follow RFC 6749 section 5.2, not RFC 9457.
+         *     section 4.3). `username` is the account's email, compared in its
+         *     canonical form (the local part case-folded and normalized per RFC
+         *     8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+         *     RFC 9457.
          */
         post: operations["createToken"];
         delete?: never;
@@ -201,7 +203,12 @@ export interface paths {
         put?: never;
         /**
          * Upload a PDF
-         * @description Stores one PDF (multipart field `file`) owned by the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a damaged PDF 422.
+         * @description Stores one PDF (multipart field `file`, and no other field) owned by
+         *     the caller. Not a PDF is 415, over ROLEGATE_MAX_UPLOAD_BYTES 413, a
+         *     damaged PDF, or one that takes more than the server's work bounds to
+         *     read, 422. The caller's documents together may hold at most
+         *     ROLEGATE_USER_QUOTA_BYTES (409 past it). A user runs a bounded number
+         *     of PDF operations at once (429 with Retry-After beyond).
          */
         post: operations["uploadDocument"];
         delete?: never;
@@ -260,8 +267,15 @@ export interface paths {
         /**
          * Split a document
          * @description Makes one new document per page, or one per page range given in the
-         *     body ("3" or "2-5", 1-based, inclusive). A range outside the document
-         *     is 400. The original is kept.
+         *     body ("3" or "2-5", 1-based, inclusive), in the order given. Ranges
+         *     must lie inside the document and must not repeat or overlap (400
+         *     naming the range), so there are never more parts than pages. The
+         *     parts together may take at most 4 times the source's bytes, and
+         *     reading the source at most the server's work bounds (422 beyond
+         *     either); they count against ROLEGATE_USER_QUOTA_BYTES (409). A user
+         *     runs a bounded number of PDF operations at once (429 with
+         *     Retry-After beyond). Either every part is stored or none is. The
+         *     original is kept.
          */
         post: operations["splitDocument"];
         delete?: never;
@@ -378,7 +392,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Enable an account */
+        /**
+         * Enable an account
+         * @description Refused (409) for the caller's own account, as disabling is.
+         */
         post: operations["enableUser"];
         delete?: never;
         options?: never;
@@ -568,7 +585,10 @@ export interface components {
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
         };
-        /** Format: password */
+        /**
+         * Format: password
+         * @description 12 to 1024 characters (Unicode code points, not bytes), not all of them white space.
+         */
         NewPassword: string;
         PasswordChange: {
             /** Format: password */
@@ -656,7 +676,7 @@ export interface components {
         };
     };
     responses: {
-        /** @description The request is malformed or fails validation; `errors` names the fields. */
+        /** @description The request is malformed or fails validation, including text that is not valid UTF-8 or holds a NUL character; `errors` names the fields. */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
@@ -724,6 +744,26 @@ export interface components {
         /** @description The request body's content type is not one the operation takes. */
         UnsupportedMediaType: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Storing this would take the caller's documents past ROLEGATE_USER_QUOTA_BYTES; the detail names the quota and the use. */
+        QuotaExceeded: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The caller already runs as many such operations as it may at once; retry after the given seconds. */
+        TooManyRequests: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After": number;
                 [name: string]: unknown;
             };
             content: {
@@ -798,7 +838,17 @@ export interface operations {
                     "application/json": components["schemas"]["OAuthError"];
                 };
             };
-            413: components["responses"]["TooLarge"];
+            /** @description The request body is over the limit (an RFC 6749 section 5.2 body, error `invalid_request`). */
+            413: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    Pragma: components["headers"]["NoCache"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1152,9 +1202,11 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["QuotaExceeded"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1224,9 +1276,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The PDF. */
+            /** @description The PDF, as an attachment that is never cached. */
             200: {
                 headers: {
+                    /** @description `attachment`, with the file name made safe (RFC 6266): an ASCII `filename` and a UTF-8 `filename*`. */
+                    "Content-Disposition": string;
+                    /** @description Documents are private and never stored by caches. */
+                    "Cache-Control": "private, no-store";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1269,9 +1325,11 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["QuotaExceeded"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1513,6 +1571,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             503: components["responses"]["Unavailable"];
         };
     };
