@@ -129,7 +129,7 @@ func chooseDataDir(dir string, u *osUser, log *slog.Logger) (string, error) {
 		filepath.Join("/var/lib/rolegate", name),
 		filepath.Join(os.TempDir(), "rolegate-"+name),
 	} {
-		if err := os.MkdirAll(filepath.Dir(cand), 0o755); err != nil || !ok(cand) {
+		if err := mkdirSearchable(filepath.Dir(cand)); err != nil || !ok(cand) {
 			continue
 		}
 		log.Info("pglocal: the postgres OS user cannot reach the data directory; the cluster lives elsewhere",
@@ -137,6 +137,19 @@ func chooseDataDir(dir string, u *osUser, log *slog.Logger) (string, error) {
 		return cand, nil
 	}
 	return "", fmt.Errorf("pglocal: OS user postgres cannot reach %s and no fallback directory is usable", primary)
+}
+
+// mkdirSearchable creates dir, if missing, with mode 0755 whatever the
+// umask: it only holds the postgres user's own 0700 cluster directories,
+// which that user must be able to reach.
+func mkdirSearchable(dir string) error {
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
 }
 
 // openForSearch lets the postgres group traverse dir when dir is a private

@@ -65,6 +65,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	logger := newLogger(cfg, stderr)
 	switch args[0] {
+	case "serve", "user", "migrate":
+		// Before anything is written: keys, blobs and the embedded cluster
+		// under the data directory are no other OS user's business.
+		if err := makePrivate(cfg.DataDir, usesDataDir(cfg)); err != nil {
+			return err
+		}
+	}
+	switch args[0] {
 	case "serve":
 		return serve(ctx, cfg, logger, stdout)
 	case "routes":
@@ -153,6 +161,13 @@ func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach 
 		return fmt.Errorf("creating the spec's roles: %w", err)
 	}
 	return fn(pool)
+}
+
+// usesDataDir reports whether anything is kept under the data directory:
+// the embedded cluster, the generated signing key or the default blob
+// bucket.
+func usesDataDir(cfg config.Config) bool {
+	return cfg.DatabaseURL == "" || len(cfg.JWTSecret) == 0 || cfg.BlobURL == ""
 }
 
 // openPool connects and waits, bounded by wait, for the database to answer,

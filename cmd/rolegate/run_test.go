@@ -344,6 +344,7 @@ func TestEmbeddedSurvivesSIGKILL(t *testing.T) {
 	if countLogs(t, second.logs, "shutting down") != 1 {
 		t.Errorf("no graceful shutdown logged:\n%s", second.logs)
 	}
+	assertPrivate(t, vars["ROLEGATE_DATA_DIR"], true)
 }
 
 func TestUnknownCommand(t *testing.T) {
