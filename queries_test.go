@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rolegate/rolegate/email"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/testdb"
 )
@@ -15,8 +16,8 @@ import (
 func TestMain(m *testing.M) { testdb.Main(m) }
 
 // The seed's joined lookup: one user and the names of all its roles, in one
-// query, whatever the number of roles and the case of the email.
-func TestGetUserWithRolesByEmail(t *testing.T) {
+// query, whatever the number of roles, by the email's canonical form.
+func TestGetUserWithRolesByCanonicalEmail(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	q := db.New(testdb.New(t))
@@ -32,7 +33,7 @@ func TestGetUserWithRolesByEmail(t *testing.T) {
 		{"Three@Example.com", []string{"user", "admin", "system"}},
 	}
 	for _, u := range users {
-		row, err := q.CreateUser(ctx, db.CreateUserParams{Email: u.email, PasswordHash: "$argon2id$test"})
+		row, err := q.CreateUser(ctx, db.CreateUserParams{Email: u.email, CanonicalEmail: mustCanonical(t, u.email), PasswordHash: "$argon2id$test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +54,7 @@ func TestGetUserWithRolesByEmail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.lookup, func(t *testing.T) {
-			got, err := q.GetUserWithRolesByEmail(ctx, tt.lookup)
+			got, err := q.GetUserWithRolesByCanonicalEmail(ctx, mustCanonical(t, tt.lookup))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,21 +67,34 @@ func TestGetUserWithRolesByEmail(t *testing.T) {
 		})
 	}
 
-	if _, err := q.GetUserWithRolesByEmail(ctx, "missing@example.com"); !errors.Is(err, pgx.ErrNoRows) {
+	if _, err := q.GetUserWithRolesByCanonicalEmail(ctx, "missing@example.com"); !errors.Is(err, pgx.ErrNoRows) {
 		t.Errorf("missing user: err = %v, want pgx.ErrNoRows", err)
 	}
 }
 
-func TestEmailIsUniqueRegardlessOfCase(t *testing.T) {
+// The canonical form is unique, and only it: the email as typed is not.
+func TestCanonicalEmailIsUnique(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	q := db.New(testdb.New(t))
-	if _, err := q.CreateUser(ctx, db.CreateUserParams{Email: "a@example.com", PasswordHash: "x"}); err != nil {
+	if _, err := q.CreateUser(ctx, db.CreateUserParams{Email: "a@example.com", CanonicalEmail: "a@example.com", PasswordHash: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.CreateUser(ctx, db.CreateUserParams{Email: "A@EXAMPLE.com", PasswordHash: "x"}); err == nil {
-		t.Fatal("a second user with the same email in another case was accepted")
+	if _, err := q.CreateUser(ctx, db.CreateUserParams{Email: "A@EXAMPLE.com", CanonicalEmail: "a@example.com", PasswordHash: "x"}); err == nil {
+		t.Fatal("a second user with the same canonical email was accepted")
 	}
+	if _, err := q.CreateUser(ctx, db.CreateUserParams{Email: "a@example.com", CanonicalEmail: "other@example.com", PasswordHash: "x"}); err != nil {
+		t.Fatalf("the email as typed is unique: %v", err)
+	}
+}
+
+func mustCanonical(tb testing.TB, addr string) string {
+	tb.Helper()
+	key, err := email.Canonical(addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key
 }
 
 func TestDeletingUserCascades(t *testing.T) {
@@ -91,7 +105,7 @@ func TestDeletingUserCascades(t *testing.T) {
 	if err := q.EnsureRoles(ctx, []string{"user"}); err != nil {
 		t.Fatal(err)
 	}
-	u, err := q.CreateUser(ctx, db.CreateUserParams{Email: "gone@example.com", PasswordHash: "x"})
+	u, err := q.CreateUser(ctx, db.CreateUserParams{Email: "gone@example.com", CanonicalEmail: "gone@example.com", PasswordHash: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}

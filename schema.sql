@@ -71,3 +71,15 @@ COMMENT ON TABLE documents IS 'PDF documents; their bytes live in the blob bucke
 
 -- A user's documents, newest first (keyset pagination).
 CREATE INDEX documents_owner_created_idx ON documents (owner_id, created_at DESC, id DESC);
+
+-- +step 3: canonical emails
+-- An account's email is unique, and found at login, by its canonical form
+-- (package email), computed in Go: lower() depends on the locale, folds
+-- ALİCE into alice and lets look-alikes and invisible characters through.
+-- Step 3's Go hook (accounts.AssignCanonicalEmails) fills the column for
+-- existing rows and reports, rather than merges, those it cannot fill.
+ALTER TABLE users ADD COLUMN canonical_email text;
+COMMENT ON COLUMN users.email IS 'Login name as the user typed it, and as the API shows it.';
+COMMENT ON COLUMN users.canonical_email IS 'Canonical form of email (package email), unique. NULL only for accounts that step 3 reported; they cannot log in.';
+CREATE UNIQUE INDEX users_canonical_email_key ON users (canonical_email);
+DROP INDEX users_email_key;

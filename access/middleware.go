@@ -13,6 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/rolegate/rolegate/email"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/problem"
 	"github.com/rolegate/rolegate/token"
@@ -180,7 +181,7 @@ func (m *middleware) serve(o *operation, w http.ResponseWriter, r *http.Request)
 	}
 	if o.oauthErrors && r.URL.RawQuery != "" {
 		// RFC 6749 section 3.2: credentials travel in the body, never in a URL that gets logged.
-		WriteOAuthError(w, "invalid_request", "Parameters must be sent in the request body.")
+		WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "Parameters must be sent in the request body.")
 		return
 	}
 	var params map[string]string
@@ -190,13 +191,17 @@ func (m *middleware) serve(o *operation, w http.ResponseWriter, r *http.Request)
 			params[name] = r.PathValue(name)
 		}
 	}
+	if err := checkParams(r, params); err != nil {
+		m.fail(o, w, r, err)
+		return
+	}
 	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: o.route, Options: m.filterOpts}
 	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 		m.fail(o, w, r, m.requestProblem(err))
 		return
 	}
 	if o.oauthErrors && !singleValued(r) {
-		WriteOAuthError(w, "invalid_request", "Parameters must not be repeated.")
+		WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "Parameters must not be repeated.")
 		return
 	}
 	m.next.ServeHTTP(w, r)
@@ -216,14 +221,21 @@ func (m *middleware) authenticate(r *http.Request) (*token.Claims, error) {
 	}
 	claims, err := m.opts.Verifier.Verify(strings.TrimSpace(raw))
 	if err != nil {
-		return nil, &problem.Error{
-			Kind:   problem.Unauthenticated,
-			Detail: "The access token is invalid.",
-			Header: http.Header{"Www-Authenticate": {challenge + `, error="invalid_token"`}},
-			Err:    err,
-		}
+		return nil, InvalidToken("The access token is invalid.", err)
 	}
 	return claims, nil
+}
+
+// InvalidToken is the 401 for a token that verified but that the account
+// behind it no longer backs (it was deleted, disabled or lost the role the
+// operation needs), with its RFC 6750 challenge; cause is only logged.
+func InvalidToken(detail string, cause error) error {
+	return &problem.Error{
+		Kind:   problem.Unauthenticated,
+		Detail: detail,
+		Header: http.Header{"Www-Authenticate": {challenge + `, error="invalid_token"`}},
+		Err:    cause,
+	}
 }
 
 func (m *middleware) forbidden() error {
@@ -296,7 +308,14 @@ func (m *middleware) requestProblem(err error) error {
 			return &problem.Error{Kind: problem.Invalid, Detail: "The request body is required.",
 				Fields: []api.FieldError{{Field: "body", Message: "is required"}}, Err: err}
 		}
-		msg = "is malformed"
+		switch {
+		case errors.Is(err, errBadText):
+			msg = errBadText.Error()
+		case errors.Is(err, errTrailingData):
+			msg = errTrailingData.Error()
+		default:
+			msg = "is malformed"
+		}
 	default:
 		return problem.Wrap(problem.Invalid, "The request is invalid.", err)
 	}
@@ -322,9 +341,19 @@ func (m *middleware) requestProblem(err error) error {
 func (m *middleware) fail(o *operation, w http.ResponseWriter, r *http.Request, err error) {
 	if o.oauthErrors {
 		var pe *problem.Error
-		if errors.As(err, &pe) && (pe.Kind == problem.Invalid || pe.Kind == problem.UnsupportedMedia) {
-			WriteOAuthError(w, "invalid_request", "The request is not a valid token request.")
-			return
+		if errors.As(err, &pe) {
+			switch pe.Kind {
+			case problem.Invalid:
+				WriteOAuthError(w, http.StatusBadRequest, "invalid_request", pe.Detail)
+				return
+			case problem.UnsupportedMedia:
+				WriteOAuthError(w, http.StatusBadRequest, "invalid_request", "The request is not a valid token request: send a form (application/x-www-form-urlencoded).")
+				return
+			case problem.TooLarge:
+				// RFC 6749 has no error code of its own for this; the status says it.
+				WriteOAuthError(w, http.StatusRequestEntityTooLarge, "invalid_request", pe.Detail)
+				return
+			}
 		}
 	}
 	problem.Write(w, r, err)
@@ -347,11 +376,14 @@ func singleValued(r *http.Request) bool {
 
 // emailFormat checks `format: email`, which kin-openapi leaves unchecked
 // by default: a bare address as net/mail reads it (no display name, no
-// comments), such as alice@example.com or admin@localhost.
+// comments), such as alice@example.com or admin@localhost, that has a
+// canonical form (email.Canonical), so that no account is created under an
+// address it could not log in with.
 var emailFormat = openapi3.NewCallbackValidator(func(s string) error {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
 		return errors.New("not an email address")
 	}
-	return nil
+	_, err = email.Canonical(s)
+	return err
 })

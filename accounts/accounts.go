@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rolegate/rolegate/email"
+	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/password"
 	"github.com/rolegate/rolegate/problem"
@@ -24,34 +26,67 @@ type Hasher interface {
 	Hash(ctx context.Context, pw string) (string, error)
 }
 
-// MinPasswordLen is the shortest password a new account may have.
-const MinPasswordLen = 12
-
 // BootstrapEmail is the first administrator's login.
 const BootstrapEmail = "admin@localhost"
 
 // Create makes an account holding roles, which must exist, in one
-// transaction. It returns a Conflict error when the email is taken
-// (regardless of case) and an Invalid one for an unknown role or a password
-// that is too short or too long.
-func Create(ctx context.Context, pool *pgxpool.Pool, h Hasher, email, pw string, roles []string) (db.CreateUserRow, error) {
+// transaction. It returns a Conflict error when an account's email has the
+// same canonical form (email.Canonical), and an Invalid one for an address
+// without a canonical form, an unknown role or a password that
+// password.CheckNew refuses.
+func Create(ctx context.Context, pool *pgxpool.Pool, h Hasher, addr, pw string, roles []string) (db.CreateUserRow, error) {
+	return createIn(ctx, h, addr, pw, roles, func(fn func(*db.Queries) error) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return fn(db.New(tx)) })
+	})
+}
+
+// CreateAsAdmin is Create on behalf of caller, in the transaction of
+// AsAdmin: it also returns ErrNotAdmin when caller is no longer an enabled
+// administrator.
+func CreateAsAdmin(ctx context.Context, pool *pgxpool.Pool, h Hasher, caller int64, addr, pw string, roles []string) (db.CreateUserRow, error) {
+	return createIn(ctx, h, addr, pw, roles, func(fn func(*db.Queries) error) error {
+		return AsAdmin(ctx, pool, caller, fn)
+	})
+}
+
+// createIn checks and hashes the new account's password outside any
+// transaction, since hashing is slow, then inserts the account in the
+// transaction that inTx runs.
+func createIn(ctx context.Context, h Hasher, addr, pw string, roles []string, inTx func(func(*db.Queries) error) error) (db.CreateUserRow, error) {
 	var row db.CreateUserRow
-	if n := len(pw); n < MinPasswordLen || n > password.MaxPasswordLen {
-		return row, problem.New(problem.Invalid, fmt.Sprintf("The password must be %d to %d bytes long.", MinPasswordLen, password.MaxPasswordLen))
+	if err := CheckPassword(pw, "body.password"); err != nil {
+		return row, err
+	}
+	key, err := canonicalEmail(addr)
+	if err != nil {
+		return row, err
 	}
 	hash, err := h.Hash(ctx, pw)
 	if err != nil {
 		return row, err
 	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return create(ctx, db.New(tx), email, hash, roles, &row)
+	err = inTx(func(q *db.Queries) error {
+		return create(ctx, q, db.CreateUserParams{Email: addr, CanonicalEmail: key, PasswordHash: hash}, roles, &row)
 	})
 	return row, err
 }
 
-func create(ctx context.Context, q *db.Queries, email, hash string, roles []string, row *db.CreateUserRow) error {
+// canonicalEmail is email.Canonical, refusing as the API's body.email.
+func canonicalEmail(addr string) (string, error) {
+	key, err := email.Canonical(addr)
+	if err != nil {
+		msg := err.Error()
+		return "", &problem.Error{Kind: problem.Invalid, Detail: strings.ToUpper(msg[:1]) + msg[1:] + ".",
+			Fields: []api.FieldError{{Field: "body.email", Message: msg}}, Err: err}
+	}
+	return key, nil
+}
+
+// create inserts the account of p, whose CanonicalEmail is its Email's
+// canonical form, and grants it roles.
+func create(ctx context.Context, q *db.Queries, p db.CreateUserParams, roles []string, row *db.CreateUserRow) error {
 	var err error
-	*row, err = q.CreateUser(ctx, db.CreateUserParams{Email: email, PasswordHash: hash})
+	*row, err = q.CreateUser(ctx, p)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return problem.Wrap(problem.Conflict, "An account with this email exists.", err)
@@ -87,8 +122,8 @@ func Bootstrap(ctx context.Context, pool *pgxpool.Pool, h Hasher, pw string) (cr
 		generated = rand.Text()
 		pw = generated
 	}
-	if len(pw) < MinPasswordLen {
-		return false, "", fmt.Errorf("ROLEGATE_ADMIN_PASSWORD must be at least %d bytes", MinPasswordLen)
+	if err := password.CheckNew(pw); err != nil {
+		return false, "", fmt.Errorf("ROLEGATE_ADMIN_PASSWORD %w", err)
 	}
 	// Hashing takes a while: do it outside the transaction and its lock.
 	hash, err := h.Hash(ctx, pw)
@@ -108,7 +143,9 @@ func Bootstrap(ctx context.Context, pool *pgxpool.Pool, h Hasher, pw string) (cr
 			return err
 		}
 		var row db.CreateUserRow
-		if err := create(ctx, q, BootstrapEmail, hash, []string{"admin"}, &row); err != nil {
+		// BootstrapEmail is its own canonical form (TestBootstrapEmailIsCanonical).
+		p := db.CreateUserParams{Email: BootstrapEmail, CanonicalEmail: BootstrapEmail, PasswordHash: hash}
+		if err := create(ctx, q, p, []string{"admin"}, &row); err != nil {
 			return err
 		}
 		created = true
@@ -130,4 +167,14 @@ func ParseRoles(s string) []string {
 		}
 	}
 	return roles
+}
+
+// CheckPassword is password.CheckNew for a new password given in field: a
+// refusal is an Invalid problem naming the field and the rule.
+func CheckPassword(pw, field string) error {
+	if err := password.CheckNew(pw); err != nil {
+		return &problem.Error{Kind: problem.Invalid, Detail: "The password " + err.Error() + ".",
+			Fields: []api.FieldError{{Field: field, Message: err.Error()}}, Err: err}
+	}
+	return nil
 }

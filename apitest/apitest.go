@@ -51,6 +51,8 @@ type Env struct {
 	Now func() time.Time
 	// BlobDir is the directory of the document blob store.
 	BlobDir string
+	// PDF is the handlers' PDF processor; tests may take its Slots.
+	PDF *documents.Processor
 }
 
 // Options adjust the server for a test.
@@ -60,6 +62,14 @@ type Options struct {
 	HashParams     *password.Params
 	MaxUploadBytes int64
 	CORSOrigins    []string
+	// QuotaBytes bounds each user's documents; zero means no bound.
+	QuotaBytes int64
+	// PDFWorkers and PDFWorkersPerUser bound the PDF operations at once
+	// (default 8 and 2); PDFTimeout and PDFMaxDecodedBytes bound each
+	// (default documents' defaults).
+	PDFWorkers, PDFWorkersPerUser int
+	PDFTimeout                    time.Duration
+	PDFMaxDecodedBytes            int64
 }
 
 // New starts the stack on a fresh database; it stops when the test ends.
@@ -110,6 +120,14 @@ func New(tb testing.TB, opts ...Options) *Env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
+	workers, perUser := o.PDFWorkers, o.PDFWorkersPerUser
+	if workers == 0 {
+		workers = 8
+	}
+	if perUser == 0 {
+		perUser = 2
+	}
+	e.PDF = &documents.Processor{Slots: documents.NewSlots(perUser, workers), Timeout: o.PDFTimeout, MaxDecodedBytes: o.PDFMaxDecodedBytes}
 	specJSON, err := rolegate.SpecJSON()
 	if err != nil {
 		tb.Fatal(err)
@@ -125,7 +143,8 @@ func New(tb testing.TB, opts ...Options) *Env {
 		Verifier:       e.Tokens,
 		MaxUploadBytes: o.MaxUploadBytes,
 		CORSOrigins:    o.CORSOrigins,
-		Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens, SpecRoles: policy.Roles(), Store: store, Meta: meta}),
+		Impl: handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens, SpecRoles: policy.Roles(), Store: store, Meta: meta,
+			PDF: e.PDF, QuotaBytes: o.QuotaBytes}),
 	})
 	if err != nil {
 		tb.Fatal(err)

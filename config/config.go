@@ -4,6 +4,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -60,6 +61,19 @@ type Config struct {
 	// BlobURL is the bucket for document bytes (ROLEGATE_BLOB_URL); empty
 	// means a directory under DataDir.
 	BlobURL string
+	// UserQuotaBytes bounds the bytes one user's documents take together
+	// (ROLEGATE_USER_QUOTA_BYTES, default 1 GiB; 0 means no bound).
+	UserQuotaBytes int64
+	// PDFWorkers is how many PDF operations (reading an upload, splitting)
+	// run at once on this replica (ROLEGATE_PDF_WORKERS; 0 means one per
+	// CPU); beyond that they are refused with 503.
+	PDFWorkers int
+	// PDFWorkersPerUser is how many of those one user may run at once
+	// (ROLEGATE_PDF_WORKERS_PER_USER, default 2); beyond that 429.
+	PDFWorkersPerUser int
+	// PDFTimeout bounds one PDF operation (ROLEGATE_PDF_TIMEOUT, default
+	// 30s); past it the request gets 422.
+	PDFTimeout time.Duration
 }
 
 // MinSecretLen is the shortest JWT secret accepted (RFC 7518 section 3.2:
@@ -97,6 +111,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.AdminPassword = getenv("ROLEGATE_ADMIN_PASSWORD")
 	c.MaxUploadBytes = int64(integer(getenv, "ROLEGATE_MAX_UPLOAD_BYTES", 20<<20, 1024, 1<<30, &errs))
 	c.BlobURL = getenv("ROLEGATE_BLOB_URL")
+	c.UserQuotaBytes = int64(integer(getenv, "ROLEGATE_USER_QUOTA_BYTES", 1<<30, 0, math.MaxInt, &errs))
+	c.PDFWorkers = integer(getenv, "ROLEGATE_PDF_WORKERS", 0, 0, 1024, &errs)
+	c.PDFWorkersPerUser = integer(getenv, "ROLEGATE_PDF_WORKERS_PER_USER", 2, 1, 1024, &errs)
+	c.PDFTimeout = duration(getenv, "ROLEGATE_PDF_TIMEOUT", 30*time.Second, &errs)
 	for _, o := range strings.Split(getenv("ROLEGATE_CORS_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o == "" {
 			continue

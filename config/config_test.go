@@ -15,6 +15,31 @@ func TestLoadDefaults(t *testing.T) {
 		c.JWTIssuer != "rolegate" || c.MaxUploadBytes != 20<<20 || len(c.CORSOrigins) != 0 || len(c.JWTSecret) != 0 {
 		t.Errorf("defaults = %+v", c)
 	}
+	if c.UserQuotaBytes != 1<<30 || c.PDFWorkers != 0 || c.PDFWorkersPerUser != 2 || c.PDFTimeout != 30*time.Second {
+		t.Errorf("document defaults: quota %d, PDF workers %d (per user %d), PDF timeout %v; want 1 GiB, 0 (one per CPU), 2, 30s",
+			c.UserQuotaBytes, c.PDFWorkers, c.PDFWorkersPerUser, c.PDFTimeout)
+	}
+}
+
+func TestLoadDocumentLimits(t *testing.T) {
+	env := map[string]string{
+		"ROLEGATE_USER_QUOTA_BYTES":     "5368709120",
+		"ROLEGATE_PDF_WORKERS":          "8",
+		"ROLEGATE_PDF_WORKERS_PER_USER": "1",
+		"ROLEGATE_PDF_TIMEOUT":          "5s",
+	}
+	c, err := Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UserQuotaBytes != 5<<30 || c.PDFWorkers != 8 || c.PDFWorkersPerUser != 1 || c.PDFTimeout != 5*time.Second {
+		t.Errorf("got quota %d, PDF workers %d (per user %d), timeout %v", c.UserQuotaBytes, c.PDFWorkers, c.PDFWorkersPerUser, c.PDFTimeout)
+	}
+	// No quota at all is a choice an operator may make.
+	env = map[string]string{"ROLEGATE_USER_QUOTA_BYTES": "0"}
+	if c, err := Load(func(k string) string { return env[k] }); err != nil || c.UserQuotaBytes != 0 {
+		t.Errorf("ROLEGATE_USER_QUOTA_BYTES=0: %d, %v", c.UserQuotaBytes, err)
+	}
 }
 
 func TestLoadRefusesBadValues(t *testing.T) {
@@ -29,6 +54,11 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"origin with path", "ROLEGATE_CORS_ORIGINS", "https://a.example.com/app", "not an origin"},
 		{"origin without scheme", "ROLEGATE_CORS_ORIGINS", "a.example.com", "not an origin"},
 		{"tiny upload limit", "ROLEGATE_MAX_UPLOAD_BYTES", "10", "ROLEGATE_MAX_UPLOAD_BYTES"},
+		{"negative quota", "ROLEGATE_USER_QUOTA_BYTES", "-1", "ROLEGATE_USER_QUOTA_BYTES"},
+		{"quota with a unit", "ROLEGATE_USER_QUOTA_BYTES", "1GiB", "ROLEGATE_USER_QUOTA_BYTES"},
+		{"no PDF work per user", "ROLEGATE_PDF_WORKERS_PER_USER", "0", "ROLEGATE_PDF_WORKERS_PER_USER"},
+		{"bad PDF workers", "ROLEGATE_PDF_WORKERS", "-2", "ROLEGATE_PDF_WORKERS"},
+		{"bad PDF timeout", "ROLEGATE_PDF_TIMEOUT", "0s", "ROLEGATE_PDF_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 
 	"github.com/rolegate/rolegate/documents"
+	"github.com/rolegate/rolegate/documents/pdftest"
 )
 
 // MustMakePDF returns a valid PDF of n pages, failing tb otherwise.
@@ -146,46 +149,94 @@ func TestMakePDF(t *testing.T) {
 }
 
 func TestParseRanges(t *testing.T) {
+	thousandOnes := slices.Repeat([]string{"1"}, 1000)
 	tests := []struct {
 		name    string
 		specs   []string
 		pages   int
 		want    []documents.Range
-		wantErr error
+		wantErr *documents.RangeError // nil: no error, or one that is not a *RangeError when wantBad
+		wantBad bool
 	}{
-		{"nil is per page", nil, 3, []documents.Range{{1, 1}, {2, 2}, {3, 3}}, nil},
-		{"empty is per page", []string{}, 2, []documents.Range{{1, 1}, {2, 2}}, nil},
-		{"ranges and pages", []string{"1-2", "3"}, 3, []documents.Range{{1, 2}, {3, 3}}, nil},
-		{"overlap and order kept", []string{"3", "1-3", "2-2"}, 3, []documents.Range{{3, 3}, {1, 3}, {2, 2}}, nil},
-		{"leading zeros", []string{"01-003"}, 3, []documents.Range{{1, 3}}, nil},
-		{"zero", []string{"0"}, 3, nil, documents.ErrBadRange},
-		{"past the end", []string{"4"}, 3, nil, documents.ErrBadRange},
-		{"range past the end", []string{"2-4"}, 3, nil, documents.ErrBadRange},
-		{"backwards", []string{"3-1"}, 3, nil, documents.ErrBadRange},
-		{"letter", []string{"a"}, 3, nil, documents.ErrBadRange},
-		{"open end", []string{"1-"}, 3, nil, documents.ErrBadRange},
-		{"open start", []string{"-2"}, 3, nil, documents.ErrBadRange},
-		{"empty spec", []string{""}, 3, nil, documents.ErrBadRange},
-		{"spaces", []string{" 1"}, 3, nil, documents.ErrBadRange},
-		{"sign", []string{"+1"}, 3, nil, documents.ErrBadRange},
-		{"double dash", []string{"1--2"}, 3, nil, documents.ErrBadRange},
-		{"three parts", []string{"1-2-3"}, 3, nil, documents.ErrBadRange},
-		{"overflow", []string{"99999999999999999999"}, 3, nil, documents.ErrBadRange},
-		{"one bad among good", []string{"1", "x", "2"}, 3, nil, documents.ErrBadRange},
-		{"no pages", nil, 0, nil, documents.ErrBadRange},
-		{"too many specs", make([]string, documents.MaxPages+1), 3, nil, documents.ErrBadRange},
+		{"nil is per page", nil, 3, []documents.Range{{1, 1}, {2, 2}, {3, 3}}, nil, false},
+		{"empty is per page", []string{}, 2, []documents.Range{{1, 1}, {2, 2}}, nil, false},
+		{"ranges and pages", []string{"1-2", "3"}, 3, []documents.Range{{1, 2}, {3, 3}}, nil, false},
+		{"order kept", []string{"3", "1-2"}, 3, []documents.Range{{3, 3}, {1, 2}}, nil, false},
+		{"leading zeros", []string{"01-003"}, 3, []documents.Range{{1, 3}}, nil, false},
+		{"every page once", []string{"2", "3", "1"}, 3, []documents.Range{{2, 2}, {3, 3}, {1, 1}}, nil, false},
+		{"zero", []string{"0"}, 3, nil, &documents.RangeError{Index: 0, Spec: "0", Reason: "starts before page 1"}, true},
+		{"past the end", []string{"4"}, 3, nil, &documents.RangeError{Index: 0, Spec: "4", Reason: "ends after the last page, 3"}, true},
+		{"range past the end", []string{"1", "2-4"}, 3, nil, &documents.RangeError{Index: 1, Spec: "2-4", Reason: "ends after the last page, 3"}, true},
+		{"backwards", []string{"3-1"}, 3, nil, &documents.RangeError{Index: 0, Spec: "3-1", Reason: "ends before it starts"}, true},
+		{"letter", []string{"a"}, 3, nil, &documents.RangeError{Index: 0, Spec: "a", Reason: "is not a page number"}, true},
+		{"open end", []string{"1-"}, 3, nil, &documents.RangeError{Index: 0, Spec: "1-", Reason: "is not N or N-M"}, true},
+		{"open start", []string{"-2"}, 3, nil, &documents.RangeError{Index: 0, Spec: "-2", Reason: "is not N or N-M"}, true},
+		{"empty spec", []string{""}, 3, nil, &documents.RangeError{Index: 0, Spec: "", Reason: "is not a page number"}, true},
+		{"spaces", []string{" 1"}, 3, nil, &documents.RangeError{Index: 0, Spec: " 1", Reason: "is not a page number"}, true},
+		{"sign", []string{"+1"}, 3, nil, &documents.RangeError{Index: 0, Spec: "+1", Reason: "is not a page number"}, true},
+		{"double dash", []string{"1--2"}, 3, nil, &documents.RangeError{Index: 0, Spec: "1--2", Reason: "is not N or N-M"}, true},
+		{"three parts", []string{"1-2-3"}, 3, nil, &documents.RangeError{Index: 0, Spec: "1-2-3", Reason: "is not N or N-M"}, true},
+		{"overflow", []string{"99999999999999999999"}, 3, nil, &documents.RangeError{Index: 0, Spec: "99999999999999999999", Reason: "is not a page number"}, true},
+		{"one bad among good", []string{"1", "x", "2"}, 3, nil, &documents.RangeError{Index: 1, Spec: "x", Reason: "is not a page number"}, true},
+		// The amplification of issue #8: the same page over and over.
+		{"repeated", []string{"1", "2", "1"}, 3, nil, &documents.RangeError{Index: 2, Spec: "1", Reason: "repeats range 0"}, true},
+		{"repeated range", []string{"1-2", "1-2"}, 3, nil, &documents.RangeError{Index: 1, Spec: "1-2", Reason: "repeats range 0"}, true},
+		{"same range written twice", []string{"1-1", "01"}, 3, nil, &documents.RangeError{Index: 1, Spec: "01", Reason: "repeats range 0"}, true},
+		{"overlapping", []string{"1-2", "2-3"}, 3, nil, &documents.RangeError{Index: 1, Spec: "2-3", Reason: "overlaps range 0 (1-2)"}, true},
+		{"inside another", []string{"3", "1-3"}, 3, nil, &documents.RangeError{Index: 1, Spec: "1-3", Reason: "overlaps range 0 (3)"}, true},
+		{"more ranges than pages", []string{"1", "2", "3", "1"}, 3, nil, &documents.RangeError{Index: 3, Spec: "1", Reason: "repeats range 0"}, true},
+		{"the same page a thousand times", thousandOnes, 3, nil, &documents.RangeError{Index: 1, Spec: "1", Reason: "repeats range 0"}, true},
+		{"no pages", nil, 0, nil, nil, true},
+		{"too many pages", nil, documents.MaxPages + 1, nil, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := documents.ParseRanges(tt.specs, tt.pages)
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("ParseRanges(%q, %d) error = %v, want %v", tt.specs, tt.pages, err, tt.wantErr)
+			if tt.wantBad != errors.Is(err, documents.ErrBadRange) {
+				t.Fatalf("ParseRanges(%q, %d) error = %v, want ErrBadRange: %v", tt.specs, tt.pages, err, tt.wantBad)
+			}
+			if tt.wantErr != nil {
+				var re *documents.RangeError
+				if !errors.As(err, &re) {
+					t.Fatalf("error %v is not a *RangeError", err)
+				}
+				if diff := cmp.Diff(tt.wantErr, re); diff != "" {
+					t.Errorf("RangeError mismatch (-want +got):\n%s", diff)
+				}
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("ParseRanges(%q, %d) mismatch (-want +got):\n%s", tt.specs, tt.pages, diff)
 			}
 		})
 	}
+}
+
+// inspect runs Inspect as an operation of p.
+func inspect(p *documents.Processor, b []byte) (documents.Info, error) {
+	op, err := p.Begin(context.Background(), 1)
+	if err != nil {
+		return documents.Info{}, err
+	}
+	defer op.End()
+	return op.Inspect(b)
+}
+
+// split runs Split as an operation of p and returns the parts it passed on.
+func split(p *documents.Processor, b []byte, ranges []documents.Range) ([][]byte, error) {
+	op, err := p.Begin(context.Background(), 1)
+	if err != nil {
+		return nil, err
+	}
+	defer op.End()
+	var parts [][]byte
+	err = op.Split(b, ranges, func(i int, pdf []byte) error {
+		if i != len(parts) {
+			return fmt.Errorf("part %d after %d parts", i, len(parts))
+		}
+		parts = append(parts, bytes.Clone(pdf))
+		return nil
+	})
+	return parts, err
 }
 
 func TestSplit(t *testing.T) {
@@ -200,18 +251,19 @@ func TestSplit(t *testing.T) {
 		{"nil is per page", three, nil, [][]string{{"1"}, {"2"}, {"3"}}, nil},
 		{"two parts", three, mustParse(t, []string{"1-2", "3"}, 3), [][]string{{"1", "2"}, {"3"}}, nil},
 		{"whole", three, []documents.Range{{1, 3}}, [][]string{{"1", "2", "3"}}, nil},
-		{"overlapping", three, []documents.Range{{2, 3}, {1, 2}}, [][]string{{"2", "3"}, {"1", "2"}}, nil},
+		{"out of order", three, []documents.Range{{2, 3}, {1, 1}}, [][]string{{"2", "3"}, {"1"}}, nil},
+		{"overlapping", three, []documents.Range{{2, 3}, {1, 2}}, nil, documents.ErrBadRange},
+		{"repeated", MustMakePDF(t, 2), repeat(documents.Range{1, 1}, 2), nil, documents.ErrBadRange},
 		{"past the end", three, []documents.Range{{3, 4}}, nil, documents.ErrBadRange},
 		{"zero", three, []documents.Range{{0, 1}}, nil, documents.ErrBadRange},
 		{"backwards", three, []documents.Range{{2, 1}}, nil, documents.ErrBadRange},
-		{"too many pages in total", MustMakePDF(t, 2), repeat(documents.Range{1, 2}, documents.MaxPages/2+1), nil, documents.ErrBadRange},
 		{"not a PDF", []byte("hello"), nil, nil, documents.ErrNotPDF},
 		{"truncated", three[:len(three)/2], nil, nil, documents.ErrDamaged},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel() // pdfcpu must be safe for concurrent requests
-			parts, err := documents.Split(tt.in, tt.ranges)
+			parts, err := split(&documents.Processor{}, tt.in, tt.ranges)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Split() error = %v, want %v", err, tt.wantErr)
 			}
@@ -231,6 +283,113 @@ func TestSplit(t *testing.T) {
 				t.Errorf("Split() pages mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// The parts of a split together take at most MaxSplitGrowth times the
+// source: pages sharing one large image each carry a copy of it, and the
+// part that would pass the bound is never handed to the caller.
+func TestSplitByteCap(t *testing.T) {
+	t.Parallel()
+	const pages, image = 10, 256 << 10
+	src := pdftest.SharedImage(pages, image)
+	parts, err := split(&documents.Processor{}, src, nil)
+	if !errors.Is(err, documents.ErrTooLarge) {
+		t.Fatalf("Split() error = %v, want ErrTooLarge", err)
+	}
+	total := 0
+	for _, p := range parts {
+		total += len(p)
+		if len(p) < image {
+			t.Errorf("a part of %d bytes: the image was not copied, the test proves nothing", len(p))
+		}
+	}
+	if len(parts) != documents.MaxSplitGrowth || total > documents.MaxSplitGrowth*len(src) {
+		t.Errorf("got %d parts of %d bytes from %d bytes, want %d parts within %d times", len(parts), total, len(src), documents.MaxSplitGrowth, documents.MaxSplitGrowth)
+	}
+	// A split within the bound passes.
+	parts, err = split(&documents.Processor{}, src, []documents.Range{{1, 3}, {4, 10}})
+	if err != nil || len(parts) != 2 {
+		t.Errorf("Split(1-3, 4-10) = %d parts, %v; want 2, nil", len(parts), err)
+	}
+}
+
+// An error from the callback stops the split and comes back as it is.
+func TestSplitCallbackError(t *testing.T) {
+	t.Parallel()
+	stop := errors.New("stop")
+	calls := 0
+	op, err := (&documents.Processor{}).Begin(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer op.End()
+	err = op.Split(MustMakePDF(t, 3), nil, func(int, []byte) error {
+		calls++
+		return stop
+	})
+	if err != stop || calls != 1 {
+		t.Errorf("Split() = %v after %d calls; want the callback's error after 1", err, calls)
+	}
+}
+
+// Compression bombs are refused wherever pdfcpu would inflate them, having
+// been decoded no further than the budget; streams pdfcpu copies as they
+// are (images, forms) may inflate to any size, as real scans do.
+func TestDecodedBytesBound(t *testing.T) {
+	const budget, bomb = 1 << 20, 16 << 20
+	p := &documents.Processor{MaxDecodedBytes: budget}
+	tests := []struct {
+		where   string
+		wantErr error
+	}{
+		{"content", documents.ErrTooCostly},
+		{"contents array", documents.ErrTooCostly},
+		{"metadata", documents.ErrTooCostly},
+		{"object stream", documents.ErrTooCostly},
+		{"form", nil},
+		{"image", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.where, func(t *testing.T) {
+			t.Parallel()
+			pdf := pdftest.Bomb(tt.where, bomb)
+			if _, err := inspect(p, pdf); !errors.Is(err, tt.wantErr) {
+				t.Errorf("Inspect() error = %v, want %v", err, tt.wantErr)
+			}
+			parts, err := split(p, pdf, nil)
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("Split() error = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && len(parts) != 1 {
+				t.Errorf("Split() = %d parts, want 1", len(parts))
+			}
+			// Within a larger budget the same document is fine.
+			if _, err := inspect(&documents.Processor{MaxDecodedBytes: 2 * bomb}, pdf); err != nil {
+				t.Errorf("Inspect() with a budget of %d: %v", 2*bomb, err)
+			}
+		})
+	}
+}
+
+// A content stream that many pages share is charged for each page, since
+// pdfcpu decodes it for each page it extracts.
+func TestDecodedBytesBoundSharedContent(t *testing.T) {
+	t.Parallel()
+	const pages, content = 64, 64 << 10
+	bodies := [][]byte{pdftest.Catalog(""), nil, pdftest.Stream("/Filter /FlateDecode", pdftest.Zeros(content))}
+	kids := make([]int, pages)
+	for i := range kids {
+		kids[i] = len(bodies) + 1
+		bodies = append(bodies, pdftest.Page("", "/Contents 3 0 R"))
+	}
+	bodies[1] = pdftest.Pages(kids...)
+	pdf := pdftest.Build(bodies...)
+	if _, err := inspect(&documents.Processor{MaxDecodedBytes: pages * content}, pdf); err != nil {
+		t.Errorf("Inspect() within the budget: %v", err)
+	}
+	if _, err := inspect(&documents.Processor{MaxDecodedBytes: pages*content - 1}, pdf); !errors.Is(err, documents.ErrTooCostly) {
+		t.Errorf("Inspect() one byte over the budget: %v, want ErrTooCostly", err)
 	}
 }
 

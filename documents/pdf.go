@@ -2,15 +2,19 @@ package documents
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
+	"github.com/pdfcpu/pdfcpu/pkg/filter"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
 
 // Info is what Inspect learns about a PDF.
@@ -19,18 +23,16 @@ type Info struct {
 	Pages int
 }
 
-// Inspect checks that b is a readable PDF and counts its pages.
-//
-// It returns ErrNotPDF unless b starts with "%PDF-"; ErrDamaged if the file
-// does not end with a cross-reference trailer (as a truncated upload does),
-// if pdfcpu cannot read or validate it, or if it has no pages; ErrEncrypted
-// if it needs a password to open; and ErrTooManyPages past MaxPages.
+// Inspect checks that b is a readable PDF within the default work bounds
+// and counts its pages: Operation.Inspect of the zero Processor.
 func Inspect(b []byte) (Info, error) {
-	ctx, err := read(b, model.VALIDATE)
+	var p Processor
+	op, err := p.Begin(context.Background(), 0)
 	if err != nil {
 		return Info{}, err
 	}
-	return Info{Pages: ctx.PageCount}, nil
+	defer op.End()
+	return op.Inspect(b)
 }
 
 // Range is pages From..To inclusive, numbered from 1.
@@ -49,15 +51,38 @@ func (r Range) String() string {
 // Pages returns the number of pages r covers.
 func (r Range) Pages() int { return r.To - r.From + 1 }
 
+// RangeError reports the page range that ParseRanges or Split refuses. It
+// wraps ErrBadRange.
+type RangeError struct {
+	// Index is the range's position in the caller's list, from 0.
+	Index int
+	// Spec is the range as given.
+	Spec string
+	// Reason says what is wrong with it, for people, e.g. "overlaps range
+	// 0 (1-3)".
+	Reason string
+}
+
+func (e *RangeError) Error() string {
+	return fmt.Sprintf("%v: range %d (%q) %s", ErrBadRange, e.Index, e.Spec, e.Reason)
+}
+
+func (e *RangeError) Unwrap() error { return ErrBadRange }
+
 // ParseRanges parses page ranges of a document of the given number of pages.
 // Each spec is "N" (one page) or "N-M" (pages N through M), in decimal
 // digits with no spaces or signs. Nil or empty specs mean one range per page.
+// Ranges must not repeat or overlap, so there are never more ranges than
+// pages and no page is copied twice.
 //
-// Every error wraps ErrBadRange: a malformed spec, a page below 1 or above
-// pages, N greater than M, or more than MaxPages specs.
+// Every error wraps ErrBadRange and, but for a pages outside 1..MaxPages, is
+// a *RangeError naming the first bad spec in order: a malformed one, a page
+// below 1 or above pages, N greater than M, or one that repeats or overlaps
+// an earlier one. Its work is bounded by pages, however many specs there
+// are.
 func ParseRanges(specs []string, pages int) ([]Range, error) {
-	if pages < 1 {
-		return nil, fmt.Errorf("%w: the document has no pages", ErrBadRange)
+	if pages < 1 || pages > MaxPages {
+		return nil, fmt.Errorf("%w: the document has %d pages, not 1..%d", ErrBadRange, pages, MaxPages)
 	}
 	if len(specs) == 0 {
 		rs := make([]Range, pages)
@@ -66,37 +91,31 @@ func ParseRanges(specs []string, pages int) ([]Range, error) {
 		}
 		return rs, nil
 	}
-	if len(specs) > MaxPages {
-		return nil, fmt.Errorf("%w: %d ranges, at most %d allowed", ErrBadRange, len(specs), MaxPages)
-	}
-	rs := make([]Range, 0, len(specs))
-	for _, spec := range specs {
-		r, err := parseRange(spec)
-		if err != nil {
+	c := newRangeChecker(pages)
+	for i, spec := range specs {
+		r, ok := parseRange(spec)
+		if !ok {
+			reason := "is not a page number"
+			if strings.Contains(spec, "-") {
+				reason = "is not N or N-M"
+			}
+			return nil, &RangeError{Index: i, Spec: spec, Reason: reason}
+		}
+		if err := c.add(r, spec); err != nil {
 			return nil, err
 		}
-		if err := r.check(pages); err != nil {
-			return nil, err
-		}
-		rs = append(rs, r)
 	}
-	return rs, nil
+	return c.ranges, nil
 }
 
-func parseRange(spec string) (Range, error) {
+func parseRange(spec string) (Range, bool) {
 	from, to, isRange := strings.Cut(spec, "-")
 	if !isRange {
 		to = from
 	}
 	f, okF := pageNumber(from)
 	t, okT := pageNumber(to)
-	if !okF || !okT {
-		if isRange {
-			return Range{}, fmt.Errorf("%w: %q is not N or N-M", ErrBadRange, spec)
-		}
-		return Range{}, fmt.Errorf("%w: %q is not a page number", ErrBadRange, spec)
-	}
-	return Range{From: f, To: t}, nil
+	return Range{From: f, To: t}, okF && okT
 }
 
 // pageNumber parses a non-empty run of decimal digits. Unlike strconv.Atoi
@@ -116,67 +135,59 @@ func pageNumber(s string) (int, bool) {
 	return n, true
 }
 
-func (r Range) check(pages int) error {
+// rangeChecker takes ranges in order and refuses the first that lies
+// outside 1..pages or shares a page with an earlier one. Each range it
+// accepts covers a page no other does, so it never accepts more ranges than
+// pages, and its work is bounded by pages.
+type rangeChecker struct {
+	pages  int
+	owner  []int32 // 1 + the index of the range holding each page; 0 for none
+	ranges []Range
+	specs  []string
+}
+
+func newRangeChecker(pages int) *rangeChecker {
+	return &rangeChecker{pages: pages, owner: make([]int32, pages+1)}
+}
+
+// add checks r, written as spec, and keeps it.
+func (c *rangeChecker) add(r Range, spec string) error {
+	i := len(c.ranges)
+	bad := func(reason string) error { return &RangeError{Index: i, Spec: spec, Reason: reason} }
 	switch {
 	case r.From < 1:
-		return fmt.Errorf("%w: %s: pages are numbered from 1", ErrBadRange, r)
+		return bad("starts before page 1")
 	case r.From > r.To:
-		return fmt.Errorf("%w: %s: first page after last page", ErrBadRange, r)
-	case r.To > pages:
-		return fmt.Errorf("%w: %s: the document has %d pages", ErrBadRange, r, pages)
+		return bad("ends before it starts")
+	case r.To > c.pages:
+		return bad(fmt.Sprintf("ends after the last page, %d", c.pages))
 	}
+	for p := r.From; p <= r.To; p++ {
+		if j := int(c.owner[p]) - 1; j >= 0 {
+			if c.ranges[j] == r {
+				return bad(fmt.Sprintf("repeats range %d", j))
+			}
+			return bad(fmt.Sprintf("overlaps range %d (%s)", j, c.specs[j]))
+		}
+	}
+	for p := r.From; p <= r.To; p++ {
+		c.owner[p] = int32(i + 1)
+	}
+	c.ranges = append(c.ranges, r)
+	c.specs = append(c.specs, spec)
 	return nil
 }
 
-// Split returns one PDF per range, each holding exactly the pages of its
-// range in order; no ranges means one PDF per page. Ranges may overlap.
-//
-// It returns the errors of Inspect for b, and an error wrapping ErrBadRange
-// if a range lies outside the document or the ranges add up to more than
-// MaxPages pages.
-func Split(b []byte, ranges []Range) (_ [][]byte, err error) {
-	ctx, err := read(b, model.SPLIT)
-	if err != nil {
-		return nil, err
-	}
-	if len(ranges) == 0 {
-		if ranges, err = ParseRanges(nil, ctx.PageCount); err != nil {
-			return nil, err
+// checkRanges returns the first *RangeError of rs, a document's ranges as
+// Split is given them.
+func checkRanges(rs []Range, pages int) error {
+	c := newRangeChecker(pages)
+	for _, r := range rs {
+		if err := c.add(r, r.String()); err != nil {
+			return err
 		}
 	}
-	total := 0
-	for _, r := range ranges {
-		if err := r.check(ctx.PageCount); err != nil {
-			return nil, err
-		}
-		if total += r.Pages(); total > MaxPages {
-			return nil, fmt.Errorf("%w: the ranges select more than %d pages in total", ErrBadRange, MaxPages)
-		}
-	}
-
-	defer recoverDamaged(&err)
-	// Optimizing once up front shares fonts and images between pages, so
-	// each part below copies only what its own pages use, once.
-	if err := api.OptimizeContext(ctx); err != nil {
-		return nil, damaged(err)
-	}
-	out := make([][]byte, len(ranges))
-	for i, r := range ranges {
-		pageNrs := make([]int, 0, r.Pages())
-		for p := r.From; p <= r.To; p++ {
-			pageNrs = append(pageNrs, p)
-		}
-		part, err := pdfcpu.ExtractPages(ctx, pageNrs, false)
-		if err != nil {
-			return nil, fmt.Errorf("%w: extract pages %s: %v", ErrDamaged, r, err)
-		}
-		var buf bytes.Buffer
-		if err := api.WriteContext(part, &buf); err != nil {
-			return nil, fmt.Errorf("%w: write pages %s: %v", ErrDamaged, r, err)
-		}
-		out[i] = buf.Bytes()
-	}
-	return out, nil
+	return nil
 }
 
 var (
@@ -189,10 +200,10 @@ var (
 // specification lets writers put that much junk after it.
 const trailerWindow = 1024
 
-// read parses and validates b for the pdfcpu command cmd.
-func read(b []byte, cmd model.CommandMode) (_ *model.Context, err error) {
+// sniff refuses what is plainly not a whole PDF, before any parsing.
+func sniff(b []byte) error {
 	if !bytes.HasPrefix(b, pdfMagic) {
-		return nil, ErrNotPDF
+		return ErrNotPDF
 	}
 	// pdfcpu rebuilds a missing cross-reference table by scanning the file,
 	// which can make a cut-off upload look whole; a complete file always
@@ -200,19 +211,40 @@ func read(b []byte, cmd model.CommandMode) (_ *model.Context, err error) {
 	tail := b[max(0, len(b)-trailerWindow):]
 	eof := bytes.LastIndex(tail, eofMarker)
 	if eof < 0 || !bytes.Contains(tail[:eof], startxrefKey) {
-		return nil, fmt.Errorf("%w: no startxref and %%%%EOF at the end (truncated?)", ErrDamaged)
+		return fmt.Errorf("%w: no startxref and %%%%EOF at the end (truncated?)", ErrDamaged)
 	}
+	return nil
+}
 
+// read parses and validates b for the pdfcpu command cmd, refusing it if
+// the streams pdfcpu will decompress add up to more than maxDecoded bytes.
+// Reading stops early when c is done; validation cannot be interrupted.
+func read(c context.Context, b []byte, cmd model.CommandMode, maxDecoded int64) (_ *model.Context, err error) {
+	if err := sniff(b); err != nil {
+		return nil, err
+	}
 	defer recoverDamaged(&err)
 	conf := newConfig()
 	conf.Cmd = cmd
-	ctx, err := api.ReadContext(bytes.NewReader(b), conf)
+	// pdfcpu applies this limit to each stream it decodes while reading
+	// (cross-reference and object streams); checkDecoded bounds the rest.
+	conf.Limits.MaxDecodeBytes = maxDecoded
+	ctx, err := pdfcpu.ReadWithContext(c, bytes.NewReader(b), conf)
 	if err != nil {
+		if cerr := c.Err(); cerr != nil {
+			return nil, cerr
+		}
+		if errors.Is(err, filter.ErrDecodeLimitExceeded) {
+			return nil, fmt.Errorf("%w: a stream decodes to more than %d bytes: %v", ErrTooCostly, maxDecoded, err)
+		}
 		return nil, damaged(err)
 	}
 	// Refuse huge documents before validation walks every page.
 	if n, ok := declaredPages(ctx); ok && n > MaxPages {
 		return nil, fmt.Errorf("%w: %d pages, at most %d allowed", ErrTooManyPages, n, MaxPages)
+	}
+	if err := checkDecoded(c, ctx, maxDecoded); err != nil {
+		return nil, err
 	}
 	if err := api.ValidateContext(ctx); err != nil {
 		return nil, damaged(err)
@@ -224,6 +256,167 @@ func read(b []byte, cmd model.CommandMode) (_ *model.Context, err error) {
 		return nil, fmt.Errorf("%w: %d pages, at most %d allowed", ErrTooManyPages, ctx.PageCount, MaxPages)
 	}
 	return ctx, nil
+}
+
+// checkDecoded returns ErrTooCostly if the streams pdfcpu decompresses
+// when validating ctx and extracting its pages add up to more than limit
+// bytes. pdfcpu bounds each of those decodes only by its own 512 MiB, and
+// keeps no total: a 64 KB upload whose page content inflates to hundreds of
+// megabytes would otherwise cost that much memory and seconds of CPU in a
+// split.
+//
+// Which streams: experiments with a compression bomb placed in turn in
+// every kind of stream show that in read, validate (relaxed), optimize,
+// ExtractPages and write pdfcpu v0.15 decompresses only object streams
+// (when validation first resolves an object inside one), the catalog's
+// /Metadata (validation parses the XMP) and the /Contents of the pages a
+// part holds (ExtractPages parses them to find the resources they use).
+// Images, fonts, forms, thumbnails, annotations' appearances, ICC profiles
+// and embedded files are copied as they are. So checkDecoded charges every
+// object stream once and, per dictionary that names one, every /Contents
+// and /Metadata stream: a content stream shared by many pages is charged
+// per page, as pdfcpu decodes it per page. It charges the output of each
+// filter of a stream's pipeline, so chained filters cannot multiply the
+// work unseen, and a stream without filters for its length, which pdfcpu
+// parses all the same. It gives up as soon as the budget is spent: a bomb is
+// decoded no further than limit bytes. What it decodes is dropped, so this
+// costs time (bounded by limit), not memory.
+func checkDecoded(c context.Context, ctx *model.Context, limit int64) error {
+	b := decodeBudget{left: limit, limit: limit, sizes: map[int]int64{}}
+	nrs := make([]int, 0, len(ctx.Table))
+	for nr := range ctx.Table {
+		nrs = append(nrs, nr)
+	}
+	slices.Sort(nrs)
+	// Object streams first: resolving an object inside one below decodes it.
+	for _, nr := range nrs {
+		if e := ctx.Table[nr]; e == nil || e.Free {
+			continue
+		}
+		if osd, ok := ctx.Table[nr].Object.(types.ObjectStreamDict); ok {
+			if err := b.charge(nr, osd.StreamDict); err != nil {
+				return err
+			}
+		}
+	}
+	for _, nr := range nrs {
+		if err := c.Err(); err != nil {
+			return err
+		}
+		e := ctx.Table[nr]
+		if e == nil || e.Free {
+			continue
+		}
+		o := e.Object
+		if l, ok := o.(types.LazyObjectStreamObject); ok {
+			var err error
+			if o, err = l.DecodedObject(c); err != nil {
+				continue // validation reports it
+			}
+		}
+		var d types.Dict
+		switch o := o.(type) {
+		case types.Dict:
+			d = o
+		case types.StreamDict:
+			d = o.Dict
+		default:
+			continue
+		}
+		for _, key := range [...]string{"Contents", "Metadata"} {
+			v, ok := d.Find(key)
+			if !ok {
+				continue
+			}
+			if err := b.chargeRefs(ctx, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// decodeBudget is what checkDecoded has left to spend.
+type decodeBudget struct {
+	left, limit int64
+	sizes       map[int]int64 // decoded size of the streams seen, by object number
+}
+
+// chargeRefs charges the stream v refers to, or each stream of the array
+// it is or refers to.
+func (b *decodeBudget) chargeRefs(ctx *model.Context, v types.Object) error {
+	if ir, ok := v.(types.IndirectRef); ok {
+		e, found := ctx.FindTableEntryForIndRef(&ir)
+		if !found || e.Free {
+			return nil
+		}
+		if sd, ok := e.Object.(types.StreamDict); ok {
+			return b.charge(ir.ObjectNumber.Value(), sd)
+		}
+		v = e.Object
+	}
+	a, ok := v.(types.Array)
+	if !ok {
+		return nil
+	}
+	for _, el := range a {
+		ir, ok := el.(types.IndirectRef)
+		if !ok {
+			continue
+		}
+		e, found := ctx.FindTableEntryForIndRef(&ir)
+		if !found || e.Free {
+			continue
+		}
+		if sd, ok := e.Object.(types.StreamDict); ok {
+			if err := b.charge(ir.ObjectNumber.Value(), sd); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// charge spends the decoded size of stream nr, decoding it (once) to learn
+// the size.
+func (b *decodeBudget) charge(nr int, sd types.StreamDict) error {
+	size, ok := b.sizes[nr]
+	if !ok {
+		size = b.decode(sd)
+		b.sizes[nr] = size
+	}
+	if b.left -= size; b.left < 0 {
+		return fmt.Errorf("%w: its streams decode to more than %d bytes (obj#%d)", ErrTooCostly, b.limit, nr)
+	}
+	return nil
+}
+
+// decode returns the bytes each filter of sd's pipeline produces, added up
+// (its length for a stream without filters), or more than b.left once that
+// is exceeded. A stream pdfcpu cannot decode costs what was decoded up to
+// the failure; validation or extraction will report it.
+func (b *decodeBudget) decode(sd types.StreamDict) int64 {
+	if len(sd.FilterPipeline) == 0 {
+		return int64(len(sd.Raw))
+	}
+	in, total := sd.Raw, int64(0)
+	for i := range sd.FilterPipeline {
+		limit := b.left - total
+		if limit < 1 {
+			return total + 1 // pdfcpu reads a limit of 0 as its default
+		}
+		stage := types.StreamDict{Dict: sd.Dict, Raw: in, FilterPipeline: sd.FilterPipeline[i : i+1], CSComponents: sd.CSComponents}
+		out, err := stage.DecodeLengthWithLimit(-1, limit)
+		if errors.Is(err, filter.ErrDecodeLimitExceeded) {
+			return b.left + 1
+		}
+		if err != nil {
+			return total
+		}
+		total += int64(len(out))
+		in = out
+	}
+	return total
 }
 
 // declaredPages returns the /Count of the page tree root, which validation

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/email"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/httplog"
@@ -36,8 +37,9 @@ func oauthError(code, description string) api.CreateTokenResponseObject {
 var errBadCredentials = oauthError("invalid_grant", "The email or password is incorrect.")
 
 // CreateToken implements the OAuth2 password grant (RFC 6749 section 4.3).
-// Unknown emails are checked against a dummy hash so that the answer takes
-// as long as for a known one.
+// The username is looked up by its canonical form (email.Canonical); one
+// that has none names no account. Unknown emails are checked against a
+// dummy hash so that the answer takes as long as for a known one.
 func (a Auth) CreateToken(ctx context.Context, req api.CreateTokenRequestObject) (api.CreateTokenResponseObject, error) {
 	f := req.Body
 	switch {
@@ -50,15 +52,15 @@ func (a Auth) CreateToken(ctx context.Context, req api.CreateTokenRequestObject)
 	case f.Password == nil || *f.Password == "":
 		return oauthError("invalid_request", "password is required."), nil
 	}
-	user, err := a.Queries.GetUserWithRolesByEmail(ctx, *f.Username)
-	if errors.Is(err, pgx.ErrNoRows) {
+	user, found, err := a.findUser(ctx, *f.Username)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
 		if err := a.Hasher.VerifyDummy(ctx, *f.Password); err != nil {
 			return nil, hashError(err)
 		}
 		return errBadCredentials, nil
-	}
-	if err != nil {
-		return nil, err
 	}
 	ok, rehash, err := a.Hasher.Verify(ctx, user.PasswordHash, *f.Password)
 	if errors.Is(err, password.ErrMalformedHash) {
@@ -88,6 +90,21 @@ func (a Auth) CreateToken(ctx context.Context, req api.CreateTokenRequestObject)
 	}, nil
 }
 
+// findUser returns the account whose email has the canonical form of
+// username; found is false when there is none, or username has no canonical
+// form.
+func (a Auth) findUser(ctx context.Context, username string) (user db.GetUserWithRolesByCanonicalEmailRow, found bool, err error) {
+	key, err := email.Canonical(username)
+	if err != nil {
+		return user, false, nil
+	}
+	user, err = a.Queries.GetUserWithRolesByCanonicalEmail(ctx, key)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return user, false, nil
+	}
+	return user, err == nil, err
+}
+
 // upgradeHash replaces an outdated hash (bcrypt from an imported app, or
 // weaker argon2id parameters) after a successful login. A failure is logged
 // and the login goes on: the old hash still works.
@@ -104,7 +121,7 @@ func (a Auth) upgradeHash(ctx context.Context, id int64, old, pw string) {
 // hashError maps a saturated hashing pool to 503 with Retry-After.
 func hashError(err error) error {
 	if errors.Is(err, password.ErrBusy) {
-		return &problem.Error{Kind: problem.Unavailable, Detail: "Too many logins at once; retry shortly.",
+		return &problem.Error{Kind: problem.Unavailable, Detail: "Too many passwords are being hashed at once; retry shortly.",
 			Header: http.Header{"Retry-After": {"1"}}, Err: err}
 	}
 	return err

@@ -34,7 +34,7 @@ func TestTokenGrantsAccess(t *testing.T) {
 	ctx := context.Background()
 	u := e.CreateUser(t, "Alice@Example.com", "user")
 
-	// Through the Go SDK; emails compare regardless of case.
+	// Through the Go SDK; emails compare by their canonical form, so case does not matter.
 	tok, err := sdk.Token(ctx, e.URL, "alice@EXAMPLE.com", u.Password, api.WithHTTPClient(apitest.HTTPClient(t)))
 	if err != nil {
 		t.Fatalf("login: %v", err)
@@ -142,7 +142,7 @@ func TestTokenUpgradesBcryptHashes(t *testing.T) {
 	}
 	legacy := "$2b$" + string(h[4:])
 	var id int64
-	if err := e.Pool.QueryRow(ctx, "INSERT INTO users (email, password_hash) VALUES ('old@example.com', $1) RETURNING id", legacy).Scan(&id); err != nil {
+	if err := e.Pool.QueryRow(ctx, "INSERT INTO users (email, canonical_email, password_hash) VALUES ('old@example.com', 'old@example.com', $1) RETURNING id", legacy).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	if r := login(t, e, "old@example.com", "wrong password"); r.status != 400 {

@@ -66,6 +66,12 @@ var errBadCursor = &problem.Error{
 	Fields: []api.FieldError{{Field: "query.cursor", Message: "is malformed"}},
 }
 
+// The years a time cursor may name.
+const (
+	minCursorYear = 1970
+	maxCursorYear = 9999
+)
+
 // parseTimeCursor decodes a cursor; ok is false when s is nil.
 func parseTimeCursor(s *string) (c timeCursor, ok bool, err error) {
 	if s == nil {
@@ -82,6 +88,11 @@ func parseTimeCursor(s *string) (c timeCursor, ok bool, err error) {
 		return c, false, errBadCursor
 	}
 	c.at = time.UnixMicro(us)
+	// A forged time outside what PostgreSQL stores would wrap around on
+	// the way there; no row was ever created outside these years.
+	if y := c.at.UTC().Year(); y < minCursorYear || y > maxCursorYear {
+		return c, false, errBadCursor
+	}
 	return c, true, nil
 }
 

@@ -35,6 +35,12 @@ type Deps struct {
 	SpecRoles []string
 	// Store keeps the documents' bytes.
 	Store *documents.Store
+	// PDF reads and splits documents within work bounds; nil means the
+	// default bounds and no limit on operations at once.
+	PDF *documents.Processor
+	// QuotaBytes bounds the bytes one user's documents take together; zero
+	// means no bound.
+	QuotaBytes int64
 	// Meta serves the docs page and the spec.
 	Meta Meta
 }
@@ -42,12 +48,16 @@ type Deps struct {
 // New returns a Server over deps.
 func New(d Deps) *Server {
 	q := db.New(d.Pool)
+	pdf := d.PDF
+	if pdf == nil {
+		pdf = &documents.Processor{}
+	}
 	return &Server{
 		Health:    Health{DB: d.Pool},
 		Auth:      Auth{Queries: q, Hasher: d.Hasher, Tokens: d.Tokens},
 		Notes:     Notes{Queries: q},
 		Users:     Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store},
-		Documents: Documents{Pool: d.Pool, Queries: q, Store: d.Store},
+		Documents: Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
 		Meta:      d.Meta,
 	}
 }

@@ -23,9 +23,12 @@ import (
 // Users implements the users tag (account and role administration) and the
 // caller's own password change.
 //
-// The access middleware has admitted only admins to every operation but
-// ChangeMyPassword; the handlers check nothing but that an admin does not
-// lock themselves out (409).
+// The access middleware has admitted only admins, by their tokens, to every
+// operation but ChangeMyPassword. Since a token outlives changes to its
+// account, each operation checks again, in its own transaction, that the
+// caller still is an enabled admin (401 invalid_token otherwise), and every
+// change runs with the admin set locked so that an enabled admin always
+// remains (409), also under concurrent changes; see accounts.AsAdmin.
 type Users struct {
 	Pool      *pgxpool.Pool
 	Queries   *db.Queries
@@ -35,26 +38,30 @@ type Users struct {
 	Store *documents.Store
 }
 
-// ownAdminRole is the role admins may not take from themselves.
-const ownAdminRole = "admin"
-
 // passwordAttempts bounds how often ChangeMyPassword starts over when the
 // stored hash changes between reading and replacing it.
 const passwordAttempts = 3
 
 // ChangeMyPassword replaces the caller's password after checking the current
-// one. Returns 400 when the current password is wrong, 404 when the caller's
-// account no longer exists, 409 when the password keeps changing while the
-// request runs, and 503 with Retry-After when every hashing worker is busy.
+// one. Returns 400 when the current password is wrong, 401 when the caller's
+// account no longer exists or is disabled, 409 when the password keeps
+// changing while the request runs, and 503 with Retry-After when every
+// hashing worker is busy.
 func (u Users) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordRequestObject) (api.ChangeMyPasswordResponseObject, error) {
 	id := access.Caller(ctx).UserID
+	if err := accounts.CheckPassword(req.Body.NewPassword, "body.new_password"); err != nil {
+		return nil, err
+	}
 	// Hashing is slow, so it runs outside any transaction; the new hash is
 	// stored only if the old one is still there, since a login may have
 	// upgraded it, or another change replaced it, in the meantime.
 	for range passwordAttempts {
 		old, err := u.Queries.GetPasswordHash(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, access.InvalidToken("The access token's account no longer exists or is disabled.", err)
+		}
 		if err != nil {
-			return nil, userError(err)
+			return nil, dbError(err)
 		}
 		ok, _, err := u.Hasher.Verify(ctx, old, req.Body.CurrentPassword)
 		if errors.Is(err, password.ErrMalformedHash) {
@@ -84,11 +91,12 @@ func (u Users) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordReq
 }
 
 // CreateUser creates an account holding the given roles. Returns 400 for a
-// role that does not exist, 409 when the email is taken (regardless of
-// case), and 503 with Retry-After when every hashing worker is busy.
+// role that does not exist, an email without a canonical form or a password
+// the policy refuses, 409 when an account's email has the same canonical
+// form, and 503 with Retry-After when every hashing worker is busy.
 func (u Users) CreateUser(ctx context.Context, req api.CreateUserRequestObject) (api.CreateUserResponseObject, error) {
 	b := req.Body
-	row, err := accounts.Create(ctx, u.Pool, u.Hasher, string(b.Email), b.Password, b.Roles)
+	row, err := accounts.CreateAsAdmin(ctx, u.Pool, u.Hasher, access.Caller(ctx).UserID, string(b.Email), b.Password, b.Roles)
 	if err != nil {
 		return nil, accountError(err)
 	}
@@ -101,6 +109,9 @@ func (u Users) CreateUser(ctx context.Context, req api.CreateUserRequestObject) 
 // ListUsers returns a page of accounts in id order, only those holding
 // params.role when it is set. Returns 400 for a cursor it did not issue.
 func (u Users) ListUsers(ctx context.Context, req api.ListUsersRequestObject) (api.ListUsersResponseObject, error) {
+	if err := u.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	p := req.Params
 	limit := int(pageLimit(p.Limit))
 	var after int64
@@ -134,6 +145,9 @@ func (u Users) ListUsers(ctx context.Context, req api.ListUsersRequestObject) (a
 // GetUser returns an account with its roles. Returns 404 when there is no
 // such account.
 func (u Users) GetUser(ctx context.Context, req api.GetUserRequestObject) (api.GetUserResponseObject, error) {
+	if err := u.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	row, err := u.Queries.GetUserWithRoles(ctx, req.Id)
 	if err != nil {
 		return nil, userError(err)
@@ -143,15 +157,15 @@ func (u Users) GetUser(ctx context.Context, req api.GetUserRequestObject) (api.G
 
 // SetUserRoles replaces an account's roles with the given set, in one
 // transaction. Returns 400 for a role that does not exist, 404 when there is
-// no such account, and 409 when callers would remove their own admin role.
+// no such account, and 409 when callers would remove their own admin role
+// or no enabled admin would remain.
 func (u Users) SetUserRoles(ctx context.Context, req api.SetUserRolesRequestObject) (api.SetUserRolesResponseObject, error) {
 	roles := req.Body.Roles
-	if req.Id == access.Caller(ctx).UserID && !slices.Contains(roles, ownAdminRole) {
-		return nil, problem.New(problem.Conflict, "You cannot remove your own admin role.")
-	}
 	var row db.GetUserWithRolesRow
-	err := pgx.BeginFunc(ctx, u.Pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
+	err := u.asAdmin(ctx, func(q *db.Queries) error {
+		if req.Id == access.Caller(ctx).UserID && !slices.Contains(roles, accounts.AdminRole) {
+			return problem.New(problem.Conflict, "You cannot remove your own admin role.")
+		}
 		// Touching the row first locks it: concurrent replacements of the
 		// same account's roles take turns.
 		n, err := q.TouchUser(ctx, req.Id)
@@ -180,18 +194,16 @@ func (u Users) SetUserRoles(ctx context.Context, req api.SetUserRolesRequestObje
 		return nil
 	})
 	if err != nil {
-		return nil, userError(err)
+		return nil, err
 	}
 	return api.SetUserRoles200JSONResponse(userBody(row)), nil
 }
 
 // DisableUser stops an account from logging in; tokens already issued stay
-// valid until they expire. Returns 404 when there is no such account and 409
-// when callers would disable themselves.
+// valid until they expire, except for account administration. Returns 404
+// when there is no such account and 409 when callers would disable
+// themselves or no enabled admin would remain.
 func (u Users) DisableUser(ctx context.Context, req api.DisableUserRequestObject) (api.DisableUserResponseObject, error) {
-	if req.Id == access.Caller(ctx).UserID {
-		return nil, problem.New(problem.Conflict, "You cannot disable your own account.")
-	}
 	row, err := u.setDisabled(ctx, req.Id, true)
 	if err != nil {
 		return nil, err
@@ -200,7 +212,8 @@ func (u Users) DisableUser(ctx context.Context, req api.DisableUserRequestObject
 }
 
 // EnableUser lets a disabled account log in again. Returns 404 when there is
-// no such account.
+// no such account and 409 for the caller's own account, as DisableUser does:
+// an admin whose token outlived their disabling cannot undo it.
 func (u Users) EnableUser(ctx context.Context, req api.EnableUserRequestObject) (api.EnableUserResponseObject, error) {
 	row, err := u.setDisabled(ctx, req.Id, false)
 	if err != nil {
@@ -209,11 +222,17 @@ func (u Users) EnableUser(ctx context.Context, req api.EnableUserRequestObject) 
 	return api.EnableUser200JSONResponse(userBody(row)), nil
 }
 
-// setDisabled sets an account's disabled flag and returns the account.
+// setDisabled sets another account's disabled flag and returns the account.
 func (u Users) setDisabled(ctx context.Context, id int64, disabled bool) (db.GetUserWithRolesRow, error) {
 	var row db.GetUserWithRolesRow
-	err := pgx.BeginFunc(ctx, u.Pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
+	err := u.asAdmin(ctx, func(q *db.Queries) error {
+		if id == access.Caller(ctx).UserID {
+			verb := "enable"
+			if disabled {
+				verb = "disable"
+			}
+			return problem.New(problem.Conflict, "You cannot "+verb+" your own account.")
+		}
 		n, err := q.SetUserDisabled(ctx, db.SetUserDisabledParams{ID: id, Disabled: disabled})
 		if err != nil {
 			return err
@@ -224,39 +243,36 @@ func (u Users) setDisabled(ctx context.Context, id int64, disabled bool) (db.Get
 		row, err = q.GetUserWithRoles(ctx, id)
 		return err
 	})
-	return row, userError(err)
+	return row, err
 }
 
 // DeleteUser deletes an account with its roles and notes. Returns 404 when
-// there is no such account and 409 when callers would delete themselves.
+// there is no such account and 409 when callers would delete themselves or
+// no enabled admin would remain.
 func (u Users) DeleteUser(ctx context.Context, req api.DeleteUserRequestObject) (api.DeleteUserResponseObject, error) {
-	if req.Id == access.Caller(ctx).UserID {
-		return nil, problem.New(problem.Conflict, "You cannot delete your own account.")
-	}
 	// Their notes and documents go by cascade; the documents' bytes are
 	// removed once the rows are gone. The row lock keeps an upload racing
 	// with the deletion from adding a document in between.
 	var keys []string
-	err := pgx.BeginFunc(ctx, u.Pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		if _, err := tx.Exec(ctx, "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", req.Id); err != nil {
-			return err
+	err := u.asAdmin(ctx, func(q *db.Queries) error {
+		if req.Id == access.Caller(ctx).UserID {
+			return problem.New(problem.Conflict, "You cannot delete your own account.")
 		}
-		var err error
-		if keys, err = q.ListUserBlobKeys(ctx, req.Id); err != nil {
-			return err
-		}
-		n, err := q.DeleteUser(ctx, req.Id)
+		n, err := q.LockUser(ctx, req.Id)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
 			return errNoUser()
 		}
-		return nil
+		if keys, err = q.ListUserBlobKeys(ctx, req.Id); err != nil {
+			return err
+		}
+		_, err = q.DeleteUser(ctx, req.Id)
+		return err
 	})
 	if err != nil {
-		return nil, dbError(err)
+		return nil, err
 	}
 	removeBlobs(ctx, u.Store, keys)
 	return api.DeleteUser204Response{}, nil
@@ -264,6 +280,9 @@ func (u Users) DeleteUser(ctx context.Context, req api.DeleteUserRequestObject) 
 
 // ListRoles returns every role by name.
 func (u Users) ListRoles(ctx context.Context, _ api.ListRolesRequestObject) (api.ListRolesResponseObject, error) {
+	if err := u.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := u.Queries.ListRoles(ctx)
 	if err != nil {
 		return nil, dbError(err)
@@ -278,9 +297,13 @@ func (u Users) ListRoles(ctx context.Context, _ api.ListRolesRequestObject) (api
 // CreateRole creates a role that no account holds yet. Returns 409 when a
 // role of that name exists.
 func (u Users) CreateRole(ctx context.Context, req api.CreateRoleRequestObject) (api.CreateRoleResponseObject, error) {
-	row, err := u.Queries.CreateRole(ctx, req.Body.Name)
+	var row db.Role
+	err := u.asAdmin(ctx, func(q *db.Queries) (err error) {
+		row, err = q.CreateRole(ctx, req.Body.Name)
+		return err
+	})
 	if err != nil {
-		return nil, dbError(err)
+		return nil, err
 	}
 	return api.CreateRole201JSONResponse(roleBody(row)), nil
 }
@@ -292,29 +315,48 @@ func (u Users) DeleteRole(ctx context.Context, req api.DeleteRoleRequestObject) 
 	if slices.Contains(u.SpecRoles, req.Name) {
 		return nil, problem.New(problem.Conflict, "The API spec names this role.")
 	}
-	n, err := u.Queries.DeleteRole(ctx, req.Name)
+	err := u.asAdmin(ctx, func(q *db.Queries) error {
+		n, err := q.DeleteRole(ctx, req.Name)
+		if err == nil && n == 0 {
+			err = problem.New(problem.NotFound, "No such role.")
+		}
+		return err
+	})
 	if err != nil {
-		return nil, dbError(err)
-	}
-	if n == 0 {
-		return nil, problem.New(problem.NotFound, "No such role.")
+		return nil, err
 	}
 	return api.DeleteRole204Response{}, nil
+}
+
+// asAdmin runs fn in one transaction for the calling admin, as
+// accounts.AsAdmin does, and translates its errors.
+func (u Users) asAdmin(ctx context.Context, fn func(q *db.Queries) error) error {
+	return userError(accounts.AsAdmin(ctx, u.Pool, access.Caller(ctx).UserID, fn))
+}
+
+// checkAdmin is the caller check of asAdmin for operations that only read.
+func (u Users) checkAdmin(ctx context.Context) error {
+	return userError(accounts.CheckAdmin(ctx, u.Queries, access.Caller(ctx).UserID))
 }
 
 // errNoUser is the answer for an account id that names no account.
 func errNoUser() *problem.Error { return problem.New(problem.NotFound, "No such user.") }
 
-// userError is dbError where a missing row means a missing account.
+// userError is dbError where a missing row means a missing account and a
+// caller who is no longer an enabled admin is refused as its token is.
 func userError(err error) error {
+	if errors.Is(err, accounts.ErrNotAdmin) {
+		return access.InvalidToken("The access token's account is no longer an enabled administrator.", err)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return problem.Wrap(problem.NotFound, "No such user.", err)
 	}
 	return dbError(err)
 }
 
-// accountError translates what accounts.Create returns: its own problems as
-// they are, a saturated hashing pool as 503, database errors as dbError does.
+// accountError translates what accounts.CreateAsAdmin returns: its own
+// problems as they are, a saturated hashing pool as 503, the rest as
+// userError does.
 func accountError(err error) error {
 	if _, ok := errors.AsType[*problem.Error](err); ok {
 		return err
@@ -322,7 +364,7 @@ func accountError(err error) error {
 	if errors.Is(err, password.ErrBusy) {
 		return hashError(err)
 	}
-	return dbError(err)
+	return userError(err)
 }
 
 // userBody converts a row into the API's User.

@@ -686,7 +686,7 @@ func TestUserAdministrationNeedsAdmin(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() {
-		asAdmin := e.Client(t, e.Token(t, apitest.User{ID: u.ID, Email: u.Email, Roles: []string{"admin"}}))
+		asAdmin := e.Client(t, e.Token(t, e.CreateUser(t, "checker@example.com", "admin")))
 		if got := getUser(t, asAdmin, u.ID).Roles; !slices.Equal(got, []string{"system", "user"}) {
 			t.Errorf("roles after refused requests = %v", got)
 		}

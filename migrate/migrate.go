@@ -63,10 +63,29 @@ func Parse(schema string) ([]Step, error) {
 // replicas: the first 8 bytes of sha256("rolegate schema").
 const lockKey int64 = 0x3f1b6a5d2c4e7a19
 
+// Hook is Go code that belongs to a step: work that SQL cannot express, such
+// as filling a new column with values computed in Go. Apply runs it in the
+// step's transaction, after the step's SQL and before the step is recorded,
+// and only when it applies the step. It sees the schema as of its step, not
+// the latest one, so it should use its own SQL rather than generated
+// queries. Its warnings (say, rows it could not convert) are returned in
+// Result; an error undoes the step and everything else Apply did.
+type Hook func(ctx context.Context, tx pgx.Tx) (warnings []string, err error)
+
+// Hooks are a schema's hooks by step version.
+type Hooks map[int]Hook
+
+// Warning is something a step's hook reported while Apply applied the step.
+type Warning struct {
+	Version int
+	Message string
+}
+
 // Result says what Apply did.
 type Result struct {
-	Applied []int // versions applied by this call, in order
-	Current int   // the schema version after the call
+	Applied  []int // versions applied by this call, in order
+	Current  int   // the schema version after the call
+	Warnings []Warning
 }
 
 // Apply brings the database to the last step. It runs in one transaction
@@ -74,8 +93,15 @@ type Result struct {
 // callers wait for each other and every step is applied exactly once; a
 // failing step leaves the database as it was. Apply refuses to run when the
 // database holds a step this binary does not know (a newer release migrated
-// it) or a step whose text has changed since it was applied.
-func Apply(ctx context.Context, pool *pgxpool.Pool, steps []Step) (Result, error) {
+// it), a step whose text has changed since it was applied, or a hook for a
+// step that steps lacks. Each step that Apply applies runs its hook from
+// hooks, if any, in the same transaction.
+func Apply(ctx context.Context, pool *pgxpool.Pool, steps []Step, hooks Hooks) (Result, error) {
+	for v := range hooks {
+		if v < 1 || v > len(steps) {
+			return Result{}, fmt.Errorf("migrate: a hook for step %d, which the schema does not have", v)
+		}
+	}
 	var res Result
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey); err != nil {
@@ -108,6 +134,15 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, steps []Step) (Result, error
 			// No arguments: pgx sends the simple protocol, which runs several statements.
 			if _, err := tx.Exec(ctx, s.SQL); err != nil {
 				return fmt.Errorf("migrate: step %d (%s): %w", s.Version, s.Name, err)
+			}
+			if hook := hooks[s.Version]; hook != nil {
+				warnings, err := hook(ctx, tx)
+				if err != nil {
+					return fmt.Errorf("migrate: step %d (%s): %w", s.Version, s.Name, err)
+				}
+				for _, w := range warnings {
+					res.Warnings = append(res.Warnings, Warning{Version: s.Version, Message: w})
+				}
 			}
 			if _, err := tx.Exec(ctx, "INSERT INTO schema_steps (version, name, checksum) VALUES ($1, $2, $3)",
 				s.Version, s.Name, s.Checksum()); err != nil {

@@ -32,6 +32,7 @@ const (
 	UnsupportedMedia             // 415
 	Unprocessable                // 422: well-formed but unusable content
 	Unavailable                  // 503: try again later
+	TooManyRequests              // 429: the caller is over its own limit; try again later
 )
 
 var statuses = [...]int{
@@ -46,6 +47,7 @@ var statuses = [...]int{
 	UnsupportedMedia: http.StatusUnsupportedMediaType,
 	Unprocessable:    http.StatusUnprocessableEntity,
 	Unavailable:      http.StatusServiceUnavailable,
+	TooManyRequests:  http.StatusTooManyRequests,
 }
 
 // Status is the HTTP status code of the kind.

@@ -47,6 +47,8 @@ func TestWritePinsTheClientVisibleBody(t *testing.T) {
 			`{"detail":"Damaged.","instance":"/x","status":422,"title":"Unprocessable Entity","type":"about:blank"}`},
 		{"unavailable", &problem.Error{Kind: problem.Unavailable, Detail: "Later.", Header: http.Header{"Retry-After": {"5"}}}, 503,
 			`{"detail":"Later.","instance":"/x","status":503,"title":"Service Unavailable","type":"about:blank"}`},
+		{"too many requests", &problem.Error{Kind: problem.TooManyRequests, Detail: "Slow down.", Header: http.Header{"Retry-After": {"5"}}}, 429,
+			`{"detail":"Slow down.","instance":"/x","status":429,"title":"Too Many Requests","type":"about:blank"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,7 +63,7 @@ func TestWritePinsTheClientVisibleBody(t *testing.T) {
 			if strings.Contains(w.Body.String(), "hunter2") || strings.Contains(w.Body.String(), "SQLSTATE") {
 				t.Error("the cause leaked to the client")
 			}
-			if tt.wantStatus == 503 && w.Header().Get("Retry-After") != "5" {
+			if (tt.wantStatus == 503 || tt.wantStatus == 429) && w.Header().Get("Retry-After") != "5" {
 				t.Error("the error's headers were not sent")
 			}
 		})

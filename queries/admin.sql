@@ -25,7 +25,9 @@ ORDER BY u.id
 LIMIT sqlc.arg(max_rows);
 
 -- name: GetPasswordHash :one
-SELECT password_hash FROM users WHERE id = sqlc.arg(id);
+-- GetPasswordHash returns an enabled account's password hash: no row for a
+-- disabled or missing account.
+SELECT password_hash FROM users WHERE id = sqlc.arg(id) AND NOT disabled;
 
 -- name: SetUserDisabled :execrows
 -- SetUserDisabled disables or enables a user; updated_at moves only when the
@@ -57,3 +59,29 @@ RETURNING id, name, created_at;
 -- name: DeleteRole :execrows
 -- DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
 DELETE FROM roles WHERE name = sqlc.arg(name);
+
+-- name: LockRole :exec
+-- LockRole locks a role's row until the transaction ends, so that
+-- transactions that could take the role from its last holder take turns.
+SELECT 1 FROM roles WHERE name = sqlc.arg(name) FOR UPDATE;
+
+-- name: GetStanding :one
+-- GetStanding tells whether an account is disabled and whether it holds
+-- role; no row means there is no such account.
+SELECT u.disabled,
+       EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+               WHERE ur.user_id = u.id AND r.name = sqlc.arg(role)::text) AS holds_role
+FROM users u
+WHERE u.id = sqlc.arg(id);
+
+-- name: CountEnabledHolders :one
+-- CountEnabledHolders counts the enabled accounts that hold role.
+SELECT count(*) FROM users u
+JOIN user_roles ur ON ur.user_id = u.id
+JOIN roles r ON r.id = ur.role_id
+WHERE r.name = sqlc.arg(role) AND NOT u.disabled;
+
+-- name: LockUser :execrows
+-- LockUser locks an account's row until the transaction ends, so that
+-- nothing is added to the account while it is being deleted.
+SELECT 1 FROM users WHERE id = sqlc.arg(id) FOR UPDATE;

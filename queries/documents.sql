@@ -26,3 +26,15 @@ LIMIT sqlc.arg(max_rows);
 -- name: ListUserBlobKeys :many
 -- ListUserBlobKeys returns the blob keys of all of a user's documents.
 SELECT blob_key FROM documents WHERE owner_id = sqlc.arg(owner_id);
+
+-- name: LockDocumentOwner :execrows
+-- LockDocumentOwner locks a user's row until the end of the transaction, so
+-- that the user's document inserts (which check the quota first) happen one
+-- at a time; FOR NO KEY UPDATE still lets other transactions insert rows
+-- referencing the user, and conflicts with DeleteUser's FOR UPDATE. It
+-- affects no row if the user is gone.
+SELECT id FROM users WHERE id = sqlc.arg(id) FOR NO KEY UPDATE;
+
+-- name: SumDocumentBytes :one
+-- SumDocumentBytes returns the bytes a user's documents take.
+SELECT coalesce(sum(size_bytes), 0)::bigint AS used FROM documents WHERE owner_id = sqlc.arg(owner_id);

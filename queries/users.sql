@@ -1,17 +1,20 @@
--- name: GetUserWithRolesByEmail :one
--- GetUserWithRolesByEmail returns a user and the names of all its roles
--- (sorted, empty when none) in one round trip; the email matches regardless of case.
+-- name: GetUserWithRolesByCanonicalEmail :one
+-- GetUserWithRolesByCanonicalEmail returns the user whose email has the
+-- canonical form canonical_email (email.Canonical) and the names of all its
+-- roles (sorted, empty when none) in one round trip.
 SELECT u.id, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at,
        coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}')::text[] AS roles
 FROM users u
 LEFT JOIN user_roles ur ON ur.user_id = u.id
 LEFT JOIN roles r ON r.id = ur.role_id
-WHERE lower(u.email) = lower(sqlc.arg(email))
+WHERE u.canonical_email = sqlc.arg(canonical_email)::text
 GROUP BY u.id;
 
 -- name: CreateUser :one
-INSERT INTO users (email, password_hash)
-VALUES (sqlc.arg(email), sqlc.arg(password_hash))
+-- CreateUser stores email as typed and canonical_email, its canonical form
+-- (email.Canonical), under which it must be unique.
+INSERT INTO users (email, canonical_email, password_hash)
+VALUES (sqlc.arg(email), sqlc.arg(canonical_email)::text, sqlc.arg(password_hash))
 RETURNING id, email, disabled, created_at, updated_at;
 
 -- name: UpdatePasswordHash :execrows

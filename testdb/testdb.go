@@ -214,7 +214,7 @@ func applySchema(ctx context.Context, u string) error {
 	if err != nil {
 		return err
 	}
-	_, err = migrate.Apply(ctx, pool, steps)
+	_, err = migrate.Apply(ctx, pool, steps, rolegate.SchemaHooks())
 	return err
 }
 

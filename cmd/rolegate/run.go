@@ -148,12 +148,15 @@ func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach 
 	if err != nil {
 		return err
 	}
-	res, err := migrate.Apply(ctx, pool, steps)
+	res, err := migrate.Apply(ctx, pool, steps, rolegate.SchemaHooks())
 	if err != nil {
 		return err
 	}
 	for _, v := range res.Applied {
 		logger.Info("applied schema step", "version", v, "name", steps[v-1].Name)
+	}
+	for _, w := range res.Warnings {
+		logger.Warn("schema step needs attention", "version", w.Version, "name", steps[w.Version-1].Name, "problem", w.Message)
 	}
 	logger.Info("database schema is current", "version", res.Current)
 	// The roles the spec names exist, so that accounts can be given them.
@@ -256,7 +259,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 			Verifier:       tokens,
 			MaxUploadBytes: cfg.MaxUploadBytes,
 			CORSOrigins:    cfg.CORSOrigins,
-			Impl:           handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens, SpecRoles: policy.Roles(), Store: store, Meta: meta}),
+			Impl: handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens, SpecRoles: policy.Roles(), Store: store, Meta: meta,
+				PDF:        &documents.Processor{Slots: documents.NewSlots(cfg.PDFWorkersPerUser, cfg.PDFWorkers), Timeout: cfg.PDFTimeout},
+				QuotaBytes: cfg.UserQuotaBytes}),
 		})
 		if err != nil {
 			return err

@@ -714,8 +714,8 @@ type ClientInterface interface {
 	//
 	// The OAuth2 resource owner password credentials grant (RFC 6749
 	// section 4.3). `username` is the account's email, compared in its
-	// canonical form (the local part case-folded and normalized per RFC
-	// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+	// canonical form (the local part lowercased, width-mapped and
+	// NFC-normalized per RFC 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
 	// RFC 9457.
 	//
 	// Takes any type of body and a specified content type.
@@ -727,8 +727,8 @@ type ClientInterface interface {
 	//
 	// The OAuth2 resource owner password credentials grant (RFC 6749
 	// section 4.3). `username` is the account's email, compared in its
-	// canonical form (the local part case-folded and normalized per RFC
-	// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+	// canonical form (the local part lowercased, width-mapped and
+	// NFC-normalized per RFC 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
 	// RFC 9457.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
@@ -1305,8 +1305,8 @@ func (c *Client) DeleteRole(ctx context.Context, name RoleName, reqEditors ...Re
 //
 // The OAuth2 resource owner password credentials grant (RFC 6749
 // section 4.3). `username` is the account's email, compared in its
-// canonical form (the local part case-folded and normalized per RFC
-// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+// canonical form (the local part lowercased, width-mapped and
+// NFC-normalized per RFC 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
 // RFC 9457.
 //
 // Takes any type of body and a specified content type.
@@ -1328,8 +1328,8 @@ func (c *Client) CreateTokenWithBody(ctx context.Context, contentType string, bo
 //
 // The OAuth2 resource owner password credentials grant (RFC 6749
 // section 4.3). `username` is the account's email, compared in its
-// canonical form (the local part case-folded and normalized per RFC
-// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+// canonical form (the local part lowercased, width-mapped and
+// NFC-normalized per RFC 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
 // RFC 9457.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
@@ -3004,8 +3004,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// The OAuth2 resource owner password credentials grant (RFC 6749
 	// section 4.3). `username` is the account's email, compared in its
-	// canonical form (the local part case-folded and normalized per RFC
-	// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+	// canonical form (the local part lowercased, width-mapped and
+	// NFC-normalized per RFC 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
 	// RFC 9457.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -3017,8 +3017,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// The OAuth2 resource owner password credentials grant (RFC 6749
 	// section 4.3). `username` is the account's email, compared in its
-	// canonical form (the local part case-folded and normalized per RFC
-	// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+	// canonical form (the local part lowercased, width-mapped and
+	// NFC-normalized per RFC 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
 	// RFC 9457.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
@@ -6363,8 +6363,8 @@ func (c *ClientWithResponses) DeleteRoleWithResponse(ctx context.Context, name R
 //
 // The OAuth2 resource owner password credentials grant (RFC 6749
 // section 4.3). `username` is the account's email, compared in its
-// canonical form (the local part case-folded and normalized per RFC
-// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+// canonical form (the local part lowercased, width-mapped and
+// NFC-normalized per RFC 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
 // RFC 9457.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -6382,8 +6382,8 @@ func (c *ClientWithResponses) CreateTokenWithBodyWithResponse(ctx context.Contex
 //
 // The OAuth2 resource owner password credentials grant (RFC 6749
 // section 4.3). `username` is the account's email, compared in its
-// canonical form (the local part case-folded and normalized per RFC
-// 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+// canonical form (the local part lowercased, width-mapped and
+// NFC-normalized per RFC 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
 // RFC 9457.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
@@ -14534,110 +14534,110 @@ func (sh *strictHandler) SetUserRoles(w http.ResponseWriter, r *http.Request, id
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9s4svZfQfHdt2LvoS6W7ezE+XDWk8Q73srF60tl90Q+NkS2JEwogAOAVjQp//dT6AYpUqJutuNM",
-	"MvmSciSCABp97wetz0GkRqmSIK0JDj4HQ+AxaPzzhZIWpD2DKNPCTk5UIqKJ+yIGE2mRWqFkcBC8H3LL",
-	"7BBYygfARnzCEsXj50xY/MMwqexQyAHrazViyg5BM6XFQEjTDMJAw2+Z0BAHB1ZnEAYmGsKIu2nsJIXg",
-	"IDBWCzkIbm/D4K16waMhzK/hSGn2y/n5SWun2WaRe2bFu0Fmo+DgQyBVAx8PLsPa+c6s0jXznauPIA3j",
-	"MmaJGgjJQGulDeMamIQb0LSIeO1FGJyndhHv378/zOwQpBURt3WLGQLrAddu1iFPEpADYFunRy/Y07/t",
-	"t5mByD3Idrc3I/dtGKRc8xHYnB8ybZSun1/CJ3sV4QNM9YkdNNwIlRnkCze1cA//loGeBGEg+cjNRkOC",
-	"8jpG/NNrkAM7DA467XYdRV6LkbD16xgpY5mwMDLMKqbBZloumjvB15SnjqHPs8QGB/vt0K1DjNwB4SpG",
-	"QtL/dooVCWlhAJpIpcGkShpASv3M41P4LQODq4xIjtyfPE0Td4pCyVaqVS+B0X/9atzqP5eW8RcN/eAg",
-	"+H+tqWi26FvTOqFRNOn8/jVNy4RhI570lR5BzJRmfS4Sw254ImKcPWRCRkkWO7m08MkJMMdRUll6jF2c",
-	"HzV+cmOHKokN4+ztxWvHYJpHFvRzdk08f80cOQ0eeV9AEptmcBs65dFPRPTVCBAl3AzBsLGwQ1xblGkN",
+	"7H1rc9s4svZfQfHdt2LvoS6W7ezE+XDWk8Q72Uocry+V3RP52BDZkjChAA4AWtGk/N9PoRukSIm62Y4z",
+	"yeRLypEIAmj0vR+0PgeRGqVKgrQmOPgcDIHHoPHPF0pakPYMokwLOzlRiYgm7osYTKRFaoWSwUHwfsgt",
+	"s0NgKR8AG/EJSxSPnzNh8Q/DpLJDIQesr9WIKTsEzZQWAyFNMwgDDb9lQkMcHFidQRiYaAgj7qaxkxSC",
+	"g8BYLeQguL0Ng2P1gkdDmF/DkdLsl/Pzk9ZOs80i98yKd4PMRsHBh0CqBj4eXIa1851ZpWvmO1cfQRrG",
+	"ZcwSNRCSgdZKG8Y1MAk3oGkR8dqLMDhP7SLev39/mNkhSCsibusWMwTWA67drEOeJCAHwLZOj16wp3/b",
+	"bzMDkXuQ7W5vRu7bMEi55iOwOT9k2ihdP7+ET/YqwgeY6hM7aLgRKjPIF25q4R7+LQM9CcJA8pGbjYYE",
+	"5XWM+Kc3IAd2GBx02u06irwRI2Hr1zFSxjJhYWSYVUyDzbRcNHeCrylPHUOfZ4kNDvbboVuHGLkDwlWM",
+	"hKT/7RQrEtLCADSRSoNJlTSAlPqZx6fwWwYGVxmRHLk/eZom7hSFkq1Uq14Co//61bjVfy4t4y8a+sFB",
+	"8P9aU9Fs0bemdUKjaNL5/WualgnDRjzpKz2CmCnN+lwkht3wRMQ4e8iEjJIsdnJp4ZMTYI6jpLL0GLs4",
+	"P2r85MYOVRIbxtnxxRvHYJpHFvRzdk08f80cOQ0eeV9AEptmcBs65dFPRPTVCBAl3AzBsLGwQ1xblGkN",
 	"0jJjuQVc4pHSPRHHIB97jTyKwDgG/QjSU1cqCbngaJV4eqoUNK6D8XgkLOq0koJ+//59Y1Y11C3LD2nN",
-	"apJb0nH2SGUyfkwivFXMZNGQaTAq0xEdx78yZfmrTxFADI+6GqfjUQ6GwrCxypKYWf4RiGucPtVPDItV",
-	"lI3cG1nKjWWn716/+sfh+auri7NXp1f/unh3fnj183/OX509x2ExWC6SkmT85jaH9sL9LzO05XOlXnM9",
-	"gK8lJD0VT5zQK2ex3MJQJeZLe8PlxKsx89grJLoznmjg8YTpzFlbp9PkhFinEA38XFh0PLhlSkbw3Cl+",
-	"PWG8b/2+BuIGpLOESsazUnTqnm0cumfnbcoZDXHGZMyFZT3oKw30fiEHa1nUkp24DYMLyTM7VFr8Do8t",
-	"c6TXK9qncBO2v4RuuZD8houE95JHZ3ED+kZEjpGkM2lcmjFoJtU4Z46EW9BfmxVSrdxhfA0C+bmc+I8h",
-	"SRreV+hlNqdZDxVVjOrgQposTZW2EL+BWPBz3M/X01pPTLEBR9rcc3FWtGo4nSZ3Hsltfhp40C+9Nnd/",
-	"p9o9bQW5bpEGbiG+4vidI4r7K4i5hYYVIwjmHNIw6IsErsip/BzAJz5K3XEGGhzBmmncrxsk4soEQtqn",
-	"e8G8bxkGaixBX639uPO2ryKV0ebmvzfi95oY4ueJpZBp5Qy3ZTb/4LZRWmKZFn6qyorCMn2n0Y7q/QqR",
-	"davLD+aEk1WsHg469pU/lrFTcci3xURcaz5x/y/FK/WhZmWPONuy5Z7pqO7sTavT7jxt/LbrmaAU2uz7",
-	"oCL//04Ni+Rvv0hdII0yFsfCnRhPTkqE6fPEQDhDK3cQ9THSycujykn3hOQYFy2nAr6wjgivRlwk1e3z",
-	"RETwd///ZqRG5fkAn69Qo7O/V6HGbg01jlxw8crFHPOMgYFHXWoCNCmEHo+d+cucpggZNAdN1g2cImla",
-	"YRPoBi7Q6VKE2EQvqBs068R25NQ18eYqcrklTQfUUe4X4Inb7ux2XIySmXKKQH2sTw6UZ/Sj6iY6jp1h",
-	"tpP5qWC9w1ugvopBe51wHeWEoU1l4IcgM6DdoguZnpurKrx1CihnKXp/HQXewviEGzNWuoZPdjrOqu+0",
-	"O3vTANewrQspIhU7UxkDS5WQ1oRoZnpOW27T3zxJfOA2YuOhsMBMyiOoSFiaz1xhejdfVQd0nLK0FrRb",
-	"VLd7Vkf4t8rWaEbHyrW0u4s9y2OdK0Nq7dFsF8pi7YxZGm+4jRV2qrLHfOaQ6FihWmXuWs5SFl7g8xtq",
-	"6PzMppL3YgjRR59JGWQaDFOS0qq7zRmF2W7X5Mbmj24d++iMV5n40/Wcwg3IDOamXmG5Zki/jNSLCPoQ",
-	"9h8lZbXtr6oCpyRcRHlND1yzvqIQ0o3Cs3jOeM84x9N5ly5m5sYWOc67OhK0ZxsNV/LQSMjypzuLuOqR",
-	"mGVTxpjb+TsXNi4w65B/nJtBITGGvfKhACZ26ZOB5uhfZtNAhT67whmnD0aJAP/kNBCffpo/ZiKV1iXk",
-	"Q1rUVYVrVvkCtI+6c89t0oshl4NNFYhPaV6lJcO2sc2p2aGEceWdS4WsZFdntz23vplX1xLEx4Bzgnko",
-	"2enRC/Zsb/9vzIeXPs1mGA138lclEH1f8y42zEZcNjTw2MXeDD6lCZcUMaIxF4apiNYfQa0jSNnveg+b",
-	"8uCUU+9zkUBcSb2PhyCLhDuVSnA/WKhYR7OVXOEa/SaksVxGC7z/PIpOuR3Wbsw/4K32khJDHDKeGMVQ",
-	"GXLayb8bPmPYOI4ZZVZqJ5l6uPMT/HJ+fsLoAXS93AsKm7Tf3l3qOcwetBkqbcPZ8zbZaMT1ZFqqIn5y",
-	"763MFpz5NFI5kxUu8lDnZ784PWYa+oBsxAR64f0JJZuXTct7KrMHvYTLjyuNitdvuVldEgWcqgQeJuOR",
-	"JzuWr8ynAVaE/G5Vd/Kf8kUskxT38rfuudq1LVrO27lcDgYpFU36dE6PTl33//3AG79fun/ajWdXzcbl",
-	"X/9SR0U31RnYDbddxFBrqYopAXD1xzRmtzOjNpw5FL9l4L+3OoNZii2Orc7SRNhSwXOTzTizV93NlOid",
-	"xn5QJWu78ezy8064f7vVmP69/d+11J3udqftPZP8/zUh5dymsMQ/Ly2UPb+y+bezEv/P9+eUVH/WfvrT",
-	"tgsrDcgYPcpD726gFThgP1PJvpu127sRvg//hOt6c/MpFRrMlaiZ9bXog5PUXJ1Ral9UCh4FVZ+VXMGy",
-	"AnVjrnI9lvtbBCtYnXqoUKXyssrKLxfRucQ81a1ReWLvWYFi2GvuNjtN9uoG9ITsLBawUuI3hgkfo8i6",
-	"8q4cCWOculUSc8RUBoDYESd/9RND6A1Gqo/1JkhEkDGG/M2unPMrSo5lhWHrfS6nKebOc2Ofbd6Eooda",
-	"dcEXPOq013x+mscjIf+eqIgnQ4XO9GxGbg33/cKAfhibEgusg8Qlu9JTKgEukf/zPNXdkxHzinNFpumh",
-	"0g7V7FRpp5slGhyp72QoC9otMxSUxZ3hzLU9//CrmaWcuCXZWWypHAkfIrWAXP+lygpOtj3m7szNRwvE",
-	"OLmTU5yMR40pUAOn2xD1gpRBzEFOG8Yta6FyJphCpRRMsYgs3Hmeg8rwa8xnJmqMaymzCKoh92luRC50",
-	"EhwENE1FZ7hwu+OoRO91+8GEBf7vKJetf74/D8L52K+yVEQS0gxhsd6N7CseJKoYImSxyqG1KRUgheyr",
-	"Ggs/LXIjLkfGiNdp9LiBmPHyEth4qExBZJ0lYFgiboAJ2ZUYYuYJmNyeTcuWwjAQCJVMs14iIrZ1nfPE",
-	"Aftweb3NlO5Kz02zZ0W4RGGsKeGJhPUgIscf158a+Ol1V25xOWFT9NGImazfFxGY54xLBqPUTvBd+Wj3",
-	"OC9V+mPmrMs2mclERCANTL3z4M2xO84MecLR1hy0WioF6YE/Sg9afpBpuWensRyK8cBpuzC4AW2I/u3m",
-	"TrONqeUUJE9FcBDsNtvNXXIUh8ierVhFZKdhAUzQWQXNI+tOIz+EavR/eHIcIogAYmI3rCJhpYykSyqm",
-	"MmtEDAWMyTTZsTUs50NgseCJGrBEDZDqdqhVNhh6znVsWBz4cRwcBP8A+1JFBhXUDKKw027PlNstfLKt",
-	"oR0l1fr66qpebW09z1/Ow38bOf63MQUALwOC1KOGCfCQs3Bw8OEyDHwQ7qLsMR8MQLOLY7dePjBOPY7A",
-	"8uDSDcPzbH3uiwRuS8daS7wjkVDNeYpc/fCZ4J+OP6bozz49uASdWzhKhpbXyEQzMmbeuStHKIeN/6Gw",
-	"73L6Z/OqPgK8vVx5ymLEB9BK5WDTUw6JQdx67zbyLqzlh/7Kbzgx2IPwpjupL8ybYbBHpK8bXRxRq4Tr",
-	"xSF7q4cU8Mpl/H+Ie8zDt6k0oFguFAnCIy7Vc/PwxZBJGIOxrC+0sSHjVF9y0RJzHm2THRLaVBKUHzW/",
-	"JNS+U/RPPKT2Oq+lXc/rsdfC2JfF+uaEsY5g00dahO6+DVc+6PHo7snZsr+zu1PEplW0jy3cl2FKJpPn",
-	"zIO9SzDP7UVI8VLdsIab84hjKUR8taiX8VOb4aYqoJkaITqkM1b9KU2awV15fmf1kArEEQftrh40RWPf",
-	"hsH+OiPKOVmUrkKeHANO91oSoOlnl2HgfSDMXzjGcKc7MRZGQehBCS4aUnVpCbwWYtBtOnl5xLZGWWJF",
-	"yrX1KYlrJ8/XITpizlFA8cGvtpljppj1Js4HzDmvyd4qJ4HuZcKwvZ39kEC5Bc74zeG/ry5OXr87fEk4",
-	"Y7a3sxsy3pUxdyYidkNDprSHwHFLyDc2UoiA4VSrRIcGZVjpj6znFJMTD+dJ8jhke51Ok9XrDWbVAHAb",
-	"Ti0MVYLBxEgZ25ULwdBsa6/9jADTwm432SGqEI/mpekhZjIb9UB3perj/svIXsLzsq29zjNSOyWEJuvB",
-	"RMnYe55VDUSIqQIAVhQ1fvbF0ZLYFUfXcgLdiLktW38Kd+I+CmPBX+/8uXsfAoFFU8xV8P9PXh41dpp/",
-	"Y81mk21Zb8KeGI8bIRHdTLQ9BOy2GkNiPDynWHYeXLEsQs3TBaeSXX6taJ56a5Qz0xPDLk5fb3gb6Q+t",
-	"r/baz1aPqF5wcKN21pinuCOAA/bX2U0NVNcN7nTWGVyGJOOoZ2utsXJZ4P4anPidNOI99HfFU2p9FvEt",
-	"cWYClESrao2X+HlJa8w4Lks5WsSF91ANNNBtWMzo93Uj9uZljfYR/8Ft/Ibu871ZiqjCeHFo9/ILal3u",
-	"w6qjnL8VTXp7L6SsWrkkkXukBoDxJNlelBP4lhiy/Sjmp7zZH4xeYfR/gC1x+RPDXNiIfs1DKtJW6YiX",
-	"JGRwhI+7vwMGzl3B++Y00Ft36kAybi2Phqgniku4M1fIy5kP92HDEVSrGmRTEXbjVfRUixvudJ4LQ/Cd",
-	"eM/cRR8b3ZL37wnZ8pvqeVbmpTCpMqLeEbye7vc6nF7PxQSIO1824jEww/v5HfbO06fbB45Qh2cvjo8p",
-	"tHIPXuO2uL+nXHz81+vvy7F8ZCOpxtJ7Xg9gJmu0hkkTurtfH1i/waDVmUYJ46kBTUFjDqOIcPMPGAJI",
-	"/P1OTLFDV+K11q1usJtf6+g09rtByHaoSuPvvhtxA9uhH8SUjkHTe5rsFFEpXTnKjGWJACYkJvptSUEh",
-	"9+EDUlmmIQUXrWoM2xOeutC33ZWSj3K0F650OyR0AmgoNYvAIN3FoIZCdbczg5F4V/qPy9E33k720Tfb",
-	"w7QdVXqoDJEHmph+oNA+XwM9UIxdmBLY2ut0fHzdlVSI2saS4YThRS7GB1zIZfegMfQvQv6urI352Roh",
-	"f1fWxfzsFVXHAOtmmHkRJtduStN9epHTkNqN8MQ98xFSW5cyQBDTH9/VWpTGqPOyyjmMKdCqyFbkH30I",
-	"dhqdIAx2ncSunZmogL5u53tgbJqHuOeVvnozW1YiBmWd9AVK+/fmNv5IQjxwEgJZ/OEs4RBv+/2+sGBz",
-	"iOA0wzrtNhsPnT/kQcKIHxCGZSl2VYoV0G1nq7KIvCfn3TvbVhs//uLn/YKRmr/IuKi4XN5C8+4Hs6B6",
-	"9toZbff+VKteuVxGBPfUz8HXLYLBLQpZ3sCXpFNxD3Np2wu0KPRgjqsnXAf2rjFM5BHvt1CLeT9UpRIb",
-	"E+VyjFtaVYDmzqpVxhrlPmP11OjuzJvJSQkBdmc7GRUXcQo7OX/NJoiU1hBZNlTaAOth/X/ijifFgkD1",
-	"Ak3A2cgJaqLkAN1WY9Kh5gY2KQTMXBRaqxBQkxqk4fFzYihTNFgRxmQQux1MfJuQTFqRkMtHCN4/pbks",
-	"2lg9uqW8p9jRQVd7GJUgkqskUCoLa0IL8NEHgBXge9YDF7zF1X0tYAEt9HsHFRS3cJcCCpAWfwIwgfQc",
-	"l8sN/b/q+/k7QuQCLsYOEITbBcPuJQUcoMQy80xPY/BC832Mm/S9AwrTRpeFV907r94TXtDbJEdt5nfG",
-	"N7BtpRv0j1zgpiviC2JHdzpjbpjH6G9U6naDv8My9zdlAfHYvJhtJrqFBSyyly2jo9Zno6PbDYyiB4AX",
-	"GUOffROGwSce2WTCro2Orqu2c4nF+3lyl/xUPu1WCjoCaRsgsaEJlxN23breXpC6omYNizl37WYB97ZS",
-	"92j2sFiyzSzVv2cTVsOaSmIevSa1sVA+ynKxHpTCG6yVrOq15Q8IxbcCodhcpS5CTHgnqF+NVPBSivsm",
-	"xP4r3McO2y6MmAsaFsIrarNh3whPth/Nx/nB4zXoibsweJr376lLuZhSH1rfHkT1ixhgXfavAbrG/I+s",
-	"Z+9croKio0cRrMxEGCHTcCMMxJuGGtRnaa1I43GkkHKO8Xcpjd9i0uyuIYO/ktjMOWNRjeFdCvLw5Pif",
-	"Z+/e3rfYUH8LnAR39lpxLe/5tZSxdEtKLedDYZhJIUJj6zdQczspp8SE0yWyhQFTEaTkERE3bKyFtQTn",
-	"4KmovKvWovst/OfwzevNyJmv7t5orvsQ0S+7hoiYmV+3XAiyUgj0nS5MyPbbu3T/ZCwW1AdPaZ6vVh6c",
-	"XfPDVwhPEQKzskRYtDCoFVwXhp/6Dg5fPp7FXk1rxLN0cdytPGS9CSLomt9YbjVvi5GfidOs9XX1clK1",
-	"LkGKRLuX26FmfA7vGPEsFlbpTTyNUlurR05qEuvMs8qLPI/57V+l+XbLcnlSUhOrrsPzhWpqfXbsOJN3",
-	"memXBP3MQEzouxKKxJmb0s+RuNehfZXMT4jFrHnzQBG/l6vVl+p9x7e7ZQ1Lvdr+zDmajQXgoZI6G7Jk",
-	"0QKtvsyFfhH2rCn6Y2CtS0+70UQaEOjBE8OwpVb+cyR7z7qy1PBru8mu8xZW13nPTB4hEvWJoT43IXPb",
-	"5r63l7CmKyMulRQRT7CzF13ExG5XhBeNuIFGXyUxxP6erh7xxB00ootPj1505U+dp/uhh/2OuJD4zfHL",
-	"t4fbTfaKfvKtr5JEjdlco7L9ZgcbhHdl3ra0DnVK+uDc901bz3B9aozHY/y9jkamE8rmx7OWDH+WrmLK",
-	"yk3Lyt2S1oe1TNuIzfUO28AwVhq+PXIUfu6bEt2u6DC06tLFsiYT+Y8GYjNbPli8qOkA+lXDcvHvQXZb",
-	"aq28wPUmqRtzw3RuOOoYefsr0oOs+yPRY/kPY7EtLmsFHZ8PfRvB65km1ddfkXoPi7Ok3mJbXqsXahyZ",
-	"aLsWVIQUaRRRtW8B5r4Z8U8NR7UGXlUIDn7aedZBs0JmZ2HQS1of2ymJmHDc82ijsGgImUwQmMMsVmKH",
-	"KsGrEGTr6iutFzj/42OL3rll8nx7+UqxF1W+2DoUkTfaD+BhPZzeKbrsLYUO5Xv9E6CH8q0+SJB7QYnH",
-	"uwe5mW/ZWXgGvj9k7Q+/VGCsiZIDBhKbmM31WyyVidf2BUotLR85SKYOjkuC5A3APlNX9M/Y1uKbj8Vl",
-	"foAbBD/4fQ0Koi5CrcQrBHAVNsdhuMhj2pVpipL1v8FHb8bGjAaSGzD+Xt2CQN3rhpWFwCnH/sBcfK/x",
-	"/KZsHS6sV307XNX+4vahtM8fwIl54MT9dGnLd8ZenFU6ZHnz7EKhek2ZYHRSo0Hp+XVUKD35g9tnynMz",
-	"BP+hn++pnz1D3ldWQC4XlWopIP8ZswJjpMbF/FiHpmN2Macw87LxSv4Qjfl90hH8kIwHkgxisnsLRlHG",
-	"T7Na2ETVPmgYqRs0D0KTUOC3WCFbYCjOyCXKwQB/THG4Twl8pk/EDOTJ322/3LAYfgaPnu5fw4krxWMw",
-	"JijCj4uu31IUfwppwqOy1nhiNoKUzKS8F/3SxofL2/Bz5acrPlw6SaP+OYtEn76lxl74t2HVX34ofhyh",
-	"Fbi3+QXX/KzHAE0z/bZDX0jMDqvMsvFQsYnKGNeYIy4AK3ZYk2R+SzkHasP7ESA1DH9qrtwYelrMR9Tj",
-	"/EtOXh6V+gK79VAfIYifGIb9naYNfUqvm7bMmH+lT+sXP6dBSlgYO/cWOsn5NxRNIPAVVbxXeVMe8DX/",
-	"gnP/qw/eNSp9SSDsFFTqTMK0O/s2/baKVgPNR+U5EMN3e1lX5ug87ezs7d3+XwAAAP//",
+	"apJb0nH2SGUyfkwiHCtmsmjINBiV6YiO41+ZsvzVpwgghkddjdPxKAdDYdhYZUnMLP8IxDVOn+onhsUq",
+	"ykbujSzlxrLTd29e/ePw/NXVxdmr06t/Xbw7P7z6+T/nr86e47AYLBdJSTJ+c5tDe+H+lxna8rlSb7ge",
+	"wNcSkp6KJ07olbNYbmGoEvOlveVy4tWYeewVEt0ZTzTweMJ05qyt02lyQqxTiAZ+Liw6HtwyJSN47hS/",
+	"njDet35fA3ED0llCJeNZKTp1zzYO3bPzNuWMhjhjMubCsh70lQZ6v5CDtSxqyU7chsGF5JkdKi1+h8eW",
+	"OdLrFe1TuAnbX0K3XEh+w0XCe8mjs7gBfSMix0jSmTQuzRg0k2qcM0fCLeivzQqpVu4wvgaB/FxO/MeQ",
+	"JA3vK/Qym9Osh4oqRnVwIU2WpkpbiN9CLPg57ufraa0nptiAI23uuTgrWjWcTpM7j+Q2Pw086Jdem7u/",
+	"U+2etoJct0gDtxBfcfzOEcX9FcTcQsOKEQRzDmkY9EUCV+RUfg7gEx+l7jgDDY5gzTTu1w0ScWUCIe3T",
+	"vWDetwwDNZagr9Z+3HnbV5HKaHPz3xvxe00M8fPEUsi0cobbMpt/cNsoLbFMCz9VZUVhmb7TaEf1foXI",
+	"utXlB3PCySpWDwcd+8ofy9ipOOTbYiKuNZ+4/5filfpQs7JHnG3Zcs90VHf2ptVpd542ftv1TFAKbfZ9",
+	"UJH/f6eGRfK3X6QukEYZi2PhTownJyXC9HliIJyhlTuI+hjp5OVR5aR7QnKMi5ZTAV9YR4RXIy6S6vZ5",
+	"IiL4u/9/M1Kj8nyAz1eo0dnfq1Bjt4YaRy64eOVijnnGwMCjLjUBmhRCj8fO/GVOU4QMmoMm6wZOkTSt",
+	"sAl0AxfodClCbKIX1A2adWI7cuqaeHMVudySpgPqKPcL8MRtd3Y7LkbJTDlFoD7WJwfKM/pRdRO9jp1h",
+	"tpP5qWC9w1ugvopBe51wHeWEoU1l4IcgM6DdoguZnpurKrx1CihnKXp/HQWOYXzCjRkrXcMnOx1n1Xfa",
+	"nb1pgGvY1oUUkYqdqYyBpUpIa0I0Mz2nLbfpb54kPnAbsfFQWGAm5RFUJCzNZ64wvZuvqgM6TllaC9ot",
+	"qts9qyP8sbI1mtGxci3t7mLP8ljnypBaezTbhbJYO2OWxhtuY4WdquwxnzkkOlaoVpm7lrOUhRf4/IYa",
+	"Oj+zqeS9GEL00WdSBpkGw5SktOpuc0Zhtts1ubH5o1vHPjrjVSb+dD2ncAMyg7mpV1iuGdIvI/Uigj6E",
+	"/UdJWW37q6rAKQkXUV7TA9esryiEdKPwLJ4z3jPO8XTepYuZubFFjvOujgTt2UbDlTw0ErL86c4irnok",
+	"ZtmUMeZ2/s6FjQvMOuQf52ZQSIxhr3wogIld+mSgOfqX2TRQoc+ucMbpg1EiwD85DcSnn+aPmUildQn5",
+	"kBZ1VeGaVb4A7aPu3HOb9GLI5WBTBeJTmldpybBtbHNqdihhXHnnUiEr2dXZbc+tb+bVtQTxMeCcYB5K",
+	"dnr0gj3b2/8b8+GlT7MZRsOd/FUJRN/XvIsNsxGXDQ08drE3g09pwiVFjGjMhWEqovVHUOsIUva73sOm",
+	"PDjl1PtcJBBXUu/jIcgi4U6lEtwPFirW0WwlV7hGvwlpLJfRAu8/j6JTboe1G/MPeKu9pMQQh4wnRjFU",
+	"hpx28u+Gzxg2XseMMiu1k0w93PkJfjk/P2H0ALpe7gWFTdpv7y71HGYP2gyVtuHseZtsNOJ6Mi1VET+5",
+	"91ZmC858GqmcyQoXeajzs1+cvmYa+oBsxAR64f0JJZuXTct7KrMHvYTLjyuNitdvuVldEgWcqgQeJuOR",
+	"JzuWr8ynAVaE/G5Vd/Kf8kUskxT38mP3XO3aFi3neC6Xg0FKRZM+ndOjU9f9fz/wxu+X7p9249lVs3H5",
+	"17/UUdFNdQZ2w20XMdRaqmJKAFz9axqz25lRG84cit8y8N9bncEsxRbHVmdpImyp4LnJZpzZq+5mSvRO",
+	"Yz+okrXdeHb5eSfcv91qTP/e/u9a6k53u9P2nkn+/5qQcm5TWOKflxbKnl/Z/NtZif/n+3NKqj9rP/1p",
+	"24WVBmSMHuWhdzfQChywn6lk383a7d0I34d/wnW9ufmUCg3mStTM+kb0wUlqrs4otS8qBY+Cqs9KrmBZ",
+	"gboxV7key/0tghWsTj1UqFJ5WWXll4voXGKe6taoPLH3rEAx7DV3m50me3UDekJ2FgtYKfEbw4SPUWRd",
+	"eVeOhDFO3SqJOWIqA0DsiJO/+okh9AYj1cd6EyQiyBhD/mZXzvkVJceywrD1PpfTFHPnubHPNm9C0UOt",
+	"uuALHnXaaz4/zeORkH9PVMSToUJnejYjt4b7fmFAP4xNiQXWQeKSXekplQCXyP95nuruyYh5xbki0/RQ",
+	"aYdqdqq0080SDY7UdzKUBe2WGQrK4s5w5tqef/jVzFJO3JLsLLZUjoQPkVpArv9SZQUn2x5zd+bmowVi",
+	"nNzJKU7Go8YUqIHTbYh6Qcog5iCnDeOWtVA5E0yhUgqmWEQW7jzPQWX4NeYzEzXGtZRZBNWQ+zQ3Ihc6",
+	"CQ4CmqaiM1y43XFUove6/WDCAv93lMvWP9+fB+F87FdZKiIJaYawWO9G9hUPElUMEbJY5dDalAqQQvZV",
+	"jYWfFrkRlyNjxOs0etxAzHh5CWw8VKYgss4SMCwRN8CE7EoMMfMETG7PpmVLYRgIhEqmWS8REdu6znni",
+	"gH24vN5mSnel56bZsyJcojDWlPBEwnoQkeOP608N/PS6K7e4nLAp+mjETNbviwjMc8Ylg1FqJ/iufLR7",
+	"nJcq/TFz1mWbzGQiIpAGpt558Pa1O84MecLR1hy0WioF6YE/Sg9afpBpuWensRyK8cBpuzC4AW2I/u3m",
+	"TrONqeUUJE9FcBDsNtvNXXIUh8ierVhFZKdhAUzQWQXNI+tOIz+EavR/ePI6RBABxMRuWEXCShlJl1RM",
+	"ZdaIGAoYk2my19awnA+BxYInasASNUCq26FW2WDoOdexYXHgr+PgIPgH2JcqMqigZhCFnXZ7ptxu4ZNt",
+	"De0oqdbXV1f1amvref5yHv7byPG/jSkAeBkQpB41TICHnIWDgw+XYeCDcBdlj/lgAJpdvHbr5QPj1OMI",
+	"LA8u3TA8z9bnvkjgtnSstcQ7EgnVnKfI1Q+fCf7p+GOK/uzTg0vQuYWjZGh5jUw0I2PmnbtyhHLY+B8K",
+	"+y6nfzav6iPA28uVpyxGfACtVA42PeWQGMSt924j78Jafuiv/IYTgz0Ib7qT+sK8GQZ7RPq60cURtUq4",
+	"Xhyyt3pIAa9cxv+HuMc8fJtKA4rlQpEgPOJSPTcPXwyZhDEYy/pCGxsyTvUlFy0x59E22SGhTSVB+VHz",
+	"S0LtO0X/xENqr/Na2vW8HnsjjH1ZrG9OGOsINn2kReju23Dlgx6P7p6cLfs7uztFbFpF+9jCfRmmZDJ5",
+	"zjzYuwTz3F6EFC/VDWu4OY84lkLEV4t6GT+1GW6qApqpEaJDOmPVn9KkGdyV53dWD6lAHHHQ7upBUzT2",
+	"bRjsrzOinJNF6SrkyTHgdK8lAZp+dhkG3gfC/IVjDHe6E2NhFIQelOCiIVWXlsBrIQbdppOXR2xrlCVW",
+	"pFxbn5K4dvJ8HaIj5hwFFB/8aps5ZopZb+J8wJzzmuxYOQl0LxOG7e3shwTKLXDGbw//fXVx8ubd4UvC",
+	"GbO9nd2Q8a6MuTMRsRsaMqU9BI5bQr6xkUIEDKdaJTo0KMNKf2Q9p5iceDhPksch2+t0mqxebzCrBoDb",
+	"cGphqBIMJkbK2K5cCIZmW3vtZwSYFna7yQ5RhXg0L00PMZPZqAe6K1Uf919G9hKel23tdZ6R2ikhNFkP",
+	"JkrG3vOsaiBCTBUAsKKo8bMvjpbErji6lhPoRsxt2fpTuBP3URgL/nrnz937EAgsmmKugv9/8vKosdP8",
+	"G2s2m2zLehP2xHjcCInoZqLtIWC31RgS4+E5xbLz4IplEWqeLjiV7PIbRfPUW6OcmZ4YdnH6ZsPbSH9o",
+	"fbXXfrZ6RPWCgxu1s8Y8xR0BHLC/zm5qoLpucKezzuAyJBlHPVtrjZXLAvfX4MTvpBHvob8rnlLrs4hv",
+	"iTMToCRaVWu8xM9LWmPGcVnK0SIuvIdqoIFuw2JGv68bsTcva7SP+A9u4zd0n+/NUkQVxotDu5dfUOty",
+	"H1Yd5fytaNLbeyFl1colidwjNQCMJ8n2opzAt8SQ7UcxP+XN/mD0CqP/A2yJy58Y5sJG9GseUpG2Ske8",
+	"JCGDI3zc/R0wcO4K3jengd66UweScWt5NEQ9UVzCnblCXs58uA8bjqBa1SCbirAbr6KnWtxwp/NcGILv",
+	"xHvmLvrY6Ja8f0/Ilt9Uz7MyL4VJlRH1juD1dL/X4fR6LiZA3PmyEY+BGd7P77B3nj7dPnCEOjx78fo1",
+	"hVbuwWvcFvf3lIuP/3r9fTmWj2wk1Vh6z+sBzGSN1jBpQnf36wPrtxi0OtMoYTw1oClozGEUEW7+AUMA",
+	"ib/fiSl26Eq81rrVDXbzax2dxn43CNkOVWn83XcjbmA79IOY0jFoek+TnSIqpStHmbEsEcCExES/LSko",
+	"5D58QCrLNKTgolWNYXvCUxf6trtS8lGO9sKVboeETgANpWYRGKS7GNRQqO52ZjAS70r/cTn6xtvJPvpm",
+	"e5i2o0oPlSHyQBPTDxTa52ugB4qxC1MCW3udjo+vu5IKUdtYMpwwvMjF+IALueweNIb+RcjflbUxP1sj",
+	"5O/KupifvaLqGGDdDDMvwuTaTWm6Ty9yGlK7EZ64Zz5CautSBghi+uO7WovSGHVeVjmHMQVaFdmK/KMP",
+	"wU6jE4TBrpPYtTMTFdDX7XwPjE3zEPe80ldvZstKxKCsk75Aaf/e3MYfSYgHTkIgiz+cJRzibb/fFxZs",
+	"DhGcZlin3WbjofOHPEgY8QPCsCzFrkqxArrtbFUWkffkvHtn22rjx1/8vF8wUvMXGRcVl8tbaN79YBZU",
+	"z944o+3en2rVK5fLiOCe+jn4ukUwuEUhy1v4knQq7mEubXuBFoUezHH1hOvA3jWGiTzi/RZqMe+HqlRi",
+	"Y6JcjnFLqwrQ3Fm1ylij3GesnhrdnXk7OSkhwO5sJ6PiIk5hJ+ev2QSR0hoiy4ZKG2A9rP9P3PGkWBCo",
+	"XqAJOBs5QU2UHKDbakw61NzAJoWAmYtCaxUCalKDNDx+TgxligYrwpgMYreDiW8TkkkrEnL5CMH7pzSX",
+	"RRurR7eU9xQ7OuhqD6MSRHKVBEplYU1oAT76ALACfM964IJjXN3XAhbQQr93UEFxC3cpoABp8ScAE0jP",
+	"cbnc0P+rvp+/I0Qu4GLsAEG4XTDsXlLAAUosM8/0NAYvNN/HuEnfO6AwbXRZeNW98+o94QW9TXLUZn5n",
+	"fAPbVrpB/8gFbroiviB2dKcz5oZ5jP5GpW43+Dssc39TFhCPzYvZZqJbWMAie9kyOmp9Njq63cAoegB4",
+	"kTH02TdhGHzikU0m7Nro6LpqO5dYvJ8nd8lP5dNupaAjkLYBEhuacDlh163r7QWpK2rWsJhz124WcG8r",
+	"dY9mD4sl28xS/Xs2YTWsqSTm0WtSGwvloywX60EpvMFayapeW/6AUHwrEIrNVeoixIR3gvrVSAUvpbhv",
+	"Quy/wn3ssO3CiLmgYSG8ojYb9o3wZPvRfJwfPF6DnrgLg6d5/566lIsp9aH17UFUv4gB1mX/GqBrzP/I",
+	"evbO5SooOnoUwcpMhBEyDTfCQLxpqEF9ltaKNB5HCinnGH+X0vgtJs3uGjL4K4nNnDMW1RjepSAPT17/",
+	"8+zd8X2LDfW3wElwZ68V1/KeX0sZS7ek1HI+FIaZFCI0tn4DNbeTckpMOF0iWxgwFUFKHhFxw8ZaWEtw",
+	"Dp6KyrtqLbrfwn8O377ZjJz56u6N5roPEf2ya4iImfl1y4UgK4VA3+nChGy/vUv3T8ZiQX3wlOb5auXB",
+	"2TU/fIXwFCEwK0uERQuDWsF1Yfip7+Dw5eNZ7NW0RjxLF8fdykPWmyCCrvmN5Vbzthj5mTjNWl9XLydV",
+	"6xKkSLR7uR1qxufwjhHPYmGV3sTTKLW1euSkJrHOPKu8yPOY3/5Vmm+3LJcnJTWx6jo8X6im1mfHjjN5",
+	"l5l+SdDPDMSEviuhSJy5Kf0ciXsd2lfJ/IRYzJo3DxTxe7lafaned3y7W9aw1Kvtz5yj2VgAHiqpsyFL",
+	"Fi3Q6stc6Bdhz5qiPwbWuvS0G02kAYEePDEMW2rlP0ey96wrSw2/tpvsOm9hdZ33zOQRIlGfGOpzEzK3",
+	"be57ewlrujLiUkkR8QQ7e9FFTOx2RXjRRI1BRwQIHovYDhsjnqYQE2r2+OhFQzpvMHFHj3hjt7afOk/3",
+	"Q48DHnEh8YvXL48Pt5vsFf0GXF8liRqzuc5l+80OdgzvyryPaR0MlRTEuW+ktp4l+9QYj8f4Ax6NTCeU",
+	"3o9nTRv+Tl3FtpW7mJXbJ62Pc5n2FZtrJraBpax0gHvksPzcdym6XdFyaNUtjGVdJ/JfEcTutnyweFHT",
+	"AfQzh+Vq4IPsttRreYEvTmI45obp3JLUMfL2V6QHmftHosfyX8piW1zWCjo+H/q+gtczXauvvyL1HhZ4",
+	"Sc3GtryaL/Q6MtF2LcoIKdIowmzfE8x9M+KfGo5qDby7EBz8tPOsg3aG7NDCKJjMAPZXEjEBu+fhR2HR",
+	"ITKZIFKHWSzNDlWCdyPI+NWXXi9w/scHG71zy+T59vKVYnOqfLF1sCJvxR/A5Xo4vVO03VuKJcr3+ieA",
+	"E+VbfZCo94IykXePejPfw7PwDHzDyNpfgqngWhMlBwwkdjWba8BYqhuv7QuUelw+ctRMLR2XRM0boH+m",
+	"vumfsc/FNx+cy/wAN4iG8PsaWERdyFoJYAjxKmwOzOAyLrVpmsJm/Y/y0ZuxU6OB5AaMv2i3IHL3umFl",
+	"ZXDKsT9AGN9rgL8pW4cLC1jfDle1v7h9KO3zB5JiHklxP13a8q2yF6eZDlneTbtQqF5TJhid1GhQen4d",
+	"FUpP/uD2mXrdDMF/6Od76mfPkPeVFZDLRaVaG8h/16wAHalxMT8WpumYXcwpzLxsvJI/RGN+n3QEPyTj",
+	"gSSDmOzeglHU9dOsFkdRtQ8aRuoGzYPQJBT4LZbMFhiKM3KJcnTAH1Mc7lMTn2kcMYOB8pfdLzesjp/B",
+	"o6f713DiSvEYjAmb8OPm67cUxZ9CmvCorDWemI0wJjMp70U/vfHh8jb8XPktiw+XTtKooc4i0advqdMX",
+	"/m1Y9acgil9LaAXubX7BNb/zMUDTTD/20BcSs8Mqs2w8VGyiMsY15ogLBIsd1iSZjynnQH15PwKkhuFv",
+	"z5U7RU+r+wiDnH/JycujUqNgtx5qLATxE8Ow4dO0w0/pddMeGvOv9Gn94vc1SAkLY+feQic5/4aiKwS+",
+	"ogoAK2/KI8DmX3DufwbCu0alLwmVnYJKnUmYtmvfph9b0Wqg+ag8B4L6bi/ryhydp52dvb3b/wsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -11,6 +11,21 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const countEnabledHolders = `-- name: CountEnabledHolders :one
+SELECT count(*) FROM users u
+JOIN user_roles ur ON ur.user_id = u.id
+JOIN roles r ON r.id = ur.role_id
+WHERE r.name = $1 AND NOT u.disabled
+`
+
+// CountEnabledHolders counts the enabled accounts that hold role.
+func (q *Queries) CountEnabledHolders(ctx context.Context, role string) (int64, error) {
+	row := q.db.QueryRow(ctx, countEnabledHolders, role)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createRole = `-- name: CreateRole :one
 INSERT INTO roles (name) VALUES ($1)
 RETURNING id, name, created_at
@@ -59,14 +74,43 @@ func (q *Queries) DeleteUserRoles(ctx context.Context, userID int64) error {
 }
 
 const getPasswordHash = `-- name: GetPasswordHash :one
-SELECT password_hash FROM users WHERE id = $1
+SELECT password_hash FROM users WHERE id = $1 AND NOT disabled
 `
 
+// GetPasswordHash returns an enabled account's password hash: no row for a
+// disabled or missing account.
 func (q *Queries) GetPasswordHash(ctx context.Context, id int64) (string, error) {
 	row := q.db.QueryRow(ctx, getPasswordHash, id)
 	var password_hash string
 	err := row.Scan(&password_hash)
 	return password_hash, err
+}
+
+const getStanding = `-- name: GetStanding :one
+SELECT u.disabled,
+       EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+               WHERE ur.user_id = u.id AND r.name = $1::text) AS holds_role
+FROM users u
+WHERE u.id = $2
+`
+
+type GetStandingParams struct {
+	Role string
+	ID   int64
+}
+
+type GetStandingRow struct {
+	Disabled  bool
+	HoldsRole bool
+}
+
+// GetStanding tells whether an account is disabled and whether it holds
+// role; no row means there is no such account.
+func (q *Queries) GetStanding(ctx context.Context, arg GetStandingParams) (GetStandingRow, error) {
+	row := q.db.QueryRow(ctx, getStanding, arg.Role, arg.ID)
+	var i GetStandingRow
+	err := row.Scan(&i.Disabled, &i.HoldsRole)
+	return i, err
 }
 
 const getUserWithRoles = `-- name: GetUserWithRoles :one
@@ -184,6 +228,31 @@ func (q *Queries) ListUsersWithRoles(ctx context.Context, arg ListUsersWithRoles
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockRole = `-- name: LockRole :exec
+SELECT 1 FROM roles WHERE name = $1 FOR UPDATE
+`
+
+// LockRole locks a role's row until the transaction ends, so that
+// transactions that could take the role from its last holder take turns.
+func (q *Queries) LockRole(ctx context.Context, name string) error {
+	_, err := q.db.Exec(ctx, lockRole, name)
+	return err
+}
+
+const lockUser = `-- name: LockUser :execrows
+SELECT 1 FROM users WHERE id = $1 FOR UPDATE
+`
+
+// LockUser locks an account's row until the transaction ends, so that
+// nothing is added to the account while it is being deleted.
+func (q *Queries) LockUser(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, lockUser, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setUserDisabled = `-- name: SetUserDisabled :execrows

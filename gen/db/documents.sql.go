@@ -169,3 +169,32 @@ func (q *Queries) ListUserBlobKeys(ctx context.Context, ownerID int64) ([]string
 	}
 	return items, nil
 }
+
+const lockDocumentOwner = `-- name: LockDocumentOwner :execrows
+SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE
+`
+
+// LockDocumentOwner locks a user's row until the end of the transaction, so
+// that the user's document inserts (which check the quota first) happen one
+// at a time; FOR NO KEY UPDATE still lets other transactions insert rows
+// referencing the user, and conflicts with DeleteUser's FOR UPDATE. It
+// affects no row if the user is gone.
+func (q *Queries) LockDocumentOwner(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, lockDocumentOwner, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const sumDocumentBytes = `-- name: SumDocumentBytes :one
+SELECT coalesce(sum(size_bytes), 0)::bigint AS used FROM documents WHERE owner_id = $1
+`
+
+// SumDocumentBytes returns the bytes a user's documents take.
+func (q *Queries) SumDocumentBytes(ctx context.Context, ownerID int64) (int64, error) {
+	row := q.db.QueryRow(ctx, sumDocumentBytes, ownerID)
+	var used int64
+	err := row.Scan(&used)
+	return used, err
+}

@@ -41,7 +41,7 @@ type Role struct {
 // Accounts that log in at /token.
 type User struct {
 	ID int64
-	// Login name; unique regardless of case.
+	// Login name as the user typed it, and as the API shows it.
 	Email string
 	// A PHC string (argon2id), or a bcrypt hash imported from another app.
 	PasswordHash string
@@ -49,6 +49,8 @@ type User struct {
 	Disabled  bool
 	CreatedAt pgtype.Timestamptz
 	UpdatedAt pgtype.Timestamptz
+	// Canonical form of email (package email), unique. NULL only for accounts that step 3 reported; they cannot log in.
+	CanonicalEmail *string
 }
 
 // Which user holds which role (many to many).

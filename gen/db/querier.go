@@ -10,9 +10,13 @@ import (
 
 type Querier interface {
 	AnyUserExists(ctx context.Context) (bool, error)
+	// CountEnabledHolders counts the enabled accounts that hold role.
+	CountEnabledHolders(ctx context.Context, role string) (int64, error)
 	CreateDocument(ctx context.Context, arg CreateDocumentParams) (Document, error)
 	CreateNote(ctx context.Context, arg CreateNoteParams) (Note, error)
 	CreateRole(ctx context.Context, name string) (Role, error)
+	// CreateUser stores email as typed and canonical_email, its canonical form
+	// (email.Canonical), under which it must be unique.
 	CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error)
 	// DeleteDocument deletes a document the caller may see and returns its blob key.
 	DeleteDocument(ctx context.Context, arg DeleteDocumentParams) (string, error)
@@ -28,13 +32,19 @@ type Querier interface {
 	GetDocument(ctx context.Context, arg GetDocumentParams) (Document, error)
 	// GetNote returns a note if the caller owns it or may see every note.
 	GetNote(ctx context.Context, arg GetNoteParams) (Note, error)
+	// GetPasswordHash returns an enabled account's password hash: no row for a
+	// disabled or missing account.
 	GetPasswordHash(ctx context.Context, id int64) (string, error)
+	// GetStanding tells whether an account is disabled and whether it holds
+	// role; no row means there is no such account.
+	GetStanding(ctx context.Context, arg GetStandingParams) (GetStandingRow, error)
 	// GetUserWithRoles returns a user and the names of all its roles (sorted,
 	// empty when none) in one round trip.
 	GetUserWithRoles(ctx context.Context, id int64) (GetUserWithRolesRow, error)
-	// GetUserWithRolesByEmail returns a user and the names of all its roles
-	// (sorted, empty when none) in one round trip; the email matches regardless of case.
-	GetUserWithRolesByEmail(ctx context.Context, email string) (GetUserWithRolesByEmailRow, error)
+	// GetUserWithRolesByCanonicalEmail returns the user whose email has the
+	// canonical form canonical_email (email.Canonical) and the names of all its
+	// roles (sorted, empty when none) in one round trip.
+	GetUserWithRolesByCanonicalEmail(ctx context.Context, canonicalEmail string) (GetUserWithRolesByCanonicalEmailRow, error)
 	// GrantRoles gives a user the named roles, which must exist; granting one it holds is no error.
 	GrantRoles(ctx context.Context, arg GrantRolesParams) error
 	ListDocuments(ctx context.Context, arg ListDocumentsParams) ([]Document, error)
@@ -51,9 +61,23 @@ type Querier interface {
 	// (0 for the first page), each with the sorted names of its roles, only
 	// those holding role when role is set.
 	ListUsersWithRoles(ctx context.Context, arg ListUsersWithRolesParams) ([]ListUsersWithRolesRow, error)
+	// LockDocumentOwner locks a user's row until the end of the transaction, so
+	// that the user's document inserts (which check the quota first) happen one
+	// at a time; FOR NO KEY UPDATE still lets other transactions insert rows
+	// referencing the user, and conflicts with DeleteUser's FOR UPDATE. It
+	// affects no row if the user is gone.
+	LockDocumentOwner(ctx context.Context, id int64) (int64, error)
+	// LockRole locks a role's row until the transaction ends, so that
+	// transactions that could take the role from its last holder take turns.
+	LockRole(ctx context.Context, name string) error
+	// LockUser locks an account's row until the transaction ends, so that
+	// nothing is added to the account while it is being deleted.
+	LockUser(ctx context.Context, id int64) (int64, error)
 	// SetUserDisabled disables or enables a user; updated_at moves only when the
 	// flag changes.
 	SetUserDisabled(ctx context.Context, arg SetUserDisabledParams) (int64, error)
+	// SumDocumentBytes returns the bytes a user's documents take.
+	SumDocumentBytes(ctx context.Context, ownerID int64) (int64, error)
 	// TouchUser marks a user as changed now, locking its row until the
 	// transaction ends.
 	TouchUser(ctx context.Context, id int64) (int64, error)

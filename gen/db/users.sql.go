@@ -23,14 +23,15 @@ func (q *Queries) AnyUserExists(ctx context.Context) (bool, error) {
 }
 
 const createUser = `-- name: CreateUser :one
-INSERT INTO users (email, password_hash)
-VALUES ($1, $2)
+INSERT INTO users (email, canonical_email, password_hash)
+VALUES ($1, $2::text, $3)
 RETURNING id, email, disabled, created_at, updated_at
 `
 
 type CreateUserParams struct {
-	Email        string
-	PasswordHash string
+	Email          string
+	CanonicalEmail string
+	PasswordHash   string
 }
 
 type CreateUserRow struct {
@@ -41,8 +42,10 @@ type CreateUserRow struct {
 	UpdatedAt pgtype.Timestamptz
 }
 
+// CreateUser stores email as typed and canonical_email, its canonical form
+// (email.Canonical), under which it must be unique.
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error) {
-	row := q.db.QueryRow(ctx, createUser, arg.Email, arg.PasswordHash)
+	row := q.db.QueryRow(ctx, createUser, arg.Email, arg.CanonicalEmail, arg.PasswordHash)
 	var i CreateUserRow
 	err := row.Scan(
 		&i.ID,
@@ -54,17 +57,17 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateU
 	return i, err
 }
 
-const getUserWithRolesByEmail = `-- name: GetUserWithRolesByEmail :one
+const getUserWithRolesByCanonicalEmail = `-- name: GetUserWithRolesByCanonicalEmail :one
 SELECT u.id, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at,
        coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}')::text[] AS roles
 FROM users u
 LEFT JOIN user_roles ur ON ur.user_id = u.id
 LEFT JOIN roles r ON r.id = ur.role_id
-WHERE lower(u.email) = lower($1)
+WHERE u.canonical_email = $1::text
 GROUP BY u.id
 `
 
-type GetUserWithRolesByEmailRow struct {
+type GetUserWithRolesByCanonicalEmailRow struct {
 	ID           int64
 	Email        string
 	PasswordHash string
@@ -74,11 +77,12 @@ type GetUserWithRolesByEmailRow struct {
 	Roles        []string
 }
 
-// GetUserWithRolesByEmail returns a user and the names of all its roles
-// (sorted, empty when none) in one round trip; the email matches regardless of case.
-func (q *Queries) GetUserWithRolesByEmail(ctx context.Context, email string) (GetUserWithRolesByEmailRow, error) {
-	row := q.db.QueryRow(ctx, getUserWithRolesByEmail, email)
-	var i GetUserWithRolesByEmailRow
+// GetUserWithRolesByCanonicalEmail returns the user whose email has the
+// canonical form canonical_email (email.Canonical) and the names of all its
+// roles (sorted, empty when none) in one round trip.
+func (q *Queries) GetUserWithRolesByCanonicalEmail(ctx context.Context, canonicalEmail string) (GetUserWithRolesByCanonicalEmailRow, error) {
+	row := q.db.QueryRow(ctx, getUserWithRolesByCanonicalEmail, canonicalEmail)
+	var i GetUserWithRolesByCanonicalEmailRow
 	err := row.Scan(
 		&i.ID,
 		&i.Email,

@@ -17,8 +17,8 @@ export interface paths {
          * Log in (OAuth2 password grant)
          * @description The OAuth2 resource owner password credentials grant (RFC 6749
          *     section 4.3). `username` is the account's email, compared in its
-         *     canonical form (the local part case-folded and normalized per RFC
-         *     8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
+         *     canonical form (the local part lowercased, width-mapped and
+         *     NFC-normalized per RFC 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
          *     RFC 9457.
          */
         post: operations["createToken"];
