@@ -1,5 +1,8 @@
-// Package accounts creates user accounts: from the command line, for the
-// first administrator of an empty database, and (later) through the API.
+// Package accounts holds the rules of user accounts: creating one (from the
+// command line, through the API, and the first administrator of an empty
+// database), the canonical email under which an account is unique, and the
+// administrator's rules (AsAdmin): a caller is checked against its account,
+// not only its token, and an enabled administrator always remains.
 package accounts
 
 import (

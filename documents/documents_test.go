@@ -24,19 +24,9 @@ import (
 	"github.com/rolegate/rolegate/documents/pdftest"
 )
 
-// MustMakePDF returns a valid PDF of n pages, failing tb otherwise.
-func MustMakePDF(tb testing.TB, n int) []byte {
-	tb.Helper()
-	b, err := documents.MakePDF(n)
-	if err != nil {
-		tb.Fatalf("MakePDF(%d): %v", n, err)
-	}
-	return b
-}
-
 var pageLabel = regexp.MustCompile(`\(Page (\d+)\)`)
 
-// pageLabels returns the label MakePDF drew on each page of b, in order, so
+// pageLabels returns the label pdftest.Document drew on each page of b, in order, so
 // a test can tell which source pages a split part holds.
 func pageLabels(tb testing.TB, b []byte) []string {
 	tb.Helper()
@@ -70,7 +60,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestInspect(t *testing.T) {
-	three := MustMakePDF(t, 3)
+	three := pdftest.Document(3)
 	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
 	// Cut off at the end but given a plausible trailer back, so only
 	// pdfcpu's own checks can notice the missing objects.
@@ -83,9 +73,9 @@ func TestInspect(t *testing.T) {
 		want    documents.Info
 		wantErr error
 	}{
-		{"one page", MustMakePDF(t, 1), documents.Info{Pages: 1}, nil},
+		{"one page", pdftest.Document(1), documents.Info{Pages: 1}, nil},
 		{"three pages", three, documents.Info{Pages: 3}, nil},
-		{"max pages", MustMakePDF(t, documents.MaxPages), documents.Info{Pages: documents.MaxPages}, nil},
+		{"max pages", pdftest.Document(documents.MaxPages), documents.Info{Pages: documents.MaxPages}, nil},
 		{"empty", nil, documents.Info{}, documents.ErrNotPDF},
 		{"text", []byte("hello"), documents.Info{}, documents.ErrNotPDF},
 		{"png", png, documents.Info{}, documents.ErrNotPDF},
@@ -116,7 +106,7 @@ func TestInspect(t *testing.T) {
 // Inspect must refuse before validation walks them.
 func tooManyPages(tb testing.TB) []byte {
 	tb.Helper()
-	b := MustMakePDF(tb, 1)
+	b := pdftest.Document(1)
 	// Same length, so the xref offsets stay right.
 	old := []byte("/Type /Pages /Kids [4 0 R] /Count 1 >>")
 	new := []byte("/Type/Pages/Kids[4 0 R]/Count 10001 >>")
@@ -137,13 +127,8 @@ func encrypt(tb testing.TB, b []byte) []byte {
 	return out.Bytes()
 }
 
-func TestMakePDF(t *testing.T) {
-	for _, n := range []int{0, -1, documents.MaxPages + 1} {
-		if _, err := documents.MakePDF(n); err == nil {
-			t.Errorf("MakePDF(%d) succeeded, want an error", n)
-		}
-	}
-	if diff := cmp.Diff([]string{"1", "2", "3"}, pageLabels(t, MustMakePDF(t, 3))); diff != "" {
+func TestDocument(t *testing.T) {
+	if diff := cmp.Diff([]string{"1", "2", "3"}, pageLabels(t, pdftest.Document(3))); diff != "" {
 		t.Errorf("labels mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -240,7 +225,7 @@ func split(p *documents.Processor, b []byte, ranges []documents.Range) ([][]byte
 }
 
 func TestSplit(t *testing.T) {
-	three := MustMakePDF(t, 3)
+	three := pdftest.Document(3)
 	tests := []struct {
 		name    string
 		in      []byte
@@ -253,7 +238,7 @@ func TestSplit(t *testing.T) {
 		{"whole", three, []documents.Range{{1, 3}}, [][]string{{"1", "2", "3"}}, nil},
 		{"out of order", three, []documents.Range{{2, 3}, {1, 1}}, [][]string{{"2", "3"}, {"1"}}, nil},
 		{"overlapping", three, []documents.Range{{2, 3}, {1, 2}}, nil, documents.ErrBadRange},
-		{"repeated", MustMakePDF(t, 2), repeat(documents.Range{1, 1}, 2), nil, documents.ErrBadRange},
+		{"repeated", pdftest.Document(2), repeat(documents.Range{1, 1}, 2), nil, documents.ErrBadRange},
 		{"past the end", three, []documents.Range{{3, 4}}, nil, documents.ErrBadRange},
 		{"zero", three, []documents.Range{{0, 1}}, nil, documents.ErrBadRange},
 		{"backwards", three, []documents.Range{{2, 1}}, nil, documents.ErrBadRange},
@@ -324,7 +309,7 @@ func TestSplitCallbackError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer op.End()
-	err = op.Split(MustMakePDF(t, 3), nil, func(int, []byte) error {
+	err = op.Split(pdftest.Document(3), nil, func(int, []byte) error {
 		calls++
 		return stop
 	})
@@ -440,14 +425,17 @@ func MustOpenStore(tb testing.TB) (*documents.Store, string) {
 func TestStore(t *testing.T) {
 	ctx := t.Context()
 	s, dir := MustOpenStore(t)
-	pdf := MustMakePDF(t, 2)
+	pdf := pdftest.Document(2)
 	key := documents.NewKey()
 
 	mustExist := func(want bool) {
 		t.Helper()
-		ok, err := s.Exists(ctx, key)
-		if err != nil || ok != want {
-			t.Fatalf("Exists(%q) = %v, %v; want %v, nil", key, ok, err, want)
+		r, _, err := s.Get(ctx, key)
+		if err == nil {
+			r.Close()
+		}
+		if ok := err == nil; ok != want || !ok && !errors.Is(err, documents.ErrNotFound) {
+			t.Fatalf("Get(%q): %v; want it to exist: %v", key, err, want)
 		}
 	}
 	mustGet := func(want []byte) {
@@ -474,7 +462,7 @@ func TestStore(t *testing.T) {
 	mustGet(pdf)
 
 	// Replacing is allowed and complete.
-	other := MustMakePDF(t, 1)
+	other := pdftest.Document(1)
 	if err := s.Put(ctx, key, other); err != nil {
 		t.Fatalf("Put again: %v", err)
 	}
@@ -523,13 +511,10 @@ func TestStoreMissing(t *testing.T) {
 			if err := s.Delete(ctx, tt.key); err != nil {
 				t.Errorf("Delete() = %v, want nil", err)
 			}
-			if ok, err := s.Exists(ctx, tt.key); ok || err != nil {
-				t.Errorf("Exists() = %v, %v; want false, nil", ok, err)
-			}
 		})
 	}
 	// A directory exists for "documents" only once a key lives in it.
-	if err := s.Put(ctx, "documents/x.pdf", MustMakePDF(t, 1)); err != nil {
+	if err := s.Put(ctx, "documents/x.pdf", pdftest.Document(1)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.Get(ctx, "documents"); !errors.Is(err, documents.ErrNotFound) {
@@ -542,11 +527,11 @@ func TestStoreCanceledPut(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	key := documents.NewKey()
-	if err := s.Put(ctx, key, MustMakePDF(t, 1)); err == nil {
+	if err := s.Put(ctx, key, pdftest.Document(1)); err == nil {
 		t.Fatal("Put with a canceled context succeeded")
 	}
-	if ok, err := s.Exists(t.Context(), key); ok || err != nil {
-		t.Errorf("Exists() after a failed Put = %v, %v; want false, nil", ok, err)
+	if _, _, err := s.Get(t.Context(), key); !errors.Is(err, documents.ErrNotFound) {
+		t.Errorf("Get() after a failed Put = %v, want ErrNotFound", err)
 	}
 	if n := strayFiles(t, dir); len(n) > 0 {
 		t.Errorf("temporary files left in the bucket: %q", n)
@@ -579,9 +564,11 @@ func TestOpenStore(t *testing.T) {
 			if err := s.Put(t.Context(), key, []byte("%PDF-")); err != nil {
 				t.Fatalf("Put: %v", err)
 			}
-			if ok, err := s.Exists(t.Context(), key); !ok || err != nil {
-				t.Errorf("Exists() = %v, %v; want true, nil", ok, err)
+			r, _, err := s.Get(t.Context(), key)
+			if err != nil {
+				t.Fatalf("Get: %v", err)
 			}
+			r.Close()
 		})
 	}
 }

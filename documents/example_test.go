@@ -5,13 +5,11 @@ import (
 	"fmt"
 
 	"github.com/rolegate/rolegate/documents"
+	"github.com/rolegate/rolegate/documents/pdftest"
 )
 
 func ExampleOperation_Split() {
-	pdf, err := documents.MakePDF(5)
-	if err != nil {
-		panic(err)
-	}
+	pdf := pdftest.Document(5)
 	// At most 2 operations per user and 4 in all; the default work bounds.
 	p := &documents.Processor{Slots: documents.NewSlots(2, 4)}
 	const user = 42

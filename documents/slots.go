@@ -78,10 +78,3 @@ func (s *Slots) free(user int64) {
 		delete(s.byUser, user) // the map holds only users with work running
 	}
 }
-
-// Running returns the number of operations running, for user and in all.
-func (s *Slots) Running(user int64) (ofUser, all int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.byUser[user], s.running
-}

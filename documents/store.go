@@ -96,15 +96,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Exists reports whether a document is stored under key.
-func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	ok, err := s.bucket.Exists(ctx, key)
-	if err != nil {
-		return false, fmt.Errorf("documents: exists %q: %w", key, err)
-	}
-	return ok, nil
-}
-
 // Close releases the bucket. The Store must not be used afterwards.
 func (s *Store) Close() error {
 	if err := s.bucket.Close(); err != nil {

@@ -41,14 +41,7 @@ func upload(t *testing.T, name string, data []byte) (string, io.Reader) {
 	return w.FormDataContentType(), &b
 }
 
-func makePDF(t *testing.T, pages int) []byte {
-	t.Helper()
-	b, err := documents.MakePDF(pages)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func makePDF(t *testing.T, pages int) []byte { return pdftest.Document(pages) }
 
 // assertStoreConsistent checks that every document row has its blob and
 // every blob its row.
@@ -504,8 +497,13 @@ func TestDocumentConcurrentOperationsBounded(t *testing.T) {
 	if r := splitAs(t, e, busyTok, id, `{}`); r.status != 201 {
 		t.Errorf("split once the slot is free = %d %s", r.status, r.body)
 	}
-	if ofUser, all := e.PDF.Slots.Running(busy.ID); ofUser != 0 || all != 0 {
-		t.Errorf("slots still taken after the requests: %d of the user's, %d in all", ofUser, all)
+	// Every slot is free again: both can be taken, one of them by busy.
+	for _, u := range []apitest.User{busy, calm} {
+		release, err := e.PDF.Slots.Take(u.ID)
+		if err != nil {
+			t.Fatalf("a slot is still taken after the requests: %v", err)
+		}
+		defer release()
 	}
 	assertStoreConsistent(t, e)
 }
@@ -666,14 +664,17 @@ func heapBytes() uint64 {
 // A PDF operation past ROLEGATE_PDF_TIMEOUT is a 422, and frees its slot.
 func TestDocumentPDFTimeout(t *testing.T) {
 	t.Parallel()
-	e := apitest.New(t, apitest.Options{PDFTimeout: time.Nanosecond}) // over before it starts
+	// Over before it starts; one slot in all, so that taking it shows it free.
+	e := apitest.New(t, apitest.Options{PDFTimeout: time.Nanosecond, PDFWorkers: 1, PDFWorkersPerUser: 1})
 	u := e.CreateUser(t, "slow@example.com", "user")
 	p := assertProblem(t, uploadAs(t, e, e.Token(t, u), "slow.pdf", makePDF(t, 1)), 422)
 	if d, _ := p["detail"].(string); !strings.Contains(d, "work bounds") {
 		t.Errorf("detail %q does not say why", d)
 	}
-	if ofUser, all := e.PDF.Slots.Running(u.ID); ofUser != 0 || all != 0 {
-		t.Errorf("slots still taken: %d of the user's, %d in all", ofUser, all)
+	release, err := e.PDF.Slots.Take(u.ID)
+	if err != nil {
+		t.Fatalf("the slot is still taken: %v", err)
 	}
+	release()
 	assertStoreConsistent(t, e)
 }

@@ -1,7 +1,13 @@
 // Package handlers implements the operations of api/openapi.yaml: one type
-// per tag of the spec, all embedded in Server. Handlers hold no
-// authentication or authorization code: the access middleware has admitted
-// every request that reaches them, and access.Caller tells who called.
+// per tag of the spec, all embedded in Server.
+//
+// Handlers hold no authentication code and none of the role checks the spec
+// declares: the access middleware has verified the bearer token and the
+// operation's x-roles before a request reaches them, and access.Caller
+// tells who called. They check only what the spec cannot say: object-level
+// rules (someone else's note is 404, an admin may list another user's
+// items), and, for account administration, that the caller's account still
+// backs its token (accounts.AsAdmin).
 package handlers
 
 import (

@@ -60,7 +60,9 @@ func Parse(schema string) ([]Step, error) {
 }
 
 // lockKey is the advisory lock that serialises schema changes across
-// replicas: the first 8 bytes of sha256("rolegate schema").
+// replicas. It is an arbitrary constant that every release must keep, so
+// that old and new replicas exclude each other; other advisory locks of
+// rolegate use other constants.
 const lockKey int64 = 0x3f1b6a5d2c4e7a19
 
 // Hook is Go code that belongs to a step: work that SQL cannot express, such

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/rolegate/rolegate/apitest"
-	"github.com/rolegate/rolegate/documents"
+	"github.com/rolegate/rolegate/documents/pdftest"
 	"github.com/rolegate/rolegate/testdb"
 )
 
@@ -56,10 +56,7 @@ func assertPrivate(t *testing.T, dir string, rootGroupSearch bool) {
 // is configured, so that nothing else creates the directory first.
 func TestDataDirectoryIsPrivate(t *testing.T) {
 	t.Parallel()
-	pdf, err := documents.MakePDF(2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pdf := pdftest.Document(2)
 	for _, tt := range []struct {
 		name    string
 		prepare func(dir string) error

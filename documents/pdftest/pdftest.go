@@ -202,3 +202,20 @@ func SharedImage(pages, imageBytes int) []byte {
 	bodies[1] = Pages(kids...)
 	return Build(bodies...)
 }
+
+// Document returns a valid PDF of n pages (n ≥ 1), US Letter, each showing
+// "Page i" in Helvetica.
+func Document(n int) []byte {
+	// Objects: 1 catalog, 2 page tree, 3 font, then per page i (from 0) a
+	// page at 4+2i and its content stream at 5+2i.
+	kids := make([]int, n)
+	bodies := [][]byte{Catalog(""), nil, []byte("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")}
+	for i := range n {
+		kids[i] = 4 + 2*i
+		bodies = append(bodies,
+			Page("/Font << /F1 3 0 R >>", fmt.Sprintf("/Contents %d 0 R", 5+2*i)),
+			Stream("", fmt.Appendf(nil, "BT /F1 48 Tf 72 700 Td (Page %d) Tj ET", i+1)))
+	}
+	bodies[1] = Pages(kids...)
+	return Build(bodies...)
+}

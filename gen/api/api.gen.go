@@ -7,9 +7,7 @@ package api
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,13 +15,11 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
@@ -14527,206 +14523,4 @@ func (sh *strictHandler) SetUserRoles(w http.ResponseWriter, r *http.Request, id
 	} else if response != nil {
 		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
 	}
-}
-
-// Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
-// Stored as a slice of fixed-width chunks rather than one concatenated
-// const string: with thousands of chunks the chained `+` fold is several
-// times slower for the Go compiler than parsing a slice literal.
-var swaggerSpec = []string{
-	"7H1rc9s4svZfQfHdt2LvoS6W7ezE+XDWk8Q72Uocry+V3RP52BDZkjChAA4AWtGk/N9PoRukSIm62Y4z",
-	"yeRLypEIAmj0vR+0PgeRGqVKgrQmOPgcDIHHoPHPF0pakPYMokwLOzlRiYgm7osYTKRFaoWSwUHwfsgt",
-	"s0NgKR8AG/EJSxSPnzNh8Q/DpLJDIQesr9WIKTsEzZQWAyFNMwgDDb9lQkMcHFidQRiYaAgj7qaxkxSC",
-	"g8BYLeQguL0Ng2P1gkdDmF/DkdLsl/Pzk9ZOs80i98yKd4PMRsHBh0CqBj4eXIa1851ZpWvmO1cfQRrG",
-	"ZcwSNRCSgdZKG8Y1MAk3oGkR8dqLMDhP7SLev39/mNkhSCsibusWMwTWA67drEOeJCAHwLZOj16wp3/b",
-	"bzMDkXuQ7W5vRu7bMEi55iOwOT9k2ihdP7+ET/YqwgeY6hM7aLgRKjPIF25q4R7+LQM9CcJA8pGbjYYE",
-	"5XWM+Kc3IAd2GBx02u06irwRI2Hr1zFSxjJhYWSYVUyDzbRcNHeCrylPHUOfZ4kNDvbboVuHGLkDwlWM",
-	"hKT/7RQrEtLCADSRSoNJlTSAlPqZx6fwWwYGVxmRHLk/eZom7hSFkq1Uq14Co//61bjVfy4t4y8a+sFB",
-	"8P9aU9Fs0bemdUKjaNL5/WualgnDRjzpKz2CmCnN+lwkht3wRMQ4e8iEjJIsdnJp4ZMTYI6jpLL0GLs4",
-	"P2r85MYOVRIbxtnxxRvHYJpHFvRzdk08f80cOQ0eeV9AEptmcBs65dFPRPTVCBAl3AzBsLGwQ1xblGkN",
-	"0jJjuQVc4pHSPRHHIB97jTyKwDgG/QjSU1cqCbngaJV4eqoUNK6D8XgkLOq0koJ+//59Y1Y11C3LD2nN",
-	"apJb0nH2SGUyfkwiHCtmsmjINBiV6YiO41+ZsvzVpwgghkddjdPxKAdDYdhYZUnMLP8IxDVOn+onhsUq",
-	"ykbujSzlxrLTd29e/ePw/NXVxdmr06t/Xbw7P7z6+T/nr86e47AYLBdJSTJ+c5tDe+H+lxna8rlSb7ge",
-	"wNcSkp6KJ07olbNYbmGoEvOlveVy4tWYeewVEt0ZTzTweMJ05qyt02lyQqxTiAZ+Liw6HtwyJSN47hS/",
-	"njDet35fA3ED0llCJeNZKTp1zzYO3bPzNuWMhjhjMubCsh70lQZ6v5CDtSxqyU7chsGF5JkdKi1+h8eW",
-	"OdLrFe1TuAnbX0K3XEh+w0XCe8mjs7gBfSMix0jSmTQuzRg0k2qcM0fCLeivzQqpVu4wvgaB/FxO/MeQ",
-	"JA3vK/Qym9Osh4oqRnVwIU2WpkpbiN9CLPg57ufraa0nptiAI23uuTgrWjWcTpM7j+Q2Pw086Jdem7u/",
-	"U+2etoJct0gDtxBfcfzOEcX9FcTcQsOKEQRzDmkY9EUCV+RUfg7gEx+l7jgDDY5gzTTu1w0ScWUCIe3T",
-	"vWDetwwDNZagr9Z+3HnbV5HKaHPz3xvxe00M8fPEUsi0cobbMpt/cNsoLbFMCz9VZUVhmb7TaEf1foXI",
-	"utXlB3PCySpWDwcd+8ofy9ipOOTbYiKuNZ+4/5filfpQs7JHnG3Zcs90VHf2ptVpd542ftv1TFAKbfZ9",
-	"UJH/f6eGRfK3X6QukEYZi2PhTownJyXC9HliIJyhlTuI+hjp5OVR5aR7QnKMi5ZTAV9YR4RXIy6S6vZ5",
-	"IiL4u/9/M1Kj8nyAz1eo0dnfq1Bjt4YaRy64eOVijnnGwMCjLjUBmhRCj8fO/GVOU4QMmoMm6wZOkTSt",
-	"sAl0AxfodClCbKIX1A2adWI7cuqaeHMVudySpgPqKPcL8MRtd3Y7LkbJTDlFoD7WJwfKM/pRdRO9jp1h",
-	"tpP5qWC9w1ugvopBe51wHeWEoU1l4IcgM6DdoguZnpurKrx1CihnKXp/HQWOYXzCjRkrXcMnOx1n1Xfa",
-	"nb1pgGvY1oUUkYqdqYyBpUpIa0I0Mz2nLbfpb54kPnAbsfFQWGAm5RFUJCzNZ64wvZuvqgM6TllaC9ot",
-	"qts9qyP8sbI1mtGxci3t7mLP8ljnypBaezTbhbJYO2OWxhtuY4WdquwxnzkkOlaoVpm7lrOUhRf4/IYa",
-	"Oj+zqeS9GEL00WdSBpkGw5SktOpuc0Zhtts1ubH5o1vHPjrjVSb+dD2ncAMyg7mpV1iuGdIvI/Uigj6E",
-	"/UdJWW37q6rAKQkXUV7TA9esryiEdKPwLJ4z3jPO8XTepYuZubFFjvOujgTt2UbDlTw0ErL86c4irnok",
-	"ZtmUMeZ2/s6FjQvMOuQf52ZQSIxhr3wogIld+mSgOfqX2TRQoc+ucMbpg1EiwD85DcSnn+aPmUildQn5",
-	"kBZ1VeGaVb4A7aPu3HOb9GLI5WBTBeJTmldpybBtbHNqdihhXHnnUiEr2dXZbc+tb+bVtQTxMeCcYB5K",
-	"dnr0gj3b2/8b8+GlT7MZRsOd/FUJRN/XvIsNsxGXDQ08drE3g09pwiVFjGjMhWEqovVHUOsIUva73sOm",
-	"PDjl1PtcJBBXUu/jIcgi4U6lEtwPFirW0WwlV7hGvwlpLJfRAu8/j6JTboe1G/MPeKu9pMQQh4wnRjFU",
-	"hpx28u+Gzxg2XseMMiu1k0w93PkJfjk/P2H0ALpe7gWFTdpv7y71HGYP2gyVtuHseZtsNOJ6Mi1VET+5",
-	"91ZmC858GqmcyQoXeajzs1+cvmYa+oBsxAR64f0JJZuXTct7KrMHvYTLjyuNitdvuVldEgWcqgQeJuOR",
-	"JzuWr8ynAVaE/G5Vd/Kf8kUskxT38mP3XO3aFi3neC6Xg0FKRZM+ndOjU9f9fz/wxu+X7p9249lVs3H5",
-	"17/UUdFNdQZ2w20XMdRaqmJKAFz9axqz25lRG84cit8y8N9bncEsxRbHVmdpImyp4LnJZpzZq+5mSvRO",
-	"Yz+okrXdeHb5eSfcv91qTP/e/u9a6k53u9P2nkn+/5qQcm5TWOKflxbKnl/Z/NtZif/n+3NKqj9rP/1p",
-	"24WVBmSMHuWhdzfQChywn6lk383a7d0I34d/wnW9ufmUCg3mStTM+kb0wUlqrs4otS8qBY+Cqs9KrmBZ",
-	"gboxV7key/0tghWsTj1UqFJ5WWXll4voXGKe6taoPLH3rEAx7DV3m50me3UDekJ2FgtYKfEbw4SPUWRd",
-	"eVeOhDFO3SqJOWIqA0DsiJO/+okh9AYj1cd6EyQiyBhD/mZXzvkVJceywrD1PpfTFHPnubHPNm9C0UOt",
-	"uuALHnXaaz4/zeORkH9PVMSToUJnejYjt4b7fmFAP4xNiQXWQeKSXekplQCXyP95nuruyYh5xbki0/RQ",
-	"aYdqdqq0080SDY7UdzKUBe2WGQrK4s5w5tqef/jVzFJO3JLsLLZUjoQPkVpArv9SZQUn2x5zd+bmowVi",
-	"nNzJKU7Go8YUqIHTbYh6Qcog5iCnDeOWtVA5E0yhUgqmWEQW7jzPQWX4NeYzEzXGtZRZBNWQ+zQ3Ihc6",
-	"CQ4CmqaiM1y43XFUove6/WDCAv93lMvWP9+fB+F87FdZKiIJaYawWO9G9hUPElUMEbJY5dDalAqQQvZV",
-	"jYWfFrkRlyNjxOs0etxAzHh5CWw8VKYgss4SMCwRN8CE7EoMMfMETG7PpmVLYRgIhEqmWS8REdu6znni",
-	"gH24vN5mSnel56bZsyJcojDWlPBEwnoQkeOP608N/PS6K7e4nLAp+mjETNbviwjMc8Ylg1FqJ/iufLR7",
-	"nJcq/TFz1mWbzGQiIpAGpt558Pa1O84MecLR1hy0WioF6YE/Sg9afpBpuWensRyK8cBpuzC4AW2I/u3m",
-	"TrONqeUUJE9FcBDsNtvNXXIUh8ierVhFZKdhAUzQWQXNI+tOIz+EavR/ePI6RBABxMRuWEXCShlJl1RM",
-	"ZdaIGAoYk2my19awnA+BxYInasASNUCq26FW2WDoOdexYXHgr+PgIPgH2JcqMqigZhCFnXZ7ptxu4ZNt",
-	"De0oqdbXV1f1amvref5yHv7byPG/jSkAeBkQpB41TICHnIWDgw+XYeCDcBdlj/lgAJpdvHbr5QPj1OMI",
-	"LA8u3TA8z9bnvkjgtnSstcQ7EgnVnKfI1Q+fCf7p+GOK/uzTg0vQuYWjZGh5jUw0I2PmnbtyhHLY+B8K",
-	"+y6nfzav6iPA28uVpyxGfACtVA42PeWQGMSt924j78Jafuiv/IYTgz0Ib7qT+sK8GQZ7RPq60cURtUq4",
-	"Xhyyt3pIAa9cxv+HuMc8fJtKA4rlQpEgPOJSPTcPXwyZhDEYy/pCGxsyTvUlFy0x59E22SGhTSVB+VHz",
-	"S0LtO0X/xENqr/Na2vW8HnsjjH1ZrG9OGOsINn2kReju23Dlgx6P7p6cLfs7uztFbFpF+9jCfRmmZDJ5",
-	"zjzYuwTz3F6EFC/VDWu4OY84lkLEV4t6GT+1GW6qApqpEaJDOmPVn9KkGdyV53dWD6lAHHHQ7upBUzT2",
-	"bRjsrzOinJNF6SrkyTHgdK8lAZp+dhkG3gfC/IVjDHe6E2NhFIQelOCiIVWXlsBrIQbdppOXR2xrlCVW",
-	"pFxbn5K4dvJ8HaIj5hwFFB/8aps5ZopZb+J8wJzzmuxYOQl0LxOG7e3shwTKLXDGbw//fXVx8ubd4UvC",
-	"GbO9nd2Q8a6MuTMRsRsaMqU9BI5bQr6xkUIEDKdaJTo0KMNKf2Q9p5iceDhPksch2+t0mqxebzCrBoDb",
-	"cGphqBIMJkbK2K5cCIZmW3vtZwSYFna7yQ5RhXg0L00PMZPZqAe6K1Uf919G9hKel23tdZ6R2ikhNFkP",
-	"JkrG3vOsaiBCTBUAsKKo8bMvjpbErji6lhPoRsxt2fpTuBP3URgL/nrnz937EAgsmmKugv9/8vKosdP8",
-	"G2s2m2zLehP2xHjcCInoZqLtIWC31RgS4+E5xbLz4IplEWqeLjiV7PIbRfPUW6OcmZ4YdnH6ZsPbSH9o",
-	"fbXXfrZ6RPWCgxu1s8Y8xR0BHLC/zm5qoLpucKezzuAyJBlHPVtrjZXLAvfX4MTvpBHvob8rnlLrs4hv",
-	"iTMToCRaVWu8xM9LWmPGcVnK0SIuvIdqoIFuw2JGv68bsTcva7SP+A9u4zd0n+/NUkQVxotDu5dfUOty",
-	"H1Yd5fytaNLbeyFl1colidwjNQCMJ8n2opzAt8SQ7UcxP+XN/mD0CqP/A2yJy58Y5sJG9GseUpG2Ske8",
-	"JCGDI3zc/R0wcO4K3jengd66UweScWt5NEQ9UVzCnblCXs58uA8bjqBa1SCbirAbr6KnWtxwp/NcGILv",
-	"xHvmLvrY6Ja8f0/Ilt9Uz7MyL4VJlRH1juD1dL/X4fR6LiZA3PmyEY+BGd7P77B3nj7dPnCEOjx78fo1",
-	"hVbuwWvcFvf3lIuP/3r9fTmWj2wk1Vh6z+sBzGSN1jBpQnf36wPrtxi0OtMoYTw1oClozGEUEW7+AUMA",
-	"ib/fiSl26Eq81rrVDXbzax2dxn43CNkOVWn83XcjbmA79IOY0jFoek+TnSIqpStHmbEsEcCExES/LSko",
-	"5D58QCrLNKTgolWNYXvCUxf6trtS8lGO9sKVboeETgANpWYRGKS7GNRQqO52ZjAS70r/cTn6xtvJPvpm",
-	"e5i2o0oPlSHyQBPTDxTa52ugB4qxC1MCW3udjo+vu5IKUdtYMpwwvMjF+IALueweNIb+RcjflbUxP1sj",
-	"5O/KupifvaLqGGDdDDMvwuTaTWm6Ty9yGlK7EZ64Zz5CautSBghi+uO7WovSGHVeVjmHMQVaFdmK/KMP",
-	"wU6jE4TBrpPYtTMTFdDX7XwPjE3zEPe80ldvZstKxKCsk75Aaf/e3MYfSYgHTkIgiz+cJRzibb/fFxZs",
-	"DhGcZlin3WbjofOHPEgY8QPCsCzFrkqxArrtbFUWkffkvHtn22rjx1/8vF8wUvMXGRcVl8tbaN79YBZU",
-	"z944o+3en2rVK5fLiOCe+jn4ukUwuEUhy1v4knQq7mEubXuBFoUezHH1hOvA3jWGiTzi/RZqMe+HqlRi",
-	"Y6JcjnFLqwrQ3Fm1ylij3GesnhrdnXk7OSkhwO5sJ6PiIk5hJ+ev2QSR0hoiy4ZKG2A9rP9P3PGkWBCo",
-	"XqAJOBs5QU2UHKDbakw61NzAJoWAmYtCaxUCalKDNDx+TgxligYrwpgMYreDiW8TkkkrEnL5CMH7pzSX",
-	"RRurR7eU9xQ7OuhqD6MSRHKVBEplYU1oAT76ALACfM964IJjXN3XAhbQQr93UEFxC3cpoABp8ScAE0jP",
-	"cbnc0P+rvp+/I0Qu4GLsAEG4XTDsXlLAAUosM8/0NAYvNN/HuEnfO6AwbXRZeNW98+o94QW9TXLUZn5n",
-	"fAPbVrpB/8gFbroiviB2dKcz5oZ5jP5GpW43+Dssc39TFhCPzYvZZqJbWMAie9kyOmp9Njq63cAoegB4",
-	"kTH02TdhGHzikU0m7Nro6LpqO5dYvJ8nd8lP5dNupaAjkLYBEhuacDlh163r7QWpK2rWsJhz124WcG8r",
-	"dY9mD4sl28xS/Xs2YTWsqSTm0WtSGwvloywX60EpvMFayapeW/6AUHwrEIrNVeoixIR3gvrVSAUvpbhv",
-	"Quy/wn3ssO3CiLmgYSG8ojYb9o3wZPvRfJwfPF6DnrgLg6d5/566lIsp9aH17UFUv4gB1mX/GqBrzP/I",
-	"evbO5SooOnoUwcpMhBEyDTfCQLxpqEF9ltaKNB5HCinnGH+X0vgtJs3uGjL4K4nNnDMW1RjepSAPT17/",
-	"8+zd8X2LDfW3wElwZ68V1/KeX0sZS7ek1HI+FIaZFCI0tn4DNbeTckpMOF0iWxgwFUFKHhFxw8ZaWEtw",
-	"Dp6KyrtqLbrfwn8O377ZjJz56u6N5roPEf2ya4iImfl1y4UgK4VA3+nChGy/vUv3T8ZiQX3wlOb5auXB",
-	"2TU/fIXwFCEwK0uERQuDWsF1Yfip7+Dw5eNZ7NW0RjxLF8fdykPWmyCCrvmN5Vbzthj5mTjNWl9XLydV",
-	"6xKkSLR7uR1qxufwjhHPYmGV3sTTKLW1euSkJrHOPKu8yPOY3/5Vmm+3LJcnJTWx6jo8X6im1mfHjjN5",
-	"l5l+SdDPDMSEviuhSJy5Kf0ciXsd2lfJ/IRYzJo3DxTxe7lafaned3y7W9aw1Kvtz5yj2VgAHiqpsyFL",
-	"Fi3Q6stc6Bdhz5qiPwbWuvS0G02kAYEePDEMW2rlP0ey96wrSw2/tpvsOm9hdZ33zOQRIlGfGOpzEzK3",
-	"be57ewlrujLiUkkR8QQ7e9FFTOx2RXjRRI1BRwQIHovYDhsjnqYQE2r2+OhFQzpvMHFHj3hjt7afOk/3",
-	"Q48DHnEh8YvXL48Pt5vsFf0GXF8liRqzuc5l+80OdgzvyryPaR0MlRTEuW+ktp4l+9QYj8f4Ax6NTCeU",
-	"3o9nTRv+Tl3FtpW7mJXbJ62Pc5n2FZtrJraBpax0gHvksPzcdym6XdFyaNUtjGVdJ/JfEcTutnyweFHT",
-	"AfQzh+Vq4IPsttRreYEvTmI45obp3JLUMfL2V6QHmftHosfyX8piW1zWCjo+H/q+gtczXauvvyL1HhZ4",
-	"Sc3GtryaL/Q6MtF2LcoIKdIowmzfE8x9M+KfGo5qDby7EBz8tPOsg3aG7NDCKJjMAPZXEjEBu+fhR2HR",
-	"ITKZIFKHWSzNDlWCdyPI+NWXXi9w/scHG71zy+T59vKVYnOqfLF1sCJvxR/A5Xo4vVO03VuKJcr3+ieA",
-	"E+VbfZCo94IykXePejPfw7PwDHzDyNpfgqngWhMlBwwkdjWba8BYqhuv7QuUelw+ctRMLR2XRM0boH+m",
-	"vumfsc/FNx+cy/wAN4iG8PsaWERdyFoJYAjxKmwOzOAyLrVpmsJm/Y/y0ZuxU6OB5AaMv2i3IHL3umFl",
-	"ZXDKsT9AGN9rgL8pW4cLC1jfDle1v7h9KO3zB5JiHklxP13a8q2yF6eZDlneTbtQqF5TJhid1GhQen4d",
-	"FUpP/uD2mXrdDMF/6Od76mfPkPeVFZDLRaVaG8h/16wAHalxMT8WpumYXcwpzLxsvJI/RGN+n3QEPyTj",
-	"gSSDmOzeglHU9dOsFkdRtQ8aRuoGzYPQJBT4LZbMFhiKM3KJcnTAH1Mc7lMTn2kcMYOB8pfdLzesjp/B",
-	"o6f713DiSvEYjAmb8OPm67cUxZ9CmvCorDWemI0wJjMp70U/vfHh8jb8XPktiw+XTtKooc4i0advqdMX",
-	"/m1Y9acgil9LaAXubX7BNb/zMUDTTD/20BcSs8Mqs2w8VGyiMsY15ogLBIsd1iSZjynnQH15PwKkhuFv",
-	"z5U7RU+r+wiDnH/JycujUqNgtx5qLATxE8Ow4dO0w0/pddMeGvOv9Gn94vc1SAkLY+feQic5/4aiKwS+",
-	"ogoAK2/KI8DmX3DufwbCu0alLwmVnYJKnUmYtmvfph9b0Wqg+ag8B4L6bi/ryhydp52dvb3b/wsAAP//",
-}
-
-// decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
-// after base64-decoding and flate-decompressing the embedded blob.
-func decodeSpec() ([]byte, error) {
-	encoded := strings.Join(swaggerSpec, "")
-	compressed, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil {
-		return nil, fmt.Errorf("error base64 decoding spec: %w", err)
-	}
-	zr := flate.NewReader(bytes.NewReader(compressed))
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(zr); err != nil {
-		return nil, fmt.Errorf("read flate: %w", err)
-	}
-	if err := zr.Close(); err != nil {
-		return nil, fmt.Errorf("close flate reader: %w", err)
-	}
-
-	return buf.Bytes(), nil
-}
-
-var rawSpec = decodeSpecCached()
-
-// a naive cache of the decoded OpenAPI spec
-func decodeSpecCached() func() ([]byte, error) {
-	data, err := decodeSpec()
-	return func() ([]byte, error) {
-		return data, err
-	}
-}
-
-// Constructs a synthetic filesystem for resolving external references when loading openapi specifications.
-func PathToRawSpec(pathToFile string) map[string]func() ([]byte, error) {
-	res := make(map[string]func() ([]byte, error))
-	if len(pathToFile) > 0 {
-		res[pathToFile] = rawSpec
-	}
-
-	return res
-}
-
-// GetSpec returns the OpenAPI specification corresponding to the generated
-// code in this file. External references in the spec are resolved through
-// PathToRawSpec; externally-referenced files must be embedded in their
-// corresponding Go packages (via the import-mapping feature). URL-based
-// external refs are not supported.
-func GetSpec() (swagger *openapi3.T, err error) {
-	resolvePath := PathToRawSpec("")
-
-	loader := openapi3.NewLoader()
-	loader.IsExternalRefsAllowed = true
-	loader.ReadFromURIFunc = func(loader *openapi3.Loader, url *url.URL) ([]byte, error) {
-		pathToFile := url.String()
-		pathToFile = path.Clean(pathToFile)
-		getSpec, ok := resolvePath[pathToFile]
-		if !ok {
-			err1 := fmt.Errorf("path not found: %s", pathToFile)
-			return nil, err1
-		}
-		return getSpec()
-	}
-	var specData []byte
-	specData, err = rawSpec()
-	if err != nil {
-		return
-	}
-	swagger, err = loader.LoadFromData(specData)
-	if err != nil {
-		return
-	}
-	return
-}
-
-// GetSpecJSON returns the raw JSON bytes of the embedded OpenAPI
-// specification: decompressed but not unmarshaled. External references
-// are not resolved here; the bytes are the spec exactly as embedded by
-// codegen. The result is cached at package init time, so repeated calls
-// are cheap.
-func GetSpecJSON() ([]byte, error) {
-	return rawSpec()
-}
-
-// GetSwagger returns the OpenAPI specification corresponding to the
-// generated code in this file.
-//
-// Deprecated: GetSwagger predates kin-openapi renaming openapi3.Swagger
-// to openapi3.T. Use [GetSpec] instead. This wrapper is retained for
-// backwards compatibility.
-func GetSwagger() (*openapi3.T, error) {
-	return GetSpec()
 }
