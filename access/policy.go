@@ -1,9 +1,10 @@
-// Package access enforces the access rules that api/openapi.yaml declares:
+// Package access holds the access rules that api/openapi.yaml declares:
 // every operation is public (`security: []`) or requires a bearer token and
 // lists in `x-roles` the roles it admits (any one suffices; an empty list
 // admits any authenticated user). The rules are read and checked once, at
 // start-up: a spec that leaves any operation's access undeclared or
-// ambiguous is refused, so nothing can be forgotten.
+// ambiguous is refused, so nothing can be forgotten. Package gate enforces
+// them on every request; Caller tells a handler who called.
 package access
 
 import (

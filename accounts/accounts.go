@@ -8,15 +8,14 @@ package accounts
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rolegate/rolegate/dberr"
 	"github.com/rolegate/rolegate/email"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
@@ -90,12 +89,8 @@ func canonicalEmail(addr string) (string, error) {
 func create(ctx context.Context, q *db.Queries, p db.CreateUserParams, roles []string, row *db.CreateUserRow) error {
 	var err error
 	*row, err = q.CreateUser(ctx, p)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return problem.Wrap(problem.Conflict, "An account with this email exists.", err)
-	}
 	if err != nil {
-		return err
+		return dberr.Translate(err, "")
 	}
 	if err := q.GrantRoles(ctx, db.GrantRolesParams{UserID: row.ID, Names: roles}); err != nil {
 		return err

@@ -57,8 +57,8 @@ func AsAdmin(ctx context.Context, pool *pgxpool.Pool, caller int64, fn func(q *d
 // and holds AdminRole. It takes no lock: reads use it alone, changes
 // through AsAdmin.
 func CheckAdmin(ctx context.Context, q *db.Queries, id int64) error {
-	st, err := q.GetStanding(ctx, db.GetStandingParams{ID: id, Role: AdminRole})
-	if errors.Is(err, pgx.ErrNoRows) || err == nil && (st.Disabled || !st.HoldsRole) {
+	ok, err := q.IsEnabledHolder(ctx, db.IsEnabledHolderParams{ID: id, Role: AdminRole})
+	if err == nil && !ok {
 		return ErrNotAdmin
 	}
 	return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/email"
 )
@@ -81,4 +82,21 @@ func idList(ids []int64) string {
 		return "user " + s[0]
 	}
 	return "users " + strings.Join(s, ", ")
+}
+
+// RepairCanonicalEmails runs AssignCanonicalEmails again, in a transaction
+// of its own, when some account has no canonical email: one an older
+// replica created during an upgrade, or one of a collision that an operator
+// has since resolved. It returns the warnings of the accounts it still
+// cannot give one.
+func RepairCanonicalEmails(ctx context.Context, pool *pgxpool.Pool) (warnings []string, err error) {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var missing bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE canonical_email IS NULL)").Scan(&missing); err != nil || !missing {
+			return err
+		}
+		warnings, err = AssignCanonicalEmails(ctx, tx)
+		return err
+	})
+	return warnings, err
 }

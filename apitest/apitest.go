@@ -1,9 +1,10 @@
-// Package apitest runs the whole rolegate HTTP stack (access middleware,
-// validation, handlers) on a fresh database for a test, and gives the test
+// Package apitest runs the whole rolegate HTTP stack, built by server.New as
+// for `rolegate serve`, on a fresh database for a test, and gives the test
 // real users, real tokens and the generated client.
 package apitest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"log/slog"
@@ -13,21 +14,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/accounts"
+	"github.com/rolegate/rolegate/config"
 	"github.com/rolegate/rolegate/documents"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
-	"github.com/rolegate/rolegate/handlers"
 	"github.com/rolegate/rolegate/password"
 	"github.com/rolegate/rolegate/sdk"
 	"github.com/rolegate/rolegate/server"
 	"github.com/rolegate/rolegate/testdb"
-	"github.com/rolegate/rolegate/token"
 )
 
 // Issuer and Audience of the tokens the test server issues and accepts.
@@ -42,37 +41,39 @@ type Env struct {
 	Pool *pgxpool.Pool
 	// DatabaseURL is the test's own database.
 	DatabaseURL string
-	Tokens      *token.Manager
-	Secret      []byte
-	Doc         *openapi3.T
-	Policy      *access.Policy
-	Hasher      *password.Pool
-	// Now is the clock of the token manager; tests may move it.
+	// Spec is the spec the server serves, with its access policy.
+	Spec *access.Spec
+	// Secret is the HS256 key of the server's tokens.
+	Secret []byte
+	// Now is the clock of the server's tokens; tests may move it.
 	Now func() time.Time
 	// BlobDir is the directory of the document blob store.
 	BlobDir string
-	// PDF is the handlers' PDF processor; tests may take its Slots.
-	PDF *documents.Processor
+	// Stack is the server's: tests issue tokens with its Tokens, create
+	// accounts with its Hasher and take its PDF slots.
+	*server.Stack
 }
 
-// Options adjust the server for a test.
+// Options adjust the server for a test; zero values keep production's
+// defaults (config.Load), except as noted.
 type Options struct {
 	HashWorkers, HashQueue int
 	// HashParams replaces the cheap test parameters (e.g. to make hashing slow).
 	HashParams     *password.Params
 	MaxUploadBytes int64
 	CORSOrigins    []string
-	// QuotaBytes bounds each user's documents; zero means no bound.
+	// QuotaBytes bounds each user's documents.
 	QuotaBytes int64
 	// PDFWorkers and PDFWorkersPerUser bound the PDF operations at once
-	// (default 8 and 2); PDFTimeout and PDFMaxDecodedBytes bound each
-	// (default documents' defaults).
+	// (default 8, whatever the CPUs, and 2); PDFTimeout and
+	// PDFMaxDecodedBytes bound each.
 	PDFWorkers, PDFWorkersPerUser int
 	PDFTimeout                    time.Duration
 	PDFMaxDecodedBytes            int64
 }
 
-// New starts the stack on a fresh database; it stops when the test ends.
+// New starts the stack, as server.New builds it for `rolegate serve`, on a
+// fresh database; it stops when the test ends.
 func New(tb testing.TB, opts ...Options) *Env {
 	tb.Helper()
 	var o Options
@@ -80,76 +81,47 @@ func New(tb testing.TB, opts ...Options) *Env {
 		o = opts[0]
 	}
 	ctx := context.Background()
-	doc, err := rolegate.Spec()
+	spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	policy, err := access.Load(doc)
-	if err != nil {
+	e := &Env{DatabaseURL: testdb.URL(tb), Spec: spec, Secret: make([]byte, 32), Now: time.Now, BlobDir: tb.TempDir()}
+	_, _ = rand.Read(e.Secret)
+	if e.Pool, err = pgxpool.New(ctx, e.DatabaseURL); err != nil {
 		tb.Fatal(err)
 	}
-	dbURL := testdb.URL(tb)
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
+	tb.Cleanup(e.Pool.Close)
+	if err := db.New(e.Pool).EnsureRoles(ctx, TestRoles); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(pool.Close)
-	if err := db.New(pool).EnsureRoles(ctx, append(policy.Roles(), TestRoles...)); err != nil {
-		tb.Fatal(err)
-	}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	e := &Env{Pool: pool, DatabaseURL: dbURL, Secret: secret, Doc: doc, Policy: policy, Now: time.Now}
-	e.Tokens, err = token.New(token.Config{
-		Secret: secret, Issuer: Issuer, Audience: Audience, TTL: 15 * time.Minute, Leeway: 30 * time.Second,
-		Now: func() time.Time { return e.Now() },
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	// Cheap hashing parameters: the tests exercise the flow, not the cost.
-	params := TestParams
-	if o.HashParams != nil {
-		params = *o.HashParams
-	}
-	e.Hasher = password.NewPool(o.HashWorkers, o.HashQueue, params)
-	tb.Cleanup(e.Hasher.Close)
-	e.BlobDir = tb.TempDir()
 	store, err := documents.OpenStore(ctx, (&url.URL{Scheme: "file", Path: e.BlobDir}).String())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	workers, perUser := o.PDFWorkers, o.PDFWorkersPerUser
-	if workers == 0 {
-		workers = 8
-	}
-	if perUser == 0 {
-		perUser = 2
-	}
-	e.PDF = &documents.Processor{Slots: documents.NewSlots(perUser, workers), Timeout: o.PDFTimeout, MaxDecodedBytes: o.PDFMaxDecodedBytes}
-	specJSON, err := rolegate.SpecJSON()
+
+	cfg, err := config.Load(func(string) string { return "" })
 	if err != nil {
 		tb.Fatal(err)
 	}
-	meta, err := handlers.NewMeta(rolegate.OpenAPIYAML, specJSON)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := server.New(server.Deps{
-		Logger:         slog.New(slog.DiscardHandler),
-		Doc:            doc,
-		Policy:         policy,
-		Verifier:       e.Tokens,
-		MaxUploadBytes: o.MaxUploadBytes,
-		CORSOrigins:    o.CORSOrigins,
-		Impl: handlers.New(handlers.Deps{Pool: pool, Hasher: e.Hasher, Tokens: e.Tokens, SpecRoles: policy.Roles(), Store: store, Meta: meta,
-			PDF: e.PDF, QuotaBytes: o.QuotaBytes}),
+	cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience = e.Secret, Issuer, Audience
+	cfg.HashWorkers, cfg.HashQueue, cfg.CORSOrigins = o.HashWorkers, o.HashQueue, o.CORSOrigins
+	cfg.PDFWorkers, cfg.PDFWorkersPerUser = cmp.Or(o.PDFWorkers, 8), cmp.Or(o.PDFWorkersPerUser, 2)
+	cfg.MaxUploadBytes = cmp.Or(o.MaxUploadBytes, cfg.MaxUploadBytes)
+	cfg.UserQuotaBytes = cmp.Or(o.QuotaBytes, cfg.UserQuotaBytes)
+	cfg.PDFTimeout = cmp.Or(o.PDFTimeout, cfg.PDFTimeout)
+	// Cheap hashing parameters: the tests exercise the flow, not the cost.
+	params := cmp.Or(o.HashParams, &TestParams)
+	e.Stack, err = server.New(server.Deps{
+		Config: cfg, Spec: spec, Pool: e.Pool, Store: store, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return e.Now() }, HashParams: params,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	tb.Cleanup(e.Stack.Close)
+	e.PDF.MaxDecodedBytes = o.PDFMaxDecodedBytes
+	srv := httptest.NewServer(e.Handler)
 	tb.Cleanup(srv.Close)
 	e.URL = srv.URL
 	return e

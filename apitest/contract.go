@@ -9,12 +9,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/rolegate/rolegate"
+	"github.com/rolegate/rolegate/access"
 )
 
 var (
@@ -25,9 +25,9 @@ var (
 
 func router() (routers.Router, error) {
 	contractOnce.Do(func() {
-		var doc *openapi3.T
-		if doc, contractErr = rolegate.Spec(); contractErr == nil {
-			contractRouter, contractErr = gorillamux.NewRouter(doc)
+		var spec *access.Spec
+		if spec, contractErr = access.LoadSpec(context.Background(), rolegate.OpenAPIYAML); contractErr == nil {
+			contractRouter, contractErr = gorillamux.NewRouter(spec.Doc)
 		}
 	})
 	return contractRouter, contractErr

@@ -45,7 +45,7 @@ func listOwner(ctx context.Context, asked *int64) (int64, error) {
 		return own, nil
 	}
 	if !seesAll(ctx) {
-		return 0, access.Forbidden("Only an admin may list another user's items.")
+		return 0, problem.InsufficientScope("Only an admin may list another user's items.")
 	}
 	return *asked, nil
 }

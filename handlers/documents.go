@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/dberr"
 	"github.com/rolegate/rolegate/documents"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
@@ -42,7 +43,9 @@ type Documents struct {
 	QuotaBytes int64
 }
 
-var errDocumentNotFound = problem.New(problem.NotFound, "No such document.")
+// documentNotFound is the answer for a document that is missing or not the
+// caller's.
+const documentNotFound = "No such document."
 
 // UploadDocument stores the one PDF in the multipart field "file". Returns
 // 415 for content that is not a PDF, 422 for a damaged PDF or one past the
@@ -59,7 +62,7 @@ func (d Documents) UploadDocument(ctx context.Context, req api.UploadDocumentReq
 	// work; insert checks again, under the lock.
 	used, err := d.Queries.SumDocumentBytes(ctx, caller)
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, "")
 	}
 	if err := d.overQuota(ctx, caller, used, int64(len(data))); err != nil {
 		return nil, err
@@ -248,7 +251,7 @@ func (d Documents) insert(ctx context.Context, owner int64, files []storedFile) 
 			return err
 		}
 		if n == 0 && owner != access.Caller(ctx).UserID {
-			return errDocumentNotFound // gone with its owner; for the caller's own account the foreign key speaks
+			return problem.New(problem.NotFound, documentNotFound) // gone with its owner; for the caller's own account the foreign key speaks
 		}
 		// A statement of its own, after the lock: it sees what the
 		// transactions that held the lock before committed.
@@ -271,7 +274,7 @@ func (d Documents) insert(ctx context.Context, owner int64, files []storedFile) 
 		return nil
 	})
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, "")
 	}
 	return rows, nil
 }
@@ -289,10 +292,7 @@ func removeBlobs(ctx context.Context, store *documents.Store, keys []string) {
 
 func (d Documents) get(ctx context.Context, id int64) (db.Document, error) {
 	row, err := d.Queries.GetDocument(ctx, db.GetDocumentParams{ID: id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx)})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return row, errDocumentNotFound
-	}
-	return row, dbError(err)
+	return row, dberr.Translate(err, documentNotFound)
 }
 
 // GetDocument returns a document's metadata; another user's document is
@@ -325,11 +325,8 @@ func (d Documents) GetDocumentContent(ctx context.Context, req api.GetDocumentCo
 // DeleteDocument deletes a document and its bytes; 404 as GetDocument.
 func (d Documents) DeleteDocument(ctx context.Context, req api.DeleteDocumentRequestObject) (api.DeleteDocumentResponseObject, error) {
 	key, err := d.Queries.DeleteDocument(ctx, db.DeleteDocumentParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx)})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errDocumentNotFound
-	}
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, documentNotFound)
 	}
 	// The row goes first: a blob left by a failure here is unreachable,
 	// whereas a row without its blob would break reads.
@@ -357,7 +354,7 @@ func (d Documents) ListDocuments(ctx context.Context, req api.ListDocumentsReque
 		MaxRows:        limit + 1,
 	})
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, "")
 	}
 	rows, next := trimPage(rows, limit, func(r db.Document) timeCursor { return timeCursor{r.CreatedAt.Time, r.ID} })
 	page := api.ListDocuments200JSONResponse{Items: make([]api.Document, len(rows)), NextCursor: next}
@@ -390,7 +387,7 @@ func (d Documents) SplitDocument(ctx context.Context, req api.SplitDocumentReque
 	}
 	used, err := d.Queries.SumDocumentBytes(ctx, row.OwnerID)
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, "")
 	}
 	// The slot first: a caller over the limit costs no read of the source.
 	op, err := d.PDF.Begin(ctx, access.Caller(ctx).UserID)

@@ -38,16 +38,16 @@ func TestAccessMatrixFromSpec(t *testing.T) {
 	// One account per role, holding it for real: account administration
 	// checks the account as well as the token.
 	holders := map[string]apitest.User{}
-	for _, role := range e.Policy.Roles() {
+	for _, role := range e.Spec.Policy.Roles() {
 		holders[role] = e.CreateUser(t, role+"-holder@example.com", "unrelated", role)
 	}
 	secured := 0
-	for _, rule := range e.Policy.Rules {
+	for _, rule := range e.Spec.Policy.Rules {
 		if rule.Public {
 			continue
 		}
 		secured++
-		target := e.URL + samplePath(e.Doc, rule.Path, rule.Method)
+		target := e.URL + samplePath(e.Spec.Doc, rule.Path, rule.Method)
 		name := rule.Method + " " + rule.Path
 		t.Run(name+"/no token", func(t *testing.T) {
 			t.Parallel()
@@ -94,11 +94,11 @@ func TestAccessMatrixFromSpec(t *testing.T) {
 func TestPublicOperationsNeedNoToken(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
-	for _, rule := range e.Policy.Rules {
+	for _, rule := range e.Spec.Policy.Rules {
 		if !rule.Public {
 			continue
 		}
-		r := do(t, rule.Method, e.URL+samplePath(e.Doc, rule.Path, rule.Method), nil, nil)
+		r := do(t, rule.Method, e.URL+samplePath(e.Spec.Doc, rule.Path, rule.Method), nil, nil)
 		if r.status == 401 || r.status == 403 || r.status >= 500 {
 			t.Errorf("%s %s without a token = %d %s", rule.Method, rule.Path, r.status, r.body)
 		}

@@ -2,13 +2,12 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"strconv"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/dberr"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/problem"
@@ -31,7 +30,7 @@ func (n Notes) CreateNote(ctx context.Context, req api.CreateNoteRequestObject) 
 		Body:        req.Body.Body,
 	})
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, "")
 	}
 	return api.CreateNote201JSONResponse{
 		Body:    noteBody(row),
@@ -47,7 +46,7 @@ func (n Notes) ListNotesByDocument(ctx context.Context, req api.ListNotesByDocum
 		MaxRows:     maxNotesByDocument,
 	})
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, "")
 	}
 	out := make(api.ListNotesByDocument200JSONResponse, len(rows))
 	for i, r := range rows {
@@ -76,7 +75,8 @@ func seesAll(ctx context.Context) bool {
 
 var adminRole = []string{"admin"}
 
-var errNoteNotFound = problem.New(problem.NotFound, "No such note.")
+// noteNotFound is the answer for a note that is missing or not the caller's.
+const noteNotFound = "No such note."
 
 // ListNotes returns a page of the caller's notes, newest first; an admin may
 // list another user's with owner_id. Returns 403 when a non-admin asks for
@@ -99,7 +99,7 @@ func (n Notes) ListNotes(ctx context.Context, req api.ListNotesRequestObject) (a
 		MaxRows:        limit + 1, // one more tells whether a next page exists
 	})
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, "")
 	}
 	rows, next := trimPage(rows, limit, func(r db.Note) timeCursor { return timeCursor{r.CreatedAt.Time, r.ID} })
 	page := api.ListNotes200JSONResponse{Items: make([]api.Note, len(rows)), NextCursor: next}
@@ -113,11 +113,8 @@ func (n Notes) ListNotes(ctx context.Context, req api.ListNotesRequestObject) (a
 // user's note is 404, exactly as a missing one.
 func (n Notes) GetNote(ctx context.Context, req api.GetNoteRequestObject) (api.GetNoteResponseObject, error) {
 	row, err := n.Queries.GetNote(ctx, db.GetNoteParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx)})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNoteNotFound
-	}
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, noteNotFound)
 	}
 	return api.GetNote200JSONResponse(noteBody(row)), nil
 }
@@ -133,11 +130,8 @@ func (n Notes) UpdateNote(ctx context.Context, req api.UpdateNoteRequestObject) 
 		Title:       req.Body.Title,
 		Body:        req.Body.Body,
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNoteNotFound
-	}
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, noteNotFound)
 	}
 	return api.UpdateNote200JSONResponse(noteBody(row)), nil
 }
@@ -146,10 +140,10 @@ func (n Notes) UpdateNote(ctx context.Context, req api.UpdateNoteRequestObject) 
 func (n Notes) DeleteNote(ctx context.Context, req api.DeleteNoteRequestObject) (api.DeleteNoteResponseObject, error) {
 	deleted, err := n.Queries.DeleteNote(ctx, db.DeleteNoteParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx)})
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, "")
 	}
 	if deleted == 0 {
-		return nil, errNoteNotFound
+		return nil, problem.New(problem.NotFound, noteNotFound)
 	}
 	return api.DeleteNote204Response{}, nil
 }

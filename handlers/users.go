@@ -12,6 +12,7 @@ import (
 
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/accounts"
+	"github.com/rolegate/rolegate/dberr"
 	"github.com/rolegate/rolegate/documents"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
@@ -58,10 +59,10 @@ func (u Users) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordReq
 	for range passwordAttempts {
 		old, err := u.Queries.GetPasswordHash(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, access.InvalidToken("The access token's account no longer exists or is disabled.", err)
+			return nil, problem.InvalidToken("The access token's account no longer exists or is disabled.", err)
 		}
 		if err != nil {
-			return nil, dbError(err)
+			return nil, dberr.Translate(err, "")
 		}
 		ok, _, err := u.Hasher.Verify(ctx, old, req.Body.CurrentPassword)
 		if errors.Is(err, password.ErrMalformedHash) {
@@ -81,7 +82,7 @@ func (u Users) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordReq
 		}
 		n, err := u.Queries.UpdatePasswordHash(ctx, db.UpdatePasswordHashParams{ID: id, OldHash: old, NewHash: hash})
 		if err != nil {
-			return nil, dbError(err)
+			return nil, dberr.Translate(err, "")
 		}
 		if n == 1 {
 			return api.ChangeMyPassword204Response{}, nil
@@ -128,7 +129,7 @@ func (u Users) ListUsers(ctx context.Context, req api.ListUsersRequestObject) (a
 		MaxRows: int32(limit + 1),
 	})
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, "")
 	}
 	page := api.ListUsers200JSONResponse{Items: make([]api.User, 0, min(len(rows), limit))}
 	if len(rows) > limit {
@@ -173,7 +174,7 @@ func (u Users) SetUserRoles(ctx context.Context, req api.SetUserRolesRequestObje
 			return err
 		}
 		if n == 0 {
-			return errNoUser()
+			return problem.New(problem.NotFound, userNotFound)
 		}
 		if err := q.DeleteUserRoles(ctx, req.Id); err != nil {
 			return err
@@ -238,7 +239,7 @@ func (u Users) setDisabled(ctx context.Context, id int64, disabled bool) (db.Get
 			return err
 		}
 		if n == 0 {
-			return errNoUser()
+			return problem.New(problem.NotFound, userNotFound)
 		}
 		row, err = q.GetUserWithRoles(ctx, id)
 		return err
@@ -263,7 +264,7 @@ func (u Users) DeleteUser(ctx context.Context, req api.DeleteUserRequestObject) 
 			return err
 		}
 		if n == 0 {
-			return errNoUser()
+			return problem.New(problem.NotFound, userNotFound)
 		}
 		if keys, err = q.ListUserBlobKeys(ctx, req.Id); err != nil {
 			return err
@@ -285,7 +286,7 @@ func (u Users) ListRoles(ctx context.Context, _ api.ListRolesRequestObject) (api
 	}
 	rows, err := u.Queries.ListRoles(ctx)
 	if err != nil {
-		return nil, dbError(err)
+		return nil, dberr.Translate(err, "")
 	}
 	out := make(api.ListRoles200JSONResponse, len(rows))
 	for i, r := range rows {
@@ -339,19 +340,17 @@ func (u Users) checkAdmin(ctx context.Context) error {
 	return userError(accounts.CheckAdmin(ctx, u.Queries, access.Caller(ctx).UserID))
 }
 
-// errNoUser is the answer for an account id that names no account.
-func errNoUser() *problem.Error { return problem.New(problem.NotFound, "No such user.") }
+// userNotFound is the answer for an account id that names no account.
+const userNotFound = "No such user."
 
-// userError is dbError where a missing row means a missing account and a
-// caller who is no longer an enabled admin is refused as its token is.
+// userError translates a database error where a missing row means a
+// missing account, and refuses a caller who is no longer an enabled admin as
+// its token is refused.
 func userError(err error) error {
 	if errors.Is(err, accounts.ErrNotAdmin) {
-		return access.InvalidToken("The access token's account is no longer an enabled administrator.", err)
+		return problem.InvalidToken("The access token's account is no longer an enabled administrator.", err)
 	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return problem.Wrap(problem.NotFound, "No such user.", err)
-	}
-	return dbError(err)
+	return dberr.Translate(err, userNotFound)
 }
 
 // accountError translates what accounts.CreateAsAdmin returns: its own

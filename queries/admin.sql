@@ -65,14 +65,15 @@ DELETE FROM roles WHERE name = sqlc.arg(name);
 -- transactions that could take the role from its last holder take turns.
 SELECT 1 FROM roles WHERE name = sqlc.arg(name) FOR UPDATE;
 
--- name: GetStanding :one
--- GetStanding tells whether an account is disabled and whether it holds
--- role; no row means there is no such account.
-SELECT u.disabled,
-       EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-               WHERE ur.user_id = u.id AND r.name = sqlc.arg(role)::text) AS holds_role
-FROM users u
-WHERE u.id = sqlc.arg(id);
+-- name: IsEnabledHolder :one
+-- IsEnabledHolder tells whether the account id exists, is enabled and holds
+-- role.
+SELECT EXISTS (
+    SELECT 1 FROM users u
+    JOIN user_roles ur ON ur.user_id = u.id
+    JOIN roles r ON r.id = ur.role_id
+    WHERE u.id = sqlc.arg(id) AND NOT u.disabled AND r.name = sqlc.arg(role)::text
+) AS ok;
 
 -- name: CountEnabledHolders :one
 -- CountEnabledHolders counts the enabled accounts that hold role.

@@ -1,77 +1,142 @@
-// Package server assembles rolegate's HTTP stack: request ids and logging,
-// panic recovery, the access middleware (routing, tokens, x-roles,
-// validation), and the generated routes over the handlers.
+// Package server is rolegate's composition root: New builds the whole HTTP
+// stack from its raw dependencies (configuration, spec, database pool, blob
+// store, logger, clock), the same way for `rolegate serve` and for every
+// test, so that the tests exercise exactly what production runs.
+//
+// A request passes request ids and logging, panic recovery, CORS, the gate
+// (routing, bearer token, x-roles, limits, validation) and the generated
+// routes, and reaches the handlers.
 package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/config"
+	"github.com/rolegate/rolegate/dberr"
+	"github.com/rolegate/rolegate/documents"
+	"github.com/rolegate/rolegate/gate"
 	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/handlers"
 	"github.com/rolegate/rolegate/httplog"
+	"github.com/rolegate/rolegate/password"
 	"github.com/rolegate/rolegate/problem"
+	"github.com/rolegate/rolegate/token"
 )
 
-// Deps are the server's dependencies.
+// Deps are what the HTTP stack is built from.
 type Deps struct {
-	Logger   *slog.Logger
-	Doc      *openapi3.T
-	Policy   *access.Policy
-	Verifier access.Verifier
-	// MaxBodyBytes bounds bodies where the spec declares no limit.
-	MaxBodyBytes int64
-	// MaxUploadBytes bounds uploads.
-	MaxUploadBytes int64
-	// CORSOrigins are the browser origins allowed; empty disables CORS.
-	CORSOrigins []string
-	Impl        api.StrictServerInterface
+	// Config holds the settings; its JWTSecret must be set (see
+	// token.LoadOrCreateKey for a key kept on disk).
+	Config config.Config
+	Spec   *access.Spec
+	Pool   *pgxpool.Pool
+	// Store keeps the documents' bytes.
+	Store  *documents.Store
+	Logger *slog.Logger
+	// Now is the clock of issued and verified tokens; nil means time.Now.
+	Now func() time.Time
+	// HashParams replaces password.OWASP; tests make hashing cheap with it.
+	HashParams *password.Params
 }
 
-// New returns the HTTP handler that serves the spec's operations.
-func New(d Deps) (http.Handler, error) {
-	strict := api.NewStrictHandlerWithOptions(d.Impl, nil, api.StrictHTTPServerOptions{
+// Stack is the HTTP stack with the parts of it that its callers share.
+type Stack struct {
+	// Handler serves every operation of the spec.
+	Handler http.Handler
+	// Tokens issues and verifies access tokens.
+	Tokens *token.Manager
+	// Hasher hashes and verifies passwords on a bounded pool of workers.
+	Hasher *password.Pool
+	// PDF bounds the work spent on PDFs.
+	PDF *documents.Processor
+}
+
+// tokenLeeway is the clock skew allowed when checking a token's times.
+const tokenLeeway = 30 * time.Second
+
+// New builds the stack. Close releases it.
+func New(d Deps) (*Stack, error) {
+	cfg := d.Config
+	if len(cfg.JWTSecret) == 0 {
+		return nil, errors.New("server: no JWT secret")
+	}
+	tokens, err := token.New(token.Config{
+		Secret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+		TTL: cfg.AccessTokenTTL, Leeway: tokenLeeway, Now: d.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	specJSON, err := d.Spec.Doc.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("server: the spec as JSON: %w", err)
+	}
+	meta, err := handlers.NewMeta(rolegate.OpenAPIYAML, specJSON)
+	if err != nil {
+		return nil, err
+	}
+	params := password.OWASP
+	if d.HashParams != nil {
+		params = *d.HashParams
+	}
+	s := &Stack{
+		Tokens: tokens,
+		Hasher: password.NewPool(cfg.HashWorkers, cfg.HashQueue, params),
+		PDF: &documents.Processor{
+			Slots:   documents.NewSlots(cfg.PDFWorkersPerUser, cfg.PDFWorkers),
+			Timeout: cfg.PDFTimeout,
+		},
+	}
+	impl := handlers.New(handlers.Deps{
+		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
+		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
+	})
+	strict := api.NewStrictHandlerWithOptions(impl, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			problem.Write(w, r, problem.Wrap(problem.Invalid, "The request body is malformed.", err))
 		},
-		ResponseErrorHandlerFunc: errorResponse,
+		// Errors handlers did not translate are database errors (a
+		// database that is gone is 503) or internal.
+		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			problem.Write(w, r, dberr.Translate(err, ""))
+		},
 	})
 	routes := api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			problem.Write(w, r, paramError(err))
 		},
 	})
-	guarded, err := access.Middleware(d.Doc, d.Policy, access.Options{
-		Verifier:       d.Verifier,
-		MaxBodyBytes:   d.MaxBodyBytes,
-		MaxUploadBytes: d.MaxUploadBytes,
-	}, routes)
+	gated, err := gate.New(d.Spec, gate.Options{Verifier: tokens, MaxUploadBytes: cfg.MaxUploadBytes}, routes)
 	if err != nil {
+		s.Close()
 		return nil, err
 	}
-	return httplog.Middleware(d.Logger, recoverer(cors(d.CORSOrigins, guarded))), nil
+	s.Handler = httplog.Middleware(d.Logger, recoverer(cors(cfg.CORSOrigins, gated)))
+	return s, nil
 }
+
+// Close stops the hashing workers.
+func (s *Stack) Close() { s.Hasher.Close() }
 
 // paramError names the parameter that failed to bind without passing on the
 // parser's own text.
 func paramError(err error) error {
-	var (
-		unmarshal *api.UnmarshalingParamError
-		required  *api.RequiredParamError
-		format    *api.InvalidParamFormatError
-		name      string
-	)
-	switch {
-	case errors.As(err, &unmarshal):
-		name = unmarshal.ParamName
-	case errors.As(err, &required):
-		name = required.ParamName
-	case errors.As(err, &format):
-		name = format.ParamName
-	default:
+	var name string
+	if e, ok := errors.AsType[*api.UnmarshalingParamError](err); ok {
+		name = e.ParamName
+	} else if e, ok := errors.AsType[*api.RequiredParamError](err); ok {
+		name = e.ParamName
+	} else if e, ok := errors.AsType[*api.InvalidParamFormatError](err); ok {
+		name = e.ParamName
+	} else {
 		return problem.Wrap(problem.Invalid, "A parameter is invalid.", err)
 	}
 	return problem.Wrap(problem.Invalid, "Parameter "+name+" is invalid.", err)

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"sync"
@@ -26,7 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate"
-	"github.com/rolegate/rolegate/migrate"
+	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/pglocal"
 )
 
@@ -160,7 +161,8 @@ func template(tb testing.TB) string {
 	if tmplName != "" {
 		return tmplName
 	}
-	sum := sha256.Sum256([]byte(rolegate.Schema))
+	// The template holds the schema and the spec's roles.
+	sum := sha256.Sum256(append([]byte(rolegate.Schema), rolegate.OpenAPIYAML...))
 	name := "rolegate_tmpl_" + hex.EncodeToString(sum[:6])
 	ctx := context.Background()
 	err := func() error {
@@ -204,18 +206,19 @@ func template(tb testing.TB) string {
 	return name
 }
 
+// applySchema readies the database at u as rolegate.ApplySchema does for
+// the server, with the spec's roles.
 func applySchema(ctx context.Context, u string) error {
+	spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
+	if err != nil {
+		return err
+	}
 	pool, err := pgxpool.New(ctx, u)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	steps, err := migrate.Parse(rolegate.Schema)
-	if err != nil {
-		return err
-	}
-	_, err = migrate.Apply(ctx, pool, steps, rolegate.SchemaHooks())
-	return err
+	return rolegate.ApplySchema(ctx, pool, spec.Policy.Roles(), slog.New(slog.DiscardHandler))
 }
 
 func withDatabase(tb testing.TB, raw, name string) string {

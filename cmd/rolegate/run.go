@@ -17,7 +17,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate"
@@ -25,9 +24,6 @@ import (
 	"github.com/rolegate/rolegate/accounts"
 	"github.com/rolegate/rolegate/config"
 	"github.com/rolegate/rolegate/documents"
-	"github.com/rolegate/rolegate/gen/db"
-	"github.com/rolegate/rolegate/handlers"
-	"github.com/rolegate/rolegate/migrate"
 	"github.com/rolegate/rolegate/password"
 	"github.com/rolegate/rolegate/pglocal"
 	"github.com/rolegate/rolegate/problem"
@@ -80,11 +76,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "user":
 		return user(ctx, cfg, logger, args[1:], stdin, stdout)
 	case "migrate":
-		_, policy, err := loadSpec(ctx)
+		spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
 		if err != nil {
 			return err
 		}
-		return withDB(ctx, cfg, logger, false, policy, func(*pgxpool.Pool) error { return nil })
+		return withDB(ctx, cfg, logger, false, spec, func(*pgxpool.Pool) error { return nil })
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
@@ -115,12 +111,13 @@ func isTerminal(w io.Writer) bool {
 }
 
 // withDB opens the configured database (starting the embedded PostgreSQL
-// when DATABASE_URL is unset), brings its schema up to date, calls fn, and
-// then closes the pool and stops the embedded server, in that order.
+// when DATABASE_URL is unset), readies it for spec (rolegate.ApplySchema),
+// calls fn, and then closes the pool and stops the embedded server, in that
+// order.
 //
 // A short command (attach) uses the embedded PostgreSQL of a running
 // `rolegate serve` rather than failing on its lock.
-func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach bool, policy *access.Policy, fn func(*pgxpool.Pool) error) (err error) {
+func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach bool, spec *access.Spec, fn func(*pgxpool.Pool) error) (err error) {
 	url := cfg.DatabaseURL
 	if url == "" {
 		pg, err := pglocal.Start(ctx, pglocal.Options{Dir: cfg.DataDir, Logger: logger, Fsync: true, Attach: attach})
@@ -144,24 +141,8 @@ func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach 
 	}
 	defer pool.Close()
 
-	steps, err := migrate.Parse(rolegate.Schema)
-	if err != nil {
+	if err := rolegate.ApplySchema(ctx, pool, spec.Policy.Roles(), logger); err != nil {
 		return err
-	}
-	res, err := migrate.Apply(ctx, pool, steps, rolegate.SchemaHooks())
-	if err != nil {
-		return err
-	}
-	for _, v := range res.Applied {
-		logger.Info("applied schema step", "version", v, "name", steps[v-1].Name)
-	}
-	for _, w := range res.Warnings {
-		logger.Warn("schema step needs attention", "version", w.Version, "name", steps[w.Version-1].Name, "problem", w.Message)
-	}
-	logger.Info("database schema is current", "version", res.Current)
-	// The roles the spec names exist, so that accounts can be given them.
-	if err := db.New(pool).EnsureRoles(ctx, append(policy.Roles(), "admin")); err != nil {
-		return fmt.Errorf("creating the spec's roles: %w", err)
 	}
 	return fn(pool)
 }
@@ -210,38 +191,26 @@ func openPool(ctx context.Context, url string, wait time.Duration) (*pgxpool.Poo
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout io.Writer) error {
 	// Everything that can be checked without the database is checked first:
 	// a spec with an undeclared access rule never gets to serve.
-	doc, policy, err := loadSpec(ctx)
+	spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
 	if err != nil {
 		return err
 	}
-	secret, err := jwtSecret(cfg, logger)
-	if err != nil {
+	if cfg.JWTSecret, err = jwtSecret(cfg, logger); err != nil {
 		return err
 	}
-	tokens, err := token.New(token.Config{
-		Secret:   secret,
-		Issuer:   cfg.JWTIssuer,
-		Audience: cfg.JWTAudience,
-		TTL:      cfg.AccessTokenTTL,
-		Leeway:   30 * time.Second,
-	})
-	if err != nil {
-		return err
-	}
-	hasher := password.NewPool(cfg.HashWorkers, cfg.HashQueue, password.OWASP)
-	defer hasher.Close()
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	meta, err := newMeta()
-	if err != nil {
-		return err
-	}
 
-	return withDB(ctx, cfg, logger, false, policy, func(pool *pgxpool.Pool) error {
-		created, generated, err := accounts.Bootstrap(ctx, pool, hasher, cfg.AdminPassword)
+	return withDB(ctx, cfg, logger, false, spec, func(pool *pgxpool.Pool) error {
+		stack, err := server.New(server.Deps{Config: cfg, Spec: spec, Pool: pool, Store: store, Logger: logger})
+		if err != nil {
+			return err
+		}
+		defer stack.Close()
+		created, generated, err := accounts.Bootstrap(ctx, pool, stack.Hasher, cfg.AdminPassword)
 		if err != nil {
 			return fmt.Errorf("creating the first administrator: %w", err)
 		}
@@ -252,26 +221,12 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 				fmt.Fprintf(stdout, "First administrator: %s, password: %s (shown only this once)\n", accounts.BootstrapEmail, generated)
 			}
 		}
-		handler, err := server.New(server.Deps{
-			Logger:         logger,
-			Doc:            doc,
-			Policy:         policy,
-			Verifier:       tokens,
-			MaxUploadBytes: cfg.MaxUploadBytes,
-			CORSOrigins:    cfg.CORSOrigins,
-			Impl: handlers.New(handlers.Deps{Pool: pool, Hasher: hasher, Tokens: tokens, SpecRoles: policy.Roles(), Store: store, Meta: meta,
-				PDF:        &documents.Processor{Slots: documents.NewSlots(cfg.PDFWorkersPerUser, cfg.PDFWorkers), Timeout: cfg.PDFTimeout},
-				QuotaBytes: cfg.UserQuotaBytes}),
-		})
-		if err != nil {
-			return err
-		}
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
 			return err
 		}
 		srv := &http.Server{
-			Handler:           handler,
+			Handler:           stack.Handler,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      60 * time.Second,
@@ -315,32 +270,6 @@ func openStore(ctx context.Context, cfg config.Config) (*documents.Store, error)
 	return documents.OpenStore(ctx, u)
 }
 
-// newMeta prepares the spec documents the server publishes.
-func newMeta() (handlers.Meta, error) {
-	specJSON, err := rolegate.SpecJSON()
-	if err != nil {
-		return handlers.Meta{}, err
-	}
-	return handlers.NewMeta(rolegate.OpenAPIYAML, specJSON)
-}
-
-// loadSpec loads the embedded spec and its access policy, refusing a spec
-// that is invalid or leaves any operation's access undeclared.
-func loadSpec(ctx context.Context) (*openapi3.T, *access.Policy, error) {
-	doc, err := rolegate.Spec()
-	if err != nil {
-		return nil, nil, fmt.Errorf("loading the spec: %w", err)
-	}
-	if err := doc.Validate(ctx); err != nil {
-		return nil, nil, fmt.Errorf("the spec is invalid: %w", err)
-	}
-	policy, err := access.Load(doc)
-	if err != nil {
-		return nil, nil, err
-	}
-	return doc, policy, nil
-}
-
 // jwtSecret is ROLEGATE_JWT_SECRET or else a key generated once and kept in
 // the data directory.
 func jwtSecret(cfg config.Config, logger *slog.Logger) ([]byte, error) {
@@ -356,13 +285,13 @@ func jwtSecret(cfg config.Config, logger *slog.Logger) ([]byte, error) {
 
 // routes prints the access matrix of the spec.
 func routes(stdout io.Writer) error {
-	_, policy, err := loadSpec(context.Background())
+	spec, err := access.LoadSpec(context.Background(), rolegate.OpenAPIYAML)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "METHOD\tPATH\tOPERATION\tACCESS")
-	for _, r := range policy.Rules {
+	for _, r := range spec.Policy.Rules {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Method, r.Path, r.OperationID, r.Access())
 	}
 	return tw.Flush()
@@ -384,13 +313,13 @@ func user(ctx context.Context, cfg config.Config, logger *slog.Logger, args []st
 	if err != nil {
 		return err
 	}
-	_, policy, err := loadSpec(ctx)
+	spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
 	if err != nil {
 		return err
 	}
 	hasher := password.NewPool(1, 1, password.OWASP)
 	defer hasher.Close()
-	return withDB(ctx, cfg, logger, true, policy, func(pool *pgxpool.Pool) error {
+	return withDB(ctx, cfg, logger, true, spec, func(pool *pgxpool.Pool) error {
 		row, err := accounts.Create(ctx, pool, hasher, *email, pw, accounts.ParseRoles(*roles))
 		if err != nil {
 			var pe *problem.Error

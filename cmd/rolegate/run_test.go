@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rolegate/rolegate"
+	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/apitest"
 	"github.com/rolegate/rolegate/config"
 	"github.com/rolegate/rolegate/migrate"
@@ -495,18 +496,18 @@ func TestRoutesPrintsTheAccessMatrix(t *testing.T) {
 		}
 	}
 	// Every operation of the spec is listed with its access.
-	_, policy, err := loadSpec(context.Background())
+	spec, err := access.LoadSpec(context.Background(), rolegate.OpenAPIYAML)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range policy.Rules {
+	for _, r := range spec.Policy.Rules {
 		line := regexp.MustCompile(`(?m)^` + r.Method + `\s+` + regexp.QuoteMeta(r.Path) + `\s+` + r.OperationID + `\s+` + regexp.QuoteMeta(r.Access()) + `$`)
 		if !line.MatchString(out) {
 			t.Errorf("routes output lacks %s %s (%s)", r.Method, r.Path, r.Access())
 		}
 	}
-	if n := strings.Count(out, "\n"); n != len(policy.Rules)+1 {
-		t.Errorf("routes printed %d lines, want a header and %d operations", n, len(policy.Rules))
+	if n := strings.Count(out, "\n"); n != len(spec.Policy.Rules)+1 {
+		t.Errorf("routes printed %d lines, want a header and %d operations", n, len(spec.Policy.Rules))
 	}
 }
 

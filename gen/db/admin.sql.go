@@ -86,33 +86,6 @@ func (q *Queries) GetPasswordHash(ctx context.Context, id int64) (string, error)
 	return password_hash, err
 }
 
-const getStanding = `-- name: GetStanding :one
-SELECT u.disabled,
-       EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-               WHERE ur.user_id = u.id AND r.name = $1::text) AS holds_role
-FROM users u
-WHERE u.id = $2
-`
-
-type GetStandingParams struct {
-	Role string
-	ID   int64
-}
-
-type GetStandingRow struct {
-	Disabled  bool
-	HoldsRole bool
-}
-
-// GetStanding tells whether an account is disabled and whether it holds
-// role; no row means there is no such account.
-func (q *Queries) GetStanding(ctx context.Context, arg GetStandingParams) (GetStandingRow, error) {
-	row := q.db.QueryRow(ctx, getStanding, arg.Role, arg.ID)
-	var i GetStandingRow
-	err := row.Scan(&i.Disabled, &i.HoldsRole)
-	return i, err
-}
-
 const getUserWithRoles = `-- name: GetUserWithRoles :one
 SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
@@ -145,6 +118,29 @@ func (q *Queries) GetUserWithRoles(ctx context.Context, id int64) (GetUserWithRo
 		&i.Roles,
 	)
 	return i, err
+}
+
+const isEnabledHolder = `-- name: IsEnabledHolder :one
+SELECT EXISTS (
+    SELECT 1 FROM users u
+    JOIN user_roles ur ON ur.user_id = u.id
+    JOIN roles r ON r.id = ur.role_id
+    WHERE u.id = $1 AND NOT u.disabled AND r.name = $2::text
+) AS ok
+`
+
+type IsEnabledHolderParams struct {
+	ID   int64
+	Role string
+}
+
+// IsEnabledHolder tells whether the account id exists, is enabled and holds
+// role.
+func (q *Queries) IsEnabledHolder(ctx context.Context, arg IsEnabledHolderParams) (bool, error) {
+	row := q.db.QueryRow(ctx, isEnabledHolder, arg.ID, arg.Role)
+	var ok bool
+	err := row.Scan(&ok)
+	return ok, err
 }
 
 const listRoles = `-- name: ListRoles :many

@@ -35,9 +35,6 @@ type Querier interface {
 	// GetPasswordHash returns an enabled account's password hash: no row for a
 	// disabled or missing account.
 	GetPasswordHash(ctx context.Context, id int64) (string, error)
-	// GetStanding tells whether an account is disabled and whether it holds
-	// role; no row means there is no such account.
-	GetStanding(ctx context.Context, arg GetStandingParams) (GetStandingRow, error)
 	// GetUserWithRoles returns a user and the names of all its roles (sorted,
 	// empty when none) in one round trip.
 	GetUserWithRoles(ctx context.Context, id int64) (GetUserWithRolesRow, error)
@@ -47,6 +44,9 @@ type Querier interface {
 	GetUserWithRolesByCanonicalEmail(ctx context.Context, canonicalEmail string) (GetUserWithRolesByCanonicalEmailRow, error)
 	// GrantRoles gives a user the named roles, which must exist; granting one it holds is no error.
 	GrantRoles(ctx context.Context, arg GrantRolesParams) error
+	// IsEnabledHolder tells whether the account id exists, is enabled and holds
+	// role.
+	IsEnabledHolder(ctx context.Context, arg IsEnabledHolderParams) (bool, error)
 	ListDocuments(ctx context.Context, arg ListDocumentsParams) ([]Document, error)
 	// ListNotes returns one owner's notes, newest first, after a keyset cursor
 	// (created_at, id) when after is set.

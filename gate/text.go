@@ -1,4 +1,4 @@
-package access
+package gate
 
 import (
 	"bytes"
@@ -12,9 +12,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-
-	"github.com/rolegate/rolegate/gen/api"
-	"github.com/rolegate/rolegate/problem"
 )
 
 // Text that PostgreSQL would refuse, and JSON that a lenient decoder would
@@ -117,7 +114,7 @@ func strictForm(body io.Reader, h http.Header, schema *openapi3.SchemaRef, enc o
 func checkParams(r *http.Request, pathParams map[string]string) error {
 	for name, v := range pathParams {
 		if !validText(v) {
-			return badText("path." + name)
+			return invalid("path."+name, errBadText.Error(), nil)
 		}
 	}
 	if r.URL.RawQuery == "" {
@@ -125,22 +122,13 @@ func checkParams(r *http.Request, pathParams map[string]string) error {
 	}
 	for name, vs := range r.URL.Query() {
 		if !validText(name) {
-			return badText("query")
+			return invalid("query", errBadText.Error(), nil)
 		}
 		for _, v := range vs {
 			if !validText(v) {
-				return badText("query." + name)
+				return invalid("query."+name, errBadText.Error(), nil)
 			}
 		}
 	}
 	return nil
-}
-
-// badText is the 400 for a parameter that is not valid text.
-func badText(field string) error {
-	return &problem.Error{
-		Kind:   problem.Invalid,
-		Detail: "The request is invalid: " + field + " " + errBadText.Error() + ".",
-		Fields: []api.FieldError{{Field: field, Message: errBadText.Error()}},
-	}
 }

@@ -1,4 +1,4 @@
-package access_test
+package gate_test
 
 import (
 	"net/http"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/gate"
 	"github.com/rolegate/rolegate/token"
 )
 
@@ -26,15 +27,11 @@ var small = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 // BenchmarkAuthorizedGET reports the same small handler bare and behind the
-// whole access middleware (routing, bearer token, x-roles, openapi3filter
-// validation) for an authorized GET /identify/me. The difference is the
-// middleware's cost per request. Run: make bench.
+// whole gate (routing, bearer token, x-roles, openapi3filter validation)
+// for an authorized GET /identify/me. The difference is the gate's cost per
+// request. Run: make bench.
 func BenchmarkAuthorizedGET(b *testing.B) {
-	doc, err := rolegate.Spec()
-	if err != nil {
-		b.Fatal(err)
-	}
-	policy, err := access.Load(doc)
+	spec, err := access.LoadSpec(b.Context(), rolegate.OpenAPIYAML)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,7 +43,7 @@ func BenchmarkAuthorizedGET(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	guarded, err := access.Middleware(doc, policy, access.Options{Verifier: tokens}, small)
+	guarded, err := gate.New(spec, gate.Options{Verifier: tokens}, small)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,7 +55,7 @@ func BenchmarkAuthorizedGET(b *testing.B) {
 		h    http.Handler
 	}{
 		{"bare", small},
-		{"middleware", guarded},
+		{"gate", guarded},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			w := &discard{h: http.Header{}}

@@ -1,0 +1,258 @@
+// Package gate is the path every API request takes before its handler, in
+// this order: it routes the request to its operation in the spec (404, 405);
+// for a secured operation it verifies the bearer token (401) and checks the
+// operation's x-roles (403) before a byte of the body is read; it bounds the
+// body (413); it refuses text PostgreSQL could not store (400); it validates
+// parameters and body against the spec with kin-openapi's openapi3filter
+// (400 naming the field, 415); and it hands the request, with the caller's
+// claims in its context (access.Caller), to the handler.
+//
+// Refusals are RFC 9457 problem details, except on operations whose spec
+// says `x-error-format: oauth2` (the token endpoint), which also follow the
+// request rules of package oauth and answer in its format.
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+
+	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/oauth"
+	"github.com/rolegate/rolegate/problem"
+	"github.com/rolegate/rolegate/token"
+)
+
+// Verifier checks a raw bearer token. Every failure is reported the same way
+// to the client, so its error is only logged.
+type Verifier interface {
+	Verify(raw string) (*token.Claims, error)
+}
+
+// Options configures the gate.
+type Options struct {
+	// Verifier checks bearer tokens.
+	Verifier Verifier
+	// MaxBodyBytes bounds request bodies of operations for which the spec
+	// declares no x-max-body-bytes (on the operation or the document); larger
+	// ones get 413 without being read. Zero means 1 MiB.
+	MaxBodyBytes int64
+	// MaxUploadBytes bounds multipart/form-data bodies (uploads). Zero means
+	// 20 MiB.
+	MaxUploadBytes int64
+}
+
+// The extensions of the spec the gate reads, on an operation or (for
+// MaxBodyExt) on the document as its default.
+const (
+	// ErrorFormatExt selects the error body format: "oauth2" for RFC 6749
+	// section 5.2 bodies (the token endpoint); anything else means RFC 9457
+	// problem details.
+	ErrorFormatExt = "x-error-format"
+	// MaxBodyExt declares the largest request body, in bytes.
+	MaxBodyExt = "x-max-body-bytes"
+)
+
+// operation is everything the gate needs about one operation, worked out
+// once at start-up.
+type operation struct {
+	rule        *access.Rule
+	route       *routers.Route
+	params      []string // names of its path parameters
+	oauthErrors bool
+	maxBody     int64
+}
+
+// maxBody is the operation's body limit: multipart bodies are uploads, bound
+// by configuration; others by the spec.
+func maxBody(doc *openapi3.T, op *openapi3.Operation, opts Options) (int64, error) {
+	if rb := op.RequestBody; rb != nil && rb.Value != nil && rb.Value.Content.Get("multipart/form-data") != nil {
+		return opts.MaxUploadBytes, nil
+	}
+	for _, ext := range []map[string]any{op.Extensions, doc.Extensions} {
+		if v, ok := ext[MaxBodyExt]; ok {
+			n, ok := v.(float64)
+			if !ok || n < 1 || n != float64(int64(n)) {
+				return 0, fmt.Errorf("gate: %s of %s must be a positive whole number", MaxBodyExt, op.OperationID)
+			}
+			return int64(n), nil
+		}
+	}
+	return opts.MaxBodyBytes, nil
+}
+
+type gate struct {
+	opts       Options
+	policy     *access.Policy
+	next       http.Handler
+	filterOpts *openapi3filter.Options
+}
+
+// New returns the handler that takes every request through the gate to
+// next, for the operations of spec.
+func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, error) {
+	if opts.Verifier == nil {
+		return nil, errors.New("gate: no token verifier")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.MaxUploadBytes <= 0 {
+		opts.MaxUploadBytes = 20 << 20
+	}
+	g := &gate{opts: opts, policy: spec.Policy, next: next}
+	g.filterOpts = &openapi3filter.Options{
+		AuthenticationFunc:      g.authenticated,
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidator("email", emailFormat)},
+	}
+	g.filterOpts.WithCustomSchemaErrorFunc(func(err *openapi3.SchemaError) string { return err.Reason })
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, problem.New(problem.NotFound, "No such resource."))
+	})
+	doc := spec.Doc
+	for _, path := range doc.Paths.InMatchingOrder() {
+		item := doc.Paths.Value(path)
+		var allowed []string
+		for method, op := range item.Operations() {
+			rule := spec.Policy.Rule(op)
+			if rule == nil {
+				return nil, errors.New("gate: operation " + op.OperationID + " is not in the policy")
+			}
+			o := &operation{
+				rule:        rule,
+				route:       &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
+				oauthErrors: op.Extensions[ErrorFormatExt] == "oauth2",
+			}
+			for _, p := range append(item.Parameters, op.Parameters...) {
+				if p.Value != nil && p.Value.In == openapi3.ParameterInPath {
+					o.params = append(o.params, p.Value.Name)
+				}
+			}
+			var err error
+			if o.maxBody, err = maxBody(doc, op, opts); err != nil {
+				return nil, err
+			}
+			mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) { g.serve(o, w, r) })
+			allowed = append(allowed, method)
+		}
+		sort.Strings(allowed)
+		allow := strings.Join(allowed, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			problem.Write(w, r, problem.New(problem.MethodNotAllowed, "Allowed methods: "+allow+"."))
+		})
+	}
+	return mux, nil
+}
+
+func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
+	if !o.rule.Public {
+		claims, err := g.authenticate(r)
+		if err != nil {
+			problem.Write(w, r, err)
+			return
+		}
+		if !o.rule.Admits(claims.Roles) {
+			problem.Write(w, r, errForbidden)
+			return
+		}
+		r = r.WithContext(access.WithCaller(r.Context(), claims))
+	}
+	if r.ContentLength > o.maxBody {
+		g.fail(o, w, r, problem.New(problem.TooLarge, "The request body is over the limit."))
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, o.maxBody)
+	}
+	if o.oauthErrors {
+		if e := oauth.CheckURL(r); e != nil {
+			oauth.Write(w, e)
+			return
+		}
+	}
+	var params map[string]string
+	if len(o.params) > 0 {
+		params = make(map[string]string, len(o.params))
+		for _, name := range o.params {
+			params[name] = r.PathValue(name)
+		}
+	}
+	if err := checkParams(r, params); err != nil {
+		g.fail(o, w, r, err)
+		return
+	}
+	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: o.route, Options: g.filterOpts}
+	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+		g.fail(o, w, r, requestProblem(err))
+		return
+	}
+	if o.oauthErrors {
+		// The validator has buffered the body, so the form can be read here
+		// and again by the handler.
+		if e := oauth.CheckForm(r); e != nil {
+			oauth.Write(w, e)
+			return
+		}
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// authenticate verifies the request's bearer token (RFC 6750 section 2.1).
+func (g *gate) authenticate(r *http.Request) (*token.Claims, error) {
+	h := r.Header.Get("Authorization")
+	scheme, raw, _ := strings.Cut(h, " ")
+	if h == "" || !strings.EqualFold(scheme, "Bearer") {
+		return nil, problem.TokenRequired(nil)
+	}
+	claims, err := g.opts.Verifier.Verify(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, problem.InvalidToken("The access token is invalid.", err)
+	}
+	return claims, nil
+}
+
+// errForbidden is the 403 of a token that holds none of an operation's
+// x-roles.
+var errForbidden = problem.InsufficientScope("The access token does not grant access to this operation.")
+
+// errNoAdmittedRole tells requestProblem that the validator's
+// AuthenticationFunc found no admitted role.
+var errNoAdmittedRole = errors.New("gate: no admitted role")
+
+// authenticated is the validator's AuthenticationFunc. The token was
+// verified and the roles checked before validation started, so that no body
+// is read for a caller who will be refused; this re-checks, from the claims
+// in the context and the matched operation's rule, that both happened.
+func (g *gate) authenticated(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	claims := access.Caller(in.RequestValidationInput.Request.Context())
+	if claims == nil {
+		return errors.New("gate: no verified token")
+	}
+	if rule := g.policy.Rule(in.RequestValidationInput.Route.Operation); rule == nil || !rule.Admits(claims.Roles) {
+		return errNoAdmittedRole
+	}
+	return nil
+}
+
+// fail writes err in the operation's error format.
+func (g *gate) fail(o *operation, w http.ResponseWriter, r *http.Request, err error) {
+	if o.oauthErrors {
+		if pe, ok := errors.AsType[*problem.Error](err); ok {
+			if e := oauth.FromProblem(pe); e != nil {
+				oauth.Write(w, e)
+				return
+			}
+		}
+	}
+	problem.Write(w, r, err)
+}

@@ -1,0 +1,33 @@
+package problem
+
+import "net/http"
+
+// The refusals of a bearer token, each with its RFC 6750 section 3
+// challenge in WWW-Authenticate.
+
+// challenge starts every WWW-Authenticate header rolegate sends.
+const challenge = `Bearer realm="rolegate"`
+
+// TokenRequired is the 401 for a request with no bearer credentials: a bare
+// challenge (RFC 6750 section 3.1), without an error code. cause, if any, is
+// only logged.
+func TokenRequired(cause error) *Error {
+	return &Error{Kind: Unauthenticated, Detail: "An access token is required.",
+		Header: http.Header{"Www-Authenticate": {challenge}}, Err: cause}
+}
+
+// InvalidToken is the 401 for a token that does not verify, or that the
+// account behind it no longer backs (deleted, disabled, or without the role
+// the operation needs); cause is only logged.
+func InvalidToken(detail string, cause error) *Error {
+	return &Error{Kind: Unauthenticated, Detail: detail,
+		Header: http.Header{"Www-Authenticate": {challenge + `, error="invalid_token"`}}, Err: cause}
+}
+
+// InsufficientScope is the 403 for a valid token without the privilege an
+// operation needs: a role x-roles lists, or one of the object-level rules
+// the spec cannot express.
+func InsufficientScope(detail string) *Error {
+	return &Error{Kind: Forbidden, Detail: detail,
+		Header: http.Header{"Www-Authenticate": {challenge + `, error="insufficient_scope"`}}}
+}
