@@ -23,6 +23,7 @@ import (
 	"github.com/rolegate/rolegate/documents"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/page"
 	"github.com/rolegate/rolegate/httplog"
 	"github.com/rolegate/rolegate/problem"
 )
@@ -341,28 +342,27 @@ func (d Documents) ListDocuments(ctx context.Context, req api.ListDocumentsReque
 	if err != nil {
 		return nil, err
 	}
-	cur, after, err := parseTimeCursor(req.Params.Cursor)
+	cur, after, err := page.Parse(req.Params.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	limit := pageLimit(req.Params.Limit)
+	limit := page.Limit(req.Params.Limit)
 	rows, err := d.Queries.ListDocuments(ctx, db.ListDocumentsParams{
 		OwnerID:        owner,
 		After:          after,
-		AfterCreatedAt: pgtype.Timestamptz{Time: cur.at, Valid: true},
-		AfterID:        cur.id,
+		AfterCreatedAt: pgtype.Timestamptz{Time: cur.At, Valid: true},
+		AfterID:        cur.ID,
 		MaxRows:        limit + 1,
 	})
 	if err != nil {
 		return nil, dberr.Translate(err, "")
 	}
-	rows, next := trimPage(rows, limit, func(r db.Document) timeCursor { return timeCursor{r.CreatedAt.Time, r.ID} })
-	page := api.ListDocuments200JSONResponse{Items: make([]api.Document, len(rows)), NextCursor: next}
-	for i, r := range rows {
-		page.Items[i] = documentBody(r)
-	}
-	return page, nil
+	items, next := page.Of(rows, limit, documentPosition, documentBody)
+	return api.ListDocuments200JSONResponse{Items: items, NextCursor: next}, nil
 }
+
+// documentPosition is a document's place in its list: newest first.
+func documentPosition(r db.Document) page.Cursor { return page.Cursor{At: r.CreatedAt.Time, ID: r.ID} }
 
 // SplitDocument makes one new document per page, or per range given; 404 as
 // GetDocument, 400 for a range outside the document or repeating or

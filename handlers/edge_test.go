@@ -5,9 +5,11 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rolegate/rolegate/apitest"
 	"github.com/rolegate/rolegate/password"
@@ -154,7 +156,13 @@ func TestForgedCursorOutOfRange(t *testing.T) {
 	e := apitest.New(t)
 	tok := e.Token(t, e.CreateUser(t, "cursor@example.com", "user"))
 	do(t, "POST", e.URL+"/notes", strings.NewReader(`{"document_src":"a.pdf","title":"t","body":"b"}`), jsonHeaders(tok))
-	for _, raw := range []string{"t9223372036854775807.1", "t-9223372036854775807.1", "t253402300800000000.1"} {
+	// A cursor of the right form passes, so the refusals below are the
+	// time's doing.
+	ok := base64.RawURLEncoding.EncodeToString([]byte("k" + strconv.FormatInt(time.Now().UnixMicro(), 10) + ".1"))
+	if r := do(t, "GET", e.URL+"/notes?cursor="+ok, nil, bearer(tok)); r.status != 200 {
+		t.Fatalf("a well-formed cursor = %d %s", r.status, r.body)
+	}
+	for _, raw := range []string{"k9223372036854775807.1", "k-9223372036854775807.1", "k253402300800000000.1"} {
 		cur := base64.RawURLEncoding.EncodeToString([]byte(raw))
 		for _, path := range []string{"/notes", "/documents"} {
 			m := assertProblem(t, do(t, "GET", e.URL+path+"?cursor="+cur, nil, bearer(tok)), 400)

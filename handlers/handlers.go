@@ -2,7 +2,7 @@
 // per tag of the spec, all embedded in Server.
 //
 // Handlers hold no authentication code and none of the role checks the spec
-// declares: the access middleware has verified the bearer token and the
+// declares: the gate has verified the bearer token and the
 // operation's x-roles before a request reaches them, and access.Caller
 // tells who called. They check only what the spec cannot say: object-level
 // rules (someone else's note is 404, an admin may list another user's

@@ -10,6 +10,7 @@ import (
 	"github.com/rolegate/rolegate/dberr"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/page"
 	"github.com/rolegate/rolegate/problem"
 )
 
@@ -68,13 +69,6 @@ func noteBody(r db.Note) api.Note {
 	}
 }
 
-// seesAll reports whether the caller may see every user's notes.
-func seesAll(ctx context.Context) bool {
-	return access.Caller(ctx).HasAnyRole(adminRole)
-}
-
-var adminRole = []string{"admin"}
-
 // noteNotFound is the answer for a note that is missing or not the caller's.
 const noteNotFound = "No such note."
 
@@ -86,28 +80,27 @@ func (n Notes) ListNotes(ctx context.Context, req api.ListNotesRequestObject) (a
 	if err != nil {
 		return nil, err
 	}
-	cur, after, err := parseTimeCursor(req.Params.Cursor)
+	cur, after, err := page.Parse(req.Params.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	limit := pageLimit(req.Params.Limit)
+	limit := page.Limit(req.Params.Limit)
 	rows, err := n.Queries.ListNotes(ctx, db.ListNotesParams{
 		OwnerID:        owner,
 		After:          after,
-		AfterCreatedAt: pgtype.Timestamptz{Time: cur.at, Valid: true},
-		AfterID:        cur.id,
+		AfterCreatedAt: pgtype.Timestamptz{Time: cur.At, Valid: true},
+		AfterID:        cur.ID,
 		MaxRows:        limit + 1, // one more tells whether a next page exists
 	})
 	if err != nil {
 		return nil, dberr.Translate(err, "")
 	}
-	rows, next := trimPage(rows, limit, func(r db.Note) timeCursor { return timeCursor{r.CreatedAt.Time, r.ID} })
-	page := api.ListNotes200JSONResponse{Items: make([]api.Note, len(rows)), NextCursor: next}
-	for i, r := range rows {
-		page.Items[i] = noteBody(r)
-	}
-	return page, nil
+	items, next := page.Of(rows, limit, notePosition, noteBody)
+	return api.ListNotes200JSONResponse{Items: items, NextCursor: next}, nil
 }
+
+// notePosition is a note's place in its list: newest first.
+func notePosition(r db.Note) page.Cursor { return page.Cursor{At: r.CreatedAt.Time, ID: r.ID} }
 
 // GetNote returns a note of the caller's, or any note to an admin. Another
 // user's note is 404, exactly as a missing one.

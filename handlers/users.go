@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/access"
@@ -16,16 +15,15 @@ import (
 	"github.com/rolegate/rolegate/documents"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
-	"github.com/rolegate/rolegate/httplog"
+	"github.com/rolegate/rolegate/page"
 	"github.com/rolegate/rolegate/password"
 	"github.com/rolegate/rolegate/problem"
 )
 
-// Users implements the users tag (account and role administration) and the
-// caller's own password change.
+// Users implements the users tag: account and role administration.
 //
-// The access middleware has admitted only admins, by their tokens, to every
-// operation but ChangeMyPassword. Since a token outlives changes to its
+// The gate has admitted only admins, by their tokens. Since a token
+// outlives changes to its
 // account, each operation checks again, in its own transaction, that the
 // caller still is an enabled admin (401 invalid_token otherwise), and every
 // change runs with the admin set locked so that an enabled admin always
@@ -37,58 +35,6 @@ type Users struct {
 	SpecRoles []string
 	// Store holds the bytes of the documents of users being deleted.
 	Store *documents.Store
-}
-
-// passwordAttempts bounds how often ChangeMyPassword starts over when the
-// stored hash changes between reading and replacing it.
-const passwordAttempts = 3
-
-// ChangeMyPassword replaces the caller's password after checking the current
-// one. Returns 400 when the current password is wrong, 401 when the caller's
-// account no longer exists or is disabled, 409 when the password keeps
-// changing while the request runs, and 503 with Retry-After when every
-// hashing worker is busy.
-func (u Users) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordRequestObject) (api.ChangeMyPasswordResponseObject, error) {
-	id := access.Caller(ctx).UserID
-	if err := accounts.CheckPassword(req.Body.NewPassword, "body.new_password"); err != nil {
-		return nil, err
-	}
-	// Hashing is slow, so it runs outside any transaction; the new hash is
-	// stored only if the old one is still there, since a login may have
-	// upgraded it, or another change replaced it, in the meantime.
-	for range passwordAttempts {
-		old, err := u.Queries.GetPasswordHash(ctx, id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, problem.InvalidToken("The access token's account no longer exists or is disabled.", err)
-		}
-		if err != nil {
-			return nil, dberr.Translate(err, "")
-		}
-		ok, _, err := u.Hasher.Verify(ctx, old, req.Body.CurrentPassword)
-		if errors.Is(err, password.ErrMalformedHash) {
-			httplog.Logger(ctx).Error("password change: stored password hash is malformed", "user_id", id)
-			ok, err = false, nil
-		}
-		if err != nil {
-			return nil, hashError(err)
-		}
-		if !ok {
-			return nil, &problem.Error{Kind: problem.Invalid, Detail: "The current password is incorrect.",
-				Fields: []api.FieldError{{Field: "body.current_password", Message: "is incorrect"}}}
-		}
-		hash, err := u.Hasher.Hash(ctx, req.Body.NewPassword)
-		if err != nil {
-			return nil, hashError(err)
-		}
-		n, err := u.Queries.UpdatePasswordHash(ctx, db.UpdatePasswordHashParams{ID: id, OldHash: old, NewHash: hash})
-		if err != nil {
-			return nil, dberr.Translate(err, "")
-		}
-		if n == 1 {
-			return api.ChangeMyPassword204Response{}, nil
-		}
-	}
-	return nil, problem.New(problem.Conflict, "The password changed while this request ran; try again.")
 }
 
 // CreateUser creates an account holding the given roles. Returns 400 for a
@@ -114,34 +60,26 @@ func (u Users) ListUsers(ctx context.Context, req api.ListUsersRequestObject) (a
 		return nil, err
 	}
 	p := req.Params
-	limit := int(pageLimit(p.Limit))
-	var after int64
-	if p.Cursor != nil {
-		var ok bool
-		if after, ok = decodeIDCursor(*p.Cursor); !ok {
-			return nil, errBadCursor
-		}
+	cur, _, err := page.Parse(p.Cursor)
+	if err != nil {
+		return nil, err
 	}
+	limit := page.Limit(p.Limit)
 	// One row more than the page tells whether there is a next page.
 	rows, err := u.Queries.ListUsersWithRoles(ctx, db.ListUsersWithRolesParams{
-		AfterID: after,
+		AfterID: cur.ID, // 0 on the first page
 		Role:    p.Role,
-		MaxRows: int32(limit + 1),
+		MaxRows: limit + 1,
 	})
 	if err != nil {
 		return nil, dberr.Translate(err, "")
 	}
-	page := api.ListUsers200JSONResponse{Items: make([]api.User, 0, min(len(rows), limit))}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next := encodeIDCursor(rows[limit-1].ID)
-		page.NextCursor = &next
-	}
-	for _, r := range rows {
-		page.Items = append(page.Items, listedUserBody(r))
-	}
-	return page, nil
+	items, next := page.Of(rows, limit, userPosition, listedUserBody)
+	return api.ListUsers200JSONResponse{Items: items, NextCursor: next}, nil
 }
+
+// userPosition is an account's place in its list: in id order.
+func userPosition(r db.ListUsersWithRolesRow) page.Cursor { return page.Cursor{ID: r.ID} }
 
 // GetUser returns an account with its roles. Returns 404 when there is no
 // such account.

@@ -406,7 +406,7 @@ func TestListUsersPages(t *testing.T) {
 	})
 
 	b64 := base64.RawURLEncoding.EncodeToString
-	for _, cursor := range []string{"not base64!", b64([]byte("x:1")), b64([]byte("u:")), b64([]byte("u:abc")), b64([]byte("u:0")), b64([]byte("u:-3")), b64([]byte("u:+3")), b64([]byte("u:99999999999999999999")), base64.URLEncoding.EncodeToString([]byte("u:12"))} {
+	for _, cursor := range []string{"not base64!", b64([]byte("x0.1")), b64([]byte("k0.")), b64([]byte("k0.abc")), b64([]byte("k0.0")), b64([]byte("k0.-3")), b64([]byte("k0.+3")), b64([]byte("k00.3")), b64([]byte("k0.99999999999999999999")), base64.URLEncoding.EncodeToString([]byte("k0.12"))} {
 		t.Run("malformed cursor "+cursor, func(t *testing.T) {
 			t.Parallel()
 			r, err := e.Client(t, tok).ListUsersWithResponse(context.Background(), &api.ListUsersParams{Cursor: &cursor})

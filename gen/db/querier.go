@@ -35,9 +35,13 @@ type Querier interface {
 	// GetPasswordHash returns an enabled account's password hash: no row for a
 	// disabled or missing account.
 	GetPasswordHash(ctx context.Context, id int64) (string, error)
+	// Queries of the users tag (handlers/users.go, package accounts): account and
+	// role administration.
 	// GetUserWithRoles returns a user and the names of all its roles (sorted,
 	// empty when none) in one round trip.
 	GetUserWithRoles(ctx context.Context, id int64) (GetUserWithRolesRow, error)
+	// Queries of the auth tag (handlers/auth.go): logging in and the caller's own
+	// password.
 	// GetUserWithRolesByCanonicalEmail returns the user whose email has the
 	// canonical form canonical_email (email.Canonical) and the names of all its
 	// roles (sorted, empty when none) in one round trip.

@@ -22,6 +22,33 @@ func (q *Queries) AnyUserExists(ctx context.Context) (bool, error) {
 	return exists, err
 }
 
+const countEnabledHolders = `-- name: CountEnabledHolders :one
+SELECT count(*) FROM users u
+JOIN user_roles ur ON ur.user_id = u.id
+JOIN roles r ON r.id = ur.role_id
+WHERE r.name = $1 AND NOT u.disabled
+`
+
+// CountEnabledHolders counts the enabled accounts that hold role.
+func (q *Queries) CountEnabledHolders(ctx context.Context, role string) (int64, error) {
+	row := q.db.QueryRow(ctx, countEnabledHolders, role)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const createRole = `-- name: CreateRole :one
+INSERT INTO roles (name) VALUES ($1)
+RETURNING id, name, created_at
+`
+
+func (q *Queries) CreateRole(ctx context.Context, name string) (Role, error) {
+	row := q.db.QueryRow(ctx, createRole, name)
+	var i Role
+	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
+	return i, err
+}
+
 const createUser = `-- name: CreateUser :one
 INSERT INTO users (email, canonical_email, password_hash)
 VALUES ($1, $2::text, $3)
@@ -57,36 +84,82 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (CreateU
 	return i, err
 }
 
-const getUserWithRolesByCanonicalEmail = `-- name: GetUserWithRolesByCanonicalEmail :one
-SELECT u.id, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at,
-       coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}')::text[] AS roles
-FROM users u
-LEFT JOIN user_roles ur ON ur.user_id = u.id
-LEFT JOIN roles r ON r.id = ur.role_id
-WHERE u.canonical_email = $1::text
-GROUP BY u.id
+const deleteRole = `-- name: DeleteRole :execrows
+DELETE FROM roles WHERE name = $1
 `
 
-type GetUserWithRolesByCanonicalEmailRow struct {
-	ID           int64
-	Email        string
-	PasswordHash string
-	Disabled     bool
-	CreatedAt    pgtype.Timestamptz
-	UpdatedAt    pgtype.Timestamptz
-	Roles        []string
+// DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
+func (q *Queries) DeleteRole(ctx context.Context, name string) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteRole, name)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
-// GetUserWithRolesByCanonicalEmail returns the user whose email has the
-// canonical form canonical_email (email.Canonical) and the names of all its
-// roles (sorted, empty when none) in one round trip.
-func (q *Queries) GetUserWithRolesByCanonicalEmail(ctx context.Context, canonicalEmail string) (GetUserWithRolesByCanonicalEmailRow, error) {
-	row := q.db.QueryRow(ctx, getUserWithRolesByCanonicalEmail, canonicalEmail)
-	var i GetUserWithRolesByCanonicalEmailRow
+const deleteUser = `-- name: DeleteUser :execrows
+DELETE FROM users WHERE id = $1
+`
+
+// DeleteUser deletes a user; its roles and notes go with it (ON DELETE CASCADE).
+func (q *Queries) DeleteUser(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteUser, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const deleteUserRoles = `-- name: DeleteUserRoles :exec
+DELETE FROM user_roles WHERE user_id = $1
+`
+
+func (q *Queries) DeleteUserRoles(ctx context.Context, userID int64) error {
+	_, err := q.db.Exec(ctx, deleteUserRoles, userID)
+	return err
+}
+
+const ensureRoles = `-- name: EnsureRoles :exec
+INSERT INTO roles (name)
+SELECT unnest($1::text[])
+ON CONFLICT (name) DO NOTHING
+`
+
+// EnsureRoles creates the named roles that do not exist yet.
+func (q *Queries) EnsureRoles(ctx context.Context, names []string) error {
+	_, err := q.db.Exec(ctx, ensureRoles, names)
+	return err
+}
+
+const getUserWithRoles = `-- name: GetUserWithRoles :one
+
+SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
+       coalesce((SELECT array_agg(r.name ORDER BY r.name)
+                 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                 WHERE ur.user_id = u.id), '{}')::text[] AS roles
+FROM users u
+WHERE u.id = $1
+`
+
+type GetUserWithRolesRow struct {
+	ID        int64
+	Email     string
+	Disabled  bool
+	CreatedAt pgtype.Timestamptz
+	UpdatedAt pgtype.Timestamptz
+	Roles     []string
+}
+
+// Queries of the users tag (handlers/users.go, package accounts): account and
+// role administration.
+// GetUserWithRoles returns a user and the names of all its roles (sorted,
+// empty when none) in one round trip.
+func (q *Queries) GetUserWithRoles(ctx context.Context, id int64) (GetUserWithRolesRow, error) {
+	row := q.db.QueryRow(ctx, getUserWithRoles, id)
+	var i GetUserWithRolesRow
 	err := row.Scan(
 		&i.ID,
 		&i.Email,
-		&i.PasswordHash,
 		&i.Disabled,
 		&i.CreatedAt,
 		&i.UpdatedAt,
@@ -95,21 +168,210 @@ func (q *Queries) GetUserWithRolesByCanonicalEmail(ctx context.Context, canonica
 	return i, err
 }
 
-const updatePasswordHash = `-- name: UpdatePasswordHash :execrows
-UPDATE users SET password_hash = $1, updated_at = now()
-WHERE id = $2 AND password_hash = $3
+const grantRoles = `-- name: GrantRoles :exec
+INSERT INTO user_roles (user_id, role_id)
+SELECT $1, r.id FROM roles r WHERE r.name = ANY ($2::text[])
+ON CONFLICT DO NOTHING
 `
 
-type UpdatePasswordHashParams struct {
-	NewHash string
-	ID      int64
-	OldHash string
+type GrantRolesParams struct {
+	UserID int64
+	Names  []string
 }
 
-// UpdatePasswordHash replaces a user's password hash if it is still old_hash,
-// so that a concurrent password change is never overwritten.
-func (q *Queries) UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error) {
-	result, err := q.db.Exec(ctx, updatePasswordHash, arg.NewHash, arg.ID, arg.OldHash)
+// GrantRoles gives a user the named roles, which must exist; granting one it holds is no error.
+func (q *Queries) GrantRoles(ctx context.Context, arg GrantRolesParams) error {
+	_, err := q.db.Exec(ctx, grantRoles, arg.UserID, arg.Names)
+	return err
+}
+
+const isEnabledHolder = `-- name: IsEnabledHolder :one
+SELECT EXISTS (
+    SELECT 1 FROM users u
+    JOIN user_roles ur ON ur.user_id = u.id
+    JOIN roles r ON r.id = ur.role_id
+    WHERE u.id = $1 AND NOT u.disabled AND r.name = $2::text
+) AS ok
+`
+
+type IsEnabledHolderParams struct {
+	ID   int64
+	Role string
+}
+
+// IsEnabledHolder tells whether the account id exists, is enabled and holds
+// role.
+func (q *Queries) IsEnabledHolder(ctx context.Context, arg IsEnabledHolderParams) (bool, error) {
+	row := q.db.QueryRow(ctx, isEnabledHolder, arg.ID, arg.Role)
+	var ok bool
+	err := row.Scan(&ok)
+	return ok, err
+}
+
+const listRoles = `-- name: ListRoles :many
+SELECT id, name, created_at FROM roles ORDER BY name
+`
+
+func (q *Queries) ListRoles(ctx context.Context) ([]Role, error) {
+	rows, err := q.db.Query(ctx, listRoles)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Role{}
+	for rows.Next() {
+		var i Role
+		if err := rows.Scan(&i.ID, &i.Name, &i.CreatedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUserRoles = `-- name: ListUserRoles :many
+SELECT r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id
+WHERE ur.user_id = $1
+ORDER BY r.name
+`
+
+func (q *Queries) ListUserRoles(ctx context.Context, userID int64) ([]string, error) {
+	rows, err := q.db.Query(ctx, listUserRoles, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		items = append(items, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUsersWithRoles = `-- name: ListUsersWithRoles :many
+SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
+       coalesce((SELECT array_agg(r.name ORDER BY r.name)
+                 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                 WHERE ur.user_id = u.id), '{}')::text[] AS roles
+FROM users u
+WHERE u.id > $1::bigint
+  AND ($2::text IS NULL OR EXISTS (
+        SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+        WHERE ur.user_id = u.id AND r.name = $2::text))
+ORDER BY u.id
+LIMIT $3
+`
+
+type ListUsersWithRolesParams struct {
+	AfterID int64
+	Role    *string
+	MaxRows int32
+}
+
+type ListUsersWithRolesRow struct {
+	ID        int64
+	Email     string
+	Disabled  bool
+	CreatedAt pgtype.Timestamptz
+	UpdatedAt pgtype.Timestamptz
+	Roles     []string
+}
+
+// ListUsersWithRoles returns a page of users in id order after after_id
+// (0 for the first page), each with the sorted names of its roles, only
+// those holding role when role is set.
+func (q *Queries) ListUsersWithRoles(ctx context.Context, arg ListUsersWithRolesParams) ([]ListUsersWithRolesRow, error) {
+	rows, err := q.db.Query(ctx, listUsersWithRoles, arg.AfterID, arg.Role, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListUsersWithRolesRow{}
+	for rows.Next() {
+		var i ListUsersWithRolesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.Disabled,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.Roles,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockRole = `-- name: LockRole :exec
+SELECT 1 FROM roles WHERE name = $1 FOR UPDATE
+`
+
+// LockRole locks a role's row until the transaction ends, so that
+// transactions that could take the role from its last holder take turns.
+func (q *Queries) LockRole(ctx context.Context, name string) error {
+	_, err := q.db.Exec(ctx, lockRole, name)
+	return err
+}
+
+const lockUser = `-- name: LockUser :execrows
+SELECT 1 FROM users WHERE id = $1 FOR UPDATE
+`
+
+// LockUser locks an account's row until the transaction ends, so that
+// nothing is added to the account while it is being deleted.
+func (q *Queries) LockUser(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, lockUser, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const setUserDisabled = `-- name: SetUserDisabled :execrows
+UPDATE users SET
+    disabled   = $1::bool,
+    updated_at = CASE WHEN disabled = $1::bool THEN updated_at ELSE now() END
+WHERE id = $2
+`
+
+type SetUserDisabledParams struct {
+	Disabled bool
+	ID       int64
+}
+
+// SetUserDisabled disables or enables a user; updated_at moves only when the
+// flag changes.
+func (q *Queries) SetUserDisabled(ctx context.Context, arg SetUserDisabledParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setUserDisabled, arg.Disabled, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const touchUser = `-- name: TouchUser :execrows
+UPDATE users SET updated_at = now() WHERE id = $1
+`
+
+// TouchUser marks a user as changed now, locking its row until the
+// transaction ends.
+func (q *Queries) TouchUser(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, touchUser, id)
 	if err != nil {
 		return 0, err
 	}

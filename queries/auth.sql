@@ -1,0 +1,25 @@
+-- Queries of the auth tag (handlers/auth.go): logging in and the caller's own
+-- password.
+
+-- name: GetUserWithRolesByCanonicalEmail :one
+-- GetUserWithRolesByCanonicalEmail returns the user whose email has the
+-- canonical form canonical_email (email.Canonical) and the names of all its
+-- roles (sorted, empty when none) in one round trip.
+SELECT u.id, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at,
+       coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}')::text[] AS roles
+FROM users u
+LEFT JOIN user_roles ur ON ur.user_id = u.id
+LEFT JOIN roles r ON r.id = ur.role_id
+WHERE u.canonical_email = sqlc.arg(canonical_email)::text
+GROUP BY u.id;
+
+-- name: GetPasswordHash :one
+-- GetPasswordHash returns an enabled account's password hash: no row for a
+-- disabled or missing account.
+SELECT password_hash FROM users WHERE id = sqlc.arg(id) AND NOT disabled;
+
+-- name: UpdatePasswordHash :execrows
+-- UpdatePasswordHash replaces a user's password hash if it is still old_hash,
+-- so that a concurrent password change is never overwritten.
+UPDATE users SET password_hash = sqlc.arg(new_hash), updated_at = now()
+WHERE id = sqlc.arg(id) AND password_hash = sqlc.arg(old_hash);
