@@ -137,13 +137,13 @@ func Bootstrap(ctx context.Context, pool *pgxpool.Pool, h Hasher, pw string) (cr
 		if err != nil || exists {
 			return err
 		}
-		if err := q.EnsureRoles(ctx, []string{"admin"}); err != nil {
+		if err := q.EnsureRoles(ctx, []string{AdminRole}); err != nil {
 			return err
 		}
 		var row db.CreateUserRow
 		// BootstrapEmail is its own canonical form (TestBootstrapEmailIsCanonical).
 		p := db.CreateUserParams{Email: BootstrapEmail, CanonicalEmail: BootstrapEmail, PasswordHash: hash}
-		if err := create(ctx, q, p, []string{"admin"}, &row); err != nil {
+		if err := create(ctx, q, p, []string{AdminRole}, &row); err != nil {
 			return err
 		}
 		created = true

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -360,4 +362,103 @@ func TestRefusedBeforeTheBodyIsRead(t *testing.T) {
 			close(release)
 		})
 	}
+}
+
+func TestChangeMyPassword(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	frank := e.CreateUser(t, "frank@example.com", "user")
+	c := e.Login(t, frank) // through /token, with the Go SDK
+	change := func(current, next string) *api.ChangeMyPasswordResponse {
+		t.Helper()
+		r, err := c.ChangeMyPasswordWithResponse(context.Background(), api.ChangeMyPasswordJSONRequestBody{CurrentPassword: current, NewPassword: next})
+		must(t, err)
+		return r
+	}
+	const next = "a brand new passphrase"
+
+	r := change("not my password", next)
+	p := assertSDKProblem(t, answer{r.HTTPResponse, r.Body, r.ApplicationproblemJSON400}, 400)
+	if p.Detail == nil || *p.Detail != "The current password is incorrect." || !slices.Equal(errorFields(p), []string{"body.current_password"}) {
+		t.Errorf("wrong current password = %s", r.Body)
+	}
+	// A new password under the spec's minimum length: the validated client
+	// cannot send it, so it goes raw.
+	b, _ := json.Marshal(api.PasswordChange{CurrentPassword: frank.Password, NewPassword: "short"})
+	m := assertProblem(t, do(t, "POST", e.URL+"/identify/me/password", strings.NewReader(string(b)), jsonHeaders(e.Token(t, frank))), 400)
+	if errs, _ := m["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "body.new_password" {
+		t.Errorf("short new password = %v", m)
+	}
+	if err := sdkLogin(t, e, frank.Email, frank.Password); err != nil {
+		t.Fatalf("refused changes broke the old password: %v", err)
+	}
+
+	if r := change(frank.Password, next); r.StatusCode() != 204 || len(r.Body) != 0 {
+		t.Fatalf("change = %d %q", r.StatusCode(), r.Body)
+	}
+	assertInvalidGrant(t, sdkLogin(t, e, frank.Email, frank.Password), "old password after the change")
+	if err := sdkLogin(t, e, frank.Email, next); err != nil {
+		t.Errorf("new password: %v", err)
+	}
+	var hash string
+	if err := e.Pool.QueryRow(context.Background(), "SELECT password_hash FROM users WHERE id = $1", frank.ID).Scan(&hash); err != nil || !strings.HasPrefix(hash, "$argon2id$") {
+		t.Errorf("stored hash %.10s… (err %v), want argon2id", hash, err)
+	}
+}
+
+// assertOAuthError checks an RFC 6749 section 5.2 body with the given
+// status and error code.
+func assertOAuthError(t *testing.T, r response, status int, code string) map[string]any {
+	t.Helper()
+	if r.status != status || r.header.Get("Content-Type") != "application/json" || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("got %d %s (Cache-Control %q) %s, want %d application/json, no-store",
+			r.status, r.header.Get("Content-Type"), r.header.Get("Cache-Control"), r.body, status)
+	}
+	m := r.json(t)
+	if m["error"] != code {
+		t.Errorf("error = %v, want %s", m["error"], code)
+	}
+	return m
+}
+
+// New passwords are counted in characters and may not be blank, through
+// the API as on the command line.
+func TestNewPasswordRules(t *testing.T) {
+	t.Parallel()
+	e, _, tok := adminEnv(t)
+	create := func(pw string) response {
+		return do(t, "POST", e.URL+"/users", strings.NewReader(`{"email":"p`+base64.RawURLEncoding.EncodeToString([]byte(pw))[:8]+`@example.com","password":"`+pw+`","roles":[]}`), jsonHeaders(tok))
+	}
+	for _, pw := range []string{strings.Repeat(" ", 12), strings.Repeat("\u3000", 12), strings.Repeat(" ", 13) + `\t`} {
+		m := assertProblem(t, create(pw), 400)
+		if errs, _ := m["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "body.password" {
+			t.Errorf("blank password %q: errors = %v", pw, m["errors"])
+		}
+	}
+	if r := create(strings.Repeat("密", 12)); r.status != 201 {
+		t.Errorf("twelve CJK characters = %d %s, want 201", r.status, r.body)
+	}
+
+	frank := e.CreateUser(t, "frank@example.com", "user")
+	m := assertProblem(t, do(t, "POST", e.URL+"/identify/me/password",
+		strings.NewReader(`{"current_password":"`+frank.Password+`","new_password":"`+strings.Repeat("\u3000", 12)+`"}`), jsonHeaders(e.Token(t, frank))), 400)
+	if errs, _ := m["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "body.new_password" {
+		t.Errorf("blank new password: errors = %v", m["errors"])
+	}
+	if err := sdkLogin(t, e, frank.Email, frank.Password); err != nil {
+		t.Errorf("the refused change broke the password: %v", err)
+	}
+}
+
+// A disabled account's token can no longer change the password.
+func TestDisabledAccountCannotChangePassword(t *testing.T) {
+	t.Parallel()
+	e, _, adminTok := adminEnv(t)
+	frank := e.CreateUser(t, "frank@example.com", "user")
+	tok := e.Token(t, frank)
+	if r := do(t, "POST", e.URL+"/users/"+itoa(frank.ID)+"/disable", nil, bearer(adminTok)); r.status != 200 {
+		t.Fatalf("disable = %d %s", r.status, r.body)
+	}
+	assertTokenRefused(t, do(t, "POST", e.URL+"/identify/me/password",
+		strings.NewReader(`{"current_password":"`+frank.Password+`","new_password":"a brand new passphrase"}`), jsonHeaders(tok)))
 }

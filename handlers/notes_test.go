@@ -2,9 +2,12 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rolegate/rolegate/apitest"
 	"github.com/rolegate/rolegate/gen/api"
@@ -241,4 +244,47 @@ func TestNoteObjectLevelAccess(t *testing.T) {
 	}
 	assertProblem(t, do(t, "GET", e.URL+"/notes/abc", nil, bearer(e.Token(t, bob))), 400)
 	assertProblem(t, do(t, "GET", e.URL+"/notes/0", nil, bearer(e.Token(t, bob))), 400)
+}
+
+// A forged cursor whose time PostgreSQL cannot store is a 400, not a page
+// from a time that wrapped around.
+func TestForgedCursorOutOfRange(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	tok := e.Token(t, e.CreateUser(t, "cursor@example.com", "user"))
+	do(t, "POST", e.URL+"/notes", strings.NewReader(`{"document_src":"a.pdf","title":"t","body":"b"}`), jsonHeaders(tok))
+	// A cursor of the right form passes, so the refusals below are the
+	// time's doing.
+	ok := base64.RawURLEncoding.EncodeToString([]byte("k" + strconv.FormatInt(time.Now().UnixMicro(), 10) + ".1"))
+	if r := do(t, "GET", e.URL+"/notes?cursor="+ok, nil, bearer(tok)); r.status != 200 {
+		t.Fatalf("a well-formed cursor = %d %s", r.status, r.body)
+	}
+	for _, raw := range []string{"k9223372036854775807.1", "k-9223372036854775807.1", "k253402300800000000.1"} {
+		cur := base64.RawURLEncoding.EncodeToString([]byte(raw))
+		for _, path := range []string{"/notes", "/documents"} {
+			m := assertProblem(t, do(t, "GET", e.URL+path+"?cursor="+cur, nil, bearer(tok)), 400)
+			if errs, _ := m["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["field"] != "query.cursor" {
+				t.Errorf("%s with %s: errors = %v", path, raw, m["errors"])
+			}
+		}
+	}
+}
+
+// A token whose account was deleted gets a declared 401 when it tries to
+// create something, not a 500 from the foreign key.
+func TestDeletedAccountTokenCannotCreate(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	gone := e.CreateUser(t, "gone@example.com", "user")
+	tok := e.Token(t, gone)
+	if _, err := e.Pool.Exec(t.Context(), "DELETE FROM users WHERE id = $1", gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	assertTokenRefused(t, do(t, "POST", e.URL+"/notes", strings.NewReader(`{"document_src":"a.pdf","title":"t","body":"b"}`), jsonHeaders(tok)))
+	ct, body := upload(t, "gone.pdf", makePDF(t, 1))
+	assertTokenRefused(t, do(t, "POST", e.URL+"/documents", body, map[string]string{"Authorization": "Bearer " + tok, "Content-Type": ct}))
+	if n := countRows(t, e, "SELECT (SELECT count(*) FROM notes) + (SELECT count(*) FROM documents)"); n != 0 {
+		t.Errorf("%d rows left behind", n)
+	}
+	assertStoreConsistent(t, e)
 }
