@@ -40,9 +40,9 @@ lint: $(REDOCLY_DEPS) ## gofmt, go vet, and the spec: kin-openapi, the access ru
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true tools/redocly/node_modules/.bin/redocly lint --format=stylish api/openapi.yaml
 
 test: lint $(TS_DEPS) ## the whole suite, on one throwaway embedded PostgreSQL (or TEST_DATABASE_URL)
-	$(GO) run ./testdb/withdb -- $(GO) test -count=1 $(PKGS)
+	$(GO) run ./internal/testdb/withdb -- $(GO) test -count=1 $(PKGS)
 
-swagger-ui: ## refresh swaggerui/dist from the swagger-ui-dist pinned in tools/swagger-ui
+swagger-ui: ## refresh internal/swaggerui/dist from the swagger-ui-dist pinned in tools/swagger-ui
 	tools/swagger-ui/refresh.sh
 
 bench: ## benchmarks

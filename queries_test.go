@@ -8,9 +8,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/rolegate/rolegate/email"
 	"github.com/rolegate/rolegate/gen/db"
-	"github.com/rolegate/rolegate/testdb"
+	"github.com/rolegate/rolegate/internal/email"
+	"github.com/rolegate/rolegate/internal/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

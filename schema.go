@@ -8,9 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/rolegate/rolegate/accounts"
 	"github.com/rolegate/rolegate/gen/db"
-	"github.com/rolegate/rolegate/migrate"
+	"github.com/rolegate/rolegate/internal/accounts"
+	"github.com/rolegate/rolegate/internal/migrate"
 )
 
 // canonicalEmailStep is the step that keys accounts by their canonical

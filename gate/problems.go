@@ -9,8 +9,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 
-	"github.com/rolegate/rolegate/email"
 	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/internal/email"
 	"github.com/rolegate/rolegate/problem"
 )
 

@@ -13,7 +13,7 @@ import (
 	"strconv"
 
 	"github.com/rolegate/rolegate/gen/api"
-	"github.com/rolegate/rolegate/httplog"
+	"github.com/rolegate/rolegate/internal/httplog"
 )
 
 // Kind classifies an error by what the client can do about it.

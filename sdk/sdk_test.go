@@ -5,10 +5,10 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/rolegate/rolegate/apitest"
 	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/internal/testdb"
 	"github.com/rolegate/rolegate/sdk"
-	"github.com/rolegate/rolegate/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rolegate/rolegate/apitest"
-	"github.com/rolegate/rolegate/testdb"
+	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/internal/testdb"
 )
 
 func TestMain(m *testing.M) { testdb.Main(m) }

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rolegate/rolegate/apitest"
-	"github.com/rolegate/rolegate/documents/pdftest"
-	"github.com/rolegate/rolegate/testdb"
+	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/internal/documents/pdftest"
+	"github.com/rolegate/rolegate/internal/testdb"
 )
 
 // assertPrivate fails for anything under dir that another OS user could

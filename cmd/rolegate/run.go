@@ -21,13 +21,13 @@ import (
 
 	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
-	"github.com/rolegate/rolegate/accounts"
-	"github.com/rolegate/rolegate/config"
-	"github.com/rolegate/rolegate/documents"
-	"github.com/rolegate/rolegate/password"
-	"github.com/rolegate/rolegate/pglocal"
+	"github.com/rolegate/rolegate/internal/accounts"
+	"github.com/rolegate/rolegate/internal/config"
+	"github.com/rolegate/rolegate/internal/documents"
+	"github.com/rolegate/rolegate/internal/password"
+	"github.com/rolegate/rolegate/internal/pglocal"
+	"github.com/rolegate/rolegate/internal/server"
 	"github.com/rolegate/rolegate/problem"
-	"github.com/rolegate/rolegate/server"
 	"github.com/rolegate/rolegate/token"
 )
 

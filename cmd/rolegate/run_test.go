@@ -23,10 +23,10 @@ import (
 
 	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
-	"github.com/rolegate/rolegate/apitest"
-	"github.com/rolegate/rolegate/config"
-	"github.com/rolegate/rolegate/migrate"
-	"github.com/rolegate/rolegate/testdb"
+	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/internal/config"
+	"github.com/rolegate/rolegate/internal/migrate"
+	"github.com/rolegate/rolegate/internal/testdb"
 )
 
 // The end-to-end tests start this test binary again as the real rolegate

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# refresh.sh replaces swaggerui/dist with the Swagger UI files that package
+# refresh.sh replaces internal/swaggerui/dist with the Swagger UI files that package
 # swaggerui embeds, taken from the swagger-ui-dist version pinned in
 # package.json and package-lock.json, and writes that version to
-# swaggerui/dist/VERSION (swaggerui's tests compare it with the pin).
+# internal/swaggerui/dist/VERSION (swaggerui's tests compare it with the pin).
 # Run it after changing the pin and commit the result: the binary serves only
 # the committed copy and loads nothing from the internet.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-dist="$here/../../swaggerui/dist"
+dist="$here/../../internal/swaggerui/dist"
 # Only what the page loads, plus the licence texts that must travel with it
 # (Apache-2.0 section 4 asks for LICENSE and NOTICE; the bundle's first line
 # points at swagger-ui-bundle.js.LICENSE.txt for the code it bundles).
@@ -45,4 +45,4 @@ printf '%s\n' "$got" >"$work/dist/VERSION"
 rm -rf "$dist"
 mkdir -p "$(dirname "$dist")"
 cp -R "$work/dist" "$dist"
-echo "swaggerui/dist: swagger-ui-dist $got"
+echo "internal/swaggerui/dist: swagger-ui-dist $got"

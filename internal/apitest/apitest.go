@@ -1,0 +1,196 @@
+// Package apitest runs the whole rolegate HTTP stack, built by server.New as
+// for `rolegate serve`, on a fresh database for a test, and gives the test
+// real users, real tokens and the generated client.
+package apitest
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rolegate/rolegate"
+	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/accounts"
+	"github.com/rolegate/rolegate/internal/config"
+	"github.com/rolegate/rolegate/internal/documents"
+	"github.com/rolegate/rolegate/internal/password"
+	"github.com/rolegate/rolegate/internal/server"
+	"github.com/rolegate/rolegate/internal/testdb"
+	"github.com/rolegate/rolegate/sdk"
+)
+
+// Issuer and Audience of the tokens the test server issues and accepts.
+const (
+	Issuer   = "rolegate-test"
+	Audience = "rolegate-test-api"
+)
+
+// Env is a running test server.
+type Env struct {
+	URL  string
+	Pool *pgxpool.Pool
+	// DatabaseURL is the test's own database.
+	DatabaseURL string
+	// Spec is the spec the server serves, with its access policy.
+	Spec *access.Spec
+	// Secret is the HS256 key of the server's tokens.
+	Secret []byte
+	// Now is the clock of the server's tokens; tests may move it.
+	Now func() time.Time
+	// BlobDir is the directory of the document blob store.
+	BlobDir string
+	// Stack is the server's: tests issue tokens with its Tokens, create
+	// accounts with its Hasher and take its PDF slots.
+	*server.Stack
+}
+
+// Options adjust the server for a test; zero values keep production's
+// defaults (config.Load), except as noted.
+type Options struct {
+	HashWorkers, HashQueue int
+	// HashParams replaces the cheap test parameters (e.g. to make hashing slow).
+	HashParams     *password.Params
+	MaxUploadBytes int64
+	CORSOrigins    []string
+	// QuotaBytes bounds each user's documents.
+	QuotaBytes int64
+	// PDFWorkers and PDFWorkersPerUser bound the PDF operations at once
+	// (default 8, whatever the CPUs, and 2); PDFTimeout and
+	// PDFMaxDecodedBytes bound each.
+	PDFWorkers, PDFWorkersPerUser int
+	PDFTimeout                    time.Duration
+	PDFMaxDecodedBytes            int64
+}
+
+// New starts the stack, as server.New builds it for `rolegate serve`, on a
+// fresh database; it stops when the test ends.
+func New(tb testing.TB, opts ...Options) *Env {
+	tb.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	ctx := context.Background()
+	spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &Env{DatabaseURL: testdb.URL(tb), Spec: spec, Secret: make([]byte, 32), Now: time.Now, BlobDir: tb.TempDir()}
+	_, _ = rand.Read(e.Secret)
+	if e.Pool, err = pgxpool.New(ctx, e.DatabaseURL); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(e.Pool.Close)
+	if err := db.New(e.Pool).EnsureRoles(ctx, TestRoles); err != nil {
+		tb.Fatal(err)
+	}
+	store, err := documents.OpenStore(ctx, (&url.URL{Scheme: "file", Path: e.BlobDir}).String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience = e.Secret, Issuer, Audience
+	cfg.HashWorkers, cfg.HashQueue, cfg.CORSOrigins = o.HashWorkers, o.HashQueue, o.CORSOrigins
+	cfg.PDFWorkers, cfg.PDFWorkersPerUser = cmp.Or(o.PDFWorkers, 8), cmp.Or(o.PDFWorkersPerUser, 2)
+	cfg.MaxUploadBytes = cmp.Or(o.MaxUploadBytes, cfg.MaxUploadBytes)
+	cfg.UserQuotaBytes = cmp.Or(o.QuotaBytes, cfg.UserQuotaBytes)
+	cfg.PDFTimeout = cmp.Or(o.PDFTimeout, cfg.PDFTimeout)
+	// Cheap hashing parameters: the tests exercise the flow, not the cost.
+	params := cmp.Or(o.HashParams, &TestParams)
+	e.Stack, err = server.New(server.Deps{
+		Config: cfg, Spec: spec, Pool: e.Pool, Store: store, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return e.Now() }, HashParams: params,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(e.Stack.Close)
+	e.PDF.MaxDecodedBytes = o.PDFMaxDecodedBytes
+	srv := httptest.NewServer(e.Handler)
+	tb.Cleanup(srv.Close)
+	e.URL = srv.URL
+	return e
+}
+
+// TestRoles exist in every test database besides the spec's: "outsider" is
+// admitted by no operation.
+var TestRoles = []string{"admin", "user", "system", "outsider", "unrelated"}
+
+// TestParams are argon2id parameters cheap enough for tests.
+var TestParams = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// User is an account made for a test.
+type User struct {
+	ID       int64
+	Email    string
+	Password string
+	Roles    []string
+}
+
+// CreateUser makes an account with a random password and the given roles.
+func (e *Env) CreateUser(tb testing.TB, email string, roles ...string) User {
+	tb.Helper()
+	pw := rand.Text()
+	row, err := accounts.Create(context.Background(), e.Pool, e.Hasher, email, pw, roles)
+	if err != nil {
+		tb.Fatalf("apitest: create user %s: %v", email, err)
+	}
+	return User{ID: row.ID, Email: row.Email, Password: pw, Roles: roles}
+}
+
+// Token issues a valid token for u without logging in.
+func (e *Env) Token(tb testing.TB, u User) string {
+	tb.Helper()
+	raw, _, err := e.Tokens.Issue(u.ID, u.Email, u.Roles)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
+}
+
+// HTTPClient is the client the SDK uses in tests: it validates every request
+// and every response against the spec.
+func HTTPClient(tb testing.TB) *http.Client {
+	return &http.Client{Transport: &contract{tb: tb, requests: true, base: http.DefaultTransport}}
+}
+
+// Client returns the Go SDK's client; with a token, every request carries
+// it. Every request it sends and every response it receives are validated
+// against the spec.
+func (e *Env) Client(tb testing.TB, bearer string) *api.ClientWithResponses {
+	tb.Helper()
+	opts := []api.ClientOption{api.WithHTTPClient(HTTPClient(tb))}
+	if bearer != "" {
+		opts = append(opts, sdk.WithToken(bearer))
+	}
+	c, err := api.NewClientWithResponses(e.URL, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// Login logs u in through /token with the Go SDK and returns its client.
+func (e *Env) Login(tb testing.TB, u User) *api.ClientWithResponses {
+	tb.Helper()
+	c, err := sdk.Login(context.Background(), e.URL, u.Email, u.Password, api.WithHTTPClient(HTTPClient(tb)))
+	if err != nil {
+		tb.Fatalf("apitest: login as %s: %v", u.Email, err)
+	}
+	return c
+}

@@ -1,0 +1,212 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/accounts"
+	"github.com/rolegate/rolegate/internal/dberr"
+	"github.com/rolegate/rolegate/internal/email"
+	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/password"
+	"github.com/rolegate/rolegate/oauth"
+	"github.com/rolegate/rolegate/problem"
+	"github.com/rolegate/rolegate/token"
+)
+
+// Auth implements the auth tag: the token endpoint, and the caller's own
+// identity and password.
+type Auth struct {
+	Queries *db.Queries
+	Hasher  *password.Pool
+	Tokens  *token.Manager
+}
+
+// grants are the grant types /token accepts, by grant_type (RFC 6749
+// section 4): each checks the parameters it needs and answers either the
+// token response or an *oauth.Error.
+var grants = map[string]func(Auth, context.Context, *api.TokenRequest) (api.CreateTokenResponseObject, error){
+	"password": Auth.passwordGrant,
+}
+
+// CreateToken is the token endpoint: it runs the grant that grant_type
+// names. The gate has applied RFC 6749's request rules (package oauth).
+func (a Auth) CreateToken(ctx context.Context, req api.CreateTokenRequestObject) (api.CreateTokenResponseObject, error) {
+	f := req.Body
+	if f == nil || f.GrantType == nil || *f.GrantType == "" {
+		return tokenError(oauth.Refuse(oauth.InvalidRequest, "grant_type is required.")), nil
+	}
+	grant, ok := grants[*f.GrantType]
+	if !ok {
+		return tokenError(oauth.Refuse(oauth.UnsupportedGrantType, "Only the password grant is supported.")), nil
+	}
+	resp, err := grant(a, ctx, f)
+	if e, ok := errors.AsType[*oauth.Error](err); ok {
+		return tokenError(e), nil
+	}
+	return resp, err
+}
+
+// tokenError is the token endpoint's answer to a refused grant.
+func tokenError(e *oauth.Error) api.CreateTokenResponseObject {
+	return api.CreateToken400JSONResponse{
+		Body:    api.OAuthError{Error: api.OAuthErrorError(e.Code), ErrorDescription: &e.Description},
+		Headers: api.CreateToken400ResponseHeaders{CacheControl: "no-store", Pragma: "no-cache"},
+	}
+}
+
+// tokenResponse is a successful grant's answer, never cached.
+func (a Auth) tokenResponse(access string) api.CreateTokenResponseObject {
+	return api.CreateToken200JSONResponse{
+		Body:    api.Token{AccessToken: access, TokenType: api.Bearer, ExpiresIn: int(a.Tokens.TTL().Seconds())},
+		Headers: api.CreateToken200ResponseHeaders{CacheControl: "no-store", Pragma: "no-cache"},
+	}
+}
+
+// errBadCredentials is the one answer to a wrong email, a wrong password and
+// a disabled account, so that none can be told from another.
+var errBadCredentials = oauth.Refuse(oauth.InvalidGrant, "The email or password is incorrect.")
+
+// passwordGrant is the resource owner password credentials grant (RFC 6749
+// section 4.3). The username is looked up by its canonical form
+// (email.Canonical); one that has none names no account. Unknown emails are
+// checked against a dummy hash so that the answer takes as long as for a
+// known one.
+func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.CreateTokenResponseObject, error) {
+	switch {
+	case f.Username == nil || *f.Username == "":
+		return nil, oauth.Refuse(oauth.InvalidRequest, "username is required.")
+	case f.Password == nil || *f.Password == "":
+		return nil, oauth.Refuse(oauth.InvalidRequest, "password is required.")
+	}
+	user, found, err := a.findUser(ctx, *f.Username)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		if err := a.Hasher.VerifyDummy(ctx, *f.Password); err != nil {
+			return nil, hashError(err)
+		}
+		return nil, errBadCredentials
+	}
+	ok, rehash, err := a.Hasher.Verify(ctx, user.PasswordHash, *f.Password)
+	if errors.Is(err, password.ErrMalformedHash) {
+		httplog.Logger(ctx).Error("login: stored password hash is malformed", "user_id", user.ID)
+		return nil, errBadCredentials
+	}
+	if err != nil {
+		return nil, hashError(err)
+	}
+	if !ok || user.Disabled {
+		return nil, errBadCredentials
+	}
+	if rehash {
+		a.upgradeHash(ctx, user.ID, user.PasswordHash, *f.Password)
+	}
+	raw, _, err := a.Tokens.Issue(user.ID, user.Email, user.Roles)
+	if err != nil {
+		return nil, err
+	}
+	return a.tokenResponse(raw), nil
+}
+
+// findUser returns the account whose email has the canonical form of
+// username; found is false when there is none, or username has no canonical
+// form.
+func (a Auth) findUser(ctx context.Context, username string) (user db.GetUserWithRolesByCanonicalEmailRow, found bool, err error) {
+	key, err := email.Canonical(username)
+	if err != nil {
+		return user, false, nil
+	}
+	user, err = a.Queries.GetUserWithRolesByCanonicalEmail(ctx, key)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return user, false, nil
+	}
+	return user, err == nil, err
+}
+
+// upgradeHash replaces an outdated hash (bcrypt from an imported app, or
+// weaker argon2id parameters) after a successful login. A failure is logged
+// and the login goes on: the old hash still works.
+func (a Auth) upgradeHash(ctx context.Context, id int64, old, pw string) {
+	h, err := a.Hasher.Hash(ctx, pw)
+	if err == nil {
+		_, err = a.Queries.UpdatePasswordHash(ctx, db.UpdatePasswordHashParams{ID: id, OldHash: old, NewHash: h})
+	}
+	if err != nil {
+		httplog.Logger(ctx).Warn("login: could not upgrade password hash", "user_id", id, "err", err)
+	}
+}
+
+// hashError maps a saturated hashing pool to 503 with Retry-After.
+func hashError(err error) error {
+	if errors.Is(err, password.ErrBusy) {
+		return &problem.Error{Kind: problem.Unavailable, Detail: "Too many passwords are being hashed at once; retry shortly.",
+			Header: http.Header{"Retry-After": {"1"}}, Err: err}
+	}
+	return err
+}
+
+// GetMe returns the caller's identity as its token states it.
+func (Auth) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.GetMeResponseObject, error) {
+	c := access.Caller(ctx)
+	return api.GetMe200JSONResponse{Id: c.UserID, Email: c.Email, Roles: c.Roles}, nil
+}
+
+// passwordAttempts bounds how often ChangeMyPassword starts over when the
+// stored hash changes between reading and replacing it.
+const passwordAttempts = 3
+
+// ChangeMyPassword replaces the caller's password after checking the current
+// one. Returns 400 when the current password is wrong, 401 when the caller's
+// account no longer exists or is disabled, 409 when the password keeps
+// changing while the request runs, and 503 with Retry-After when every
+// hashing worker is busy.
+func (a Auth) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordRequestObject) (api.ChangeMyPasswordResponseObject, error) {
+	id := access.Caller(ctx).UserID
+	if err := accounts.CheckPassword(req.Body.NewPassword, "body.new_password"); err != nil {
+		return nil, err
+	}
+	// Hashing is slow, so it runs outside any transaction; the new hash is
+	// stored only if the old one is still there, since a login may have
+	// upgraded it, or another change replaced it, in the meantime.
+	for range passwordAttempts {
+		old, err := a.Queries.GetPasswordHash(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, problem.InvalidToken("The access token's account no longer exists or is disabled.", err)
+		}
+		if err != nil {
+			return nil, dberr.Translate(err, "")
+		}
+		ok, _, err := a.Hasher.Verify(ctx, old, req.Body.CurrentPassword)
+		if errors.Is(err, password.ErrMalformedHash) {
+			httplog.Logger(ctx).Error("password change: stored password hash is malformed", "user_id", id)
+			ok, err = false, nil
+		}
+		if err != nil {
+			return nil, hashError(err)
+		}
+		if !ok {
+			return nil, &problem.Error{Kind: problem.Invalid, Detail: "The current password is incorrect.",
+				Fields: []api.FieldError{{Field: "body.current_password", Message: "is incorrect"}}}
+		}
+		hash, err := a.Hasher.Hash(ctx, req.Body.NewPassword)
+		if err != nil {
+			return nil, hashError(err)
+		}
+		n, err := a.Queries.UpdatePasswordHash(ctx, db.UpdatePasswordHashParams{ID: id, OldHash: old, NewHash: hash})
+		if err != nil {
+			return nil, dberr.Translate(err, "")
+		}
+		if n == 1 {
+			return api.ChangeMyPassword204Response{}, nil
+		}
+	}
+	return nil, problem.New(problem.Conflict, "The password changed while this request ran; try again.")
+}

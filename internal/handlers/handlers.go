@@ -1,0 +1,69 @@
+// Package handlers implements the operations of api/openapi.yaml: one type
+// per tag of the spec, all embedded in Server.
+//
+// Handlers hold no authentication code and none of the role checks the spec
+// declares: the gate has verified the bearer token and the
+// operation's x-roles before a request reaches them, and access.Caller
+// tells who called. They check only what the spec cannot say: object-level
+// rules (someone else's note is 404, an admin may list another user's
+// items), and, for account administration, that the caller's account still
+// backs its token (accounts.AsAdmin).
+package handlers
+
+import (
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/documents"
+	"github.com/rolegate/rolegate/internal/password"
+	"github.com/rolegate/rolegate/token"
+)
+
+// Server implements every operation of the spec.
+type Server struct {
+	Health
+	Auth
+	Notes
+	Users
+	Documents
+	Meta
+}
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// Deps are what the handlers need.
+type Deps struct {
+	Pool   *pgxpool.Pool
+	Hasher *password.Pool
+	Tokens *token.Manager
+	// SpecRoles are the roles the spec names, which cannot be deleted.
+	SpecRoles []string
+	// Store keeps the documents' bytes.
+	Store *documents.Store
+	// PDF reads and splits documents within work bounds; nil means the
+	// default bounds and no limit on operations at once.
+	PDF *documents.Processor
+	// QuotaBytes bounds the bytes one user's documents take together; zero
+	// means no bound.
+	QuotaBytes int64
+	// Meta serves the docs page and the spec.
+	Meta Meta
+}
+
+// New returns a Server over deps.
+func New(d Deps) *Server {
+	q := db.New(d.Pool)
+	pdf := d.PDF
+	if pdf == nil {
+		pdf = &documents.Processor{}
+	}
+	return &Server{
+		Health:    Health{DB: d.Pool},
+		Auth:      Auth{Queries: q, Hasher: d.Hasher, Tokens: d.Tokens},
+		Notes:     Notes{Queries: q},
+		Users:     Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store},
+		Documents: Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
+		Meta:      d.Meta,
+	}
+}

@@ -1,0 +1,45 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/problem"
+)
+
+// Pinger is what readiness needs of the database.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Health answers the liveness and readiness probes.
+type Health struct {
+	DB Pinger
+}
+
+// readyTimeout bounds the database check, so that a hung database makes
+// /readyz answer 503 rather than hang the probe.
+const readyTimeout = 2 * time.Second
+
+// GetHealthz answers 200 while the process runs.
+func (Health) GetHealthz(context.Context, api.GetHealthzRequestObject) (api.GetHealthzResponseObject, error) {
+	return api.GetHealthz200JSONResponse{Status: api.Ok}, nil
+}
+
+// GetReadyz answers 200 when the database answers, 503 otherwise.
+func (h Health) GetReadyz(ctx context.Context, _ api.GetReadyzRequestObject) (api.GetReadyzResponseObject, error) {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if err := h.DB.Ping(ctx); err != nil {
+		httplog.Logger(ctx).Warn("readiness: database does not answer", "err", err)
+		return nil, &problem.Error{
+			Kind:   problem.Unavailable,
+			Detail: "The database does not answer.",
+			Header: http.Header{"Retry-After": {"5"}},
+		}
+	}
+	return api.GetReadyz200JSONResponse{Status: api.Ok}, nil
+}

@@ -1,0 +1,106 @@
+package handlers_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/rolegate/rolegate/internal/apitest"
+)
+
+// samplePath fills a path template with values its parameters accept.
+func samplePath(doc *openapi3.T, path, method string) string {
+	item := doc.Paths.Value(path)
+	op := item.GetOperation(method)
+	for _, p := range append(item.Parameters, op.Parameters...) {
+		if p.Value.In != openapi3.ParameterInPath {
+			continue
+		}
+		v := "sample"
+		if s := p.Value.Schema; s != nil && s.Value != nil && s.Value.Type.Is(openapi3.TypeInteger) {
+			v = "1"
+		}
+		path = strings.ReplaceAll(path, "{"+p.Value.Name+"}", v)
+	}
+	return path
+}
+
+// The access matrix, generated from the spec rather than listed by hand: for
+// every secured operation, no token is 401, a token whose roles are all
+// outside x-roles is 403, and a token with any one listed role gets past
+// access control. An operation added to the spec adds its rows here.
+func TestAccessMatrixFromSpec(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	outsider := e.CreateUser(t, "outsider@example.com", "outsider")
+	outsiderToken := e.Token(t, outsider)
+	// One account per role, holding it for real: account administration
+	// checks the account as well as the token.
+	holders := map[string]apitest.User{}
+	for _, role := range e.Spec.Policy.Roles() {
+		holders[role] = e.CreateUser(t, role+"-holder@example.com", "unrelated", role)
+	}
+	secured := 0
+	for _, rule := range e.Spec.Policy.Rules {
+		if rule.Public {
+			continue
+		}
+		secured++
+		target := e.URL + samplePath(e.Spec.Doc, rule.Path, rule.Method)
+		name := rule.Method + " " + rule.Path
+		t.Run(name+"/no token", func(t *testing.T) {
+			t.Parallel()
+			r := do(t, rule.Method, target, nil, nil)
+			assertProblem(t, r, 401)
+			if r.header.Get("WWW-Authenticate") != `Bearer realm="rolegate"` {
+				t.Errorf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))
+			}
+		})
+		if len(rule.Roles) > 0 {
+			t.Run(name+"/no listed role", func(t *testing.T) {
+				t.Parallel()
+				r := do(t, rule.Method, target, nil, bearer(outsiderToken))
+				assertProblem(t, r, 403)
+			})
+		}
+		roles := rule.Roles
+		if len(roles) == 0 {
+			roles = []string{"outsider"}
+		}
+		for _, role := range roles {
+			t.Run(name+"/role "+role, func(t *testing.T) {
+				t.Parallel()
+				u, ok := holders[role]
+				if !ok {
+					u = apitest.User{ID: outsider.ID, Email: outsider.Email, Roles: []string{"unrelated", role}}
+				}
+				r := do(t, rule.Method, target, nil, bearer(e.Token(t, u)))
+				if r.status == 401 || r.status == 403 {
+					t.Errorf("a token with role %s got %d %s", role, r.status, r.body)
+				}
+				if r.status >= 500 {
+					t.Errorf("got %d %s", r.status, r.body)
+				}
+			})
+		}
+	}
+	if secured == 0 {
+		t.Fatal("the spec has no secured operation")
+	}
+}
+
+// Every public operation answers without a token.
+func TestPublicOperationsNeedNoToken(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	for _, rule := range e.Spec.Policy.Rules {
+		if !rule.Public {
+			continue
+		}
+		r := do(t, rule.Method, e.URL+samplePath(e.Spec.Doc, rule.Path, rule.Method), nil, nil)
+		if r.status == 401 || r.status == 403 || r.status >= 500 {
+			t.Errorf("%s %s without a token = %d %s", rule.Method, rule.Path, r.status, r.body)
+		}
+	}
+}

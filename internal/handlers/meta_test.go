@@ -1,0 +1,50 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/internal/swaggerui"
+)
+
+func TestDocsAndSpecAreServed(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	yaml, err := os.ReadFile("../../api/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path, wantType, wantIn string
+		wantCSP                bool
+	}{
+		{"/docs", "text/html", "swagger-initializer.js", true},
+		{"/docs/swagger-ui.css", "text/css", ".swagger-ui", true},
+		{"/docs/swagger-ui-bundle.js", "text/javascript", "SwaggerUIBundle", true},
+		{"/docs/swagger-initializer.js", "text/javascript", "/openapi.json", true},
+		{"/openapi.yaml", "application/yaml", string(yaml), false},
+		{"/openapi.json", "application/json", `"openapi":"3.0.3"`, false},
+	}
+	for _, tt := range tests {
+		r := do(t, "GET", e.URL+tt.path, nil, nil)
+		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), tt.wantType) || !strings.Contains(r.body, tt.wantIn) {
+			t.Errorf("GET %s = %d %s (%d bytes)", tt.path, r.status, r.header.Get("Content-Type"), len(r.body))
+		}
+		if got := r.header.Get("Content-Security-Policy"); tt.wantCSP && got != swaggerui.ContentSecurityPolicy {
+			t.Errorf("GET %s: CSP = %q", tt.path, got)
+		}
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(do(t, "GET", e.URL+"/openapi.json", nil, nil).body), &doc); err != nil || doc["paths"] == nil {
+		t.Errorf("openapi.json does not decode to a spec: %v", err)
+	}
+	for _, p := range []string{"/docs/nope.js", "/docs/LICENSE", "/docs/VERSION"} {
+		assertProblem(t, do(t, "GET", e.URL+p, nil, nil), 404)
+	}
+	for _, p := range []string{"/docs/..%2Fgo.mod", "/docs/.hidden"} {
+		assertProblem(t, do(t, "GET", e.URL+p, nil, nil), 400)
+	}
+}

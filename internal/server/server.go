@@ -1,0 +1,160 @@
+// Package server is rolegate's composition root: New builds the whole HTTP
+// stack from its raw dependencies (configuration, spec, database pool, blob
+// store, logger, clock), the same way for `rolegate serve` and for every
+// test, so that the tests exercise exactly what production runs.
+//
+// A request passes request ids and logging, panic recovery, CORS, the gate
+// (routing, bearer token, x-roles, limits, validation) and the generated
+// routes, and reaches the handlers.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rolegate/rolegate"
+	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/gate"
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/internal/config"
+	"github.com/rolegate/rolegate/internal/dberr"
+	"github.com/rolegate/rolegate/internal/documents"
+	"github.com/rolegate/rolegate/internal/handlers"
+	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/password"
+	"github.com/rolegate/rolegate/problem"
+	"github.com/rolegate/rolegate/token"
+)
+
+// Deps are what the HTTP stack is built from.
+type Deps struct {
+	// Config holds the settings; its JWTSecret must be set (see
+	// token.LoadOrCreateKey for a key kept on disk).
+	Config config.Config
+	Spec   *access.Spec
+	Pool   *pgxpool.Pool
+	// Store keeps the documents' bytes.
+	Store  *documents.Store
+	Logger *slog.Logger
+	// Now is the clock of issued and verified tokens; nil means time.Now.
+	Now func() time.Time
+	// HashParams replaces password.OWASP; tests make hashing cheap with it.
+	HashParams *password.Params
+}
+
+// Stack is the HTTP stack with the parts of it that its callers share.
+type Stack struct {
+	// Handler serves every operation of the spec.
+	Handler http.Handler
+	// Tokens issues and verifies access tokens.
+	Tokens *token.Manager
+	// Hasher hashes and verifies passwords on a bounded pool of workers.
+	Hasher *password.Pool
+	// PDF bounds the work spent on PDFs.
+	PDF *documents.Processor
+}
+
+// tokenLeeway is the clock skew allowed when checking a token's times.
+const tokenLeeway = 30 * time.Second
+
+// New builds the stack. Close releases it.
+func New(d Deps) (*Stack, error) {
+	cfg := d.Config
+	if len(cfg.JWTSecret) == 0 {
+		return nil, errors.New("server: no JWT secret")
+	}
+	tokens, err := token.New(token.Config{
+		Secret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+		TTL: cfg.AccessTokenTTL, Leeway: tokenLeeway, Now: d.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	specJSON, err := d.Spec.Doc.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("server: the spec as JSON: %w", err)
+	}
+	meta, err := handlers.NewMeta(rolegate.OpenAPIYAML, specJSON)
+	if err != nil {
+		return nil, err
+	}
+	params := password.OWASP
+	if d.HashParams != nil {
+		params = *d.HashParams
+	}
+	s := &Stack{
+		Tokens: tokens,
+		Hasher: password.NewPool(cfg.HashWorkers, cfg.HashQueue, params),
+		PDF: &documents.Processor{
+			Slots:   documents.NewSlots(cfg.PDFWorkersPerUser, cfg.PDFWorkers),
+			Timeout: cfg.PDFTimeout,
+		},
+	}
+	impl := handlers.New(handlers.Deps{
+		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
+		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
+	})
+	strict := api.NewStrictHandlerWithOptions(impl, nil, api.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			problem.Write(w, r, problem.Wrap(problem.Invalid, "The request body is malformed.", err))
+		},
+		// Errors handlers did not translate are database errors (a
+		// database that is gone is 503) or internal.
+		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			problem.Write(w, r, dberr.Translate(err, ""))
+		},
+	})
+	routes := api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
+		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			problem.Write(w, r, paramError(err))
+		},
+	})
+	gated, err := gate.New(d.Spec, gate.Options{Verifier: tokens, MaxUploadBytes: cfg.MaxUploadBytes}, routes)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.Handler = httplog.Middleware(d.Logger, recoverer(cors(cfg.CORSOrigins, gated)))
+	return s, nil
+}
+
+// Close stops the hashing workers.
+func (s *Stack) Close() { s.Hasher.Close() }
+
+// paramError names the parameter that failed to bind without passing on the
+// parser's own text.
+func paramError(err error) error {
+	var name string
+	if e, ok := errors.AsType[*api.UnmarshalingParamError](err); ok {
+		name = e.ParamName
+	} else if e, ok := errors.AsType[*api.RequiredParamError](err); ok {
+		name = e.ParamName
+	} else if e, ok := errors.AsType[*api.InvalidParamFormatError](err); ok {
+		name = e.ParamName
+	} else {
+		return problem.Wrap(problem.Invalid, "A parameter is invalid.", err)
+	}
+	return problem.Wrap(problem.Invalid, "Parameter "+name+" is invalid.", err)
+}
+
+// recoverer turns a panic in a handler into a logged 500, keeping the
+// process alive; http.ErrAbortHandler keeps its meaning.
+func recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				httplog.Logger(r.Context()).Error("panic", "value", v)
+				problem.Write(w, r, errors.New("panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
