@@ -15,7 +15,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/access"
@@ -338,26 +337,14 @@ func (d Documents) DeleteDocument(ctx context.Context, req api.DeleteDocumentReq
 // ListDocuments returns a page of the caller's documents, newest first; an
 // admin may list another user's with owner_id (403 for anyone else).
 func (d Documents) ListDocuments(ctx context.Context, req api.ListDocumentsRequestObject) (api.ListDocumentsResponseObject, error) {
-	owner, err := listOwner(ctx, req.Params.OwnerId)
+	items, next, err := ownedPage(ctx, req.Params.OwnerId, req.Params.Cursor, req.Params.Limit,
+		func(p ownedListParams) ([]db.Document, error) {
+			return d.Queries.ListDocuments(ctx, db.ListDocumentsParams(p))
+		},
+		documentPosition, documentBody)
 	if err != nil {
 		return nil, err
 	}
-	cur, after, err := page.Parse(req.Params.Cursor)
-	if err != nil {
-		return nil, err
-	}
-	limit := page.Limit(req.Params.Limit)
-	rows, err := d.Queries.ListDocuments(ctx, db.ListDocumentsParams{
-		OwnerID:        owner,
-		After:          after,
-		AfterCreatedAt: pgtype.Timestamptz{Time: cur.At, Valid: true},
-		AfterID:        cur.ID,
-		MaxRows:        limit + 1,
-	})
-	if err != nil {
-		return nil, dberr.Translate(err, "")
-	}
-	items, next := page.Of(rows, limit, documentPosition, documentBody)
 	return api.ListDocuments200JSONResponse{Items: items, NextCursor: next}, nil
 }
 

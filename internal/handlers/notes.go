@@ -4,8 +4,6 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
@@ -76,26 +74,12 @@ const noteNotFound = "No such note."
 // list another user's with owner_id. Returns 403 when a non-admin asks for
 // someone else's notes, 400 for a malformed cursor.
 func (n Notes) ListNotes(ctx context.Context, req api.ListNotesRequestObject) (api.ListNotesResponseObject, error) {
-	owner, err := listOwner(ctx, req.Params.OwnerId)
+	items, next, err := ownedPage(ctx, req.Params.OwnerId, req.Params.Cursor, req.Params.Limit,
+		func(p ownedListParams) ([]db.Note, error) { return n.Queries.ListNotes(ctx, p) },
+		notePosition, noteBody)
 	if err != nil {
 		return nil, err
 	}
-	cur, after, err := page.Parse(req.Params.Cursor)
-	if err != nil {
-		return nil, err
-	}
-	limit := page.Limit(req.Params.Limit)
-	rows, err := n.Queries.ListNotes(ctx, db.ListNotesParams{
-		OwnerID:        owner,
-		After:          after,
-		AfterCreatedAt: pgtype.Timestamptz{Time: cur.At, Valid: true},
-		AfterID:        cur.ID,
-		MaxRows:        limit + 1, // one more tells whether a next page exists
-	})
-	if err != nil {
-		return nil, dberr.Translate(err, "")
-	}
-	items, next := page.Of(rows, limit, notePosition, noteBody)
 	return api.ListNotes200JSONResponse{Items: items, NextCursor: next}, nil
 }
 

@@ -3,8 +3,13 @@ package handlers
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/accounts"
+	"github.com/rolegate/rolegate/internal/dberr"
+	"github.com/rolegate/rolegate/internal/page"
 	"github.com/rolegate/rolegate/problem"
 )
 
@@ -29,3 +34,36 @@ func seesAll(ctx context.Context) bool {
 }
 
 var seeAllRoles = []string{accounts.AdminRole}
+
+// ownedListParams are the parameters of every list of one owner's items,
+// newest first (queries/<tag>.sql: ListNotes, ListDocuments).
+type ownedListParams = db.ListNotesParams
+
+// ownedPage returns a page of the items of the owner the caller may list
+// (listOwner, from asked), after cursor, of at most limit items: list
+// fetches the rows, item converts them. Returns 403 as listOwner does and
+// 400 for a cursor this API did not make.
+func ownedPage[Row, Item any](ctx context.Context, asked *int64, cursor *string, limit *int,
+	list func(ownedListParams) ([]Row, error), pos func(Row) page.Cursor, item func(Row) Item) ([]Item, *string, error) {
+	owner, err := listOwner(ctx, asked)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, after, err := page.Parse(cursor)
+	if err != nil {
+		return nil, nil, err
+	}
+	max := page.Limit(limit)
+	rows, err := list(ownedListParams{
+		OwnerID:        owner,
+		After:          after,
+		AfterCreatedAt: pgtype.Timestamptz{Time: cur.At, Valid: true},
+		AfterID:        cur.ID,
+		MaxRows:        max + 1, // one more tells whether a next page exists
+	})
+	if err != nil {
+		return nil, nil, dberr.Translate(err, "")
+	}
+	items, next := page.Of(rows, max, pos, item)
+	return items, next, nil
+}
