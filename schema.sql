@@ -83,3 +83,44 @@ COMMENT ON COLUMN users.email IS 'Login name as the user typed it, and as the AP
 COMMENT ON COLUMN users.canonical_email IS 'Canonical form of email (package email), unique. NULL only for accounts that step 3 reported; they cannot log in.';
 CREATE UNIQUE INDEX users_canonical_email_key ON users (canonical_email);
 DROP INDEX users_email_key;
+
+-- +step 4: sessions and revocations
+ALTER TABLE users ADD COLUMN token_version bigint NOT NULL DEFAULT 1;
+COMMENT ON COLUMN users.token_version IS 'Access tokens carry the version current when they were issued (ver); a change that must reach tokens already issued (roles, disabling) raises it, and older tokens are refused.';
+
+CREATE TABLE sessions (
+    id           uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id      bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at   timestamptz NOT NULL,
+    last_used_at timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    user_agent   text        NOT NULL DEFAULT '' CHECK (length(user_agent) <= 512),
+    client_addr  text        NOT NULL DEFAULT '' CHECK (length(client_addr) <= 64),
+    ended_at     timestamptz
+);
+COMMENT ON TABLE sessions IS 'A login and the refresh tokens that keep it alive; access tokens carry its id (sid).';
+COMMENT ON COLUMN sessions.expires_at IS 'Absolute end (ROLEGATE_SESSION_TTL after the login); the idle end is last_used_at + ROLEGATE_REFRESH_TOKEN_TTL.';
+COMMENT ON COLUMN sessions.ended_at IS 'When the session was ended (logout, revocation, reuse of a refresh token, an administrator); NULL while it lives.';
+CREATE INDEX sessions_user_idx ON sessions (user_id, created_at DESC);
+
+CREATE TABLE refresh_tokens (
+    hash       bytea       PRIMARY KEY CHECK (length(hash) = 32),
+    session_id uuid        NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    issued_at  timestamptz NOT NULL,
+    used_at    timestamptz
+);
+COMMENT ON TABLE refresh_tokens IS 'Every refresh token a session was given, by the SHA-256 of the token (never the token): the one not used yet is current; one used again, outside the reuse window, ends its session.';
+CREATE INDEX refresh_tokens_session_idx ON refresh_tokens (session_id);
+
+CREATE TABLE revocations (
+    seq         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session_id  uuid,
+    user_id     bigint,
+    min_version bigint,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL,
+    CHECK ((session_id IS NULL) <> (user_id IS NULL)),
+    CHECK ((user_id IS NULL) = (min_version IS NULL))
+);
+COMMENT ON TABLE revocations IS 'The change log replicas follow (by seq, and through NOTIFY rolegate_revocations) to refuse access tokens at once: an ended session, or a user''s tokens older than min_version. A row is of no use after expires_at, when every token it concerns has expired.';
+CREATE INDEX revocations_expires_idx ON revocations (expires_at);

@@ -39,7 +39,7 @@ func BenchmarkAuthorizedGET(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	raw, _, err := tokens.Issue(1, "bench@example.com", []string{"user"})
+	raw, _, err := tokens.Issue(token.Subject{UserID: 1, Email: "bench@example.com", Roles: []string{"user"}, SessionID: "00000000-0000-4000-8000-000000000001", Version: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,7 +5,7 @@
 -- GetUserWithRolesByCanonicalEmail returns the user whose email has the
 -- canonical form canonical_email (email.Canonical) and the names of all its
 -- roles (sorted, empty when none) in one round trip.
-SELECT u.id, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at,
+SELECT u.id, u.email, u.password_hash, u.disabled, u.token_version, u.created_at, u.updated_at,
        coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}')::text[] AS roles
 FROM users u
 LEFT JOIN user_roles ur ON ur.user_id = u.id

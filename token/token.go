@@ -50,6 +50,18 @@ var (
 	errTooLong = fmt.Errorf("%w: token longer than %d bytes", ErrInvalid, maxTokenLen)
 )
 
+// Subject is whom a token is issued to.
+type Subject struct {
+	UserID int64 // positive
+	Email  string
+	Roles  []string
+	// SessionID is the session the token belongs to (sid); empty for none.
+	SessionID string
+	// Version is the user's token version when the token is issued (ver):
+	// a token older than the version a replica knows of is refused.
+	Version int64
+}
+
 // Claims is what a verified token says about its holder.
 //
 // A *Claims returned by [Manager.Verify] may be shared with other callers
@@ -62,6 +74,8 @@ type Claims struct {
 	ID        string    // jti
 	IssuedAt  time.Time // iat
 	ExpiresAt time.Time // exp
+	SessionID string    // sid; empty for a token of no session
+	Version   int64     // ver; 0 when absent
 }
 
 // HasAnyRole reports whether c holds at least one of roles. It does not
@@ -161,28 +175,64 @@ func New(cfg Config) (*Manager, error) {
 }
 
 // payload is the JWT claims set of a rolegate access token.
+//
+// Its time claims shadow RegisteredClaims' with numericDate, which accepts
+// only a JSON number, as RFC 7519 section 2 defines NumericDate (jwt's own
+// also takes a string holding one); the jwt.Claims methods below hand them
+// to the parser's validation.
 type payload struct {
 	jwt.RegisteredClaims
-	Email string `json:"email"`
+	ExpiresAt *numericDate `json:"exp,omitempty"`
+	NotBefore *numericDate `json:"nbf,omitempty"`
+	IssuedAt  *numericDate `json:"iat,omitempty"`
+	Email     string       `json:"email"`
 	// Roles is a pointer so that a missing or null "roles" claim can be told
 	// apart from an empty array.
-	Roles *[]string `json:"roles"`
+	Roles     *[]string `json:"roles"`
+	SessionID string    `json:"sid,omitempty"`
+	Version   int64     `json:"ver,omitempty"`
+}
+
+func (p *payload) GetExpirationTime() (*jwt.NumericDate, error) { return p.ExpiresAt.date(), nil }
+func (p *payload) GetNotBefore() (*jwt.NumericDate, error)      { return p.NotBefore.date(), nil }
+func (p *payload) GetIssuedAt() (*jwt.NumericDate, error)       { return p.IssuedAt.date(), nil }
+
+// numericDate is a JWT NumericDate that must be a JSON number.
+type numericDate struct{ jwt.NumericDate }
+
+func newNumericDate(t time.Time) *numericDate { return &numericDate{*jwt.NewNumericDate(t)} }
+
+// UnmarshalJSON refuses anything but a JSON number, a string holding one
+// included.
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '-' && (b[0] < '0' || b[0] > '9') {
+		return errors.New("a NumericDate must be a JSON number")
+	}
+	return d.NumericDate.UnmarshalJSON(b)
+}
+
+func (d *numericDate) date() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
 }
 
 // TTL is the lifetime of the tokens Issue makes.
 func (m *Manager) TTL() time.Duration { return m.ttl }
 
-// Issue returns a signed access token for the user, and its expiry. The
-// token carries sub (userID in decimal), email, roles (an empty array when
-// roles is empty), iat = nbf = now (whole seconds), exp = iat + TTL, iss,
-// aud and a random 128-bit jti, under the header {"alg":"HS256","typ":"at+jwt"}.
-// userID must be positive.
-func (m *Manager) Issue(userID int64, email string, roles []string) (raw string, expiresAt time.Time, err error) {
-	if userID <= 0 {
-		return "", time.Time{}, fmt.Errorf("token: user id must be positive, got %d", userID)
+// Issue returns a signed access token for s, and its expiry. The token
+// carries sub (the user id in decimal), email, roles (an empty array when
+// there are none), sid and ver when set, iat = nbf = now (whole seconds),
+// exp = iat + TTL, iss, aud and a random 128-bit jti, under the header
+// {"alg":"HS256","typ":"at+jwt"}. The user id must be positive.
+func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) {
+	if s.UserID <= 0 {
+		return "", time.Time{}, fmt.Errorf("token: user id must be positive, got %d", s.UserID)
 	}
 	var id [16]byte
 	_, _ = rand.Read(id[:]) // never fails since Go 1.24
+	roles := s.Roles
 	if roles == nil {
 		roles = []string{}
 	}
@@ -190,16 +240,18 @@ func (m *Manager) Issue(userID int64, email string, roles []string) (raw string,
 	exp := iat.Add(m.ttl).Truncate(time.Second)
 	p := payload{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    m.issuer,
-			Subject:   strconv.FormatInt(userID, 10),
-			Audience:  jwt.ClaimStrings{m.audience},
-			ExpiresAt: jwt.NewNumericDate(exp),
-			NotBefore: jwt.NewNumericDate(iat),
-			IssuedAt:  jwt.NewNumericDate(iat),
-			ID:        base64.RawURLEncoding.EncodeToString(id[:]),
+			Issuer:   m.issuer,
+			Subject:  strconv.FormatInt(s.UserID, 10),
+			Audience: jwt.ClaimStrings{m.audience},
+			ID:       base64.RawURLEncoding.EncodeToString(id[:]),
 		},
-		Email: email,
-		Roles: &roles,
+		ExpiresAt: newNumericDate(exp),
+		NotBefore: newNumericDate(iat),
+		IssuedAt:  newNumericDate(iat),
+		Email:     s.Email,
+		Roles:     &roles,
+		SessionID: s.SessionID,
+		Version:   s.Version,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodHS256, &p)
 	t.Header["typ"] = typAccessToken
@@ -279,6 +331,8 @@ func (m *Manager) verify(raw string) (c *Claims, validFrom time.Time, err error)
 		ID:        p.ID,
 		IssuedAt:  p.IssuedAt.Time,
 		ExpiresAt: p.ExpiresAt.Time,
+		SessionID: p.SessionID,
+		Version:   p.Version,
 	}
 	return c, validFrom.Add(-m.leeway), nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,7 +73,7 @@ func newTestManager(t testing.TB, mod func(*Config)) (*Manager, *clock) {
 
 func issue(t testing.TB, m *Manager, userID int64, email string, roles []string) (string, time.Time) {
 	t.Helper()
-	raw, exp, err := m.Issue(userID, email, roles)
+	raw, exp, err := m.Issue(Subject{UserID: userID, Email: email, Roles: roles})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -231,6 +232,27 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	}
 }
 
+func TestIssueSessionAndVersion(t *testing.T) {
+	m, _ := newTestManager(t, nil)
+	raw, _, err := m.Issue(Subject{UserID: 7, Email: "s@example.com", SessionID: "0b6c0a8e-2f4e-4c53-9f0a-7d1b2c3d4e5f", Version: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.Verify(raw)
+	if err != nil || c.SessionID != "0b6c0a8e-2f4e-4c53-9f0a-7d1b2c3d4e5f" || c.Version != 3 {
+		t.Fatalf("Verify = %+v, %v; want sid and ver back", c, err)
+	}
+	pl := decodeSegment(t, strings.Split(raw, ".")[1])
+	if string(pl["exp"]) == "" || pl["exp"][0] == '"' || string(pl["ver"]) != "3" {
+		t.Errorf("payload exp %s ver %s: want JSON numbers", pl["exp"], pl["ver"])
+	}
+	// A token of no session has neither claim.
+	raw, _, _ = m.Issue(Subject{UserID: 7})
+	if pl := decodeSegment(t, strings.Split(raw, ".")[1]); pl["sid"] != nil || pl["ver"] != nil {
+		t.Errorf("payload %v: want no sid or ver", pl)
+	}
+}
+
 func TestIssueNoRoles(t *testing.T) {
 	m, _ := newTestManager(t, nil)
 	for _, roles := range [][]string{nil, {}} {
@@ -252,11 +274,11 @@ func TestIssueNoRoles(t *testing.T) {
 func TestIssueRejects(t *testing.T) {
 	m, _ := newTestManager(t, nil)
 	for _, id := range []int64{0, -1} {
-		if _, _, err := m.Issue(id, "x@example.com", nil); err == nil {
+		if _, _, err := m.Issue(Subject{UserID: id, Email: "x@example.com"}); err == nil {
 			t.Errorf("Issue(%d) succeeded", id)
 		}
 	}
-	if _, _, err := m.Issue(1, strings.Repeat("x", maxTokenLen), nil); err == nil {
+	if _, _, err := m.Issue(Subject{UserID: 1, Email: strings.Repeat("x", maxTokenLen)}); err == nil {
 		t.Error("Issue of an over-long token succeeded")
 	}
 }
@@ -322,6 +344,13 @@ func TestVerifyRejects(t *testing.T) {
 		name string
 		raw  string
 	}{
+		// RFC 7519 section 2: a NumericDate is a JSON number, not a string.
+		{"exp a string", hs256(t, with("exp", strconv.FormatInt(t0.Add(testTTL).Unix(), 10)))},
+		{"nbf a string", hs256(t, with("nbf", strconv.FormatInt(t0.Unix(), 10)))},
+		{"iat a string", hs256(t, with("iat", strconv.FormatInt(t0.Unix(), 10)))},
+		{"exp a boolean", hs256(t, with("exp", true))},
+		{"ver a string", hs256(t, with("ver", "3"))},
+		{"sid a number", hs256(t, with("sid", 3))},
 		{"alg none", noneHeader + "." + goodPayload + "."},
 		{"alg none with HS256 signature kept", noneHeader + "." + parts[1] + "." + parts[2]},
 		{"alg None", b64JSON(t, map[string]string{"alg": "None", "typ": "at+jwt"}) + "." + goodPayload + "."},
@@ -758,7 +787,7 @@ func TestConcurrent(t *testing.T) {
 					return
 				}
 				if i%50 == 0 {
-					if _, _, err := m.Issue(99, "x@example.com", nil); err != nil {
+					if _, _, err := m.Issue(Subject{UserID: 99, Email: "x@example.com"}); err != nil {
 						t.Errorf("Issue: %v", err)
 					}
 					clk.Advance(time.Second)

@@ -205,7 +205,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 	defer store.Close()
 
 	return withDB(ctx, cfg, logger, false, spec, func(pool *pgxpool.Pool) error {
-		stack, err := server.New(server.Deps{Config: cfg, Spec: spec, Pool: pool, Store: store, Logger: logger})
+		stack, err := server.New(ctx, server.Deps{Config: cfg, Spec: spec, Pool: pool, Store: store, Logger: logger})
 		if err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ func (q *Queries) GetPasswordHash(ctx context.Context, id int64) (string, error)
 
 const getUserWithRolesByCanonicalEmail = `-- name: GetUserWithRolesByCanonicalEmail :one
 
-SELECT u.id, u.email, u.password_hash, u.disabled, u.created_at, u.updated_at,
+SELECT u.id, u.email, u.password_hash, u.disabled, u.token_version, u.created_at, u.updated_at,
        coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}')::text[] AS roles
 FROM users u
 LEFT JOIN user_roles ur ON ur.user_id = u.id
@@ -40,6 +40,7 @@ type GetUserWithRolesByCanonicalEmailRow struct {
 	Email        string
 	PasswordHash string
 	Disabled     bool
+	TokenVersion int64
 	CreatedAt    pgtype.Timestamptz
 	UpdatedAt    pgtype.Timestamptz
 	Roles        []string
@@ -58,6 +59,7 @@ func (q *Queries) GetUserWithRolesByCanonicalEmail(ctx context.Context, canonica
 		&i.Email,
 		&i.PasswordHash,
 		&i.Disabled,
+		&i.TokenVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Roles,

@@ -31,11 +31,43 @@ type Note struct {
 	UpdatedAt   pgtype.Timestamptz
 }
 
+// Every refresh token a session was given, by the SHA-256 of the token (never the token): the one not used yet is current; one used again, outside the reuse window, ends its session.
+type RefreshToken struct {
+	Hash      []byte
+	SessionID string
+	IssuedAt  pgtype.Timestamptz
+	UsedAt    pgtype.Timestamptz
+}
+
+// The change log replicas follow (by seq, and through NOTIFY rolegate_revocations) to refuse access tokens at once: an ended session, or a user's tokens older than min_version. A row is of no use after expires_at, when every token it concerns has expired.
+type Revocation struct {
+	Seq        int64
+	SessionID  *string
+	UserID     *int64
+	MinVersion *int64
+	CreatedAt  pgtype.Timestamptz
+	ExpiresAt  pgtype.Timestamptz
+}
+
 // Role names that x-roles in the API spec refers to.
 type Role struct {
 	ID        int64
 	Name      string
 	CreatedAt pgtype.Timestamptz
+}
+
+// A login and the refresh tokens that keep it alive; access tokens carry its id (sid).
+type Session struct {
+	ID         string
+	UserID     int64
+	CreatedAt  pgtype.Timestamptz
+	LastUsedAt pgtype.Timestamptz
+	// Absolute end (ROLEGATE_SESSION_TTL after the login); the idle end is last_used_at + ROLEGATE_REFRESH_TOKEN_TTL.
+	ExpiresAt  pgtype.Timestamptz
+	UserAgent  string
+	ClientAddr string
+	// When the session was ended (logout, revocation, reuse of a refresh token, an administrator); NULL while it lives.
+	EndedAt pgtype.Timestamptz
 }
 
 // Accounts that log in at /token.
@@ -51,6 +83,8 @@ type User struct {
 	UpdatedAt pgtype.Timestamptz
 	// Canonical form of email (package email), unique. NULL only for accounts that step 3 reported; they cannot log in.
 	CanonicalEmail *string
+	// Access tokens carry the version current when they were issued (ver); a change that must reach tokens already issued (roles, disabling) raises it, and older tokens are refused.
+	TokenVersion int64
 }
 
 // Which user holds which role (many to many).

@@ -6,26 +6,45 @@ package db
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Querier interface {
 	AnyUserExists(ctx context.Context) (bool, error)
+	// BumpTokenVersion raises a user's token version, so that access tokens
+	// issued before are refused, and returns the new version.
+	BumpTokenVersion(ctx context.Context, id int64) (int64, error)
 	// CountEnabledHolders counts the enabled accounts that hold role.
 	CountEnabledHolders(ctx context.Context, role string) (int64, error)
 	CreateDocument(ctx context.Context, arg CreateDocumentParams) (Document, error)
 	CreateNote(ctx context.Context, arg CreateNoteParams) (Note, error)
+	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) error
 	CreateRole(ctx context.Context, name string) (Role, error)
+	// Queries of sessions (package sessions): logins, their refresh tokens, and
+	// the revocation log that replicas follow.
+	CreateSession(ctx context.Context, arg CreateSessionParams) (string, error)
 	// CreateUser stores email as typed and canonical_email, its canonical form
 	// (email.Canonical), under which it must be unique.
 	CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error)
 	// DeleteDocument deletes a document the caller may see and returns its blob key.
 	DeleteDocument(ctx context.Context, arg DeleteDocumentParams) (string, error)
 	DeleteNote(ctx context.Context, arg DeleteNoteParams) (int64, error)
+	// DeleteOldRevocations drops revocations no token they concern outlived.
+	DeleteOldRevocations(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
 	DeleteRole(ctx context.Context, name string) (int64, error)
 	// DeleteUser deletes a user; its roles and notes go with it (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, id int64) (int64, error)
 	DeleteUserRoles(ctx context.Context, userID int64) error
+	// EndSession ends a live session and returns its user.
+	EndSession(ctx context.Context, arg EndSessionParams) (int64, error)
+	// EndUserSession ends one live session of user_id; no row when it is not
+	// one.
+	EndUserSession(ctx context.Context, arg EndUserSessionParams) ([]string, error)
+	// EndUserSessions ends every live session of user_id but keep (which may be
+	// NULL) and returns their ids.
+	EndUserSessions(ctx context.Context, arg EndUserSessionsParams) ([]string, error)
 	// EnsureRoles creates the named roles that do not exist yet.
 	EnsureRoles(ctx context.Context, names []string) error
 	// GetDocument returns a document if the caller owns it or may see every document.
@@ -35,6 +54,16 @@ type Querier interface {
 	// GetPasswordHash returns an enabled account's password hash: no row for a
 	// disabled or missing account.
 	GetPasswordHash(ctx context.Context, id int64) (string, error)
+	// GetRefreshToken returns a refresh token with its session, locking both
+	// until the transaction ends, so that concurrent uses of one token take
+	// turns and each sees what the one before did.
+	GetRefreshToken(ctx context.Context, hash []byte) (GetRefreshTokenRow, error)
+	// GetSessionUser returns what a refreshed access token says of its user, as
+	// it is now.
+	GetSessionUser(ctx context.Context, id int64) (GetSessionUserRow, error)
+	// GetUnusedRefreshToken tells whether a refresh token of the session exists
+	// and is not used yet.
+	GetUnusedRefreshToken(ctx context.Context, arg GetUnusedRefreshTokenParams) (bool, error)
 	// Queries of the users tag (handlers/users.go, package accounts): account and
 	// role administration.
 	// GetUserWithRoles returns a user and the names of all its roles (sorted,
@@ -52,11 +81,18 @@ type Querier interface {
 	// role.
 	IsEnabledHolder(ctx context.Context, arg IsEnabledHolderParams) (bool, error)
 	ListDocuments(ctx context.Context, arg ListDocumentsParams) ([]Document, error)
+	// ListLiveSessions returns the sessions of user_id that have not ended and
+	// whose absolute and idle ends are after now, newest first.
+	ListLiveSessions(ctx context.Context, arg ListLiveSessionsParams) ([]ListLiveSessionsRow, error)
 	// ListNotes returns one owner's notes, newest first, after a keyset cursor
 	// (created_at, id) when after is set.
 	ListNotes(ctx context.Context, arg ListNotesParams) ([]Note, error)
 	// ListNotesByDocument returns one owner's notes on one document, newest first.
 	ListNotesByDocument(ctx context.Context, arg ListNotesByDocumentParams) ([]Note, error)
+	// ListRevocations returns the revocations after seq, and those of the last
+	// few seconds again (a transaction may commit a lower seq after a higher
+	// one), that are still of use at now.
+	ListRevocations(ctx context.Context, arg ListRevocationsParams) ([]ListRevocationsRow, error)
 	ListRoles(ctx context.Context) ([]Role, error)
 	// ListUserBlobKeys returns the blob keys of all of a user's documents.
 	ListUserBlobKeys(ctx context.Context, ownerID int64) ([]string, error)
@@ -77,11 +113,17 @@ type Querier interface {
 	// LockUser locks an account's row until the transaction ends, so that
 	// nothing is added to the account while it is being deleted.
 	LockUser(ctx context.Context, id int64) (int64, error)
+	LogSessionRevocation(ctx context.Context, arg LogSessionRevocationParams) (int64, error)
+	LogUserRevocation(ctx context.Context, arg LogUserRevocationParams) (int64, error)
+	// NotifyRevocation tells every replica listening, once the transaction
+	// commits, that the revocation log has grown to seq.
+	NotifyRevocation(ctx context.Context, seq int64) error
 	// SetUserDisabled disables or enables a user; updated_at moves only when the
 	// flag changes.
 	SetUserDisabled(ctx context.Context, arg SetUserDisabledParams) (int64, error)
 	// SumDocumentBytes returns the bytes a user's documents take.
 	SumDocumentBytes(ctx context.Context, ownerID int64) (int64, error)
+	TouchSession(ctx context.Context, arg TouchSessionParams) error
 	// TouchUser marks a user as changed now, locking its row until the
 	// transaction ends.
 	TouchUser(ctx context.Context, id int64) (int64, error)
@@ -90,6 +132,7 @@ type Querier interface {
 	// UpdatePasswordHash replaces a user's password hash if it is still old_hash,
 	// so that a concurrent password change is never overwritten.
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error)
+	UseRefreshToken(ctx context.Context, arg UseRefreshTokenParams) error
 }
 
 var _ Querier = (*Queries)(nil)

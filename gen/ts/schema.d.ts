@@ -14,14 +14,51 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Log in (OAuth2 password grant)
-         * @description The OAuth2 resource owner password credentials grant (RFC 6749
-         *     section 4.3). `username` is the account's email, compared in its
-         *     canonical form (the local part lowercased, width-mapped and
-         *     NFC-normalized per RFC 8265, the domain per IDNA). Errors follow RFC 6749 section 5.2, not
-         *     RFC 9457.
+         * Log in, or refresh a session (OAuth2 token endpoint)
+         * @description The OAuth2 token endpoint (RFC 6749) with two grants:
+         *
+         *     - `password` (section 4.3): `username` is the account's email,
+         *       compared in its canonical form (the local part lowercased,
+         *       width-mapped and NFC-normalized per RFC 8265, the domain per
+         *       IDNA). It starts a session and answers an access token and a
+         *       refresh token.
+         *     - `refresh_token` (section 6): the session's current refresh token
+         *       is exchanged for a new access token, with the account's roles as
+         *       they are now, and a new refresh token; the old one is used up.
+         *       Presenting a used refresh token again ends the whole session,
+         *       except within a few seconds of its use (two tabs refreshing at
+         *       once), when the same new refresh token is answered again.
+         *
+         *     Errors follow RFC 6749 section 5.2, not RFC 9457; a refused refresh
+         *     token is `invalid_grant`.
          */
         post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/token/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a token, ending its session (RFC 7009)
+         * @description Ends the session of a refresh token or of an access token: every
+         *     access token and refresh token of that session stops working at
+         *     once, on every replica. This is how a client logs out. Holding the
+         *     token is the proof: no other credentials are needed. The answer is
+         *     200 whether or not the token was known or still valid, so that it
+         *     tells nothing; `token_type_hint` (`refresh_token` or
+         *     `access_token`) is optional and only a hint.
+         */
+        post: operations["revokeToken"];
         delete?: never;
         options?: never;
         head?: never;
@@ -284,6 +321,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/identify/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's live sessions
+         * @description Every session of the caller's that has neither ended nor expired, newest first; `current` marks the one the caller's access token belongs to.
+         */
+        get: operations["listMySessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identify/me/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of the caller's sessions
+         * @description Signs that session out everywhere, the current one included; another user's session is 404, as a missing or ended one.
+         */
+        delete: operations["endMySession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/identify/me/password": {
         parameters: {
             query?: never;
@@ -383,6 +460,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Sign an account out everywhere
+         * @description Ends every session of the account; its access tokens stop working at once, on every replica.
+         */
+        delete: operations["endUserSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users/{id}/enable": {
         parameters: {
             query?: never;
@@ -470,7 +567,7 @@ export interface paths {
         };
         /**
          * Readiness probe
-         * @description Answers 200 when the database answers, 503 otherwise.
+         * @description Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise.
          */
         get: operations["getReadyz"];
         put?: never;
@@ -495,8 +592,9 @@ export interface components {
         /** @example reports/2026-q3.pdf */
         DocumentSrc: string;
         /**
-         * @description RFC 6749 section 4.3.2. Every field is optional here so that a
-         *     missing one is answered in RFC 6749's error format by the endpoint.
+         * @description RFC 6749 sections 4.3.2 and 6. Every field is optional here so that
+         *     a missing one is answered in RFC 6749's error format by the
+         *     endpoint.
          */
         TokenRequest: {
             /** @example password */
@@ -506,8 +604,12 @@ export interface components {
             /** Format: password */
             password?: string;
             scope?: string;
+            /** @description The refresh token, for `grant_type=refresh_token`. */
+            refresh_token?: string;
         };
         Token: {
+            /** @description Exchanged at this endpoint (`grant_type=refresh_token`) for the next access token and refresh token; keep it secret, and send it nowhere else. */
+            refresh_token?: string;
             /** @description A JWT (RFC 9068) to send as `Authorization: Bearer <token>`. */
             access_token: string;
             /** @enum {string} */
@@ -517,6 +619,42 @@ export interface components {
              * @example 900
              */
             expires_in: number;
+        };
+        /** @description RFC 7009 section 2.1. `token` is optional here so that a missing one is answered in RFC 6749's error format. */
+        RevocationRequest: {
+            token?: string;
+            /** @example refresh_token */
+            token_type_hint?: string;
+        };
+        Session: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the session was started by a login.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When its refresh token was last used (or the login).
+             */
+            last_used_at: string;
+            /**
+             * Format: date-time
+             * @description Its absolute end (ROLEGATE_SESSION_TTL after the login).
+             */
+            expires_at: string;
+            /**
+             * Format: date-time
+             * @description When it ends unless refreshed before (ROLEGATE_REFRESH_TOKEN_TTL after its last use).
+             */
+            idle_expires_at: string;
+            /** @description The User-Agent of the login, cut to 512 bytes. */
+            user_agent: string;
+            /** @description The address the login came from. */
+            client_addr: string;
+            /** @description Whether the caller's access token belongs to this session. */
+            current: boolean;
         };
         OAuthError: {
             /** @enum {string} */
@@ -828,6 +966,52 @@ export interface operations {
                 };
             };
             /** @description The grant was refused (RFC 6749 section 5.2). */
+            400: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    Pragma: components["headers"]["NoCache"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description The request body is over the limit (an RFC 6749 section 5.2 body, error `invalid_request`). */
+            413: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    Pragma: components["headers"]["NoCache"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["RevocationRequest"];
+            };
+        };
+        responses: {
+            /** @description The token is revoked, or was not valid anyway. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request was refused (RFC 6749 section 5.2). */
             400: {
                 headers: {
                     "Cache-Control": components["headers"]["NoStore"];
@@ -1333,6 +1517,55 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    listMySessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The live sessions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    endMySession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The session's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     changeMyPassword: {
         parameters: {
             query?: never;
@@ -1543,6 +1776,32 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    endUserSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out everywhere. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -27,6 +27,7 @@ import (
 	"github.com/rolegate/rolegate/internal/server"
 	"github.com/rolegate/rolegate/internal/testdb"
 	"github.com/rolegate/rolegate/sdk"
+	"github.com/rolegate/rolegate/token"
 )
 
 // Issuer and Audience of the tokens the test server issues and accepts.
@@ -112,7 +113,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	cfg.PDFTimeout = cmp.Or(o.PDFTimeout, cfg.PDFTimeout)
 	// Cheap hashing parameters: the tests exercise the flow, not the cost.
 	params := cmp.Or(o.HashParams, &TestParams)
-	e.Stack, err = server.New(server.Deps{
+	e.Stack, err = server.New(ctx, server.Deps{
 		Config: cfg, Spec: spec, Pool: e.Pool, Store: store, Logger: slog.New(slog.DiscardHandler),
 		Now: func() time.Time { return e.Now() }, HashParams: params,
 	})
@@ -156,7 +157,7 @@ func (e *Env) CreateUser(tb testing.TB, email string, roles ...string) User {
 // Token issues a valid token for u without logging in.
 func (e *Env) Token(tb testing.TB, u User) string {
 	tb.Helper()
-	raw, _, err := e.Tokens.Issue(u.ID, u.Email, u.Roles)
+	raw, _, err := e.Tokens.Issue(token.Subject{UserID: u.ID, Email: u.Email, Roles: u.Roles})
 	if err != nil {
 		tb.Fatal(err)
 	}

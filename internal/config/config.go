@@ -42,6 +42,18 @@ type Config struct {
 	JWTIssuer, JWTAudience string
 	// AccessTokenTTL is the lifetime of access tokens (ROLEGATE_ACCESS_TOKEN_TTL).
 	AccessTokenTTL time.Duration
+	// SessionTTL is the absolute lifetime of a session, from its login
+	// (ROLEGATE_SESSION_TTL, default 30 days).
+	SessionTTL time.Duration
+	// RefreshTokenTTL is how long a session lives unused: it ends unless
+	// refreshed within this time of its last use (ROLEGATE_REFRESH_TOKEN_TTL,
+	// default 7 days).
+	RefreshTokenTTL time.Duration
+	// RefreshReuseWindow is how long after its use a refresh token may be
+	// presented again and get the same answer, for clients that refresh
+	// twice at once (ROLEGATE_REFRESH_REUSE_WINDOW, default 10s); later, a
+	// used token ends its session.
+	RefreshReuseWindow time.Duration
 	// HashWorkers is how many password hashes run at once
 	// (ROLEGATE_HASH_WORKERS; 0 means half the CPUs, at least one).
 	HashWorkers int
@@ -106,6 +118,12 @@ func Load(getenv func(string) string) (Config, error) {
 	c.JWTIssuer = or(getenv("ROLEGATE_JWT_ISSUER"), "rolegate")
 	c.JWTAudience = or(getenv("ROLEGATE_JWT_AUDIENCE"), "rolegate")
 	c.AccessTokenTTL = duration(getenv, "ROLEGATE_ACCESS_TOKEN_TTL", 15*time.Minute, &errs)
+	c.SessionTTL = duration(getenv, "ROLEGATE_SESSION_TTL", 30*24*time.Hour, &errs)
+	c.RefreshTokenTTL = duration(getenv, "ROLEGATE_REFRESH_TOKEN_TTL", 7*24*time.Hour, &errs)
+	c.RefreshReuseWindow = duration(getenv, "ROLEGATE_REFRESH_REUSE_WINDOW", 10*time.Second, &errs)
+	if c.RefreshReuseWindow > time.Minute {
+		errs = append(errs, "ROLEGATE_REFRESH_REUSE_WINDOW: at most 1m, or a stolen refresh token stays usable that long after its owner used it")
+	}
 	c.HashWorkers = integer(getenv, "ROLEGATE_HASH_WORKERS", 0, 0, 1024, &errs)
 	c.HashQueue = integer(getenv, "ROLEGATE_HASH_QUEUE", 0, 0, 1<<16, &errs)
 	c.AdminPassword = getenv("ROLEGATE_ADMIN_PASSWORD")

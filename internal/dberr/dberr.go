@@ -63,6 +63,8 @@ func Translate(err error, notFound string) error {
 		return problem.Wrap(problem.Conflict, "It refers to something that no longer exists.", err)
 	case "22021", "22P05": // character_not_in_repertoire, untranslatable_character (the gate refuses both first)
 		return problem.Wrap(problem.Invalid, "Text must be valid UTF-8 without NUL characters.", err)
+	case "22P02": // invalid_text_representation, e.g. a malformed uuid
+		return problem.Wrap(problem.Invalid, "A value is malformed.", err)
 	case "23514", "22001": // check_violation, string_data_right_truncation
 		return problem.Wrap(problem.Invalid, "A value is out of range.", err)
 	}

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/gen/api"
@@ -15,24 +19,28 @@ import (
 	"github.com/rolegate/rolegate/internal/email"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/password"
+	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/oauth"
 	"github.com/rolegate/rolegate/problem"
 	"github.com/rolegate/rolegate/token"
 )
 
-// Auth implements the auth tag: the token endpoint, and the caller's own
-// identity and password.
+// Auth implements the auth tag: the token endpoint and revocation, and the
+// caller's own identity, sessions and password.
 type Auth struct {
-	Queries *db.Queries
-	Hasher  *password.Pool
-	Tokens  *token.Manager
+	Pool     *pgxpool.Pool
+	Queries  *db.Queries
+	Hasher   *password.Pool
+	Tokens   *token.Manager
+	Sessions *sessions.Service
 }
 
 // grants are the grant types /token accepts, by grant_type (RFC 6749
 // section 4): each checks the parameters it needs and answers either the
 // token response or an *oauth.Error.
 var grants = map[string]func(Auth, context.Context, *api.TokenRequest) (api.CreateTokenResponseObject, error){
-	"password": Auth.passwordGrant,
+	"password":      Auth.passwordGrant,
+	"refresh_token": Auth.refreshGrant,
 }
 
 // CreateToken is the token endpoint: it runs the grant that grant_type
@@ -44,7 +52,7 @@ func (a Auth) CreateToken(ctx context.Context, req api.CreateTokenRequestObject)
 	}
 	grant, ok := grants[*f.GrantType]
 	if !ok {
-		return tokenError(oauth.Refuse(oauth.UnsupportedGrantType, "Only the password grant is supported.")), nil
+		return tokenError(oauth.Refuse(oauth.UnsupportedGrantType, "The grants are password and refresh_token.")), nil
 	}
 	resp, err := grant(a, ctx, f)
 	if e, ok := errors.AsType[*oauth.Error](err); ok {
@@ -61,12 +69,18 @@ func tokenError(e *oauth.Error) api.CreateTokenResponseObject {
 	}
 }
 
-// tokenResponse is a successful grant's answer, never cached.
-func (a Auth) tokenResponse(access string) api.CreateTokenResponseObject {
-	return api.CreateToken200JSONResponse{
-		Body:    api.Token{AccessToken: access, TokenType: api.Bearer, ExpiresIn: int(a.Tokens.TTL().Seconds())},
-		Headers: api.CreateToken200ResponseHeaders{CacheControl: "no-store", Pragma: "no-cache"},
+// tokenResponse is a successful grant's answer, never cached: an access
+// token for sub and the session's refresh token.
+func (a Auth) tokenResponse(sub token.Subject, refresh string) (api.CreateTokenResponseObject, error) {
+	raw, _, err := a.Tokens.Issue(sub)
+	if err != nil {
+		return nil, err
 	}
+	return api.CreateToken200JSONResponse{
+		Body: api.Token{AccessToken: raw, TokenType: api.Bearer, ExpiresIn: int(a.Tokens.TTL().Seconds()),
+			RefreshToken: &refresh},
+		Headers: api.CreateToken200ResponseHeaders{CacheControl: "no-store", Pragma: "no-cache"},
+	}, nil
 }
 
 // errBadCredentials is the one answer to a wrong email, a wrong password and
@@ -109,11 +123,108 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	if rehash {
 		a.upgradeHash(ctx, user.ID, user.PasswordHash, *f.Password)
 	}
-	raw, _, err := a.Tokens.Issue(user.ID, user.Email, user.Roles)
+	ua, addr := httplog.Client(ctx)
+	var sid, refresh string
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) (err error) {
+		sid, refresh, err = a.Sessions.Start(ctx, db.New(tx), user.ID, sessions.Client{UserAgent: ua, Addr: addr})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return a.tokenResponse(raw), nil
+	return a.tokenResponse(token.Subject{UserID: user.ID, Email: user.Email, Roles: user.Roles,
+		SessionID: sid, Version: user.TokenVersion}, refresh)
+}
+
+// refreshGrant exchanges a refresh token for a new access token, with the
+// account's roles as they are now, and the session's next refresh token
+// (RFC 6749 section 6); see sessions.Service.Refresh for the refusals, all
+// invalid_grant.
+func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.CreateTokenResponseObject, error) {
+	if f.RefreshToken == nil || *f.RefreshToken == "" {
+		return nil, oauth.Refuse(oauth.InvalidRequest, "refresh_token is required.")
+	}
+	s, err := a.Sessions.Refresh(ctx, *f.RefreshToken)
+	if errors.Is(err, sessions.ErrInvalidGrant) {
+		httplog.Logger(ctx).Info("refresh refused", "reason", err.Error())
+		return nil, oauth.Refuse(oauth.InvalidGrant, "The refresh token is not valid.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	u := s.User
+	return a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, Roles: u.Roles,
+		SessionID: s.SessionID, Version: u.TokenVersion}, s.RefreshToken)
+}
+
+// RevokeToken ends the session of a refresh token or an access token (RFC
+// 7009); it answers 200 whether or not the token was valid.
+func (a Auth) RevokeToken(ctx context.Context, req api.RevokeTokenRequestObject) (api.RevokeTokenResponseObject, error) {
+	f := req.Body
+	if f == nil || f.Token == nil || *f.Token == "" {
+		return revokeError(oauth.Refuse(oauth.InvalidRequest, "token is required.")), nil
+	}
+	var sid string
+	// The hint only orders the guesses (RFC 7009 section 2.1).
+	if c, err := a.Tokens.Verify(*f.Token); err == nil {
+		sid = c.SessionID
+	} else {
+		if sid, err = a.Sessions.SessionOf(ctx, *f.Token); err != nil {
+			return nil, err
+		}
+	}
+	if sid != "" {
+		if err := a.Sessions.End(ctx, sid); err != nil {
+			return nil, err
+		}
+	}
+	return api.RevokeToken200Response{Headers: api.RevokeToken200ResponseHeaders{CacheControl: "no-store"}}, nil
+}
+
+// revokeError is the revocation endpoint's answer to a malformed request.
+func revokeError(e *oauth.Error) api.RevokeTokenResponseObject {
+	return api.RevokeToken400JSONResponse{
+		Body:    api.OAuthError{Error: api.OAuthErrorError(e.Code), ErrorDescription: &e.Description},
+		Headers: api.RevokeToken400ResponseHeaders{CacheControl: "no-store", Pragma: "no-cache"},
+	}
+}
+
+// ListMySessions lists the caller's live sessions, newest first, marking
+// the one of the caller's token.
+func (a Auth) ListMySessions(ctx context.Context, _ api.ListMySessionsRequestObject) (api.ListMySessionsResponseObject, error) {
+	c := access.Caller(ctx)
+	rows, err := a.Queries.ListLiveSessions(ctx, db.ListLiveSessionsParams{
+		UserID: c.UserID, Now: pgtype.Timestamptz{Time: a.Sessions.Now(), Valid: true},
+		IdleSince: pgtype.Timestamptz{Time: a.Sessions.IdleSince(), Valid: true},
+	})
+	if err != nil {
+		return nil, dberr.Translate(err, "")
+	}
+	out := make(api.ListMySessions200JSONResponse, len(rows))
+	for i, r := range rows {
+		out[i] = api.Session{
+			Id: uuid.MustParse(r.ID), CreatedAt: r.CreatedAt.Time, LastUsedAt: r.LastUsedAt.Time, ExpiresAt: r.ExpiresAt.Time,
+			IdleExpiresAt: r.LastUsedAt.Time.Add(a.Sessions.IdleTTL()), UserAgent: r.UserAgent, ClientAddr: r.ClientAddr,
+			Current: r.ID == c.SessionID,
+		}
+	}
+	return out, nil
+}
+
+// EndMySession ends one of the caller's sessions; 404 for any other.
+func (a Auth) EndMySession(ctx context.Context, req api.EndMySessionRequestObject) (api.EndMySessionResponseObject, error) {
+	var ok bool
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) (err error) {
+		ok, err = a.Sessions.EndOwn(ctx, db.New(tx), access.Caller(ctx).UserID, req.Id.String())
+		return err
+	})
+	if err != nil {
+		return nil, dberr.Translate(err, "")
+	}
+	if !ok {
+		return nil, problem.New(problem.NotFound, "No such session.")
+	}
+	return api.EndMySession204Response{}, nil
 }
 
 // findUser returns the account whose email has the canonical form of
@@ -164,7 +275,8 @@ func (Auth) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.GetMeRespo
 const passwordAttempts = 3
 
 // ChangeMyPassword replaces the caller's password after checking the current
-// one. Returns 400 when the current password is wrong, 401 when the caller's
+// one, and ends every other session of the caller's account. Returns 400
+// when the current password is wrong, 401 when the caller's
 // account no longer exists or is disabled, 409 when the password keeps
 // changing while the request runs, and 503 with Retry-After when every
 // hashing worker is busy.
@@ -200,7 +312,16 @@ func (a Auth) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordRequ
 		if err != nil {
 			return nil, hashError(err)
 		}
-		n, err := a.Queries.UpdatePasswordHash(ctx, db.UpdatePasswordHashParams{ID: id, OldHash: old, NewHash: hash})
+		var n int64
+		err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+			q := db.New(tx)
+			if n, err = q.UpdatePasswordHash(ctx, db.UpdatePasswordHashParams{ID: id, OldHash: old, NewHash: hash}); n != 1 || err != nil {
+				return err
+			}
+			// Whoever else holds a session of this account is signed out;
+			// the session that made the change stays.
+			return a.Sessions.EndAll(ctx, q, id, access.Caller(ctx).SessionID)
+		})
 		if err != nil {
 			return nil, dberr.Translate(err, "")
 		}

@@ -223,7 +223,7 @@ func TestBearerTokenRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, _, err := m.Issue(u.ID, u.Email, u.Roles)
+		raw, _, err := m.Issue(token.Subject{UserID: u.ID, Email: u.Email, Roles: u.Roles})
 		if err != nil {
 			t.Fatal(err)
 		}

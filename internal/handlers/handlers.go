@@ -17,6 +17,7 @@ import (
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/password"
+	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/token"
 )
 
@@ -49,6 +50,10 @@ type Deps struct {
 	QuotaBytes int64
 	// Meta serves the docs page and the spec.
 	Meta Meta
+	// Sessions starts, refreshes and ends sessions.
+	Sessions *sessions.Service
+	// Feed tells whether this replica follows the revocation log.
+	Feed Feed
 }
 
 // New returns a Server over deps.
@@ -59,10 +64,10 @@ func New(d Deps) *Server {
 		pdf = &documents.Processor{}
 	}
 	return &Server{
-		Health:    Health{DB: d.Pool},
-		Auth:      Auth{Queries: q, Hasher: d.Hasher, Tokens: d.Tokens},
+		Health:    Health{DB: d.Pool, Feed: d.Feed},
+		Auth:      Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions},
 		Notes:     Notes{Queries: q},
-		Users:     Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store},
+		Users:     Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions},
 		Documents: Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
 		Meta:      d.Meta,
 	}

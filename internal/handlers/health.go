@@ -15,9 +15,17 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Feed is what readiness needs of the revocation feed.
+type Feed interface {
+	// Err says why the replica does not follow the revocation log, or is
+	// nil while it does.
+	Err() error
+}
+
 // Health answers the liveness and readiness probes.
 type Health struct {
-	DB Pinger
+	DB   Pinger
+	Feed Feed
 }
 
 // readyTimeout bounds the database check, so that a hung database makes
@@ -29,7 +37,8 @@ func (Health) GetHealthz(context.Context, api.GetHealthzRequestObject) (api.GetH
 	return api.GetHealthz200JSONResponse{Status: api.Ok}, nil
 }
 
-// GetReadyz answers 200 when the database answers, 503 otherwise.
+// GetReadyz answers 200 when the database answers and the replica follows
+// the revocation log, 503 saying which does not otherwise.
 func (h Health) GetReadyz(ctx context.Context, _ api.GetReadyzRequestObject) (api.GetReadyzResponseObject, error) {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
@@ -39,6 +48,15 @@ func (h Health) GetReadyz(ctx context.Context, _ api.GetReadyzRequestObject) (ap
 			Kind:   problem.Unavailable,
 			Detail: "The database does not answer.",
 			Header: http.Header{"Retry-After": {"5"}},
+		}
+	}
+	if err := h.Feed.Err(); err != nil {
+		// Logged by the feed itself when it goes down.
+		return nil, &problem.Error{
+			Kind:   problem.Unavailable,
+			Detail: "This replica's revocation feed is down: it would not see sessions ended elsewhere (the log says why).",
+			Header: http.Header{"Retry-After": {"5"}},
+			Err:    err,
 		}
 	}
 	return api.GetReadyz200JSONResponse{Status: api.Ok}, nil

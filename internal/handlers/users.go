@@ -17,6 +17,7 @@ import (
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/page"
 	"github.com/rolegate/rolegate/internal/password"
+	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/problem"
 )
 
@@ -35,6 +36,8 @@ type Users struct {
 	SpecRoles []string
 	// Store holds the bytes of the documents of users being deleted.
 	Store *documents.Store
+	// Sessions ends sessions and revokes tokens on account changes.
+	Sessions *sessions.Service
 }
 
 // CreateUser creates an account holding the given roles. Returns 400 for a
@@ -114,6 +117,10 @@ func (u Users) SetUserRoles(ctx context.Context, req api.SetUserRolesRequestObje
 		if n == 0 {
 			return problem.New(problem.NotFound, userNotFound)
 		}
+		before, err := q.ListUserRoles(ctx, req.Id)
+		if err != nil {
+			return err
+		}
 		if err := q.DeleteUserRoles(ctx, req.Id); err != nil {
 			return err
 		}
@@ -130,7 +137,12 @@ func (u Users) SetUserRoles(ctx context.Context, req api.SetUserRolesRequestObje
 					Fields: []api.FieldError{{Field: "body.roles." + strconv.Itoa(i), Message: "is not a role"}}}
 			}
 		}
-		return nil
+		if slices.Equal(before, row.Roles) {
+			return nil
+		}
+		// Tokens issued before say the old roles: they stop working, and
+		// the account's next refresh gets the new ones.
+		return u.Sessions.RevokeUser(ctx, q, req.Id, false)
 	})
 	if err != nil {
 		return nil, err
@@ -179,8 +191,16 @@ func (u Users) setDisabled(ctx context.Context, id int64, disabled bool) (db.Get
 		if n == 0 {
 			return problem.New(problem.NotFound, userNotFound)
 		}
-		row, err = q.GetUserWithRoles(ctx, id)
-		return err
+		if row, err = q.GetUserWithRoles(ctx, id); err != nil {
+			return err
+		}
+		if !disabled {
+			return nil // tokens refused when it was disabled stay refused
+		}
+		if err := u.Sessions.EndAll(ctx, q, id, ""); err != nil {
+			return err
+		}
+		return u.Sessions.RevokeUser(ctx, q, id, false)
 	})
 	return row, err
 }
@@ -207,14 +227,36 @@ func (u Users) DeleteUser(ctx context.Context, req api.DeleteUserRequestObject) 
 		if keys, err = q.ListUserBlobKeys(ctx, req.Id); err != nil {
 			return err
 		}
-		_, err = q.DeleteUser(ctx, req.Id)
-		return err
+		if _, err = q.DeleteUser(ctx, req.Id); err != nil {
+			return err
+		}
+		// Its sessions went with it; its access tokens go now.
+		return u.Sessions.RevokeUser(ctx, q, req.Id, true)
 	})
 	if err != nil {
 		return nil, err
 	}
 	removeBlobs(ctx, u.Store, keys)
 	return api.DeleteUser204Response{}, nil
+}
+
+// EndUserSessions signs an account out everywhere: every session of it
+// ends, with its access tokens. Returns 404 when there is no such account.
+func (u Users) EndUserSessions(ctx context.Context, req api.EndUserSessionsRequestObject) (api.EndUserSessionsResponseObject, error) {
+	err := u.asAdmin(ctx, func(q *db.Queries) error {
+		n, err := q.LockUser(ctx, req.Id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return problem.New(problem.NotFound, userNotFound)
+		}
+		return u.Sessions.EndAll(ctx, q, req.Id, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return api.EndUserSessions204Response{}, nil
 }
 
 // ListRoles returns every role by name.

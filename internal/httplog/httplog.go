@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 )
@@ -16,6 +17,7 @@ type ctxKey struct{}
 type requestInfo struct {
 	id     string
 	logger *slog.Logger
+	req    *http.Request
 }
 
 // HeaderRequestID is the response header that carries the request id.
@@ -27,6 +29,21 @@ func RequestID(ctx context.Context) string {
 		return ri.id
 	}
 	return ""
+}
+
+// Client returns the User-Agent of the request ctx belongs to and the
+// address it came from (the peer's IP: rolegate trusts no forwarding
+// header), or "" outside a request.
+func Client(ctx context.Context) (userAgent, addr string) {
+	ri, ok := ctx.Value(ctxKey{}).(*requestInfo)
+	if !ok {
+		return "", ""
+	}
+	addr = ri.req.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	return ri.req.UserAgent(), addr
 }
 
 // Logger returns the request's logger, which carries its id, or
@@ -47,7 +64,7 @@ func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newID()
-		ri := &requestInfo{id: id, logger: logger.With("request_id", id)}
+		ri := &requestInfo{id: id, logger: logger.With("request_id", id), req: r}
 		w.Header().Set(HeaderRequestID, id)
 		// No response is to be sniffed into another type than it declares.
 		w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -9,6 +9,9 @@
 package server
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,12 +24,15 @@ import (
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/gate"
 	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/handlers"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/password"
+	"github.com/rolegate/rolegate/internal/revocation"
+	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/problem"
 	"github.com/rolegate/rolegate/token"
 )
@@ -57,13 +63,23 @@ type Stack struct {
 	Hasher *password.Pool
 	// PDF bounds the work spent on PDFs.
 	PDF *documents.Processor
+	// Sessions starts, refreshes and ends sessions.
+	Sessions *sessions.Service
+	// Revocations is this replica's revocation state, which Handler
+	// checks every token against.
+	Revocations *revocation.List
+
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // tokenLeeway is the clock skew allowed when checking a token's times.
 const tokenLeeway = 30 * time.Second
 
-// New builds the stack. Close releases it.
-func New(d Deps) (*Stack, error) {
+// New builds the stack: it loads the revocation log, so that a revoked
+// token is refused from the first request, and follows it until ctx ends
+// or Close. Close releases the stack.
+func New(ctx context.Context, d Deps) (*Stack, error) {
 	cfg := d.Config
 	if len(cfg.JWTSecret) == 0 {
 		return nil, errors.New("server: no JWT secret")
@@ -87,9 +103,24 @@ func New(d Deps) (*Stack, error) {
 	if d.HashParams != nil {
 		params = *d.HashParams
 	}
+	mac := hmac.New(sha256.New, cfg.JWTSecret)
+	mac.Write([]byte("rolegate refresh tokens"))
+	sess, err := sessions.New(d.Pool, sessions.Config{
+		TTL: cfg.SessionTTL, IdleTTL: cfg.RefreshTokenTTL, ReuseWindow: cfg.RefreshReuseWindow,
+		AccessTTL: cfg.AccessTokenTTL, Leeway: tokenLeeway, Key: mac.Sum(nil), Now: d.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	revoked := revocation.New(d.Now)
+	if err := revoked.CatchUp(ctx, db.New(d.Pool)); err != nil {
+		return nil, fmt.Errorf("server: loading the revocation log: %w", err)
+	}
 	s := &Stack{
-		Tokens: tokens,
-		Hasher: password.NewPool(cfg.HashWorkers, cfg.HashQueue, params),
+		Sessions:    sess,
+		Revocations: revoked,
+		Tokens:      tokens,
+		Hasher:      password.NewPool(cfg.HashWorkers, cfg.HashQueue, params),
 		PDF: &documents.Processor{
 			Slots:   documents.NewSlots(cfg.PDFWorkersPerUser, cfg.PDFWorkers),
 			Timeout: cfg.PDFTimeout,
@@ -98,6 +129,7 @@ func New(d Deps) (*Stack, error) {
 	impl := handlers.New(handlers.Deps{
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
+		Sessions: sess, Feed: revoked,
 	})
 	strict := api.NewStrictHandlerWithOptions(impl, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -114,17 +146,35 @@ func New(d Deps) (*Stack, error) {
 			problem.Write(w, r, paramError(err))
 		},
 	})
-	gated, err := gate.New(d.Spec, gate.Options{Verifier: tokens, MaxUploadBytes: cfg.MaxUploadBytes}, routes)
+	verifier := revocation.Verifier{Tokens: tokens, List: revoked}
+	gated, err := gate.New(d.Spec, gate.Options{Verifier: verifier, MaxUploadBytes: cfg.MaxUploadBytes}, routes)
 	if err != nil {
-		s.Close()
+		s.Hasher.Close()
 		return nil, err
 	}
 	s.Handler = httplog.Middleware(d.Logger, recoverer(cors(cfg.CORSOrigins, gated)))
+	ctx, s.stop = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		revoked.Follow(ctx, revocation.Feed{Pool: d.Pool, Logger: d.Logger})
+	}()
+	// Ready when the feed is: a replica that starts serving while it cannot
+	// follow the log says so on /readyz.
+	select {
+	case <-revoked.Up():
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+	}
 	return s, nil
 }
 
-// Close stops the hashing workers.
-func (s *Stack) Close() { s.Hasher.Close() }
+// Close stops following the revocation log and the hashing workers.
+func (s *Stack) Close() {
+	s.stop()
+	<-s.done
+	s.Hasher.Close()
+}
 
 // paramError names the parameter that failed to bind without passing on the
 // parser's own text.

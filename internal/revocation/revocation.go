@@ -1,0 +1,283 @@
+// Package revocation keeps, in each replica's memory, what makes an access
+// token invalid before it expires: an ended session, or a user whose
+// tokens older than a version are refused. The per-request check reads only
+// memory; the state comes from the revocation log in PostgreSQL (table
+// revocations), loaded at start and followed through a dedicated LISTEN
+// connection, and polled besides, so that a notification missed while
+// reconnecting is caught up, and so that an engine without LISTEN/NOTIFY
+// still gets every change.
+package revocation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/token"
+)
+
+// Channel is the NOTIFY channel of the revocation log.
+const Channel = "rolegate_revocations"
+
+// ErrRevoked is wrapped by Verifier's error for a token that verifies but
+// was revoked.
+var ErrRevoked = errors.New("revocation: the token was revoked")
+
+// state is one immutable view of the revocations in force; List replaces it
+// whole on every change, so that readers take no lock.
+type state struct {
+	sessions map[string]time.Time // ended session → when its entry may go
+	users    map[int64]userMark
+	next     time.Time // the earliest expiry of an entry
+}
+
+type userMark struct {
+	minVersion int64
+	expires    time.Time
+}
+
+// List is a replica's revocation state. Its zero value is not usable: make
+// one with New.
+type List struct {
+	state atomic.Pointer[state]
+	now   func() time.Time
+
+	mu   sync.Mutex // serialises writers
+	last int64      // the highest seq applied
+
+	feedErr atomic.Pointer[error] // nil while the feed is up
+	upOnce  sync.Once
+	upCh    chan struct{} // closed when the feed first comes up
+}
+
+// New returns an empty List on the clock now (nil means time.Now), whose
+// feed counts as down until Follow has caught up once.
+func New(now func() time.Time) *List {
+	if now == nil {
+		now = time.Now
+	}
+	l := &List{now: now, upCh: make(chan struct{})}
+	l.state.Store(&state{sessions: map[string]time.Time{}, users: map[int64]userMark{}})
+	l.setDown(errors.New("the revocation feed has not started"))
+	return l
+}
+
+// Revoked reports whether c belongs to an ended session or is older than
+// its user's last revocation. It reads memory only and does not allocate.
+func (l *List) Revoked(c *token.Claims) bool {
+	s := l.state.Load()
+	if c.SessionID != "" {
+		if _, ok := s.sessions[c.SessionID]; ok {
+			return true
+		}
+	}
+	m, ok := s.users[c.UserID]
+	return ok && c.Version < m.minVersion
+}
+
+// Verifier is a token verifier that also refuses revoked tokens.
+type Verifier struct {
+	Tokens *token.Manager
+	List   *List
+}
+
+// Verify verifies raw as Tokens does, then refuses it with an error
+// wrapping token.ErrInvalid and ErrRevoked if List says it was revoked.
+func (v Verifier) Verify(raw string) (*token.Claims, error) {
+	c, err := v.Tokens.Verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	if v.List.Revoked(c) {
+		return nil, errRevoked
+	}
+	return c, nil
+}
+
+var errRevoked = fmt.Errorf("%w: %w", token.ErrInvalid, ErrRevoked)
+
+// apply merges rows of the log into the state and drops entries no token
+// they concern outlived.
+func (l *List) apply(rows []db.ListRevocationsRow) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	old := l.state.Load()
+	if len(rows) == 0 && (old.next.IsZero() || now.Before(old.next)) {
+		return
+	}
+	s := &state{sessions: maps.Clone(old.sessions), users: maps.Clone(old.users)}
+	for _, r := range rows {
+		l.last = max(l.last, r.Seq)
+		exp := r.ExpiresAt.Time
+		switch {
+		case r.SessionID != nil:
+			if exp.After(s.sessions[*r.SessionID]) {
+				s.sessions[*r.SessionID] = exp
+			}
+		case r.UserID != nil && r.MinVersion != nil:
+			m := s.users[*r.UserID]
+			m.minVersion = max(m.minVersion, *r.MinVersion)
+			if exp.After(m.expires) {
+				m.expires = exp
+			}
+			s.users[*r.UserID] = m
+		}
+	}
+	maps.DeleteFunc(s.sessions, func(_ string, exp time.Time) bool { return !exp.After(now) })
+	maps.DeleteFunc(s.users, func(_ int64, m userMark) bool { return !m.expires.After(now) })
+	for _, exp := range s.sessions {
+		if s.next.IsZero() || exp.Before(s.next) {
+			s.next = exp
+		}
+	}
+	for _, m := range s.users {
+		if s.next.IsZero() || m.expires.Before(s.next) {
+			s.next = m.expires
+		}
+	}
+	l.state.Store(s)
+}
+
+// Len returns how many sessions and users the state holds entries for.
+func (l *List) Len() (sessions, users int) {
+	s := l.state.Load()
+	return len(s.sessions), len(s.users)
+}
+
+// CatchUp reads the log from where the List is, applies it, and returns
+// any error of the database.
+func (l *List) CatchUp(ctx context.Context, q *db.Queries) error {
+	l.mu.Lock()
+	after := l.last
+	l.mu.Unlock()
+	rows, err := q.ListRevocations(ctx, db.ListRevocationsParams{After: after, Now: pgtype.Timestamptz{Time: l.now(), Valid: true}})
+	if err != nil {
+		return err
+	}
+	l.apply(rows)
+	return nil
+}
+
+// Err returns why the feed is down, or nil while it is up: readiness
+// reports it, since a replica that misses revocations must leave the load
+// balancer's rotation while it keeps serving with what it knows.
+func (l *List) Err() error {
+	if p := l.feedErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (l *List) setDown(err error) { l.feedErr.Store(&err) }
+func (l *List) setUp() {
+	l.feedErr.Store(nil)
+	l.upOnce.Do(func() { close(l.upCh) })
+}
+
+// Up is closed once the feed has first come up.
+func (l *List) Up() <-chan struct{} { return l.upCh }
+
+// Feed is how a List follows the log.
+type Feed struct {
+	// Pool reads the log.
+	Pool *pgxpool.Pool
+	// Poll is how often the log is read without a notification (default
+	// 1s; 250ms when the engine has no LISTEN).
+	Poll time.Duration
+	// Logger reports the feed going down and coming back.
+	Logger *slog.Logger
+}
+
+// Follow keeps l current until ctx ends: it catches up, LISTENs on Channel
+// through a connection of its own and catches up on every notification and
+// every Poll, and reconnects when the connection fails. While it cannot
+// read the log, Err says why.
+func (l *List) Follow(ctx context.Context, f Feed) {
+	poll := f.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	q := db.New(f.Pool)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.listen(ctx, f, q, poll)
+		if ctx.Err() != nil {
+			return
+		}
+		l.down(f.Logger, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// listen runs one LISTEN connection until it fails, and returns why. An
+// engine that refuses LISTEN is polled instead.
+func (l *List) listen(ctx context.Context, f Feed, q *db.Queries, poll time.Duration) error {
+	conn, err := f.Pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("connecting: %w", err)
+	}
+	// The connection holds a LISTEN: it never goes back to the pool.
+	c := conn.Hijack()
+	defer c.Close(context.WithoutCancel(ctx))
+	listening := true
+	if _, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{Channel}.Sanitize()); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		f.Logger.Warn("revocation feed: LISTEN refused; polling the log instead", "err", err, "every", poll/4)
+		listening, poll = false, poll/4
+	}
+	for {
+		if err := l.CatchUp(ctx, q); err != nil {
+			return fmt.Errorf("reading the revocation log: %w", err)
+		}
+		l.up(f.Logger)
+		if !listening {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(poll):
+			}
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, poll)
+		_, err := c.WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("listening: %w", err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func (l *List) down(log *slog.Logger, err error) {
+	if l.Err() == nil {
+		log.Error("revocation feed is down: revocations made elsewhere are not seen", "err", err)
+	}
+	l.setDown(err)
+}
+
+func (l *List) up(log *slog.Logger) {
+	if err := l.Err(); err != nil {
+		log.Info("revocation feed is up", "was", err.Error())
+		l.setUp()
+	}
+}

@@ -1,0 +1,301 @@
+// Package sessions keeps logins alive and ends them: a login starts a
+// session with a refresh token; refreshing rotates the token, and presenting
+// a used one again (outside a short window) ends the whole session. Every
+// end, and every account change that must reach access tokens already
+// issued, is written to the revocation log (package revocation) in the same
+// transaction and announced with NOTIFY, so that every replica refuses the
+// session's access tokens at once.
+//
+// Refresh tokens are 256 random bits, stored only as their SHA-256. A
+// token's successor is derived from it with an HMAC under the server's key,
+// so that a client that sends the same token twice at once (two tabs) gets
+// the same successor twice, and the session keeps one live token, without
+// the successor being stored anywhere but in its hash.
+package sessions
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rolegate/rolegate/gen/db"
+)
+
+// Config sets a Service's lifetimes.
+type Config struct {
+	// TTL is a session's absolute lifetime from its login.
+	TTL time.Duration
+	// IdleTTL is how long a session lives without a refresh.
+	IdleTTL time.Duration
+	// ReuseWindow is how long after its use a refresh token may be used
+	// again with the same answer.
+	ReuseWindow time.Duration
+	// AccessTTL and Leeway bound how long an access token issued before a
+	// revocation may still be presented: revocations are kept that long.
+	AccessTTL, Leeway time.Duration
+	// Key derives successors of refresh tokens (at least 32 bytes).
+	Key []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service starts, refreshes and ends sessions. It is safe for concurrent
+// use.
+type Service struct {
+	pool *pgxpool.Pool
+	cfg  Config
+}
+
+// New returns a Service over pool.
+func New(pool *pgxpool.Pool, cfg Config) (*Service, error) {
+	if len(cfg.Key) < 32 {
+		return nil, errors.New("sessions: the key must be at least 32 bytes")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{pool: pool, cfg: cfg}, nil
+}
+
+// ErrInvalidGrant is wrapped by every refusal of Refresh: an unknown,
+// ended, expired or reused refresh token, or an account that is gone or
+// disabled. The wrapping text is for logs only.
+var ErrInvalidGrant = errors.New("sessions: the refresh token is not valid")
+
+// Client is what a login tells of the client, kept with its session.
+type Client struct {
+	UserAgent string
+	Addr      string
+}
+
+// Started is a new or refreshed session's state.
+type Started struct {
+	SessionID    string
+	RefreshToken string
+	User         db.GetSessionUserRow
+}
+
+// Start starts a session of user in q's transaction and returns its id and
+// first refresh token.
+func (s *Service) Start(ctx context.Context, q *db.Queries, user int64, c Client) (id, refresh string, err error) {
+	now := s.cfg.Now()
+	id, err = q.CreateSession(ctx, db.CreateSessionParams{
+		UserID: user, Now: ts(now), ExpiresAt: ts(now.Add(s.cfg.TTL)),
+		UserAgent: truncate(c.UserAgent, 512), ClientAddr: truncate(c.Addr, 64),
+	})
+	if err != nil {
+		return "", "", err
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	refresh = base64.RawURLEncoding.EncodeToString(b[:])
+	return id, refresh, q.CreateRefreshToken(ctx, db.CreateRefreshTokenParams{Hash: hash(refresh), SessionID: id, IssuedAt: ts(now)})
+}
+
+// Refresh exchanges refresh for its successor and returns the session with
+// its user as they are now (roles, version). It returns an error wrapping
+// ErrInvalidGrant when refresh is unknown, its session ended or expired
+// (absolutely or idle), the account is disabled, or refresh was used
+// before: then, unless within ReuseWindow of that use (when the same
+// successor is returned again), the whole session ends.
+func (s *Service) Refresh(ctx context.Context, refresh string) (Started, error) {
+	var out Started
+	var reused bool
+	now := s.cfg.Now()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		t, err := q.GetRefreshToken(ctx, hash(refresh))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: unknown", ErrInvalidGrant)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case t.EndedAt.Valid:
+			return fmt.Errorf("%w: the session ended", ErrInvalidGrant)
+		case !now.Before(t.ExpiresAt.Time):
+			return fmt.Errorf("%w: the session expired", ErrInvalidGrant)
+		case !now.Before(t.LastUsedAt.Time.Add(s.cfg.IdleTTL)):
+			return fmt.Errorf("%w: the session was idle too long", ErrInvalidGrant)
+		}
+		next := s.successor(refresh)
+		if t.UsedAt.Valid {
+			// Used already: the same answer within the window, if its
+			// successor is still the session's current token; otherwise
+			// someone holds a token they should not, and the session ends.
+			fresh, err := q.GetUnusedRefreshToken(ctx, db.GetUnusedRefreshTokenParams{Hash: hash(next), SessionID: t.SessionID})
+			if err != nil {
+				return err
+			}
+			if !fresh || now.Sub(t.UsedAt.Time) > s.cfg.ReuseWindow {
+				reused = true
+				return s.end(ctx, q, t.SessionID, now)
+			}
+		} else {
+			if err := q.UseRefreshToken(ctx, db.UseRefreshTokenParams{Hash: hash(refresh), UsedAt: ts(now)}); err != nil {
+				return err
+			}
+			if err := q.CreateRefreshToken(ctx, db.CreateRefreshTokenParams{Hash: hash(next), SessionID: t.SessionID, IssuedAt: ts(now)}); err != nil {
+				return err
+			}
+			if err := q.TouchSession(ctx, db.TouchSessionParams{ID: t.SessionID, LastUsedAt: ts(now)}); err != nil {
+				return err
+			}
+		}
+		u, err := q.GetSessionUser(ctx, t.UserID)
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && u.Disabled {
+			return fmt.Errorf("%w: the account is gone or disabled", ErrInvalidGrant)
+		}
+		out = Started{SessionID: t.SessionID, RefreshToken: next, User: u}
+		return err
+	})
+	if reused {
+		return Started{}, fmt.Errorf("%w: a used refresh token came back; its session is ended", ErrInvalidGrant)
+	}
+	return out, err
+}
+
+// successor is the refresh token that follows refresh.
+func (s *Service) successor(refresh string) string {
+	mac := hmac.New(sha256.New, s.cfg.Key)
+	mac.Write([]byte(refresh))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// SessionOf returns the session a refresh token belongs to, or "" when it
+// is unknown.
+func (s *Service) SessionOf(ctx context.Context, refresh string) (string, error) {
+	t, err := db.New(s.pool).GetRefreshToken(ctx, hash(refresh))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return t.SessionID, err
+}
+
+// End ends the session id if it lives, in a transaction of its own.
+func (s *Service) End(ctx context.Context, id string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return s.end(ctx, db.New(tx), id, s.cfg.Now())
+	})
+}
+
+// end ends the session id, if it lives, in q's transaction.
+func (s *Service) end(ctx context.Context, q *db.Queries, id string, now time.Time) error {
+	_, err := q.EndSession(ctx, db.EndSessionParams{ID: id, EndedAt: ts(now)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.logSessions(ctx, q, []string{id}, now)
+}
+
+// EndOwn ends the live session id of user in q's transaction; ok is false
+// when it is no live session of user's.
+func (s *Service) EndOwn(ctx context.Context, q *db.Queries, user int64, id string) (ok bool, err error) {
+	now := s.cfg.Now()
+	ids, err := q.EndUserSession(ctx, db.EndUserSessionParams{ID: id, UserID: user, EndedAt: ts(now)})
+	if err != nil || len(ids) == 0 {
+		return false, err
+	}
+	return true, s.logSessions(ctx, q, ids, now)
+}
+
+// EndAll ends every live session of user but keep ("" for none) in q's
+// transaction.
+func (s *Service) EndAll(ctx context.Context, q *db.Queries, user int64, keep string) error {
+	now := s.cfg.Now()
+	var k *string
+	if keep != "" {
+		k = &keep
+	}
+	ids, err := q.EndUserSessions(ctx, db.EndUserSessionsParams{UserID: user, Keep: k, EndedAt: ts(now)})
+	if err != nil {
+		return err
+	}
+	return s.logSessions(ctx, q, ids, now)
+}
+
+// RevokeUser refuses every access token of user issued so far, in q's
+// transaction: for a change of roles or of the account's state, which the
+// next refresh reflects. gone says the account is being deleted.
+func (s *Service) RevokeUser(ctx context.Context, q *db.Queries, user int64, gone bool) error {
+	now := s.cfg.Now()
+	version := int64(math.MaxInt64)
+	if !gone {
+		var err error
+		if version, err = q.BumpTokenVersion(ctx, user); err != nil {
+			return err
+		}
+	}
+	seq, err := q.LogUserRevocation(ctx, db.LogUserRevocationParams{UserID: &user, MinVersion: &version, ExpiresAt: ts(s.keepUntil(now))})
+	if err != nil {
+		return err
+	}
+	return q.NotifyRevocation(ctx, seq)
+}
+
+// logSessions writes the ends of sessions ids to the revocation log and
+// announces them.
+func (s *Service) logSessions(ctx context.Context, q *db.Queries, ids []string, now time.Time) error {
+	var last int64
+	for _, id := range ids {
+		seq, err := q.LogSessionRevocation(ctx, db.LogSessionRevocationParams{SessionID: &id, ExpiresAt: ts(s.keepUntil(now))})
+		if err != nil {
+			return err
+		}
+		last = seq
+	}
+	if last == 0 {
+		return nil
+	}
+	return q.NotifyRevocation(ctx, last)
+}
+
+// keepUntil is when a revocation made at now is of no more use: every
+// access token it concerns has expired.
+func (s *Service) keepUntil(now time.Time) time.Time {
+	return now.Add(s.cfg.AccessTTL + 2*s.cfg.Leeway + time.Second)
+}
+
+// IdleSince is the last use before which a session has ended idle, at now.
+func (s *Service) IdleSince() time.Time { return s.cfg.Now().Add(-s.cfg.IdleTTL) }
+
+// IdleTTL is how long a session lives unused.
+func (s *Service) IdleTTL() time.Duration { return s.cfg.IdleTTL }
+
+// Now is the Service's clock.
+func (s *Service) Now() time.Time { return s.cfg.Now() }
+
+func hash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: true} }
+
+// truncate cuts s, made valid UTF-8 without NUL characters, to at most n
+// bytes, on a character boundary.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}

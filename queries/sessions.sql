@@ -1,0 +1,110 @@
+-- Queries of sessions (package sessions): logins, their refresh tokens, and
+-- the revocation log that replicas follow.
+
+-- name: CreateSession :one
+INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr)
+VALUES (sqlc.arg(user_id), sqlc.arg(now), sqlc.arg(now), sqlc.arg(expires_at), sqlc.arg(user_agent), sqlc.arg(client_addr))
+RETURNING id;
+
+-- name: CreateRefreshToken :exec
+INSERT INTO refresh_tokens (hash, session_id, issued_at)
+VALUES (sqlc.arg(hash), sqlc.arg(session_id), sqlc.arg(issued_at));
+
+-- name: GetRefreshToken :one
+-- GetRefreshToken returns a refresh token with its session, locking both
+-- until the transaction ends, so that concurrent uses of one token take
+-- turns and each sees what the one before did.
+SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at
+FROM refresh_tokens t
+JOIN sessions s ON s.id = t.session_id
+WHERE t.hash = sqlc.arg(hash)
+FOR UPDATE;
+
+-- name: GetUnusedRefreshToken :one
+-- GetUnusedRefreshToken tells whether a refresh token of the session exists
+-- and is not used yet.
+SELECT EXISTS (
+    SELECT 1 FROM refresh_tokens
+    WHERE hash = sqlc.arg(hash) AND session_id = sqlc.arg(session_id) AND used_at IS NULL
+) AS ok;
+
+-- name: UseRefreshToken :exec
+UPDATE refresh_tokens SET used_at = sqlc.arg(used_at) WHERE hash = sqlc.arg(hash);
+
+-- name: TouchSession :exec
+UPDATE sessions SET last_used_at = sqlc.arg(last_used_at) WHERE id = sqlc.arg(id);
+
+-- name: GetSessionUser :one
+-- GetSessionUser returns what a refreshed access token says of its user, as
+-- it is now.
+SELECT u.id, u.email, u.disabled, u.token_version,
+       coalesce((SELECT array_agg(r.name ORDER BY r.name)
+                 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                 WHERE ur.user_id = u.id), '{}')::text[] AS roles
+FROM users u
+WHERE u.id = sqlc.arg(id);
+
+-- name: EndSession :one
+-- EndSession ends a live session and returns its user.
+UPDATE sessions SET ended_at = sqlc.arg(ended_at)
+WHERE id = sqlc.arg(id) AND ended_at IS NULL
+RETURNING user_id;
+
+-- name: EndUserSession :many
+-- EndUserSession ends one live session of user_id; no row when it is not
+-- one.
+UPDATE sessions SET ended_at = sqlc.arg(ended_at)
+WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id) AND ended_at IS NULL
+RETURNING id;
+
+-- name: EndUserSessions :many
+-- EndUserSessions ends every live session of user_id but keep (which may be
+-- NULL) and returns their ids.
+UPDATE sessions SET ended_at = sqlc.arg(ended_at)
+WHERE user_id = sqlc.arg(user_id) AND ended_at IS NULL
+  AND (sqlc.narg(keep)::uuid IS NULL OR id <> sqlc.narg(keep)::uuid)
+RETURNING id;
+
+-- name: ListLiveSessions :many
+-- ListLiveSessions returns the sessions of user_id that have not ended and
+-- whose absolute and idle ends are after now, newest first.
+SELECT id, created_at, last_used_at, expires_at, user_agent, client_addr
+FROM sessions
+WHERE user_id = sqlc.arg(user_id) AND ended_at IS NULL
+  AND expires_at > sqlc.arg(now) AND last_used_at > sqlc.arg(idle_since)
+ORDER BY created_at DESC, id
+LIMIT 1000;
+
+-- name: BumpTokenVersion :one
+-- BumpTokenVersion raises a user's token version, so that access tokens
+-- issued before are refused, and returns the new version.
+UPDATE users SET token_version = token_version + 1 WHERE id = sqlc.arg(id)
+RETURNING token_version;
+
+-- name: LogSessionRevocation :one
+INSERT INTO revocations (session_id, expires_at) VALUES (sqlc.arg(session_id), sqlc.arg(expires_at))
+RETURNING seq;
+
+-- name: LogUserRevocation :one
+INSERT INTO revocations (user_id, min_version, expires_at)
+VALUES (sqlc.arg(user_id), sqlc.arg(min_version), sqlc.arg(expires_at))
+RETURNING seq;
+
+-- name: NotifyRevocation :exec
+-- NotifyRevocation tells every replica listening, once the transaction
+-- commits, that the revocation log has grown to seq.
+SELECT pg_notify('rolegate_revocations', sqlc.arg(seq)::bigint::text);
+
+-- name: ListRevocations :many
+-- ListRevocations returns the revocations after seq, and those of the last
+-- few seconds again (a transaction may commit a lower seq after a higher
+-- one), that are still of use at now.
+SELECT seq, session_id, user_id, min_version, expires_at
+FROM revocations
+WHERE (seq > sqlc.arg(after) OR created_at > now() - interval '30 seconds')
+  AND expires_at > sqlc.arg(now)
+ORDER BY seq;
+
+-- name: DeleteOldRevocations :execrows
+-- DeleteOldRevocations drops revocations no token they concern outlived.
+DELETE FROM revocations WHERE expires_at < sqlc.arg(before);
