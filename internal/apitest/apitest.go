@@ -46,7 +46,8 @@ type Env struct {
 	Spec *access.Spec
 	// Secret is the HS256 key of the server's tokens.
 	Secret []byte
-	// Now is the clock of the server's tokens; tests may move it.
+	// Now is the server's clock (tokens, sessions, revocations); set it
+	// with Options.Now.
 	Now func() time.Time
 	// BlobDir is the directory of the document blob store.
 	BlobDir string
@@ -71,6 +72,8 @@ type Options struct {
 	PDFWorkers, PDFWorkersPerUser int
 	PDFTimeout                    time.Duration
 	PDFMaxDecodedBytes            int64
+	// Now replaces the server's clock (default time.Now).
+	Now func() time.Time
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -86,7 +89,10 @@ func New(tb testing.TB, opts ...Options) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &Env{DatabaseURL: testdb.URL(tb), Spec: spec, Secret: make([]byte, 32), Now: time.Now, BlobDir: tb.TempDir()}
+	e := &Env{DatabaseURL: testdb.URL(tb), Spec: spec, Secret: make([]byte, 32), Now: o.Now, BlobDir: tb.TempDir()}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
 	_, _ = rand.Read(e.Secret)
 	if e.Pool, err = pgxpool.New(ctx, e.DatabaseURL); err != nil {
 		tb.Fatal(err)

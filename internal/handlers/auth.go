@@ -221,6 +221,7 @@ func (a Auth) EndMySession(ctx context.Context, req api.EndMySessionRequestObjec
 	if err != nil {
 		return nil, dberr.Translate(err, "")
 	}
+	a.Sessions.Sync(ctx)
 	if !ok {
 		return nil, problem.New(problem.NotFound, "No such session.")
 	}
@@ -326,6 +327,7 @@ func (a Auth) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordRequ
 			return nil, dberr.Translate(err, "")
 		}
 		if n == 1 {
+			a.Sessions.Sync(ctx)
 			return api.ChangeMyPassword204Response{}, nil
 		}
 	}

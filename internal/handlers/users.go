@@ -312,7 +312,11 @@ func (u Users) DeleteRole(ctx context.Context, req api.DeleteRoleRequestObject) 
 // asAdmin runs fn in one transaction for the calling admin, as
 // accounts.AsAdmin does, and translates its errors.
 func (u Users) asAdmin(ctx context.Context, fn func(q *db.Queries) error) error {
-	return userError(accounts.AsAdmin(ctx, u.Pool, access.Caller(ctx).UserID, fn))
+	err := accounts.AsAdmin(ctx, u.Pool, access.Caller(ctx).UserID, fn)
+	if err == nil {
+		u.Sessions.Sync(ctx) // the change may have revoked tokens
+	}
+	return userError(err)
 }
 
 // checkAdmin is the caller check of asAdmin for operations that only read.

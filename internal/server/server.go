@@ -105,14 +105,15 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	}
 	mac := hmac.New(sha256.New, cfg.JWTSecret)
 	mac.Write([]byte("rolegate refresh tokens"))
+	revoked := revocation.New(d.Now)
 	sess, err := sessions.New(d.Pool, sessions.Config{
 		TTL: cfg.SessionTTL, IdleTTL: cfg.RefreshTokenTTL, ReuseWindow: cfg.RefreshReuseWindow,
 		AccessTTL: cfg.AccessTokenTTL, Leeway: tokenLeeway, Key: mac.Sum(nil), Now: d.Now,
+		Local: revoked, Logger: d.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	revoked := revocation.New(d.Now)
 	if err := revoked.CatchUp(ctx, db.New(d.Pool)); err != nil {
 		return nil, fmt.Errorf("server: loading the revocation log: %w", err)
 	}

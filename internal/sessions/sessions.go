@@ -21,6 +21,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"time"
@@ -48,6 +49,14 @@ type Config struct {
 	Key []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Local is this replica's revocation state, brought up to date by Sync
+	// once a revocation commits, so that the very next request on this
+	// replica sees it; others learn of it through the log's feed.
+	Local interface {
+		CatchUp(ctx context.Context, q *db.Queries) error
+	}
+	// Logger reports a failed Sync.
+	Logger *slog.Logger
 }
 
 // Service starts, refreshes and ends sessions. It is safe for concurrent
@@ -64,6 +73,9 @@ func New(pool *pgxpool.Pool, cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	return &Service{pool: pool, cfg: cfg}, nil
 }
@@ -162,9 +174,22 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Started, error) 
 		return err
 	})
 	if reused {
+		s.Sync(ctx)
 		return Started{}, fmt.Errorf("%w: a used refresh token came back; its session is ended", ErrInvalidGrant)
 	}
 	return out, err
+}
+
+// Sync brings this replica's revocation state up to date with the log: a
+// caller that ended sessions or revoked tokens in its own transaction calls
+// it once that commits. A failure is logged; the feed catches up anyway.
+func (s *Service) Sync(ctx context.Context) {
+	if s.cfg.Local == nil {
+		return
+	}
+	if err := s.cfg.Local.CatchUp(ctx, db.New(s.pool)); err != nil {
+		s.cfg.Logger.Warn("revocations: catching up after a change", "err", err)
+	}
 }
 
 // successor is the refresh token that follows refresh.
@@ -186,9 +211,13 @@ func (s *Service) SessionOf(ctx context.Context, refresh string) (string, error)
 
 // End ends the session id if it lives, in a transaction of its own.
 func (s *Service) End(ctx context.Context, id string) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return s.end(ctx, db.New(tx), id, s.cfg.Now())
 	})
+	if err == nil {
+		s.Sync(ctx)
+	}
+	return err
 }
 
 // end ends the session id, if it lives, in q's transaction.
@@ -204,7 +233,8 @@ func (s *Service) end(ctx context.Context, q *db.Queries, id string, now time.Ti
 }
 
 // EndOwn ends the live session id of user in q's transaction; ok is false
-// when it is no live session of user's.
+// when it is no live session of user's. Like EndAll and RevokeUser, the
+// caller calls Sync once the transaction commits.
 func (s *Service) EndOwn(ctx context.Context, q *db.Queries, user int64, id string) (ok bool, err error) {
 	now := s.cfg.Now()
 	ids, err := q.EndUserSession(ctx, db.EndUserSessionParams{ID: id, UserID: user, EndedAt: ts(now)})

@@ -1,0 +1,396 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rolegate/rolegate/internal/apitest"
+)
+
+// clock is a test clock the server reads; tests move it instead of
+// sleeping.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// tokens is what /token answered.
+type tokens struct{ access, refresh string }
+
+// loginTokens logs u in and returns its tokens.
+func loginTokens(t *testing.T, e *apitest.Env, u apitest.User, header ...string) tokens {
+	t.Helper()
+	h := map[string]string{"Content-Type": formCT}
+	for i := 0; i+1 < len(header); i += 2 {
+		h[header[i]] = header[i+1]
+	}
+	r := do(t, "POST", e.URL+"/token", form("grant_type", "password", "username", u.Email, "password", u.Password), h)
+	return tokensOf(t, r)
+}
+
+func tokensOf(t *testing.T, r response) tokens {
+	t.Helper()
+	m := r.json(t)
+	access, _ := m["access_token"].(string)
+	refresh, _ := m["refresh_token"].(string)
+	if r.status != 200 || access == "" || refresh == "" {
+		t.Fatalf("/token = %d %s, want an access and a refresh token", r.status, r.body)
+	}
+	return tokens{access, refresh}
+}
+
+// refresh sends the refresh_token grant.
+func refresh(t *testing.T, e *apitest.Env, token string) response {
+	t.Helper()
+	return do(t, "POST", e.URL+"/token", form("grant_type", "refresh_token", "refresh_token", token), map[string]string{"Content-Type": formCT})
+}
+
+// revoke sends an RFC 7009 revocation.
+func revoke(t *testing.T, e *apitest.Env, kv ...string) response {
+	t.Helper()
+	return do(t, "POST", e.URL+"/token/revoke", form(kv...), map[string]string{"Content-Type": formCT})
+}
+
+// works reports whether an access token is accepted.
+func works(t *testing.T, e *apitest.Env, access string) bool {
+	t.Helper()
+	r := do(t, "GET", e.URL+"/identify/me", nil, bearer(access))
+	switch r.status {
+	case 200:
+		return true
+	case 401:
+		assertTokenRefused(t, r)
+		return false
+	}
+	t.Fatalf("GET /identify/me = %d %s", r.status, r.body)
+	return false
+}
+
+func TestRefreshRotates(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := apitest.New(t, apitest.Options{Now: clk.Now})
+	u := e.CreateUser(t, "rotate@example.com", "user")
+	first := loginTokens(t, e, u)
+	seen := map[string]bool{first.refresh: true}
+	cur := first
+	for i := range 3 {
+		clk.Advance(time.Minute) // past the reuse window each time
+		next := tokensOf(t, refresh(t, e, cur.refresh))
+		if seen[next.refresh] || next.access == cur.access {
+			t.Fatalf("refresh %d answered a token seen before", i)
+		}
+		seen[next.refresh] = true
+		if !works(t, e, next.access) {
+			t.Fatalf("refresh %d: its access token is refused", i)
+		}
+		cur = next
+	}
+	// A refresh token may not be used twice once the window has passed.
+	clk.Advance(time.Minute)
+	assertOAuthError(t, refresh(t, e, first.refresh), 400, "invalid_grant")
+	assertOAuthError(t, refresh(t, e, "not a token"), 400, "invalid_grant")
+	assertOAuthError(t, do(t, "POST", e.URL+"/token", form("grant_type", "refresh_token"), map[string]string{"Content-Type": formCT}), 400, "invalid_request")
+}
+
+// Presenting a used refresh token again ends the session: its latest
+// refresh token and access token die with it.
+func TestRefreshReuseEndsTheSession(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := apitest.New(t, apitest.Options{Now: clk.Now})
+	u := e.CreateUser(t, "reuse@example.com", "user")
+	stolen := loginTokens(t, e, u)
+	clk.Advance(time.Minute)
+	latest := tokensOf(t, refresh(t, e, stolen.refresh)) // the owner refreshes
+	clk.Advance(time.Minute)
+	other := loginTokens(t, e, u) // another session of the same user
+	assertOAuthError(t, refresh(t, e, stolen.refresh), 400, "invalid_grant")
+	if works(t, e, latest.access) {
+		t.Error("the session's latest access token works after its refresh token was reused")
+	}
+	assertOAuthError(t, refresh(t, e, latest.refresh), 400, "invalid_grant")
+	if !works(t, e, other.access) {
+		t.Error("another session of the user was ended too")
+	}
+	tokensOf(t, refresh(t, e, other.refresh))
+}
+
+// Two refreshes of one token at once (two tabs) both succeed, with the same
+// new refresh token, and leave one live session.
+func TestConcurrentRefreshesWithinTheWindow(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	u := e.CreateUser(t, "tabs@example.com", "user")
+	tok := loginTokens(t, e, u)
+	const tabs = 4
+	got := make([]response, tabs)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range tabs {
+		wg.Go(func() {
+			<-start
+			got[i] = refresh(t, e, tok.refresh)
+		})
+	}
+	close(start)
+	wg.Wait()
+	var refreshTokens []string
+	for i, r := range got {
+		next := tokensOf(t, r)
+		if !works(t, e, next.access) {
+			t.Errorf("tab %d: access token refused", i)
+		}
+		refreshTokens = append(refreshTokens, next.refresh)
+	}
+	if distinct := slices.Compact(slices.Sorted(slices.Values(refreshTokens))); len(distinct) != 1 {
+		t.Errorf("concurrent refreshes answered %d different refresh tokens, want 1", len(distinct))
+	}
+	sessions := do(t, "GET", e.URL+"/identify/me/sessions", nil, bearer(tokensOf(t, got[0]).access))
+	if list := sessionList(t, sessions); len(list) != 1 {
+		t.Errorf("%d live sessions, want 1", len(list))
+	}
+	tokensOf(t, refresh(t, e, refreshTokens[0])) // the one live token goes on
+}
+
+func sessionList(t *testing.T, r response) []map[string]any {
+	t.Helper()
+	if r.status != 200 {
+		t.Fatalf("GET /identify/me/sessions = %d %s", r.status, r.body)
+	}
+	var list []map[string]any
+	for _, v := range jsonArray(t, r.body) {
+		list = append(list, v.(map[string]any))
+	}
+	return list
+}
+
+func TestSessionExpiry(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// every: how often the client refreshes; the session must end
+		// within end, by its idle or its absolute end.
+		every, end time.Duration
+	}{
+		{"idle", 7*24*time.Hour + time.Second, 7*24*time.Hour + time.Second},
+		{"absolute", 6 * 24 * time.Hour, 30*24*time.Hour + 6*24*time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			clk := newClock()
+			e := apitest.New(t, apitest.Options{Now: clk.Now})
+			u := e.CreateUser(t, "expiry@example.com", "user")
+			cur := loginTokens(t, e, u).refresh
+			var lived time.Duration
+			for {
+				clk.Advance(tt.every)
+				lived += tt.every
+				r := refresh(t, e, cur)
+				if r.status != 200 {
+					assertOAuthError(t, r, 400, "invalid_grant")
+					break
+				}
+				if lived > tt.end {
+					t.Fatalf("the session still refreshes after %v", lived)
+				}
+				cur = tokensOf(t, r).refresh
+			}
+			if tt.name == "absolute" && lived < 30*24*time.Hour {
+				t.Errorf("the session ended after %v, before its absolute end", lived)
+			}
+		})
+	}
+}
+
+func TestRevocation(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	u := e.CreateUser(t, "revoke@example.com", "user")
+	for _, kind := range []string{"refresh_token", "access_token"} {
+		t.Run(kind, func(t *testing.T) {
+			tok := loginTokens(t, e, u)
+			token := tok.refresh
+			if kind == "access_token" {
+				token = tok.access
+			}
+			r := revoke(t, e, "token", token, "token_type_hint", kind)
+			if r.status != 200 || r.header.Get("Cache-Control") != "no-store" {
+				t.Fatalf("revoke = %d %v", r.status, r.header)
+			}
+			if works(t, e, tok.access) {
+				t.Error("the access token works after the revocation")
+			}
+			assertOAuthError(t, refresh(t, e, tok.refresh), 400, "invalid_grant")
+			// Revoking again, or with the wrong hint, is still 200.
+			if r := revoke(t, e, "token", token, "token_type_hint", "access_token"); r.status != 200 {
+				t.Errorf("second revocation = %d", r.status)
+			}
+		})
+	}
+	for _, garbage := range []string{"garbage", "a.b.c", strings.Repeat("x", 300)} {
+		if r := revoke(t, e, "token", garbage); r.status != 200 {
+			t.Errorf("revoke %q = %d %s, want 200", garbage, r.status, r.body)
+		}
+	}
+	assertOAuthError(t, revoke(t, e, "token_type_hint", "refresh_token"), 400, "invalid_request")
+	assertOAuthError(t, do(t, "POST", e.URL+"/token/revoke?token=x", form("token", "x"), map[string]string{"Content-Type": formCT}), 400, "invalid_request")
+}
+
+func TestMySessions(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	u := e.CreateUser(t, "sessions@example.com", "user")
+	other := e.CreateUser(t, "other@example.com", "user")
+	laptop := loginTokens(t, e, u, "User-Agent", "laptop/1.0")
+	phone := loginTokens(t, e, u, "User-Agent", "phone/2.0")
+	theirs := loginTokens(t, e, other)
+
+	list := sessionList(t, do(t, "GET", e.URL+"/identify/me/sessions", nil, bearer(laptop.access)))
+	if len(list) != 2 {
+		t.Fatalf("%d sessions listed, want 2: %v", len(list), list)
+	}
+	var phoneID, laptopID string
+	for _, s := range list {
+		switch s["user_agent"] {
+		case "laptop/1.0":
+			laptopID = s["id"].(string)
+			if s["current"] != true || s["client_addr"] != "127.0.0.1" {
+				t.Errorf("laptop session = %v, want current, from 127.0.0.1", s)
+			}
+		case "phone/2.0":
+			phoneID = s["id"].(string)
+			if s["current"] != false {
+				t.Errorf("phone session = %v, want not current", s)
+			}
+		}
+	}
+	if phoneID == "" || laptopID == "" {
+		t.Fatalf("sessions %v lack a user agent", list)
+	}
+	// Someone else's session is 404, and stays alive.
+	theirID := sessionList(t, do(t, "GET", e.URL+"/identify/me/sessions", nil, bearer(theirs.access)))[0]["id"].(string)
+	assertProblem(t, do(t, "DELETE", e.URL+"/identify/me/sessions/"+theirID, nil, bearer(laptop.access)), 404)
+	assertProblem(t, do(t, "DELETE", e.URL+"/identify/me/sessions/not-a-uuid", nil, bearer(laptop.access)), 400)
+	if !works(t, e, theirs.access) {
+		t.Fatal("another user's session was ended")
+	}
+	// Ending the phone's session signs the phone out, not the laptop.
+	if r := do(t, "DELETE", e.URL+"/identify/me/sessions/"+phoneID, nil, bearer(laptop.access)); r.status != 204 {
+		t.Fatalf("end phone session = %d %s", r.status, r.body)
+	}
+	if works(t, e, phone.access) || !works(t, e, laptop.access) {
+		t.Error("ending the phone's session: want the phone out and the laptop in")
+	}
+	assertOAuthError(t, refresh(t, e, phone.refresh), 400, "invalid_grant")
+	assertProblem(t, do(t, "DELETE", e.URL+"/identify/me/sessions/"+phoneID, nil, bearer(laptop.access)), 404)
+	if list := sessionList(t, do(t, "GET", e.URL+"/identify/me/sessions", nil, bearer(laptop.access))); len(list) != 1 {
+		t.Errorf("%d sessions after ending one, want 1", len(list))
+	}
+}
+
+// A password change signs out every other session; the one that made the
+// change stays.
+func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	u := e.CreateUser(t, "change@example.com", "user")
+	mine := loginTokens(t, e, u)
+	elsewhere := loginTokens(t, e, u)
+	r := do(t, "POST", e.URL+"/identify/me/password",
+		strings.NewReader(`{"current_password":"`+u.Password+`","new_password":"a brand new passphrase"}`), jsonHeaders(mine.access))
+	if r.status != 204 {
+		t.Fatalf("change = %d %s", r.status, r.body)
+	}
+	if works(t, e, elsewhere.access) {
+		t.Error("another session's access token works after the password change")
+	}
+	assertOAuthError(t, refresh(t, e, elsewhere.refresh), 400, "invalid_grant")
+	if !works(t, e, mine.access) {
+		t.Error("the session that changed the password was signed out")
+	}
+	tokensOf(t, refresh(t, e, mine.refresh))
+}
+
+// An administrator's changes to an account reach its access tokens at once:
+// signing out everywhere, disabling (which re-enabling does not undo) and a
+// change of roles, after which the next refresh carries the new roles. A
+// token issued after the change works, even within the same second.
+func TestAccountChangesReachIssuedTokens(t *testing.T) {
+	t.Parallel()
+	e, _, admin := adminEnv(t)
+	u := e.CreateUser(t, "changes@example.com", "user")
+	id := strconv.FormatInt(u.ID, 10)
+	adminDo := func(method, path, body string) {
+		t.Helper()
+		if r := do(t, method, e.URL+path, strings.NewReader(body), jsonHeaders(admin)); r.status >= 300 {
+			t.Fatalf("%s %s = %d %s", method, path, r.status, r.body)
+		}
+	}
+
+	tok := loginTokens(t, e, u)
+	adminDo("DELETE", "/users/"+id+"/sessions", "")
+	if works(t, e, tok.access) {
+		t.Error("signed out everywhere, the access token still works")
+	}
+	assertOAuthError(t, refresh(t, e, tok.refresh), 400, "invalid_grant")
+
+	tok = loginTokens(t, e, u)
+	adminDo("POST", "/users/"+id+"/disable", "")
+	if works(t, e, tok.access) {
+		t.Error("disabled, the access token still works")
+	}
+	adminDo("POST", "/users/"+id+"/enable", "")
+	if works(t, e, tok.access) {
+		t.Error("re-enabling revived a token issued before the account was disabled")
+	}
+	assertOAuthError(t, refresh(t, e, tok.refresh), 400, "invalid_grant")
+
+	tok = loginTokens(t, e, u)
+	adminDo("PUT", "/users/"+id+"/roles", `{"roles":["user","system"]}`)
+	if works(t, e, tok.access) {
+		t.Error("after a change of roles, the old access token still works")
+	}
+	next := tokensOf(t, refresh(t, e, tok.refresh))
+	r := do(t, "GET", e.URL+"/identify/me", nil, bearer(next.access))
+	if r.status != 200 || !strings.Contains(r.body, `"roles":["system","user"]`) {
+		t.Errorf("after refreshing: %d %s, want the new roles", r.status, r.body)
+	}
+	// Issued right after the change, in the same second: it works.
+	fresh := loginTokens(t, e, u)
+	adminDo("PUT", "/users/"+id+"/roles", `{"roles":["user"]}`)
+	after := loginTokens(t, e, u)
+	if works(t, e, fresh.access) || !works(t, e, after.access) {
+		t.Error("a token issued after a change of roles must work, one issued before must not")
+	}
+
+	// Deleting the account kills its tokens too.
+	adminDo("DELETE", "/users/"+id, "")
+	if works(t, e, after.access) {
+		t.Error("the deleted account's access token works")
+	}
+	assertProblem(t, do(t, "DELETE", e.URL+"/users/"+id+"/sessions", nil, bearer(admin)), http.StatusNotFound)
+}
+
+func jsonArray(t *testing.T, body string) []any {
+	t.Helper()
+	var v []any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("body is not a JSON array: %v\n%s", err, body)
+	}
+	return v
+}
