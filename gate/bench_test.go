@@ -1,14 +1,19 @@
 package gate_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/gate"
+	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/token"
 )
 
@@ -27,8 +32,8 @@ var small = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 // BenchmarkAuthorizedGET reports the same small handler bare and behind the
-// whole gate (routing, bearer token, x-roles, openapi3filter validation)
-// for an authorized GET /identify/me. The difference is the gate's cost per
+// whole gate (routing, bearer token, its revocation check, x-roles,
+// openapi3filter validation) for an authorized GET /identify/me. The difference is the gate's cost per
 // request. Run: make bench.
 func BenchmarkAuthorizedGET(b *testing.B) {
 	spec, err := access.LoadSpec(b.Context(), rolegate.OpenAPIYAML)
@@ -43,7 +48,18 @@ func BenchmarkAuthorizedGET(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	guarded, err := gate.New(spec, gate.Options{Verifier: tokens}, small)
+	// With the revocation check, as served: a state holding other
+	// revocations, none of them this token's.
+	revoked := revocation.New(nil)
+	var rows []db.ListRevocationsRow
+	later := pgtype.Timestamptz{Time: time.Now().Add(time.Hour), Valid: true}
+	for i := range int64(1000) {
+		sid, uid, ver := fmt.Sprintf("00000000-0000-4000-8000-%012d", i+2), i+2, int64(5)
+		rows = append(rows, db.ListRevocationsRow{Seq: 2 * i, SessionID: &sid, ExpiresAt: later},
+			db.ListRevocationsRow{Seq: 2*i + 1, UserID: &uid, MinVersion: &ver, ExpiresAt: later})
+	}
+	revoked.Apply(rows)
+	guarded, err := gate.New(spec, gate.Options{Verifier: revocation.Verifier{Tokens: tokens, List: revoked}}, small)
 	if err != nil {
 		b.Fatal(err)
 	}

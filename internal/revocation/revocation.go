@@ -106,9 +106,10 @@ func (v Verifier) Verify(raw string) (*token.Claims, error) {
 
 var errRevoked = fmt.Errorf("%w: %w", token.ErrInvalid, ErrRevoked)
 
-// apply merges rows of the log into the state and drops entries no token
-// they concern outlived.
-func (l *List) apply(rows []db.ListRevocationsRow) {
+// Apply merges rows of the log into the state and drops entries no token
+// they concern outlived. CatchUp applies what it reads; Apply is for rows
+// read otherwise.
+func (l *List) Apply(rows []db.ListRevocationsRow) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -149,12 +150,6 @@ func (l *List) apply(rows []db.ListRevocationsRow) {
 	l.state.Store(s)
 }
 
-// Len returns how many sessions and users the state holds entries for.
-func (l *List) Len() (sessions, users int) {
-	s := l.state.Load()
-	return len(s.sessions), len(s.users)
-}
-
 // CatchUp reads the log from where the List is, applies it, and returns
 // any error of the database.
 func (l *List) CatchUp(ctx context.Context, q *db.Queries) error {
@@ -165,7 +160,7 @@ func (l *List) CatchUp(ctx context.Context, q *db.Queries) error {
 	if err != nil {
 		return err
 	}
-	l.apply(rows)
+	l.Apply(rows)
 	return nil
 }
 
