@@ -108,3 +108,10 @@ ORDER BY seq;
 -- name: DeleteOldRevocations :execrows
 -- DeleteOldRevocations drops revocations no token they concern outlived.
 DELETE FROM revocations WHERE expires_at < sqlc.arg(before);
+
+-- name: DeleteDeadSessions :execrows
+-- DeleteDeadSessions drops sessions that ended, or expired absolutely or
+-- idle, before before; their refresh tokens go with them (ON DELETE
+-- CASCADE). The revocation log keeps what replicas still need.
+DELETE FROM sessions
+WHERE ended_at < sqlc.arg(before) OR expires_at < sqlc.arg(before) OR last_used_at < sqlc.arg(idle_before);

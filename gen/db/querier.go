@@ -27,6 +27,10 @@ type Querier interface {
 	// CreateUser stores email as typed and canonical_email, its canonical form
 	// (email.Canonical), under which it must be unique.
 	CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error)
+	// DeleteDeadSessions drops sessions that ended, or expired absolutely or
+	// idle, before before; their refresh tokens go with them (ON DELETE
+	// CASCADE). The revocation log keeps what replicas still need.
+	DeleteDeadSessions(ctx context.Context, arg DeleteDeadSessionsParams) (int64, error)
 	// DeleteDocument deletes a document the caller may see and returns its blob key.
 	DeleteDocument(ctx context.Context, arg DeleteDocumentParams) (string, error)
 	DeleteNote(ctx context.Context, arg DeleteNoteParams) (int64, error)

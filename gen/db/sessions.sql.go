@@ -71,6 +71,27 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (s
 	return id, err
 }
 
+const deleteDeadSessions = `-- name: DeleteDeadSessions :execrows
+DELETE FROM sessions
+WHERE ended_at < $1 OR expires_at < $1 OR last_used_at < $2
+`
+
+type DeleteDeadSessionsParams struct {
+	Before     pgtype.Timestamptz
+	IdleBefore pgtype.Timestamptz
+}
+
+// DeleteDeadSessions drops sessions that ended, or expired absolutely or
+// idle, before before; their refresh tokens go with them (ON DELETE
+// CASCADE). The revocation log keeps what replicas still need.
+func (q *Queries) DeleteDeadSessions(ctx context.Context, arg DeleteDeadSessionsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteDeadSessions, arg.Before, arg.IdleBefore)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteOldRevocations = `-- name: DeleteOldRevocations :execrows
 DELETE FROM revocations WHERE expires_at < $1
 `

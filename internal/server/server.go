@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -158,7 +159,10 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
+		var wg sync.WaitGroup
+		wg.Go(func() { prune(ctx, sess, d.Logger) })
 		revoked.Follow(ctx, revocation.Feed{Pool: d.Pool, Logger: d.Logger})
+		wg.Wait()
 	}()
 	// Ready when the feed is: a replica that starts serving while it cannot
 	// follow the log says so on /readyz.
@@ -168,6 +172,26 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	case <-time.After(5 * time.Second):
 	}
 	return s, nil
+}
+
+// pruneEvery is how often a replica deletes dead sessions and spent
+// revocations.
+const pruneEvery = 10 * time.Minute
+
+// prune runs sessions.Service.Prune every pruneEvery until ctx ends.
+func prune(ctx context.Context, sess *sessions.Service, logger *slog.Logger) {
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := sess.Prune(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("pruning dead sessions", "err", err)
+			}
+		}
+	}
 }
 
 // Close stops following the revocation log and the hashing workers.

@@ -192,6 +192,21 @@ func (s *Service) Sync(ctx context.Context) {
 	}
 }
 
+// Prune deletes what no request can use any more: sessions dead for a day
+// (ended, or past their absolute or idle end) with their refresh tokens,
+// and revocations that every token they concern has outlived. Any replica
+// may run it; running it twice does no harm.
+func (s *Service) Prune(ctx context.Context) error {
+	now := s.cfg.Now()
+	q := db.New(s.pool)
+	before := now.Add(-24 * time.Hour)
+	if _, err := q.DeleteDeadSessions(ctx, db.DeleteDeadSessionsParams{Before: ts(before), IdleBefore: ts(before.Add(-s.cfg.IdleTTL))}); err != nil {
+		return err
+	}
+	_, err := q.DeleteOldRevocations(ctx, ts(now))
+	return err
+}
+
 // successor is the refresh token that follows refresh.
 func (s *Service) successor(refresh string) string {
 	mac := hmac.New(sha256.New, s.cfg.Key)
