@@ -1,9 +1,12 @@
 // Package sdk is rolegate's Go client: the client generated from the spec
-// (package gen/api, with typed responses) plus the one thing it cannot do by
-// itself, logging in and sending the access token with every request.
+// (package gen/api, with typed responses) plus what it cannot do by itself:
+// logging in, sending the access token with every request, and keeping the
+// session alive (refreshing the access token before it expires, or when the
+// server refuses it, e.g. after a change of roles) until Logout.
 //
-//	c, err := sdk.Login(ctx, "http://127.0.0.1:8080", "alice@example.com", pw)
-//	me, err := c.GetMeWithResponse(ctx) // me.JSON200.Email
+//	s, err := sdk.Start(ctx, "http://127.0.0.1:8080", "alice@example.com", pw)
+//	me, err := s.Client().GetMeWithResponse(ctx) // me.JSON200.Email
+//	err = s.Logout(ctx)
 package sdk
 
 import (
@@ -14,8 +17,8 @@ import (
 	"github.com/rolegate/rolegate/gen/api"
 )
 
-// LoginError is a refused login: the RFC 6749 error code and description,
-// or the problem a 503 carried.
+// LoginError is a refused login or refresh: the RFC 6749 error code and
+// description, or the problem a 503 carried.
 type LoginError struct {
 	Status      int
 	Code        string
@@ -26,7 +29,8 @@ func (e *LoginError) Error() string {
 	return fmt.Sprintf("rolegate: login refused (%d %s): %s", e.Status, e.Code, e.Description)
 }
 
-// WithToken makes every request of a client carry the access token.
+// WithToken makes every request of a client carry the access token. The
+// token is not renewed; Start's Session renews its own.
 func WithToken(token string) api.ClientOption {
 	return api.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 		r.Header.Set("Authorization", "Bearer "+token)
@@ -34,18 +38,23 @@ func WithToken(token string) api.ClientOption {
 	})
 }
 
-// Token logs in with the OAuth2 password grant and returns the access
-// token. opts configure the client used for the login (e.g.
-// api.WithHTTPClient). A refused login is a *LoginError.
+// Token logs in with the OAuth2 password grant and returns the tokens
+// (access, and refresh if the server keeps sessions). opts configure the
+// client used for the login (e.g. api.WithHTTPClient). A refused login is a
+// *LoginError.
 func Token(ctx context.Context, server, email, password string, opts ...api.ClientOption) (*api.Token, error) {
 	c, err := api.NewClientWithResponses(server, opts...)
 	if err != nil {
 		return nil, err
 	}
 	grant := "password"
-	resp, err := c.CreateTokenWithFormdataBodyWithResponse(ctx, api.CreateTokenFormdataRequestBody{
+	return tokenOf(c.CreateTokenWithFormdataBodyWithResponse(ctx, api.CreateTokenFormdataRequestBody{
 		GrantType: &grant, Username: &email, Password: &password,
-	})
+	}))
+}
+
+// tokenOf reads /token's answer: the tokens, or a *LoginError.
+func tokenOf(resp *api.CreateTokenResponse, err error) (*api.Token, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -69,12 +78,13 @@ func Token(ctx context.Context, server, email, password string, opts ...api.Clie
 }
 
 // Login logs in and returns a client whose every request carries the
-// access token. The token is not renewed: log in again when it expires
-// (Token's ExpiresIn says when).
+// access token, renewed as Start's Session renews it: Login is
+// Start(...).Client(). The session cannot be logged out through the
+// client: use Start for that. A refused login is a *LoginError.
 func Login(ctx context.Context, server, email, password string, opts ...api.ClientOption) (*api.ClientWithResponses, error) {
-	tok, err := Token(ctx, server, email, password, opts...)
+	s, err := Start(ctx, server, email, password, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return api.NewClientWithResponses(server, append(opts, WithToken(tok.AccessToken))...)
+	return s.Client(), nil
 }
