@@ -1,21 +1,27 @@
 // Package ts_test runs the TypeScript SDK's node test suite (test/*.test.mjs)
-// against a live rolegate on a fresh database, and checks that
+// against a live rolegate on a fresh database, installs the package `npm
+// pack` makes into a scratch project and uses it there, and checks that
 // gen/ts/schema.d.ts is what `npm run generate` makes of api/openapi.yaml.
 //
-// Both need Node.js and this directory's node_modules: `npm --prefix
-// clients/ts ci` (which `make test` runs first).
+// They need Node.js, npm and this directory's node_modules: `npm --prefix
+// clients/ts ci` (which `make test` runs first), which also leaves the
+// SDK's dependencies in the npm cache for the scratch project.
 package ts_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/rolegate/rolegate/internal/apitest"
 	"github.com/rolegate/rolegate/internal/testdb"
@@ -76,14 +82,16 @@ func readJSON(t *testing.T, path string, v any) {
 	}
 }
 
-// TestSDK runs `node --test` with a live server and two accounts: one with
-// role user, one holding only role system.
+// TestSDK runs `node --test` with a live server and three accounts: one
+// with role user, one holding only role system, and an administrator, with
+// which the session tests make accounts of their own.
 func TestSDK(t *testing.T) {
 	t.Parallel()
 	node, _ := nodeReady(t)
 	e := apitest.New(t)
 	user := e.CreateUser(t, "sdk-user@example.com", "user")
 	other := e.CreateUser(t, "sdk-system@example.com", "system")
+	admin := e.CreateUser(t, "sdk-admin@example.com", "admin")
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -94,6 +102,8 @@ func TestSDK(t *testing.T) {
 		"ROLEGATE_TEST_PASSWORD="+user.Password,
 		"ROLEGATE_TEST_OTHER_EMAIL="+other.Email,
 		"ROLEGATE_TEST_OTHER_PASSWORD="+other.Password,
+		"ROLEGATE_TEST_ADMIN_EMAIL="+admin.Email,
+		"ROLEGATE_TEST_ADMIN_PASSWORD="+admin.Password,
 		"NO_COLOR=1",
 	)
 	cmd.WaitDelay = 10 * time.Second
@@ -141,5 +151,185 @@ func TestSchemaIsCurrent(t *testing.T) {
 	}
 	if !bytes.Equal(want, got) {
 		t.Fatal("gen/ts/schema.d.ts differs from what api/openapi.yaml generates: run make generate and commit")
+	}
+}
+
+// shipped is every file the package's tarball must hold, and nothing else:
+// the code, its declarations and the schema they import, no tests.
+var shipped = []string{"README.md", "dist/index.d.ts", "dist/schema.d.ts", "package.json", "src/index.js"}
+
+// consumerJS is a JavaScript program using the installed package: it logs
+// in, prints the caller's email as GET /identify/me gives it, and logs out.
+const consumerJS = `import { createRolegateClient } from "@rolegate/client";
+
+const rg = createRolegateClient({ baseUrl: process.env.ROLEGATE_URL });
+const login = await rg.login(process.env.ROLEGATE_TEST_EMAIL, process.env.ROLEGATE_TEST_PASSWORD);
+if (login.error) throw new Error("login: " + JSON.stringify(login.error));
+const me = await rg.GET("/identify/me");
+if (me.error) throw new Error("GET /identify/me: " + JSON.stringify(me.error));
+console.log(me.data.email);
+const out = await rg.logout();
+if (out?.response.status !== 200) throw new Error("logout: " + out?.response.status);
+`
+
+// consumerTS is a TypeScript module using the installed package's types.
+// Every @ts-expect-error must meet an error, so types that degrade to any
+// fail the check as much as types that do not resolve.
+const consumerTS = `import { createRolegateClient, type Identity, type RolegateClient } from "@rolegate/client";
+
+export async function me(baseUrl: string, email: string, password: string): Promise<Identity | undefined> {
+  const rg: RolegateClient = createRolegateClient({ baseUrl, now: Date.now });
+  const login = await rg.login(email, password);
+  if (login.error) {
+    throw new Error("error" in login.error ? login.error.error : login.error.title);
+  }
+  const seconds: number = login.data.expires_in;
+  // @ts-expect-error: not a path of the spec
+  await rg.GET("/no-such-path");
+  const { data } = await rg.GET("/identify/me");
+  // @ts-expect-error: Identity has no field named name
+  void data?.name;
+  // @ts-expect-error: the token is read-only
+  rg.token = String(seconds);
+  await rg.logout();
+  return data;
+}
+`
+
+// TestPackage packs the SDK with `npm pack` as it would be published,
+// installs the tarball into a scratch project from the npm cache alone, and
+// uses it there: a program logs in against a live server, and tsc checks a
+// TypeScript module against the types the tarball ships.
+func TestPackage(t *testing.T) {
+	t.Parallel()
+	node, pkg := nodeReady(t)
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Fatalf("npm is not on PATH: install Node.js 20 or later with npm, then %s", install)
+	}
+	tsc, err := filepath.Abs(filepath.Join("node_modules", "typescript", "bin", "tsc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	run := func(dir string, env []string, name string, args ...string) []byte {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), append(env, "NO_COLOR=1", "npm_config_update_notifier=false")...)
+		cmd.WaitDelay = 10 * time.Second
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s %s (in %s): %v\n%s%s", filepath.Base(name), strings.Join(args, " "), dir, err, out, stderr.Bytes())
+		}
+		return out
+	}
+
+	// prepack (scripts/pack.mjs) writes dist/ and postpack removes it.
+	packDir := t.TempDir()
+	var packed []struct {
+		Filename string `json:"filename"`
+		Files    []struct {
+			Path string `json:"path"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(run(".", nil, npm, "pack", "--json", "--pack-destination", packDir), &packed); err != nil || len(packed) != 1 {
+		t.Fatalf("npm pack --json: %v, %d packages", err, len(packed))
+	}
+	var files []string
+	for _, f := range packed[0].Files {
+		files = append(files, f.Path)
+	}
+	slices.Sort(files)
+	if diff := cmp.Diff(shipped, files); diff != "" {
+		t.Errorf("the tarball's files (-want +got):\n%s", diff)
+	}
+	tarball := filepath.Join(packDir, packed[0].Filename)
+
+	// The scratch project's lockfile starts with the SDK's dependencies as
+	// clients/ts/package-lock.json pins them, so that npm resolves them
+	// from the cache (where `npm ci` in clients/ts put their tarballs)
+	// instead of asking the registry for their metadata.
+	scratch := t.TempDir()
+	writeFile(t, filepath.Join(scratch, "package.json"), `{"name": "rolegate-sdk-consumer", "private": true, "type": "module"}`)
+	writeFile(t, filepath.Join(scratch, "package-lock.json"), string(seedLock(t, pkg)))
+	run(scratch, nil, npm, "install", "--offline", "--no-audit", "--no-fund", tarball)
+
+	installed, err := os.ReadFile(filepath.Join(scratch, "node_modules", "@rolegate", "client", "dist", "schema.d.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := os.ReadFile(schemaOut); err != nil || !bytes.Equal(installed, want) {
+		t.Errorf("the installed dist/schema.d.ts is not gen/ts/schema.d.ts (%v)", err)
+	}
+
+	e := apitest.New(t)
+	user := e.CreateUser(t, "sdk-package@example.com", "user")
+	writeFile(t, filepath.Join(scratch, "main.mjs"), consumerJS)
+	out := run(scratch, []string{
+		"ROLEGATE_URL=" + e.URL,
+		"ROLEGATE_TEST_EMAIL=" + user.Email,
+		"ROLEGATE_TEST_PASSWORD=" + user.Password,
+	}, node, "main.mjs")
+	if got, want := string(out), user.Email+"\n"; got != want {
+		t.Errorf("node main.mjs printed %q, want %q", got, want)
+	}
+
+	writeFile(t, filepath.Join(scratch, "consumer.ts"), consumerTS)
+	for _, resolution := range [][]string{
+		{"--module", "node16", "--moduleResolution", "node16"},
+		{"--module", "esnext", "--moduleResolution", "bundler"},
+	} {
+		args := append([]string{tsc, "--noEmit", "--strict", "--target", "es2022", "--lib", "es2022,dom"}, resolution...)
+		run(scratch, nil, node, append(args, "consumer.ts")...)
+	}
+}
+
+// seedLock returns a lockfile (version 3) for an empty project that holds
+// the SDK's dependencies, and theirs, as package-lock.json pins them.
+func seedLock(t *testing.T, pkg packageJSON) []byte {
+	t.Helper()
+	var lock struct {
+		Packages map[string]json.RawMessage `json:"packages"`
+	}
+	readJSON(t, "package-lock.json", &lock)
+	seeded := map[string]json.RawMessage{"": json.RawMessage(`{"name": "rolegate-sdk-consumer"}`)}
+	todo := slices.Collect(maps.Keys(pkg.Dependencies))
+	for len(todo) > 0 {
+		name := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		key := "node_modules/" + name
+		if _, ok := seeded[key]; ok {
+			continue
+		}
+		entry, ok := lock.Packages[key]
+		if !ok {
+			t.Fatalf("package-lock.json lacks %s: %s", key, install)
+		}
+		var deps struct {
+			Dependencies map[string]string `json:"dependencies"`
+		}
+		if err := json.Unmarshal(entry, &deps); err != nil {
+			t.Fatalf("package-lock.json %s: %v", key, err)
+		}
+		seeded[key] = entry
+		todo = slices.AppendSeq(todo, maps.Keys(deps.Dependencies))
+	}
+	b, err := json.MarshalIndent(map[string]any{
+		"name": "rolegate-sdk-consumer", "lockfileVersion": 3, "requires": true, "packages": seeded,
+	}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -131,7 +131,8 @@ describe("rolegate SDK against a live server", { skip: baseUrl ? false : "ROLEGA
 
   test("logout stops sending the token", async () => {
     const { client } = await loggedIn("ROLEGATE_TEST");
-    client.logout();
+    const revoked = await client.logout();
+    assert.equal(revoked?.response.status, 200);
     assert.equal(client.token, undefined);
     const me = await client.GET("/identify/me");
     assert.equal(me.response.status, 401);
