@@ -19,6 +19,9 @@ func TestLoadDefaults(t *testing.T) {
 		t.Errorf("document defaults: quota %d, PDF workers %d (per user %d), PDF timeout %v; want 1 GiB, 0 (one per CPU), 2, 30s",
 			c.UserQuotaBytes, c.PDFWorkers, c.PDFWorkersPerUser, c.PDFTimeout)
 	}
+	if c.SessionTTL != 30*24*time.Hour || c.RefreshTokenTTL != 7*24*time.Hour || c.RefreshReuseWindow != 10*time.Second {
+		t.Errorf("session defaults: %v, %v, %v; want 30 days, 7 days, 10s", c.SessionTTL, c.RefreshTokenTTL, c.RefreshReuseWindow)
+	}
 }
 
 func TestLoadDocumentLimits(t *testing.T) {
@@ -58,6 +61,9 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"quota with a unit", "ROLEGATE_USER_QUOTA_BYTES", "1GiB", "ROLEGATE_USER_QUOTA_BYTES"},
 		{"no PDF work per user", "ROLEGATE_PDF_WORKERS_PER_USER", "0", "ROLEGATE_PDF_WORKERS_PER_USER"},
 		{"bad PDF workers", "ROLEGATE_PDF_WORKERS", "-2", "ROLEGATE_PDF_WORKERS"},
+		{"bad session TTL", "ROLEGATE_SESSION_TTL", "30d", "ROLEGATE_SESSION_TTL"},
+		{"bad refresh TTL", "ROLEGATE_REFRESH_TOKEN_TTL", "0s", "ROLEGATE_REFRESH_TOKEN_TTL"},
+		{"long reuse window", "ROLEGATE_REFRESH_REUSE_WINDOW", "5m", "at most 1m"},
 		{"bad PDF timeout", "ROLEGATE_PDF_TIMEOUT", "0s", "ROLEGATE_PDF_TIMEOUT"},
 	}
 	for _, tt := range tests {
