@@ -96,7 +96,11 @@ func (c *Claims) HasAnyRole(roles []string) bool {
 
 // Config configures a [Manager]. See [New] for the constraints on each field.
 type Config struct {
-	Secret    []byte           // HS256 key, at least 32 bytes (copied by New)
+	// Secret is the HS256 key, at least 32 bytes (copied by New); or
+	Secret []byte
+	// Keys are the asymmetric keys (EdDSA, ES256), which SetKeys replaces
+	// as they rotate. Exactly one of Secret and Keys is set.
+	Keys      *KeySet
 	Issuer    string           // iss of issued tokens, also required on verify
 	Audience  string           // aud of issued tokens, also required on verify
 	TTL       time.Duration    // lifetime of issued tokens; whole seconds, at least 1s
@@ -107,7 +111,8 @@ type Config struct {
 
 // Manager issues and verifies access tokens. It is safe for concurrent use.
 type Manager struct {
-	secret   []byte
+	secret   []byte // HS256; nil when keys are used
+	keys     atomic.Pointer[keyState]
 	issuer   string
 	audience string
 	ttl      time.Duration
@@ -128,7 +133,9 @@ type Manager struct {
 // (JWT times have one-second precision), and a leeway outside [0, 30s].
 func New(cfg Config) (*Manager, error) {
 	switch {
-	case len(cfg.Secret) < minSecretLen:
+	case cfg.Keys != nil && len(cfg.Secret) > 0:
+		return nil, errors.New("token: a secret or keys, not both")
+	case cfg.Keys == nil && len(cfg.Secret) < minSecretLen:
 		return nil, fmt.Errorf("token: secret must be at least %d bytes, got %d", minSecretLen, len(cfg.Secret))
 	case cfg.Issuer == "":
 		return nil, errors.New("token: issuer must not be empty")
@@ -153,8 +160,16 @@ func New(cfg Config) (*Manager, error) {
 		leeway:   cfg.Leeway,
 		now:      now,
 	}
+	methods := []string{algHS256}
+	if cfg.Keys != nil {
+		methods = []string{EdDSA, ES256}
+		m.secret = nil
+		if err := m.SetKeys(*cfg.Keys); err != nil {
+			return nil, err
+		}
+	}
 	m.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{algHS256}),
+		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
 		jwt.WithNotBeforeRequired(),
 		jwt.WithIssuedAt(),
@@ -253,9 +268,17 @@ func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) 
 		SessionID: s.SessionID,
 		Version:   s.Version,
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodHS256, &p)
-	t.Header["typ"] = typAccessToken
-	raw, err = t.SignedString(m.secret)
+	if m.secret != nil {
+		t := jwt.NewWithClaims(jwt.SigningMethodHS256, &p)
+		t.Header["typ"] = typAccessToken
+		raw, err = t.SignedString(m.secret)
+	} else {
+		ks := m.keys.Load()
+		t := jwt.NewWithClaims(ks.method, &p)
+		t.Header["typ"] = typAccessToken
+		t.Header["kid"] = ks.signing.ID
+		raw, err = t.SignedString(ks.signing.Private)
+	}
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("token: signing: %w", err)
 	}
@@ -360,10 +383,22 @@ func loggable(err error) error {
 	return fmt.Errorf("%w: %s", jwt.ErrTokenMalformed, msg)
 }
 
-// key is the jwt.Keyfunc: it pins the algorithm and the token type before
-// handing out the secret.
+// key is the jwt.Keyfunc: it pins the algorithm (HS256 for a secret; for
+// keys, the algorithm of the key the header's kid names) and the token type
+// before handing out the secret or the public key.
 func (m *Manager) key(t *jwt.Token) (any, error) {
-	if hm, ok := t.Method.(*jwt.SigningMethodHMAC); !ok || hm.Alg() != algHS256 {
+	var key any = m.secret
+	if m.secret == nil {
+		kid, _ := t.Header["kid"].(string)
+		k := m.keys.Load().byKID[kid]
+		switch {
+		case k == nil:
+			return nil, errors.New("no key has the header's kid")
+		case t.Method.Alg() != k.Alg:
+			return nil, fmt.Errorf("signing method %s is not its key's %s", t.Method.Alg(), k.Alg)
+		}
+		key = k.Public
+	} else if hm, ok := t.Method.(*jwt.SigningMethodHMAC); !ok || hm.Alg() != algHS256 {
 		return nil, errors.New("signing method is not HS256")
 	}
 	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, typAccessToken) && !strings.EqualFold(typ, typAccessTokenMedia) {
@@ -374,5 +409,61 @@ func (m *Manager) key(t *jwt.Token) (any, error) {
 		return nil, errors.New("unsupported crit header")
 	}
 	m.sigChecks.Add(1)
-	return m.secret, nil
+	return key, nil
+}
+
+// keyState is one immutable view of a Manager's keys.
+type keyState struct {
+	signing Key
+	method  jwt.SigningMethod
+	byKID   map[string]*Key
+	verify  []Key
+}
+
+// SetKeys replaces the keys of a Manager made with Keys: new tokens are
+// signed with ks.Signing from now on, and tokens verify with ks.Verify
+// (Signing is added if missing). Verified tokens stay cached until they
+// expire, whatever their key.
+func (m *Manager) SetKeys(ks KeySet) error {
+	if m.secret != nil {
+		return errors.New("token: SetKeys on a Manager with a secret")
+	}
+	meth, err := method(ks.Signing.Alg)
+	if err != nil {
+		return err
+	}
+	if ks.Signing.Private == nil {
+		return errors.New("token: the signing key has no private half")
+	}
+	st := &keyState{signing: ks.Signing, method: meth, byKID: map[string]*Key{}}
+	for _, k := range append([]Key{ks.Signing}, ks.Verify...) {
+		if err := checkKey(k); err != nil {
+			return err
+		}
+		if _, ok := st.byKID[k.ID]; ok {
+			continue
+		}
+		pub := Key{ID: k.ID, Alg: k.Alg, Public: k.Public}
+		st.byKID[k.ID] = &pub
+		st.verify = append(st.verify, pub)
+	}
+	m.keys.Store(st)
+	return nil
+}
+
+// PublicKeys returns the public halves of the keys tokens verify with; none
+// for a Manager with a secret, whose key must never be published.
+func (m *Manager) PublicKeys() []Key {
+	if m.secret != nil {
+		return nil
+	}
+	return m.keys.Load().verify
+}
+
+// Alg is the algorithm of newly issued tokens.
+func (m *Manager) Alg() string {
+	if m.secret != nil {
+		return algHS256
+	}
+	return m.keys.Load().signing.Alg
 }

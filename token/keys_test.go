@@ -1,0 +1,163 @@
+package token
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func mustKey(t testing.TB, alg string) Key {
+	t.Helper()
+	k, err := GenerateKey(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// keysManager is a test Manager signing with k.
+func keysManager(t testing.TB, k Key) (*Manager, *clock) {
+	t.Helper()
+	return newTestManager(t, func(c *Config) { c.Secret, c.Keys = nil, &KeySet{Signing: k} })
+}
+
+// publicFromJWK rebuilds a public key from its JWK alone, as another
+// service would.
+func publicFromJWK(t *testing.T, j JWK) any {
+	t.Helper()
+	dec := func(s string) []byte {
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	switch j.Kty {
+	case "OKP":
+		return ed25519.PublicKey(dec(j.X))
+	case "EC":
+		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(dec(j.X)), Y: new(big.Int).SetBytes(dec(j.Y))}
+	}
+	t.Fatalf("JWK of kty %q", j.Kty)
+	return nil
+}
+
+// A token verifies with golang-jwt and the public key from the JWK alone.
+func TestAsymmetricTokensVerifyWithTheJWK(t *testing.T) {
+	for _, alg := range []string{EdDSA, ES256} {
+		t.Run(alg, func(t *testing.T) {
+			k := mustKey(t, alg)
+			m, _ := keysManager(t, k)
+			raw, _, err := m.Issue(Subject{UserID: 42, Email: "ada@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := k.PublicJWK()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Kid != k.ID || j.Alg != alg || j.Use != "sig" {
+				t.Errorf("JWK = %+v", j)
+			}
+			tok, err := jwt.Parse(raw, func(tok *jwt.Token) (any, error) {
+				if tok.Header["kid"] != j.Kid {
+					return nil, errors.New("kid")
+				}
+				return publicFromJWK(t, j), nil
+			}, jwt.WithValidMethods([]string{alg}), jwt.WithoutClaimsValidation())
+			if err != nil || !tok.Valid {
+				t.Fatalf("golang-jwt with the JWK's key: %v", err)
+			}
+			if c, err := m.Verify(raw); err != nil || c.UserID != 42 {
+				t.Fatalf("Verify = %v, %v", c, err)
+			}
+			if m.Alg() != alg || len(m.PublicKeys()) != 1 {
+				t.Errorf("Alg %s, %d public keys", m.Alg(), len(m.PublicKeys()))
+			}
+		})
+	}
+}
+
+func TestAsymmetricRejects(t *testing.T) {
+	k := mustKey(t, EdDSA)
+	m, _ := keysManager(t, k)
+	good, _, err := m.Issue(Subject{UserID: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(good, ".")
+	header := func(kid string) string {
+		return b64JSON(t, map[string]string{"alg": "EdDSA", "typ": "at+jwt", "kid": kid})
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(k.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := mustKey(t, EdDSA)
+	foreign.ID = k.ID // a foreign key that claims our kid
+	tests := []struct {
+		name string
+		raw  string
+	}{
+		{"tampered kid", header("someone-else") + "." + parts[1] + "." + parts[2]},
+		{"no kid", b64JSON(t, map[string]string{"alg": "EdDSA", "typ": "at+jwt"}) + "." + parts[1] + "." + parts[2]},
+		{"HS256 signed with the public key's bytes", sign(t, jwt.SigningMethodHS256, []byte(k.Public.(ed25519.PublicKey)), map[string]any{"kid": k.ID}, goodClaims())},
+		{"HS256 signed with the public key's DER", sign(t, jwt.SigningMethodHS256, pubDER, map[string]any{"kid": k.ID}, goodClaims())},
+		{"EdDSA signed by a foreign key", sign(t, jwt.SigningMethodEdDSA, foreign.Private, map[string]any{"kid": k.ID}, goodClaims())},
+		{"ES256 under an EdDSA kid", sign(t, jwt.SigningMethodES256, mustKey(t, ES256).Private, map[string]any{"kid": k.ID}, goodClaims())},
+		{"HS256 signed with the test secret", hs256(t, goodClaims())},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := m.Verify(tt.raw); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Verify = %v, want ErrInvalid", err)
+			}
+		})
+	}
+	// The genuine token, for contrast, verifies.
+	if _, err := m.Verify(good); err != nil {
+		t.Errorf("the genuine token: %v", err)
+	}
+}
+
+// After a rotation new tokens carry the new kid, and the old key's tokens
+// verify while it is in the set.
+func TestSetKeysRotates(t *testing.T) {
+	old, next := mustKey(t, EdDSA), mustKey(t, EdDSA)
+	m, _ := keysManager(t, old)
+	before, _, _ := m.Issue(Subject{UserID: 1})
+	if err := m.SetKeys(KeySet{Signing: next, Verify: []Key{old}}); err != nil {
+		t.Fatal(err)
+	}
+	after, _, _ := m.Issue(Subject{UserID: 1})
+	if kid := decodeSegment(t, strings.Split(after, ".")[0])["kid"]; string(kid) != `"`+next.ID+`"` {
+		t.Errorf("kid after rotation = %s, want %s", kid, next.ID)
+	}
+	for _, raw := range []string{before, after} {
+		if _, err := m.Verify(raw); err != nil {
+			t.Errorf("Verify: %v", err)
+		}
+	}
+	if err := m.SetKeys(KeySet{Signing: next}); err != nil {
+		t.Fatal(err)
+	}
+	m.cache = nil // the old key's token must now fail on its own merits
+	if _, err := m.Verify(before); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a token of a key no longer in the set: %v", err)
+	}
+	hs, _ := newTestManager(t, nil)
+	if hs.PublicKeys() != nil || hs.Alg() != "HS256" {
+		t.Error("an HS256 manager publishes keys")
+	}
+	if err := hs.SetKeys(KeySet{Signing: next}); err == nil {
+		t.Error("SetKeys on an HS256 manager succeeded")
+	}
+}
