@@ -2,10 +2,10 @@ package token
 
 import (
 	"crypto"
-	"crypto/rand"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
