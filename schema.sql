@@ -124,3 +124,17 @@ CREATE TABLE revocations (
 );
 COMMENT ON TABLE revocations IS 'The change log replicas follow (by seq, and through NOTIFY rolegate_revocations) to refuse access tokens at once: an ended session, or a user''s tokens older than min_version. A row is of no use after expires_at, when every token it concerns has expired.';
 CREATE INDEX revocations_expires_idx ON revocations (expires_at);
+
+-- +step 5: signing keys
+CREATE TABLE signing_keys (
+    kid         text        PRIMARY KEY,
+    alg         text        NOT NULL CHECK (alg IN ('EdDSA', 'ES256')),
+    public_key  bytea       NOT NULL,
+    private_key bytea       NOT NULL,
+    created_at  timestamptz NOT NULL,
+    active_at   timestamptz NOT NULL
+);
+COMMENT ON TABLE signing_keys IS 'Keys that sign access tokens. A key is published in the JWKS from created_at, signs from active_at until the next key is active, and stays published until every token it signed has expired; then it is deleted.';
+COMMENT ON COLUMN signing_keys.public_key IS 'The public key, PKIX DER.';
+COMMENT ON COLUMN signing_keys.private_key IS 'The private key, PKCS #8 DER, sealed with AES-256-GCM under ROLEGATE_MASTER_KEY (nonce first; the kid is the additional data).';
+CREATE INDEX signing_keys_active_idx ON signing_keys (active_at);

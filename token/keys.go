@@ -14,10 +14,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// The signing algorithms of asymmetric keys.
+// The signing algorithms: asymmetric keys, or a secret.
 const (
 	EdDSA = "EdDSA" // Ed25519 (RFC 8037)
 	ES256 = "ES256" // ECDSA P-256 with SHA-256
+	HS256 = algHS256
 )
 
 // Key is an asymmetric key of a key set: the private half signs, the

@@ -148,10 +148,9 @@ func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach 
 }
 
 // usesDataDir reports whether anything is kept under the data directory:
-// the embedded cluster, the generated signing key or the default blob
-// bucket.
+// the embedded cluster, a generated HS256 key or the default blob bucket.
 func usesDataDir(cfg config.Config) bool {
-	return cfg.DatabaseURL == "" || len(cfg.JWTSecret) == 0 || cfg.BlobURL == ""
+	return cfg.DatabaseURL == "" || cfg.SigningAlg == "HS256" && len(cfg.JWTSecret) == 0 || cfg.BlobURL == ""
 }
 
 // openPool connects and waits, bounded by wait, for the database to answer,
@@ -195,7 +194,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 	if err != nil {
 		return err
 	}
-	if cfg.JWTSecret, err = jwtSecret(cfg, logger); err != nil {
+	if err := signingKeys(&cfg, logger); err != nil {
 		return err
 	}
 	store, err := openStore(ctx, cfg)
@@ -270,17 +269,31 @@ func openStore(ctx context.Context, cfg config.Config) (*documents.Store, error)
 	return documents.OpenStore(ctx, u)
 }
 
-// jwtSecret is ROLEGATE_JWT_SECRET or else a key generated once and kept in
-// the data directory.
-func jwtSecret(cfg config.Config, logger *slog.Logger) ([]byte, error) {
-	if len(cfg.JWTSecret) > 0 {
-		return cfg.JWTSecret, nil
+// signingKeys fills in the key material the configured signing needs: for
+// HS256, ROLEGATE_JWT_SECRET or else a key generated once and kept in the
+// data directory; for EdDSA and ES256, ROLEGATE_MASTER_KEY, which replicas
+// on one DATABASE_URL must share, or else, for the embedded database only,
+// a master key generated once and kept in the data directory.
+func signingKeys(cfg *config.Config, logger *slog.Logger) (err error) {
+	if cfg.SigningAlg == "HS256" {
+		if len(cfg.JWTSecret) > 0 {
+			return nil
+		}
+		path := filepath.Join(cfg.DataDir, "jwt.key")
+		if cfg.DatabaseURL != "" {
+			logger.Warn("ROLEGATE_JWT_SECRET is unset: using a key kept in the data directory; replicas must share one ROLEGATE_JWT_SECRET", "path", path)
+		}
+		cfg.JWTSecret, err = token.LoadOrCreateKey(path)
+		return err
 	}
-	path := filepath.Join(cfg.DataDir, "jwt.key")
+	if len(cfg.MasterKey) > 0 {
+		return nil
+	}
 	if cfg.DatabaseURL != "" {
-		logger.Warn("ROLEGATE_JWT_SECRET is unset: using a key kept in the data directory; replicas must share one ROLEGATE_JWT_SECRET", "path", path)
+		return fmt.Errorf("ROLEGATE_MASTER_KEY is unset: with DATABASE_URL and %s signing every replica must seal and open the signing keys with the same master key, of at least %d bytes (or set ROLEGATE_JWT_SECRET for HS256)", cfg.SigningAlg, config.MinSecretLen)
 	}
-	return token.LoadOrCreateKey(path)
+	cfg.MasterKey, err = token.LoadOrCreateKey(filepath.Join(cfg.DataDir, "master.key"))
+	return err
 }
 
 // routes prints the access matrix of the spec.

@@ -84,6 +84,10 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// masterKey is the ROLEGATE_MASTER_KEY replicas on one DATABASE_URL share
+// in these tests.
+const masterKey = "a master key of at least 32 bytes, shared"
+
 func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
@@ -129,7 +133,7 @@ func startRun(t *testing.T, vars map[string]string) (string, *syncBuffer) {
 
 func TestServeProbesAndRequestLog(t *testing.T) {
 	t.Parallel()
-	addr, logs := startRun(t, map[string]string{"DATABASE_URL": testdb.URL(t)})
+	addr, logs := startRun(t, map[string]string{"DATABASE_URL": testdb.URL(t), "ROLEGATE_MASTER_KEY": masterKey})
 
 	tests := []struct {
 		path       string
@@ -180,7 +184,7 @@ func TestServeProbesAndRequestLog(t *testing.T) {
 func TestReadyzIs503WhenTheDatabaseGoesAway(t *testing.T) {
 	t.Parallel()
 	url := testdb.URL(t)
-	addr, _ := startRun(t, map[string]string{"DATABASE_URL": url})
+	addr, _ := startRun(t, map[string]string{"DATABASE_URL": url, "ROLEGATE_MASTER_KEY": masterKey})
 
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -277,8 +281,8 @@ func countLogs(t *testing.T, logs *syncBuffer, msg string) int {
 func TestTwoReplicasStartTogether(t *testing.T) {
 	t.Parallel()
 	url := testdb.EmptyURL(t)
-	a := startProcess(t, map[string]string{"DATABASE_URL": url})
-	b := startProcess(t, map[string]string{"DATABASE_URL": url})
+	a := startProcess(t, map[string]string{"DATABASE_URL": url, "ROLEGATE_MASTER_KEY": masterKey})
+	b := startProcess(t, map[string]string{"DATABASE_URL": url, "ROLEGATE_MASTER_KEY": masterKey})
 	waitReady(t, a.addr, 60*time.Second, a.logs)
 	waitReady(t, b.addr, 60*time.Second, b.logs)
 
@@ -537,5 +541,15 @@ func TestOpenStoreSchemes(t *testing.T) {
 		if store != nil {
 			store.Close()
 		}
+	}
+}
+
+// Replicas on one database must share the master key that seals the
+// signing keys: without one, serve refuses to start, saying so in one line.
+func TestServeRefusesNoMasterKeyWithADatabaseURL(t *testing.T) {
+	t.Parallel()
+	err := run(context.Background(), []string{"serve"}, env(map[string]string{"DATABASE_URL": "postgres://127.0.0.1:1/none"}), strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "ROLEGATE_MASTER_KEY is unset") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("run = %v, want one line about ROLEGATE_MASTER_KEY", err)
 	}
 }

@@ -70,6 +70,18 @@ type Session struct {
 	EndedAt pgtype.Timestamptz
 }
 
+// Keys that sign access tokens. A key is published in the JWKS from created_at, signs from active_at until the next key is active, and stays published until every token it signed has expired; then it is deleted.
+type SigningKey struct {
+	Kid string
+	Alg string
+	// The public key, PKIX DER.
+	PublicKey []byte
+	// The private key, PKCS #8 DER, sealed with AES-256-GCM under ROLEGATE_MASTER_KEY (nonce first; the kid is the additional data).
+	PrivateKey []byte
+	CreatedAt  pgtype.Timestamptz
+	ActiveAt   pgtype.Timestamptz
+}
+
 // Accounts that log in at /token.
 type User struct {
 	ID int64

@@ -24,6 +24,7 @@ type Querier interface {
 	// Queries of sessions (package sessions): logins, their refresh tokens, and
 	// the revocation log that replicas follow.
 	CreateSession(ctx context.Context, arg CreateSessionParams) (string, error)
+	CreateSigningKey(ctx context.Context, arg CreateSigningKeyParams) error
 	// CreateUser stores email as typed and canonical_email, its canonical form
 	// (email.Canonical), under which it must be unique.
 	CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error)
@@ -38,6 +39,7 @@ type Querier interface {
 	DeleteOldRevocations(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
 	DeleteRole(ctx context.Context, name string) (int64, error)
+	DeleteSigningKey(ctx context.Context, kid string) error
 	// DeleteUser deletes a user; its roles and notes go with it (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, id int64) (int64, error)
 	DeleteUserRoles(ctx context.Context, userID int64) error
@@ -98,6 +100,9 @@ type Querier interface {
 	// one), that are still of use at now.
 	ListRevocations(ctx context.Context, arg ListRevocationsParams) ([]ListRevocationsRow, error)
 	ListRoles(ctx context.Context) ([]Role, error)
+	// Queries of signing keys (package keys).
+	// ListSigningKeys returns every key, the newest to sign first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// ListUserBlobKeys returns the blob keys of all of a user's documents.
 	ListUserBlobKeys(ctx context.Context, ownerID int64) ([]string, error)
 	ListUserRoles(ctx context.Context, userID int64) ([]string, error)
@@ -114,6 +119,9 @@ type Querier interface {
 	// LockRole locks a role's row until the transaction ends, so that
 	// transactions that could take the role from its last holder take turns.
 	LockRole(ctx context.Context, name string) error
+	// LockSigningKeys serialises rotations across replicas until the
+	// transaction ends.
+	LockSigningKeys(ctx context.Context) error
 	// LockUser locks an account's row until the transaction ends, so that
 	// nothing is added to the account while it is being deleted.
 	LockUser(ctx context.Context, id int64) (int64, error)

@@ -44,7 +44,8 @@ type Env struct {
 	DatabaseURL string
 	// Spec is the spec the server serves, with its access policy.
 	Spec *access.Spec
-	// Secret is the HS256 key of the server's tokens.
+	// Secret is the HS256 key of the server's tokens when
+	// Options.SigningAlg is HS256.
 	Secret []byte
 	// Now is the server's clock (tokens, sessions, revocations); set it
 	// with Options.Now.
@@ -74,6 +75,9 @@ type Options struct {
 	PDFMaxDecodedBytes            int64
 	// Now replaces the server's clock (default time.Now).
 	Now func() time.Time
+	// SigningAlg is the server's ROLEGATE_SIGNING_ALG (default EdDSA, as
+	// in production); with HS256 tokens are signed with Env.Secret.
+	SigningAlg string
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -111,7 +115,10 @@ func New(tb testing.TB, opts ...Options) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience = e.Secret, Issuer, Audience
+	cfg.JWTIssuer, cfg.JWTAudience = Issuer, Audience
+	cfg.SigningAlg = cmp.Or(o.SigningAlg, cfg.SigningAlg)
+	cfg.JWTSecret, cfg.MasterKey = e.Secret, make([]byte, 32)
+	_, _ = rand.Read(cfg.MasterKey)
 	cfg.HashWorkers, cfg.HashQueue, cfg.CORSOrigins = o.HashWorkers, o.HashQueue, o.CORSOrigins
 	cfg.PDFWorkers, cfg.PDFWorkersPerUser = cmp.Or(o.PDFWorkers, 8), cmp.Or(o.PDFWorkersPerUser, 2)
 	cfg.MaxUploadBytes = cmp.Or(o.MaxUploadBytes, cfg.MaxUploadBytes)

@@ -37,6 +37,19 @@ type Config struct {
 	// least 32 bytes). Empty means a random key generated once and kept in
 	// DataDir.
 	JWTSecret []byte
+	// SigningAlg is how access tokens are signed (ROLEGATE_SIGNING_ALG):
+	// "EdDSA" (the default) or "ES256" with rotating keys kept in the
+	// database, or "HS256" with JWTSecret. Unset with JWTSecret set means
+	// HS256, so that a deployment that set only the secret works as before.
+	SigningAlg string
+	// MasterKey seals the private signing keys in the database
+	// (ROLEGATE_MASTER_KEY, at least 32 bytes; replicas must share it).
+	// Empty means a key generated once and kept in DataDir, which only an
+	// embedded database may rely on.
+	MasterKey []byte
+	// KeyRotation is how often a new signing key is made
+	// (ROLEGATE_KEY_ROTATION, default 24h).
+	KeyRotation time.Duration
 	// JWTIssuer and JWTAudience are the iss and aud of access tokens
 	// (ROLEGATE_JWT_ISSUER, ROLEGATE_JWT_AUDIENCE; default "rolegate").
 	JWTIssuer, JWTAudience string
@@ -115,6 +128,21 @@ func Load(getenv func(string) string) (Config, error) {
 	if n := len(c.JWTSecret); n > 0 && n < MinSecretLen {
 		errs = append(errs, fmt.Sprintf("ROLEGATE_JWT_SECRET: must be at least %d bytes", MinSecretLen))
 	}
+	switch c.SigningAlg = getenv("ROLEGATE_SIGNING_ALG"); c.SigningAlg {
+	case "":
+		c.SigningAlg = "EdDSA"
+		if len(c.JWTSecret) > 0 {
+			c.SigningAlg = "HS256"
+		}
+	case "EdDSA", "ES256", "HS256":
+	default:
+		errs = append(errs, "ROLEGATE_SIGNING_ALG: want EdDSA, ES256 or HS256")
+	}
+	c.MasterKey = []byte(getenv("ROLEGATE_MASTER_KEY"))
+	if n := len(c.MasterKey); n > 0 && n < MinSecretLen {
+		errs = append(errs, fmt.Sprintf("ROLEGATE_MASTER_KEY: must be at least %d bytes", MinSecretLen))
+	}
+	c.KeyRotation = duration(getenv, "ROLEGATE_KEY_ROTATION", 24*time.Hour, &errs)
 	c.JWTIssuer = or(getenv("ROLEGATE_JWT_ISSUER"), "rolegate")
 	c.JWTAudience = or(getenv("ROLEGATE_JWT_AUDIENCE"), "rolegate")
 	c.AccessTokenTTL = duration(getenv, "ROLEGATE_ACCESS_TOKEN_TTL", 15*time.Minute, &errs)

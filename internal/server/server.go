@@ -31,6 +31,7 @@ import (
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/handlers"
 	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/keys"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/internal/sessions"
@@ -82,13 +83,7 @@ const tokenLeeway = 30 * time.Second
 // or Close. Close releases the stack.
 func New(ctx context.Context, d Deps) (*Stack, error) {
 	cfg := d.Config
-	if len(cfg.JWTSecret) == 0 {
-		return nil, errors.New("server: no JWT secret")
-	}
-	tokens, err := token.New(token.Config{
-		Secret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
-		TTL: cfg.AccessTokenTTL, Leeway: tokenLeeway, Now: d.Now,
-	})
+	tokens, keyStore, secret, err := signing(ctx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +99,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	if d.HashParams != nil {
 		params = *d.HashParams
 	}
-	mac := hmac.New(sha256.New, cfg.JWTSecret)
+	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte("rolegate refresh tokens"))
 	revoked := revocation.New(d.Now)
 	sess, err := sessions.New(d.Pool, sessions.Config{
@@ -161,6 +156,9 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		defer close(s.done)
 		var wg sync.WaitGroup
 		wg.Go(func() { prune(ctx, sess, d.Logger) })
+		if keyStore != nil {
+			wg.Go(func() { followKeys(ctx, keyStore, tokens, d.Logger) })
+		}
 		revoked.Follow(ctx, revocation.Feed{Pool: d.Pool, Logger: d.Logger})
 		wg.Wait()
 	}()
@@ -172,6 +170,70 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	case <-time.After(5 * time.Second):
 	}
 	return s, nil
+}
+
+// Key timing: a new signing key is published in the JWKS, which clients
+// may cache for jwksMaxAge, and every replica reads the keys every
+// keysPoll, so a new key waits longer than both before it signs.
+const (
+	jwksMaxAge   = 5 * time.Minute
+	keysPoll     = 10 * time.Second
+	publishAhead = jwksMaxAge + 6*keysPoll
+)
+
+// JWKSMaxAge is how long clients may cache the JWKS (its Cache-Control).
+const JWKSMaxAge = jwksMaxAge
+
+// signing returns the token manager for the configured algorithm and the
+// secret other keys are derived from: for HS256, the JWT secret; for EdDSA
+// and ES256, keys from the database (made on the first start, rotated
+// every KeyRotation), sealed with the master key, and the store to follow.
+func signing(ctx context.Context, d Deps) (*token.Manager, *keys.Store, []byte, error) {
+	cfg := d.Config
+	tc := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL, Leeway: tokenLeeway, Now: d.Now}
+	if cfg.SigningAlg == token.HS256 {
+		if len(cfg.JWTSecret) == 0 {
+			return nil, nil, nil, errors.New("server: HS256 signing without a JWT secret")
+		}
+		tc.Secret = cfg.JWTSecret
+		tokens, err := token.New(tc)
+		return tokens, nil, cfg.JWTSecret, err
+	}
+	store, err := keys.New(d.Pool, keys.Config{
+		Alg: cfg.SigningAlg, MasterKey: cfg.MasterKey, Rotation: cfg.KeyRotation,
+		PublishAhead: publishAhead, Keep: cfg.AccessTokenTTL + 2*tokenLeeway + keysPoll, Now: d.Now,
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ks, _, err := store.Sync(ctx)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("server: loading the signing keys: %w", err)
+	}
+	tc.Keys = &ks
+	tokens, err := token.New(tc)
+	return tokens, store, cfg.MasterKey, err
+}
+
+// followKeys brings tokens' keys up to date every keysPoll, rotating them
+// when due, until ctx ends.
+func followKeys(ctx context.Context, store *keys.Store, tokens *token.Manager, logger *slog.Logger) {
+	t := time.NewTicker(keysPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ks, _, err := store.Sync(ctx)
+		if err == nil {
+			err = tokens.SetKeys(ks)
+		}
+		if err != nil && ctx.Err() == nil {
+			logger.Error("signing keys: could not sync; signing with the keys known", "err", err)
+		}
+	}
 }
 
 // pruneEvery is how often a replica deletes dead sessions and spent
