@@ -65,6 +65,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public keys that verify access tokens (RFC 7517)
+         * @description Every key a current access token may be signed with, as a JWK Set:
+         *     a new key appears here before it signs anything, and a replaced key
+         *     stays until the last token it signed has expired. Never a private
+         *     or symmetric key: with HS256 signing the set is empty. Clients may
+         *     cache it for the max-age of its Cache-Control, and fetch it again
+         *     when a token names an unknown `kid`.
+         */
+        get: operations["getJWKS"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-authorization-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Authorization server metadata (RFC 8414)
+         * @description Where the token, revocation and JWKS endpoints are, and what they support. `issuer` is the `iss` of access tokens (ROLEGATE_JWT_ISSUER; set it to the server's public URL for RFC 8414 discovery by issuer).
+         */
+        get: operations["getAuthorizationServerMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs": {
         parameters: {
             query?: never;
@@ -620,6 +665,35 @@ export interface components {
              */
             expires_in: number;
         };
+        JWKSet: {
+            keys: components["schemas"]["JWK"][];
+        };
+        /** @description A public key (RFC 7517, RFC 8037 for Ed25519). */
+        JWK: {
+            /** @enum {string} */
+            kty: "OKP" | "EC";
+            /** @enum {string} */
+            crv: "Ed25519" | "P-256";
+            x: string;
+            /** @description For EC keys. */
+            y?: string;
+            kid: string;
+            /** @enum {string} */
+            alg: "EdDSA" | "ES256";
+            /** @enum {string} */
+            use: "sig";
+        };
+        AuthorizationServerMetadata: {
+            issuer: string;
+            token_endpoint: string;
+            jwks_uri: string;
+            revocation_endpoint: string;
+            grant_types_supported: string[];
+            token_endpoint_auth_methods_supported: string[];
+            revocation_endpoint_auth_methods_supported?: string[];
+            /** @description Empty, as there is no authorization endpoint. */
+            response_types_supported: string[];
+        };
         /** @description RFC 7009 section 2.1. `token` is optional here so that a missing one is answered in RFC 6749's error format. */
         RevocationRequest: {
             token?: string;
@@ -1034,6 +1108,48 @@ export interface operations {
                 };
             };
             503: components["responses"]["Unavailable"];
+        };
+    };
+    getJWKS: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The JWK Set. */
+            200: {
+                headers: {
+                    /** @description How long the set may be cached. */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JWKSet"];
+                };
+            };
+        };
+    };
+    getAuthorizationServerMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizationServerMetadata"];
+                };
+            };
         };
     };
     getDocsPage: {

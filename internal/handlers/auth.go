@@ -3,7 +3,9 @@ package handlers
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -41,6 +43,11 @@ type Auth struct {
 var grants = map[string]func(Auth, context.Context, *api.TokenRequest) (api.CreateTokenResponseObject, error){
 	"password":      Auth.passwordGrant,
 	"refresh_token": Auth.refreshGrant,
+}
+
+// grantTypes lists the grant types of grants, sorted.
+func grantTypes() []string {
+	return slices.Sorted(maps.Keys(grants))
 }
 
 // CreateToken is the token endpoint: it runs the grant that grant_type

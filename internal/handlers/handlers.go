@@ -29,6 +29,7 @@ type Server struct {
 	Users
 	Documents
 	Meta
+	Discovery
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -54,6 +55,8 @@ type Deps struct {
 	Sessions *sessions.Service
 	// Feed tells whether this replica follows the revocation log.
 	Feed Feed
+	// Discovery serves the public keys and the metadata.
+	Discovery Discovery
 }
 
 // New returns a Server over deps.
@@ -70,5 +73,6 @@ func New(d Deps) *Server {
 		Users:     Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions},
 		Documents: Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
 		Meta:      d.Meta,
+		Discovery: d.Discovery,
 	}
 }

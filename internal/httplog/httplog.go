@@ -46,6 +46,20 @@ func Client(ctx context.Context) (userAgent, addr string) {
 	return ri.req.UserAgent(), addr
 }
 
+// Origin returns the scheme and host the request ctx belongs to was sent
+// to, such as "http://127.0.0.1:8080", or "" outside a request.
+func Origin(ctx context.Context) string {
+	ri, ok := ctx.Value(ctxKey{}).(*requestInfo)
+	if !ok {
+		return ""
+	}
+	scheme := "http"
+	if ri.req.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + ri.req.Host
+}
+
 // Logger returns the request's logger, which carries its id, or
 // slog.Default() outside a request.
 func Logger(ctx context.Context) *slog.Logger {

@@ -127,6 +127,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
 		Sessions: sess, Feed: revoked,
+		Discovery: handlers.Discovery{Tokens: tokens, Issuer: cfg.JWTIssuer, JWKSMaxAge: jwksMaxAge},
 	})
 	strict := api.NewStrictHandlerWithOptions(impl, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -180,9 +181,6 @@ const (
 	keysPoll     = 10 * time.Second
 	publishAhead = jwksMaxAge + 6*keysPoll
 )
-
-// JWKSMaxAge is how long clients may cache the JWKS (its Cache-Control).
-const JWKSMaxAge = jwksMaxAge
 
 // signing returns the token manager for the configured algorithm and the
 // secret other keys are derived from: for HS256, the JWT secret; for EdDSA

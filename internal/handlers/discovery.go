@@ -1,0 +1,61 @@
+package handlers
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/token"
+)
+
+// Discovery serves what other services need to trust rolegate's tokens:
+// the public keys (RFC 7517) and the authorization server metadata (RFC
+// 8414). It belongs to the meta tag.
+type Discovery struct {
+	Tokens *token.Manager
+	// Issuer is the iss of access tokens.
+	Issuer string
+	// JWKSMaxAge is how long clients may cache the JWKS; a new key is
+	// published longer than that before it signs.
+	JWKSMaxAge time.Duration
+}
+
+// GetJWKS serves the public keys tokens verify with, never a private or
+// symmetric one.
+func (d Discovery) GetJWKS(context.Context, api.GetJWKSRequestObject) (api.GetJWKSResponseObject, error) {
+	set := api.JWKSet{Keys: []api.JWK{}}
+	for _, k := range d.Tokens.PublicKeys() {
+		j, err := k.PublicJWK()
+		if err != nil {
+			return nil, err
+		}
+		jwk := api.JWK{Kty: api.JWKKty(j.Kty), Crv: api.JWKCrv(j.Crv), X: j.X, Kid: j.Kid, Alg: api.JWKAlg(j.Alg), Use: api.JWKUse(j.Use)}
+		if j.Y != "" {
+			jwk.Y = &j.Y
+		}
+		set.Keys = append(set.Keys, jwk)
+	}
+	return api.GetJWKS200JSONResponse{
+		Body:    set,
+		Headers: api.GetJWKS200ResponseHeaders{CacheControl: "public, max-age=" + strconv.Itoa(int(d.JWKSMaxAge.Seconds()))},
+	}, nil
+}
+
+// GetAuthorizationServerMetadata serves RFC 8414 metadata; its endpoints
+// are absolute URLs on the origin the request came to.
+func (d Discovery) GetAuthorizationServerMetadata(ctx context.Context, _ api.GetAuthorizationServerMetadataRequestObject) (api.GetAuthorizationServerMetadataResponseObject, error) {
+	origin := httplog.Origin(ctx)
+	none := []string{"none"}
+	return api.GetAuthorizationServerMetadata200JSONResponse{
+		Issuer:                                 d.Issuer,
+		TokenEndpoint:                          origin + "/token",
+		JwksUri:                                origin + "/.well-known/jwks.json",
+		RevocationEndpoint:                     origin + "/token/revoke",
+		GrantTypesSupported:                    grantTypes(),
+		TokenEndpointAuthMethodsSupported:      none,
+		RevocationEndpointAuthMethodsSupported: &none,
+		ResponseTypesSupported:                 []string{},
+	}, nil
+}
