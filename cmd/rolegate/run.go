@@ -37,6 +37,8 @@ commands:
   serve                              serve the API on ROLEGATE_ADDR (default 127.0.0.1:8080)
   routes                             print every operation and the roles it admits
   user add --email E --roles a,b     create an account; the password is read from stdin
+  keys list                          list the signing keys and their states
+  keys rotate                        make a new signing key now (it signs once published long enough)
   migrate                            apply the database schema and exit
   help                               print this text
 
@@ -61,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	logger := newLogger(cfg, stderr)
 	switch args[0] {
-	case "serve", "user", "migrate":
+	case "serve", "user", "migrate", "keys":
 		// Before anything is written: keys, blobs and the embedded cluster
 		// under the data directory are no other OS user's business.
 		if err := makePrivate(cfg.DataDir, usesDataDir(cfg)); err != nil {
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return routes(stdout)
 	case "user":
 		return user(ctx, cfg, logger, args[1:], stdin, stdout)
+	case "keys":
+		return keysCmd(ctx, cfg, logger, args[1:], stdout)
 	case "migrate":
 		spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
 		if err != nil {
@@ -357,4 +361,47 @@ func readPassword(r io.Reader) (string, error) {
 		return "", errors.New("no password on stdin")
 	}
 	return line, nil
+}
+
+// keysCmd runs `rolegate keys list` and `rolegate keys rotate`.
+func keysCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) != 1 || args[0] != "list" && args[0] != "rotate" {
+		return errors.New("usage: rolegate keys list|rotate")
+	}
+	if cfg.SigningAlg == token.HS256 {
+		return errors.New("tokens are signed with HS256 (ROLEGATE_JWT_SECRET): there are no signing keys")
+	}
+	if err := signingKeys(&cfg, logger); err != nil {
+		return err
+	}
+	spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
+	if err != nil {
+		return err
+	}
+	return withDB(ctx, cfg, logger, true, spec, func(pool *pgxpool.Pool) error {
+		store, err := server.KeyStore(pool, cfg, nil)
+		if err != nil {
+			return err
+		}
+		sync := store.Sync
+		if args[0] == "rotate" {
+			sync = store.Rotate
+		}
+		_, states, err := sync(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED\tLEAVES JWKS")
+		at := func(t time.Time) string {
+			if t.IsZero() {
+				return "-"
+			}
+			return t.UTC().Format(time.RFC3339)
+		}
+		for _, k := range states {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Kid, k.Alg, k.Status, at(k.CreatedAt), at(k.ActiveAt), at(k.RetiredAt), at(k.UnpublishAt))
+		}
+		return tw.Flush()
+	})
 }

@@ -553,3 +553,26 @@ func TestServeRefusesNoMasterKeyWithADatabaseURL(t *testing.T) {
 		t.Fatalf("run = %v, want one line about ROLEGATE_MASTER_KEY", err)
 	}
 }
+
+// `rolegate keys list` shows the signing keys; `keys rotate` publishes a new
+// one that signs later, which a server then publishes beside the current.
+func TestKeysListAndRotate(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": testdb.URL(t), "ROLEGATE_MASTER_KEY": masterKey}
+	out, err := runCmd(t, vars, "", "keys", "list")
+	if err != nil || strings.Count(out, "signing") != 1 || strings.Count(out, "\n") != 2 {
+		t.Fatalf("keys list = %v\n%s", err, out)
+	}
+	out, err = runCmd(t, vars, "", "keys", "rotate")
+	if err != nil || strings.Count(out, "published") != 1 || strings.Count(out, "signing") != 1 {
+		t.Fatalf("keys rotate = %v\n%s", err, out)
+	}
+	addr, _ := startRun(t, vars)
+	_, body := get(t, addr, "/.well-known/jwks.json", "")
+	if n := strings.Count(body, `"kid"`); n != 2 {
+		t.Errorf("the JWKS after a rotation has %d keys, want the signing one and the next: %s", n, body)
+	}
+	if _, err := runCmd(t, map[string]string{"ROLEGATE_JWT_SECRET": strings.Repeat("h", 32)}, "", "keys", "list"); err == nil || !strings.Contains(err.Error(), "HS256") {
+		t.Errorf("keys list with HS256 = %v, want a refusal naming HS256", err)
+	}
+}

@@ -197,10 +197,7 @@ func signing(ctx context.Context, d Deps) (*token.Manager, *keys.Store, []byte, 
 		tokens, err := token.New(tc)
 		return tokens, nil, cfg.JWTSecret, err
 	}
-	store, err := keys.New(d.Pool, keys.Config{
-		Alg: cfg.SigningAlg, MasterKey: cfg.MasterKey, Rotation: cfg.KeyRotation,
-		PublishAhead: publishAhead, Keep: cfg.AccessTokenTTL + 2*tokenLeeway + keysPoll, Now: d.Now,
-	})
+	store, err := KeyStore(d.Pool, cfg, d.Now)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -211,6 +208,15 @@ func signing(ctx context.Context, d Deps) (*token.Manager, *keys.Store, []byte, 
 	tc.Keys = &ks
 	tokens, err := token.New(tc)
 	return tokens, store, cfg.MasterKey, err
+}
+
+// KeyStore returns the signing key store of cfg (EdDSA or ES256 signing),
+// timed as the server times it; `rolegate keys` uses it too.
+func KeyStore(pool *pgxpool.Pool, cfg config.Config, now func() time.Time) (*keys.Store, error) {
+	return keys.New(pool, keys.Config{
+		Alg: cfg.SigningAlg, MasterKey: cfg.MasterKey, Rotation: cfg.KeyRotation,
+		PublishAhead: publishAhead, Keep: cfg.AccessTokenTTL + 2*tokenLeeway + keysPoll, Now: now,
+	})
 }
 
 // followKeys brings tokens' keys up to date every keysPoll, rotating them
