@@ -32,7 +32,8 @@ type Key struct {
 }
 
 // KeySet is what a Manager signs and verifies with: Signing signs new
-// tokens, and a token verifies with the key of Verify its kid names, under
+// tokens (a zero Signing makes a Manager that only verifies, as a service
+// that trusts rolegate's JWKS needs), and a token verifies with the key of Verify its kid names, under
 // that key's own algorithm only. A key set never holds a symmetric key:
 // HS256 is a Manager built with a secret instead.
 type KeySet struct {

@@ -161,3 +161,22 @@ func TestSetKeysRotates(t *testing.T) {
 		t.Error("SetKeys on an HS256 manager succeeded")
 	}
 }
+
+// A Manager of public keys alone verifies, as another service does, and
+// issues nothing.
+func TestVerifyOnly(t *testing.T) {
+	k := mustKey(t, ES256)
+	signer, _ := keysManager(t, k)
+	raw, _, err := signer.Issue(Subject{UserID: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := Key{ID: k.ID, Alg: k.Alg, Public: k.Public}
+	verifier, _ := newTestManager(t, func(c *Config) { c.Secret, c.Keys = nil, &KeySet{Verify: []Key{pub}} })
+	if c, err := verifier.Verify(raw); err != nil || c.UserID != 9 {
+		t.Fatalf("Verify = %v, %v", c, err)
+	}
+	if _, _, err := verifier.Issue(Subject{UserID: 9}); err == nil {
+		t.Error("a verify-only Manager issued a token")
+	}
+}

@@ -274,6 +274,9 @@ func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) 
 		raw, err = t.SignedString(m.secret)
 	} else {
 		ks := m.keys.Load()
+		if ks.signing.Private == nil {
+			return "", time.Time{}, errors.New("token: this Manager only verifies")
+		}
 		t := jwt.NewWithClaims(ks.method, &p)
 		t.Header["typ"] = typAccessToken
 		t.Header["kid"] = ks.signing.ID
@@ -428,15 +431,19 @@ func (m *Manager) SetKeys(ks KeySet) error {
 	if m.secret != nil {
 		return errors.New("token: SetKeys on a Manager with a secret")
 	}
-	meth, err := method(ks.Signing.Alg)
-	if err != nil {
-		return err
+	st := &keyState{signing: ks.Signing, byKID: map[string]*Key{}}
+	verify := ks.Verify
+	if ks.Signing.ID != "" || ks.Signing.Private != nil {
+		var err error
+		if st.method, err = method(ks.Signing.Alg); err != nil {
+			return err
+		}
+		if ks.Signing.Private == nil {
+			return errors.New("token: the signing key has no private half")
+		}
+		verify = append([]Key{ks.Signing}, verify...)
 	}
-	if ks.Signing.Private == nil {
-		return errors.New("token: the signing key has no private half")
-	}
-	st := &keyState{signing: ks.Signing, method: meth, byKID: map[string]*Key{}}
-	for _, k := range append([]Key{ks.Signing}, ks.Verify...) {
+	for _, k := range verify {
 		if err := checkKey(k); err != nil {
 			return err
 		}
