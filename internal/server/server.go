@@ -70,6 +70,8 @@ type Stack struct {
 	// Revocations is this replica's revocation state, which Handler
 	// checks every token against.
 	Revocations *revocation.List
+	// Keys are the signing keys; nil with HS256.
+	Keys *keys.Store
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -114,6 +116,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		return nil, fmt.Errorf("server: loading the revocation log: %w", err)
 	}
 	s := &Stack{
+		Keys:        keyStore,
 		Sessions:    sess,
 		Revocations: revoked,
 		Tokens:      tokens,
@@ -230,14 +233,27 @@ func followKeys(ctx context.Context, store *keys.Store, tokens *token.Manager, l
 			return
 		case <-t.C:
 		}
-		ks, _, err := store.Sync(ctx)
-		if err == nil {
-			err = tokens.SetKeys(ks)
-		}
-		if err != nil && ctx.Err() == nil {
+		if err := syncKeys(ctx, store, tokens); err != nil && ctx.Err() == nil {
 			logger.Error("signing keys: could not sync; signing with the keys known", "err", err)
 		}
 	}
+}
+
+func syncKeys(ctx context.Context, store *keys.Store, tokens *token.Manager) error {
+	ks, _, err := store.Sync(ctx)
+	if err != nil {
+		return err
+	}
+	return tokens.SetKeys(ks)
+}
+
+// SyncKeys brings the signing keys up to date now, rotating them when due,
+// instead of at the next poll; nothing with HS256.
+func (s *Stack) SyncKeys(ctx context.Context) error {
+	if s.Keys == nil {
+		return nil
+	}
+	return syncKeys(ctx, s.Keys, s.Tokens)
 }
 
 // pruneEvery is how often a replica deletes dead sessions and spent
