@@ -96,10 +96,12 @@ CREATE TABLE sessions (
     expires_at   timestamptz NOT NULL,
     user_agent   text        NOT NULL DEFAULT '' CHECK (length(user_agent) <= 512),
     client_addr  text        NOT NULL DEFAULT '' CHECK (length(client_addr) <= 64),
+    scope        text[],
     ended_at     timestamptz
 );
 COMMENT ON TABLE sessions IS 'A login and the refresh tokens that keep it alive; access tokens carry its id (sid).';
 COMMENT ON COLUMN sessions.expires_at IS 'Absolute end (ROLEGATE_SESSION_TTL after the login); the idle end is last_used_at + ROLEGATE_REFRESH_TOKEN_TTL.';
+COMMENT ON COLUMN sessions.scope IS 'The roles the login asked for (scope); NULL for all the account holds. A refresh grants at most these.';
 COMMENT ON COLUMN sessions.ended_at IS 'When the session was ended (logout, revocation, reuse of a refresh token, an administrator); NULL while it lives.';
 CREATE INDEX sessions_user_idx ON sessions (user_id, created_at DESC);
 
@@ -116,13 +118,14 @@ CREATE TABLE revocations (
     seq         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     session_id  uuid,
     user_id     bigint,
+    client_id   text,
     min_version bigint,
     created_at  timestamptz NOT NULL DEFAULT now(),
     expires_at  timestamptz NOT NULL,
-    CHECK ((session_id IS NULL) <> (user_id IS NULL)),
-    CHECK ((user_id IS NULL) = (min_version IS NULL))
+    CHECK (num_nonnulls(session_id, user_id, client_id) = 1),
+    CHECK ((session_id IS NULL) = (min_version IS NOT NULL))
 );
-COMMENT ON TABLE revocations IS 'The change log replicas follow (by seq, and through NOTIFY rolegate_revocations) to refuse access tokens at once: an ended session, or a user''s tokens older than min_version. A row is of no use after expires_at, when every token it concerns has expired.';
+COMMENT ON TABLE revocations IS 'The change log replicas follow (by seq, and through NOTIFY rolegate_revocations) to refuse access tokens at once: an ended session, or a user''s or a machine client''s tokens older than min_version. A row is of no use after expires_at, when every token it concerns has expired.';
 CREATE INDEX revocations_expires_idx ON revocations (expires_at);
 
 -- +step 5: signing keys
@@ -138,3 +141,24 @@ COMMENT ON TABLE signing_keys IS 'Keys that sign access tokens. A key is publish
 COMMENT ON COLUMN signing_keys.public_key IS 'The public key, PKIX DER.';
 COMMENT ON COLUMN signing_keys.private_key IS 'The private key, PKCS #8 DER, sealed with AES-256-GCM under ROLEGATE_MASTER_KEY (nonce first; the kid is the additional data).';
 CREATE INDEX signing_keys_active_idx ON signing_keys (active_at);
+
+-- +step 6: machine clients
+CREATE TABLE clients (
+    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    client_id     text        NOT NULL UNIQUE CHECK (length(client_id) BETWEEN 1 AND 64),
+    name          text        NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    secret_hash   bytea       NOT NULL CHECK (length(secret_hash) = 32),
+    token_version bigint      NOT NULL DEFAULT 1,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE clients IS 'Programs that get tokens with the client credentials grant (RFC 6749 section 4.4), holding roles as accounts do.';
+COMMENT ON COLUMN clients.secret_hash IS 'SHA-256 of the client secret, 256 random bits shown once: a fast hash suffices for a secret of that entropy.';
+COMMENT ON COLUMN clients.token_version IS 'As users.token_version: raised when the secret is replaced, so that tokens issued before are refused.';
+
+CREATE TABLE client_roles (
+    client_id bigint NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    role_id   bigint NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+    PRIMARY KEY (client_id, role_id)
+);
+COMMENT ON TABLE client_roles IS 'Which client holds which role.';

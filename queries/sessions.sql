@@ -2,8 +2,8 @@
 -- the revocation log that replicas follow.
 
 -- name: CreateSession :one
-INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr)
-VALUES (sqlc.arg(user_id), sqlc.arg(now), sqlc.arg(now), sqlc.arg(expires_at), sqlc.arg(user_agent), sqlc.arg(client_addr))
+INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr, scope)
+VALUES (sqlc.arg(user_id), sqlc.arg(now), sqlc.arg(now), sqlc.arg(expires_at), sqlc.arg(user_agent), sqlc.arg(client_addr), sqlc.narg(scope)::text[])
 RETURNING id;
 
 -- name: CreateRefreshToken :exec
@@ -14,7 +14,7 @@ VALUES (sqlc.arg(hash), sqlc.arg(session_id), sqlc.arg(issued_at));
 -- GetRefreshToken returns a refresh token with its session, locking both
 -- until the transaction ends, so that concurrent uses of one token take
 -- turns and each sees what the one before did.
-SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at
+SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at, s.scope
 FROM refresh_tokens t
 JOIN sessions s ON s.id = t.session_id
 WHERE t.hash = sqlc.arg(hash)
@@ -90,6 +90,11 @@ INSERT INTO revocations (user_id, min_version, expires_at)
 VALUES (sqlc.arg(user_id), sqlc.arg(min_version), sqlc.arg(expires_at))
 RETURNING seq;
 
+-- name: LogClientRevocation :one
+INSERT INTO revocations (client_id, min_version, expires_at)
+VALUES (sqlc.arg(client_id), sqlc.arg(min_version), sqlc.arg(expires_at))
+RETURNING seq;
+
 -- name: NotifyRevocation :exec
 -- NotifyRevocation tells every replica listening, once the transaction
 -- commits, that the revocation log has grown to seq.
@@ -99,7 +104,7 @@ SELECT pg_notify('rolegate_revocations', sqlc.arg(seq)::bigint::text);
 -- ListRevocations returns the revocations after seq, and those of the last
 -- few seconds again (a transaction may commit a lower seq after a higher
 -- one), that are still of use at now.
-SELECT seq, session_id, user_id, min_version, expires_at
+SELECT seq, session_id, user_id, client_id, min_version, expires_at
 FROM revocations
 WHERE (seq > sqlc.arg(after) OR created_at > now() - interval '30 seconds')
   AND expires_at > sqlc.arg(now)

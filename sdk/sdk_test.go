@@ -38,7 +38,7 @@ func TestLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	me, err := c.GetMeWithResponse(ctx)
-	if err != nil || me.JSON200 == nil || me.JSON200.Email != u.Email {
+	if err != nil || me.JSON200 == nil || me.JSON200.Email == nil || *me.JSON200.Email != u.Email {
 		t.Fatalf("identify/me through the SDK: %v %s", err, me.Body)
 	}
 

@@ -52,8 +52,11 @@ var (
 
 // Subject is whom a token is issued to.
 type Subject struct {
-	UserID int64 // positive
-	Email  string
+	UserID int64 // positive, for a person; or
+	// ClientID names a machine client: sub and client_id (RFC 9068
+	// section 2.2), no email.
+	ClientID string
+	Email    string
 	Roles  []string
 	// SessionID is the session the token belongs to (sid); empty for none.
 	SessionID string
@@ -68,7 +71,8 @@ type Subject struct {
 // through the cache of verified tokens: callers must treat it, including the
 // Roles slice, as read-only.
 type Claims struct {
-	UserID    int64     // from sub (a decimal string in the token)
+	UserID    int64     // from sub (a decimal string in the token); 0 for a client
+	ClientID  string    // from client_id (then also sub); "" for a person
 	Email     string    // from email
 	Roles     []string  // from roles; never nil after Verify
 	ID        string    // jti
@@ -206,6 +210,7 @@ type payload struct {
 	Roles     *[]string `json:"roles"`
 	SessionID string    `json:"sid,omitempty"`
 	Version   int64     `json:"ver,omitempty"`
+	ClientID  string    `json:"client_id,omitempty"`
 }
 
 func (p *payload) GetExpirationTime() (*jwt.NumericDate, error) { return p.ExpiresAt.date(), nil }
@@ -242,7 +247,13 @@ func (m *Manager) TTL() time.Duration { return m.ttl }
 // exp = iat + TTL, iss, aud and a random 128-bit jti, under the header
 // {"alg":"HS256","typ":"at+jwt"}. The user id must be positive.
 func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) {
-	if s.UserID <= 0 {
+	sub := strconv.FormatInt(s.UserID, 10)
+	switch {
+	case s.ClientID != "" && s.UserID == 0 && s.Email == "":
+		sub = s.ClientID
+	case s.ClientID != "":
+		return "", time.Time{}, errors.New("token: a client's token has no user id or email")
+	case s.UserID <= 0:
 		return "", time.Time{}, fmt.Errorf("token: user id must be positive, got %d", s.UserID)
 	}
 	var id [16]byte
@@ -256,7 +267,7 @@ func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) 
 	p := payload{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:   m.issuer,
-			Subject:  strconv.FormatInt(s.UserID, 10),
+			Subject:  sub,
 			Audience: jwt.ClaimStrings{m.audience},
 			ID:       base64.RawURLEncoding.EncodeToString(id[:]),
 		},
@@ -267,6 +278,7 @@ func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) 
 		Roles:     &roles,
 		SessionID: s.SessionID,
 		Version:   s.Version,
+		ClientID:  s.ClientID,
 	}
 	if m.secret != nil {
 		t := jwt.NewWithClaims(jwt.SigningMethodHS256, &p)
@@ -330,9 +342,17 @@ func (m *Manager) verify(raw string) (c *Claims, validFrom time.Time, err error)
 	}
 	// The parser has checked signature, exp, nbf, iss and aud (all required)
 	// and iat if present; the rest is ours.
-	userID, err := strconv.ParseInt(p.Subject, 10, 64)
-	if err != nil || userID <= 0 || strconv.FormatInt(userID, 10) != p.Subject {
-		return nil, time.Time{}, fmt.Errorf("%w: sub is not a positive decimal integer", ErrInvalid)
+	var userID int64
+	if p.ClientID != "" {
+		if p.Subject != p.ClientID || p.Email != "" {
+			return nil, time.Time{}, fmt.Errorf("%w: a client's token has sub other than client_id, or an email", ErrInvalid)
+		}
+	} else {
+		var err error
+		userID, err = strconv.ParseInt(p.Subject, 10, 64)
+		if err != nil || userID <= 0 || strconv.FormatInt(userID, 10) != p.Subject {
+			return nil, time.Time{}, fmt.Errorf("%w: sub is not a positive decimal integer", ErrInvalid)
+		}
 	}
 	switch {
 	case p.ID == "":
@@ -359,6 +379,7 @@ func (m *Manager) verify(raw string) (c *Claims, validFrom time.Time, err error)
 		ExpiresAt: p.ExpiresAt.Time,
 		SessionID: p.SessionID,
 		Version:   p.Version,
+		ClientID:  p.ClientID,
 	}
 	return c, validFrom.Add(-m.leeway), nil
 }

@@ -8,6 +8,25 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+// Programs that get tokens with the client credentials grant (RFC 6749 section 4.4), holding roles as accounts do.
+type Client struct {
+	ID       int64
+	ClientID string
+	Name     string
+	// SHA-256 of the client secret, 256 random bits shown once: a fast hash suffices for a secret of that entropy.
+	SecretHash []byte
+	// As users.token_version: raised when the secret is replaced, so that tokens issued before are refused.
+	TokenVersion int64
+	CreatedAt    pgtype.Timestamptz
+	UpdatedAt    pgtype.Timestamptz
+}
+
+// Which client holds which role.
+type ClientRole struct {
+	ClientID int64
+	RoleID   int64
+}
+
 // PDF documents; their bytes live in the blob bucket under blob_key.
 type Document struct {
 	ID        int64
@@ -39,11 +58,12 @@ type RefreshToken struct {
 	UsedAt    pgtype.Timestamptz
 }
 
-// The change log replicas follow (by seq, and through NOTIFY rolegate_revocations) to refuse access tokens at once: an ended session, or a user's tokens older than min_version. A row is of no use after expires_at, when every token it concerns has expired.
+// The change log replicas follow (by seq, and through NOTIFY rolegate_revocations) to refuse access tokens at once: an ended session, or a user's or a machine client's tokens older than min_version. A row is of no use after expires_at, when every token it concerns has expired.
 type Revocation struct {
 	Seq        int64
 	SessionID  *string
 	UserID     *int64
+	ClientID   *string
 	MinVersion *int64
 	CreatedAt  pgtype.Timestamptz
 	ExpiresAt  pgtype.Timestamptz
@@ -66,6 +86,8 @@ type Session struct {
 	ExpiresAt  pgtype.Timestamptz
 	UserAgent  string
 	ClientAddr string
+	// The roles the login asked for (scope); NULL for all the account holds. A refresh grants at most these.
+	Scope []string
 	// When the session was ended (logout, revocation, reuse of a refresh token, an administrator); NULL while it lives.
 	EndedAt pgtype.Timestamptz
 }

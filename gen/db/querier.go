@@ -17,6 +17,8 @@ type Querier interface {
 	BumpTokenVersion(ctx context.Context, id int64) (int64, error)
 	// CountEnabledHolders counts the enabled accounts that hold role.
 	CountEnabledHolders(ctx context.Context, role string) (int64, error)
+	// Queries of the clients tag (handlers/clients.go): machine clients.
+	CreateClient(ctx context.Context, arg CreateClientParams) (int64, error)
 	CreateDocument(ctx context.Context, arg CreateDocumentParams) (Document, error)
 	CreateNote(ctx context.Context, arg CreateNoteParams) (Note, error)
 	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) error
@@ -28,6 +30,7 @@ type Querier interface {
 	// CreateUser stores email as typed and canonical_email, its canonical form
 	// (email.Canonical), under which it must be unique.
 	CreateUser(ctx context.Context, arg CreateUserParams) (CreateUserRow, error)
+	DeleteClient(ctx context.Context, clientID string) (int64, error)
 	// DeleteDeadSessions drops sessions that ended, or expired absolutely or
 	// idle, before before; their refresh tokens go with them (ON DELETE
 	// CASCADE). The revocation log keeps what replicas still need.
@@ -53,6 +56,8 @@ type Querier interface {
 	EndUserSessions(ctx context.Context, arg EndUserSessionsParams) ([]string, error)
 	// EnsureRoles creates the named roles that do not exist yet.
 	EnsureRoles(ctx context.Context, names []string) error
+	// GetClient returns a client with the sorted names of its roles.
+	GetClient(ctx context.Context, clientID string) (GetClientRow, error)
 	// GetDocument returns a document if the caller owns it or may see every document.
 	GetDocument(ctx context.Context, arg GetDocumentParams) (Document, error)
 	// GetNote returns a note if the caller owns it or may see every note.
@@ -81,11 +86,16 @@ type Querier interface {
 	// canonical form canonical_email (email.Canonical) and the names of all its
 	// roles (sorted, empty when none) in one round trip.
 	GetUserWithRolesByCanonicalEmail(ctx context.Context, canonicalEmail string) (GetUserWithRolesByCanonicalEmailRow, error)
+	// GrantClientRoles gives a client the named roles, which must exist.
+	GrantClientRoles(ctx context.Context, arg GrantClientRolesParams) error
 	// GrantRoles gives a user the named roles, which must exist; granting one it holds is no error.
 	GrantRoles(ctx context.Context, arg GrantRolesParams) error
 	// IsEnabledHolder tells whether the account id exists, is enabled and holds
 	// role.
 	IsEnabledHolder(ctx context.Context, arg IsEnabledHolderParams) (bool, error)
+	// ListClients returns a page of clients in id order after after_id (0 for
+	// the first page), each with the sorted names of its roles.
+	ListClients(ctx context.Context, arg ListClientsParams) ([]ListClientsRow, error)
 	ListDocuments(ctx context.Context, arg ListDocumentsParams) ([]Document, error)
 	// ListLiveSessions returns the sessions of user_id that have not ended and
 	// whose absolute and idle ends are after now, newest first.
@@ -125,11 +135,16 @@ type Querier interface {
 	// LockUser locks an account's row until the transaction ends, so that
 	// nothing is added to the account while it is being deleted.
 	LockUser(ctx context.Context, id int64) (int64, error)
+	LogClientRevocation(ctx context.Context, arg LogClientRevocationParams) (int64, error)
 	LogSessionRevocation(ctx context.Context, arg LogSessionRevocationParams) (int64, error)
 	LogUserRevocation(ctx context.Context, arg LogUserRevocationParams) (int64, error)
 	// NotifyRevocation tells every replica listening, once the transaction
 	// commits, that the revocation log has grown to seq.
 	NotifyRevocation(ctx context.Context, seq int64) error
+	// SetClientSecret replaces a client's secret and raises its token version,
+	// so that tokens issued before are refused; no row when there is no such
+	// client.
+	SetClientSecret(ctx context.Context, arg SetClientSecretParams) (int64, error)
 	// SetUserDisabled disables or enables a user; updated_at moves only when the
 	// flag changes.
 	SetUserDisabled(ctx context.Context, arg SetUserDisabledParams) (int64, error)

@@ -43,8 +43,8 @@ func (q *Queries) CreateRefreshToken(ctx context.Context, arg CreateRefreshToken
 
 const createSession = `-- name: CreateSession :one
 
-INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr)
-VALUES ($1, $2, $2, $3, $4, $5)
+INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr, scope)
+VALUES ($1, $2, $2, $3, $4, $5, $6::text[])
 RETURNING id
 `
 
@@ -54,6 +54,7 @@ type CreateSessionParams struct {
 	ExpiresAt  pgtype.Timestamptz
 	UserAgent  string
 	ClientAddr string
+	Scope      []string
 }
 
 // Queries of sessions (package sessions): logins, their refresh tokens, and
@@ -65,6 +66,7 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (s
 		arg.ExpiresAt,
 		arg.UserAgent,
 		arg.ClientAddr,
+		arg.Scope,
 	)
 	var id string
 	err := row.Scan(&id)
@@ -194,7 +196,7 @@ func (q *Queries) EndUserSessions(ctx context.Context, arg EndUserSessionsParams
 }
 
 const getRefreshToken = `-- name: GetRefreshToken :one
-SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at
+SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at, s.scope
 FROM refresh_tokens t
 JOIN sessions s ON s.id = t.session_id
 WHERE t.hash = $1
@@ -208,6 +210,7 @@ type GetRefreshTokenRow struct {
 	LastUsedAt pgtype.Timestamptz
 	ExpiresAt  pgtype.Timestamptz
 	EndedAt    pgtype.Timestamptz
+	Scope      []string
 }
 
 // GetRefreshToken returns a refresh token with its session, locking both
@@ -223,6 +226,7 @@ func (q *Queries) GetRefreshToken(ctx context.Context, hash []byte) (GetRefreshT
 		&i.LastUsedAt,
 		&i.ExpiresAt,
 		&i.EndedAt,
+		&i.Scope,
 	)
 	return i, err
 }
@@ -334,7 +338,7 @@ func (q *Queries) ListLiveSessions(ctx context.Context, arg ListLiveSessionsPara
 }
 
 const listRevocations = `-- name: ListRevocations :many
-SELECT seq, session_id, user_id, min_version, expires_at
+SELECT seq, session_id, user_id, client_id, min_version, expires_at
 FROM revocations
 WHERE (seq > $1 OR created_at > now() - interval '30 seconds')
   AND expires_at > $2
@@ -350,6 +354,7 @@ type ListRevocationsRow struct {
 	Seq        int64
 	SessionID  *string
 	UserID     *int64
+	ClientID   *string
 	MinVersion *int64
 	ExpiresAt  pgtype.Timestamptz
 }
@@ -370,6 +375,7 @@ func (q *Queries) ListRevocations(ctx context.Context, arg ListRevocationsParams
 			&i.Seq,
 			&i.SessionID,
 			&i.UserID,
+			&i.ClientID,
 			&i.MinVersion,
 			&i.ExpiresAt,
 		); err != nil {
@@ -381,6 +387,25 @@ func (q *Queries) ListRevocations(ctx context.Context, arg ListRevocationsParams
 		return nil, err
 	}
 	return items, nil
+}
+
+const logClientRevocation = `-- name: LogClientRevocation :one
+INSERT INTO revocations (client_id, min_version, expires_at)
+VALUES ($1, $2, $3)
+RETURNING seq
+`
+
+type LogClientRevocationParams struct {
+	ClientID   *string
+	MinVersion *int64
+	ExpiresAt  pgtype.Timestamptz
+}
+
+func (q *Queries) LogClientRevocation(ctx context.Context, arg LogClientRevocationParams) (int64, error) {
+	row := q.db.QueryRow(ctx, logClientRevocation, arg.ClientID, arg.MinVersion, arg.ExpiresAt)
+	var seq int64
+	err := row.Scan(&seq)
+	return seq, err
 }
 
 const logSessionRevocation = `-- name: LogSessionRevocation :one

@@ -29,6 +29,16 @@ export interface paths {
          *       except within a few seconds of its use (two tabs refreshing at
          *       once), when the same new refresh token is answered again.
          *
+         *     - `client_credentials` (section 4.4): a machine client, authenticated
+         *       with HTTP Basic or with `client_id` and `client_secret` in the
+         *       form, gets an access token with its roles and no refresh token.
+         *
+         *     Client credentials presented on any grant are verified: bad ones
+         *     are 401 `invalid_client`. `scope` (space-separated role names) asks
+         *     for a token carrying only some of the caller's roles (400
+         *     `invalid_scope` for one it does not hold); a refresh keeps at most
+         *     the session's scope. The answer's `scope` says what was granted.
+         *
          *     Errors follow RFC 6749 section 5.2, not RFC 9457; a refused refresh
          *     token is `invalid_grant`.
          */
@@ -545,6 +555,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/clients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List machine clients */
+        get: operations["listClients"];
+        put?: never;
+        /**
+         * Create a machine client
+         * @description The answer carries the client's secret, which is shown only this once and kept only as a hash.
+         */
+        post: operations["createClient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/clients/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a machine client */
+        get: operations["getClient"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a machine client
+         * @description Its tokens stop working at once, on every replica.
+         */
+        delete: operations["deleteClient"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/clients/{id}/secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give a machine client a new secret
+         * @description The old secret stops working, and so do the tokens issued with it, at once. The new secret is shown only this once.
+         */
+        post: operations["rotateClientSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/roles": {
         parameters: {
             query?: never;
@@ -651,8 +723,14 @@ export interface components {
             scope?: string;
             /** @description The refresh token, for `grant_type=refresh_token`. */
             refresh_token?: string;
+            /** @description A machine client's id, when it authenticates in the form rather than with HTTP Basic. */
+            client_id?: string;
+            /** Format: password */
+            client_secret?: string;
         };
         Token: {
+            /** @description The roles the access token carries, space-separated (RFC 6749 section 3.3). */
+            scope: string;
             /** @description Exchanged at this endpoint (`grant_type=refresh_token`) for the next access token and refresh token; keep it secret, and send it nowhere else. */
             refresh_token?: string;
             /** @description A JWT (RFC 9068) to send as `Authorization: Bearer <token>`. */
@@ -693,6 +771,27 @@ export interface components {
             revocation_endpoint_auth_methods_supported?: string[];
             /** @description Empty, as there is no authorization endpoint. */
             response_types_supported: string[];
+        };
+        MachineClientCreate: {
+            name: string;
+            roles: components["schemas"]["RoleName"][];
+        };
+        MachineClient: {
+            client_id: string;
+            name: string;
+            roles: string[];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        MachineClientWithSecret: components["schemas"]["MachineClient"] & {
+            /** @description Shown only this once. */
+            client_secret: string;
+        };
+        MachineClientPage: {
+            items: components["schemas"]["MachineClient"][];
+            next_cursor?: string;
         };
         /** @description RFC 7009 section 2.1. `token` is optional here so that a missing one is answered in RFC 6749's error format. */
         RevocationRequest: {
@@ -735,14 +834,19 @@ export interface components {
             error: "invalid_request" | "invalid_grant" | "unsupported_grant_type" | "invalid_client" | "unauthorized_client" | "invalid_scope";
             error_description?: string;
         };
+        /** @description Who the caller is, as its token states it. A person (`kind` user) has `id` and `email`; a machine client (`kind` client) has `client_id`. */
         Identity: {
+            /** @enum {string} */
+            kind: "user" | "client";
             /**
              * Format: int64
              * @example 42
              */
-            id: number;
+            id?: number;
             /** @example alice@example.com */
-            email: string;
+            email?: string;
+            /** @example cl_3q2-7wE4xLzJ0vqH5bM1cN */
+            client_id?: string;
             /**
              * @example [
              *       "user"
@@ -995,6 +1099,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The client's id. */
+        ClientID: string;
         /** @description The most items to return. */
         Limit: number;
         /** @description The next_cursor of the previous page. */
@@ -1042,6 +1148,19 @@ export interface operations {
             /** @description The grant was refused (RFC 6749 section 5.2). */
             400: {
                 headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    Pragma: components["headers"]["NoCache"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description The client credentials are wrong (RFC 6749 section 5.2, `invalid_client`). */
+            401: {
+                headers: {
+                    /** @description The Basic challenge a client answers with its credentials. */
+                    "WWW-Authenticate": string;
                     "Cache-Control": components["headers"]["NoStore"];
                     Pragma: components["headers"]["NoCache"];
                     [name: string]: unknown;
@@ -1947,6 +2066,151 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listClients: {
+        parameters: {
+            query?: {
+                /** @description The most items to return. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The next_cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of clients, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MachineClientPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MachineClientCreate"];
+            };
+        };
+        responses: {
+            /** @description The client, with its secret. */
+            201: {
+                headers: {
+                    /** @description The client's URL. */
+                    Location: string;
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MachineClientWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The client's id. */
+                id: components["parameters"]["ClientID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The client. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MachineClient"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The client's id. */
+                id: components["parameters"]["ClientID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    rotateClientSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The client's id. */
+                id: components["parameters"]["ClientID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The client, with its new secret. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MachineClientWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -2,10 +2,15 @@ package handlers
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -41,8 +46,9 @@ type Auth struct {
 // section 4): each checks the parameters it needs and answers either the
 // token response or an *oauth.Error.
 var grants = map[string]func(Auth, context.Context, *api.TokenRequest) (api.CreateTokenResponseObject, error){
-	"password":      Auth.passwordGrant,
-	"refresh_token": Auth.refreshGrant,
+	"password":           Auth.passwordGrant,
+	"refresh_token":      Auth.refreshGrant,
+	"client_credentials": Auth.clientCredentialsGrant,
 }
 
 // grantTypes lists the grant types of grants, sorted.
@@ -59,7 +65,7 @@ func (a Auth) CreateToken(ctx context.Context, req api.CreateTokenRequestObject)
 	}
 	grant, ok := grants[*f.GrantType]
 	if !ok {
-		return tokenError(oauth.Refuse(oauth.UnsupportedGrantType, "The grants are password and refresh_token.")), nil
+		return tokenError(oauth.Refuse(oauth.UnsupportedGrantType, "The grants are password, refresh_token and client_credentials.")), nil
 	}
 	resp, err := grant(a, ctx, f)
 	if e, ok := errors.AsType[*oauth.Error](err); ok {
@@ -68,26 +74,131 @@ func (a Auth) CreateToken(ctx context.Context, req api.CreateTokenRequestObject)
 	return resp, err
 }
 
-// tokenError is the token endpoint's answer to a refused grant.
+// tokenError is the token endpoint's answer to a refused grant: 400, or
+// 401 with a Basic challenge for bad client credentials.
 func tokenError(e *oauth.Error) api.CreateTokenResponseObject {
+	body := api.OAuthError{Error: api.OAuthErrorError(e.Code), ErrorDescription: &e.Description}
+	if e.Status == http.StatusUnauthorized {
+		return api.CreateToken401JSONResponse{Body: body, Headers: api.CreateToken401ResponseHeaders{
+			CacheControl: "no-store", Pragma: "no-cache", WWWAuthenticate: `Basic realm="rolegate"`}}
+	}
 	return api.CreateToken400JSONResponse{
-		Body:    api.OAuthError{Error: api.OAuthErrorError(e.Code), ErrorDescription: &e.Description},
+		Body:    body,
 		Headers: api.CreateToken400ResponseHeaders{CacheControl: "no-store", Pragma: "no-cache"},
 	}
 }
 
 // tokenResponse is a successful grant's answer, never cached: an access
-// token for sub and the session's refresh token.
+// token for sub, with the scope it carries, and the session's refresh
+// token, if any.
 func (a Auth) tokenResponse(sub token.Subject, refresh string) (api.CreateTokenResponseObject, error) {
 	raw, _, err := a.Tokens.Issue(sub)
 	if err != nil {
 		return nil, err
 	}
+	body := api.Token{AccessToken: raw, TokenType: api.Bearer, ExpiresIn: int(a.Tokens.TTL().Seconds()),
+		Scope: strings.Join(sub.Roles, " ")}
+	if refresh != "" {
+		body.RefreshToken = &refresh
+	}
 	return api.CreateToken200JSONResponse{
-		Body: api.Token{AccessToken: raw, TokenType: api.Bearer, ExpiresIn: int(a.Tokens.TTL().Seconds()),
-			RefreshToken: &refresh},
+		Body:    body,
 		Headers: api.CreateToken200ResponseHeaders{CacheControl: "no-store", Pragma: "no-cache"},
 	}, nil
+}
+
+// errBadClient is the one answer to an unknown client and a wrong secret.
+var errBadClient = &oauth.Error{Status: http.StatusUnauthorized, Code: oauth.InvalidClient, Description: "The client credentials are not valid."}
+
+// client authenticates the machine client that presented credentials
+// (RFC 6749 section 2.3.1: HTTP Basic, or client_id and client_secret in
+// the form, not both), on whatever grant; ok is false when none were
+// presented. Wrong credentials are errBadClient.
+func (a Auth) client(ctx context.Context, f *api.TokenRequest) (c db.GetClientRow, ok bool, err error) {
+	id, secret, basic := httplog.BasicAuth(ctx)
+	form := f.ClientId != nil || f.ClientSecret != nil
+	switch {
+	case basic && form:
+		return c, false, oauth.Refuse(oauth.InvalidRequest, "Client credentials go in the Authorization header or in the form, not both.")
+	case form:
+		if f.ClientId == nil || f.ClientSecret == nil {
+			return c, false, errBadClient
+		}
+		id, secret = *f.ClientId, *f.ClientSecret
+	case !basic:
+		return c, false, nil
+	}
+	// RFC 6749 section 2.3.1: Basic credentials are form-encoded first.
+	if basic {
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return c, false, errBadClient
+		}
+	}
+	c, err = a.Queries.GetClient(ctx, id)
+	found := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return c, false, err
+	}
+	// Compared in constant time, and against a dummy for an unknown id,
+	// so that timing tells neither.
+	want := c.SecretHash
+	if !found {
+		want = make([]byte, sha256.Size)
+	}
+	got := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(got[:], want) != 1 || !found {
+		return c, false, errBadClient
+	}
+	return c, true, nil
+}
+
+// requestedScope parses scope (RFC 6749 section 3.3): space-separated role
+// names; nil when absent, for every role the caller holds.
+func requestedScope(scope *string) []string {
+	if scope == nil {
+		return nil
+	}
+	names := strings.Fields(*scope)
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// narrow returns the roles of held that scope asks for (all of held when
+// scope is nil), or invalid_scope for a role held does not have.
+func narrow(held, scope []string) ([]string, error) {
+	if scope == nil {
+		return held, nil
+	}
+	for _, r := range scope {
+		if !slices.Contains(held, r) {
+			return nil, oauth.Refuse(oauth.InvalidScope, fmt.Sprintf("The scope asks for the role %q, which the caller does not hold.", r))
+		}
+	}
+	return scope, nil
+}
+
+// clientCredentialsGrant is the client credentials grant (RFC 6749 section
+// 4.4): a machine client gets an access token with its roles, or those of
+// them its scope asks for, and no refresh token.
+func (a Auth) clientCredentialsGrant(ctx context.Context, f *api.TokenRequest) (api.CreateTokenResponseObject, error) {
+	c, ok, err := a.client(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errBadClient
+	}
+	roles, err := narrow(c.Roles, requestedScope(f.Scope))
+	if err != nil {
+		return nil, err
+	}
+	return a.tokenResponse(token.Subject{ClientID: c.ClientID, Roles: roles, Version: c.TokenVersion}, "")
 }
 
 // errBadCredentials is the one answer to a wrong email, a wrong password and
@@ -105,6 +216,9 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 		return nil, oauth.Refuse(oauth.InvalidRequest, "username is required.")
 	case f.Password == nil || *f.Password == "":
 		return nil, oauth.Refuse(oauth.InvalidRequest, "password is required.")
+	}
+	if _, _, err := a.client(ctx, f); err != nil {
+		return nil, err
 	}
 	user, found, err := a.findUser(ctx, *f.Username)
 	if err != nil {
@@ -130,16 +244,21 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	if rehash {
 		a.upgradeHash(ctx, user.ID, user.PasswordHash, *f.Password)
 	}
+	scope := requestedScope(f.Scope)
+	roles, err := narrow(user.Roles, scope)
+	if err != nil {
+		return nil, err
+	}
 	ua, addr := httplog.Client(ctx)
 	var sid, refresh string
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) (err error) {
-		sid, refresh, err = a.Sessions.Start(ctx, db.New(tx), user.ID, sessions.Client{UserAgent: ua, Addr: addr})
+		sid, refresh, err = a.Sessions.Start(ctx, db.New(tx), user.ID, sessions.Client{UserAgent: ua, Addr: addr}, scope)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return a.tokenResponse(token.Subject{UserID: user.ID, Email: user.Email, Roles: user.Roles,
+	return a.tokenResponse(token.Subject{UserID: user.ID, Email: user.Email, Roles: roles,
 		SessionID: sid, Version: user.TokenVersion}, refresh)
 }
 
@@ -151,7 +270,13 @@ func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.Create
 	if f.RefreshToken == nil || *f.RefreshToken == "" {
 		return nil, oauth.Refuse(oauth.InvalidRequest, "refresh_token is required.")
 	}
-	s, err := a.Sessions.Refresh(ctx, *f.RefreshToken)
+	if _, _, err := a.client(ctx, f); err != nil {
+		return nil, err
+	}
+	s, err := a.Sessions.Refresh(ctx, *f.RefreshToken, requestedScope(f.Scope))
+	if errors.Is(err, sessions.ErrInvalidScope) {
+		return nil, oauth.Refuse(oauth.InvalidScope, "The scope asks for a role the session does not grant.")
+	}
 	if errors.Is(err, sessions.ErrInvalidGrant) {
 		httplog.Logger(ctx).Info("refresh refused", "reason", err.Error())
 		return nil, oauth.Refuse(oauth.InvalidGrant, "The refresh token is not valid.")
@@ -160,7 +285,7 @@ func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.Create
 		return nil, err
 	}
 	u := s.User
-	return a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, Roles: u.Roles,
+	return a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, Roles: s.Roles,
 		SessionID: s.SessionID, Version: u.TokenVersion}, s.RefreshToken)
 }
 
@@ -275,7 +400,10 @@ func hashError(err error) error {
 // GetMe returns the caller's identity as its token states it.
 func (Auth) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.GetMeResponseObject, error) {
 	c := access.Caller(ctx)
-	return api.GetMe200JSONResponse{Id: c.UserID, Email: c.Email, Roles: c.Roles}, nil
+	if c.ClientID != "" {
+		return api.GetMe200JSONResponse{Kind: api.IdentityKindClient, ClientId: &c.ClientID, Roles: c.Roles}, nil
+	}
+	return api.GetMe200JSONResponse{Kind: api.IdentityKindUser, Id: &c.UserID, Email: &c.Email, Roles: c.Roles}, nil
 }
 
 // passwordAttempts bounds how often ChangeMyPassword starts over when the

@@ -58,7 +58,7 @@ func TestTokenGrantsAccess(t *testing.T) {
 	if me.JSON200 == nil {
 		t.Fatalf("identify/me = %d %s", me.StatusCode(), me.Body)
 	}
-	if me.JSON200.Id != u.ID || me.JSON200.Email != "Alice@Example.com" {
+	if me.JSON200.Kind != api.IdentityKindUser || me.JSON200.Id == nil || *me.JSON200.Id != u.ID || me.JSON200.Email == nil || *me.JSON200.Email != "Alice@Example.com" || me.JSON200.ClientId != nil {
 		t.Errorf("identify/me = %+v", *me.JSON200)
 	}
 
@@ -101,7 +101,7 @@ func TestTokenErrors(t *testing.T) {
 		{"no username", "/token", form("grant_type", "password", "password", u.Password), formCT, "invalid_request", ""},
 		{"no password", "/token", form("grant_type", "password", "username", u.Email), formCT, "invalid_request", ""},
 		{"empty password", "/token", form("grant_type", "password", "username", u.Email, "password", ""), formCT, "invalid_request", ""},
-		{"other grant type", "/token", form("grant_type", "client_credentials", "username", u.Email, "password", u.Password), formCT, "unsupported_grant_type", ""},
+		{"other grant type", "/token", form("grant_type", "authorization_code", "code", "x"), formCT, "unsupported_grant_type", ""},
 		{"JSON body", "/token", strings.NewReader(`{"grant_type":"password","username":"bob@example.com","password":"x"}`), "application/json", "invalid_request", ""},
 		{"no content type", "/token", strings.NewReader("grant_type=password"), "", "invalid_request", ""},
 		{"empty body", "/token", strings.NewReader(""), formCT, "invalid_request", ""},

@@ -53,11 +53,14 @@ const documentNotFound = "No such document."
 // past the quota, 429 or 503 with Retry-After when too many PDF operations
 // run; the middleware has already answered 413 for one over the limit.
 func (d Documents) UploadDocument(ctx context.Context, req api.UploadDocumentRequestObject) (api.UploadDocumentResponseObject, error) {
+	caller, err := ownerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	name, data, err := readUpload(req.Body)
 	if err != nil {
 		return nil, err
 	}
-	caller := access.Caller(ctx).UserID
 	// A cheap check first, so that an upload past the quota costs no PDF
 	// work; insert checks again, under the lock.
 	used, err := d.Queries.SumDocumentBytes(ctx, caller)
@@ -291,7 +294,7 @@ func removeBlobs(ctx context.Context, store *documents.Store, keys []string) {
 }
 
 func (d Documents) get(ctx context.Context, id int64) (db.Document, error) {
-	row, err := d.Queries.GetDocument(ctx, db.GetDocumentParams{ID: id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx)})
+	row, err := d.Queries.GetDocument(ctx, db.GetDocumentParams{ID: id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx, seeAllDocuments)})
 	return row, dberr.Translate(err, documentNotFound)
 }
 
@@ -324,7 +327,7 @@ func (d Documents) GetDocumentContent(ctx context.Context, req api.GetDocumentCo
 
 // DeleteDocument deletes a document and its bytes; 404 as GetDocument.
 func (d Documents) DeleteDocument(ctx context.Context, req api.DeleteDocumentRequestObject) (api.DeleteDocumentResponseObject, error) {
-	key, err := d.Queries.DeleteDocument(ctx, db.DeleteDocumentParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx)})
+	key, err := d.Queries.DeleteDocument(ctx, db.DeleteDocumentParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx, seeAllDocuments)})
 	if err != nil {
 		return nil, dberr.Translate(err, documentNotFound)
 	}
@@ -337,7 +340,7 @@ func (d Documents) DeleteDocument(ctx context.Context, req api.DeleteDocumentReq
 // ListDocuments returns a page of the caller's documents, newest first; an
 // admin may list another user's with owner_id (403 for anyone else).
 func (d Documents) ListDocuments(ctx context.Context, req api.ListDocumentsRequestObject) (api.ListDocumentsResponseObject, error) {
-	items, next, err := ownedPage(ctx, req.Params.OwnerId, req.Params.Cursor, req.Params.Limit,
+	items, next, err := ownedPage(ctx, seeAllDocuments, req.Params.OwnerId, req.Params.Cursor, req.Params.Limit,
 		func(p ownedListParams) ([]db.Document, error) {
 			return d.Queries.ListDocuments(ctx, db.ListDocumentsParams(p))
 		},

@@ -27,6 +27,7 @@ type Server struct {
 	Auth
 	Notes
 	Users
+	Clients
 	Documents
 	Meta
 	Discovery
@@ -71,6 +72,7 @@ func New(d Deps) *Server {
 		Auth:      Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions},
 		Notes:     Notes{Queries: q},
 		Users:     Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions},
+		Clients:   Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions},
 		Documents: Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
 		Meta:      d.Meta,
 		Discovery: d.Discovery,

@@ -22,8 +22,12 @@ const maxNotesByDocument = 1000
 
 // CreateNote creates a note owned by the caller.
 func (n Notes) CreateNote(ctx context.Context, req api.CreateNoteRequestObject) (api.CreateNoteResponseObject, error) {
+	owner, err := ownerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	row, err := n.Queries.CreateNote(ctx, db.CreateNoteParams{
-		OwnerID:     access.Caller(ctx).UserID,
+		OwnerID:     owner,
 		DocumentSrc: req.Body.DocumentSrc,
 		Title:       req.Body.Title,
 		Body:        req.Body.Body,
@@ -74,7 +78,7 @@ const noteNotFound = "No such note."
 // list another user's with owner_id. Returns 403 when a non-admin asks for
 // someone else's notes, 400 for a malformed cursor.
 func (n Notes) ListNotes(ctx context.Context, req api.ListNotesRequestObject) (api.ListNotesResponseObject, error) {
-	items, next, err := ownedPage(ctx, req.Params.OwnerId, req.Params.Cursor, req.Params.Limit,
+	items, next, err := ownedPage(ctx, seeAllNotes, req.Params.OwnerId, req.Params.Cursor, req.Params.Limit,
 		func(p ownedListParams) ([]db.Note, error) { return n.Queries.ListNotes(ctx, p) },
 		notePosition, noteBody)
 	if err != nil {
@@ -89,7 +93,7 @@ func notePosition(r db.Note) page.Cursor { return page.Cursor{At: r.CreatedAt.Ti
 // GetNote returns a note of the caller's, or any note to an admin. Another
 // user's note is 404, exactly as a missing one.
 func (n Notes) GetNote(ctx context.Context, req api.GetNoteRequestObject) (api.GetNoteResponseObject, error) {
-	row, err := n.Queries.GetNote(ctx, db.GetNoteParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx)})
+	row, err := n.Queries.GetNote(ctx, db.GetNoteParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx, seeAllNotes)})
 	if err != nil {
 		return nil, dberr.Translate(err, noteNotFound)
 	}
@@ -102,7 +106,7 @@ func (n Notes) UpdateNote(ctx context.Context, req api.UpdateNoteRequestObject) 
 	row, err := n.Queries.UpdateNote(ctx, db.UpdateNoteParams{
 		ID:          req.Id,
 		CallerID:    access.Caller(ctx).UserID,
-		SeeAll:      seesAll(ctx),
+		SeeAll:      seesAll(ctx, seeAllNotes),
 		DocumentSrc: req.Body.DocumentSrc,
 		Title:       req.Body.Title,
 		Body:        req.Body.Body,
@@ -115,7 +119,7 @@ func (n Notes) UpdateNote(ctx context.Context, req api.UpdateNoteRequestObject) 
 
 // DeleteNote deletes a note the caller may see; 404 as GetNote.
 func (n Notes) DeleteNote(ctx context.Context, req api.DeleteNoteRequestObject) (api.DeleteNoteResponseObject, error) {
-	deleted, err := n.Queries.DeleteNote(ctx, db.DeleteNoteParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx)})
+	deleted, err := n.Queries.DeleteNote(ctx, db.DeleteNoteParams{ID: req.Id, CallerID: access.Caller(ctx).UserID, SeeAll: seesAll(ctx, seeAllNotes)})
 	if err != nil {
 		return nil, dberr.Translate(err, "")
 	}

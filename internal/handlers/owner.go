@@ -16,24 +16,33 @@ import (
 // listOwner returns whose items the caller lists: its own, or, for an
 // admin, those of the owner asked for. Anyone else asking for another's
 // items is refused with 403.
-func listOwner(ctx context.Context, asked *int64) (int64, error) {
+func listOwner(ctx context.Context, asked *int64, seeAll []string) (int64, error) {
 	own := access.Caller(ctx).UserID
 	if asked == nil || *asked == own {
 		return own, nil
 	}
-	if !seesAll(ctx) {
+	if !access.Caller(ctx).HasAnyRole(seeAll) {
 		return 0, problem.InsufficientScope("Only an admin may list another user's items.")
 	}
 	return *asked, nil
 }
 
-// seesAll reports whether the caller may see every user's notes and
+// The roles that see every user's items: admins see all notes; admins and
+// the machine role system (a client that processes documents, say) see all
 // documents.
-func seesAll(ctx context.Context) bool {
-	return access.Caller(ctx).HasAnyRole(seeAllRoles)
-}
+var (
+	seeAllNotes     = []string{accounts.AdminRole}
+	seeAllDocuments = []string{accounts.AdminRole, systemRole}
+)
 
-var seeAllRoles = []string{accounts.AdminRole}
+// systemRole is the spec's role for programs.
+const systemRole = "system"
+
+// seesAll reports whether the caller holds one of the roles that see every
+// user's items of a kind.
+func seesAll(ctx context.Context, roles []string) bool {
+	return access.Caller(ctx).HasAnyRole(roles)
+}
 
 // ownedListParams are the parameters of every list of one owner's items,
 // newest first (queries/<tag>.sql: ListNotes, ListDocuments).
@@ -43,9 +52,9 @@ type ownedListParams = db.ListNotesParams
 // (listOwner, from asked), after cursor, of at most limit items: list
 // fetches the rows, item converts them. Returns 403 as listOwner does and
 // 400 for a cursor this API did not make.
-func ownedPage[Row, Item any](ctx context.Context, asked *int64, cursor *string, limit *int,
+func ownedPage[Row, Item any](ctx context.Context, seeAll []string, asked *int64, cursor *string, limit *int,
 	list func(ownedListParams) ([]Row, error), pos func(Row) page.Cursor, item func(Row) Item) ([]Item, *string, error) {
-	owner, err := listOwner(ctx, asked)
+	owner, err := listOwner(ctx, asked, seeAll)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,4 +75,18 @@ func ownedPage[Row, Item any](ctx context.Context, asked *int64, cursor *string,
 	}
 	items, next := page.Of(rows, max, pos, item)
 	return items, next, nil
+}
+
+// errClientOwnsNothing refuses a machine client an operation that creates
+// an item owned by the caller: items belong to accounts.
+var errClientOwnsNothing = problem.InsufficientScope("A machine client owns no notes or documents; act on an account's with owner_id where an operation allows it.")
+
+// ownerOf returns the caller's account id, as the owner of an item it
+// creates, or errClientOwnsNothing for a machine client.
+func ownerOf(ctx context.Context) (int64, error) {
+	c := access.Caller(ctx)
+	if c.ClientID != "" {
+		return 0, errClientOwnsNothing
+	}
+	return c.UserID, nil
 }

@@ -312,9 +312,16 @@ func (u Users) DeleteRole(ctx context.Context, req api.DeleteRoleRequestObject) 
 // asAdmin runs fn in one transaction for the calling admin, as
 // accounts.AsAdmin does, and translates its errors.
 func (u Users) asAdmin(ctx context.Context, fn func(q *db.Queries) error) error {
-	err := accounts.AsAdmin(ctx, u.Pool, access.Caller(ctx).UserID, fn)
+	return asAdmin(ctx, u.Pool, u.Sessions, fn)
+}
+
+// asAdmin runs fn in one transaction for the calling admin, as
+// accounts.AsAdmin does, catches this replica's revocations up once it
+// commits (the change may have revoked tokens), and translates its errors.
+func asAdmin(ctx context.Context, pool *pgxpool.Pool, sess *sessions.Service, fn func(q *db.Queries) error) error {
+	err := accounts.AsAdmin(ctx, pool, access.Caller(ctx).UserID, fn)
 	if err == nil {
-		u.Sessions.Sync(ctx) // the change may have revoked tokens
+		sess.Sync(ctx)
 	}
 	return userError(err)
 }

@@ -60,6 +60,16 @@ func Origin(ctx context.Context) string {
 	return scheme + "://" + ri.req.Host
 }
 
+// BasicAuth returns the HTTP Basic credentials of the request ctx belongs
+// to, as net/http's Request.BasicAuth does.
+func BasicAuth(ctx context.Context) (user, password string, ok bool) {
+	ri, found := ctx.Value(ctxKey{}).(*requestInfo)
+	if !found {
+		return "", "", false
+	}
+	return ri.req.BasicAuth()
+}
+
 // Logger returns the request's logger, which carries its id, or
 // slog.Default() outside a request.
 func Logger(ctx context.Context) *slog.Logger {

@@ -38,12 +38,22 @@ var ErrRevoked = errors.New("revocation: the token was revoked")
 type state struct {
 	sessions map[string]time.Time // ended session → when its entry may go
 	users    map[int64]userMark
+	clients  map[string]userMark // machine clients, by client_id
 	next     time.Time // the earliest expiry of an entry
 }
 
 type userMark struct {
 	minVersion int64
 	expires    time.Time
+}
+
+// raise returns m refusing versions below minVersion until at least exp.
+func (m userMark) raise(minVersion int64, exp time.Time) userMark {
+	m.minVersion = max(m.minVersion, minVersion)
+	if exp.After(m.expires) {
+		m.expires = exp
+	}
+	return m
 }
 
 // List is a replica's revocation state. Its zero value is not usable: make
@@ -67,13 +77,14 @@ func New(now func() time.Time) *List {
 		now = time.Now
 	}
 	l := &List{now: now, upCh: make(chan struct{})}
-	l.state.Store(&state{sessions: map[string]time.Time{}, users: map[int64]userMark{}})
+	l.state.Store(&state{sessions: map[string]time.Time{}, users: map[int64]userMark{}, clients: map[string]userMark{}})
 	l.setDown(errors.New("the revocation feed has not started"))
 	return l
 }
 
 // Revoked reports whether c belongs to an ended session or is older than
-// its user's last revocation. It reads memory only and does not allocate.
+// its user's (or machine client's) last revocation. It reads memory only
+// and does not allocate.
 func (l *List) Revoked(c *token.Claims) bool {
 	s := l.state.Load()
 	if c.SessionID != "" {
@@ -81,7 +92,13 @@ func (l *List) Revoked(c *token.Claims) bool {
 			return true
 		}
 	}
-	m, ok := s.users[c.UserID]
+	var m userMark
+	var ok bool
+	if c.ClientID != "" {
+		m, ok = s.clients[c.ClientID]
+	} else {
+		m, ok = s.users[c.UserID]
+	}
 	return ok && c.Version < m.minVersion
 }
 
@@ -117,7 +134,7 @@ func (l *List) Apply(rows []db.ListRevocationsRow) {
 	if len(rows) == 0 && (old.next.IsZero() || now.Before(old.next)) {
 		return
 	}
-	s := &state{sessions: maps.Clone(old.sessions), users: maps.Clone(old.users)}
+	s := &state{sessions: maps.Clone(old.sessions), users: maps.Clone(old.users), clients: maps.Clone(old.clients)}
 	for _, r := range rows {
 		l.last = max(l.last, r.Seq)
 		exp := r.ExpiresAt.Time
@@ -127,22 +144,25 @@ func (l *List) Apply(rows []db.ListRevocationsRow) {
 				s.sessions[*r.SessionID] = exp
 			}
 		case r.UserID != nil && r.MinVersion != nil:
-			m := s.users[*r.UserID]
-			m.minVersion = max(m.minVersion, *r.MinVersion)
-			if exp.After(m.expires) {
-				m.expires = exp
-			}
-			s.users[*r.UserID] = m
+			s.users[*r.UserID] = s.users[*r.UserID].raise(*r.MinVersion, exp)
+		case r.ClientID != nil && r.MinVersion != nil:
+			s.clients[*r.ClientID] = s.clients[*r.ClientID].raise(*r.MinVersion, exp)
 		}
 	}
 	maps.DeleteFunc(s.sessions, func(_ string, exp time.Time) bool { return !exp.After(now) })
 	maps.DeleteFunc(s.users, func(_ int64, m userMark) bool { return !m.expires.After(now) })
+	maps.DeleteFunc(s.clients, func(_ string, m userMark) bool { return !m.expires.After(now) })
 	for _, exp := range s.sessions {
 		if s.next.IsZero() || exp.Before(s.next) {
 			s.next = exp
 		}
 	}
 	for _, m := range s.users {
+		if s.next.IsZero() || m.expires.Before(s.next) {
+			s.next = m.expires
+		}
+	}
+	for _, m := range s.clients {
 		if s.next.IsZero() || m.expires.Before(s.next) {
 			s.next = m.expires
 		}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,6 +81,9 @@ func New(pool *pgxpool.Pool, cfg Config) (*Service, error) {
 	return &Service{pool: pool, cfg: cfg}, nil
 }
 
+// ErrInvalidScope is Refresh's refusal of a scope wider than the session's.
+var ErrInvalidScope = errors.New("sessions: the scope asks for a role the session does not grant")
+
 // ErrInvalidGrant is wrapped by every refusal of Refresh: an unknown,
 // ended, expired or reused refresh token, or an account that is gone or
 // disabled. The wrapping text is for logs only.
@@ -96,15 +100,19 @@ type Started struct {
 	SessionID    string
 	RefreshToken string
 	User         db.GetSessionUserRow
+	// Roles are the roles the refreshed access token carries: those the
+	// account holds now, within the session's scope and the one asked for.
+	Roles []string
 }
 
 // Start starts a session of user in q's transaction and returns its id and
-// first refresh token.
-func (s *Service) Start(ctx context.Context, q *db.Queries, user int64, c Client) (id, refresh string, err error) {
+// first refresh token. scope (nil for all) is the roles the login asked
+// for, which its refreshes keep to.
+func (s *Service) Start(ctx context.Context, q *db.Queries, user int64, c Client, scope []string) (id, refresh string, err error) {
 	now := s.cfg.Now()
 	id, err = q.CreateSession(ctx, db.CreateSessionParams{
 		UserID: user, Now: ts(now), ExpiresAt: ts(now.Add(s.cfg.TTL)),
-		UserAgent: truncate(c.UserAgent, 512), ClientAddr: truncate(c.Addr, 64),
+		UserAgent: truncate(c.UserAgent, 512), ClientAddr: truncate(c.Addr, 64), Scope: scope,
 	})
 	if err != nil {
 		return "", "", err
@@ -121,7 +129,11 @@ func (s *Service) Start(ctx context.Context, q *db.Queries, user int64, c Client
 // (absolutely or idle), the account is disabled, or refresh was used
 // before: then, unless within ReuseWindow of that use (when the same
 // successor is returned again), the whole session ends.
-func (s *Service) Refresh(ctx context.Context, refresh string) (Started, error) {
+//
+// want (nil for the session's whole scope) narrows the roles of the new
+// access token; a role outside the session's scope is ErrInvalidScope, and
+// then nothing changes.
+func (s *Service) Refresh(ctx context.Context, refresh string, want []string) (Started, error) {
 	var out Started
 	var reused bool
 	now := s.cfg.Now()
@@ -141,6 +153,12 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Started, error) 
 			return fmt.Errorf("%w: the session expired", ErrInvalidGrant)
 		case !now.Before(t.LastUsedAt.Time.Add(s.cfg.IdleTTL)):
 			return fmt.Errorf("%w: the session was idle too long", ErrInvalidGrant)
+		}
+		// The scope is checked first, so that a refused one uses nothing up.
+		for _, r := range want {
+			if t.Scope != nil && !slices.Contains(t.Scope, r) {
+				return ErrInvalidScope
+			}
 		}
 		next := s.successor(refresh)
 		if t.UsedAt.Valid {
@@ -170,8 +188,22 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Started, error) 
 		if errors.Is(err, pgx.ErrNoRows) || err == nil && u.Disabled {
 			return fmt.Errorf("%w: the account is gone or disabled", ErrInvalidGrant)
 		}
-		out = Started{SessionID: t.SessionID, RefreshToken: next, User: u}
-		return err
+		if err != nil {
+			return err
+		}
+		roles := u.Roles
+		for _, scope := range [][]string{t.Scope, want} {
+			if scope != nil {
+				roles = slices.DeleteFunc(slices.Clone(roles), func(r string) bool { return !slices.Contains(scope, r) })
+			}
+		}
+		for _, r := range want {
+			if !slices.Contains(roles, r) {
+				return ErrInvalidScope // the account no longer holds it
+			}
+		}
+		out = Started{SessionID: t.SessionID, RefreshToken: next, User: u, Roles: roles}
+		return nil
 	})
 	if reused {
 		s.Sync(ctx)
@@ -287,6 +319,17 @@ func (s *Service) RevokeUser(ctx context.Context, q *db.Queries, user int64, gon
 		}
 	}
 	seq, err := q.LogUserRevocation(ctx, db.LogUserRevocationParams{UserID: &user, MinVersion: &version, ExpiresAt: ts(s.keepUntil(now))})
+	if err != nil {
+		return err
+	}
+	return q.NotifyRevocation(ctx, seq)
+}
+
+// RevokeClient refuses every access token of the machine client id whose
+// version is below minVersion, in q's transaction: after its secret was
+// replaced (the new version) or it was deleted (math.MaxInt64).
+func (s *Service) RevokeClient(ctx context.Context, q *db.Queries, id string, minVersion int64) error {
+	seq, err := q.LogClientRevocation(ctx, db.LogClientRevocationParams{ClientID: &id, MinVersion: &minVersion, ExpiresAt: ts(s.keepUntil(s.cfg.Now()))})
 	if err != nil {
 		return err
 	}

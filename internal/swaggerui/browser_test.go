@@ -121,7 +121,7 @@ func TestBrowserSwaggerUI(t *testing.T) {
 func tryGetMe(ctx context.Context, baseURL string, u apitest.User) (status, body string, err error) {
 	// The dialog's section of the OAuth2 password scheme.
 	const oauth2 = `//div[contains(concat(" ", normalize-space(@class), " "), " auth-container ")]` +
-		`[.//h4[contains(., "OAuth2PasswordBearer")]]`
+		`[.//h4[contains(., "OAuth2PasswordBearer") and contains(., "password")]]` // not the client credentials flow
 	// GET /identify/me: tag auth, operationId getMe.
 	const op = "#operations-auth-getMe"
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) error {

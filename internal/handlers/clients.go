@@ -1,0 +1,169 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/dberr"
+	"github.com/rolegate/rolegate/internal/page"
+	"github.com/rolegate/rolegate/internal/sessions"
+	"github.com/rolegate/rolegate/problem"
+)
+
+// Clients implements the clients tag: machine clients, which get tokens
+// with the client credentials grant. Like account administration, every
+// operation checks that the caller still is an enabled admin.
+type Clients struct {
+	Pool     *pgxpool.Pool
+	Queries  *db.Queries
+	Sessions *sessions.Service
+}
+
+// clientNotFound is the answer for a client id that names no client.
+const clientNotFound = "No such client."
+
+// newSecret returns a client secret, 256 random bits, and its hash.
+func newSecret() (secret string, hash []byte) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	secret = base64.RawURLEncoding.EncodeToString(b[:])
+	h := sha256.Sum256([]byte(secret))
+	return secret, h[:]
+}
+
+// CreateClient creates a client holding the given roles and answers its
+// secret, shown only this once. Returns 400 for a role that does not exist.
+func (c Clients) CreateClient(ctx context.Context, req api.CreateClientRequestObject) (api.CreateClientResponseObject, error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	id := "cl_" + base64.RawURLEncoding.EncodeToString(b[:])
+	secret, hash := newSecret()
+	var row db.GetClientRow
+	err := asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) error {
+		internal, err := q.CreateClient(ctx, db.CreateClientParams{ClientID: id, Name: req.Body.Name, SecretHash: hash})
+		if err != nil {
+			return err
+		}
+		if err := q.GrantClientRoles(ctx, db.GrantClientRolesParams{ID: internal, Names: req.Body.Roles}); err != nil {
+			return err
+		}
+		if row, err = q.GetClient(ctx, id); err != nil {
+			return err
+		}
+		for i, r := range req.Body.Roles {
+			if !slices.Contains(row.Roles, r) {
+				return &problem.Error{Kind: problem.Invalid, Detail: fmt.Sprintf("There is no role %q.", r),
+					Fields: []api.FieldError{{Field: "body.roles." + strconv.Itoa(i), Message: "is not a role"}}}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return api.CreateClient201JSONResponse{
+		Body:    withSecret(clientBody(row.ClientID, row.Name, row.Roles, row.CreatedAt, row.UpdatedAt), secret),
+		Headers: api.CreateClient201ResponseHeaders{Location: "/clients/" + id, CacheControl: "no-store"},
+	}, nil
+}
+
+// ListClients returns a page of clients, oldest first.
+func (c Clients) ListClients(ctx context.Context, req api.ListClientsRequestObject) (api.ListClientsResponseObject, error) {
+	var rows []db.ListClientsRow
+	cur, _, err := page.Parse(req.Params.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	limit := page.Limit(req.Params.Limit)
+	err = asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) (err error) {
+		rows, err = q.ListClients(ctx, db.ListClientsParams{AfterID: cur.ID, MaxRows: limit + 1})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	items, next := page.Of(rows, limit, func(r db.ListClientsRow) page.Cursor { return page.Cursor{ID: r.ID} },
+		func(r db.ListClientsRow) api.MachineClient {
+			return clientBody(r.ClientID, r.Name, r.Roles, r.CreatedAt, r.UpdatedAt)
+		})
+	return api.ListClients200JSONResponse{Items: items, NextCursor: next}, nil
+}
+
+// GetClient returns a client; 404 when there is none.
+func (c Clients) GetClient(ctx context.Context, req api.GetClientRequestObject) (api.GetClientResponseObject, error) {
+	var row db.GetClientRow
+	err := asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) (err error) {
+		row, err = q.GetClient(ctx, req.Id)
+		return dberr.Translate(err, clientNotFound)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return api.GetClient200JSONResponse(clientBody(row.ClientID, row.Name, row.Roles, row.CreatedAt, row.UpdatedAt)), nil
+}
+
+// DeleteClient deletes a client; its tokens stop working at once. Returns
+// 404 when there is none.
+func (c Clients) DeleteClient(ctx context.Context, req api.DeleteClientRequestObject) (api.DeleteClientResponseObject, error) {
+	err := asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) error {
+		n, err := q.DeleteClient(ctx, req.Id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return problem.New(problem.NotFound, clientNotFound)
+		}
+		return c.Sessions.RevokeClient(ctx, q, req.Id, math.MaxInt64)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return api.DeleteClient204Response{}, nil
+}
+
+// RotateClientSecret gives a client a new secret, shown only this once; the
+// old secret and the tokens issued with it stop working at once. Returns
+// 404 when there is no such client.
+func (c Clients) RotateClientSecret(ctx context.Context, req api.RotateClientSecretRequestObject) (api.RotateClientSecretResponseObject, error) {
+	secret, hash := newSecret()
+	var row db.GetClientRow
+	err := asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) error {
+		version, err := q.SetClientSecret(ctx, db.SetClientSecretParams{ClientID: req.Id, SecretHash: hash})
+		if err != nil {
+			return dberr.Translate(err, clientNotFound)
+		}
+		if err := c.Sessions.RevokeClient(ctx, q, req.Id, version); err != nil {
+			return err
+		}
+		row, err = q.GetClient(ctx, req.Id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return api.RotateClientSecret200JSONResponse{
+		Body:    withSecret(clientBody(row.ClientID, row.Name, row.Roles, row.CreatedAt, row.UpdatedAt), secret),
+		Headers: api.RotateClientSecret200ResponseHeaders{CacheControl: "no-store"},
+	}, nil
+}
+
+// clientBody converts a client's columns into the API's MachineClient.
+func clientBody(id, name string, roles []string, created, updated pgtype.Timestamptz) api.MachineClient {
+	return api.MachineClient{ClientId: id, Name: name, Roles: nonNil(roles), CreatedAt: created.Time, UpdatedAt: updated.Time}
+}
+
+// withSecret is c with its secret, to show once.
+func withSecret(c api.MachineClient, secret string) api.MachineClientWithSecret {
+	return api.MachineClientWithSecret{ClientId: c.ClientId, Name: c.Name, Roles: c.Roles, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, ClientSecret: secret}
+}
