@@ -57,7 +57,7 @@ type Subject struct {
 	// section 2.2), no email.
 	ClientID string
 	Email    string
-	Roles  []string
+	Roles    []string
 	// SessionID is the session the token belongs to (sid); empty for none.
 	SessionID string
 	// Version is the user's token version when the token is issued (ver):

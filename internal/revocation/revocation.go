@@ -39,7 +39,7 @@ type state struct {
 	sessions map[string]time.Time // ended session → when its entry may go
 	users    map[int64]userMark
 	clients  map[string]userMark // machine clients, by client_id
-	next     time.Time // the earliest expiry of an entry
+	next     time.Time           // the earliest expiry of an entry
 }
 
 type userMark struct {
