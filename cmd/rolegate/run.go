@@ -17,10 +17,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/accounts"
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/documents"
@@ -37,6 +39,7 @@ commands:
   serve                              serve the API on ROLEGATE_ADDR (default 127.0.0.1:8080)
   routes                             print every operation and the roles it admits
   user add --email E --roles a,b     create an account; the password is read from stdin
+  client add --name N --roles a,b    create a machine client; its secret is printed once
   keys list                          list the signing keys and their states
   keys rotate                        make a new signing key now (it signs once published long enough)
   migrate                            apply the database schema and exit
@@ -63,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	logger := newLogger(cfg, stderr)
 	switch args[0] {
-	case "serve", "user", "migrate", "keys":
+	case "serve", "user", "migrate", "keys", "client":
 		// Before anything is written: keys, blobs and the embedded cluster
 		// under the data directory are no other OS user's business.
 		if err := makePrivate(cfg.DataDir, usesDataDir(cfg)); err != nil {
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return user(ctx, cfg, logger, args[1:], stdin, stdout)
 	case "keys":
 		return keysCmd(ctx, cfg, logger, args[1:], stdout)
+	case "client":
+		return clientCmd(ctx, cfg, logger, args[1:], stdout)
 	case "migrate":
 		spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
 		if err != nil {
@@ -403,5 +408,41 @@ func keysCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args [
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Kid, k.Alg, k.Status, at(k.CreatedAt), at(k.ActiveAt), at(k.RetiredAt), at(k.UnpublishAt))
 		}
 		return tw.Flush()
+	})
+}
+
+// clientCmd runs `rolegate client add`.
+func clientCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	const usage = "usage: rolegate client add --name N --roles system"
+	if len(args) == 0 || args[0] != "add" {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("client add", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	name := fs.String("name", "", "the client's name")
+	roles := fs.String("roles", "", "comma-separated roles")
+	if err := fs.Parse(args[1:]); err != nil || *name == "" || fs.NArg() > 0 {
+		return errors.New(usage)
+	}
+	spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
+	if err != nil {
+		return err
+	}
+	return withDB(ctx, cfg, logger, true, spec, func(pool *pgxpool.Pool) error {
+		var row db.GetClientRow
+		var secret string
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) (err error) {
+			row, secret, err = accounts.CreateClient(ctx, db.New(tx), *name, accounts.ParseRoles(*roles))
+			return err
+		})
+		if pe, ok := errors.AsType[*problem.Error](err); ok {
+			return errors.New(pe.Detail)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created client %s (%s), roles %s\nclient_secret: %s (shown only this once)\n",
+			row.ClientID, row.Name, strings.Join(row.Roles, ","), secret)
+		return nil
 	})
 }

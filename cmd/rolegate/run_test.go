@@ -576,3 +576,22 @@ func TestKeysListAndRotate(t *testing.T) {
 		t.Errorf("keys list with HS256 = %v, want a refusal naming HS256", err)
 	}
 }
+
+// `rolegate client add` makes a machine client whose secret gets a token.
+func TestClientAdd(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": testdb.URL(t), "ROLEGATE_MASTER_KEY": masterKey}
+	out, err := runCmd(t, vars, "", "client", "add", "--name", "nightly", "--roles", "system")
+	m := regexp.MustCompile(`created client (cl_\S+) \(nightly\), roles system\nclient_secret: (\S+) `).FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("client add = %v %q", err, out)
+	}
+	addr, _ := startRun(t, vars)
+	code, tok := grant(t, addr, "/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {m[1]}, "client_secret": {m[2]}})
+	if code != 200 || tok["scope"] != "system" {
+		t.Fatalf("client credentials = %d %v", code, tok)
+	}
+	if _, err := runCmd(t, vars, "", "client", "add", "--name", "x", "--roles", "wizard"); err == nil || !strings.Contains(err.Error(), `no role "wizard"`) {
+		t.Errorf("client add with an unknown role = %v", err)
+	}
+}

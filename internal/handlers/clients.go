@@ -2,19 +2,14 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"fmt"
 	"math"
-	"slices"
-	"strconv"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/accounts"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/page"
 	"github.com/rolegate/rolegate/internal/sessions"
@@ -33,48 +28,21 @@ type Clients struct {
 // clientNotFound is the answer for a client id that names no client.
 const clientNotFound = "No such client."
 
-// newSecret returns a client secret, 256 random bits, and its hash.
-func newSecret() (secret string, hash []byte) {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	secret = base64.RawURLEncoding.EncodeToString(b[:])
-	h := sha256.Sum256([]byte(secret))
-	return secret, h[:]
-}
-
 // CreateClient creates a client holding the given roles and answers its
 // secret, shown only this once. Returns 400 for a role that does not exist.
 func (c Clients) CreateClient(ctx context.Context, req api.CreateClientRequestObject) (api.CreateClientResponseObject, error) {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	id := "cl_" + base64.RawURLEncoding.EncodeToString(b[:])
-	secret, hash := newSecret()
 	var row db.GetClientRow
-	err := asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) error {
-		internal, err := q.CreateClient(ctx, db.CreateClientParams{ClientID: id, Name: req.Body.Name, SecretHash: hash})
-		if err != nil {
-			return err
-		}
-		if err := q.GrantClientRoles(ctx, db.GrantClientRolesParams{ID: internal, Names: req.Body.Roles}); err != nil {
-			return err
-		}
-		if row, err = q.GetClient(ctx, id); err != nil {
-			return err
-		}
-		for i, r := range req.Body.Roles {
-			if !slices.Contains(row.Roles, r) {
-				return &problem.Error{Kind: problem.Invalid, Detail: fmt.Sprintf("There is no role %q.", r),
-					Fields: []api.FieldError{{Field: "body.roles." + strconv.Itoa(i), Message: "is not a role"}}}
-			}
-		}
-		return nil
+	var secret string
+	err := asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) (err error) {
+		row, secret, err = accounts.CreateClient(ctx, q, req.Body.Name, req.Body.Roles)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return api.CreateClient201JSONResponse{
 		Body:    withSecret(clientBody(row.ClientID, row.Name, row.Roles, row.CreatedAt, row.UpdatedAt), secret),
-		Headers: api.CreateClient201ResponseHeaders{Location: "/clients/" + id, CacheControl: "no-store"},
+		Headers: api.CreateClient201ResponseHeaders{Location: "/clients/" + row.ClientID, CacheControl: "no-store"},
 	}, nil
 }
 
@@ -136,7 +104,7 @@ func (c Clients) DeleteClient(ctx context.Context, req api.DeleteClientRequestOb
 // old secret and the tokens issued with it stop working at once. Returns
 // 404 when there is no such client.
 func (c Clients) RotateClientSecret(ctx context.Context, req api.RotateClientSecretRequestObject) (api.RotateClientSecretResponseObject, error) {
-	secret, hash := newSecret()
+	secret, hash := accounts.NewClientSecret()
 	var row db.GetClientRow
 	err := asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) error {
 		version, err := q.SetClientSecret(ctx, db.SetClientSecretParams{ClientID: req.Id, SecretHash: hash})
