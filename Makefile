@@ -22,8 +22,9 @@ TS_DEPS := clients/ts/node_modules/.package-lock.json
 $(TS_DEPS): clients/ts/package-lock.json
 	npm --prefix clients/ts ci
 
-generate: $(TS_DEPS) ## regenerate gen/ from api/openapi.yaml, schema.sql and queries/
+generate: $(TS_DEPS) ## regenerate gen/ from api/openapi.yaml, schema.sql, queries/ and examples/*/openapi.yaml
 	$(GO) tool oapi-codegen -config oapi-codegen.yaml api/openapi.yaml
+	$(GO) tool oapi-codegen -config examples/reports/oapi-codegen.yaml examples/reports/openapi.yaml
 	$(GO) tool sqlc generate
 	npm --prefix clients/ts run generate
 

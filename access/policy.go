@@ -84,7 +84,7 @@ func Load(doc *openapi3.T) (*Policy, error) {
 		for name, ref := range doc.Components.SecuritySchemes {
 			s := ref.Value
 			bearer := s != nil && ((s.Type == "http" && strings.EqualFold(s.Scheme, "bearer")) ||
-				(s.Type == "oauth2" && s.Flows != nil && s.Flows.Password != nil))
+				(s.Type == "oauth2" && s.Flows != nil && (s.Flows.Password != nil || s.Flows.ClientCredentials != nil)))
 			schemes[name] = bearer
 		}
 	}
@@ -147,7 +147,7 @@ func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *
 			if bearer, ok := schemes[name]; !ok {
 				errs = append(errs, fmt.Errorf("names undeclared security scheme %q", name))
 			} else if !bearer {
-				errs = append(errs, fmt.Errorf("uses unsupported security scheme %q: only http bearer and oauth2 password schemes carry rolegate's tokens", name))
+				errs = append(errs, fmt.Errorf("uses unsupported security scheme %q: only http bearer and oauth2 password or client credentials schemes carry rolegate's tokens", name))
 			}
 		}
 	}

@@ -100,6 +100,9 @@ type JWK struct {
 	Kid string `json:"kid"`
 	Alg string `json:"alg"`
 	Use string `json:"use"`
+	// D is the private member of an OKP or EC key, decoded only so that
+	// ParseJWK can refuse a JWK that carries one; PublicJWK never sets it.
+	D *string `json:"d,omitempty"`
 }
 
 // PublicJWK returns the public half of k as a JWK.
@@ -116,6 +119,112 @@ func (k Key) PublicJWK() (JWK, error) {
 		return JWK{}, fmt.Errorf("token: key %s has no public JWK form", k.ID)
 	}
 	return j, nil
+}
+
+// ParseJWK returns the key that verifies tokens whose kid is j.Kid: an
+// Ed25519 key (kty OKP, crv Ed25519, alg EdDSA) or a P-256 key (kty EC,
+// crv P-256, alg ES256). It refuses any other combination (an alg is
+// required: the key verifies under that algorithm only), a JWK without a
+// kid, one whose use is other than sig, one that carries a private member,
+// coordinates that are not the unpadded base64url of exactly their size,
+// and a point that is not on its curve.
+func ParseJWK(j JWK) (Key, error) {
+	fail := func(format string, args ...any) (Key, error) {
+		return Key{}, fmt.Errorf("token: JWK %q: "+format, append([]any{j.Kid}, args...)...)
+	}
+	switch {
+	case j.Kid == "":
+		return fail("no kid")
+	case j.D != nil:
+		return fail("carries a private key")
+	case j.Use != "" && j.Use != "sig":
+		return fail("use %q is not sig", j.Use)
+	}
+	k := Key{ID: j.Kid, Alg: j.Alg}
+	switch {
+	case j.Kty == "OKP" && j.Crv == "Ed25519" && j.Alg == EdDSA:
+		if j.Y != "" {
+			return fail("an OKP key has no y")
+		}
+		x, err := coordinate(j.X, ed25519.PublicKeySize)
+		if err != nil {
+			return fail("x: %v", err)
+		}
+		if !onEd25519(x) {
+			return fail("x is not a point of Ed25519")
+		}
+		k.Public = ed25519.PublicKey(x)
+	case j.Kty == "EC" && j.Crv == "P-256" && j.Alg == ES256:
+		x, err := coordinate(j.X, 32)
+		if err != nil {
+			return fail("x: %v", err)
+		}
+		y, err := coordinate(j.Y, 32)
+		if err != nil {
+			return fail("y: %v", err)
+		}
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
+			return fail("not a point of P-256")
+		}
+		k.Public = pub
+	default:
+		return fail("kty %q, crv %q and alg %q: want OKP, Ed25519 and %s, or EC, P-256 and %s", j.Kty, j.Crv, j.Alg, EdDSA, ES256)
+	}
+	if err := checkKey(k); err != nil {
+		return Key{}, err
+	}
+	return k, nil
+}
+
+// coordinate decodes s, which must be the unpadded base64url encoding of
+// exactly size bytes (RFC 7518 section 6.2.1.2, RFC 8037 section 2).
+func coordinate(s string, size int) ([]byte, error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	switch {
+	case err != nil:
+		return nil, errors.New("not unpadded base64url")
+	case len(b) != size:
+		return nil, fmt.Errorf("%d bytes, want %d", len(b), size)
+	}
+	return b, nil
+}
+
+// The field and curve constant of Ed25519: p = 2^255 - 19 and
+// d = -121665/121666 mod p.
+var (
+	ed25519P = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
+	ed25519D = func() *big.Int {
+		inv := new(big.Int).ModInverse(big.NewInt(121666), ed25519P)
+		d := new(big.Int).Mul(big.NewInt(-121665), inv)
+		return d.Mod(d, ed25519P)
+	}()
+)
+
+// onEd25519 reports whether b is the encoding of a point of Ed25519, as
+// RFC 8032 section 5.1.3 decodes one: y below p, and x^2 = (y^2 - 1) /
+// (d y^2 + 1) having a square root, which is not 0 if the sign bit is set.
+// crypto/ed25519 does not check this until it verifies a signature.
+func onEd25519(b []byte) bool {
+	le := make([]byte, len(b))
+	for i, c := range b {
+		le[len(b)-1-i] = c
+	}
+	sign := le[0] >> 7
+	le[0] &= 0x7f
+	y := new(big.Int).SetBytes(le)
+	if y.Cmp(ed25519P) >= 0 {
+		return false
+	}
+	p := ed25519P
+	y2 := new(big.Int).Mul(y, y)
+	u := new(big.Int).Sub(y2, big.NewInt(1))
+	v := new(big.Int).Mul(ed25519D, y2)
+	v.Add(v, big.NewInt(1)).Mod(v, p) // never 0: d is not a square mod p
+	x2 := new(big.Int).Mul(u, new(big.Int).ModInverse(v, p))
+	x2.Mod(x2, p)
+	x := new(big.Int).ModSqrt(x2, p)
+	return x != nil && (x.Sign() != 0 || sign == 0)
 }
 
 func pad(n *big.Int, size int) []byte {

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -178,5 +179,125 @@ func TestVerifyOnly(t *testing.T) {
 	}
 	if _, _, err := verifier.Issue(Subject{UserID: 9}); err == nil {
 		t.Error("a verify-only Manager issued a token")
+	}
+}
+
+// ParseJWK reads back what PublicJWK writes, and refuses every JWK that is
+// not a public Ed25519 or P-256 signing key stated exactly.
+func TestParseJWK(t *testing.T) {
+	ed, ec := mustKey(t, EdDSA), mustKey(t, ES256)
+	edJWK, err := ed.PublicJWK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecJWK, err := ec.PublicJWK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	private := "c2VjcmV0"
+	with := func(j JWK, change func(*JWK)) JWK {
+		change(&j)
+		return j
+	}
+	good := []struct {
+		name string
+		jwk  JWK
+		want Key
+	}{
+		{"Ed25519", edJWK, ed},
+		{"P-256", ecJWK, ec},
+		{"no use", with(edJWK, func(j *JWK) { j.Use = "" }), ed},
+	}
+	for _, tt := range good {
+		t.Run(tt.name, func(t *testing.T) {
+			k, err := ParseJWK(tt.jwk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.ID != tt.want.ID || k.Alg != tt.want.Alg || k.Private != nil {
+				t.Errorf("key %s %s (private %v), want %s %s", k.ID, k.Alg, k.Private != nil, tt.want.ID, tt.want.Alg)
+			}
+			if eq, ok := k.Public.(interface{ Equal(crypto.PublicKey) bool }); !ok || !eq.Equal(tt.want.Public) {
+				t.Error("the public key differs from the one the JWK was made of")
+			}
+		})
+	}
+	// Every key of both algorithms is a point of its curve.
+	for range 200 {
+		for _, alg := range []string{EdDSA, ES256} {
+			j, _ := mustKey(t, alg).PublicJWK()
+			if _, err := ParseJWK(j); err != nil {
+				t.Fatalf("a random %s key: %v", alg, err)
+			}
+		}
+	}
+	// A token one key signs verifies with the key parsed from its JWK.
+	signer, _ := keysManager(t, ec)
+	raw, _, err := signer.Issue(Subject{UserID: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := ParseJWK(ecJWK)
+	verifier, _ := newTestManager(t, func(c *Config) { c.Secret, c.Keys = nil, &KeySet{Verify: []Key{pub}} })
+	if _, err := verifier.Verify(raw); err != nil {
+		t.Errorf("a token verified with the parsed JWK: %v", err)
+	}
+
+	yAt := func(y []byte) string { // an Ed25519 encoding of y, little-endian
+		b := make([]byte, 32)
+		copy(b, y)
+		return b64(b)
+	}
+	p := make([]byte, 32) // 2^255 - 19, little-endian: y = p is not canonical
+	for i := range p {
+		p[i] = 0xff
+	}
+	p[0], p[31] = 0xed, 0x7f
+	std := base64.RawStdEncoding.EncodeToString(append([]byte{0xfb, 0xff}, make([]byte, 30)...)) // holds + and /
+	bad := []struct {
+		name string
+		jwk  JWK
+	}{
+		{"no kid", with(edJWK, func(j *JWK) { j.Kid = "" })},
+		{"Ed25519 with d", with(edJWK, func(j *JWK) { j.D = &private })},
+		{"P-256 with d", with(ecJWK, func(j *JWK) { j.D = &private })},
+		{"an empty d", with(ecJWK, func(j *JWK) { j.D = new(string) })},
+		{"use enc", with(edJWK, func(j *JWK) { j.Use = "enc" })},
+		{"no alg", with(edJWK, func(j *JWK) { j.Alg = "" })},
+		{"OKP with ES256", with(edJWK, func(j *JWK) { j.Alg = ES256 })},
+		{"OKP with HS256", with(edJWK, func(j *JWK) { j.Alg = "HS256" })},
+		{"OKP on P-256", with(edJWK, func(j *JWK) { j.Crv = "P-256" })},
+		{"OKP X25519", with(edJWK, func(j *JWK) { j.Crv = "X25519" })},
+		{"OKP Ed448", with(edJWK, func(j *JWK) { j.Crv = "Ed448" })},
+		{"OKP with a y", with(edJWK, func(j *JWK) { j.Y = ecJWK.Y })},
+		{"EC with EdDSA", with(ecJWK, func(j *JWK) { j.Alg = EdDSA })},
+		{"EC with ES384", with(ecJWK, func(j *JWK) { j.Alg = "ES384" })},
+		{"EC on Ed25519", with(ecJWK, func(j *JWK) { j.Crv = "Ed25519" })},
+		{"EC on P-384", with(ecJWK, func(j *JWK) { j.Crv = "P-384"; j.Alg = "ES384" })},
+		{"EC without y", with(ecJWK, func(j *JWK) { j.Y = "" })},
+		{"RSA", JWK{Kty: "RSA", Kid: "r", Alg: "RS256", Use: "sig"}},
+		{"oct", JWK{Kty: "oct", Kid: "o", Alg: "HS256", Use: "sig"}},
+		{"no kty", with(edJWK, func(j *JWK) { j.Kty = "" })},
+		{"x with padding", with(edJWK, func(j *JWK) { j.X += "=" })},
+		{"x in the standard alphabet", with(edJWK, func(j *JWK) { j.X = std })},
+		{"x not base64", with(edJWK, func(j *JWK) { j.X = "*" + j.X[1:] })},
+		{"x with stray bits", with(edJWK, func(j *JWK) { j.X = j.X[:len(j.X)-1] + "B" })},
+		{"Ed25519 x too short", with(edJWK, func(j *JWK) { j.X = b64(make([]byte, 31)) })},
+		{"Ed25519 x too long", with(edJWK, func(j *JWK) { j.X = b64(make([]byte, 33)) })},
+		{"Ed25519 point not on the curve", with(edJWK, func(j *JWK) { j.X = yAt([]byte{2}) })},
+		{"Ed25519 y not canonical", with(edJWK, func(j *JWK) { j.X = b64(p) })},
+		{"Ed25519 x = 0 with the sign bit", with(edJWK, func(j *JWK) { j.X = yAt([]byte{1, 31: 0x80}) })},
+		{"P-256 point not on the curve", with(ecJWK, func(j *JWK) { j.X, j.Y = yAt([]byte{1}), yAt([]byte{1}) })},
+		{"P-256 x short of its leading zeros", with(ecJWK, func(j *JWK) { j.X = b64(make([]byte, 31)) })},
+		{"P-256 y too long", with(ecJWK, func(j *JWK) { j.Y = b64(make([]byte, 33)) })},
+		{"P-256 y not base64", with(ecJWK, func(j *JWK) { j.Y = "!" })},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			if k, err := ParseJWK(tt.jwk); err == nil {
+				t.Errorf("ParseJWK = %s %s, want an error", k.ID, k.Alg)
+			}
+		})
 	}
 }

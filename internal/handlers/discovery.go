@@ -47,15 +47,17 @@ func (d Discovery) GetJWKS(context.Context, api.GetJWKSRequestObject) (api.GetJW
 // are absolute URLs on the origin the request came to.
 func (d Discovery) GetAuthorizationServerMetadata(ctx context.Context, _ api.GetAuthorizationServerMetadataRequestObject) (api.GetAuthorizationServerMetadataResponseObject, error) {
 	origin := httplog.Origin(ctx)
-	none := []string{"none"}
+	// Public clients (people's apps) send no credentials; machine clients
+	// send theirs with HTTP Basic or in the form.
+	methods := []string{"client_secret_basic", "client_secret_post", "none"}
 	return api.GetAuthorizationServerMetadata200JSONResponse{
 		Issuer:                                 d.Issuer,
 		TokenEndpoint:                          origin + "/token",
 		JwksUri:                                origin + "/.well-known/jwks.json",
 		RevocationEndpoint:                     origin + "/token/revoke",
 		GrantTypesSupported:                    grantTypes(),
-		TokenEndpointAuthMethodsSupported:      none,
-		RevocationEndpointAuthMethodsSupported: &none,
+		TokenEndpointAuthMethodsSupported:      methods,
+		RevocationEndpointAuthMethodsSupported: &[]string{"none"},
 		ResponseTypesSupported:                 []string{},
 	}, nil
 }

@@ -131,7 +131,7 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 	if r.status != 200 || m.Issuer != apitest.Issuer || m.TokenEndpoint != e.URL+"/token" {
 		t.Fatalf("metadata = %d %s", r.status, r.body)
 	}
-	for _, g := range []string{"password", "refresh_token"} {
+	for _, g := range []string{"password", "refresh_token", "client_credentials"} {
 		if !strings.Contains(strings.Join(m.Grants, " "), g) {
 			t.Errorf("grant_types_supported %v lacks %s", m.Grants, g)
 		}

@@ -143,6 +143,9 @@ func tryGetMe(ctx context.Context, baseURL string, u apitest.User) (status, body
 	if err := step("logging in through the Authorize dialog",
 		chromedp.Click(chromedp.CSS(".scheme-container .btn.authorize")),
 		chromedp.WaitVisible(chromedp.Search(oauth2+`//input[@id="oauth_username"]`)),
+		// The dialog offers machine clients their flow too.
+		chromedp.WaitVisible(chromedp.Search(`//div[contains(concat(" ", normalize-space(@class), " "), " auth-container ")]`+
+			`[.//h4[contains(., "OAuth2ClientCredentials")]]//input[starts-with(@id, "client_secret")]`)),
 		chromedp.SendKeys(chromedp.Search(oauth2+`//input[@id="oauth_username"]`), u.Email),
 		chromedp.SendKeys(chromedp.Search(oauth2+`//input[@id="oauth_password"]`), u.Password),
 		chromedp.Click(chromedp.Search(oauth2+`//button[normalize-space()="Authorize"]`)),

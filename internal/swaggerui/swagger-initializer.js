@@ -5,11 +5,12 @@
 
 // Swagger UI's password-flow form sends the OAuth2 client as an
 // "Authorization: Basic" header unless the user picks "Request body", and no
-// setting changes that default. rolegate's /token does not take HTTP Basic
-// client authentication and has no clients, so every login goes out with the
-// client in the form body (RFC 6749 section 2.3.1), which leaves out
-// client_id while it is empty, and never with a secret. rolegate.css hides
-// the dialog's client fields, which would otherwise claim a choice.
+// setting changes that default. A person's login needs no client: every
+// password-flow login goes out with the client in the form body (RFC 6749
+// section 2.3.1), which leaves out client_id while it is empty, and never
+// with a secret, which rolegate would check. rolegate.css hides the password
+// flow's client fields, which would otherwise claim a choice; machine
+// clients have their own flow (OAuth2ClientCredentials) in the dialog.
 function RequestBodyClientAuth() {
   return {
     statePlugins: {

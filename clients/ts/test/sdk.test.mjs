@@ -44,9 +44,10 @@ describe("rolegate SDK against a live server", { skip: baseUrl ? false : "ROLEGA
     const { data, error, response } = await client.GET("/identify/me");
     assert.equal(response.status, 200, JSON.stringify(error));
     assert.ok(data);
+    assert.equal(data.kind, "user");
     assert.equal(data.email, email);
     assert.deepEqual(data.roles, ["user"]);
-    assert.ok(data.id > 0);
+    assert.ok((data.id ?? 0) > 0);
   });
 
   test("notes: create two, list them newest first, list them by document", async () => {

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/gen/examples/reports"
+)
+
+// Server implements the example's operations; the gate has already
+// checked every caller's token and roles against the spec.
+type Server struct {
+	mu      sync.Mutex
+	reports []reports.Report
+}
+
+var _ reports.StrictServerInterface = (*Server)(nil)
+
+// GetHealth answers that the process is up.
+func (s *Server) GetHealth(context.Context, reports.GetHealthRequestObject) (reports.GetHealthResponseObject, error) {
+	return reports.GetHealth200JSONResponse{Status: reports.Ok}, nil
+}
+
+// ListReports returns every report, to users and admins.
+func (s *Server) ListReports(context.Context, reports.ListReportsRequestObject) (reports.ListReportsResponseObject, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return reports.ListReports200JSONResponse{Reports: append([]reports.Report{}, s.reports...)}, nil
+}
+
+// CreateReport stores a report signed with its author from the token.
+func (s *Server) CreateReport(ctx context.Context, req reports.CreateReportRequestObject) (reports.CreateReportResponseObject, error) {
+	caller := access.Caller(ctx)
+	author := caller.Email
+	if caller.ClientID != "" { // a machine client's token has no email
+		author = "client " + caller.ClientID
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := reports.Report{
+		Id:        int64(len(s.reports) + 1),
+		Title:     req.Body.Title,
+		Author:    author,
+		CreatedAt: time.Now().UTC().Truncate(time.Second),
+	}
+	s.reports = append(s.reports, r)
+	return reports.CreateReport201JSONResponse(r), nil
+}

@@ -1,0 +1,98 @@
+// Package resource protects another Go service with rolegate's access
+// tokens: the service has its own OpenAPI spec with its own x-roles, and
+// New puts in front of its handler exactly the request path rolegate puts
+// in front of its own (package gate), with the same fail-closed start-up
+// checks (package access) and the same 401 and 403 answers, verifying
+// tokens with the public keys rolegate publishes.
+//
+// At start New loads the spec, refusing one that leaves any operation's
+// access undeclared or inconsistent before it sends a request anywhere;
+// it then reads rolegate's RFC 8414 metadata at
+// RolegateURL/.well-known/oauth-authorization-server, pins every token's
+// iss to the metadata's issuer and its aud to Config.Audience, and fetches
+// the JWKS from the metadata's jwks_uri, which must be on RolegateURL's
+// origin. See [Verifier] for how the keys are kept current.
+//
+// What the service does not see: rolegate's revocations (a logout, a
+// password change, a change of roles, a disabled account) reach only
+// rolegate's own replicas, so a token stays valid here until its exp.
+// rolegate's access tokens are short-lived (ROLEGATE_ACCESS_TOKEN_TTL,
+// 15 minutes by default) for that reason.
+package resource
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/gate"
+	"github.com/rolegate/rolegate/internal/httplog"
+)
+
+// Config configures a protected service.
+type Config struct {
+	// RolegateURL is rolegate's base URL, such as https://auth.example.com,
+	// under which it serves /.well-known/oauth-authorization-server.
+	RolegateURL string
+	// Audience is the aud every token must carry: rolegate's
+	// ROLEGATE_JWT_AUDIENCE ("rolegate" unless set).
+	Audience string
+	// Spec is the service's OpenAPI document (YAML or JSON) with the
+	// x-roles of its operations.
+	Spec []byte
+	// HTTPClient fetches the metadata and the keys; nil means a client
+	// with a 10-second timeout. Redirects are never followed, whatever the
+	// client says, and every fetch is bounded by 10 seconds.
+	HTTPClient *http.Client
+	// Logger logs refused keys, key fetches and, through the handler New
+	// returns, one line per request; nil means slog.Default().
+	Logger *slog.Logger
+
+	// RefetchInterval bounds the fetches a token with an unknown kid
+	// causes to one per interval; 0 means 10 seconds.
+	RefetchInterval time.Duration
+	// RefreshInterval is how often the keys are fetched again in the
+	// background; 0 means the JWKS response's Cache-Control max-age
+	// (rolegate: 5 minutes, less than the 6 minutes a new key is published
+	// before it signs), between 1 minute and 1 hour.
+	RefreshInterval time.Duration
+	// MaxBodyBytes and MaxUploadBytes are gate.Options': body limits of
+	// operations whose spec declares no x-max-body-bytes (default 1 MiB),
+	// and of multipart uploads (default 20 MiB).
+	MaxBodyBytes, MaxUploadBytes int64
+	// Now is the clock tokens are checked against; nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns the handler that takes every request of the operations of
+// cfg.Spec through rolegate's gate to next: 404 and 405 outside the spec,
+// 401 without a valid token, 403 for a token that holds none of the
+// operation's x-roles, 413 over the body limit and 400 for a request the
+// spec does not admit; next finds the verified claims with access.Caller.
+// Requests get an X-Request-Id and a log line, as rolegate's do. It fails
+// if the spec's access rules are not all declared, or rolegate's metadata
+// or keys cannot be read; the keys are then refreshed until ctx ends.
+func New(ctx context.Context, cfg Config, next http.Handler) (http.Handler, error) {
+	if next == nil {
+		return nil, errors.New("resource: no handler")
+	}
+	// The spec first: a service whose access rules are incomplete never
+	// gets as far as asking rolegate for anything.
+	spec, err := access.LoadSpec(ctx, cfg.Spec)
+	if err != nil {
+		return nil, err
+	}
+	v, err := newVerifier(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	gated, err := gate.New(spec, gate.Options{Verifier: v, MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes}, next)
+	if err != nil {
+		return nil, err
+	}
+	go v.follow(ctx)
+	return httplog.Middleware(v.logger, gated), nil
+}
