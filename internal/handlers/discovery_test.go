@@ -59,6 +59,17 @@ func TestJWKSVerifiesTokens(t *testing.T) {
 		t.Fatalf("verifying with the JWKS key: %v", err)
 	}
 
+	// ES256 by choice: an EC key, and tokens signed with it.
+	es := apitest.New(t, apitest.Options{SigningAlg: token.ES256})
+	esUser := es.CreateUser(t, "es256@example.com", "user")
+	esTok := loginTokens(t, es, esUser)
+	if _, keys := jwks(t, es); len(keys) != 1 || keys[0]["kty"] != "EC" || keys[0]["crv"] != "P-256" || keys[0]["alg"] != "ES256" {
+		t.Errorf("ES256 JWKS = %v", keys)
+	}
+	if hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(esTok.access, ".")[0]); !strings.Contains(string(hdr), `"alg":"ES256"`) || !works(t, es, esTok.access) {
+		t.Errorf("ES256 token header %s", hdr)
+	}
+
 	// With HS256 there is nothing to publish.
 	hs := apitest.New(t, apitest.Options{SigningAlg: token.HS256})
 	if _, keys := jwks(t, hs); len(keys) != 0 {
