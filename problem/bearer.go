@@ -25,9 +25,10 @@ func InvalidToken(detail string, cause error) *Error {
 }
 
 // InsufficientScope is the 403 for a valid token without the privilege an
-// operation needs: a role x-roles lists, or one of the object-level rules
-// the spec cannot express.
-func InsufficientScope(detail string) *Error {
-	return &Error{Kind: Forbidden, Detail: detail,
+// operation needs: one of roles, which x-roles lists, or which one of the
+// object-level rules the spec cannot express asks for. The body names them
+// (required_roles): the spec is public, so this tells nothing secret.
+func InsufficientScope(detail string, roles []string) *Error {
+	return &Error{Kind: Forbidden, Detail: detail, RequiredRoles: roles,
 		Header: http.Header{"Www-Authenticate": {challenge + `, error="insufficient_scope"`}}}
 }

@@ -61,6 +61,9 @@ type Error struct {
 	Fields []api.FieldError
 	// Header is set on the response, e.g. WWW-Authenticate or Retry-After.
 	Header http.Header
+	// RequiredRoles, on a Forbidden error, are the roles that would admit
+	// the caller.
+	RequiredRoles []string
 	Err    error
 }
 
@@ -113,6 +116,10 @@ func Body(r *http.Request, err error) api.Problem {
 	if len(pe.Fields) > 0 {
 		fields := pe.Fields
 		p.Errors = &fields
+	}
+	if pe.Kind == Forbidden && pe.RequiredRoles != nil {
+		roles := pe.RequiredRoles
+		p.RequiredRoles = &roles
 	}
 	return p
 }

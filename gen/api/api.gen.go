@@ -388,6 +388,9 @@ type Problem struct {
 	// RequestId The request id, also sent as the X-Request-Id header.
 	RequestId *string `json:"request_id,omitempty"`
 
+	// RequiredRoles On a 403, the roles that would admit the caller (the operation's x-roles, or the object-level rule's); any one suffices.
+	RequiredRoles *[]string `json:"required_roles,omitempty"`
+
 	// Status The HTTP status code.
 	//
 	// Example: 503
@@ -979,7 +982,7 @@ type ClientInterface interface {
 
 	// GetOpenAPIYAML This spec, as YAML
 	//
-	// The document exactly as written in api/openapi.yaml.
+	// The document of api/openapi.yaml, with each operation's access stated in its description.
 	//
 	// Corresponds with GET /openapi.yaml (the `GetOpenAPIYAML` operationId).
 	GetOpenAPIYAML(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1764,7 +1767,7 @@ func (c *Client) GetOpenAPIJSON(ctx context.Context, reqEditors ...RequestEditor
 
 // GetOpenAPIYAML This spec, as YAML
 //
-// The document exactly as written in api/openapi.yaml.
+// The document of api/openapi.yaml, with each operation's access stated in its description.
 //
 // Corresponds with GET /openapi.yaml (the `GetOpenAPIYAML` operationId).
 func (c *Client) GetOpenAPIYAML(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4113,7 +4116,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetOpenAPIYAMLWithResponse This spec, as YAML
 	//
-	// The document exactly as written in api/openapi.yaml.
+	// The document of api/openapi.yaml, with each operation's access stated in its description.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8614,7 +8617,7 @@ func (c *ClientWithResponses) GetOpenAPIJSONWithResponse(ctx context.Context, re
 
 // GetOpenAPIYAMLWithResponse This spec, as YAML
 //
-// The document exactly as written in api/openapi.yaml.
+// The document of api/openapi.yaml, with each operation's access stated in its description.
 //
 // Returns a wrapper object for the known response body format(s).
 //

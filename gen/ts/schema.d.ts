@@ -183,7 +183,7 @@ export interface paths {
         };
         /**
          * This spec, as YAML
-         * @description The document exactly as written in api/openapi.yaml.
+         * @description The document of api/openapi.yaml, with each operation's access stated in its description.
          */
         get: operations["getOpenAPIYAML"];
         put?: never;
@@ -982,6 +982,8 @@ export interface components {
             instance?: string;
             /** @description The request id, also sent as the X-Request-Id header. */
             request_id?: string;
+            /** @description On a 403, the roles that would admit the caller (the operation's x-roles, or the object-level rule's); any one suffices. */
+            required_roles?: string[];
             /** @description The fields that failed validation, when that is the problem. */
             errors?: components["schemas"]["FieldError"][];
         };
@@ -1011,7 +1013,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The access token holds none of the roles the operation admits. */
+        /** @description The access token holds none of the roles the operation admits; `required_roles` lists them. */
         Forbidden: {
             headers: {
                 "WWW-Authenticate": components["headers"]["WWWAuthenticate"];

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,7 +65,14 @@ func TestAccessMatrixFromSpec(t *testing.T) {
 			t.Run(name+"/no listed role", func(t *testing.T) {
 				t.Parallel()
 				r := do(t, rule.Method, target, nil, bearer(outsiderToken))
-				assertProblem(t, r, 403)
+				m := assertProblem(t, r, 403)
+				var got []string
+				for _, v := range m["required_roles"].([]any) {
+					got = append(got, v.(string))
+				}
+				if !slices.Equal(got, rule.Roles) {
+					t.Errorf("required_roles = %v, want x-roles %v", got, rule.Roles)
+				}
 			})
 		}
 		roles := rule.Roles

@@ -22,7 +22,7 @@ func listOwner(ctx context.Context, asked *int64, seeAll []string) (int64, error
 		return own, nil
 	}
 	if !access.Caller(ctx).HasAnyRole(seeAll) {
-		return 0, problem.InsufficientScope("Only an admin may list another user's items.")
+		return 0, problem.InsufficientScope("Only an admin may list another user's items.", seeAll)
 	}
 	return *asked, nil
 }
@@ -79,7 +79,7 @@ func ownedPage[Row, Item any](ctx context.Context, seeAll []string, asked *int64
 
 // errClientOwnsNothing refuses a machine client an operation that creates
 // an item owned by the caller: items belong to accounts.
-var errClientOwnsNothing = problem.InsufficientScope("A machine client owns no notes or documents; act on an account's with owner_id where an operation allows it.")
+var errClientOwnsNothing = problem.InsufficientScope("A machine client owns no notes or documents; act on an account's with owner_id where an operation allows it.", []string{})
 
 // ownerOf returns the caller's account id, as the owner of an item it
 // creates, or errClientOwnsNothing for a machine client.

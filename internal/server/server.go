@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
@@ -89,11 +90,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	specJSON, err := d.Spec.Doc.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("server: the spec as JSON: %w", err)
-	}
-	meta, err := handlers.NewMeta(rolegate.OpenAPIYAML, specJSON)
+	meta, err := servedSpec(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +171,26 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	case <-time.After(5 * time.Second):
 	}
 	return s, nil
+}
+
+// servedSpec prepares the spec documents the server publishes, as JSON and
+// YAML: the spec with each operation's access stated in its description
+// (access.Policy.Describe). It loads its own copy, which only documents.
+func servedSpec(ctx context.Context) (handlers.Meta, error) {
+	served, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
+	if err != nil {
+		return handlers.Meta{}, err
+	}
+	served.Policy.Describe(served)
+	specJSON, err := served.Doc.MarshalJSON()
+	if err != nil {
+		return handlers.Meta{}, fmt.Errorf("server: the spec as JSON: %w", err)
+	}
+	specYAML, err := yaml.Marshal(served.Doc)
+	if err != nil {
+		return handlers.Meta{}, fmt.Errorf("server: the spec as YAML: %w", err)
+	}
+	return handlers.NewMeta(specYAML, specJSON)
 }
 
 // Key timing: a new signing key is published in the JWKS, which clients

@@ -1,0 +1,41 @@
+package access
+
+import (
+	"strings"
+)
+
+// Describe states each operation's access in its description, as read
+// from its rule, so that the spec rolegate serves (and Swagger UI and the
+// documentation of SDKs generated from it) says who may call what without
+// anyone writing it twice: "Access: one of the roles user, admin.", "Access:
+// any authenticated user." or "Access: public, no token.". It changes the
+// document: call it on a copy that serves only as documentation.
+func (p *Policy) Describe(s *Spec) {
+	for _, item := range s.Doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			rule := p.Rule(op)
+			if rule == nil {
+				continue
+			}
+			line := "**Access:** " + rule.accessSentence()
+			if op.Description == "" {
+				op.Description = line
+			} else {
+				op.Description = strings.TrimRight(op.Description, "\n") + "\n\n" + line
+			}
+		}
+	}
+}
+
+// accessSentence is Access as a sentence of the served spec.
+func (r *Rule) accessSentence() string {
+	switch {
+	case r.Public:
+		return "public, no token."
+	case len(r.Roles) == 0:
+		return "any authenticated user."
+	case len(r.Roles) == 1:
+		return "the role " + r.Roles[0] + "."
+	}
+	return "one of the roles " + strings.Join(r.Roles, ", ") + "."
+}
