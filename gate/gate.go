@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -25,6 +26,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 
 	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/oauth"
 	"github.com/rolegate/rolegate/problem"
 	"github.com/rolegate/rolegate/token"
@@ -68,6 +70,7 @@ type operation struct {
 	params      []string // names of its path parameters
 	oauthErrors bool
 	maxBody     int64
+	forbidden   error // the 403 naming the operation's x-roles
 }
 
 // maxBody is the operation's body limit: multipart bodies are uploads, bound
@@ -128,6 +131,7 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 				return nil, errors.New("gate: operation " + op.OperationID + " is not in the policy")
 			}
 			o := &operation{
+				forbidden:   problem.InsufficientScope("The access token holds none of the roles this operation admits.", rule.Roles),
 				rule:        rule,
 				route:       &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 				oauthErrors: op.Extensions[ErrorFormatExt] == "oauth2",
@@ -162,7 +166,9 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !o.rule.Admits(claims.Roles) {
-			problem.Write(w, r, errForbidden)
+			httplog.Logger(r.Context()).Info("access denied", "operation", o.route.Operation.OperationID,
+				"required_roles", o.rule.Roles, "token_roles", claims.Roles, "sub", subject(claims))
+			problem.Write(w, r, o.forbidden)
 			return
 		}
 		r = r.WithContext(access.WithCaller(r.Context(), claims))
@@ -193,7 +199,7 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 	}
 	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: o.route, Options: g.filterOpts}
 	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-		g.fail(o, w, r, requestProblem(err))
+		g.fail(o, w, r, requestProblem(err, o.forbidden))
 		return
 	}
 	if o.oauthErrors {
@@ -221,9 +227,13 @@ func (g *gate) authenticate(r *http.Request) (*token.Claims, error) {
 	return claims, nil
 }
 
-// errForbidden is the 403 of a token that holds none of an operation's
-// x-roles.
-var errForbidden = problem.InsufficientScope("The access token does not grant access to this operation.")
+// subject is the sub of claims, for logs.
+func subject(c *token.Claims) string {
+	if c.ClientID != "" {
+		return c.ClientID
+	}
+	return strconv.FormatInt(c.UserID, 10)
+}
 
 // errNoAdmittedRole tells requestProblem that the validator's
 // AuthenticationFunc found no admitted role.

@@ -15,15 +15,16 @@ import (
 )
 
 // requestProblem turns a validation error into the client's error, naming
-// the field without passing on library text beyond the schema's reason.
-func requestProblem(err error) error {
+// the field without passing on library text beyond the schema's reason;
+// forbidden is the operation's 403.
+func requestProblem(err, forbidden error) error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return problem.Wrap(problem.TooLarge, "The request body is over the limit.", err)
 	}
 	if secErr, ok := errors.AsType[*openapi3filter.SecurityRequirementsError](err); ok {
 		for _, e := range secErr.Errors {
 			if errors.Is(e, errNoAdmittedRole) {
-				return errForbidden
+				return forbidden
 			}
 		}
 		return problem.TokenRequired(err)
