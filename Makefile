@@ -6,7 +6,7 @@ TAGS    ?=
 PKGS    := ./...
 
 .DEFAULT_GOAL := help
-.PHONY: help build run generate test lint bench swagger-ui
+.PHONY: help build run generate test lint bench fuzz swagger-ui
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,11 +40,27 @@ lint: $(REDOCLY_DEPS) ## gofmt, go vet, and the spec: kin-openapi, the access ru
 	$(GO) run ./cmd/rolegate routes > /dev/null
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true tools/redocly/node_modules/.bin/redocly lint --format=stylish api/openapi.yaml
 
-test: lint $(TS_DEPS) ## the whole suite, on one throwaway embedded PostgreSQL (or TEST_DATABASE_URL)
+test: lint $(TS_DEPS) ## the whole suite, on one throwaway embedded PostgreSQL (or TEST_DATABASE_URL), then a short fuzzing pass
 	$(GO) run ./internal/testdb/withdb -- $(GO) test -count=1 $(PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 swagger-ui: ## refresh internal/swaggerui/dist from the swagger-ui-dist pinned in tools/swagger-ui
 	tools/swagger-ui/refresh.sh
 
 bench: ## benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# How long each fuzz target runs; and how long the fuzzer may spend making
+# each new input smaller (a count of runs: left to the default, a minute,
+# it stalls for seconds at every input that finds new code).
+FUZZTIME     ?= 60s
+FUZZMINIMIZE ?= 1000x
+FUZZ          = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
+
+fuzz: ## run each fuzz target for FUZZTIME (60s), one after the other; corpora in */testdata/fuzz
+	$(FUZZ) -fuzz '^FuzzVerify$$' ./token
+	$(FUZZ) -fuzz '^FuzzVerifySigned$$' ./token
+	$(FUZZ) -fuzz '^FuzzParse$$' ./internal/page
+	$(FUZZ) -fuzz '^FuzzParseRanges$$' ./internal/documents
+	$(FUZZ) -fuzz '^FuzzTokenForm$$' ./gate
+	$(FUZZ) -fuzz '^FuzzGate$$' ./gate

@@ -162,3 +162,37 @@ CREATE TABLE client_roles (
     PRIMARY KEY (client_id, role_id)
 );
 COMMENT ON TABLE client_roles IS 'Which client holds which role.';
+
+-- +step 7: login throttling
+CREATE TABLE rate_limits (
+    key           text        PRIMARY KEY CHECK (length(key) <= 400),
+    failures      integer     NOT NULL,
+    window_start  timestamptz NOT NULL,
+    blocked_until timestamptz
+);
+COMMENT ON TABLE rate_limits IS 'Failure budgets of operations that declare x-rate-limit, shared by every replica: failures since window_start, per client address or account; past the budget, the key is refused until blocked_until, a delay that doubles with every further failure.';
+CREATE INDEX rate_limits_window_idx ON rate_limits (window_start);
+
+-- +step 8: audit trail
+CREATE TABLE audit_events (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at              timestamptz NOT NULL,
+    type            text        NOT NULL,
+    actor_user_id   bigint,
+    actor_client_id text,
+    subject_user_id bigint,
+    subject         text        NOT NULL DEFAULT '',
+    detail          text        NOT NULL DEFAULT '',
+    client_addr     text        NOT NULL DEFAULT '',
+    user_agent      text        NOT NULL DEFAULT '',
+    request_id      text        NOT NULL DEFAULT '',
+    operation_id    text        NOT NULL DEFAULT ''
+);
+COMMENT ON TABLE audit_events IS 'Append-only record of logins, sessions, tokens and account changes; kept ROLEGATE_AUDIT_RETENTION. Never a password, token or secret.';
+COMMENT ON COLUMN audit_events.actor_user_id IS 'The account that acted (NULL for a machine client, or nobody yet, as a failed login).';
+COMMENT ON COLUMN audit_events.subject_user_id IS 'The account the event concerns, when it is one.';
+COMMENT ON COLUMN audit_events.subject IS 'What the event concerns, e.g. user:42, client:cl_..., session:<id>, role:auditor, key:<kid>, or the email a login named.';
+CREATE INDEX audit_events_at_idx ON audit_events (at DESC, id DESC);
+CREATE INDEX audit_events_type_idx ON audit_events (type, at DESC, id DESC);
+CREATE INDEX audit_events_actor_idx ON audit_events (actor_user_id, at DESC, id DESC);
+CREATE INDEX audit_events_subject_user_idx ON audit_events (subject_user_id, at DESC, id DESC);

@@ -27,6 +27,7 @@ import (
 
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/throttle"
 	"github.com/rolegate/rolegate/oauth"
 	"github.com/rolegate/rolegate/problem"
 	"github.com/rolegate/rolegate/token"
@@ -49,6 +50,11 @@ type Options struct {
 	// MaxUploadBytes bounds multipart/form-data bodies (uploads). Zero means
 	// 20 MiB.
 	MaxUploadBytes int64
+	// Throttle enforces the operations' x-rate-limit budgets; nil leaves
+	// them unenforced (rolegate's server always sets it).
+	Throttle Throttler
+	// OnThrottled, if set, is told of every request refused by Throttle.
+	OnThrottled func(ctx context.Context, detail string)
 }
 
 // The extensions of the spec the gate reads, on an operation or (for
@@ -70,7 +76,8 @@ type operation struct {
 	params      []string // names of its path parameters
 	oauthErrors bool
 	maxBody     int64
-	forbidden   error // the 403 naming the operation's x-roles
+	forbidden   error          // the 403 naming the operation's x-roles
+	limit       *throttle.Rule // x-rate-limit, or nil
 }
 
 // maxBody is the operation's body limit: multipart bodies are uploads, bound
@@ -145,6 +152,11 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 			if o.maxBody, err = maxBody(doc, op, opts); err != nil {
 				return nil, err
 			}
+			if ext, ok := op.Extensions[throttle.Ext]; ok {
+				if o.limit, err = throttle.Parse(ext); err != nil {
+					return nil, fmt.Errorf("gate: %s: %w", op.OperationID, err)
+				}
+			}
 			mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) { g.serve(o, w, r) })
 			allowed = append(allowed, method)
 		}
@@ -159,6 +171,7 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 }
 
 func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
+	httplog.SetOperation(r.Context(), o.route.Operation.OperationID)
 	if !o.rule.Public {
 		claims, err := g.authenticate(r)
 		if err != nil {
@@ -209,6 +222,10 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 			oauth.Write(w, e)
 			return
 		}
+	}
+	if o.limit != nil && g.opts.Throttle != nil {
+		g.throttled(o, w, r)
+		return
 	}
 	g.next.ServeHTTP(w, r)
 }

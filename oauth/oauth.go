@@ -20,6 +20,9 @@ const (
 	UnauthorizedClient   = "unauthorized_client"
 	UnsupportedGrantType = "unsupported_grant_type"
 	InvalidScope         = "invalid_scope"
+	// SlowDown is the code of a 429 (borrowed from RFC 8628 section 3.5,
+	// since RFC 6749 has none): too many attempts; wait Retry-After.
+	SlowDown = "slow_down"
 )
 
 // Error is a token endpoint's refusal: Status (400 unless the status itself

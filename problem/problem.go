@@ -64,7 +64,7 @@ type Error struct {
 	// RequiredRoles, on a Forbidden error, are the roles that would admit
 	// the caller.
 	RequiredRoles []string
-	Err    error
+	Err           error
 }
 
 func (e *Error) Error() string {

@@ -3,6 +3,7 @@ package token
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,7 +31,10 @@ type cacheShard struct {
 	// minExp is a lower bound of the exp of every entry: while now < minExp
 	// no entry has expired and a sweep would find nothing.
 	minExp time.Time
-	_      [64]byte // keep shards on separate cache lines
+	// hits and misses count lookups, per shard so that counting adds no
+	// cache line shared by all shards.
+	hits, misses atomic.Uint64
+	_            [64]byte // keep shards on separate cache lines
 }
 
 // newCache returns a cache holding at most size entries (size > 0), spread
@@ -64,14 +68,18 @@ func (c *cache) get(key string, now time.Time) *Claims {
 	e, ok := s.m[key]
 	s.mu.RUnlock()
 	if !ok {
+		s.misses.Add(1)
 		return nil
 	}
 	if now.Before(e.exp) {
 		if now.Before(e.validFrom) { // clock went backwards: let verification decide
+			s.misses.Add(1)
 			return nil
 		}
+		s.hits.Add(1)
 		return e.claims
 	}
+	s.misses.Add(1)
 	s.mu.Lock()
 	if e, ok := s.m[key]; ok && !now.Before(e.exp) {
 		delete(s.m, key)
@@ -124,6 +132,15 @@ func (s *cacheShard) evict(now time.Time) {
 		delete(s.m, k)
 		return
 	}
+}
+
+// stats returns how many lookups found valid claims and how many did not.
+func (c *cache) stats() (hits, misses uint64) {
+	for i := range c.shards {
+		hits += c.shards[i].hits.Load()
+		misses += c.shards[i].misses.Load()
+	}
+	return hits, misses
 }
 
 // len returns the number of entries, expired or not.

@@ -332,6 +332,16 @@ func (m *Manager) Verify(raw string) (*Claims, error) {
 	return c, nil
 }
 
+// CacheStats returns how many Verify calls were answered from the cache of
+// verified tokens (hits) and how many had to verify the token in full
+// (misses), since New; both are 0 when the cache is disabled.
+func (m *Manager) CacheStats() (hits, misses uint64) {
+	if m.cache == nil {
+		return 0, 0
+	}
+	return m.cache.stats()
+}
+
 // verify fully verifies raw. validFrom is the earliest instant at which
 // verification of raw would succeed (max(nbf, iat) - leeway); together with
 // exp it bounds the window in which the result may be served from the cache.

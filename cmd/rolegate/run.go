@@ -24,6 +24,7 @@ import (
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/accounts"
+	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/password"
@@ -229,6 +230,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 				fmt.Fprintf(stdout, "First administrator: %s, password: %s (shown only this once)\n", accounts.BootstrapEmail, generated)
 			}
 		}
+		if stack.Metrics != nil {
+			stopMetrics, err := serveMetrics(cfg.MetricsAddr, stack.Metrics.Handler(), logger)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
+		}
 		ln, err := net.Listen("tcp", cfg.Addr)
 		if err != nil {
 			return err
@@ -259,6 +267,37 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 		}
 		return nil
 	})
+}
+
+// serveMetrics serves h (the metrics) on a listener of its own at addr,
+// apart from the API's, until stop, which lets scrapes in flight finish.
+func serveMetrics(addr string, h http.Handler, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("ROLEGATE_METRICS_ADDR: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics listener failed; the API goes on without it", "err", err)
+		}
+	}()
+	logger.Info("serving metrics", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+		}
+	}, nil
 }
 
 // openStore opens ROLEGATE_BLOB_URL, or else a directory under the data
@@ -384,7 +423,7 @@ func keysCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args [
 		return err
 	}
 	return withDB(ctx, cfg, logger, true, spec, func(pool *pgxpool.Pool) error {
-		store, err := server.KeyStore(pool, cfg, nil)
+		store, err := server.KeyStore(pool, cfg, nil, &audit.Log{Pool: pool, Logger: logger})
 		if err != nil {
 			return err
 		}

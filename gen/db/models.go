@@ -8,6 +8,25 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+// Append-only record of logins, sessions, tokens and account changes; kept ROLEGATE_AUDIT_RETENTION. Never a password, token or secret.
+type AuditEvent struct {
+	ID   int64
+	At   pgtype.Timestamptz
+	Type string
+	// The account that acted (NULL for a machine client, or nobody yet, as a failed login).
+	ActorUserID   *int64
+	ActorClientID *string
+	// The account the event concerns, when it is one.
+	SubjectUserID *int64
+	// What the event concerns, e.g. user:42, client:cl_..., session:<id>, role:auditor, key:<kid>, or the email a login named.
+	Subject     string
+	Detail      string
+	ClientAddr  string
+	UserAgent   string
+	RequestID   string
+	OperationID string
+}
+
 // Programs that get tokens with the client credentials grant (RFC 6749 section 4.4), holding roles as accounts do.
 type Client struct {
 	ID       int64
@@ -48,6 +67,14 @@ type Note struct {
 	Body        string
 	CreatedAt   pgtype.Timestamptz
 	UpdatedAt   pgtype.Timestamptz
+}
+
+// Failure budgets of operations that declare x-rate-limit, shared by every replica: failures since window_start, per client address or account; past the budget, the key is refused until blocked_until, a delay that doubles with every further failure.
+type RateLimit struct {
+	Key          string
+	Failures     int32
+	WindowStart  pgtype.Timestamptz
+	BlockedUntil pgtype.Timestamptz
 }
 
 // Every refresh token a session was given, by the SHA-256 of the token (never the token): the one not used yet is current; one used again, outside the reuse window, ends its session.

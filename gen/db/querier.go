@@ -12,6 +12,9 @@ import (
 
 type Querier interface {
 	AnyUserExists(ctx context.Context) (bool, error)
+	// Queries of login throttling (package throttle).
+	// BlockedUntil returns the latest blocked_until of keys (NULL for none).
+	BlockedUntil(ctx context.Context, keys []string) (pgtype.Timestamptz, error)
 	// BumpTokenVersion raises a user's token version, so that access tokens
 	// issued before are refused, and returns the new version.
 	BumpTokenVersion(ctx context.Context, id int64) (int64, error)
@@ -38,6 +41,9 @@ type Querier interface {
 	// DeleteDocument deletes a document the caller may see and returns its blob key.
 	DeleteDocument(ctx context.Context, arg DeleteDocumentParams) (string, error)
 	DeleteNote(ctx context.Context, arg DeleteNoteParams) (int64, error)
+	DeleteOldAuditEvents(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	// DeleteOldRateLimits drops keys whose window and block are both over.
+	DeleteOldRateLimits(ctx context.Context, arg DeleteOldRateLimitsParams) (int64, error)
 	// DeleteOldRevocations drops revocations no token they concern outlived.
 	DeleteOldRevocations(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
@@ -90,9 +96,15 @@ type Querier interface {
 	GrantClientRoles(ctx context.Context, arg GrantClientRolesParams) error
 	// GrantRoles gives a user the named roles, which must exist; granting one it holds is no error.
 	GrantRoles(ctx context.Context, arg GrantRolesParams) error
+	// Queries of the audit trail (package audit, handlers/audit.go).
+	InsertAuditEvent(ctx context.Context, arg InsertAuditEventParams) error
 	// IsEnabledHolder tells whether the account id exists, is enabled and holds
 	// role.
 	IsEnabledHolder(ctx context.Context, arg IsEnabledHolderParams) (bool, error)
+	// ListAuditEvents returns events newest first, after a keyset cursor
+	// (at, id) when after is set, of one type and concerning one user (as actor
+	// or subject) when those are set, within [since, until).
+	ListAuditEvents(ctx context.Context, arg ListAuditEventsParams) ([]AuditEvent, error)
 	// ListClients returns a page of clients in id order after after_id (0 for
 	// the first page), each with the sorted names of its roles.
 	ListClients(ctx context.Context, arg ListClientsParams) ([]ListClientsRow, error)
@@ -141,6 +153,11 @@ type Querier interface {
 	// NotifyRevocation tells every replica listening, once the transaction
 	// commits, that the revocation log has grown to seq.
 	NotifyRevocation(ctx context.Context, seq int64) error
+	// RecordFailure counts a failure of key at now: a new window when the last
+	// one is over, and, once the failures reach the limit, a block from now of
+	// 2^(failures - limit) seconds, at most max_delay.
+	RecordFailure(ctx context.Context, arg RecordFailureParams) (RecordFailureRow, error)
+	ResetRateLimit(ctx context.Context, key string) error
 	// SetClientSecret replaces a client's secret and raises its token version,
 	// so that tokens issued before are refused; no row when there is no such
 	// client.

@@ -617,6 +617,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit trail
+         * @description Events newest first, a page at a time; `type`, `user_id` (the account acted or acted upon) and `since`/`until` filter them. Kept ROLEGATE_AUDIT_RETENTION.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/roles": {
         parameters: {
             query?: never;
@@ -793,6 +813,38 @@ export interface components {
             items: components["schemas"]["MachineClient"][];
             next_cursor?: string;
         };
+        AuditEvent: {
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            at: string;
+            /** @example login.failed */
+            type: string;
+            /**
+             * Format: int64
+             * @description The account that acted, when one did.
+             */
+            actor_user_id?: number;
+            /** @description The machine client that acted, when one did. */
+            actor_client_id?: string;
+            /**
+             * Format: int64
+             * @description The account the event concerns, when it is one.
+             */
+            subject_user_id?: number;
+            /** @description What the event concerns, e.g. user:42, session:<id>, role:auditor, client:cl_..., key:<kid>, or the email a login named. */
+            subject: string;
+            /** @description E.g. a failed login's reason or the new roles; never a password, token or secret. */
+            detail: string;
+            client_addr: string;
+            user_agent: string;
+            request_id: string;
+            operation_id: string;
+        };
+        AuditEventPage: {
+            items: components["schemas"]["AuditEvent"][];
+            next_cursor?: string;
+        };
         /** @description RFC 7009 section 2.1. `token` is optional here so that a missing one is answered in RFC 6749's error format. */
         RevocationRequest: {
             token?: string;
@@ -831,7 +883,7 @@ export interface components {
         };
         OAuthError: {
             /** @enum {string} */
-            error: "invalid_request" | "invalid_grant" | "unsupported_grant_type" | "invalid_client" | "unauthorized_client" | "invalid_scope";
+            error: "invalid_request" | "invalid_grant" | "unsupported_grant_type" | "invalid_client" | "unauthorized_client" | "invalid_scope" | "slow_down";
             error_description?: string;
         };
         /** @description Who the caller is, as its token states it. A person (`kind` user) has `id` and `email`; a machine client (`kind` client) has `client_id`. */
@@ -1174,6 +1226,19 @@ export interface operations {
             /** @description The request body is over the limit (an RFC 6749 section 5.2 body, error `invalid_request`). */
             413: {
                 headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    Pragma: components["headers"]["NoCache"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description Too many failed attempts for the account or the client address, or too many at once from the address (RFC 6749 section 5.2 body, error `slow_down`); retry after Retry-After. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
                     "Cache-Control": components["headers"]["NoStore"];
                     Pragma: components["headers"]["NoCache"];
                     [name: string]: unknown;
@@ -2213,6 +2278,43 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description The most items to return. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The next_cursor of the previous page. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Only events of this type, such as login.failed. */
+                type?: string;
+                /** @description Only events whose actor or subject is this account. */
+                user_id?: number;
+                /** @description Only events at or after this time. */
+                since?: string;
+                /** @description Only events before this time. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
         };
     };

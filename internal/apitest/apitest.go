@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"testing"
 	"time"
@@ -55,6 +56,8 @@ type Env struct {
 	// Stack is the server's: tests issue tokens with its Tokens, create
 	// accounts with its Hasher and take its PDF slots.
 	*server.Stack
+
+	masterKey []byte
 }
 
 // Options adjust the server for a test; zero values keep production's
@@ -78,6 +81,13 @@ type Options struct {
 	// SigningAlg is the server's ROLEGATE_SIGNING_ALG (default EdDSA, as
 	// in production); with HS256 tokens are signed with Env.Secret.
 	SigningAlg string
+	// TrustLoopback makes the test's own address a trusted proxy
+	// (ROLEGATE_TRUSTED_PROXIES), so that requests can pose as other
+	// clients with X-Forwarded-For.
+	TrustLoopback bool
+	// Replica starts a second server on the database of another Env,
+	// sharing its master key, as a replica does.
+	Replica *Env
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -93,11 +103,17 @@ func New(tb testing.TB, opts ...Options) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &Env{DatabaseURL: testdb.URL(tb), Spec: spec, Secret: make([]byte, 32), Now: o.Now, BlobDir: tb.TempDir()}
+	e := &Env{Spec: spec, Secret: make([]byte, 32), Now: o.Now, BlobDir: tb.TempDir(), masterKey: make([]byte, 32)}
 	if e.Now == nil {
 		e.Now = time.Now
 	}
 	_, _ = rand.Read(e.Secret)
+	_, _ = rand.Read(e.masterKey)
+	if r := o.Replica; r != nil {
+		e.DatabaseURL, e.Secret, e.masterKey, e.BlobDir = r.DatabaseURL, r.Secret, r.masterKey, r.BlobDir
+	} else {
+		e.DatabaseURL = testdb.URL(tb)
+	}
 	if e.Pool, err = pgxpool.New(ctx, e.DatabaseURL); err != nil {
 		tb.Fatal(err)
 	}
@@ -117,8 +133,10 @@ func New(tb testing.TB, opts ...Options) *Env {
 	}
 	cfg.JWTIssuer, cfg.JWTAudience = Issuer, Audience
 	cfg.SigningAlg = cmp.Or(o.SigningAlg, cfg.SigningAlg)
-	cfg.JWTSecret, cfg.MasterKey = e.Secret, make([]byte, 32)
-	_, _ = rand.Read(cfg.MasterKey)
+	cfg.JWTSecret, cfg.MasterKey = e.Secret, e.masterKey
+	if o.TrustLoopback {
+		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
 	cfg.HashWorkers, cfg.HashQueue, cfg.CORSOrigins = o.HashWorkers, o.HashQueue, o.CORSOrigins
 	cfg.PDFWorkers, cfg.PDFWorkersPerUser = cmp.Or(o.PDFWorkers, 8), cmp.Or(o.PDFWorkersPerUser, 2)
 	cfg.MaxUploadBytes = cmp.Or(o.MaxUploadBytes, cfg.MaxUploadBytes)

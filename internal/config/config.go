@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -21,6 +23,10 @@ type Config struct {
 	DataDir string
 	// Addr is the address the HTTP server listens on (ROLEGATE_ADDR).
 	Addr string
+	// MetricsAddr is the address of the separate listener serving
+	// Prometheus metrics at /metrics (ROLEGATE_METRICS_ADDR, host:port);
+	// empty means no metrics are served.
+	MetricsAddr string
 	// LogLevel is the minimum level logged (ROLEGATE_LOG_LEVEL: debug, info, warn, error).
 	LogLevel slog.Level
 	// LogFormat is "text", "json" or "" for text on a terminal and JSON otherwise
@@ -50,6 +56,9 @@ type Config struct {
 	// KeyRotation is how often a new signing key is made
 	// (ROLEGATE_KEY_ROTATION, default 24h).
 	KeyRotation time.Duration
+	// AuditRetention is how long audit events are kept
+	// (ROLEGATE_AUDIT_RETENTION, default 2160h, 90 days).
+	AuditRetention time.Duration
 	// JWTIssuer and JWTAudience are the iss and aud of access tokens
 	// (ROLEGATE_JWT_ISSUER, ROLEGATE_JWT_AUDIENCE; default "rolegate").
 	JWTIssuer, JWTAudience string
@@ -83,6 +92,11 @@ type Config struct {
 	// CORSOrigins are the browser origins allowed to call the API
 	// (ROLEGATE_CORS_ORIGINS, comma-separated; empty sends no CORS headers).
 	CORSOrigins []string
+	// TrustedProxies are the proxies in front of rolegate whose
+	// X-Forwarded-For tells the client's address, for throttling, sessions
+	// and the audit trail (ROLEGATE_TRUSTED_PROXIES, comma-separated CIDRs
+	// or addresses; empty trusts none: the peer's address counts).
+	TrustedProxies []netip.Prefix
 	// BlobURL is the bucket for document bytes (ROLEGATE_BLOB_URL); empty
 	// means a directory under DataDir.
 	BlobURL string
@@ -112,8 +126,16 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseURL: getenv("DATABASE_URL"),
 		DataDir:     or(getenv("ROLEGATE_DATA_DIR"), ".data"),
 		Addr:        or(getenv("ROLEGATE_ADDR"), "127.0.0.1:8080"),
+		MetricsAddr: getenv("ROLEGATE_METRICS_ADDR"),
 	}
 	var errs []string
+	if c.MetricsAddr != "" {
+		if err := checkHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, "ROLEGATE_METRICS_ADDR: "+err.Error())
+		} else if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			errs = append(errs, "ROLEGATE_METRICS_ADDR: must differ from ROLEGATE_ADDR: metrics are never served on the API's listener")
+		}
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("ROLEGATE_LOG_LEVEL"), "info"))); err != nil {
 		errs = append(errs, "ROLEGATE_LOG_LEVEL: want debug, info, warn or error")
 	}
@@ -143,6 +165,7 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Sprintf("ROLEGATE_MASTER_KEY: must be at least %d bytes", MinSecretLen))
 	}
 	c.KeyRotation = duration(getenv, "ROLEGATE_KEY_ROTATION", 24*time.Hour, &errs)
+	c.AuditRetention = duration(getenv, "ROLEGATE_AUDIT_RETENTION", 90*24*time.Hour, &errs)
 	c.JWTIssuer = or(getenv("ROLEGATE_JWT_ISSUER"), "rolegate")
 	c.JWTAudience = or(getenv("ROLEGATE_JWT_AUDIENCE"), "rolegate")
 	c.AccessTokenTTL = duration(getenv, "ROLEGATE_ACCESS_TOKEN_TTL", 15*time.Minute, &errs)
@@ -161,6 +184,21 @@ func Load(getenv func(string) string) (Config, error) {
 	c.PDFWorkers = integer(getenv, "ROLEGATE_PDF_WORKERS", 0, 0, 1024, &errs)
 	c.PDFWorkersPerUser = integer(getenv, "ROLEGATE_PDF_WORKERS_PER_USER", 2, 1, 1024, &errs)
 	c.PDFTimeout = duration(getenv, "ROLEGATE_PDF_TIMEOUT", 30*time.Second, &errs)
+	for _, p := range strings.Split(getenv("ROLEGATE_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, err2 := netip.ParseAddr(p)
+			if err2 != nil {
+				errs = append(errs, fmt.Sprintf("ROLEGATE_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8 or an address", p))
+				continue
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
 	for _, o := range strings.Split(getenv("ROLEGATE_CORS_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o == "" {
 			continue
@@ -207,6 +245,19 @@ func duration(getenv func(string) string, name string, def time.Duration, errs *
 		return def
 	}
 	return d
+}
+
+// checkHostPort accepts a listen address such as 127.0.0.1:9090, [::1]:9090
+// or :9090 (every interface).
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port such as 127.0.0.1:9090", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	return nil
 }
 
 // checkOrigin accepts an origin as browsers send it (scheme://host[:port],

@@ -64,6 +64,7 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"bad session TTL", "ROLEGATE_SESSION_TTL", "30d", "ROLEGATE_SESSION_TTL"},
 		{"bad refresh TTL", "ROLEGATE_REFRESH_TOKEN_TTL", "0s", "ROLEGATE_REFRESH_TOKEN_TTL"},
 		{"long reuse window", "ROLEGATE_REFRESH_REUSE_WINDOW", "5m", "at most 1m"},
+		{"bad trusted proxy", "ROLEGATE_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example.com", "ROLEGATE_TRUSTED_PROXIES"},
 		{"bad PDF timeout", "ROLEGATE_PDF_TIMEOUT", "0s", "ROLEGATE_PDF_TIMEOUT"},
 	}
 	for _, tt := range tests {
@@ -96,5 +97,59 @@ func TestLoadCORSOrigins(t *testing.T) {
 	}
 	if strings.Join(c.CORSOrigins, "|") != "https://app.example.com|http://localhost:4200" {
 		t.Errorf("origins = %q", c.CORSOrigins)
+	}
+}
+
+func TestLoadMetricsAddr(t *testing.T) {
+	tests := []struct {
+		name, addr, metrics string
+		want                string // the MetricsAddr loaded, or
+		wantErr             string // part of the error
+	}{
+		{name: "unset: off"},
+		{name: "loopback", metrics: "127.0.0.1:9090", want: "127.0.0.1:9090"},
+		{name: "every interface", metrics: ":9090", want: ":9090"},
+		{name: "IPv6", metrics: "[::1]:9090", want: "[::1]:9090"},
+		{name: "any free port", addr: "127.0.0.1:0", metrics: "127.0.0.1:0", want: "127.0.0.1:0"},
+		{name: "port alone", metrics: "9090", wantErr: "not host:port"},
+		{name: "host alone", metrics: "localhost", wantErr: "not host:port"},
+		{name: "named port", metrics: "127.0.0.1:http", wantErr: "the port must be a number"},
+		{name: "port out of range", metrics: "127.0.0.1:70000", wantErr: "the port must be a number"},
+		{name: "the API's address", metrics: "127.0.0.1:8080", wantErr: "must differ from ROLEGATE_ADDR"},
+		{name: "the API's address, set", addr: "0.0.0.0:9000", metrics: "0.0.0.0:9000", wantErr: "must differ from ROLEGATE_ADDR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"ROLEGATE_ADDR": tt.addr, "ROLEGATE_METRICS_ADDR": tt.metrics}
+			c, err := Load(func(k string) string { return env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), "ROLEGATE_METRICS_ADDR: ") || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one about ROLEGATE_METRICS_ADDR containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || c.MetricsAddr != tt.want {
+				t.Fatalf("MetricsAddr = %q, %v; want %q", c.MetricsAddr, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadTrustedProxies(t *testing.T) {
+	c, err := Load(func(k string) string {
+		if k == "ROLEGATE_TRUSTED_PROXIES" {
+			return "10.0.0.0/8, 192.0.2.7 ,2001:db8::/32"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.0.2.7/32 2001:db8::/32" {
+		t.Errorf("TrustedProxies = %v", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -22,6 +23,7 @@ import (
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/accounts"
+	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/email"
 	"github.com/rolegate/rolegate/internal/httplog"
@@ -40,6 +42,13 @@ type Auth struct {
 	Hasher   *password.Pool
 	Tokens   *token.Manager
 	Sessions *sessions.Service
+	Audit    *audit.Log
+	// Hashing lets one client address hash only a few passwords at once
+	// (throttle.InFlight), so that one address cannot fill the hashing
+	// pool; nil lets any number through.
+	Hashing interface {
+		Enter(key string) (release func(), ok bool)
+	}
 }
 
 // grants are the grant types /token accepts, by grant_type (RFC 6749
@@ -78,6 +87,10 @@ func (a Auth) CreateToken(ctx context.Context, req api.CreateTokenRequestObject)
 // 401 with a Basic challenge for bad client credentials.
 func tokenError(e *oauth.Error) api.CreateTokenResponseObject {
 	body := api.OAuthError{Error: api.OAuthErrorError(e.Code), ErrorDescription: &e.Description}
+	if e.Status == http.StatusTooManyRequests {
+		return api.CreateToken429JSONResponse{Body: body, Headers: api.CreateToken429ResponseHeaders{
+			CacheControl: "no-store", Pragma: "no-cache", RetryAfter: 1}}
+	}
 	if e.Status == http.StatusUnauthorized {
 		return api.CreateToken401JSONResponse{Body: body, Headers: api.CreateToken401ResponseHeaders{
 			CacheControl: "no-store", Pragma: "no-cache", WWWAuthenticate: `Basic realm="rolegate"`}}
@@ -188,16 +201,20 @@ func narrow(held, scope []string) ([]string, error) {
 // them its scope asks for, and no refresh token.
 func (a Auth) clientCredentialsGrant(ctx context.Context, f *api.TokenRequest) (api.CreateTokenResponseObject, error) {
 	c, ok, err := a.client(ctx, f)
+	if err == nil && !ok {
+		err = errBadClient
+	}
+	if errors.Is(err, errBadClient) {
+		a.Audit.Record(ctx, audit.Event{Type: audit.LoginFailed, Detail: "invalid client credentials"})
+	}
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, errBadClient
 	}
 	roles, err := narrow(c.Roles, requestedScope(f.Scope))
 	if err != nil {
 		return nil, err
 	}
+	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, Subject: "client:" + c.ClientID, Detail: "client credentials"})
 	return a.tokenResponse(token.Subject{ClientID: c.ClientID, Roles: roles, Version: c.TokenVersion}, "")
 }
 
@@ -218,28 +235,52 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 		return nil, oauth.Refuse(oauth.InvalidRequest, "password is required.")
 	}
 	if _, _, err := a.client(ctx, f); err != nil {
+		if errors.Is(err, errBadClient) {
+			a.Audit.Record(ctx, audit.Event{Type: audit.LoginFailed, Subject: *f.Username, Detail: "invalid client credentials"})
+		}
 		return nil, err
+	}
+	if a.Hashing != nil {
+		_, addr := httplog.Client(ctx)
+		release, ok := a.Hashing.Enter("hash:" + addr)
+		if !ok {
+			a.Audit.Record(ctx, audit.Event{Type: audit.Throttled, Subject: *f.Username, Detail: "too many logins at once from this address"})
+			return nil, &oauth.Error{Status: http.StatusTooManyRequests, Code: oauth.SlowDown,
+				Description: "Too many logins at once from this address; retry after 1 seconds."}
+		}
+		defer release()
 	}
 	user, found, err := a.findUser(ctx, *f.Username)
 	if err != nil {
 		return nil, err
 	}
+	failed := func(reason string) (api.CreateTokenResponseObject, error) {
+		ev := audit.Event{Type: audit.LoginFailed, Subject: *f.Username, Detail: reason}
+		if found {
+			ev.SubjectUserID, ev.Subject = user.ID, "user:"+strconv.FormatInt(user.ID, 10)
+		}
+		a.Audit.Record(ctx, ev)
+		return nil, errBadCredentials
+	}
 	if !found {
 		if err := a.Hasher.VerifyDummy(ctx, *f.Password); err != nil {
 			return nil, hashError(err)
 		}
-		return nil, errBadCredentials
+		return failed("unknown account")
 	}
 	ok, rehash, err := a.Hasher.Verify(ctx, user.PasswordHash, *f.Password)
 	if errors.Is(err, password.ErrMalformedHash) {
 		httplog.Logger(ctx).Error("login: stored password hash is malformed", "user_id", user.ID)
-		return nil, errBadCredentials
+		return failed("unusable stored password hash")
 	}
 	if err != nil {
 		return nil, hashError(err)
 	}
-	if !ok || user.Disabled {
-		return nil, errBadCredentials
+	switch {
+	case !ok:
+		return failed("wrong password")
+	case user.Disabled:
+		return failed("account disabled")
 	}
 	if rehash {
 		a.upgradeHash(ctx, user.ID, user.PasswordHash, *f.Password)
@@ -258,6 +299,7 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	if err != nil {
 		return nil, err
 	}
+	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user.ID, Subject: "session:" + sid})
 	return a.tokenResponse(token.Subject{UserID: user.ID, Email: user.Email, Roles: roles,
 		SessionID: sid, Version: user.TokenVersion}, refresh)
 }
@@ -277,6 +319,9 @@ func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.Create
 	if errors.Is(err, sessions.ErrInvalidScope) {
 		return nil, oauth.Refuse(oauth.InvalidScope, "The scope asks for a role the session does not grant.")
 	}
+	if errors.Is(err, sessions.ErrReused) {
+		a.Audit.Record(ctx, audit.Event{Type: audit.RefreshReused, Detail: "a used refresh token came back; its session is ended"})
+	}
 	if errors.Is(err, sessions.ErrInvalidGrant) {
 		httplog.Logger(ctx).Info("refresh refused", "reason", err.Error())
 		return nil, oauth.Refuse(oauth.InvalidGrant, "The refresh token is not valid.")
@@ -285,6 +330,7 @@ func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.Create
 		return nil, err
 	}
 	u := s.User
+	a.Audit.Record(ctx, audit.Event{Type: audit.TokenRefreshed, SubjectUserID: u.ID, Subject: "session:" + s.SessionID})
 	return a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, Roles: s.Roles,
 		SessionID: s.SessionID, Version: u.TokenVersion}, s.RefreshToken)
 }
@@ -309,6 +355,7 @@ func (a Auth) RevokeToken(ctx context.Context, req api.RevokeTokenRequestObject)
 		if err := a.Sessions.End(ctx, sid); err != nil {
 			return nil, err
 		}
+		a.Audit.Record(ctx, audit.Event{Type: audit.TokenRevoked, Subject: "session:" + sid})
 	}
 	return api.RevokeToken200Response{Headers: api.RevokeToken200ResponseHeaders{CacheControl: "no-store"}}, nil
 }
@@ -357,6 +404,7 @@ func (a Auth) EndMySession(ctx context.Context, req api.EndMySessionRequestObjec
 	if !ok {
 		return nil, problem.New(problem.NotFound, "No such session.")
 	}
+	a.Audit.Record(ctx, audit.Event{Type: audit.SessionEnded, SubjectUserID: access.Caller(ctx).UserID, Subject: "session:" + req.Id.String()})
 	return api.EndMySession204Response{}, nil
 }
 
@@ -463,6 +511,7 @@ func (a Auth) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordRequ
 		}
 		if n == 1 {
 			a.Sessions.Sync(ctx)
+			a.Audit.Record(ctx, audit.Event{Type: audit.UserPasswordChanged, SubjectUserID: id, Subject: "user:" + strconv.FormatInt(id, 10)})
 			return api.ChangeMyPassword204Response{}, nil
 		}
 	}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"math"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -10,6 +11,7 @@ import (
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/accounts"
+	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/page"
 	"github.com/rolegate/rolegate/internal/sessions"
@@ -23,6 +25,7 @@ type Clients struct {
 	Pool     *pgxpool.Pool
 	Queries  *db.Queries
 	Sessions *sessions.Service
+	Audit    *audit.Log
 }
 
 // clientNotFound is the answer for a client id that names no client.
@@ -40,6 +43,7 @@ func (c Clients) CreateClient(ctx context.Context, req api.CreateClientRequestOb
 	if err != nil {
 		return nil, err
 	}
+	c.Audit.Record(ctx, audit.Event{Type: audit.ClientCreated, Subject: "client:" + row.ClientID, Detail: "roles: " + strings.Join(row.Roles, ",")})
 	return api.CreateClient201JSONResponse{
 		Body:    withSecret(clientBody(row.ClientID, row.Name, row.Roles, row.CreatedAt, row.UpdatedAt), secret),
 		Headers: api.CreateClient201ResponseHeaders{Location: "/clients/" + row.ClientID, CacheControl: "no-store"},
@@ -97,6 +101,7 @@ func (c Clients) DeleteClient(ctx context.Context, req api.DeleteClientRequestOb
 	if err != nil {
 		return nil, err
 	}
+	c.Audit.Record(ctx, audit.Event{Type: audit.ClientDeleted, Subject: "client:" + req.Id})
 	return api.DeleteClient204Response{}, nil
 }
 
@@ -120,6 +125,7 @@ func (c Clients) RotateClientSecret(ctx context.Context, req api.RotateClientSec
 	if err != nil {
 		return nil, err
 	}
+	c.Audit.Record(ctx, audit.Event{Type: audit.ClientSecretRotated, Subject: "client:" + req.Id})
 	return api.RotateClientSecret200JSONResponse{
 		Body:    withSecret(clientBody(row.ClientID, row.Name, row.Roles, row.CreatedAt, row.UpdatedAt), secret),
 		Headers: api.RotateClientSecret200ResponseHeaders{CacheControl: "no-store"},

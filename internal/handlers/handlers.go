@@ -15,6 +15,7 @@ import (
 
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/sessions"
@@ -28,6 +29,7 @@ type Server struct {
 	Notes
 	Users
 	Clients
+	AuditTrail
 	Documents
 	Meta
 	Discovery
@@ -58,6 +60,12 @@ type Deps struct {
 	Feed Feed
 	// Discovery serves the public keys and the metadata.
 	Discovery Discovery
+	// Audit writes the audit trail.
+	Audit *audit.Log
+	// Hashing bounds the passwords one address has hashed at once.
+	Hashing interface {
+		Enter(key string) (release func(), ok bool)
+	}
 }
 
 // New returns a Server over deps.
@@ -68,13 +76,14 @@ func New(d Deps) *Server {
 		pdf = &documents.Processor{}
 	}
 	return &Server{
-		Health:    Health{DB: d.Pool, Feed: d.Feed},
-		Auth:      Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions},
-		Notes:     Notes{Queries: q},
-		Users:     Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions},
-		Clients:   Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions},
-		Documents: Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
-		Meta:      d.Meta,
-		Discovery: d.Discovery,
+		Health:     Health{DB: d.Pool, Feed: d.Feed},
+		Auth:       Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions, Audit: d.Audit, Hashing: d.Hashing},
+		Notes:      Notes{Queries: q},
+		Users:      Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit},
+		Clients:    Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},
+		AuditTrail: AuditTrail{Pool: d.Pool, Sessions: d.Sessions},
+		Documents:  Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
+		Meta:       d.Meta,
+		Discovery:  d.Discovery,
 	}
 }

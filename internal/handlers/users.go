@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/accounts"
+	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/page"
@@ -38,6 +40,7 @@ type Users struct {
 	Store *documents.Store
 	// Sessions ends sessions and revokes tokens on account changes.
 	Sessions *sessions.Service
+	Audit    *audit.Log
 }
 
 // CreateUser creates an account holding the given roles. Returns 400 for a
@@ -50,6 +53,7 @@ func (u Users) CreateUser(ctx context.Context, req api.CreateUserRequestObject) 
 	if err != nil {
 		return nil, accountError(err)
 	}
+	u.Audit.Record(ctx, audit.Event{Type: audit.UserCreated, SubjectUserID: row.ID, Subject: userSubject(row.ID), Detail: "roles: " + strings.Join(b.Roles, ",")})
 	return api.CreateUser201JSONResponse{
 		Body:    createdUserBody(row, b.Roles),
 		Headers: api.CreateUser201ResponseHeaders{Location: "/users/" + strconv.FormatInt(row.ID, 10)},
@@ -147,6 +151,7 @@ func (u Users) SetUserRoles(ctx context.Context, req api.SetUserRolesRequestObje
 	if err != nil {
 		return nil, err
 	}
+	u.Audit.Record(ctx, audit.Event{Type: audit.UserRolesChanged, SubjectUserID: req.Id, Subject: userSubject(req.Id), Detail: "roles: " + strings.Join(row.Roles, ",")})
 	return api.SetUserRoles200JSONResponse(userBody(row)), nil
 }
 
@@ -159,6 +164,7 @@ func (u Users) DisableUser(ctx context.Context, req api.DisableUserRequestObject
 	if err != nil {
 		return nil, err
 	}
+	u.Audit.Record(ctx, audit.Event{Type: audit.UserDisabled, SubjectUserID: req.Id, Subject: userSubject(req.Id)})
 	return api.DisableUser200JSONResponse(userBody(row)), nil
 }
 
@@ -170,6 +176,7 @@ func (u Users) EnableUser(ctx context.Context, req api.EnableUserRequestObject) 
 	if err != nil {
 		return nil, err
 	}
+	u.Audit.Record(ctx, audit.Event{Type: audit.UserEnabled, SubjectUserID: req.Id, Subject: userSubject(req.Id)})
 	return api.EnableUser200JSONResponse(userBody(row)), nil
 }
 
@@ -237,6 +244,7 @@ func (u Users) DeleteUser(ctx context.Context, req api.DeleteUserRequestObject) 
 		return nil, err
 	}
 	removeBlobs(ctx, u.Store, keys)
+	u.Audit.Record(ctx, audit.Event{Type: audit.UserDeleted, SubjectUserID: req.Id, Subject: userSubject(req.Id)})
 	return api.DeleteUser204Response{}, nil
 }
 
@@ -256,6 +264,7 @@ func (u Users) EndUserSessions(ctx context.Context, req api.EndUserSessionsReque
 	if err != nil {
 		return nil, err
 	}
+	u.Audit.Record(ctx, audit.Event{Type: audit.SessionEnded, SubjectUserID: req.Id, Subject: userSubject(req.Id), Detail: "signed out everywhere"})
 	return api.EndUserSessions204Response{}, nil
 }
 
@@ -286,6 +295,7 @@ func (u Users) CreateRole(ctx context.Context, req api.CreateRoleRequestObject) 
 	if err != nil {
 		return nil, err
 	}
+	u.Audit.Record(ctx, audit.Event{Type: audit.RoleCreated, Subject: "role:" + row.Name})
 	return api.CreateRole201JSONResponse(roleBody(row)), nil
 }
 
@@ -306,6 +316,7 @@ func (u Users) DeleteRole(ctx context.Context, req api.DeleteRoleRequestObject) 
 	if err != nil {
 		return nil, err
 	}
+	u.Audit.Record(ctx, audit.Event{Type: audit.RoleDeleted, Subject: "role:" + req.Name})
 	return api.DeleteRole204Response{}, nil
 }
 
@@ -399,3 +410,6 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// userSubject names an account as the audit trail's subject.
+func userSubject(id int64) string { return "user:" + strconv.FormatInt(id, 10) }

@@ -9,15 +9,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 )
 
 type ctxKey struct{}
 
 type requestInfo struct {
-	id     string
-	logger *slog.Logger
-	req    *http.Request
+	id        string
+	logger    *slog.Logger
+	req       *http.Request
+	operation string // set by SetOperation; "" until the request is routed
+	trusted   []netip.Prefix
 }
 
 // HeaderRequestID is the response header that carries the request id.
@@ -34,16 +38,55 @@ func RequestID(ctx context.Context) string {
 // Client returns the User-Agent of the request ctx belongs to and the
 // address it came from (the peer's IP: rolegate trusts no forwarding
 // header), or "" outside a request.
+//
+// The address is the peer's, unless the peer is a trusted proxy (see
+// MiddlewareTrusting): then it is the rightmost address of
+// X-Forwarded-For that is not a trusted proxy, since each proxy appends the
+// address it received the request from and only trusted ones can be
+// believed.
 func Client(ctx context.Context) (userAgent, addr string) {
 	ri, ok := ctx.Value(ctxKey{}).(*requestInfo)
 	if !ok {
 		return "", ""
 	}
-	addr = ri.req.RemoteAddr
+	return ri.req.UserAgent(), clientAddr(ri.req, ri.trusted)
+}
+
+func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+	addr := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host
 	}
-	return ri.req.UserAgent(), addr
+	if !isTrusted(addr, trusted) {
+		return addr
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		ip, err := netip.ParseAddr(hop)
+		if err != nil {
+			return addr // a hop that is no address: trust nothing before it
+		}
+		if !isTrusted(hop, trusted) {
+			return ip.Unmap().String()
+		}
+		addr = hop
+	}
+	return addr
+}
+
+func isTrusted(addr string, trusted []netip.Prefix) bool {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Origin returns the scheme and host the request ctx belongs to was sent
@@ -70,6 +113,25 @@ func BasicAuth(ctx context.Context) (user, password string, ok bool) {
 	return ri.req.BasicAuth()
 }
 
+// SetOperation records that the request ctx belongs to is the operation
+// id of the spec, for its log line and its metrics. The gate calls it once
+// it has routed the request; outside a request it does nothing. It must be
+// called on the goroutine serving the request.
+func SetOperation(ctx context.Context, id string) {
+	if ri, ok := ctx.Value(ctxKey{}).(*requestInfo); ok {
+		ri.operation = id
+	}
+}
+
+// Operation returns the operation id SetOperation recorded for the request
+// ctx belongs to, or "" if none was (a request no operation matched).
+func Operation(ctx context.Context) string {
+	if ri, ok := ctx.Value(ctxKey{}).(*requestInfo); ok {
+		return ri.operation
+	}
+	return ""
+}
+
 // Logger returns the request's logger, which carries its id, or
 // slog.Default() outside a request.
 func Logger(ctx context.Context) *slog.Logger {
@@ -81,14 +143,21 @@ func Logger(ctx context.Context) *slog.Logger {
 
 // Middleware gives each request a fresh random id (a client-sent
 // X-Request-Id is not trusted: it would let callers forge log lines), sends
-// it back as X-Request-Id, and logs method, path, status, size and duration
-// when the handler returns. The query string is not logged: it may hold
+// it back as X-Request-Id, and logs method, path, operation (see
+// SetOperation; "" when none matched), status, size and duration when the
+// handler returns. The query string is not logged: it may hold
 // secrets.
 func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
+	return MiddlewareTrusting(logger, nil, next)
+}
+
+// MiddlewareTrusting is Middleware behind the proxies of trusted, whose
+// X-Forwarded-For tells the client's address (see Client).
+func MiddlewareTrusting(logger *slog.Logger, trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newID()
-		ri := &requestInfo{id: id, logger: logger.With("request_id", id), req: r}
+		ri := &requestInfo{id: id, logger: logger.With("request_id", id), req: r, trusted: trusted}
 		w.Header().Set(HeaderRequestID, id)
 		// No response is to be sniffed into another type than it declares.
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -101,6 +170,7 @@ func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 			ri.logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
+				slog.String("operation", ri.operation),
 				slog.Int("status", status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Duration("duration", time.Since(start)),

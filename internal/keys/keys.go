@@ -47,6 +47,9 @@ type Config struct {
 	Keep time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnCreate, if set, is told of every key made, once its transaction
+	// has committed.
+	OnCreate func(ctx context.Context, kid string)
 }
 
 // Store reads, makes and retires signing keys.
@@ -107,6 +110,12 @@ func (s *Store) Rotate(ctx context.Context) (token.KeySet, []State, error) {
 }
 
 func (s *Store) sync(ctx context.Context, force bool) (ks token.KeySet, states []State, err error) {
+	var made string
+	defer func() {
+		if made != "" && err == nil && s.cfg.OnCreate != nil {
+			s.cfg.OnCreate(ctx, made)
+		}
+	}()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		if err := q.LockSigningKeys(ctx); err != nil {
@@ -121,11 +130,11 @@ func (s *Store) sync(ctx context.Context, force bool) (ks token.KeySet, states [
 		case len(rows) == 0:
 			// The first key signs at once: no one can have cached a JWKS
 			// without it yet.
-			if err := s.create(ctx, q, now, now); err != nil {
+			if made, err = s.create(ctx, q, now, now); err != nil {
 				return err
 			}
 		case force || !now.Before(rows[0].CreatedAt.Time.Add(s.cfg.Rotation)):
-			if err := s.create(ctx, q, now, now.Add(s.cfg.PublishAhead)); err != nil {
+			if made, err = s.create(ctx, q, now, now.Add(s.cfg.PublishAhead)); err != nil {
 				return err
 			}
 		}
@@ -184,23 +193,24 @@ func (s *Store) states(ctx context.Context, q *db.Queries, rows []db.SigningKey,
 	return ks, states, nil
 }
 
-// create makes a key that is published now and signs from activeAt.
-func (s *Store) create(ctx context.Context, q *db.Queries, now, activeAt time.Time) error {
+// create makes a key that is published now and signs from activeAt, and
+// returns its kid.
+func (s *Store) create(ctx context.Context, q *db.Queries, now, activeAt time.Time) (string, error) {
 	k, err := token.GenerateKey(s.cfg.Alg)
 	if err != nil {
-		return err
+		return "", err
 	}
 	pub, err := x509.MarshalPKIXPublicKey(k.Public)
 	if err != nil {
-		return err
+		return "", err
 	}
 	priv, err := x509.MarshalPKCS8PrivateKey(k.Private)
 	if err != nil {
-		return err
+		return "", err
 	}
 	nonce := make([]byte, s.aead.NonceSize())
 	_, _ = rand.Read(nonce)
-	return q.CreateSigningKey(ctx, db.CreateSigningKeyParams{
+	return k.ID, q.CreateSigningKey(ctx, db.CreateSigningKeyParams{
 		Kid: k.ID, Alg: k.Alg, PublicKey: pub, PrivateKey: s.aead.Seal(nonce, nonce, priv, []byte(k.ID)),
 		CreatedAt: ts(now), ActiveAt: ts(activeAt),
 	})

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Pool runs hashing and verification on a bounded set of worker goroutines
@@ -18,10 +19,12 @@ type Pool struct {
 	// verify is Verify; tests replace it to observe the work done.
 	verify func(hash, pw string, want Params) (ok, rehash bool, err error)
 
-	mu     sync.RWMutex // guards closed and sending on jobs
-	closed bool
-	jobs   chan *job
-	wg     sync.WaitGroup
+	mu      sync.RWMutex // guards closed and sending on jobs
+	closed  bool
+	jobs    chan *job
+	wg      sync.WaitGroup
+	workers int
+	busy    atomic.Int64 // workers running a job
 }
 
 type job struct {
@@ -48,10 +51,11 @@ func NewPool(workers, queue int, p Params) *Pool {
 		panic("password: NewPool: " + err.Error())
 	}
 	pool := &Pool{
-		params: p,
-		dummy:  dummy,
-		verify: Verify,
-		jobs:   make(chan *job, queue),
+		params:  p,
+		dummy:   dummy,
+		verify:  Verify,
+		jobs:    make(chan *job, queue),
+		workers: workers,
 	}
 	pool.wg.Add(workers)
 	for range workers {
@@ -67,7 +71,9 @@ func (p *Pool) work() {
 			// The caller gave up while the job was queued.
 			j.err = err
 		} else {
+			p.busy.Add(1)
 			j.fn()
+			p.busy.Add(-1)
 		}
 		close(j.done)
 	}
@@ -133,6 +139,19 @@ func (p *Pool) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, er
 func (p *Pool) VerifyDummy(ctx context.Context, pw string) error {
 	return p.do(ctx, func() { _, _, _ = p.verify(p.dummy, pw, p.params) })
 }
+
+// Workers returns how many worker goroutines the Pool runs.
+func (p *Pool) Workers() int { return p.workers }
+
+// QueueSize returns how many jobs may wait for a worker before the Pool
+// refuses more with ErrBusy.
+func (p *Pool) QueueSize() int { return cap(p.jobs) }
+
+// Busy returns how many workers are running a job now.
+func (p *Pool) Busy() int { return int(p.busy.Load()) }
+
+// Queued returns how many jobs are waiting for a worker now.
+func (p *Pool) Queued() int { return len(p.jobs) }
 
 // Close stops accepting jobs and stops the workers once the queued jobs are
 // done (jobs whose ctx has ended are skipped); it waits for them to exit.

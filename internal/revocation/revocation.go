@@ -68,6 +68,9 @@ type List struct {
 	feedErr atomic.Pointer[error] // nil while the feed is up
 	upOnce  sync.Once
 	upCh    chan struct{} // closed when the feed first comes up
+
+	created  time.Time
+	caughtUp atomic.Int64 // UnixNano of the last successful CatchUp; 0 before
 }
 
 // New returns an empty List on the clock now (nil means time.Now), whose
@@ -76,7 +79,7 @@ func New(now func() time.Time) *List {
 	if now == nil {
 		now = time.Now
 	}
-	l := &List{now: now, upCh: make(chan struct{})}
+	l := &List{now: now, upCh: make(chan struct{}), created: now()}
 	l.state.Store(&state{sessions: map[string]time.Time{}, users: map[int64]userMark{}, clients: map[string]userMark{}})
 	l.setDown(errors.New("the revocation feed has not started"))
 	return l
@@ -176,12 +179,40 @@ func (l *List) CatchUp(ctx context.Context, q *db.Queries) error {
 	l.mu.Lock()
 	after := l.last
 	l.mu.Unlock()
-	rows, err := q.ListRevocations(ctx, db.ListRevocationsParams{After: after, Now: pgtype.Timestamptz{Time: l.now(), Valid: true}})
+	started := l.now()
+	rows, err := q.ListRevocations(ctx, db.ListRevocationsParams{After: after, Now: pgtype.Timestamptz{Time: started, Valid: true}})
 	if err != nil {
 		return err
 	}
 	l.Apply(rows)
+	// Concurrent catch-ups may finish out of order: keep the latest start.
+	for ns := l.caughtUp.Load(); ns < started.UnixNano(); ns = l.caughtUp.Load() {
+		if l.caughtUp.CompareAndSwap(ns, started.UnixNano()) {
+			break
+		}
+	}
 	return nil
+}
+
+// CaughtUp returns when the last successful CatchUp started reading the
+// log (the state holds every revocation logged before then), or the zero
+// Time if none has succeeded.
+func (l *List) CaughtUp() time.Time {
+	if ns := l.caughtUp.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// Lag returns how far behind the log the state may be: the time since the
+// last successful CatchUp started, or since New if none has. While the
+// feed is up it stays within about its poll interval (1s by default).
+func (l *List) Lag() time.Duration {
+	since := l.created
+	if t := l.CaughtUp(); !t.IsZero() {
+		since = t
+	}
+	return max(0, l.now().Sub(since))
 }
 
 // Err returns why the feed is down, or nil while it is up: readiness

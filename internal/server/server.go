@@ -3,9 +3,9 @@
 // store, logger, clock), the same way for `rolegate serve` and for every
 // test, so that the tests exercise exactly what production runs.
 //
-// A request passes request ids and logging, panic recovery, CORS, the gate
-// (routing, bearer token, x-roles, limits, validation) and the generated
-// routes, and reaches the handlers.
+// A request passes request ids and logging, metrics (when on), panic
+// recovery, CORS, the gate (routing, bearer token, x-roles, limits,
+// validation) and the generated routes, and reaches the handlers.
 package server
 
 import (
@@ -27,15 +27,18 @@ import (
 	"github.com/rolegate/rolegate/gate"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/handlers"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/keys"
+	"github.com/rolegate/rolegate/internal/metrics"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/internal/sessions"
+	"github.com/rolegate/rolegate/internal/throttle"
 	"github.com/rolegate/rolegate/problem"
 	"github.com/rolegate/rolegate/token"
 )
@@ -73,6 +76,9 @@ type Stack struct {
 	Revocations *revocation.List
 	// Keys are the signing keys; nil with HS256.
 	Keys *keys.Store
+	// Metrics counts Handler's requests and observes the rest of the
+	// stack; nil unless Config.MetricsAddr is set.
+	Metrics *metrics.Metrics
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -86,7 +92,8 @@ const tokenLeeway = 30 * time.Second
 // or Close. Close releases the stack.
 func New(ctx context.Context, d Deps) (*Stack, error) {
 	cfg := d.Config
-	tokens, keyStore, secret, err := signing(ctx, d)
+	trail := &audit.Log{Pool: d.Pool, Logger: d.Logger, Now: d.Now}
+	tokens, keyStore, secret, err := signing(ctx, d, trail)
 	if err != nil {
 		return nil, err
 	}
@@ -123,10 +130,11 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 			Timeout: cfg.PDFTimeout,
 		},
 	}
+	limiter := throttle.New(d.Pool, d.Now)
 	impl := handlers.New(handlers.Deps{
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
-		Sessions: sess, Feed: revoked,
+		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter,
 		Discovery: handlers.Discovery{Tokens: tokens, Issuer: cfg.JWTIssuer, JWKSMaxAge: jwksMaxAge},
 	})
 	strict := api.NewStrictHandlerWithOptions(impl, nil, api.StrictHTTPServerOptions{
@@ -145,18 +153,32 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		},
 	})
 	verifier := revocation.Verifier{Tokens: tokens, List: revoked}
-	gated, err := gate.New(d.Spec, gate.Options{Verifier: verifier, MaxUploadBytes: cfg.MaxUploadBytes}, routes)
+	gated, err := gate.New(d.Spec, gate.Options{Verifier: verifier, MaxUploadBytes: cfg.MaxUploadBytes, Throttle: limiter,
+		OnThrottled: func(ctx context.Context, detail string) {
+			trail.Record(ctx, audit.Event{Type: audit.Throttled, Detail: detail})
+		}}, routes)
 	if err != nil {
 		s.Hasher.Close()
 		return nil, err
 	}
-	s.Handler = httplog.Middleware(d.Logger, recoverer(cors(cfg.CORSOrigins, gated)))
+	inner := recoverer(cors(cfg.CORSOrigins, gated))
+	if cfg.MetricsAddr != "" {
+		// Inside httplog, whose record of the request the gate names the
+		// operation in; the log line's own cost is not the request's.
+		ops := make([]string, 0, len(d.Spec.Policy.Rules))
+		for _, r := range d.Spec.Policy.Rules {
+			ops = append(ops, r.OperationID)
+		}
+		s.Metrics = metrics.New(metrics.Deps{Operations: ops, Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, Revocations: revoked})
+		inner = s.Metrics.Middleware(inner)
+	}
+	s.Handler = httplog.MiddlewareTrusting(d.Logger, cfg.TrustedProxies, inner)
 	ctx, s.stop = context.WithCancel(ctx)
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
 		var wg sync.WaitGroup
-		wg.Go(func() { prune(ctx, sess, d.Logger) })
+		wg.Go(func() { prune(ctx, sess, limiter, trail, cfg.AuditRetention, d.Logger) })
 		if keyStore != nil {
 			wg.Go(func() { followKeys(ctx, keyStore, tokens, d.Logger) })
 		}
@@ -182,6 +204,18 @@ func servedSpec(ctx context.Context) (handlers.Meta, error) {
 		return handlers.Meta{}, err
 	}
 	served.Policy.Describe(served)
+	// The operations' x-rate-limit, in words too.
+	for _, item := range served.Doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			if ext, ok := op.Extensions[throttle.Ext]; ok {
+				rule, err := throttle.Parse(ext)
+				if err != nil {
+					return handlers.Meta{}, err
+				}
+				op.Description += "\n\n**Rate limit:** " + rule.Describe()
+			}
+		}
+	}
 	specJSON, err := served.Doc.MarshalJSON()
 	if err != nil {
 		return handlers.Meta{}, fmt.Errorf("server: the spec as JSON: %w", err)
@@ -206,7 +240,7 @@ const (
 // secret other keys are derived from: for HS256, the JWT secret; for EdDSA
 // and ES256, keys from the database (made on the first start, rotated
 // every KeyRotation), sealed with the master key, and the store to follow.
-func signing(ctx context.Context, d Deps) (*token.Manager, *keys.Store, []byte, error) {
+func signing(ctx context.Context, d Deps, trail *audit.Log) (*token.Manager, *keys.Store, []byte, error) {
 	cfg := d.Config
 	tc := token.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL, Leeway: tokenLeeway, Now: d.Now}
 	if cfg.SigningAlg == token.HS256 {
@@ -217,7 +251,7 @@ func signing(ctx context.Context, d Deps) (*token.Manager, *keys.Store, []byte, 
 		tokens, err := token.New(tc)
 		return tokens, nil, cfg.JWTSecret, err
 	}
-	store, err := KeyStore(d.Pool, cfg, d.Now)
+	store, err := KeyStore(d.Pool, cfg, d.Now, trail)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -231,11 +265,15 @@ func signing(ctx context.Context, d Deps) (*token.Manager, *keys.Store, []byte, 
 }
 
 // KeyStore returns the signing key store of cfg (EdDSA or ES256 signing),
-// timed as the server times it; `rolegate keys` uses it too.
-func KeyStore(pool *pgxpool.Pool, cfg config.Config, now func() time.Time) (*keys.Store, error) {
+// timed as the server times it, recording each new key in trail; `rolegate
+// keys` uses it too.
+func KeyStore(pool *pgxpool.Pool, cfg config.Config, now func() time.Time, trail *audit.Log) (*keys.Store, error) {
 	return keys.New(pool, keys.Config{
 		Alg: cfg.SigningAlg, MasterKey: cfg.MasterKey, Rotation: cfg.KeyRotation,
 		PublishAhead: publishAhead, Keep: cfg.AccessTokenTTL + 2*tokenLeeway + keysPoll, Now: now,
+		OnCreate: func(ctx context.Context, kid string) {
+			trail.Record(ctx, audit.Event{Type: audit.KeyRotated, Subject: "key:" + kid})
+		},
 	})
 }
 
@@ -278,7 +316,7 @@ func (s *Stack) SyncKeys(ctx context.Context) error {
 const pruneEvery = 10 * time.Minute
 
 // prune runs sessions.Service.Prune every pruneEvery until ctx ends.
-func prune(ctx context.Context, sess *sessions.Service, logger *slog.Logger) {
+func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limiter, trail *audit.Log, retention time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
 	for {
@@ -286,7 +324,8 @@ func prune(ctx context.Context, sess *sessions.Service, logger *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := sess.Prune(ctx); err != nil && ctx.Err() == nil {
+			err := errors.Join(sess.Prune(ctx), limiter.Prune(ctx, time.Hour), trail.Prune(ctx, retention))
+			if err != nil && ctx.Err() == nil {
 				logger.Warn("pruning dead sessions", "err", err)
 			}
 		}

@@ -81,6 +81,10 @@ func New(pool *pgxpool.Pool, cfg Config) (*Service, error) {
 	return &Service{pool: pool, cfg: cfg}, nil
 }
 
+// ErrReused is the refusal of a refresh token presented again after its
+// use: its session has been ended. It wraps ErrInvalidGrant.
+var ErrReused = fmt.Errorf("%w: a used refresh token came back; its session is ended", ErrInvalidGrant)
+
 // ErrInvalidScope is Refresh's refusal of a scope wider than the session's.
 var ErrInvalidScope = errors.New("sessions: the scope asks for a role the session does not grant")
 
@@ -207,7 +211,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, want []string) (S
 	})
 	if reused {
 		s.Sync(ctx)
-		return Started{}, fmt.Errorf("%w: a used refresh token came back; its session is ended", ErrInvalidGrant)
+		return Started{}, ErrReused
 	}
 	return out, err
 }

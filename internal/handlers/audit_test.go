@@ -1,0 +1,138 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rolegate/rolegate/internal/apitest"
+)
+
+// auditPage fetches GET /audit-events with query q as admin.
+func auditPage(t *testing.T, e *apitest.Env, admin string, q url.Values) (items []map[string]any, next string) {
+	t.Helper()
+	r := do(t, "GET", e.URL+"/audit-events?"+q.Encode(), nil, bearer(admin))
+	var p struct {
+		Items      []map[string]any `json:"items"`
+		NextCursor string           `json:"next_cursor"`
+	}
+	if r.status != 200 || json.Unmarshal([]byte(r.body), &p) != nil {
+		t.Fatalf("GET /audit-events?%s = %d %s", q.Encode(), r.status, r.body)
+	}
+	return p.Items, p.NextCursor
+}
+
+// Every kind of event is recorded by what causes it, with the request's
+// context, and never a secret.
+func TestAuditTrail(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := apitest.New(t, apitest.Options{Now: clk.Now, TrustLoopback: true})
+	root := e.CreateUser(t, "root@example.com", "admin", "user")
+	admin := tokensOf(t, loginFrom(t, e, "198.51.100.1", root.Email, root.Password)).access
+	adminDo := func(method, path, body string) response {
+		t.Helper()
+		r := do(t, method, e.URL+path, strings.NewReader(body), jsonHeaders(admin))
+		if r.status >= 300 {
+			t.Fatalf("%s %s = %d %s", method, path, r.status, r.body)
+		}
+		return r
+	}
+
+	// Accounts and roles.
+	created := adminDo("POST", "/users", `{"email":"audited@example.com","password":"a long enough password","roles":["user"]}`).json(t)
+	id := strconv.FormatInt(int64(created["id"].(float64)), 10)
+	adminDo("PUT", "/users/"+id+"/roles", `{"roles":["user","system"]}`)
+	adminDo("POST", "/users/"+id+"/disable", "")
+	adminDo("POST", "/users/"+id+"/enable", "")
+	adminDo("POST", "/roles", `{"name":"auditor"}`)
+	adminDo("DELETE", "/roles/auditor", "")
+	// Logins, sessions and tokens.
+	assertOAuthError(t, loginFrom(t, e, "198.51.100.2", "audited@example.com", "wrong password"), 400, "invalid_grant")
+	tok := tokensOf(t, loginFrom(t, e, "198.51.100.2", "audited@example.com", "a long enough password"))
+	do(t, "POST", e.URL+"/identify/me/password", strings.NewReader(`{"current_password":"a long enough password","new_password":"another long password"}`), jsonHeaders(tok.access))
+	clk.Advance(time.Minute)
+	next := tokensOf(t, refresh(t, e, tok.refresh))
+	clk.Advance(time.Minute)
+	assertOAuthError(t, refresh(t, e, tok.refresh), 400, "invalid_grant") // reuse
+	other := tokensOf(t, loginFrom(t, e, "198.51.100.2", "audited@example.com", "another long password"))
+	revoke(t, e, "token", other.refresh)
+	third := tokensOf(t, loginFrom(t, e, "198.51.100.2", "audited@example.com", "another long password"))
+	sid := sessionList(t, do(t, "GET", e.URL+"/identify/me/sessions", nil, bearer(third.access)))[0]["id"].(string)
+	if r := do(t, "DELETE", e.URL+"/identify/me/sessions/"+sid, nil, bearer(third.access)); r.status != 204 {
+		t.Fatalf("end session = %d", r.status)
+	}
+	adminDo("DELETE", "/users/"+id+"/sessions", "")
+	_ = next
+	// Clients and keys.
+	c := createClient(t, e, admin, `{"name":"audited client","roles":["system"]}`)
+	adminDo("POST", "/clients/"+c.id+"/secret", "")
+	adminDo("DELETE", "/clients/"+c.id, "")
+	if _, _, err := e.Keys.Rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Throttling, then the account's deletion.
+	for range 10 {
+		loginFrom(t, e, "198.51.100.3", "throttled@example.com", "wrong password")
+	}
+	assertOAuthError(t, loginFrom(t, e, "198.51.100.3", "throttled@example.com", "wrong password"), 429, "slow_down")
+	adminDo("DELETE", "/users/"+id, "")
+
+	for _, typ := range []string{
+		"login.succeeded", "login.failed", "login.throttled", "token.refreshed", "token.refresh_reused", "token.revoked",
+		"session.ended", "user.created", "user.deleted", "user.disabled", "user.enabled", "user.roles_changed",
+		"user.password_changed", "role.created", "role.deleted", "client.created", "client.deleted",
+		"client.secret_rotated", "key.rotated",
+	} {
+		items, _ := auditPage(t, e, admin, url.Values{"type": {typ}})
+		if len(items) == 0 {
+			t.Errorf("no %s event", typ)
+		}
+		for _, ev := range items {
+			raw, _ := json.Marshal(ev)
+			for _, secret := range []string{"a long enough password", "another long password", tok.refresh, c.secret} {
+				if strings.Contains(string(raw), secret) {
+					t.Errorf("a %s event holds a secret: %s", typ, raw)
+				}
+			}
+		}
+	}
+	// The request's context: the address, the operation, the actor.
+	failed, _ := auditPage(t, e, admin, url.Values{"type": {"login.failed"}, "user_id": {id}})
+	if len(failed) != 1 || failed[0]["client_addr"] != "198.51.100.2" || failed[0]["operation_id"] != "createToken" ||
+		failed[0]["detail"] != "wrong password" || failed[0]["request_id"] == "" {
+		t.Errorf("the failed login: %v", failed)
+	}
+	disabled, _ := auditPage(t, e, admin, url.Values{"type": {"user.disabled"}})
+	if len(disabled) != 1 || disabled[0]["actor_user_id"] != float64(root.ID) || disabled[0]["subject"] != "user:"+id {
+		t.Errorf("the disabling: %v", disabled)
+	}
+
+	// Paging: every event once, newest first, a few at a time.
+	all, _ := auditPage(t, e, admin, url.Values{"limit": {"200"}})
+	var paged []any
+	q := url.Values{"limit": {"3"}}
+	for {
+		items, next := auditPage(t, e, admin, q)
+		for _, it := range items {
+			paged = append(paged, it["id"])
+		}
+		if next == "" {
+			break
+		}
+		q.Set("cursor", next)
+	}
+	if len(paged) != len(all) || len(all) < 19 {
+		t.Errorf("paging saw %d events, one page %d", len(paged), len(all))
+	}
+	// A time range.
+	future, _ := auditPage(t, e, admin, url.Values{"since": {clk.Now().Add(time.Hour).Format(time.RFC3339)}})
+	if len(future) != 0 {
+		t.Errorf("%d events in the future", len(future))
+	}
+	// Admins only.
+	assertProblem(t, do(t, "GET", e.URL+"/audit-events", nil, bearer(e.Token(t, e.CreateUser(t, "nosy@example.com", "user")))), 403)
+}
