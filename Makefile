@@ -42,7 +42,7 @@ lint: $(REDOCLY_DEPS) ## gofmt, go vet, and the spec: kin-openapi, the access ru
 
 test: lint $(TS_DEPS) ## the whole suite, on one throwaway embedded PostgreSQL (or TEST_DATABASE_URL), then a short fuzzing pass
 	$(GO) run ./internal/testdb/withdb -- $(GO) test -count=1 $(PKGS)
-	$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10000x
 
 swagger-ui: ## refresh internal/swaggerui/dist from the swagger-ui-dist pinned in tools/swagger-ui
 	tools/swagger-ui/refresh.sh
@@ -50,17 +50,15 @@ swagger-ui: ## refresh internal/swaggerui/dist from the swagger-ui-dist pinned i
 bench: ## benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-# How long each fuzz target runs; and how long the fuzzer may spend making
-# each new input smaller (a count of runs: left to the default, a minute,
-# it stalls for seconds at every input that finds new code).
+# How long each fuzz target runs (a duration, or a count of runs such as
+# 10000x); and how long the fuzzer may spend making each new input smaller
+# (a count of runs: left to the default, a minute, it stalls for seconds at
+# every input that finds new code).
 FUZZTIME     ?= 60s
 FUZZMINIMIZE ?= 1000x
-FUZZ          = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE)
 
 fuzz: ## run each fuzz target for FUZZTIME (60s), one after the other; corpora in */testdata/fuzz
-	$(FUZZ) -fuzz '^FuzzVerify$$' ./token
-	$(FUZZ) -fuzz '^FuzzVerifySigned$$' ./token
-	$(FUZZ) -fuzz '^FuzzParse$$' ./internal/page
-	$(FUZZ) -fuzz '^FuzzParseRanges$$' ./internal/documents
-	$(FUZZ) -fuzz '^FuzzTokenForm$$' ./gate
-	$(FUZZ) -fuzz '^FuzzGate$$' ./gate
+	@for t in token:FuzzVerify token:FuzzVerifySigned internal/page:FuzzParse internal/documents:FuzzParseRanges gate:FuzzTokenForm gate:FuzzGate; do \
+		echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+		GO=$(GO) tools/fuzz/run.sh ./$${t%%:*} $${t#*:} -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) || exit 1; \
+	done
