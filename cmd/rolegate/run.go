@@ -195,8 +195,9 @@ func openPool(ctx context.Context, url string, wait time.Duration) (*pgxpool.Poo
 }
 
 // serve runs the HTTP server until ctx is cancelled, then shuts down in
-// order: stop accepting, let in-flight requests finish (bounded), close the
-// pool, stop the embedded PostgreSQL.
+// order: answer 503 on /readyz while serving on for the shutdown delay, stop
+// accepting, let in-flight requests finish (bounded), close the pool, stop
+// the embedded PostgreSQL.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout io.Writer) error {
 	// Everything that can be checked without the database is checked first:
 	// a spec with an undeclared access rule never gets to serve.
@@ -258,7 +259,20 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 			return err
 		case <-ctx.Done():
 		}
-		logger.Info("shutting down")
+		// Not ready from now on, but still serving for the delay, so that
+		// a load balancer stops sending before connections are refused.
+		// Shutdown then closes the listener, then idle connections (a
+		// client's transport replays an idempotent request that met one),
+		// and answers requests in flight with Connection: close.
+		stack.Drain()
+		logger.Info("shutting down", "delay", cfg.ShutdownDelay.String())
+		if cfg.ShutdownDelay > 0 {
+			select {
+			case err := <-errc:
+				return err
+			case <-time.After(cfg.ShutdownDelay):
+			}
+		}
 		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 		defer cancel()
 		if err := srv.Shutdown(shutCtx); err != nil {

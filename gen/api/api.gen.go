@@ -1053,7 +1053,7 @@ type ClientInterface interface {
 
 	// GetReadyz Readiness probe
 	//
-	// Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise.
+	// Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise, and from the moment the replica is told to stop (it keeps serving for ROLEGATE_SHUTDOWN_DELAY).
 	//
 	// Corresponds with GET /readyz (the `GetReadyz` operationId).
 	GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1865,7 +1865,7 @@ func (c *Client) GetOpenAPIYAML(ctx context.Context, reqEditors ...RequestEditor
 
 // GetReadyz Readiness probe
 //
-// Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise.
+// Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise, and from the moment the replica is told to stop (it keeps serving for ROLEGATE_SHUTDOWN_DELAY).
 //
 // Corresponds with GET /readyz (the `GetReadyz` operationId).
 func (c *Client) GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4329,7 +4329,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetReadyzWithResponse Readiness probe
 	//
-	// Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise.
+	// Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise, and from the moment the replica is told to stop (it keeps serving for ROLEGATE_SHUTDOWN_DELAY).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8957,7 +8957,7 @@ func (c *ClientWithResponses) GetOpenAPIYAMLWithResponse(ctx context.Context, re
 
 // GetReadyzWithResponse Readiness probe
 //
-// Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise.
+// Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise, and from the moment the replica is told to stop (it keeps serving for ROLEGATE_SHUTDOWN_DELAY).
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -704,7 +704,7 @@ export interface paths {
         };
         /**
          * Readiness probe
-         * @description Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise.
+         * @description Answers 200 when the database answers and the replica follows the revocation feed, 503 (saying why) otherwise, and from the moment the replica is told to stop (it keeps serving for ROLEGATE_SHUTDOWN_DELAY).
          */
         get: operations["getReadyz"];
         put?: never;

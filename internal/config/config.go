@@ -35,6 +35,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after SIGINT/SIGTERM (ROLEGATE_SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long a replica keeps serving after SIGINT or
+	// SIGTERM, answering 503 on /readyz, before it stops accepting
+	// connections, so that a load balancer can stop sending it requests
+	// (ROLEGATE_SHUTDOWN_DELAY; 0 for none).
+	ShutdownDelay time.Duration
 	// DBWait bounds how long start-up waits for the database to answer
 	// (ROLEGATE_DB_WAIT).
 	DBWait time.Duration
@@ -145,6 +150,14 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, "ROLEGATE_LOG_FORMAT: want text or json")
 	}
 	c.ShutdownTimeout = duration(getenv, "ROLEGATE_SHUTDOWN_TIMEOUT", 15*time.Second, &errs)
+	if v := getenv("ROLEGATE_SHUTDOWN_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 10*time.Minute {
+			errs = append(errs, "ROLEGATE_SHUTDOWN_DELAY: want a duration from 0 to 10m, such as 5s")
+		} else {
+			c.ShutdownDelay = d
+		}
+	}
 	c.DBWait = duration(getenv, "ROLEGATE_DB_WAIT", 30*time.Second, &errs)
 	c.JWTSecret = []byte(getenv("ROLEGATE_JWT_SECRET"))
 	if n := len(c.JWTSecret); n > 0 && n < MinSecretLen {

@@ -22,6 +22,15 @@ func TestLoadDefaults(t *testing.T) {
 	if c.SessionTTL != 30*24*time.Hour || c.RefreshTokenTTL != 7*24*time.Hour || c.RefreshReuseWindow != 10*time.Second {
 		t.Errorf("session defaults: %v, %v, %v; want 30 days, 7 days, 10s", c.SessionTTL, c.RefreshTokenTTL, c.RefreshReuseWindow)
 	}
+	if c.ShutdownDelay != 0 || c.ShutdownTimeout != 15*time.Second {
+		t.Errorf("shutdown delay %v, timeout %v; want 0, 15s", c.ShutdownDelay, c.ShutdownTimeout)
+	}
+	for _, v := range []string{"0", "0s", "5s"} {
+		c, err := Load(func(k string) string { return map[string]string{"ROLEGATE_SHUTDOWN_DELAY": v}[k] })
+		if want, _ := time.ParseDuration(v); err != nil || c.ShutdownDelay != want {
+			t.Errorf("ROLEGATE_SHUTDOWN_DELAY=%s: %v, %v", v, c.ShutdownDelay, err)
+		}
+	}
 }
 
 func TestLoadDocumentLimits(t *testing.T) {
@@ -66,6 +75,8 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"long reuse window", "ROLEGATE_REFRESH_REUSE_WINDOW", "5m", "at most 1m"},
 		{"bad trusted proxy", "ROLEGATE_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example.com", "ROLEGATE_TRUSTED_PROXIES"},
 		{"bad PDF timeout", "ROLEGATE_PDF_TIMEOUT", "0s", "ROLEGATE_PDF_TIMEOUT"},
+		{"negative shutdown delay", "ROLEGATE_SHUTDOWN_DELAY", "-1s", "ROLEGATE_SHUTDOWN_DELAY"},
+		{"long shutdown delay", "ROLEGATE_SHUTDOWN_DELAY", "1h", "ROLEGATE_SHUTDOWN_DELAY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

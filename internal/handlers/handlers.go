@@ -12,6 +12,7 @@ package handlers
 
 import (
 	"github.com/jackc/pgx/v5/pgxpool"
+	"sync/atomic"
 
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
@@ -66,6 +67,8 @@ type Deps struct {
 	Hashing interface {
 		Enter(key string) (release func(), ok bool)
 	}
+	// Draining, once true, makes /readyz answer 503.
+	Draining *atomic.Bool
 }
 
 // New returns a Server over deps.
@@ -76,7 +79,7 @@ func New(d Deps) *Server {
 		pdf = &documents.Processor{}
 	}
 	return &Server{
-		Health:     Health{DB: d.Pool, Feed: d.Feed},
+		Health:     Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
 		Auth:       Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions, Audit: d.Audit, Hashing: d.Hashing},
 		Notes:      Notes{Queries: q},
 		Users:      Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit},

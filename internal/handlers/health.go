@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/rolegate/rolegate/gen/api"
@@ -26,6 +27,9 @@ type Feed interface {
 type Health struct {
 	DB   Pinger
 	Feed Feed
+	// Draining, once true, makes readiness fail: the replica is shutting
+	// down. Nil means never.
+	Draining *atomic.Bool
 }
 
 // readyTimeout bounds the database check, so that a hung database makes
@@ -38,8 +42,16 @@ func (Health) GetHealthz(context.Context, api.GetHealthzRequestObject) (api.GetH
 }
 
 // GetReadyz answers 200 when the database answers and the replica follows
-// the revocation log, 503 saying which does not otherwise.
+// the revocation log, 503 saying which does not otherwise, or that the
+// replica is shutting down.
 func (h Health) GetReadyz(ctx context.Context, _ api.GetReadyzRequestObject) (api.GetReadyzResponseObject, error) {
+	if h.Draining != nil && h.Draining.Load() {
+		return nil, &problem.Error{
+			Kind:   problem.Unavailable,
+			Detail: "This replica is shutting down.",
+			Header: http.Header{"Retry-After": {"5"}},
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	if err := h.DB.Ping(ctx); err != nil {

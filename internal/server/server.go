@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -80,8 +81,9 @@ type Stack struct {
 	// stack; nil unless Config.MetricsAddr is set.
 	Metrics *metrics.Metrics
 
-	stop context.CancelFunc
-	done chan struct{}
+	draining atomic.Bool
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
 // tokenLeeway is the clock skew allowed when checking a token's times.
@@ -134,7 +136,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	impl := handlers.New(handlers.Deps{
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
-		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter,
+		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
 		Discovery: handlers.Discovery{Tokens: tokens, Issuer: cfg.JWTIssuer, JWKSMaxAge: jwksMaxAge},
 	})
 	strict := api.NewStrictHandlerWithOptions(impl, nil, api.StrictHTTPServerOptions{
@@ -331,6 +333,10 @@ func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limite
 		}
 	}
 }
+
+// Drain makes /readyz answer 503 from now on, telling load balancers to
+// stop sending this replica requests while it still serves them.
+func (s *Stack) Drain() { s.draining.Store(true) }
 
 // Close stops following the revocation log and the hashing workers.
 func (s *Stack) Close() {
