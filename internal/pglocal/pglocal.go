@@ -48,6 +48,9 @@ type Options struct {
 	// to it instead of failing. The returned Server's Stop then leaves the
 	// cluster running. For short commands such as "rolegate user add".
 	Attach bool
+	// Port, when not 0, is the port to listen on, rather than a free one;
+	// for tests that restart a cluster at the same address.
+	Port int
 }
 
 // Server is a running private PostgreSQL server started by Start.

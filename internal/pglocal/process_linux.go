@@ -62,14 +62,14 @@ func start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{dir: dir, database: db, log: log, lock: lock}
-	if err := s.start(ctx, bin, opts.Fsync); err != nil {
+	if err := s.start(ctx, bin, opts.Fsync, opts.Port); err != nil {
 		lock.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) start(ctx context.Context, bin string, fsync bool) error {
+func (s *Server) start(ctx context.Context, bin string, fsync bool, port int) error {
 	u, err := serverUser()
 	if err != nil {
 		return err
@@ -86,8 +86,10 @@ func (s *Server) start(ctx context.Context, bin string, fsync bool) error {
 
 	var conn *pgx.Conn
 	for attempt := 1; ; attempt++ {
-		if s.port, err = freePort(); err != nil {
-			return err
+		if s.port = port; s.port == 0 {
+			if s.port, err = freePort(); err != nil {
+				return err
+			}
 		}
 		if s.proc, err = startPostgres(bin, s.dataDir, s.port, u, fsync, s.log); err != nil {
 			return err
@@ -100,7 +102,7 @@ func (s *Server) start(ctx context.Context, bin string, fsync bool) error {
 		s.proc.stop(stopCtx)
 		cancel()
 		// Another process can grab the port between our probe and postgres's bind.
-		if attempt == portAttempts || !s.proc.tail.contains("Address already in use") {
+		if attempt == portAttempts || port != 0 || !s.proc.tail.contains("Address already in use") {
 			return err
 		}
 		s.log.Debug("pglocal: port taken, retrying", "port", s.port)
