@@ -89,7 +89,8 @@ func TestDatabaseOutage(t *testing.T) {
 			}
 		})
 	}
-	running(func() { // token only
+	// Token only.
+	running(func() {
 		code, _, body, err := do("GET", "/identify/me", "")
 		if err != nil || code != http.StatusOK {
 			fail("GET /identify/me = %d %s %v", code, body, err)
@@ -98,7 +99,8 @@ func TestDatabaseOutage(t *testing.T) {
 	})
 	n := 0
 	var slowest time.Duration // of the 503s
-	running(func() {          // a write
+	// A write.
+	running(func() {
 		n++
 		start := time.Now()
 		code, h, body, err := do("POST", "/notes", fmt.Sprintf(`{"document_src":"outage","title":"note %d","body":"x"}`, n))
