@@ -313,11 +313,14 @@ func (s *Stack) SyncKeys(ctx context.Context) error {
 	return syncKeys(ctx, s.Keys, s.Tokens)
 }
 
-// pruneEvery is how often a replica deletes dead sessions and spent
-// revocations.
+// pruneEvery is how often a replica deletes dead sessions, spent
+// revocations, throttling counts and audit events past retention.
 const pruneEvery = 10 * time.Minute
 
-// prune runs sessions.Service.Prune every pruneEvery until ctx ends.
+// prune deletes, every pruneEvery until ctx ends, dead sessions and spent
+// revocations, throttling counts idle for an hour (longer than the spec's
+// x-rate-limit windows and throttle.MaxDelay), and audit events older than
+// retention.
 func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limiter, trail *audit.Log, retention time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
