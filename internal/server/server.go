@@ -318,9 +318,8 @@ func (s *Stack) SyncKeys(ctx context.Context) error {
 const pruneEvery = 10 * time.Minute
 
 // prune deletes, every pruneEvery until ctx ends, dead sessions and spent
-// revocations, throttling counts idle for an hour (longer than the spec's
-// x-rate-limit windows and throttle.MaxDelay), and audit events older than
-// retention.
+// revocations, throttling counts idle for longer than any x-rate-limit
+// window (throttle.MaxWindow), and audit events older than retention.
 func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limiter, trail *audit.Log, retention time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
@@ -329,7 +328,7 @@ func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limite
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			err := errors.Join(sess.Prune(ctx), limiter.Prune(ctx, time.Hour), trail.Prune(ctx, retention))
+			err := errors.Join(sess.Prune(ctx), limiter.Prune(ctx, throttle.MaxWindow), trail.Prune(ctx, retention))
 			if err != nil && ctx.Err() == nil {
 				logger.Warn("pruning dead sessions", "err", err)
 			}

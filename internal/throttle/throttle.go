@@ -82,8 +82,8 @@ func parseBudget(v any) (*Budget, error) {
 		return nil, fmt.Errorf("want {failures: N, window: D} with N a positive whole number")
 	}
 	d, err := time.ParseDuration(w)
-	if err != nil || d <= 0 {
-		return nil, fmt.Errorf("window %q is not a positive duration such as 15m", w)
+	if err != nil || d <= 0 || d > MaxWindow {
+		return nil, fmt.Errorf("window %q is not a positive duration of at most %v, such as 15m", w, MaxWindow)
 	}
 	return &Budget{Failures: int(n), Window: d}, nil
 }
@@ -102,6 +102,9 @@ func (r *Rule) Describe() string {
 	}
 	return s + "; past that 429 with Retry-After, a delay that doubles with each further failure (up to 15m), and a success resets the account's count."
 }
+
+// MaxWindow bounds a budget's window: counts idle for longer are pruned.
+const MaxWindow = time.Hour
 
 // MaxDelay bounds the delay of a key past its budget.
 const MaxDelay = 15 * time.Minute
