@@ -53,7 +53,10 @@ type Options struct {
 	// Throttle enforces the operations' x-rate-limit budgets; nil leaves
 	// them unenforced (rolegate's server always sets it).
 	Throttle Throttler
-	// OnThrottled, if set, is told of every request refused by Throttle.
+	// OnThrottled, if set, is told of the first request refused by
+	// Throttle for each block of a client address or account on this
+	// replica, not of every one: a flood of refused attempts is not a flood
+	// of audit events.
 	OnThrottled func(ctx context.Context, detail string)
 }
 
@@ -103,6 +106,7 @@ type gate struct {
 	policy     *access.Policy
 	next       http.Handler
 	filterOpts *openapi3filter.Options
+	reported   reported
 }
 
 // New returns the handler that takes every request through the gate to

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rolegate/rolegate/access"
@@ -50,7 +51,7 @@ func (g *gate) throttled(o *operation, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wait > 0 {
-		g.tooMany(o, w, r, wait, "Too many failed attempts for this account or address")
+		g.tooMany(o, w, r, wait, "Too many failed attempts for this account or address", keys)
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w}
@@ -76,11 +77,11 @@ func (g *gate) throttled(o *operation, w http.ResponseWriter, r *http.Request) {
 }
 
 // tooMany is the 429 of a throttled request, in the operation's format.
-func (g *gate) tooMany(o *operation, w http.ResponseWriter, r *http.Request, wait time.Duration, why string) {
+func (g *gate) tooMany(o *operation, w http.ResponseWriter, r *http.Request, wait time.Duration, why string, keys []string) {
 	secs := strconv.Itoa(int(math.Ceil(wait.Seconds())))
 	httplog.Logger(r.Context()).Info("throttled", "operation", o.route.Operation.OperationID, "retry_after", secs)
 	detail := why + "; retry after " + secs + " seconds."
-	if g.opts.OnThrottled != nil {
+	if g.opts.OnThrottled != nil && g.reported.first(strings.Join(keys, "\x00"), time.Now().Add(wait)) {
 		g.opts.OnThrottled(r.Context(), why)
 	}
 	if o.oauthErrors {
@@ -138,3 +139,38 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// maxReported bounds the blocks a gate remembers having reported.
+const maxReported = 4096
+
+// reported remembers until when each blocked key set has been reported,
+// so that OnThrottled hears of a block once.
+type reported struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+// first reports whether key's block, lasting until until, is not yet
+// reported, and notes it as reported.
+func (r *reported) first(key string, until time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if t, ok := r.until[key]; ok && now.Before(t) {
+		return false
+	}
+	if r.until == nil || len(r.until) >= maxReported {
+		// Forget the blocks that are over; past the bound, all of them:
+		// at worst a block is reported twice.
+		for k, t := range r.until {
+			if !now.Before(t) {
+				delete(r.until, k)
+			}
+		}
+		if r.until == nil || len(r.until) >= maxReported {
+			r.until = make(map[string]time.Time)
+		}
+	}
+	r.until[key] = until
+	return true
+}

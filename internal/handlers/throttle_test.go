@@ -168,3 +168,20 @@ func TestThrottleDelayGrows(t *testing.T) {
 	tokensOf(t, loginFrom(t, e, "198.51.100.62", u.Email, u.Password))
 	assertOAuthError(t, loginFrom(t, e, "198.51.100.62", u.Email, "wrong password"), 400, "invalid_grant")
 }
+
+// A flood of refused attempts on one blocked account is one audit event,
+// not one per attempt: an attacker does not get to fill the trail.
+func TestThrottledIsAuditedOncePerBlock(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t, apitest.Options{TrustLoopback: true})
+	u := e.CreateUser(t, "flooded@example.com", "user")
+	for range 10 {
+		loginFrom(t, e, "198.51.100.70", u.Email, "wrong password")
+	}
+	for range 20 {
+		assertThrottled(t, loginFrom(t, e, "198.51.100.70", u.Email, "wrong password"))
+	}
+	if n := countRows(t, e, "SELECT count(*) FROM audit_events WHERE type = 'login.throttled'"); n != 1 {
+		t.Errorf("%d login.throttled events for one block, want 1", n)
+	}
+}
