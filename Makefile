@@ -6,7 +6,7 @@ TAGS    ?=
 PKGS    := ./...
 
 .DEFAULT_GOAL := help
-.PHONY: help build run generate test lint bench fuzz swagger-ui
+.PHONY: help build run generate test lint bench bench-http fuzz swagger-ui
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,15 @@ swagger-ui: ## refresh internal/swaggerui/dist from the swagger-ui-dist pinned i
 
 bench: ## benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# PROFILE=cpu.pprof also writes a CPU profile of rolegate under load (the
+# binary is then built with TAGS=pprof, which serves /debug/pprof/ on the
+# metrics listener).
+PROFILE ?=
+bench-http: ## load test over loopback with wrk: bare handler, textbook stack, rolegate; prints the README's tables
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(MAKE) --no-print-directory build $(if $(PROFILE),TAGS='$(TAGS) pprof')
+	$(GO) run ./tools/benchhttp -bin $(BIN) $(if $(PROFILE),-cpuprofile $(PROFILE)) $(BENCHFLAGS)
 
 # How long each fuzz target runs (a duration, or a count of runs such as
 # 10000x); and how long the fuzzer may spend making each new input smaller

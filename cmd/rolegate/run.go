@@ -232,7 +232,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 			}
 		}
 		if stack.Metrics != nil {
-			stopMetrics, err := serveMetrics(cfg.MetricsAddr, stack.Metrics.Handler(), logger)
+			stopMetrics, err := serveMetrics(cfg.MetricsAddr, withDebug(stack.Metrics.Handler()), logger)
 			if err != nil {
 				return err
 			}

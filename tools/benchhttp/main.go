@@ -1,0 +1,160 @@
+// Command benchhttp is `make bench-http`: a side-by-side load test, over
+// real TCP on 127.0.0.1, of a bare net/http handler, the textbook
+// oapi-codegen + kin-openapi + golang-jwt stack, and rolegate as `make run`
+// starts it (embedded PostgreSQL, seeded users and notes).
+//
+// wrk generates the load; its figures and the servers' CPU time from /proc
+// are all that is measured. Rounds are interleaved, so that a slower minute
+// of the machine falls on every stack alike, and each figure is the median
+// of the rounds. Timings are evidence, not assertions: nothing here fails on
+// a slow result, and `make test` never runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("bench-http: ")
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin/rolegate", "the rolegate binary")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each wrk run")
+	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds; figures are medians")
+	flag.IntVar(&o.threads, "threads", 2, "wrk threads (-t)")
+	flag.IntVar(&o.conns, "conns", 32, "wrk connections (-c)")
+	flag.IntVar(&o.tokens, "tokens", 100_000, "distinct tokens presented for the memory figures")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "also write a CPU profile of rolegate under /identify/me load to this file")
+	serveStub := flag.String("serve", "", "internal: serve the bare or textbook stack (\"bare\" or \"textbook\")")
+	flag.Parse()
+
+	if *serveStub != "" {
+		if err := serve(*serveStub); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+type options struct {
+	bin        string
+	duration   time.Duration
+	rounds     int
+	threads    int
+	conns      int
+	tokens     int
+	cpuProfile string
+}
+
+func run(ctx context.Context, o options) error {
+	if _, err := os.Stat(o.bin); err != nil {
+		return fmt.Errorf("%s: %w (run make build)", o.bin, err)
+	}
+	dir, err := os.MkdirTemp("", "bench-http-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	profiling = o.cpuProfile != ""
+	rg, err := startRolegate(ctx, o.bin, dir)
+	if err != nil {
+		return err
+	}
+	defer rg.stop()
+	seed, err := seedRolegate(ctx, rg)
+	if err != nil {
+		return err
+	}
+	bare, err := startStub(ctx, "bare", dir, seed.meBody, nil)
+	if err != nil {
+		return err
+	}
+	defer bare.stop()
+	textbook, err := startStub(ctx, "textbook", dir, seed.meBody, seed.jwks)
+	if err != nil {
+		return err
+	}
+	defer textbook.stop()
+	w, err := newWrk(dir, o)
+	if err != nil {
+		return err
+	}
+
+	time.Sleep(2 * time.Second) // let start-up work settle before reading idle memory
+	idle := rg.rss()
+
+	auth := "Bearer " + seed.token
+	targets := []target{
+		{name: "bare net/http handler, same JSON", server: bare, path: "/identify/me", auth: auth},
+		{name: "textbook oapi-codegen + kin-openapi + golang-jwt", server: textbook, path: "/identify/me", auth: auth},
+		{name: "rolegate GET /identify/me", server: rg, path: "/identify/me", auth: auth},
+		{name: "rolegate GET /notes/document/src/{src} (10 notes)", server: rg, path: "/notes/document/src/" + seedDocument, auth: auth},
+	}
+	// Warm every stack once, so that no round pays for first connections.
+	for _, t := range targets {
+		if _, err := w.run(ctx, t, time.Second, nil); err != nil {
+			return err
+		}
+	}
+	results := make([][]result, len(targets))
+	var calm, flooded []result
+	for round := 1; round <= o.rounds; round++ {
+		log.Printf("round %d of %d", round, o.rounds)
+		for i, t := range targets {
+			r, err := w.run(ctx, t, o.duration, nil)
+			if err != nil {
+				return err
+			}
+			results[i] = append(results[i], r)
+		}
+		c, f, err := w.flood(ctx, targets[2], seed)
+		if err != nil {
+			return err
+		}
+		calm, flooded = append(calm, c), append(flooded, f)
+	}
+
+	if o.cpuProfile != "" {
+		if err := profile(ctx, w, targets[2], rg, o.cpuProfile); err != nil {
+			return err
+		}
+	}
+
+	log.Printf("memory: presenting %d distinct tokens, twice over", o.tokens)
+	mem, err := w.memory(ctx, rg, seed, o.tokens, idle)
+	if err != nil {
+		return err
+	}
+	report(os.Stdout, o, targets, results, calm, flooded, mem)
+	return nil
+}
+
+// machine describes where the figures were taken.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range splitLines(string(b)) {
+			if k, v, ok := cut(line, ":"); ok && k == "model name" {
+				model = v
+				break
+			}
+		}
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s, %d cores, %s/%s, %s, host %s", model, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), filepath.Base(host))
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// seedBest is the seed's best throughput on its notes-by-document route,
+// the baseline of the 15× target.
+const seedBest = 656
+
+// median returns the median of f over rs.
+func median[T int64 | float64 | time.Duration](rs []result, f func(result) T) T {
+	v := make([]T, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+func rps(r result) float64            { return r.rps() }
+func p50(r result) time.Duration      { return time.Duration(r.P50US) * time.Microsecond }
+func p99(r result) time.Duration      { return time.Duration(r.P99US) * time.Microsecond }
+func cpuPer(r result) time.Duration   { return r.cpuPerRequest() }
+func dbCPUPer(r result) time.Duration { return r.dbCPU / time.Duration(max(1, r.Requests)) }
+func failures(r result) int64         { return r.Non2xx + r.SocketError }
+func mib(b int64) string              { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+func verdict(ok bool) string          { return map[bool]string{true: "met", false: "NOT met"}[ok] }
+func us(d time.Duration) string       { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+func ms(d time.Duration) string       { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func ratio(a, b float64) float64      { return a / max(b, 1) }
+func sum(rs []result, f func(result) int64) (n int64) {
+	for _, r := range rs {
+		n += f(r)
+	}
+	return n
+}
+
+// report prints the table, the ratios against the targets and the memory
+// figures, as Markdown for the README.
+func report(w io.Writer, o options, targets []target, results [][]result, calm, flooded []result, mem memoryFigures) {
+	fmt.Fprintf(w, "\n%s, %s; wrk -t%d -c%d, %d interleaved rounds of %v, medians.\n\n",
+		time.Now().UTC().Format("2006-01-02"), machine(), o.threads, o.conns, o.rounds, o.duration)
+	fmt.Fprintln(w, "| route | req/s | p50 | p99 | server CPU per request | of which PostgreSQL | failed |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	for i, t := range targets {
+		rs := results[i]
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %d |\n", t.name, median(rs, rps), ms(median(rs, p50)), ms(median(rs, p99)),
+			us(median(rs, cpuPer)), us(median(rs, dbCPUPer)), sum(rs, failures))
+	}
+	bare, book, me, doc := median(results[0], rps), median(results[1], rps), median(results[2], rps), median(results[3], rps)
+	calmRPS, floodRPS, floodP50 := median(calm, rps), median(flooded, rps), median(flooded, p50)
+
+	fmt.Fprintln(w, "\n| target | measured | |")
+	fmt.Fprintln(w, "|---|---:|---|")
+	fmt.Fprintf(w, "| /identify/me ≥ 0.90× bare, access log on | %.2f× | %s |\n", ratio(me, bare), verdict(ratio(me, bare) >= 0.90))
+	fmt.Fprintf(w, "| /identify/me ≥ 1.3× the textbook stack | %.2f× | %s |\n", ratio(me, book), verdict(ratio(me, book) >= 1.3))
+	fmt.Fprintf(w, "| notes by document ≥ 15× the seed (%d req/s), ≥ 9,840 req/s | %.1f× (%.0f req/s; %.2f× bare) | %s |\n",
+		seedBest, ratio(doc, seedBest), doc, ratio(doc, bare), verdict(doc >= 15*seedBest))
+	fmt.Fprintf(w, "| during a login flood, /identify/me keeps ≥ 0.5× its throughput | %.2f× (%.0f of %.0f req/s) | %s |\n",
+		ratio(floodRPS, calmRPS), floodRPS, calmRPS, verdict(ratio(floodRPS, calmRPS) >= 0.5))
+	fmt.Fprintf(w, "| … with p50 ≤ 5 ms | %s | %s |\n", ms(floodP50), verdict(floodP50 <= 5*time.Millisecond))
+
+	fmt.Fprintln(w, "\n| rolegate memory | RSS |")
+	fmt.Fprintln(w, "|---|---:|")
+	fmt.Fprintf(w, "| idle, after start-up and seeding | %s |\n", mib(mem.idle))
+	fmt.Fprintf(w, "| after the load above | %s |\n", mib(mem.afterLoad))
+	fmt.Fprintf(w, "| after %d distinct tokens (%.0f req/s, %s CPU per request) | %s |\n", mem.tokens, mem.firstRun.rps(), us(mem.firstRun.cpuPerRequest()), mib(mem.first))
+	fmt.Fprintf(w, "| after %d more (%.0f req/s) | %s |\n", mem.tokens, mem.secondRun.rps(), mib(mem.second))
+}
