@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -27,6 +28,7 @@ import (
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/documents"
+	"github.com/rolegate/rolegate/internal/logbuf"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/pglocal"
 	"github.com/rolegate/rolegate/internal/server"
@@ -65,7 +67,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, stderr)
+	if cfg.LogFormat == "" {
+		cfg.LogFormat = "json"
+		if isTerminal(stderr) {
+			cfg.LogFormat = "text"
+		}
+	}
+	logOut := stderr
+	if args[0] == "serve" {
+		// A request's log line is then a copy into memory, written out
+		// in batches, and a stuck stderr cannot hold requests up.
+		buf := logbuf.New(stderr, logbuf.Options{Dropped: func(n int64) []byte {
+			var line bytes.Buffer
+			newLogger(cfg, &line).Warn("log lines dropped: the log destination did not keep up", "count", n)
+			return line.Bytes()
+		}})
+		defer buf.Close()
+		logOut = buf
+	}
+	logger := newLogger(cfg, logOut)
 	switch args[0] {
 	case "serve", "user", "migrate", "keys", "client":
 		// Before anything is written: keys, blobs and the embedded cluster
@@ -96,16 +116,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
+// newLogger logs to w at cfg's level in cfg's format, which must be set.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	format := cfg.LogFormat
-	if format == "" {
-		format = "json"
-		if isTerminal(w) {
-			format = "text"
-		}
-	}
-	if format == "text" {
+	if cfg.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
@@ -232,7 +246,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 			}
 		}
 		if stack.Metrics != nil {
-			stopMetrics, err := serveMetrics(cfg.MetricsAddr, withDebug(stack.Metrics.Handler()), logger)
+			stopMetrics, err := serveMetrics(cfg.MetricsAddr, stack.Metrics.Handler(), logger)
 			if err != nil {
 				return err
 			}

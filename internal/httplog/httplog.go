@@ -4,13 +4,14 @@ package httplog
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,7 +19,8 @@ type ctxKey struct{}
 
 type requestInfo struct {
 	id        string
-	logger    *slog.Logger
+	base      *slog.Logger                // the server's logger
+	logger    atomic.Pointer[slog.Logger] // base with the request id, made when first asked for
 	req       *http.Request
 	operation string // set by SetOperation; "" until the request is routed
 	trusted   []netip.Prefix
@@ -135,10 +137,18 @@ func Operation(ctx context.Context) string {
 // Logger returns the request's logger, which carries its id, or
 // slog.Default() outside a request.
 func Logger(ctx context.Context) *slog.Logger {
-	if ri, ok := ctx.Value(ctxKey{}).(*requestInfo); ok {
-		return ri.logger
+	ri, ok := ctx.Value(ctxKey{}).(*requestInfo)
+	if !ok {
+		return slog.Default()
 	}
-	return slog.Default()
+	// Most requests log nothing but their access line, so the logger that
+	// carries the id is made only for those that do.
+	if l := ri.logger.Load(); l != nil {
+		return l
+	}
+	l := ri.base.With("request_id", ri.id)
+	ri.logger.Store(l)
+	return l
 }
 
 // Middleware gives each request a fresh random id (a client-sent
@@ -157,17 +167,19 @@ func MiddlewareTrusting(logger *slog.Logger, trusted []netip.Prefix, next http.H
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newID()
-		ri := &requestInfo{id: id, logger: logger.With("request_id", id), req: r, trusted: trusted}
-		w.Header().Set(HeaderRequestID, id)
+		ri := &requestInfo{id: id, base: logger, req: r, trusted: trusted}
+		h := w.Header()
+		h[HeaderRequestID] = []string{id}
 		// No response is to be sniffed into another type than it declares.
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h["X-Content-Type-Options"] = []string{"nosniff"}
 		rec := &recorder{ResponseWriter: w}
 		defer func() {
 			status := rec.status
 			if status == 0 {
 				status = http.StatusOK
 			}
-			ri.logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("request_id", id),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.String("operation", ri.operation),
@@ -180,9 +192,18 @@ func MiddlewareTrusting(logger *slog.Logger, trusted []netip.Prefix, next http.H
 	})
 }
 
+// newID returns 96 random bits in hex. An id needs to be unique and
+// unguessable, not secret: math/rand/v2's generator (ChaCha8, seeded from
+// the OS) is both, without crypto/rand's system call per request.
 func newID() string {
 	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux.
+	u, v := rand.Uint64(), rand.Uint32()
+	for i := range 8 {
+		b[i] = byte(u >> (8 * i))
+	}
+	for i := range 4 {
+		b[8+i] = byte(v >> (8 * i))
+	}
 	return hex.EncodeToString(b[:])
 }
 
