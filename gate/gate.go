@@ -81,6 +81,10 @@ type operation struct {
 	maxBody     int64
 	forbidden   error          // the 403 naming the operation's x-roles
 	limit       *throttle.Rule // x-rate-limit, or nil
+	// validate is false for an operation with no parameters and no
+	// body, for which openapi3filter would check nothing but the security
+	// requirement that serve has just checked itself.
+	validate bool
 }
 
 // maxBody is the operation's body limit: multipart bodies are uploads, bound
@@ -152,6 +156,7 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 					o.params = append(o.params, p.Value.Name)
 				}
 			}
+			o.validate = len(item.Parameters) > 0 || len(op.Parameters) > 0 || op.RequestBody != nil
 			var err error
 			if o.maxBody, err = maxBody(doc, op, opts); err != nil {
 				return nil, err
@@ -214,10 +219,12 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 		g.fail(o, w, r, err)
 		return
 	}
-	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: o.route, Options: g.filterOpts}
-	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-		g.fail(o, w, r, requestProblem(err, o.forbidden))
-		return
+	if o.validate {
+		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: o.route, Options: g.filterOpts}
+		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+			g.fail(o, w, r, requestProblem(err, o.forbidden))
+			return
+		}
 	}
 	if o.oauthErrors {
 		// The validator has buffered the body, so the form can be read here
