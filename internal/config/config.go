@@ -85,7 +85,8 @@ type Config struct {
 	// (ROLEGATE_HASH_WORKERS; 0 means half the CPUs, at least one).
 	HashWorkers int
 	// HashQueue is how many logins may wait for a worker before /token
-	// answers 503 (ROLEGATE_HASH_QUEUE; 0 means twice the workers).
+	// answers 503 (ROLEGATE_HASH_QUEUE; 0 means password.QueuePerWorker
+	// per worker).
 	HashQueue int
 	// AdminPassword is the password of the first administrator, created on
 	// the first start of an empty database (ROLEGATE_ADMIN_PASSWORD). Empty

@@ -250,6 +250,11 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 		}
 		defer release()
 	}
+	// Under a flood the hashing pool is full: refuse before any database
+	// work, so that the refusals cost next to nothing.
+	if a.Hasher.Saturated() {
+		return nil, hashError(password.ErrBusy)
+	}
 	user, found, err := a.findUser(ctx, *f.Username)
 	if err != nil {
 		return nil, err

@@ -427,8 +427,8 @@ func TestPoolDefaults(t *testing.T) {
 	pool := NewPool(0, 0, fast)
 	defer pool.Close()
 	workers := max(1, runtime.NumCPU()/2)
-	if cap(pool.jobs) != 2*workers {
-		t.Fatalf("queue = %d; want %d", cap(pool.jobs), 2*workers)
+	if cap(pool.jobs) != QueuePerWorker*workers {
+		t.Fatalf("queue = %d; want %d", cap(pool.jobs), QueuePerWorker*workers)
 	}
 }
 

@@ -34,8 +34,16 @@ type job struct {
 	done chan struct{}
 }
 
+// QueuePerWorker is the default queue length per worker. A login waits in
+// line rather than being refused while the queue has room, so a flood of
+// logins that waits for its answers is slowed to the hashing rate instead
+// of turning into a flood of cheap refusals that crowds out every other
+// request; at about 25–50 ms a hash, the last in line waits about a second.
+const QueuePerWorker = 32
+
 // NewPool starts workers goroutines (<=0 means max(1, runtime.NumCPU()/2))
-// with a queue of queue waiting jobs (<=0 means 2*workers), hashing with p.
+// with a queue of queue waiting jobs (<=0 means QueuePerWorker*workers),
+// hashing with p.
 // It precomputes once a dummy hash with p so that VerifyDummy costs what a
 // real verification does. It panics if p is outside the bounds Verify accepts
 // (a configuration error). Call Close to stop the workers.
@@ -44,7 +52,7 @@ func NewPool(workers, queue int, p Params) *Pool {
 		workers = max(1, runtime.NumCPU()/2)
 	}
 	if queue <= 0 {
-		queue = 2 * workers
+		queue = QueuePerWorker * workers
 	}
 	dummy, err := Hash(rand.Text(), p)
 	if err != nil {
@@ -66,6 +74,13 @@ func NewPool(workers, queue int, p Params) *Pool {
 
 func (p *Pool) work() {
 	defer p.wg.Done()
+	// Hashing is the one thing a flood of logins can make rolegate do
+	// without end, so it runs on threads of its own at a lower scheduling
+	// priority: when the CPU is short, the kernel serves the other
+	// requests first, and logins slow down instead. The thread is never
+	// unlocked: it dies with the worker.
+	runtime.LockOSThread()
+	lowerPriority()
 	for j := range p.jobs {
 		if err := j.ctx.Err(); err != nil {
 			// The caller gave up while the job was queued.
@@ -138,6 +153,13 @@ func (p *Pool) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, er
 // cancelled.
 func (p *Pool) VerifyDummy(ctx context.Context, pw string) error {
 	return p.do(ctx, func() { _, _, _ = p.verify(p.dummy, pw, p.params) })
+}
+
+// Saturated reports whether a job submitted now would be refused with
+// ErrBusy: every worker busy and the queue full. It is a hint, for
+// refusing early the work that would lead to a job.
+func (p *Pool) Saturated() bool {
+	return int(p.busy.Load()) >= p.workers && len(p.jobs) >= cap(p.jobs)
 }
 
 // Workers returns how many worker goroutines the Pool runs.
