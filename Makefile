@@ -51,8 +51,8 @@ bench: ## benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 # PROFILE=cpu.pprof also writes a CPU profile of rolegate under load (the
-# binary is then built with TAGS=pprof, which serves /debug/pprof/ on the
-# metrics listener).
+# binary is then built with TAGS=pprof, which serves /debug/pprof/ on an
+# address of its own).
 PROFILE ?=
 bench-http: ## load test over loopback with wrk: bare handler, textbook stack, rolegate; prints the README's tables
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

@@ -4,18 +4,15 @@ package main
 
 import (
 	"net/http"
-	"net/http/pprof"
+	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux
+	"os"
 )
 
-// withDebug adds Go's profiler under /debug/pprof/ to the metrics
-// listener, in binaries built with `make build TAGS=pprof` only: for
-// profiling under load (`make bench-http PROFILE=cpu.pprof`), never in a
-// release.
-func withDebug(metrics http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/", metrics)
-	return mux
+// In binaries built with `make build TAGS=pprof` only (never a release),
+// Go's profiler listens on ROLEGATE_PPROF_ADDR, apart from the API and the
+// metrics, for profiling under load: `make bench-http PROFILE=cpu.pprof`.
+func init() {
+	if addr := os.Getenv("ROLEGATE_PPROF_ADDR"); addr != "" {
+		go func() { _ = http.ListenAndServe(addr, nil) }()
+	}
 }

@@ -33,7 +33,8 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads (-t)")
 	flag.IntVar(&o.conns, "conns", 32, "wrk connections (-c)")
 	flag.IntVar(&o.tokens, "tokens", 100_000, "distinct tokens presented for the memory figures")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "also write a CPU profile of rolegate under /identify/me load to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "also write a CPU profile of rolegate under load to this file")
+	flag.StringVar(&o.profileOf, "profileof", "me", "what -cpuprofile profiles: me (GET /identify/me), notes (notes by document) or flood (/identify/me during the login flood)")
 	serveStub := flag.String("serve", "", "internal: serve the bare or textbook stack (\"bare\" or \"textbook\")")
 	flag.Parse()
 
@@ -51,13 +52,14 @@ func main() {
 }
 
 type options struct {
-	bin        string
-	duration   time.Duration
-	rounds     int
-	threads    int
-	conns      int
-	tokens     int
-	cpuProfile string
+	bin          string
+	duration     time.Duration
+	rounds       int
+	threads      int
+	conns        int
+	tokens       int
+	cpuProfile   string
+	profileOf    string
 }
 
 func run(ctx context.Context, o options) error {
@@ -112,7 +114,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	results := make([][]result, len(targets))
-	var calm, flooded []result
+	var floods []floodRound
 	for round := 1; round <= o.rounds; round++ {
 		log.Printf("round %d of %d", round, o.rounds)
 		for i, t := range targets {
@@ -122,15 +124,19 @@ func run(ctx context.Context, o options) error {
 			}
 			results[i] = append(results[i], r)
 		}
-		c, f, err := w.flood(ctx, targets[2], seed)
+		f, err := w.flood(ctx, targets[2], seed)
 		if err != nil {
 			return err
 		}
-		calm, flooded = append(calm, c), append(flooded, f)
+		floods = append(floods, f)
 	}
 
 	if o.cpuProfile != "" {
-		if err := profile(ctx, w, targets[2], rg, o.cpuProfile); err != nil {
+		t, flood := targets[2], o.profileOf == "flood"
+		if o.profileOf == "notes" {
+			t = targets[3]
+		}
+		if err := profile(ctx, w, t, flood, seed, o.cpuProfile); err != nil {
 			return err
 		}
 	}
@@ -140,7 +146,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	report(os.Stdout, o, targets, results, calm, flooded, mem)
+	report(os.Stdout, o, targets, results, floods, mem)
 	return nil
 }
 

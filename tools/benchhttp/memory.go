@@ -158,10 +158,20 @@ func (m *tokenMinter) close() {
 
 // profile writes a CPU profile of rolegate (built with TAGS=pprof) taken
 // during a wrk run on t.
-func profile(ctx context.Context, w *wrk, t target, rg *process, path string) error {
+func profile(ctx context.Context, w *wrk, t target, flood bool, s seeded, path string) error {
 	errc := make(chan error, 1)
 	go func() {
-		_, err := w.run(ctx, t, 12*time.Second, nil)
+		var err error
+		if flood {
+			// The flood's own run is 5 s, the profile 10 s: twice.
+			for range 2 {
+				if _, err = w.flood(ctx, t, s); err != nil {
+					break
+				}
+			}
+		} else {
+			_, err = w.run(ctx, t, 12*time.Second, nil)
+		}
 		errc <- err
 	}()
 	time.Sleep(time.Second)

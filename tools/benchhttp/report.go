@@ -41,7 +41,11 @@ func sum(rs []result, f func(result) int64) (n int64) {
 
 // report prints the table, the ratios against the targets and the memory
 // figures, as Markdown for the README.
-func report(w io.Writer, o options, targets []target, results [][]result, calm, flooded []result, mem memoryFigures) {
+func report(w io.Writer, o options, targets []target, results [][]result, floods []floodRound, mem memoryFigures) {
+	var calm, flooded, logins []result
+	for _, f := range floods {
+		calm, flooded, logins = append(calm, f.calm), append(flooded, f.flooded), append(logins, f.logins)
+	}
 	fmt.Fprintf(w, "\n%s, %s; wrk -t%d -c%d, %d interleaved rounds of %v, medians.\n\n",
 		time.Now().UTC().Format("2006-01-02"), machine(), o.threads, o.conns, o.rounds, o.duration)
 	fmt.Fprintln(w, "| route | req/s | p50 | p99 | server CPU per request | of which PostgreSQL | failed |")
@@ -51,6 +55,13 @@ func report(w io.Writer, o options, targets []target, results [][]result, calm, 
 		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %d |\n", t.name, median(rs, rps), ms(median(rs, p50)), ms(median(rs, p99)),
 			us(median(rs, cpuPer)), us(median(rs, dbCPUPer)), sum(rs, failures))
 	}
+	fmt.Fprintf(w, "| /identify/me, wrk -t%d -c%d | %.0f | %s | %s | %s | | %d |\n", max(1, o.threads/2), max(1, o.conns/2),
+		median(calm, rps), ms(median(calm, p50)), ms(median(calm, p99)), us(median(calm, cpuPer)), sum(calm, failures))
+	fmt.Fprintf(w, "| … during a login flood | %.0f | %s | %s | | | %d |\n",
+		median(flooded, rps), ms(median(flooded, p50)), ms(median(flooded, p99)), sum(flooded, failures))
+	fmt.Fprintf(w, "| the flood: POST /token, right password, random addresses, wrk -t%d -c%d | %.0f | %s | %s | | | %.0f%% refused |\n",
+		max(1, o.threads/2), max(1, o.conns/2), median(logins, rps), ms(median(logins, p50)), ms(median(logins, p99)),
+		100*float64(sum(logins, failures))/float64(max(1, sum(logins, func(r result) int64 { return r.Requests }))))
 	bare, book, me, doc := median(results[0], rps), median(results[1], rps), median(results[2], rps), median(results[3], rps)
 	calmRPS, floodRPS, floodP50 := median(calm, rps), median(flooded, rps), median(flooded, p50)
 

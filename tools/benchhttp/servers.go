@@ -151,14 +151,14 @@ func startRolegate(ctx context.Context, bin, dir string) (*process, error) {
 		if err != nil {
 			return nil, err
 		}
-		env = append(env, "ROLEGATE_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port))
+		env = append(env, "ROLEGATE_PPROF_ADDR=127.0.0.1:"+strconv.Itoa(port))
 		debugAddr = "127.0.0.1:" + strconv.Itoa(port)
 	}
 	return start(ctx, "rolegate", filepath.Join(dir, "rolegate.log"), env, bin, "serve")
 }
 
 // profiling is set when rolegate is built with the pprof tag and serves
-// /debug/pprof/ on debugAddr, its metrics listener.
+// /debug/pprof/ on debugAddr.
 var (
 	profiling bool
 	debugAddr string

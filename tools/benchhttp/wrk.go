@@ -178,25 +178,30 @@ func (w *wrk) exec(ctx context.Context, t target, args []string, until func() bo
 // flood measures t unloaded and then during a flood of correct logins of
 // the bench user from random addresses, each with half of w's threads and
 // connections, as the issue that set the target did.
-func (w *wrk) flood(ctx context.Context, t target, s seeded) (calm, flooded result, err error) {
+func (w *wrk) flood(ctx context.Context, t target, s seeded) (f floodRound, err error) {
 	half := &wrk{dir: w.dir, threads: max(1, w.threads/2), conns: max(1, w.conns/2)}
 	const d = 5 * time.Second
-	if calm, err = half.run(ctx, t, d, nil); err != nil {
+	if f.calm, err = half.run(ctx, t, d, nil); err != nil {
 		return
 	}
 	floodErr := make(chan error, 1)
 	go func() {
 		login := target{server: t.server}
-		_, err := half.run(ctx, login, d+2*time.Second, []string{"-s", filepath.Join(w.dir, "flood.lua"), t.server.url("/token"), "--", s.form})
+		var err error
+		f.logins, err = half.run(ctx, login, d+2*time.Second, []string{"-s", filepath.Join(w.dir, "flood.lua"), t.server.url("/token"), "--", s.form})
 		floodErr <- err
 	}()
 	time.Sleep(time.Second) // the flood is on
-	flooded, err = half.run(ctx, t, d, nil)
+	f.flooded, err = half.run(ctx, t, d, nil)
 	if ferr := <-floodErr; err == nil {
 		err = ferr
 	}
 	return
 }
+
+// floodRound is one round of the login flood: the route alone, the route
+// during the flood, and the flood itself.
+type floodRound struct{ calm, flooded, logins result }
 
 // cpuTimes are CPU times of a process: its own plus its descendants'
 // (all), and its descendants' alone.
