@@ -52,14 +52,14 @@ func main() {
 }
 
 type options struct {
-	bin          string
-	duration     time.Duration
-	rounds       int
-	threads      int
-	conns        int
-	tokens       int
-	cpuProfile   string
-	profileOf    string
+	bin        string
+	duration   time.Duration
+	rounds     int
+	threads    int
+	conns      int
+	tokens     int
+	cpuProfile string
+	profileOf  string
 }
 
 func run(ctx context.Context, o options) error {
