@@ -584,3 +584,8 @@ func attach(ctx context.Context, dir, db string, log *slog.Logger) (*Server, err
 	log.Debug("pglocal: attached to the running cluster", "dir", dir, "port", port)
 	return s, nil
 }
+
+// Processes returns the ids of the cluster's postgres processes now: the
+// postmaster and every process it started. Tests freeze them (SIGSTOP) to
+// stand for a database that hangs.
+func (s *Server) Processes() []int { return processesIn(s.dataDir) }
