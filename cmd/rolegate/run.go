@@ -27,6 +27,7 @@ import (
 	"github.com/rolegate/rolegate/internal/accounts"
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/config"
+	"github.com/rolegate/rolegate/internal/dbtimeout"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/logbuf"
 	"github.com/rolegate/rolegate/internal/password"
@@ -178,13 +179,15 @@ func usesDataDir(cfg config.Config) bool {
 }
 
 // openPool connects and waits, bounded by wait, for the database to answer,
-// so that replicas started alongside their database do not crash-loop.
+// so that replicas started alongside their database do not crash-loop. The
+// pool bounds the database calls of requests (dbtimeout).
 func openPool(ctx context.Context, url string, wait time.Duration) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's message may quote the URL, password included.
 		return nil, errors.New("DATABASE_URL is not a valid PostgreSQL URL")
 	}
+	dbtimeout.Configure(pcfg)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)

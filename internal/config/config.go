@@ -43,6 +43,11 @@ type Config struct {
 	// DBWait bounds how long start-up waits for the database to answer
 	// (ROLEGATE_DB_WAIT).
 	DBWait time.Duration
+	// DBTimeout bounds each database call a request makes: the wait for a
+	// connection and each statement (ROLEGATE_DB_TIMEOUT, default 1s, at
+	// most 1m); past it the request gets 503, so that a database that
+	// hangs does not hang the requests that need it.
+	DBTimeout time.Duration
 
 	// JWTSecret is the HS256 key for access tokens (ROLEGATE_JWT_SECRET, at
 	// least 32 bytes). Empty means a random key generated once and kept in
@@ -160,6 +165,9 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.DBWait = duration(getenv, "ROLEGATE_DB_WAIT", 30*time.Second, &errs)
+	if c.DBTimeout = duration(getenv, "ROLEGATE_DB_TIMEOUT", time.Second, &errs); c.DBTimeout > time.Minute {
+		errs = append(errs, "ROLEGATE_DB_TIMEOUT: at most 1m")
+	}
 	c.JWTSecret = []byte(getenv("ROLEGATE_JWT_SECRET"))
 	if n := len(c.JWTSecret); n > 0 && n < MinSecretLen {
 		errs = append(errs, fmt.Sprintf("ROLEGATE_JWT_SECRET: must be at least %d bytes", MinSecretLen))

@@ -22,6 +22,9 @@ func TestLoadDefaults(t *testing.T) {
 	if c.SessionTTL != 30*24*time.Hour || c.RefreshTokenTTL != 7*24*time.Hour || c.RefreshReuseWindow != 10*time.Second {
 		t.Errorf("session defaults: %v, %v, %v; want 30 days, 7 days, 10s", c.SessionTTL, c.RefreshTokenTTL, c.RefreshReuseWindow)
 	}
+	if c.DBWait != 30*time.Second || c.DBTimeout != time.Second {
+		t.Errorf("database wait %v, timeout %v; want 30s, 1s", c.DBWait, c.DBTimeout)
+	}
 	if c.ShutdownDelay != 0 || c.ShutdownTimeout != 15*time.Second {
 		t.Errorf("shutdown delay %v, timeout %v; want 0, 15s", c.ShutdownDelay, c.ShutdownTimeout)
 	}
@@ -77,6 +80,9 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"bad PDF timeout", "ROLEGATE_PDF_TIMEOUT", "0s", "ROLEGATE_PDF_TIMEOUT"},
 		{"negative shutdown delay", "ROLEGATE_SHUTDOWN_DELAY", "-1s", "ROLEGATE_SHUTDOWN_DELAY"},
 		{"long shutdown delay", "ROLEGATE_SHUTDOWN_DELAY", "1h", "ROLEGATE_SHUTDOWN_DELAY"},
+		{"no database timeout", "ROLEGATE_DB_TIMEOUT", "0s", "ROLEGATE_DB_TIMEOUT"},
+		{"database timeout without a unit", "ROLEGATE_DB_TIMEOUT", "1", "ROLEGATE_DB_TIMEOUT"},
+		{"long database timeout", "ROLEGATE_DB_TIMEOUT", "2m", "ROLEGATE_DB_TIMEOUT: at most 1m"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,3 +16,6 @@ func (*child) stop(context.Context) error { return nil }
 func start(context.Context, Options) (*Server, error) {
 	return nil, errors.New("pglocal: the embedded PostgreSQL needs Linux; set DATABASE_URL")
 }
+
+// Processes returns nothing: there is no cluster off Linux.
+func (*Server) Processes() []int { return nil }

@@ -53,7 +53,10 @@ type Options struct {
 	Port int
 }
 
-// Server is a running private PostgreSQL server started by Start.
+// Server is a running private PostgreSQL server started by Start. It
+// supervises the postmaster: one that exits without Stop having asked (a
+// crash, an operator's pg_ctl stop, the OOM killer) is started again on the
+// same port and data directory, so that the URL stays good.
 type Server struct {
 	dir      string // absolute Options.Dir
 	dataDir  string
@@ -62,12 +65,17 @@ type Server struct {
 	port     int
 	log      *slog.Logger
 	lock     *os.File // flock on <dir>/pglocal.lock, held until Stop
-	proc     *child
-	attached bool // started by another process: Stop leaves it running
+	attached bool     // started by another process: Stop leaves it running
 
-	mu      sync.Mutex
-	stopped bool
-	stopErr error
+	mu   sync.Mutex
+	proc *child // the postmaster; the supervisor replaces it after a crash
+
+	quit       chan struct{} // closed when Stop begins: no more restarts
+	quitOnce   sync.Once
+	supervised chan struct{} // closed when the supervisor has returned
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // URL returns the postgres URL, including the password, of Options.Database,
@@ -76,11 +84,13 @@ func (s *Server) URL() string { return s.AdminURL(s.database) }
 
 // AdminURL returns the postgres URL, including the superuser password, of
 // database db, with sslmode=disable. Do not log it.
-func (s *Server) AdminURL(db string) string {
+func (s *Server) AdminURL(db string) string { return s.urlAt(s.port, db) }
+
+func (s *Server) urlAt(port int, db string) string {
 	u := url.URL{
 		Scheme:   "postgres",
 		User:     url.UserPassword(superuser, s.password),
-		Host:     "127.0.0.1:" + strconv.Itoa(s.port),
+		Host:     "127.0.0.1:" + strconv.Itoa(port),
 		Path:     "/" + db,
 		RawQuery: "sslmode=disable",
 	}
@@ -95,33 +105,52 @@ func (s *Server) DataDir() string { return s.dataDir }
 // Start initialises the cluster if needed, clears state left by a crash,
 // starts postgres as a child process listening on a free loopback port,
 // waits until it accepts connections and creates Options.Database if it is
-// missing. Call Stop to shut it down.
+// missing. From then on it restarts postgres whenever it exits unasked
+// (see Server). Call Stop to shut it down.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	return start(ctx, opts)
 }
 
-// Stop shuts the server down: SIGINT (fast shutdown) to the postmaster, a
-// wait for it to exit bounded by ctx, then SIGQUIT and finally SIGKILL. It
-// releases the directory lock. Calling it again returns the first result.
+// Stop ends the supervision, waiting for a restart in progress to finish
+// or give up, then shuts the server down: SIGINT (fast shutdown) to the
+// postmaster, a wait for it to exit bounded by ctx, then SIGQUIT and
+// finally SIGKILL. It releases the directory lock. Calling it again returns
+// the first result.
 func (s *Server) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		if s.attached {
+			return
+		}
+		s.endSupervision()
+		if p := s.running(); p != nil {
+			s.stopErr = p.stop(ctx)
+		}
+		// Release the lock only once postgres is gone, so that a new Start
+		// on the same Dir never sees a live postmaster of ours.
+		if s.lock != nil {
+			s.lock.Close()
+			s.lock = nil
+		}
+		s.log.Info("pglocal: PostgreSQL stopped", "data_dir", s.dataDir)
+	})
+	return s.stopErr
+}
+
+// endSupervision stops the restarting of the postmaster and returns once
+// no restart is in progress: from then on s.proc stays as it is.
+func (s *Server) endSupervision() {
+	if s.quit == nil {
+		return
+	}
+	s.quitOnce.Do(func() { close(s.quit) })
+	<-s.supervised
+}
+
+// running returns the current postmaster.
+func (s *Server) running() *child {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped {
-		return s.stopErr
-	}
-	s.stopped = true
-	if s.attached {
-		return nil
-	}
-	s.stopErr = s.proc.stop(ctx)
-	// Release the lock only once postgres is gone, so that a new Start on
-	// the same Dir never sees a live postmaster of ours.
-	if s.lock != nil {
-		s.lock.Close()
-		s.lock = nil
-	}
-	s.log.Info("pglocal: PostgreSQL stopped", "data_dir", s.dataDir)
-	return s.stopErr
+	return s.proc
 }
 
 // FindBinaries returns the directory holding the initdb and postgres

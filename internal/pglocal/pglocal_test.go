@@ -255,7 +255,7 @@ func TestParentKilled(t *testing.T) {
 			fmt.Println("error:", err)
 			os.Exit(1)
 		}
-		fmt.Println(s.proc.cmd.Process.Pid)
+		fmt.Println(s.running().cmd.Process.Pid)
 		select {}
 	}
 	t.Parallel()
@@ -347,6 +347,8 @@ func TestStaleState(t *testing.T) {
 			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series%' AND state = 'active' AND pid <> pg_backend_pid()").Scan(&n)
 		return n > 0
 	})
+	// As if rolegate crashed too: nobody restarts the postmaster.
+	s.endSupervision()
 	if err := s.proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +366,9 @@ func TestStaleState(t *testing.T) {
 	mustExec(t, connect(t, s.URL()), "INSERT INTO t VALUES (1)")
 
 	t.Log("step: orphaned postmaster still running")
-	// As after a SIGKILLed rolegate: the lock is gone, postgres is not.
+	// As after a SIGKILLed rolegate: the lock and the supervisor are gone,
+	// postgres is not.
+	s.endSupervision()
 	s.lock.Close()
 	s.lock = nil
 	old := s
@@ -395,5 +399,63 @@ func TestStaleState(t *testing.T) {
 	if err := sleep.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Errorf("the unrelated process was signalled away: %v", err)
 	}
+	stop(t, s)
+}
+
+// TestRestartAfterExit checks that a postmaster that exits unasked, by a
+// fast shutdown from outside or by a crash, is started again at the same
+// URL with its data, and that Stop then leaves no postgres behind.
+func TestRestartAfterExit(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{Dir: reachableTempDir(t), Logger: testLogger(t)})
+	url := s.URL()
+	conn := connect(t, url)
+	mustExec(t, conn, "CREATE TABLE kv (k text PRIMARY KEY, v text)")
+	mustExec(t, conn, "INSERT INTO kv VALUES ('answer', '42')")
+	conn.Close(context.Background())
+
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		old := s.running()
+		if err := old.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		<-old.done
+		gone := time.Now()
+		waitFor(t, func() bool { return s.running() != old })
+		if s.URL() != url {
+			t.Errorf("after %v the URL changed", sig)
+		}
+		var v string
+		if err := connect(t, url).QueryRow(context.Background(), "SELECT v FROM kv WHERE k = 'answer'").Scan(&v); err != nil || v != "42" {
+			t.Fatalf("after %v: row = %q, %v", sig, v, err)
+		}
+		t.Logf("%v: PostgreSQL answered again %v after its postmaster exited", sig, time.Since(gone).Round(time.Millisecond))
+	}
+	dataDir := s.DataDir()
+	stop(t, s)
+	if left := processesIn(dataDir); len(left) > 0 {
+		t.Errorf("postgres processes %v outlived Stop", left)
+	}
+}
+
+// TestStopDuringRestart checks that Stop, called while the supervisor is
+// restarting a crashed postmaster, returns, leaves no postmaster running
+// and releases the directory for the next Start.
+func TestStopDuringRestart(t *testing.T) {
+	t.Parallel()
+	opts := Options{Dir: reachableTempDir(t), Logger: testLogger(t)}
+	s := startServer(t, opts)
+	dataDir := s.DataDir()
+	old := s.running()
+	if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-old.done
+	time.Sleep(50 * time.Millisecond) // the restart is under way
+	stop(t, s)
+	// A backend of the killed postmaster may take a moment to notice.
+	waitFor(t, func() bool { return len(processesIn(dataDir)) == 0 })
+	s = startServer(t, opts)
+	mustExec(t, connect(t, s.URL()), "SELECT 1")
 	stop(t, s)
 }

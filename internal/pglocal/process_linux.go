@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -80,46 +79,120 @@ func (s *Server) start(ctx context.Context, bin string, fsync bool, port int) er
 	if s.password, err = ensureCluster(ctx, bin, s.dir, s.dataDir, u, fsync, s.log); err != nil {
 		return err
 	}
-	if err := clearStale(ctx, s.dataDir, s.log); err != nil {
+	if s.proc, s.port, err = s.launch(ctx, bin, u, fsync, port); err != nil {
 		return err
 	}
+	s.quit, s.supervised = make(chan struct{}), make(chan struct{})
+	go s.supervise(bin, u, fsync)
+	return nil
+}
 
-	var conn *pgx.Conn
+// launch clears what a crash left in the data directory, runs a postmaster
+// on port (a free one when 0), waits until it accepts connections, creates
+// the database if missing and records the port for other commands. It
+// returns the postmaster and its port.
+func (s *Server) launch(ctx context.Context, bin string, u *osUser, fsync bool, port int) (*child, int, error) {
+	if err := clearStale(ctx, s.dataDir, s.log); err != nil {
+		return nil, 0, err
+	}
+	var (
+		proc *child
+		conn *pgx.Conn
+		err  error
+	)
 	for attempt := 1; ; attempt++ {
-		if s.port = port; s.port == 0 {
-			if s.port, err = freePort(); err != nil {
-				return err
+		listen := port
+		if listen == 0 {
+			if listen, err = freePort(); err != nil {
+				return nil, 0, err
 			}
 		}
-		if s.proc, err = startPostgres(bin, s.dataDir, s.port, u, fsync, s.log); err != nil {
-			return err
+		if proc, err = startPostgres(bin, s.dataDir, listen, u, fsync, s.log); err != nil {
+			return nil, 0, err
 		}
-		conn, err = s.proc.waitReady(ctx, s.AdminURL("postgres"))
+		conn, err = proc.waitReady(ctx, s.urlAt(listen, "postgres"))
 		if err == nil {
+			port = listen
 			break
 		}
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		s.proc.stop(stopCtx)
+		proc.stop(stopCtx)
 		cancel()
 		// Another process can grab the port between our probe and postgres's bind.
-		if attempt == portAttempts || port != 0 || !s.proc.tail.contains("Address already in use") {
-			return err
+		if attempt == portAttempts || port != 0 || !proc.tail.contains("Address already in use") {
+			return nil, 0, err
 		}
-		s.log.Debug("pglocal: port taken, retrying", "port", s.port)
+		s.log.Debug("pglocal: port taken, retrying", "port", listen)
 	}
 	defer conn.Close(context.Background())
 	if err := createDatabase(ctx, conn, s.database); err != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		s.proc.stop(stopCtx)
+		proc.stop(stopCtx)
 		cancel()
-		return err
+		return nil, 0, err
 	}
 	// Tell other rolegate commands (Options.Attach) where to find us.
-	if err := os.WriteFile(filepath.Join(s.dir, portFile), []byte(strconv.Itoa(s.port)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(s.dir, portFile), []byte(strconv.Itoa(port)), 0o600); err != nil {
 		s.log.Warn("pglocal: cannot record the port for other commands", "err", err)
 	}
-	s.log.Info("pglocal: PostgreSQL started", "data_dir", s.dataDir, "port", s.port, "pid", s.proc.cmd.Process.Pid)
-	return nil
+	s.log.Info("pglocal: PostgreSQL started", "data_dir", s.dataDir, "port", port, "pid", proc.cmd.Process.Pid)
+	return proc, port, nil
+}
+
+// Restart backoff: the first restart is immediate, each failed one doubles
+// the wait before the next, up to maxRestartWait.
+const (
+	firstRestartWait = 250 * time.Millisecond
+	maxRestartWait   = 4 * time.Second
+)
+
+// supervise starts the postmaster again, on the same port and data
+// directory, each time it exits unasked, until Stop closes s.quit; a
+// restart in progress is then abandoned (its postmaster stopped) before
+// supervise returns.
+func (s *Server) supervise(bin string, u *osUser, fsync bool) {
+	defer close(s.supervised)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		proc := s.running()
+		select {
+		case <-s.quit:
+			return
+		case <-proc.done:
+		}
+		select {
+		case <-s.quit:
+			return // Stop began as it exited
+		default:
+		}
+		s.log.Warn("pglocal: PostgreSQL exited unasked; restarting it", "err", proc.err, "data_dir", s.dataDir, "port", s.port)
+		for wait := firstRestartWait; ; wait = min(2*wait, maxRestartWait) {
+			next, _, err := s.launch(ctx, bin, u, fsync, s.port)
+			if err == nil {
+				s.mu.Lock()
+				s.proc = next
+				s.mu.Unlock()
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("pglocal: restarting PostgreSQL failed; trying again", "err", err, "in", wait.String())
+			select {
+			case <-s.quit:
+				return
+			case <-time.After(wait):
+			}
+		}
+	}
 }
 
 // lockDir takes an exclusive flock on <dir>/pglocal.lock so two processes
@@ -176,7 +249,6 @@ type child struct {
 	err      error         // cmd.Wait's result, set before done is closed
 	logsDone chan struct{} // closed when its output has been read to EOF
 	tail     *tail
-	stopping atomic.Bool
 }
 
 // startPostgres runs postgres as our direct child, in its own process
@@ -218,10 +290,7 @@ func startPostgres(bin, dataDir string, port int, u *osUser, fsync bool, log *sl
 		if err != nil {
 			return
 		}
-		c.err = cmd.Wait()
-		if !c.stopping.Load() {
-			log.Warn("pglocal: postgres exited unexpectedly", "err", c.err)
-		}
+		c.err = cmd.Wait() // an unasked exit is the supervisor's to report
 		close(c.done)
 	}()
 	if err := <-started; err != nil {
@@ -298,9 +367,14 @@ func (c *child) waitReady(ctx context.Context, url string) (*pgx.Conn, error) {
 }
 
 // stop asks for a fast shutdown and waits for it, bounded by ctx; then
-// immediate shutdown, then SIGKILL to the whole process group.
+// immediate shutdown, then SIGKILL to the whole process group. A postmaster
+// that had exited already needs nothing.
 func (c *child) stop(ctx context.Context) error {
-	c.stopping.Store(true)
+	select {
+	case <-c.done:
+		return nil // it had exited already (and was not restarted)
+	default:
+	}
 	p := c.cmd.Process
 	if err := p.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("pglocal: stop: %w", err)
@@ -510,3 +584,8 @@ func attach(ctx context.Context, dir, db string, log *slog.Logger) (*Server, err
 	log.Debug("pglocal: attached to the running cluster", "dir", dir, "port", port)
 	return s, nil
 }
+
+// Processes returns the ids of the cluster's postgres processes now: the
+// postmaster and every process it started. Tests freeze them (SIGSTOP) to
+// stand for a database that hangs.
+func (s *Server) Processes() []int { return processesIn(s.dataDir) }
