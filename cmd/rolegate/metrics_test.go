@@ -87,15 +87,17 @@ func TestServeMetrics(t *testing.T) {
 	}
 
 	// The request log names the operation too.
-	var found bool
-	for _, l := range logs.logLines(t) {
-		if l["msg"] == "request" && l["path"] == "/identify/me" {
-			found = true
-			if l["operation"] != "getMe" {
-				t.Errorf("log line of GET /identify/me: operation %v, want getMe", l["operation"])
+	found := eventually(func() bool {
+		for _, l := range logs.logLines(t) {
+			if l["msg"] == "request" && l["path"] == "/identify/me" {
+				if l["operation"] != "getMe" {
+					t.Errorf("log line of GET /identify/me: operation %v, want getMe", l["operation"])
+				}
+				return true
 			}
 		}
-	}
+		return false
+	})
 	if !found {
 		t.Errorf("no log line for GET /identify/me; logs:\n%s", logs)
 	}

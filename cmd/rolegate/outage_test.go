@@ -82,7 +82,7 @@ func TestEmbeddedDatabaseOutage(t *testing.T) {
 	l.next(t, "unavailable")
 	l.next(t, "created")
 	t.Logf("writes failed and worked again within %v of the postmaster's shutdown", time.Since(down).Round(time.Millisecond))
-	if countLogs(t, p.logs, "pglocal: PostgreSQL exited unasked; restarting it") != 1 {
+	if !eventually(func() bool { return countLogs(t, p.logs, "pglocal: PostgreSQL exited unasked; restarting it") == 1 }) {
 		t.Errorf("the supervisor did not log the restart:\n%s", p.logs)
 	}
 	if again, err := postmasterPID(dataDir); err != nil || again == pid {

@@ -29,6 +29,7 @@ import (
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/dbtimeout"
 	"github.com/rolegate/rolegate/internal/documents"
+	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/logbuf"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/pglocal"
@@ -74,7 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			cfg.LogFormat = "text"
 		}
 	}
-	logOut := stderr
+	logOut, flushLog := stderr, func() {}
 	if args[0] == "serve" {
 		// A request's log line is then a copy into memory, written out
 		// in batches, and a stuck stderr cannot hold requests up.
@@ -84,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return line.Bytes()
 		}})
 		defer buf.Close()
-		logOut = buf
+		logOut, flushLog = buf, func() { buf.Flush() }
 	}
 	logger := newLogger(cfg, logOut)
 	switch args[0] {
@@ -97,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, cfg, logger, stdout)
+		return serve(ctx, cfg, logger, flushLog, stdout)
 	case "routes":
 		return routes(stdout)
 	case "user":
@@ -160,7 +161,7 @@ func withDB(ctx context.Context, cfg config.Config, logger *slog.Logger, attach 
 		url = pg.URL()
 		logger.Info("embedded PostgreSQL started", "data_dir", pg.DataDir())
 	}
-	pool, err := openPool(ctx, url, cfg.DBWait)
+	pool, err := openPool(ctx, url, cfg.DBWait, cfg.DBTimeout)
 	if err != nil {
 		return err
 	}
@@ -180,14 +181,15 @@ func usesDataDir(cfg config.Config) bool {
 
 // openPool connects and waits, bounded by wait, for the database to answer,
 // so that replicas started alongside their database do not crash-loop. The
-// pool bounds the database calls of requests (dbtimeout).
-func openPool(ctx context.Context, url string, wait time.Duration) (*pgxpool.Pool, error) {
+// pool bounds each database call of a request by callTimeout (dbtimeout),
+// so that a hung database answers 503.
+func openPool(ctx context.Context, url string, wait, callTimeout time.Duration) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's message may quote the URL, password included.
 		return nil, errors.New("DATABASE_URL is not a valid PostgreSQL URL")
 	}
-	dbtimeout.Configure(pcfg)
+	dbtimeout.Configure(pcfg, callTimeout, httplog.InRequest)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
@@ -215,7 +217,7 @@ func openPool(ctx context.Context, url string, wait time.Duration) (*pgxpool.Poo
 // order: answer 503 on /readyz while serving on for the shutdown delay, stop
 // accepting, let in-flight requests finish (bounded), close the pool, stop
 // the embedded PostgreSQL.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout io.Writer) error {
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, flushLog func(), stdout io.Writer) error {
 	// Everything that can be checked without the database is checked first:
 	// a spec with an undeclared access rule never gets to serve.
 	spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
@@ -268,9 +270,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout i
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		}
+		// The start-up's log is out before the first answer.
+		logger.Info("serving", "addr", ln.Addr().String())
+		flushLog()
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
-		logger.Info("serving", "addr", ln.Addr().String())
 		select {
 		case err := <-errc:
 			return err

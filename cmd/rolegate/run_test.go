@@ -266,6 +266,19 @@ func (p *process) stop(t *testing.T, sig syscall.Signal) {
 	}
 }
 
+// eventually reports whether cond holds within 5 s. A served request's log
+// line reaches stderr up to logbuf.DefaultInterval after its answer.
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 func countLogs(t *testing.T, logs *syncBuffer, msg string) int {
 	n := 0
 	for _, l := range logs.logLines(t) {

@@ -3,9 +3,9 @@
 // stalled on its disk) costs a request a 503 within about a second, not
 // the client's whole patience.
 //
-// Middleware marks every request's context with the bound (Bound does it
-// for one context); Tracer, installed on the pool by Configure, then gives
-// each database call made under a marked context a deadline of its own:
+// Configure installs on a pool a tracer that gives each database call made
+// for a request (a context its inRequest function recognises, or one marked
+// by Bound) a deadline of its own:
 // waiting for a connection, and each statement (a query with its rows, a
 // batch, a copy, a prepare). Time spent between calls, hashing a password
 // or splitting a PDF, is not database time and is not bounded. Calls under
@@ -21,7 +21,6 @@ package dbtimeout
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,29 +48,28 @@ func Bound(ctx context.Context, d time.Duration) context.Context {
 	return context.WithValue(ctx, boundKey{}, d)
 }
 
-// Middleware marks every request's context with Bound(d).
-func Middleware(d time.Duration, next http.Handler) http.Handler {
-	if d <= 0 {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(Bound(r.Context(), d)))
-	})
-}
-
-// Configure installs Tracer on cfg's connections and sets ConnectTimeout
-// unless the URL set connect_timeout. It replaces any tracer cfg had.
-func Configure(cfg *pgxpool.Config) {
-	cfg.ConnConfig.Tracer = Tracer{}
+// Configure installs a Tracer on cfg's connections that bounds by d each
+// call under a context for which inRequest (which may be nil) reports
+// true, and sets ConnectTimeout unless the URL set connect_timeout. It
+// replaces any tracer cfg had. Recognising a request's context rather than
+// marking it costs the requests that never reach the database nothing.
+func Configure(cfg *pgxpool.Config, d time.Duration, inRequest func(context.Context) bool) {
+	cfg.ConnConfig.Tracer = Tracer{Bound: d, InRequest: inRequest}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = ConnectTimeout
 	}
 }
 
-// Tracer gives each database call under a context marked by Bound its
-// deadline, and releases the deadline's timer when the call ends. It is
-// a pgx tracer only in form: it records nothing.
-type Tracer struct{}
+// Tracer gives each database call under a context marked by Bound, or one
+// InRequest recognises, its deadline, and releases the deadline's timer
+// when the call ends. It is a pgx tracer only in form: it records nothing.
+type Tracer struct {
+	// Bound is the deadline of a call InRequest recognises; 0 or less
+	// means none.
+	Bound time.Duration
+	// InRequest reports whether ctx is a request's; nil means never.
+	InRequest func(ctx context.Context) bool
+}
 
 var (
 	_ pgx.QueryTracer       = Tracer{}
@@ -84,10 +82,13 @@ var (
 // start returns ctx with the deadline of one call when ctx is marked, and
 // ctx itself otherwise. Every marked call gets a cancel of its own, so that
 // end never cancels an enclosing call's context (a prepare within a query).
-func start(ctx context.Context) context.Context {
+func (t Tracer) start(ctx context.Context) context.Context {
 	d, ok := ctx.Value(boundKey{}).(time.Duration)
 	if !ok {
-		return ctx
+		if t.Bound <= 0 || t.InRequest == nil || !t.InRequest(ctx) {
+			return ctx
+		}
+		d = t.Bound
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	return context.WithValue(ctx, cancelKey{}, cancel)
@@ -101,16 +102,16 @@ func end(ctx context.Context) {
 }
 
 // TraceQueryStart bounds a statement: Exec, or Query until its rows close.
-func (Tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return start(ctx)
+func (t Tracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return t.start(ctx)
 }
 
 // TraceQueryEnd releases the statement's deadline.
 func (Tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) { end(ctx) }
 
 // TraceBatchStart bounds a batch until its results close.
-func (Tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return start(ctx)
+func (t Tracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return t.start(ctx)
 }
 
 // TraceBatchQuery does nothing: the batch as a whole is bounded.
@@ -120,8 +121,8 @@ func (Tracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryDat
 func (Tracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) { end(ctx) }
 
 // TraceCopyFromStart bounds a COPY FROM.
-func (Tracer) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
-	return start(ctx)
+func (t Tracer) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
+	return t.start(ctx)
 }
 
 // TraceCopyFromEnd releases the copy's deadline.
@@ -130,8 +131,8 @@ func (Tracer) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopy
 }
 
 // TracePrepareStart bounds a prepare.
-func (Tracer) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
-	return start(ctx)
+func (t Tracer) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	return t.start(ctx)
 }
 
 // TracePrepareEnd releases the prepare's deadline.
@@ -141,8 +142,8 @@ func (Tracer) TracePrepareEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepa
 // health check of an idle one included. A connection being made for it
 // goes on in the background (bounded by its connect timeout) and joins the
 // pool.
-func (Tracer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
-	return start(ctx)
+func (t Tracer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	return t.start(ctx)
 }
 
 // TraceAcquireEnd releases the wait's deadline.

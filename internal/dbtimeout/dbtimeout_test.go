@@ -28,7 +28,7 @@ func boundedPool(t *testing.T, maxConns int32) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	cfg.MaxConns = maxConns
-	dbtimeout.Configure(cfg)
+	dbtimeout.Configure(cfg, 0, nil)
 	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -134,6 +134,13 @@ func Operation(ctx context.Context) string {
 	return ""
 }
 
+// InRequest reports whether ctx belongs to a request that went through
+// Middleware, even once the request is over.
+func InRequest(ctx context.Context) bool {
+	_, ok := ctx.Value(ctxKey{}).(*requestInfo)
+	return ok
+}
+
 // Logger returns the request's logger, which carries its id, or
 // slog.Default() outside a request.
 func Logger(ctx context.Context) *slog.Logger {

@@ -52,9 +52,10 @@ type Writer struct {
 
 	closeOnce sync.Once
 
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	wake    chan struct{}
+	flushed chan chan struct{} // Flush's requests
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // New starts the goroutine that writes to out; Close stops it.
@@ -68,7 +69,8 @@ func New(out io.Writer, opts Options) *Writer {
 	if opts.CloseTimeout <= 0 {
 		opts.CloseTimeout = time.Second
 	}
-	w := &Writer{out: out, opts: opts, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{out: out, opts: opts, wake: make(chan struct{}, 1), flushed: make(chan chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -99,6 +101,27 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Flush writes out what is queued now, waiting at most
+// Options.CloseTimeout, and reports whether it was written. After Close it
+// does nothing.
+func (w *Writer) Flush() bool {
+	done := make(chan struct{})
+	timeout := time.After(w.opts.CloseTimeout)
+	select {
+	case w.flushed <- done:
+	case <-w.done:
+		return true
+	case <-timeout:
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-timeout:
+		return false
+	}
+}
+
 // Close writes what is queued, waiting at most Options.CloseTimeout for a
 // stuck destination, and stops the writing goroutine. Later Writes go
 // straight to the destination.
@@ -121,6 +144,10 @@ func (w *Writer) loop() {
 		select {
 		case <-t.C:
 		case <-w.wake:
+		case done := <-w.flushed:
+			spare = w.flush(spare)
+			close(done)
+			continue
 		case <-w.stop:
 			spare = w.flush(spare)
 			w.mu.Lock()

@@ -74,6 +74,19 @@ func TestLinesArriveInOrderInBatches(t *testing.T) {
 	}
 }
 
+func TestFlush(t *testing.T) {
+	out := &sink{}
+	w := logbuf.New(out, logbuf.Options{Interval: time.Hour})
+	defer w.Close()
+	_, _ = w.Write([]byte("now\n"))
+	if !w.Flush() {
+		t.Fatal("Flush = false")
+	}
+	if got := out.String(); got != "now\n" {
+		t.Errorf("after Flush the destination holds %q", got)
+	}
+}
+
 func TestCloseWritesWhatIsQueued(t *testing.T) {
 	out := &sink{}
 	w := logbuf.New(out, logbuf.Options{Interval: time.Hour})

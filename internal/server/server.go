@@ -31,7 +31,6 @@ import (
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/dberr"
-	"github.com/rolegate/rolegate/internal/dbtimeout"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/handlers"
 	"github.com/rolegate/rolegate/internal/httplog"
@@ -164,9 +163,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		s.Hasher.Close()
 		return nil, err
 	}
-	// Every database call of a request is bounded (through a pool set up
-	// by dbtimeout.Configure), so that a hung database answers 503.
-	inner := recoverer(cors(cfg.CORSOrigins, dbtimeout.Middleware(cfg.DBTimeout, gated)))
+	inner := recoverer(cors(cfg.CORSOrigins, gated))
 	if cfg.MetricsAddr != "" {
 		// Inside httplog, whose record of the request the gate names the
 		// operation in; the log line's own cost is not the request's.
