@@ -88,6 +88,8 @@ type Options struct {
 	// Replica starts a second server on the database of another Env,
 	// sharing its master key, as a replica does.
 	Replica *Env
+	// Logger is the server's logger; nil discards.
+	Logger *slog.Logger
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -145,7 +147,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	// Cheap hashing parameters: the tests exercise the flow, not the cost.
 	params := cmp.Or(o.HashParams, &TestParams)
 	e.Stack, err = server.New(ctx, server.Deps{
-		Config: cfg, Spec: spec, Pool: e.Pool, Store: store, Logger: slog.New(slog.DiscardHandler),
+		Config: cfg, Spec: spec, Pool: e.Pool, Store: store, Logger: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)),
 		Now: func() time.Time { return e.Now() }, HashParams: params,
 	})
 	if err != nil {

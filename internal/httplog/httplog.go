@@ -24,6 +24,7 @@ type requestInfo struct {
 	req       *http.Request
 	operation string // set by SetOperation; "" until the request is routed
 	trusted   []netip.Prefix
+	rec       recorder // the response writer handed on
 }
 
 // HeaderRequestID is the response header that carries the request id.
@@ -174,29 +175,36 @@ func MiddlewareTrusting(logger *slog.Logger, trusted []netip.Prefix, next http.H
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newID()
+		// One allocation for the request's record and its response
+		// writer, one for both header values (each capped, so that an
+		// append elsewhere copies rather than overwrites).
 		ri := &requestInfo{id: id, base: logger, req: r, trusted: trusted}
+		ri.rec.ResponseWriter = w
+		values := []string{id, "nosniff"}
 		h := w.Header()
-		h[HeaderRequestID] = []string{id}
+		h[HeaderRequestID] = values[0:1:1]
 		// No response is to be sniffed into another type than it declares.
-		h["X-Content-Type-Options"] = []string{"nosniff"}
-		rec := &recorder{ResponseWriter: w}
-		defer func() {
-			status := rec.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("request_id", id),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.String("operation", ri.operation),
-				slog.Int("status", status),
-				slog.Int64("bytes", rec.bytes),
-				slog.Duration("duration", time.Since(start)),
-			)
-		}()
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
+		h["X-Content-Type-Options"] = values[1:2:2]
+		defer ri.logRequest(logger, start) // also when the handler panics
+		next.ServeHTTP(&ri.rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
 	})
+}
+
+// logRequest writes the request's access log line.
+func (ri *requestInfo) logRequest(logger *slog.Logger, start time.Time) {
+	status := ri.rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	logger.LogAttrs(ri.req.Context(), slog.LevelInfo, "request",
+		slog.String("request_id", ri.id),
+		slog.String("method", ri.req.Method),
+		slog.String("path", ri.req.URL.Path),
+		slog.String("operation", ri.operation),
+		slog.Int("status", status),
+		slog.Int64("bytes", ri.rec.bytes),
+		slog.Duration("duration", time.Since(start)),
+	)
 }
 
 // newID returns 96 random bits in hex. An id needs to be unique and
