@@ -190,21 +190,30 @@ func MiddlewareTrusting(logger *slog.Logger, trusted []netip.Prefix, next http.H
 	})
 }
 
-// logRequest writes the request's access log line.
+// logRequest writes the request's access log line. It hands the record to
+// the handler itself: Logger.LogAttrs would also walk the stack for a
+// source position that rolegate's handlers never print.
 func (ri *requestInfo) logRequest(logger *slog.Logger, start time.Time) {
+	ctx, h := ri.req.Context(), logger.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	status := ri.rec.status
 	if status == 0 {
 		status = http.StatusOK
 	}
-	logger.LogAttrs(ri.req.Context(), slog.LevelInfo, "request",
+	now := time.Now()
+	r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+	r.AddAttrs(
 		slog.String("request_id", ri.id),
 		slog.String("method", ri.req.Method),
 		slog.String("path", ri.req.URL.Path),
 		slog.String("operation", ri.operation),
 		slog.Int("status", status),
 		slog.Int64("bytes", ri.rec.bytes),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", now.Sub(start)),
 	)
+	_ = h.Handle(ctx, r) // a log line that cannot be written has nowhere to be reported
 }
 
 // newID returns 96 random bits in hex. An id needs to be unique and
