@@ -98,7 +98,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, cfg, logger, flushLog, stdout)
+		// JSON access lines at info go straight to the log, as slog would
+		// write them, without slog's cost per line.
+		var accessJSON io.Writer
+		if cfg.LogFormat == "json" && cfg.LogLevel <= slog.LevelInfo {
+			accessJSON = logOut
+		}
+		return serve(ctx, cfg, logger, accessJSON, flushLog, stdout)
 	case "routes":
 		return routes(stdout)
 	case "user":
@@ -217,7 +223,7 @@ func openPool(ctx context.Context, url string, wait, callTimeout time.Duration) 
 // order: answer 503 on /readyz while serving on for the shutdown delay, stop
 // accepting, let in-flight requests finish (bounded), close the pool, stop
 // the embedded PostgreSQL.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, flushLog func(), stdout io.Writer) error {
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, accessJSON io.Writer, flushLog func(), stdout io.Writer) error {
 	// Everything that can be checked without the database is checked first:
 	// a spec with an undeclared access rule never gets to serve.
 	spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
@@ -234,7 +240,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, flushLog
 	defer store.Close()
 
 	return withDB(ctx, cfg, logger, false, spec, func(pool *pgxpool.Pool) error {
-		stack, err := server.New(ctx, server.Deps{Config: cfg, Spec: spec, Pool: pool, Store: store, Logger: logger})
+		stack, err := server.New(ctx, server.Deps{Config: cfg, Spec: spec, Pool: pool, Store: store, Logger: logger, AccessJSON: accessJSON})
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -90,6 +91,8 @@ type Options struct {
 	Replica *Env
 	// Logger is the server's logger; nil discards.
 	Logger *slog.Logger
+	// AccessJSON is server.Deps.AccessJSON.
+	AccessJSON io.Writer
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -147,7 +150,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	// Cheap hashing parameters: the tests exercise the flow, not the cost.
 	params := cmp.Or(o.HashParams, &TestParams)
 	e.Stack, err = server.New(ctx, server.Deps{
-		Config: cfg, Spec: spec, Pool: e.Pool, Store: store, Logger: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)),
+		Config: cfg, Spec: spec, Pool: e.Pool, Store: store, Logger: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)), AccessJSON: o.AccessJSON,
 		Now: func() time.Time { return e.Now() }, HashParams: params,
 	})
 	if err != nil {

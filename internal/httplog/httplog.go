@@ -5,12 +5,15 @@ package httplog
 import (
 	"context"
 	"encoding/hex"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -172,6 +175,29 @@ func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 // MiddlewareTrusting is Middleware behind the proxies of trusted, whose
 // X-Forwarded-For tells the client's address (see Client).
 func MiddlewareTrusting(logger *slog.Logger, trusted []netip.Prefix, next http.Handler) http.Handler {
+	return New(Options{Logger: logger, Trusted: trusted}, next)
+}
+
+// Options configure New.
+type Options struct {
+	// Logger receives the access lines and is the base of each request's
+	// logger.
+	Logger *slog.Logger
+	// Trusted are the proxies whose X-Forwarded-For tells the client's
+	// address (see Client).
+	Trusted []netip.Prefix
+	// AccessJSON, when set, is where access lines are written directly,
+	// byte for byte as slog's JSONHandler (without options) writes them to
+	// it: set it only when Logger is such a handler on AccessJSON with
+	// LevelInfo enabled. A line with anything out of the ordinary to
+	// escape still goes through Logger.
+	AccessJSON io.Writer
+}
+
+// New is Middleware with Options.
+func New(o Options, next http.Handler) http.Handler {
+	logger, trusted := o.Logger, o.Trusted
+	access := accessLogger{logger: logger, json: o.AccessJSON}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newID()
@@ -185,24 +211,42 @@ func MiddlewareTrusting(logger *slog.Logger, trusted []netip.Prefix, next http.H
 		h[HeaderRequestID] = values[0:1:1]
 		// No response is to be sniffed into another type than it declares.
 		h["X-Content-Type-Options"] = values[1:2:2]
-		defer ri.logRequest(logger, start) // also when the handler panics
+		defer access.log(ri, start) // also when the handler panics
 		next.ServeHTTP(&ri.rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
 	})
 }
 
-// logRequest writes the request's access log line. It hands the record to
-// the handler itself: Logger.LogAttrs would also walk the stack for a
-// source position that rolegate's handlers never print.
-func (ri *requestInfo) logRequest(logger *slog.Logger, start time.Time) {
-	ctx, h := ri.req.Context(), logger.Handler()
-	if !h.Enabled(ctx, slog.LevelInfo) {
-		return
-	}
+// accessLogger writes access lines: through slog, or, when json is set,
+// straight to json in slog's JSON form.
+type accessLogger struct {
+	logger *slog.Logger
+	json   io.Writer
+}
+
+// lines are the buffers of access lines written directly.
+var lines = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// log writes the request's access log line.
+func (a accessLogger) log(ri *requestInfo, start time.Time) {
 	status := ri.rec.status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	now := time.Now()
+	if a.json != nil && plain(ri.id) && plain(ri.req.Method) && plain(ri.req.URL.Path) && plain(ri.operation) {
+		bp := lines.Get().(*[]byte)
+		b := appendAccessJSON((*bp)[:0], now, ri, status, now.Sub(start))
+		_, _ = a.json.Write(b) // a log line that cannot be written has nowhere to be reported
+		*bp = b
+		lines.Put(bp)
+		return
+	}
+	// Handed to the handler itself: Logger.LogAttrs would also walk the
+	// stack for a source position that rolegate's handlers never print.
+	ctx, h := ri.req.Context(), a.logger.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	r := slog.NewRecord(now, slog.LevelInfo, "request", 0)
 	r.AddAttrs(
 		slog.String("request_id", ri.id),
@@ -213,7 +257,41 @@ func (ri *requestInfo) logRequest(logger *slog.Logger, start time.Time) {
 		slog.Int64("bytes", ri.rec.bytes),
 		slog.Duration("duration", now.Sub(start)),
 	)
-	_ = h.Handle(ctx, r) // a log line that cannot be written has nowhere to be reported
+	_ = h.Handle(ctx, r)
+}
+
+// appendAccessJSON appends the access line as slog's JSONHandler writes
+// it; every string in it must be plain.
+func appendAccessJSON(b []byte, now time.Time, ri *requestInfo, status int, d time.Duration) []byte {
+	b = append(b, `{"time":"`...)
+	b = now.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","level":"INFO","msg":"request","request_id":"`...)
+	b = append(b, ri.id...)
+	b = append(b, `","method":"`...)
+	b = append(b, ri.req.Method...)
+	b = append(b, `","path":"`...)
+	b = append(b, ri.req.URL.Path...)
+	b = append(b, `","operation":"`...)
+	b = append(b, ri.operation...)
+	b = append(b, `","status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, ri.rec.bytes, 10)
+	b = append(b, `,"duration":`...)
+	b = strconv.AppendInt(b, int64(d), 10)
+	return append(b, "}\n"...)
+}
+
+// plain reports whether s needs no escaping in JSON: printable ASCII
+// without quotes or backslashes. Anything else goes through slog, whose
+// escaping is the reference.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // newID returns 96 random bits in hex. An id needs to be unique and

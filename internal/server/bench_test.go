@@ -23,7 +23,7 @@ func (d *discard) WriteHeader(int)             {}
 // gate, the operation), for GET /identify/me (token only) and the notes of
 // a document (one query). `make bench-http` measures the same over TCP.
 func BenchmarkStack(b *testing.B) {
-	env := apitest.New(b, apitest.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	env := apitest.New(b, apitest.Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), AccessJSON: io.Discard})
 	u := env.CreateUser(b, "bench@example.com", "user")
 	tok := env.Token(b, u)
 	for _, path := range []string{"/identify/me", "/notes/document/src/bench.pdf"} {

@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -58,6 +59,9 @@ type Deps struct {
 	Now func() time.Time
 	// HashParams replaces password.OWASP; tests make hashing cheap with it.
 	HashParams *password.Params
+	// AccessJSON, when set, takes the access log's lines directly, as
+	// Logger's handler would write them (see httplog.Options.AccessJSON).
+	AccessJSON io.Writer
 }
 
 // Stack is the HTTP stack with the parts of it that its callers share.
@@ -174,7 +178,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		s.Metrics = metrics.New(metrics.Deps{Operations: ops, Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, Revocations: revoked})
 		inner = s.Metrics.Middleware(inner)
 	}
-	s.Handler = httplog.MiddlewareTrusting(d.Logger, cfg.TrustedProxies, inner)
+	s.Handler = httplog.New(httplog.Options{Logger: d.Logger, Trusted: cfg.TrustedProxies, AccessJSON: d.AccessJSON}, inner)
 	ctx, s.stop = context.WithCancel(ctx)
 	s.done = make(chan struct{})
 	go func() {
