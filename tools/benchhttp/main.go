@@ -78,6 +78,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer rg.stop()
+	time.Sleep(2 * time.Second) // let start-up work settle before reading idle memory
+	idle := rg.rss()
 	seed, err := seedRolegate(ctx, rg)
 	if err != nil {
 		return err
@@ -97,8 +99,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	time.Sleep(2 * time.Second) // let start-up work settle before reading idle memory
-	idle := rg.rss()
+	seededRSS := rg.rss()
 
 	auth := "Bearer " + seed.token
 	targets := []target{
@@ -142,7 +143,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	log.Printf("memory: presenting %d distinct tokens, twice over", o.tokens)
-	mem, err := w.memory(ctx, rg, seed, o.tokens, idle)
+	mem, err := w.memory(ctx, rg, seed, o.tokens, idle, seededRSS)
 	if err != nil {
 		return err
 	}

@@ -24,19 +24,20 @@ import (
 // memoryFigures is rolegate's RSS at idle and after presenting distinct
 // tokens.
 type memoryFigures struct {
-	idle, afterLoad int64
-	tokens          int
-	first, second   int64 // after the first batch of distinct tokens, and a second
-	firstRun        result
-	secondRun       result
+	idle, seeded  int64
+	afterLoad     int64
+	tokens        int
+	first, second int64 // after the first batch of distinct tokens, and a second
+	firstRun      result
+	secondRun     result
 }
 
 // memory mints 2×n distinct valid tokens for the bench user, signed with
 // rolegate's own signing key, and presents them to GET /identify/me, one
 // batch after the other, reading rolegate's RSS after each: once the token
 // cache is full, the second batch must leave RSS where the first did.
-func (w *wrk) memory(ctx context.Context, rg *process, s seeded, n int, idle int64) (memoryFigures, error) {
-	m := memoryFigures{idle: idle, afterLoad: rg.rss(), tokens: n}
+func (w *wrk) memory(ctx context.Context, rg *process, s seeded, n int, idle, seededRSS int64) (memoryFigures, error) {
+	m := memoryFigures{idle: idle, seeded: seededRSS, afterLoad: rg.rss(), tokens: n}
 	tokens, err := minter(ctx, filepath.Join(w.dir, "data"), s.token)
 	if err != nil {
 		return m, err
