@@ -525,6 +525,37 @@ func TestPoolCancelWhileQueued(t *testing.T) {
 	}
 }
 
+// A job no worker takes within MaxWait is refused with ErrBusy, and skipped
+// when a worker comes to it.
+func TestPoolMaxWait(t *testing.T) {
+	pool := NewPool(1, 2, fast)
+	pool.maxWait = 50 * time.Millisecond
+	release, blocked := blocker(t, pool)
+	defer release()
+
+	var ran bool // written by the worker only if the job runs
+	doErr := make(chan error, 1)
+	go func() { doErr <- pool.do(context.Background(), func() { ran = true }) }()
+	if err := returnsWhileBlocked(t, func() error { return <-doErr }); !errors.Is(err, ErrBusy) {
+		t.Fatalf("err = %v; want ErrBusy", err)
+	}
+	release()
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	pool.Close() // waits for the worker to drain the queue
+	if ran {
+		t.Fatal("a job refused after MaxWait was run")
+	}
+	// A job a worker has started is waited for, however long it takes.
+	slow := NewPool(1, 1, fast)
+	defer slow.Close()
+	slow.maxWait = 250 * time.Millisecond // an idle worker takes the job long before
+	if err := slow.do(context.Background(), func() { time.Sleep(500 * time.Millisecond) }); err != nil {
+		t.Fatalf("a started job: err = %v", err)
+	}
+}
+
 func TestPoolCancelledBeforeQueueing(t *testing.T) {
 	pool := NewPool(1, 1, fast)
 	defer pool.Close()

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pool runs hashing and verification on a bounded set of worker goroutines
@@ -24,14 +25,17 @@ type Pool struct {
 	jobs    chan *job
 	wg      sync.WaitGroup
 	workers int
-	busy    atomic.Int64 // workers running a job
+	busy    atomic.Int64  // workers running a job
+	maxWait time.Duration // MaxWait; tests shorten it
 }
 
 type job struct {
-	ctx  context.Context
-	fn   func()
-	err  error // set by the worker before done is closed
-	done chan struct{}
+	ctx     context.Context
+	fn      func()
+	err     error // set by the worker before done is closed
+	done    chan struct{}
+	started atomic.Bool // set by the worker before it runs fn
+	expired atomic.Bool // set by do when it stops waiting for a start
 }
 
 // QueuePerWorker is the default queue length per worker. A login waits in
@@ -64,6 +68,7 @@ func NewPool(workers, queue int, p Params) *Pool {
 		verify:  Verify,
 		jobs:    make(chan *job, queue),
 		workers: workers,
+		maxWait: MaxWait,
 	}
 	pool.wg.Add(workers)
 	for range workers {
@@ -85,6 +90,9 @@ func (p *Pool) work() {
 		if err := j.ctx.Err(); err != nil {
 			// The caller gave up while the job was queued.
 			j.err = err
+		} else if j.started.Store(true); j.expired.Load() {
+			// The caller stopped waiting for it to start (MaxWait).
+			j.err = ErrBusy
 		} else {
 			p.busy.Add(1)
 			j.fn()
@@ -94,9 +102,16 @@ func (p *Pool) work() {
 	}
 }
 
+// MaxWait bounds how long a job waits in the queue for a worker: past it,
+// it is refused with ErrBusy, as a job that finds the queue full is at once,
+// so that a login under a flood is answered 503 with Retry-After within
+// seconds rather than left waiting for as long as the client is willing to.
+const MaxWait = 5 * time.Second
+
 // do runs fn on a worker and waits for it. It returns ErrBusy at once if no
-// worker is free and the queue is full, ErrClosed if the Pool is closed, and
-// ctx.Err() as soon as ctx is done (a job still queued then is skipped).
+// worker is free and the queue is full, or if no worker has taken the job
+// within MaxWait; ErrClosed if the Pool is closed; and ctx.Err() as soon as
+// ctx is done (a job still queued then is skipped).
 func (p *Pool) do(ctx context.Context, fn func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -114,11 +129,21 @@ func (p *Pool) do(ctx context.Context, fn func()) error {
 		return ErrBusy
 	}
 	p.mu.RUnlock()
-	select {
-	case <-j.done:
-		return j.err
-	case <-ctx.Done():
-		return ctx.Err()
+	wait := time.NewTimer(p.maxWait)
+	defer wait.Stop()
+	for {
+		select {
+		case <-j.done:
+			return j.err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wait.C:
+			// Refused unless a worker has it already; a worker that takes
+			// it from now on skips it.
+			if j.expired.Store(true); !j.started.Load() {
+				return ErrBusy
+			}
+		}
 	}
 }
 
