@@ -49,7 +49,9 @@ func TestDatabaseOutage(t *testing.T) {
 // fast shutdown, as an operator's pg_ctl stop -m fast would) under steady
 // load: rolegate's supervisor starts it again at the same address, and
 // meanwhile token-only requests answer 200, database requests 201 or 503
-// with Retry-After, and no acknowledged note is lost.
+// with Retry-After, and no acknowledged note is lost. Then the cluster
+// hangs (SIGSTOP) for 5 s, with the same outcome, database requests
+// answered 503 after ROLEGATE_DB_TIMEOUT.
 func TestEmbeddedDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -88,7 +90,16 @@ func TestEmbeddedDatabaseOutage(t *testing.T) {
 	if again, err := postmasterPID(dataDir); err != nil || again == pid {
 		t.Errorf("postmaster after the restart: %d, %v; want a new one", again, err)
 	}
-	l.finish(t)
+
+	// Then the restarted cluster hangs for 5 s, and resumes.
+	time.Sleep(300 * time.Millisecond)
+	frozen := freeze(t, dataDir)
+	time.Sleep(5 * time.Second)
+	thaw(frozen)
+	l.recovered(t, 2*time.Second)
+	if slowest := l.finish(t); slowest > 3*time.Second {
+		t.Errorf("the slowest 503 took %v, want about ROLEGATE_DB_TIMEOUT (1s)", slowest)
+	}
 }
 
 // The database (at DATABASE_URL) hangs for 5 s under steady load: every
@@ -102,7 +113,7 @@ func TestDatabaseHang(t *testing.T) {
 	pg, p := startWithPrivateCluster(t, t.TempDir())
 	l := startLoad(t, p)
 	time.Sleep(500 * time.Millisecond)
-	frozen := freeze(t, pg)
+	frozen := freeze(t, pg.DataDir())
 	time.Sleep(5 * time.Second)
 	thaw(frozen)
 	l.recovered(t, 2*time.Second)
@@ -150,12 +161,12 @@ func postmasterPID(dataDir string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(first))
 }
 
-// freeze stops every process of pg's cluster with SIGSTOP and returns
-// them; the test's end resumes them should it fail before thaw. The
-// postmaster goes first, so that it forks no backend the list misses.
-func freeze(t *testing.T, pg *pglocal.Server) []int {
+// freeze stops every process of the cluster in dataDir with SIGSTOP and
+// returns them; the test's end resumes them should it fail before thaw.
+// The postmaster goes first, so that it forks no backend the list misses.
+func freeze(t *testing.T, dataDir string) []int {
 	t.Helper()
-	pid, err := postmasterPID(pg.DataDir())
+	pid, err := postmasterPID(dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +175,7 @@ func freeze(t *testing.T, pg *pglocal.Server) []int {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	for _, pid := range pg.Processes() {
+	for _, pid := range pglocal.ProcessesIn(dataDir) {
 		if pid != frozen[0] {
 			frozen = append(frozen, pid)
 			syscall.Kill(pid, syscall.SIGSTOP)

@@ -17,5 +17,5 @@ func start(context.Context, Options) (*Server, error) {
 	return nil, errors.New("pglocal: the embedded PostgreSQL needs Linux; set DATABASE_URL")
 }
 
-// Processes returns nothing: there is no cluster off Linux.
-func (*Server) Processes() []int { return nil }
+// ProcessesIn returns nothing: there is no cluster off Linux.
+func ProcessesIn(string) []int { return nil }

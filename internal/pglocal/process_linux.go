@@ -585,7 +585,7 @@ func attach(ctx context.Context, dir, db string, log *slog.Logger) (*Server, err
 	return s, nil
 }
 
-// Processes returns the ids of the cluster's postgres processes now: the
-// postmaster and every process it started. Tests freeze them (SIGSTOP) to
-// stand for a database that hangs.
-func (s *Server) Processes() []int { return processesIn(s.dataDir) }
+// ProcessesIn returns the ids of the postgres processes of the cluster in
+// dataDir now, whoever runs it: the postmaster and every process it
+// started. Tests freeze them (SIGSTOP) to stand for a database that hangs.
+func ProcessesIn(dataDir string) []int { return processesIn(dataDir) }
