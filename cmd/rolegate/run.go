@@ -288,8 +288,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, accessJS
 		}
 		// Not ready from now on, but still serving for the delay, so that
 		// a load balancer stops sending before connections are refused.
-		// Shutdown then closes the listener, then idle connections (a
-		// client's transport replays an idempotent request that met one),
+		// Then the listener closes, and Shutdown closes idle connections (a
+		// client's transport replays an idempotent request that met one)
 		// and answers requests in flight with Connection: close.
 		stack.Drain()
 		logger.Info("shutting down", "delay", cfg.ShutdownDelay.String())
@@ -300,6 +300,13 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, accessJS
 			case <-time.After(cfg.ShutdownDelay):
 			}
 		}
+		// The listener closes before Shutdown starts answering with
+		// "Connection: close": a client that then dials again is refused
+		// (and turns to another replica), where one that dialed in the
+		// instant between the two would sit in the listener's backlog and
+		// be reset.
+		_ = ln.Close()
+		<-errc // Serve has returned: it no longer tracks the listener
 		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 		defer cancel()
 		if err := srv.Shutdown(shutCtx); err != nil {
