@@ -140,10 +140,12 @@ func (s *Server) launch(ctx context.Context, bin string, u *osUser, fsync bool, 
 }
 
 // Restart backoff: the first restart is immediate, each failed one doubles
-// the wait before the next, up to maxRestartWait.
+// the wait before the next, up to maxRestartWait; so does each exit within
+// stableRun of the last restart.
 const (
 	firstRestartWait = 250 * time.Millisecond
 	maxRestartWait   = 4 * time.Second
+	stableRun        = 10 * time.Second
 )
 
 // supervise starts the postmaster again, on the same port and data
@@ -161,6 +163,8 @@ func (s *Server) supervise(bin string, u *osUser, fsync bool) {
 		case <-ctx.Done():
 		}
 	}()
+	var pause time.Duration // before the next restart, while restarts do not last
+	var up time.Time        // of the last restart; zero before the first
 	for {
 		proc := s.running()
 		select {
@@ -173,13 +177,28 @@ func (s *Server) supervise(bin string, u *osUser, fsync bool) {
 			return // Stop began as it exited
 		default:
 		}
-		s.log.Warn("pglocal: PostgreSQL exited unasked; restarting it", "err", proc.err, "data_dir", s.dataDir, "port", s.port)
+		// A postmaster that keeps exiting soon after it starts is started
+		// again ever more slowly, rather than in a tight loop.
+		if !up.IsZero() && time.Since(up) < stableRun {
+			pause = min(max(2*pause, firstRestartWait), maxRestartWait)
+		} else {
+			pause = 0
+		}
+		s.log.Warn("pglocal: PostgreSQL exited unasked; restarting it", "err", proc.err, "data_dir", s.dataDir, "port", s.port, "in", pause.String())
+		if pause > 0 {
+			select {
+			case <-s.quit:
+				return
+			case <-time.After(pause):
+			}
+		}
 		for wait := firstRestartWait; ; wait = min(2*wait, maxRestartWait) {
 			next, _, err := s.launch(ctx, bin, u, fsync, s.port)
 			if err == nil {
 				s.mu.Lock()
 				s.proc = next
 				s.mu.Unlock()
+				up = time.Now()
 				break
 			}
 			if ctx.Err() != nil {
