@@ -196,3 +196,11 @@ CREATE INDEX audit_events_at_idx ON audit_events (at DESC, id DESC);
 CREATE INDEX audit_events_type_idx ON audit_events (type, at DESC, id DESC);
 CREATE INDEX audit_events_actor_idx ON audit_events (actor_user_id, at DESC, id DESC);
 CREATE INDEX audit_events_subject_user_idx ON audit_events (subject_user_id, at DESC, id DESC);
+
+-- +step 9: revocation of single access tokens
+ALTER TABLE revocations ADD COLUMN token_id text CHECK (length(token_id) <= 64);
+ALTER TABLE revocations DROP CONSTRAINT revocations_check;
+ALTER TABLE revocations ADD CONSTRAINT revocations_one_subject CHECK (num_nonnulls(session_id, user_id, client_id, token_id) = 1);
+ALTER TABLE revocations DROP CONSTRAINT revocations_check1;
+ALTER TABLE revocations ADD CONSTRAINT revocations_version CHECK ((min_version IS NOT NULL) = (user_id IS NOT NULL OR client_id IS NOT NULL));
+COMMENT ON COLUMN revocations.token_id IS 'The jti of one access token revoked on its own (RFC 7009), such as a machine client''s, which belongs to no session; kept until that token has expired.';

@@ -95,6 +95,10 @@ INSERT INTO revocations (client_id, min_version, expires_at)
 VALUES (sqlc.arg(client_id), sqlc.arg(min_version), sqlc.arg(expires_at))
 RETURNING seq;
 
+-- name: LogTokenRevocation :one
+INSERT INTO revocations (token_id, expires_at) VALUES (sqlc.arg(token_id), sqlc.arg(expires_at))
+RETURNING seq;
+
 -- name: NotifyRevocation :exec
 -- NotifyRevocation tells every replica listening, once the transaction
 -- commits, that the revocation log has grown to seq.
@@ -104,7 +108,7 @@ SELECT pg_notify('rolegate_revocations', sqlc.arg(seq)::bigint::text);
 -- ListRevocations returns the revocations after seq, and those of the last
 -- few seconds again (a transaction may commit a lower seq after a higher
 -- one), that are still of use at now.
-SELECT seq, session_id, user_id, client_id, min_version, expires_at
+SELECT seq, session_id, user_id, client_id, token_id, min_version, expires_at
 FROM revocations
 WHERE (seq > sqlc.arg(after) OR created_at > now() - interval '30 seconds')
   AND expires_at > sqlc.arg(now)

@@ -94,6 +94,8 @@ type Revocation struct {
 	MinVersion *int64
 	CreatedAt  pgtype.Timestamptz
 	ExpiresAt  pgtype.Timestamptz
+	// The jti of one access token revoked on its own (RFC 7009), such as a machine client's, which belongs to no session; kept until that token has expired.
+	TokenID *string
 }
 
 // Role names that x-roles in the API spec refers to.

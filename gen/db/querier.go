@@ -149,6 +149,7 @@ type Querier interface {
 	LockUser(ctx context.Context, id int64) (int64, error)
 	LogClientRevocation(ctx context.Context, arg LogClientRevocationParams) (int64, error)
 	LogSessionRevocation(ctx context.Context, arg LogSessionRevocationParams) (int64, error)
+	LogTokenRevocation(ctx context.Context, arg LogTokenRevocationParams) (int64, error)
 	LogUserRevocation(ctx context.Context, arg LogUserRevocationParams) (int64, error)
 	// NotifyRevocation tells every replica listening, once the transaction
 	// commits, that the revocation log has grown to seq.

@@ -338,7 +338,7 @@ func (q *Queries) ListLiveSessions(ctx context.Context, arg ListLiveSessionsPara
 }
 
 const listRevocations = `-- name: ListRevocations :many
-SELECT seq, session_id, user_id, client_id, min_version, expires_at
+SELECT seq, session_id, user_id, client_id, token_id, min_version, expires_at
 FROM revocations
 WHERE (seq > $1 OR created_at > now() - interval '30 seconds')
   AND expires_at > $2
@@ -355,6 +355,7 @@ type ListRevocationsRow struct {
 	SessionID  *string
 	UserID     *int64
 	ClientID   *string
+	TokenID    *string
 	MinVersion *int64
 	ExpiresAt  pgtype.Timestamptz
 }
@@ -376,6 +377,7 @@ func (q *Queries) ListRevocations(ctx context.Context, arg ListRevocationsParams
 			&i.SessionID,
 			&i.UserID,
 			&i.ClientID,
+			&i.TokenID,
 			&i.MinVersion,
 			&i.ExpiresAt,
 		); err != nil {
@@ -420,6 +422,23 @@ type LogSessionRevocationParams struct {
 
 func (q *Queries) LogSessionRevocation(ctx context.Context, arg LogSessionRevocationParams) (int64, error) {
 	row := q.db.QueryRow(ctx, logSessionRevocation, arg.SessionID, arg.ExpiresAt)
+	var seq int64
+	err := row.Scan(&seq)
+	return seq, err
+}
+
+const logTokenRevocation = `-- name: LogTokenRevocation :one
+INSERT INTO revocations (token_id, expires_at) VALUES ($1, $2)
+RETURNING seq
+`
+
+type LogTokenRevocationParams struct {
+	TokenID   *string
+	ExpiresAt pgtype.Timestamptz
+}
+
+func (q *Queries) LogTokenRevocation(ctx context.Context, arg LogTokenRevocationParams) (int64, error) {
+	row := q.db.QueryRow(ctx, logTokenRevocation, arg.TokenID, arg.ExpiresAt)
 	var seq int64
 	err := row.Scan(&seq)
 	return seq, err

@@ -39,7 +39,8 @@ type state struct {
 	sessions map[string]time.Time // ended session → when its entry may go
 	users    map[int64]userMark
 	clients  map[string]userMark // machine clients, by client_id
-	next     time.Time           // the earliest expiry of an entry
+	tokens   map[string]time.Time // single access tokens revoked, by jti
+	next     time.Time            // the earliest expiry of an entry
 }
 
 type userMark struct {
@@ -80,18 +81,23 @@ func New(now func() time.Time) *List {
 		now = time.Now
 	}
 	l := &List{now: now, upCh: make(chan struct{}), created: now()}
-	l.state.Store(&state{sessions: map[string]time.Time{}, users: map[int64]userMark{}, clients: map[string]userMark{}})
+	l.state.Store(&state{sessions: map[string]time.Time{}, users: map[int64]userMark{}, clients: map[string]userMark{}, tokens: map[string]time.Time{}})
 	l.setDown(errors.New("the revocation feed has not started"))
 	return l
 }
 
-// Revoked reports whether c belongs to an ended session or is older than
-// its user's (or machine client's) last revocation. It reads memory only
-// and does not allocate.
+// Revoked reports whether c belongs to an ended session, was revoked on
+// its own (by jti), or is older than its user's (or machine client's) last
+// revocation. It reads memory only and does not allocate.
 func (l *List) Revoked(c *token.Claims) bool {
 	s := l.state.Load()
 	if c.SessionID != "" {
 		if _, ok := s.sessions[c.SessionID]; ok {
+			return true
+		}
+	}
+	if len(s.tokens) > 0 {
+		if _, ok := s.tokens[c.ID]; ok {
 			return true
 		}
 	}
@@ -137,7 +143,7 @@ func (l *List) Apply(rows []db.ListRevocationsRow) {
 	if len(rows) == 0 && (old.next.IsZero() || now.Before(old.next)) {
 		return
 	}
-	s := &state{sessions: maps.Clone(old.sessions), users: maps.Clone(old.users), clients: maps.Clone(old.clients)}
+	s := &state{sessions: maps.Clone(old.sessions), users: maps.Clone(old.users), clients: maps.Clone(old.clients), tokens: maps.Clone(old.tokens)}
 	for _, r := range rows {
 		l.last = max(l.last, r.Seq)
 		exp := r.ExpiresAt.Time
@@ -145,6 +151,10 @@ func (l *List) Apply(rows []db.ListRevocationsRow) {
 		case r.SessionID != nil:
 			if exp.After(s.sessions[*r.SessionID]) {
 				s.sessions[*r.SessionID] = exp
+			}
+		case r.TokenID != nil:
+			if exp.After(s.tokens[*r.TokenID]) {
+				s.tokens[*r.TokenID] = exp
 			}
 		case r.UserID != nil && r.MinVersion != nil:
 			s.users[*r.UserID] = s.users[*r.UserID].raise(*r.MinVersion, exp)
@@ -155,9 +165,12 @@ func (l *List) Apply(rows []db.ListRevocationsRow) {
 	maps.DeleteFunc(s.sessions, func(_ string, exp time.Time) bool { return !exp.After(now) })
 	maps.DeleteFunc(s.users, func(_ int64, m userMark) bool { return !m.expires.After(now) })
 	maps.DeleteFunc(s.clients, func(_ string, m userMark) bool { return !m.expires.After(now) })
-	for _, exp := range s.sessions {
-		if s.next.IsZero() || exp.Before(s.next) {
-			s.next = exp
+	maps.DeleteFunc(s.tokens, func(_ string, exp time.Time) bool { return !exp.After(now) })
+	for _, m := range []map[string]time.Time{s.sessions, s.tokens} {
+		for _, exp := range m {
+			if s.next.IsZero() || exp.Before(s.next) {
+				s.next = exp
+			}
 		}
 	}
 	for _, m := range s.users {

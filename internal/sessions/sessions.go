@@ -340,6 +340,17 @@ func (s *Service) RevokeClient(ctx context.Context, q *db.Queries, id string, mi
 	return q.NotifyRevocation(ctx, seq)
 }
 
+// RevokeToken refuses the one access token jti, which expires at exp, in
+// q's transaction: a token of no session (a machine client's), revoked on
+// its own (RFC 7009). Its entry is kept until the token has expired.
+func (s *Service) RevokeToken(ctx context.Context, q *db.Queries, jti string, exp time.Time) error {
+	seq, err := q.LogTokenRevocation(ctx, db.LogTokenRevocationParams{TokenID: &jti, ExpiresAt: ts(exp.Add(2*s.cfg.Leeway + time.Second))})
+	if err != nil {
+		return err
+	}
+	return q.NotifyRevocation(ctx, seq)
+}
+
 // logSessions writes the ends of sessions ids to the revocation log and
 // announces them.
 func (s *Service) logSessions(ctx context.Context, q *db.Queries, ids []string, now time.Time) error {
