@@ -38,7 +38,7 @@ var ErrRevoked = errors.New("revocation: the token was revoked")
 type state struct {
 	sessions map[string]time.Time // ended session → when its entry may go
 	users    map[int64]userMark
-	clients  map[string]userMark // machine clients, by client_id
+	clients  map[string]userMark  // machine clients, by client_id
 	tokens   map[string]time.Time // single access tokens revoked, by jti
 	next     time.Time            // the earliest expiry of an entry
 }
