@@ -29,6 +29,14 @@ func (p *Policy) Describe(s *Spec) {
 
 // accessSentence is Access as a sentence of the served spec.
 func (r *Rule) accessSentence() string {
+	s := r.rolesSentence()
+	if r.PeopleOnly {
+		s = strings.TrimSuffix(s, ".") + ", for user accounts only: a machine client's token gets 403 whatever its roles."
+	}
+	return s
+}
+
+func (r *Rule) rolesSentence() string {
 	switch {
 	case r.Public:
 		return "public, no token."

@@ -27,7 +27,15 @@ type Rule struct {
 	Public bool
 	// Roles admitted by a secured operation; empty admits any authenticated user.
 	Roles []string
+	// PeopleOnly is set when the operation's x-callers admits user accounts
+	// alone: a machine client's token is refused with 403 whatever roles it
+	// holds, since the operation acts on the caller's own account.
+	PeopleOnly bool
 }
+
+// AdmitsCaller reports whether the kind of caller (a machine client, or a
+// person) may call the operation, x-callers being the rule.
+func (r *Rule) AdmitsCaller(client bool) bool { return !client || !r.PeopleOnly }
 
 // Admits reports whether a caller holding roles may call the operation. It
 // does not allocate.
@@ -44,15 +52,20 @@ func (r *Rule) Admits(roles []string) bool {
 }
 
 // Access describes the rule for people: "public", "any authenticated user"
-// or the roles, comma-separated.
+// or the roles, comma-separated, followed by " (user accounts only)" when
+// machine clients are not admitted.
 func (r *Rule) Access() string {
+	s := strings.Join(r.Roles, ", ")
 	switch {
 	case r.Public:
 		return "public"
 	case len(r.Roles) == 0:
-		return "any authenticated user"
+		s = "any authenticated user"
 	}
-	return strings.Join(r.Roles, ", ")
+	if r.PeopleOnly {
+		s += " (user accounts only)"
+	}
+	return s
 }
 
 // Policy holds the rule of every operation of a spec.
@@ -65,6 +78,17 @@ type Policy struct {
 // rolesExt is the extension that lists an operation's roles.
 const rolesExt = "x-roles"
 
+// CallersExt is the extension that lists the kinds of caller a secured
+// operation admits: [user] for people alone, [user, client] (the default
+// when absent) for machine clients too.
+const CallersExt = "x-callers"
+
+// The kinds of caller that x-callers names.
+const (
+	CallerUser   = "user"
+	CallerClient = "client"
+)
+
 var roleName = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
 
 // Load reads and checks the access rules of doc. It fails, naming every
@@ -76,6 +100,8 @@ var roleName = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
 //   - allows anonymous access as one alternative of its security (`{}`), or
 //     names a security scheme that is not a bearer token scheme;
 //   - is secured but does not declare its 401 and 403 responses;
+//   - has x-callers that is not a list of distinct caller kinds naming
+//     user (or has it while public);
 //   - has a path template other than whole-segment {name} parameters.
 func Load(doc *openapi3.T) (*Policy, error) {
 	var errs []error
@@ -129,6 +155,7 @@ func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *
 		security = &doc.Security
 	}
 	raw, hasRoles := op.Extensions[rolesExt]
+	callers, hasCallers := op.Extensions[CallersExt]
 	if len(*security) == 0 {
 		rule.Public = true
 		if op.Security == nil {
@@ -137,7 +164,17 @@ func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *
 		if hasRoles {
 			errs = append(errs, errors.New("is public (`security: []`) but has x-roles"))
 		}
+		if hasCallers {
+			errs = append(errs, errors.New("is public (`security: []`) but has x-callers"))
+		}
 		return rule, errs
+	}
+	if hasCallers {
+		peopleOnly, err := parseCallers(callers)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		rule.PeopleOnly = peopleOnly
 	}
 	for _, req := range *security {
 		if len(req) == 0 {
@@ -185,6 +222,30 @@ func parseRoles(raw any) ([]string, error) {
 		roles = append(roles, name)
 	}
 	return roles, nil
+}
+
+// parseCallers reads x-callers: a list of distinct kinds, user and client,
+// that names user; peopleOnly is true when it does not name client.
+func parseCallers(raw any) (peopleOnly bool, err error) {
+	list, ok := raw.([]any)
+	if !ok || len(list) == 0 {
+		return false, fmt.Errorf("%s must be a list of caller kinds (%s, %s)", CallersExt, CallerUser, CallerClient)
+	}
+	var kinds []string
+	for _, v := range list {
+		k, ok := v.(string)
+		if !ok || k != CallerUser && k != CallerClient {
+			return false, fmt.Errorf("%s: %v is not a caller kind (%s or %s)", CallersExt, v, CallerUser, CallerClient)
+		}
+		if slices.Contains(kinds, k) {
+			return false, fmt.Errorf("%s: %q is listed twice", CallersExt, k)
+		}
+		kinds = append(kinds, k)
+	}
+	if !slices.Contains(kinds, CallerUser) {
+		return false, fmt.Errorf("%s: an operation for machine clients alone is not supported; list %s", CallersExt, CallerUser)
+	}
+	return !slices.Contains(kinds, CallerClient), nil
 }
 
 // checkTemplate makes sure every parameter of a path template is a whole

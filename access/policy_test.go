@@ -65,6 +65,12 @@ func TestLoadRefusesUndeclaredOrInconsistentAccess(t *testing.T) {
 		{"x-roles with a duplicate", secured, "      x-roles: [user, user]", "listed twice"},
 		{"anonymous alternative", secured, "      security: [{bearerAuth: []}, {}]\n      x-roles: [user]", "allows anonymous access"},
 		{"unsupported scheme", secured, "      security: [{key: []}]\n      x-roles: [user]", "unsupported security scheme"},
+		{"public with x-callers", secured, "      security: []\n      x-callers: [user]", "is public (`security: []`) but has x-callers"},
+		{"x-callers not a list", secured, "      x-roles: []\n      x-callers: user", "x-callers must be a list"},
+		{"x-callers empty", secured, "      x-roles: []\n      x-callers: []", "x-callers must be a list"},
+		{"x-callers unknown kind", secured, "      x-roles: []\n      x-callers: [robot]", "is not a caller kind"},
+		{"x-callers duplicate", secured, "      x-roles: []\n      x-callers: [user, user]", "listed twice"},
+		{"x-callers clients alone", secured, "      x-roles: []\n      x-callers: [client]", "machine clients alone"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,10 +106,14 @@ func TestLoadAcceptsDeclaredAccess(t *testing.T) {
 		wantPublic       bool
 		wantRoles        []string
 		wantAccess       string
+		wantPeopleOnly   bool
 	}{
-		{"public", "security: [{bearerAuth: []}]", "      security: []", true, nil, "public"},
-		{"any authenticated", "security: [{bearerAuth: []}]", "      x-roles: []", false, []string{}, "any authenticated user"},
-		{"roles, either scheme", "", "      security: [{pw: []}, {bearerAuth: []}]\n      x-roles: [user, admin]", false, []string{"user", "admin"}, "user, admin"},
+		{"public", "security: [{bearerAuth: []}]", "      security: []", true, nil, "public", false},
+		{"any authenticated", "security: [{bearerAuth: []}]", "      x-roles: []", false, []string{}, "any authenticated user", false},
+		{"roles, either scheme", "", "      security: [{pw: []}, {bearerAuth: []}]\n      x-roles: [user, admin]", false, []string{"user", "admin"}, "user, admin", false},
+		{"people only", "security: [{bearerAuth: []}]", "      x-roles: [user]\n      x-callers: [user]", false, []string{"user"}, "user (user accounts only)", true},
+		{"people only, any role", "security: [{bearerAuth: []}]", "      x-roles: []\n      x-callers: [user]", false, []string{}, "any authenticated user (user accounts only)", true},
+		{"both kinds said", "security: [{bearerAuth: []}]", "      x-roles: [user]\n      x-callers: [client, user]", false, []string{"user"}, "user", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,7 +123,7 @@ func TestLoadAcceptsDeclaredAccess(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := p.Rules[0]
-			if r.Public != tt.wantPublic || r.Access() != tt.wantAccess || r.OperationID != "getThing" {
+			if r.Public != tt.wantPublic || r.Access() != tt.wantAccess || r.OperationID != "getThing" || r.PeopleOnly != tt.wantPeopleOnly {
 				t.Errorf("rule = %+v (%s)", r, r.Access())
 			}
 			if diff := cmp.Diff(tt.wantRoles, r.Roles); !tt.wantPublic && diff != "" {

@@ -1,7 +1,7 @@
 // Package gate is the path every API request takes before its handler, in
 // this order: it routes the request to its operation in the spec (404, 405);
 // for a secured operation it verifies the bearer token (401) and checks the
-// operation's x-roles (403) before a byte of the body is read; it bounds the
+// operation's x-roles and x-callers (403) before a byte of the body is read; it bounds the
 // body (413); it refuses text PostgreSQL could not store (400); it validates
 // parameters and body against the spec with kin-openapi's openapi3filter
 // (400 naming the field, 415); and it hands the request, with the caller's
@@ -193,6 +193,12 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, r, o.forbidden)
 			return
 		}
+		if !o.rule.AdmitsCaller(claims.ClientID != "") {
+			httplog.Logger(r.Context()).Info("access denied: user accounts only", "operation", o.route.Operation.OperationID,
+				"sub", subject(claims))
+			problem.Write(w, r, errUserAccountsOnly)
+			return
+		}
 		r = r.WithContext(access.WithCaller(r.Context(), claims))
 	}
 	if r.ContentLength > o.maxBody {
@@ -263,6 +269,10 @@ func subject(c *token.Claims) string {
 	return strconv.FormatInt(c.UserID, 10)
 }
 
+// errUserAccountsOnly refuses a machine client an operation of x-callers
+// [user].
+var errUserAccountsOnly = problem.UserAccountsOnly()
+
 // errNoAdmittedRole tells requestProblem that the validator's
 // AuthenticationFunc found no admitted role.
 var errNoAdmittedRole = errors.New("gate: no admitted role")
@@ -276,7 +286,7 @@ func (g *gate) authenticated(_ context.Context, in *openapi3filter.Authenticatio
 	if claims == nil {
 		return errors.New("gate: no verified token")
 	}
-	if rule := g.policy.Rule(in.RequestValidationInput.Route.Operation); rule == nil || !rule.Admits(claims.Roles) {
+	if rule := g.policy.Rule(in.RequestValidationInput.Route.Operation); rule == nil || !rule.Admits(claims.Roles) || !rule.AdmitsCaller(claims.ClientID != "") {
 		return errNoAdmittedRole
 	}
 	return nil

@@ -32,3 +32,15 @@ func InsufficientScope(detail string, roles []string) *Error {
 	return &Error{Kind: Forbidden, Detail: detail, RequiredRoles: roles,
 		Header: http.Header{"Www-Authenticate": {challenge + `, error="insufficient_scope"`}}}
 }
+
+// TypeUserAccountsOnly is the problem type of UserAccountsOnly.
+const TypeUserAccountsOnly = "urn:rolegate:problem:user-accounts-only"
+
+// UserAccountsOnly is the 403 for a machine client's valid token on an
+// operation whose x-callers admits user accounts alone: no role would
+// admit the caller, so the body names none, and its type says why.
+func UserAccountsOnly() *Error {
+	return &Error{Kind: Forbidden, Type: TypeUserAccountsOnly,
+		Detail: "This operation acts on the caller's own user account: a machine client's token cannot call it, whatever its roles.",
+		Header: http.Header{"Www-Authenticate": {challenge + `, error="insufficient_scope"`}}}
+}

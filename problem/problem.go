@@ -56,7 +56,9 @@ func (k Kind) Status() int { return statuses[k] }
 // Error is an error whose Detail may be shown to the client. Err, if set, is
 // the underlying cause: it is logged, never sent.
 type Error struct {
-	Kind   Kind
+	Kind Kind
+	// Type is the problem type URI; empty means about:blank.
+	Type   string
 	Detail string
 	Fields []api.FieldError
 	// Header is set on the response, e.g. WWW-Authenticate or Retry-After.
@@ -96,8 +98,12 @@ func Body(r *http.Request, err error) api.Problem {
 		pe = &Error{Kind: Internal}
 	}
 	status := pe.Kind.Status()
+	typ := pe.Type
+	if typ == "" {
+		typ = "about:blank"
+	}
 	p := api.Problem{
-		Type:   "about:blank",
+		Type:   typ,
 		Title:  http.StatusText(status),
 		Status: status,
 	}

@@ -505,7 +505,7 @@ func TestRoutesPrintsTheAccessMatrix(t *testing.T) {
 		regexp.MustCompile(`(?m)^METHOD\s+PATH\s+OPERATION\s+ACCESS$`),
 		regexp.MustCompile(`(?m)^POST\s+/token\s+createToken\s+public$`),
 		regexp.MustCompile(`(?m)^GET\s+/identify/me\s+getMe\s+any authenticated user$`),
-		regexp.MustCompile(`(?m)^POST\s+/notes\s+createNote\s+user, admin$`),
+		regexp.MustCompile(`(?m)^POST\s+/notes\s+createNote\s+user, admin \(user accounts only\)$`),
 		regexp.MustCompile(`(?m)^GET\s+/notes/document/src/\{src\}\s+listNotesByDocument\s+user$`),
 	} {
 		if !want.MatchString(out) {

@@ -8,6 +8,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/problem"
+	"github.com/rolegate/rolegate/token"
 )
 
 // samplePath fills a path template with values its parameters accept.
@@ -45,6 +47,11 @@ func TestAccessMatrixFromSpec(t *testing.T) {
 	for _, role := range e.Spec.Policy.Roles() {
 		holders[role] = e.CreateUser(t, role+"-holder@example.com", "unrelated", role)
 	}
+	// A machine client holding every role the spec names.
+	clientToken, _, err := e.Tokens.Issue(token.Subject{ClientID: "cl_matrix", Roles: e.Spec.Policy.Roles()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	secured := 0
 	for _, rule := range e.Spec.Policy.Rules {
 		if rule.Public {
@@ -75,6 +82,26 @@ func TestAccessMatrixFromSpec(t *testing.T) {
 				}
 			})
 		}
+		// A valid token is never answered 401 for being a client's (an SDK
+		// would refresh in a loop): x-callers [user] refuses it with 403
+		// and a type of its own, naming no roles; anything else admits it.
+		t.Run(name+"/machine client", func(t *testing.T) {
+			t.Parallel()
+			r := do(t, rule.Method, target, nil, bearer(clientToken))
+			if rule.PeopleOnly {
+				m := assertProblem(t, r, 403)
+				if m["type"] != problem.TypeUserAccountsOnly {
+					t.Errorf("type = %v, want %s", m["type"], problem.TypeUserAccountsOnly)
+				}
+				if _, ok := m["required_roles"]; ok {
+					t.Errorf("required_roles = %v, want none", m["required_roles"])
+				}
+				return
+			}
+			if r.status == 401 || r.status == 403 || r.status >= 500 {
+				t.Errorf("a machine client holding every role got %d %s", r.status, r.body)
+			}
+		})
 		roles := rule.Roles
 		if len(roles) == 0 {
 			roles = []string{"outsider"}

@@ -46,7 +46,7 @@ func TestDocsAndSpecAreServed(t *testing.T) {
 }
 
 // The served spec, as JSON and as YAML, states every operation's access in
-// its description, exactly as its x-roles say.
+// its description, exactly as its x-roles and x-callers say.
 func TestServedSpecStatesAccess(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
@@ -68,6 +68,9 @@ func TestServedSpecStatesAccess(t *testing.T) {
 				want = "**Access:** the role " + rule.Roles[0] + "."
 			default:
 				want = "**Access:** one of the roles " + strings.Join(rule.Roles, ", ") + "."
+			}
+			if rule.PeopleOnly {
+				want = strings.TrimSuffix(want, ".") + ", for user accounts only: a machine client's token gets 403 whatever its roles."
 			}
 			if !strings.Contains(op.Description, "\n\n"+want) && op.Description != want {
 				t.Errorf("%s %s %s: description %q does not state %q", path, rule.Method, rule.Path, op.Description, want)

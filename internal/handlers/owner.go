@@ -79,7 +79,7 @@ func ownedPage[Row, Item any](ctx context.Context, seeAll []string, asked *int64
 
 // errClientOwnsNothing refuses a machine client an operation that creates
 // an item owned by the caller: items belong to accounts.
-var errClientOwnsNothing = problem.InsufficientScope("A machine client owns no notes or documents; act on an account's with owner_id where an operation allows it.", []string{})
+var errClientOwnsNothing = problem.UserAccountsOnly()
 
 // ownerOf returns the caller's account id, as the owner of an item it
 // creates, or errClientOwnsNothing for a machine client.
