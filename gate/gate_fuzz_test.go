@@ -259,6 +259,8 @@ func FuzzGate(f *testing.F) {
 			t.Fatalf("%s %s reached secured %s with no caller", r.Method, r.RequestURI, rule.OperationID)
 		case !rule.Admits(got.caller.Roles):
 			t.Fatalf("%s %s reached %s with roles %q", r.Method, r.RequestURI, rule.OperationID, got.caller.Roles)
+		case !rule.AdmitsCaller(got.caller.ClientID != ""):
+			t.Fatalf("%s %s reached %s, for user accounts only, as client %q", r.Method, r.RequestURI, rule.OperationID, got.caller.ClientID)
 		}
 	})
 }
