@@ -196,3 +196,6 @@ CREATE INDEX audit_events_at_idx ON audit_events (at DESC, id DESC);
 CREATE INDEX audit_events_type_idx ON audit_events (type, at DESC, id DESC);
 CREATE INDEX audit_events_actor_idx ON audit_events (actor_user_id, at DESC, id DESC);
 CREATE INDEX audit_events_subject_user_idx ON audit_events (subject_user_id, at DESC, id DESC);
+
+-- +step 9: login throttling by client network, attempts counted before they are made
+COMMENT ON TABLE rate_limits IS 'Failure budgets of operations that declare x-rate-limit, shared by every replica: per client network (address:<operation>:<network>, an IPv6 address by its prefix) or per account and client network (account:<operation>:<network> <account>), the attempts since window_start, each counted as a failure from its start unless it was answered otherwise; past the budget, the key is refused until blocked_until, a delay that doubles with every further failure. Keys of the form before step 9 are no longer read and are pruned.';
