@@ -204,3 +204,6 @@ ALTER TABLE revocations ADD CONSTRAINT revocations_one_subject CHECK (num_nonnul
 ALTER TABLE revocations DROP CONSTRAINT revocations_check1;
 ALTER TABLE revocations ADD CONSTRAINT revocations_version CHECK ((min_version IS NOT NULL) = (user_id IS NOT NULL OR client_id IS NOT NULL));
 COMMENT ON COLUMN revocations.token_id IS 'The jti of one access token revoked on its own (RFC 7009), such as a machine client''s, which belongs to no session; kept until that token has expired.';
+
+-- +step 10: login throttling by client network, attempts counted before they are made
+COMMENT ON TABLE rate_limits IS 'Failure budgets of operations that declare x-rate-limit, shared by every replica: per client network (address:<operation>:<network>, an IPv6 address by its prefix) or per account and client network (account:<operation>:<network> <account>), the attempts since window_start, each counted as a failure from its start unless it was answered otherwise; past the budget, the key is refused until blocked_until, a delay that doubles with every further failure. Keys of the form before step 10 are no longer read and are pruned.';

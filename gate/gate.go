@@ -81,6 +81,8 @@ type operation struct {
 	maxBody     int64
 	forbidden   error          // the 403 naming the operation's x-roles
 	limit       *throttle.Rule // x-rate-limit, or nil
+	// accountKey and addressKey begin the names of its throttling keys.
+	accountKey, addressKey string
 	// validate is false for an operation with no parameters and no
 	// body, for which openapi3filter would check nothing but the security
 	// requirement that serve has just checked itself.
@@ -165,6 +167,7 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 				if o.limit, err = throttle.Parse(ext); err != nil {
 					return nil, fmt.Errorf("gate: %s: %w", op.OperationID, err)
 				}
+				o.accountKey, o.addressKey = "account:"+op.OperationID+":", "address:"+op.OperationID+":"
 			}
 			mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) { g.serve(o, w, r) })
 			allowed = append(allowed, method)

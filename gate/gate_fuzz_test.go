@@ -412,13 +412,15 @@ func multipartBody(tb testing.TB, field, filename string, content []byte) upload
 // changing their answers.
 type passThrottle struct{}
 
-func (passThrottle) Blocked(ctx context.Context, keys []string) (time.Duration, error) {
+func (passThrottle) Network(addr string) string { return addr }
+
+func (passThrottle) Reserve(ctx context.Context, keys []throttle.Key) (throttle.Reservation, time.Duration, error) {
 	for _, k := range keys {
-		if !utf8.ValidString(k) {
-			panic("throttle key is not valid UTF-8: " + k)
+		if !utf8.ValidString(k.Name) || strings.ContainsRune(k.Name, 0) || len(k.Name) > 400 {
+			panic("throttle key is not at most 400 bytes of valid UTF-8 without NUL: " + k.Name)
 		}
 	}
-	return 0, nil
+	return throttle.Reservation{}, 0, nil
 }
-func (passThrottle) Failed(context.Context, string, throttle.Budget) error { return nil }
-func (passThrottle) Succeeded(context.Context, string) error               { return nil }
+
+func (passThrottle) Settle(context.Context, throttle.Reservation, int) error { return nil }

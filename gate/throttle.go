@@ -2,13 +2,16 @@ package gate
 
 import (
 	"context"
-	"errors"
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/internal/dberr"
@@ -22,66 +25,69 @@ import (
 // Throttler keeps the failure budgets of operations that declare
 // x-rate-limit; *throttle.Limiter is one.
 type Throttler interface {
-	Blocked(ctx context.Context, keys []string) (time.Duration, error)
-	Failed(ctx context.Context, key string, b throttle.Budget) error
-	Succeeded(ctx context.Context, key string) error
+	// Network is the client network the address addr counts in.
+	Network(addr string) string
+	// Reserve counts an attempt against keys before it is made; when any
+	// of them is blocked, it counts none and wait is how long it stays so.
+	Reserve(ctx context.Context, keys []throttle.Key) (res throttle.Reservation, wait time.Duration, err error)
+	// Settle ends a reservation by the status of the attempt's answer.
+	Settle(ctx context.Context, res throttle.Reservation, status int) error
 }
 
-// throttled serves a request of an operation with x-rate-limit: refused
-// at once with 429 while its client address or account is past its
-// budget; otherwise passed to next, and its answer counted: 400, 401 and
-// 403 as failures, a 2xx as the account's success.
+// throttled serves a request of an operation with x-rate-limit. Its
+// attempt is counted in advance against the budget of its client network
+// and that of the account it names from that network (throttle.Reserve),
+// and refused at once with 429 when either is spent; otherwise it is
+// passed to next, and its reservation settled by the answer: 400, 401 and
+// 403 keep it as a failure, anything else gives it back.
 func (g *gate) throttled(o *operation, w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	_, addr := httplog.Client(ctx)
-	id := o.route.Operation.OperationID
-	var addrKey, acctKey string
-	var keys []string
-	if o.limit.PerAddress != nil {
-		addrKey = "address:" + id + ":" + addr
-		keys = append(keys, addrKey)
+	network := g.opts.Throttle.Network(addr)
+	keys := make([]throttle.Key, 0, 2)
+	if b := o.limit.PerAccount; b != nil {
+		if acct := account(r); acct != "" {
+			keys = append(keys, throttle.Key{Name: o.accountKey + network + " " + acct, Budget: *b, Resets: true})
+		}
 	}
-	if acct := account(r); o.limit.PerAccount != nil && acct != "" {
-		acctKey = "account:" + id + ":" + acct
-		keys = append(keys, acctKey)
+	if b := o.limit.PerAddress; b != nil {
+		keys = append(keys, throttle.Key{Name: o.addressKey + network, Budget: *b})
 	}
-	wait, err := g.opts.Throttle.Blocked(ctx, keys)
+	res, wait, err := g.opts.Throttle.Reserve(ctx, keys)
 	if err != nil {
 		g.fail(o, w, r, dberr.Translate(err, ""))
 		return
 	}
 	if wait > 0 {
-		g.tooMany(o, w, r, wait, "Too many failed attempts for this account or address", keys)
+		g.tooMany(o, w, r, wait, "Too many failed attempts for this account or from this address", keys)
 		return
 	}
 	rec := &statusRecorder{ResponseWriter: w}
+	served := false
+	defer func() {
+		// The answer is out; settling must not depend on the client. A
+		// handler that panicked answers 500.
+		status := rec.status
+		switch {
+		case !served:
+			status = http.StatusInternalServerError
+		case status == 0:
+			status = http.StatusOK
+		}
+		if err := g.opts.Throttle.Settle(context.WithoutCancel(ctx), res, status); err != nil {
+			httplog.Logger(ctx).Error("throttling: could not settle an attempt", "operation", o.route.Operation.OperationID, "err", err)
+		}
+	}()
 	g.next.ServeHTTP(rec, r)
-
-	// The answer is out; counting it must not depend on the client.
-	ctx = context.WithoutCancel(ctx)
-	var errs []error
-	switch status := rec.status; {
-	case status == http.StatusBadRequest || status == http.StatusUnauthorized || status == http.StatusForbidden:
-		if addrKey != "" {
-			errs = append(errs, g.opts.Throttle.Failed(ctx, addrKey, *o.limit.PerAddress))
-		}
-		if acctKey != "" {
-			errs = append(errs, g.opts.Throttle.Failed(ctx, acctKey, *o.limit.PerAccount))
-		}
-	case status >= 200 && status < 300 && acctKey != "":
-		errs = append(errs, g.opts.Throttle.Succeeded(ctx, acctKey))
-	}
-	if err := errors.Join(errs...); err != nil {
-		httplog.Logger(ctx).Error("throttling: could not count an attempt", "operation", id, "err", err)
-	}
+	served = true
 }
 
 // tooMany is the 429 of a throttled request, in the operation's format.
-func (g *gate) tooMany(o *operation, w http.ResponseWriter, r *http.Request, wait time.Duration, why string, keys []string) {
+func (g *gate) tooMany(o *operation, w http.ResponseWriter, r *http.Request, wait time.Duration, why string, keys []throttle.Key) {
 	secs := strconv.Itoa(int(math.Ceil(wait.Seconds())))
 	httplog.Logger(r.Context()).Info("throttled", "operation", o.route.Operation.OperationID, "retry_after", secs)
 	detail := why + "; retry after " + secs + " seconds."
-	if g.opts.OnThrottled != nil && g.reported.first(strings.Join(keys, "\x00"), time.Now().Add(wait)) {
+	if g.opts.OnThrottled != nil && g.reported.first(joinNames(keys), time.Now().Add(wait)) {
 		g.opts.OnThrottled(r.Context(), why)
 	}
 	if o.oauthErrors {
@@ -92,9 +98,23 @@ func (g *gate) tooMany(o *operation, w http.ResponseWriter, r *http.Request, wai
 	problem.Write(w, r, &problem.Error{Kind: problem.TooManyRequests, Detail: detail, Header: http.Header{"Retry-After": {secs}}})
 }
 
+// joinNames joins the names of keys, for reported.
+func joinNames(keys []throttle.Key) string {
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k.Name)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
 // account is the account a request names, for its per-account budget: the
-// canonical form of a login's username, a machine client's id (in the form
-// or HTTP Basic), or the caller of a secured operation.
+// caller of a secured operation; on the token endpoint, for the password
+// grant the canonical form of the username, for any other grant the machine
+// client whose credentials it presents (form client_id or HTTP Basic, whose
+// id is form-encoded: RFC 6749 section 2.3.1), whatever else the form holds,
+// so that no decoy field moves a guess to another budget. An empty Basic id
+// is no client.
 func account(r *http.Request) string {
 	if c := access.Caller(r.Context()); c != nil {
 		if c.ClientID != "" {
@@ -102,19 +122,40 @@ func account(r *http.Request) string {
 		}
 		return "user:" + strconv.FormatInt(c.UserID, 10)
 	}
-	if u := r.PostForm.Get("username"); u != "" {
+	if r.PostForm.Get("grant_type") == "password" {
+		u := r.PostForm.Get("username")
+		if u == "" {
+			return ""
+		}
 		if key, err := email.Canonical(u); err == nil {
 			return "email:" + key
 		}
-		return "email:" + strings.ToLower(u)
+		return "email:" + keyPart(strings.ToLower(u))
 	}
 	if id := r.PostForm.Get("client_id"); id != "" {
-		return "client:" + id
+		return "client:" + keyPart(id)
 	}
 	if id, _, ok := r.BasicAuth(); ok && id != "" {
-		return "client:" + id
+		if s, err := url.QueryUnescape(id); err == nil {
+			id = s
+		}
+		return "client:" + keyPart(id)
 	}
 	return ""
+}
+
+// maxKeyPart bounds the part of a key a client chooses.
+const maxKeyPart = 256
+
+// keyPart is s as part of a throttling key: as it is when it is short,
+// valid UTF-8 and free of NUL (which PostgreSQL's text cannot hold),
+// otherwise its SHA-256, so that every name has a key of bounded length.
+func keyPart(s string) string {
+	if len(s) <= maxKeyPart && utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // statusRecorder notes the status of a response.

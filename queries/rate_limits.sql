@@ -4,28 +4,54 @@
 -- BlockedUntil returns the latest blocked_until of keys (NULL for none).
 SELECT max(blocked_until)::timestamptz AS until FROM rate_limits WHERE key = ANY (sqlc.arg(keys)::text[]);
 
--- name: RecordFailure :one
--- RecordFailure counts a failure of key at now: a new window when the last
--- one is over, and, once the failures reach the limit, a block from now of
--- 2^(failures - limit) seconds, at most max_delay.
-INSERT INTO rate_limits (key, failures, window_start, blocked_until)
+-- name: ReserveAttempt :batchone
+-- ReserveAttempt counts an attempt on key at now before it is made, as a
+-- failure against its budget (max_failures in window_length): in a new
+-- window when the key's last one is over; once the failures reach the
+-- budget, the key is blocked from now for 2^(failures - budget) seconds,
+-- at most max_delay, so that the attempts that come meanwhile are refused.
+-- A key blocked at now is left as it is, and no row is returned: the
+-- caller then rolls back the reservations of the attempt's other keys.
+INSERT INTO rate_limits AS r (key, failures, window_start, blocked_until)
 VALUES (sqlc.arg(key), 1, sqlc.arg(now),
         CASE WHEN sqlc.arg(max_failures)::integer <= 1 THEN sqlc.arg(now)::timestamptz + interval '1 second' END)
 ON CONFLICT (key) DO UPDATE SET
-    failures = CASE WHEN rate_limits.window_start < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::interval
-                    THEN 1 ELSE rate_limits.failures + 1 END,
-    window_start = CASE WHEN rate_limits.window_start < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::interval
-                        THEN sqlc.arg(now)::timestamptz ELSE rate_limits.window_start END,
+    failures = CASE WHEN r.window_start < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::interval
+                    THEN 1 ELSE r.failures + 1 END,
+    window_start = CASE WHEN r.window_start < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::interval
+                        THEN sqlc.arg(now)::timestamptz ELSE r.window_start END,
     blocked_until = CASE
-        WHEN rate_limits.window_start < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::interval THEN NULL
-        WHEN rate_limits.failures + 1 >= sqlc.arg(max_failures)::integer THEN
-            sqlc.arg(now)::timestamptz + least(interval '1 second' * power(2, least(rate_limits.failures + 1 - sqlc.arg(max_failures)::integer, 20)),
+        WHEN r.window_start < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::interval THEN excluded.blocked_until
+        WHEN r.failures + 1 >= sqlc.arg(max_failures)::integer THEN
+            sqlc.arg(now)::timestamptz + least(interval '1 second' * power(2, least(r.failures + 1 - sqlc.arg(max_failures)::integer, 20)),
                                                sqlc.arg(max_delay)::interval)
-        ELSE rate_limits.blocked_until END
-RETURNING failures, blocked_until;
+        ELSE r.blocked_until END
+WHERE r.blocked_until IS NULL OR r.blocked_until <= sqlc.arg(now)::timestamptz
+RETURNING failures, window_start, blocked_until;
 
--- name: ResetRateLimit :exec
-DELETE FROM rate_limits WHERE key = sqlc.arg(key);
+-- name: ReleaseAttempts :exec
+-- ReleaseAttempts settles reservations that were no failure: the keys of
+-- reset lose their whole count (an account's, after a success); each of
+-- keys gives its attempt back if the window it was counted in is still
+-- the key's (window_starts, of the same index): one failure fewer, and no
+-- block when that leaves the key below its budget (max_failures), or when
+-- the block is still the one the reservation left (blocked_untils), which
+-- it set or found over.
+WITH reset AS (
+    DELETE FROM rate_limits WHERE key = ANY (sqlc.arg(reset)::text[])
+), g AS (
+    SELECT a.key, b.window_start, c.blocked_until, d.max_failures
+    FROM unnest(sqlc.arg(keys)::text[]) WITH ORDINALITY AS a (key, i)
+    JOIN unnest(sqlc.arg(window_starts)::timestamptz[]) WITH ORDINALITY AS b (window_start, i) USING (i)
+    JOIN unnest(sqlc.arg(blocked_untils)::timestamptz[]) WITH ORDINALITY AS c (blocked_until, i) USING (i)
+    JOIN unnest(sqlc.arg(max_failures)::integer[]) WITH ORDINALITY AS d (max_failures, i) USING (i)
+)
+UPDATE rate_limits AS r SET
+    failures = r.failures - 1,
+    blocked_until = CASE WHEN r.failures - 1 < g.max_failures OR r.blocked_until = g.blocked_until THEN NULL
+                         ELSE r.blocked_until END
+FROM g
+WHERE r.key = g.key AND r.window_start = g.window_start AND r.failures > 0;
 
 -- name: DeleteOldRateLimits :execrows
 -- DeleteOldRateLimits drops keys whose window and block are both over.

@@ -69,7 +69,7 @@ type Note struct {
 	UpdatedAt   pgtype.Timestamptz
 }
 
-// Failure budgets of operations that declare x-rate-limit, shared by every replica: failures since window_start, per client address or account; past the budget, the key is refused until blocked_until, a delay that doubles with every further failure.
+// Failure budgets of operations that declare x-rate-limit, shared by every replica: per client network (address:<operation>:<network>, an IPv6 address by its prefix) or per account and client network (account:<operation>:<network> <account>), the attempts since window_start, each counted as a failure from its start unless it was answered otherwise; past the budget, the key is refused until blocked_until, a delay that doubles with every further failure. Keys of the form before step 10 are no longer read and are pruned.
 type RateLimit struct {
 	Key          string
 	Failures     int32

@@ -154,11 +154,22 @@ type Querier interface {
 	// NotifyRevocation tells every replica listening, once the transaction
 	// commits, that the revocation log has grown to seq.
 	NotifyRevocation(ctx context.Context, seq int64) error
-	// RecordFailure counts a failure of key at now: a new window when the last
-	// one is over, and, once the failures reach the limit, a block from now of
-	// 2^(failures - limit) seconds, at most max_delay.
-	RecordFailure(ctx context.Context, arg RecordFailureParams) (RecordFailureRow, error)
-	ResetRateLimit(ctx context.Context, key string) error
+	// ReleaseAttempts settles reservations that were no failure: the keys of
+	// reset lose their whole count (an account's, after a success); each of
+	// keys gives its attempt back if the window it was counted in is still
+	// the key's (window_starts, of the same index): one failure fewer, and no
+	// block when that leaves the key below its budget (max_failures), or when
+	// the block is still the one the reservation left (blocked_untils), which
+	// it set or found over.
+	ReleaseAttempts(ctx context.Context, arg ReleaseAttemptsParams) error
+	// ReserveAttempt counts an attempt on key at now before it is made, as a
+	// failure against its budget (max_failures in window_length): in a new
+	// window when the key's last one is over; once the failures reach the
+	// budget, the key is blocked from now for 2^(failures - budget) seconds,
+	// at most max_delay, so that the attempts that come meanwhile are refused.
+	// A key blocked at now is left as it is, and no row is returned: the
+	// caller then rolls back the reservations of the attempt's other keys.
+	ReserveAttempt(ctx context.Context, arg []ReserveAttemptParams) *ReserveAttemptBatchResults
 	// SetClientSecret replaces a client's secret and raises its token version,
 	// so that tokens issued before are refused; no row when there is no such
 	// client.

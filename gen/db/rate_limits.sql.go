@@ -44,58 +44,46 @@ func (q *Queries) DeleteOldRateLimits(ctx context.Context, arg DeleteOldRateLimi
 	return result.RowsAffected(), nil
 }
 
-const recordFailure = `-- name: RecordFailure :one
-INSERT INTO rate_limits (key, failures, window_start, blocked_until)
-VALUES ($1, 1, $2,
-        CASE WHEN $3::integer <= 1 THEN $2::timestamptz + interval '1 second' END)
-ON CONFLICT (key) DO UPDATE SET
-    failures = CASE WHEN rate_limits.window_start < $2::timestamptz - $4::interval
-                    THEN 1 ELSE rate_limits.failures + 1 END,
-    window_start = CASE WHEN rate_limits.window_start < $2::timestamptz - $4::interval
-                        THEN $2::timestamptz ELSE rate_limits.window_start END,
-    blocked_until = CASE
-        WHEN rate_limits.window_start < $2::timestamptz - $4::interval THEN NULL
-        WHEN rate_limits.failures + 1 >= $3::integer THEN
-            $2::timestamptz + least(interval '1 second' * power(2, least(rate_limits.failures + 1 - $3::integer, 20)),
-                                               $5::interval)
-        ELSE rate_limits.blocked_until END
-RETURNING failures, blocked_until
+const releaseAttempts = `-- name: ReleaseAttempts :exec
+WITH reset AS (
+    DELETE FROM rate_limits WHERE key = ANY ($1::text[])
+), g AS (
+    SELECT a.key, b.window_start, c.blocked_until, d.max_failures
+    FROM unnest($2::text[]) WITH ORDINALITY AS a (key, i)
+    JOIN unnest($3::timestamptz[]) WITH ORDINALITY AS b (window_start, i) USING (i)
+    JOIN unnest($4::timestamptz[]) WITH ORDINALITY AS c (blocked_until, i) USING (i)
+    JOIN unnest($5::integer[]) WITH ORDINALITY AS d (max_failures, i) USING (i)
+)
+UPDATE rate_limits AS r SET
+    failures = r.failures - 1,
+    blocked_until = CASE WHEN r.failures - 1 < g.max_failures OR r.blocked_until = g.blocked_until THEN NULL
+                         ELSE r.blocked_until END
+FROM g
+WHERE r.key = g.key AND r.window_start = g.window_start AND r.failures > 0
 `
 
-type RecordFailureParams struct {
-	Key          string
-	Now          pgtype.Timestamptz
-	MaxFailures  int32
-	WindowLength pgtype.Interval
-	MaxDelay     pgtype.Interval
+type ReleaseAttemptsParams struct {
+	Reset         []string
+	Keys          []string
+	WindowStarts  []pgtype.Timestamptz
+	BlockedUntils []pgtype.Timestamptz
+	MaxFailures   []int32
 }
 
-type RecordFailureRow struct {
-	Failures     int32
-	BlockedUntil pgtype.Timestamptz
-}
-
-// RecordFailure counts a failure of key at now: a new window when the last
-// one is over, and, once the failures reach the limit, a block from now of
-// 2^(failures - limit) seconds, at most max_delay.
-func (q *Queries) RecordFailure(ctx context.Context, arg RecordFailureParams) (RecordFailureRow, error) {
-	row := q.db.QueryRow(ctx, recordFailure,
-		arg.Key,
-		arg.Now,
+// ReleaseAttempts settles reservations that were no failure: the keys of
+// reset lose their whole count (an account's, after a success); each of
+// keys gives its attempt back if the window it was counted in is still
+// the key's (window_starts, of the same index): one failure fewer, and no
+// block when that leaves the key below its budget (max_failures), or when
+// the block is still the one the reservation left (blocked_untils), which
+// it set or found over.
+func (q *Queries) ReleaseAttempts(ctx context.Context, arg ReleaseAttemptsParams) error {
+	_, err := q.db.Exec(ctx, releaseAttempts,
+		arg.Reset,
+		arg.Keys,
+		arg.WindowStarts,
+		arg.BlockedUntils,
 		arg.MaxFailures,
-		arg.WindowLength,
-		arg.MaxDelay,
 	)
-	var i RecordFailureRow
-	err := row.Scan(&i.Failures, &i.BlockedUntil)
-	return i, err
-}
-
-const resetRateLimit = `-- name: ResetRateLimit :exec
-DELETE FROM rate_limits WHERE key = $1
-`
-
-func (q *Queries) ResetRateLimit(ctx context.Context, key string) error {
-	_, err := q.db.Exec(ctx, resetRateLimit, key)
 	return err
 }

@@ -86,6 +86,9 @@ type Options struct {
 	// (ROLEGATE_TRUSTED_PROXIES), so that requests can pose as other
 	// clients with X-Forwarded-For.
 	TrustLoopback bool
+	// ThrottleIPv6Prefix is ROLEGATE_THROTTLE_IPV6_PREFIX: the IPv6
+	// network, in bits, that counts as one client address (default 64).
+	ThrottleIPv6Prefix int
 	// Replica starts a second server on the database of another Env,
 	// sharing its master key, as a replica does.
 	Replica *Env
@@ -142,6 +145,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	if o.TrustLoopback {
 		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
+	cfg.ThrottleIPv6Prefix = cmp.Or(o.ThrottleIPv6Prefix, cfg.ThrottleIPv6Prefix)
 	cfg.HashWorkers, cfg.HashQueue, cfg.CORSOrigins = o.HashWorkers, o.HashQueue, o.CORSOrigins
 	cfg.PDFWorkers, cfg.PDFWorkersPerUser = cmp.Or(o.PDFWorkers, 8), cmp.Or(o.PDFWorkersPerUser, 2)
 	cfg.MaxUploadBytes = cmp.Or(o.MaxUploadBytes, cfg.MaxUploadBytes)

@@ -108,6 +108,11 @@ type Config struct {
 	// and the audit trail (ROLEGATE_TRUSTED_PROXIES, comma-separated CIDRs
 	// or addresses; empty trusts none: the peer's address counts).
 	TrustedProxies []netip.Prefix
+	// ThrottleIPv6Prefix is the length in bits of the IPv6 network that
+	// counts as one client address for throttling
+	// (ROLEGATE_THROTTLE_IPV6_PREFIX, default 64, from 32 to 128); IPv4
+	// addresses count one by one.
+	ThrottleIPv6Prefix int
 	// BlobURL is the bucket for document bytes (ROLEGATE_BLOB_URL); empty
 	// means a directory under DataDir.
 	BlobURL string
@@ -221,6 +226,7 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 	}
+	c.ThrottleIPv6Prefix = integer(getenv, "ROLEGATE_THROTTLE_IPV6_PREFIX", 64, 32, 128, &errs)
 	for _, o := range strings.Split(getenv("ROLEGATE_CORS_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o == "" {
 			continue

@@ -170,3 +170,34 @@ func TestLoadTrustedProxies(t *testing.T) {
 		t.Errorf("TrustedProxies = %v", got)
 	}
 }
+
+func TestLoadThrottleIPv6Prefix(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    int    // the prefix loaded, or
+		wantErr string // part of the error
+	}{
+		{value: "", want: 64},
+		{value: "64", want: 64},
+		{value: "48", want: 48},
+		{value: "32", want: 32},
+		{value: "128", want: 128},
+		{value: "31", wantErr: "from 32 to 128"},
+		{value: "129", wantErr: "from 32 to 128"},
+		{value: "/64", wantErr: "from 32 to 128"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := Load(func(k string) string { return map[string]string{"ROLEGATE_THROTTLE_IPV6_PREFIX": tt.value}[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), "ROLEGATE_THROTTLE_IPV6_PREFIX: ") || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one about ROLEGATE_THROTTLE_IPV6_PREFIX containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || c.ThrottleIPv6Prefix != tt.want {
+				t.Fatalf("ThrottleIPv6Prefix = %d, %v; want %d", c.ThrottleIPv6Prefix, err, tt.want)
+			}
+		})
+	}
+}

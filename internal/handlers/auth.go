@@ -44,11 +44,11 @@ type Auth struct {
 	Tokens   *token.Manager
 	Sessions *sessions.Service
 	Audit    *audit.Log
-	// Hashing lets one client address hash only a few passwords at once
-	// (throttle.InFlight), so that one address cannot fill the hashing
-	// pool; nil lets any number through.
+	// Hashing lets one client network hash only a few passwords at once
+	// (throttle.InFlight), so that one network cannot fill the hashing
+	// pool; nil lets any number through. Enter takes the client address.
 	Hashing interface {
-		Enter(key string) (release func(), ok bool)
+		Enter(addr string) (release func(), ok bool)
 	}
 }
 
@@ -127,9 +127,13 @@ var errBadClient = &oauth.Error{Status: http.StatusUnauthorized, Code: oauth.Inv
 // client authenticates the machine client that presented credentials
 // (RFC 6749 section 2.3.1: HTTP Basic, or client_id and client_secret in
 // the form, not both), on whatever grant; ok is false when none were
-// presented. Wrong credentials are errBadClient.
+// presented. Wrong credentials are errBadClient. HTTP Basic with an empty
+// id is none: golang.org/x/oauth2, configured without a client, sends it
+// first (AuthStyleAutoDetect), and a client without an id authenticates
+// nothing.
 func (a Auth) client(ctx context.Context, f *api.TokenRequest) (c db.GetClientRow, ok bool, err error) {
 	id, secret, basic := httplog.BasicAuth(ctx)
+	basic = basic && id != ""
 	form := f.ClientId != nil || f.ClientSecret != nil
 	switch {
 	case basic && form:
@@ -243,7 +247,7 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	}
 	if a.Hashing != nil {
 		_, addr := httplog.Client(ctx)
-		release, ok := a.Hashing.Enter("hash:" + addr)
+		release, ok := a.Hashing.Enter(addr)
 		if !ok {
 			a.Audit.Record(ctx, audit.Event{Type: audit.Throttled, Subject: *f.Username, Detail: "too many logins at once from this address"})
 			return nil, &oauth.Error{Status: http.StatusTooManyRequests, Code: oauth.SlowDown,

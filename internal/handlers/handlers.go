@@ -63,9 +63,10 @@ type Deps struct {
 	Discovery Discovery
 	// Audit writes the audit trail.
 	Audit *audit.Log
-	// Hashing bounds the passwords one address has hashed at once.
+	// Hashing bounds the passwords one client network has hashed at once
+	// (see Auth.Hashing).
 	Hashing interface {
-		Enter(key string) (release func(), ok bool)
+		Enter(addr string) (release func(), ok bool)
 	}
 	// Draining, once true, makes /readyz answer 503.
 	Draining *atomic.Bool

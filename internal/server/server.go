@@ -9,6 +9,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -103,7 +104,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta, err := servedSpec(ctx)
+	meta, err := servedSpec(ctx, cmp.Or(cfg.ThrottleIPv6Prefix, throttle.DefaultIPv6Prefix))
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +137,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 			Timeout: cfg.PDFTimeout,
 		},
 	}
-	limiter := throttle.New(d.Pool, d.Now)
+	limiter := throttle.New(d.Pool, d.Now, cfg.ThrottleIPv6Prefix)
 	impl := handlers.New(handlers.Deps{
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
@@ -203,8 +204,10 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 
 // servedSpec prepares the spec documents the server publishes, as JSON and
 // YAML: the spec with each operation's access stated in its description
-// (access.Policy.Describe). It loads its own copy, which only documents.
-func servedSpec(ctx context.Context) (handlers.Meta, error) {
+// (access.Policy.Describe), and its x-rate-limit, IPv6 client addresses
+// counting by their /ipv6Prefix. It loads its own copy, which only
+// documents.
+func servedSpec(ctx context.Context, ipv6Prefix int) (handlers.Meta, error) {
 	served, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
 	if err != nil {
 		return handlers.Meta{}, err
@@ -218,7 +221,7 @@ func servedSpec(ctx context.Context) (handlers.Meta, error) {
 				if err != nil {
 					return handlers.Meta{}, err
 				}
-				op.Description += "\n\n**Rate limit:** " + rule.Describe()
+				op.Description += "\n\n**Rate limit:** " + rule.Describe(ipv6Prefix)
 			}
 		}
 	}
