@@ -204,7 +204,7 @@ type payload struct {
 	ExpiresAt *numericDate `json:"exp,omitempty"`
 	NotBefore *numericDate `json:"nbf,omitempty"`
 	IssuedAt  *numericDate `json:"iat,omitempty"`
-	Email     string       `json:"email"`
+	Email     string       `json:"email,omitempty"`
 	// Roles is a pointer so that a missing or null "roles" claim can be told
 	// apart from an empty array.
 	Roles     *[]string `json:"roles"`

@@ -878,3 +878,31 @@ func BenchmarkVerifyCachedParallel(b *testing.B) {
 		}
 	})
 }
+
+// A machine client's token carries no email claim at all: RFC 9068
+// consumers would read an empty one as an address. A person's carries it.
+func TestEmailClaimOnlyForPeople(t *testing.T) {
+	m, _ := newTestManager(t, nil)
+	for _, tt := range []struct {
+		name string
+		sub  Subject
+		want bool
+	}{
+		{"client", Subject{ClientID: "cl_x", Roles: []string{"system"}}, false},
+		{"person", Subject{UserID: 7, Email: "ada@example.com", Roles: []string{}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, _, err := m.Issue(tt.sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, has := decodeSegment(t, strings.Split(raw, ".")[1])["email"]
+			if has != tt.want {
+				t.Errorf("email claim present = %v, want %v", has, tt.want)
+			}
+			if _, err := m.Verify(raw); err != nil {
+				t.Errorf("Verify: %v", err)
+			}
+		})
+	}
+}
