@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rolegate/rolegate/internal/dbtimeout"
 )
 
 // Config holds every setting of `rolegate serve` and the other subcommands.
@@ -170,7 +172,7 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.DBWait = duration(getenv, "ROLEGATE_DB_WAIT", 30*time.Second, &errs)
-	if c.DBTimeout = duration(getenv, "ROLEGATE_DB_TIMEOUT", time.Second, &errs); c.DBTimeout > time.Minute {
+	if c.DBTimeout = duration(getenv, "ROLEGATE_DB_TIMEOUT", dbtimeout.DefaultBound, &errs); c.DBTimeout > time.Minute {
 		errs = append(errs, "ROLEGATE_DB_TIMEOUT: at most 1m")
 	}
 	c.JWTSecret = []byte(getenv("ROLEGATE_JWT_SECRET"))

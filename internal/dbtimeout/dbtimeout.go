@@ -13,9 +13,12 @@
 // replica's advisory lock; the revocation feed; pruning, which may delete
 // much) are left alone.
 //
-// Past its deadline pgx closes the call's connection, which the pool then
-// replaces, and returns an error that dberr translates to 503 with
-// Retry-After. A write whose statement timed out may still have been
+// Past its deadline (or any cancellation of its context) pgx sends
+// PostgreSQL a cancel request, so that the statement stops on the server
+// too rather than running on for nobody, and returns an error that dberr
+// translates to 503 with Retry-After. A database that does not answer the
+// cancel within CancelGrace gets its connection closed, which the pool
+// then replaces. A write whose statement timed out may still have been
 // applied: the client only knows it was not acknowledged.
 package dbtimeout
 
@@ -24,8 +27,19 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// DefaultBound is ROLEGATE_DB_TIMEOUT's default.
+const DefaultBound = time.Second
+
+// CancelGrace is how long a cancelled call waits for the database to
+// answer its cancel request before its connection is closed: long enough
+// for a live server, short enough that a hung one costs little more than
+// the bound.
+const CancelGrace = 250 * time.Millisecond
 
 // ConnectTimeout bounds one attempt to connect, when the database URL sets
 // no connect_timeout. It is longer than a request's bound on purpose: a
@@ -50,11 +64,15 @@ func Bound(ctx context.Context, d time.Duration) context.Context {
 
 // Configure installs a Tracer on cfg's connections that bounds by d each
 // call under a context for which inRequest (which may be nil) reports
-// true, and sets ConnectTimeout unless the URL set connect_timeout. It
-// replaces any tracer cfg had. Recognising a request's context rather than
-// marking it costs the requests that never reach the database nothing.
+// true, makes a cancelled call cancel its statement on the server, and
+// sets ConnectTimeout unless the URL set connect_timeout. It replaces any
+// tracer cfg had. Recognising a request's context rather than marking it
+// costs the requests that never reach the database nothing.
 func Configure(cfg *pgxpool.Config, d time.Duration, inRequest func(context.Context) bool) {
 	cfg.ConnConfig.Tracer = Tracer{Bound: d, InRequest: inRequest}
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: CancelGrace}
+	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = ConnectTimeout
 	}

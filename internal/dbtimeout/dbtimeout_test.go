@@ -3,6 +3,7 @@ package dbtimeout_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +135,54 @@ func TestBoundAcquire(t *testing.T) {
 	held.Release()
 	if _, err := p.Exec(marked, "SELECT 1"); err != nil {
 		t.Errorf("once the connection is back: %v", err)
+	}
+}
+
+// A statement past its bound stops on the server too: pgx sends a cancel
+// request, so PostgreSQL does not run it on for nobody, whether it ran
+// alone or in a transaction.
+func TestBoundCancelsOnTheServer(t *testing.T) {
+	t.Parallel()
+	p := boundedPool(t, 2)
+	marked := dbtimeout.Bound(context.Background(), bound)
+	for _, tt := range []struct {
+		name string
+		call func(ctx context.Context, sql string) error
+	}{
+		{"alone", func(ctx context.Context, sql string) error {
+			_, err := p.Exec(ctx, sql)
+			return err
+		}},
+		{"in a transaction", func(ctx context.Context, sql string) error {
+			return pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, sql)
+				return err
+			})
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tag := "rolegate-cancel-" + strings.ReplaceAll(tt.name, " ", "-")
+			sql := "SELECT pg_sleep(30) /* " + tag + " */"
+			started := time.Now()
+			checkUnavailable(t, tt.call(marked, sql), time.Since(started))
+			// Another connection watches pg_stat_activity for the statement.
+			watch := testdb.New(t)
+			var running int
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				err := watch.QueryRow(context.Background(),
+					"SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()", tag).Scan(&running)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if running == 0 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if running != 0 {
+				t.Fatalf("the statement still runs on the server %v after its bound", time.Since(started))
+			}
+		})
 	}
 }

@@ -28,6 +28,8 @@ import (
 
 	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/internal/dbtimeout"
+	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/pglocal"
 )
 
@@ -87,12 +89,23 @@ func StartCluster(ctx context.Context) (*pglocal.Server, string, error) {
 	return srv, dir, nil
 }
 
+// RequestBound is how long each database call of a request may take on a
+// pool from New: production's bound (dbtimeout.DefaultBound) with room for
+// a test machine whose cores run many tests at once.
+const RequestBound = 5 * dbtimeout.DefaultBound
+
 // New returns a pool on a fresh database holding the current schema, dropped
-// when the test ends.
+// when the test ends. It is set up as rolegate serve's pool is (package
+// dbtimeout): a request's database calls are bounded, by RequestBound, and
+// a call past its bound cancels its statement on the server.
 func New(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	u := URL(tb)
-	pool, err := pgxpool.New(context.Background(), u)
+	cfg, err := pgxpool.ParseConfig(URL(tb))
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	dbtimeout.Configure(cfg, RequestBound, httplog.InRequest)
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("testdb: %v", err)
 	}
