@@ -122,10 +122,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	} else {
 		e.DatabaseURL = testdb.URL(tb)
 	}
-	if e.Pool, err = pgxpool.New(ctx, e.DatabaseURL); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(e.Pool.Close)
+	e.Pool = testdb.Open(tb, e.DatabaseURL)
 	if err := db.New(e.Pool).EnsureRoles(ctx, TestRoles); err != nil {
 		tb.Fatal(err)
 	}

@@ -100,7 +100,14 @@ const RequestBound = 5 * dbtimeout.DefaultBound
 // a call past its bound cancels its statement on the server.
 func New(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	cfg, err := pgxpool.ParseConfig(URL(tb))
+	return Open(tb, URL(tb))
+}
+
+// Open returns a pool on the database at url, set up as New's, closed when
+// the test ends.
+func Open(tb testing.TB, url string) *pgxpool.Pool {
+	tb.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		tb.Fatalf("testdb: %v", err)
 	}
