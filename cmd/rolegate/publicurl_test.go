@@ -31,7 +31,7 @@ func TestPublicURLAndIssuer(t *testing.T) {
 			for k, v := range tt.env {
 				vars[k] = v
 			}
-			addr, _ := startRun(t, vars)
+			addr, logs := startRun(t, vars)
 			base := tt.wantBase
 			if base == "" {
 				base = "http://" + addr
@@ -39,6 +39,11 @@ func TestPublicURLAndIssuer(t *testing.T) {
 			issuer := tt.wantIssuer
 			if issuer == "" {
 				issuer = base
+			}
+			// The default gives each replica its own issuer: serve says so.
+			warned := strings.Contains(logs.String(), "replicas on one DATABASE_URL must share one ROLEGATE_PUBLIC_URL")
+			if want := tt.wantBase == ""; warned != want {
+				t.Errorf("warned about replicas' issuers: %v, want %v", warned, want)
 			}
 
 			code, body := get(t, addr, "/.well-known/oauth-authorization-server", "")
