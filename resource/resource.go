@@ -35,7 +35,9 @@ import (
 // Config configures a protected service.
 type Config struct {
 	// RolegateURL is rolegate's base URL, such as https://auth.example.com,
-	// under which it serves /.well-known/oauth-authorization-server.
+	// under which it serves /.well-known/oauth-authorization-server: its
+	// public URL (ROLEGATE_PUBLIC_URL), on whose origin its metadata names
+	// the JWKS.
 	RolegateURL string
 	// Audience is the aud every token must carry: rolegate's
 	// ROLEGATE_JWT_AUDIENCE ("rolegate" unless set).

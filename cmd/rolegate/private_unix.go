@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/rolegate/rolegate/internal/pglocal"
 )
 
 // makePrivate makes every file and directory this process creates from now
@@ -17,9 +19,11 @@ import (
 // other users (which also shuts them out of whatever that version wrote
 // inside it).
 //
-// pglocal later gives the postgres group search permission on the data
+// pglocal gives the postgres group search permission on the data
 // directory, and nothing more, when rolegate runs as root, so that the
-// embedded cluster can reach its own directory.
+// embedded cluster can reach its own directory. That permission is kept:
+// a command run while `rolegate serve` runs the cluster must not take it
+// away, or PostgreSQL panics at its next checkpoint.
 func makePrivate(dataDir string, create bool) error {
 	syscall.Umask(0o077)
 	if create {
@@ -37,8 +41,12 @@ func makePrivate(dataDir string, create bool) error {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
 		return nil // not ours to change
 	}
-	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
-		if err := os.Chmod(dataDir, mode&^0o077); err != nil {
+	closed := os.FileMode(0o077)
+	if pglocal.GroupSearchable(dataDir) {
+		closed &^= 0o010
+	}
+	if mode := fi.Mode().Perm(); mode&closed != 0 {
+		if err := os.Chmod(dataDir, mode&^closed); err != nil {
 			return fmt.Errorf("data directory: %w", err)
 		}
 	}

@@ -233,6 +233,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, accessJS
 	if err := signingKeys(&cfg, logger); err != nil {
 		return err
 	}
+	if cfg.DatabaseURL != "" && cfg.PublicURL == "http://"+cfg.Addr && cfg.JWTIssuer == cfg.PublicURL {
+		logger.Warn("ROLEGATE_PUBLIC_URL is the listen address, and the issuer of tokens: replicas on one DATABASE_URL must share one ROLEGATE_PUBLIC_URL (or ROLEGATE_JWT_ISSUER), or they refuse each other's tokens", "public_url", cfg.PublicURL)
+	}
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err

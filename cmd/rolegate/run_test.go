@@ -88,6 +88,12 @@ func freeAddr(t *testing.T) string {
 // in these tests.
 const masterKey = "a master key of at least 32 bytes, shared"
 
+// publicURL is the ROLEGATE_PUBLIC_URL that replicas of one deployment, or
+// one replica before and after a restart on another port, share in these
+// tests, as behind a load balancer: the default, each one's own listen
+// address, would give each its own issuer, refusing the others' tokens.
+const publicURL = "http://rolegate.test"
+
 func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
@@ -334,7 +340,7 @@ func TestTwoReplicasStartTogether(t *testing.T) {
 // and what it wrote before is still there.
 func TestEmbeddedSurvivesSIGKILL(t *testing.T) {
 	t.Parallel()
-	vars := map[string]string{"ROLEGATE_DATA_DIR": t.TempDir(), "DATABASE_URL": "", "ROLEGATE_ADMIN_PASSWORD": "first admin password"}
+	vars := map[string]string{"ROLEGATE_DATA_DIR": t.TempDir(), "DATABASE_URL": "", "ROLEGATE_ADMIN_PASSWORD": "first admin password", "ROLEGATE_PUBLIC_URL": publicURL}
 	first := startProcess(t, vars)
 	waitReady(t, first.addr, 90*time.Second, first.logs)
 	if countLogs(t, first.logs, "applied schema step") == 0 {

@@ -76,6 +76,7 @@ func TestRevocationsReachTheOtherReplica(t *testing.T) {
 		"DATABASE_URL":            testdb.EmptyURL(t),
 		"ROLEGATE_JWT_SECRET":     strings.Repeat("r", 32),
 		"ROLEGATE_ADMIN_PASSWORD": "first admin password",
+		"ROLEGATE_PUBLIC_URL":     publicURL,
 	}
 	a := startProcess(t, vars)
 	waitReady(t, a.addr, 60*time.Second, a.logs)

@@ -24,6 +24,7 @@ func TestRestartWithoutFailedRequests(t *testing.T) {
 	vars := map[string]string{
 		"DATABASE_URL": testdb.EmptyURL(t), "ROLEGATE_MASTER_KEY": masterKey,
 		"ROLEGATE_ADMIN_PASSWORD": "first admin password", "ROLEGATE_SHUTDOWN_DELAY": "2s",
+		"ROLEGATE_PUBLIC_URL": publicURL,
 	}
 	a := startProcess(t, vars)
 	waitReady(t, a.addr, 60*time.Second, a.logs)

@@ -797,7 +797,7 @@ type ClientInterface interface {
 
 	// GetAuthorizationServerMetadata Authorization server metadata (RFC 8414)
 	//
-	// Where the token, revocation and JWKS endpoints are, and what they support. `issuer` is the `iss` of access tokens (ROLEGATE_JWT_ISSUER; set it to the server's public URL for RFC 8414 discovery by issuer).
+	// Where the token, revocation and JWKS endpoints are, and what they support. The endpoints are on the server's public URL (ROLEGATE_PUBLIC_URL), whatever Host or X-Forwarded-* header the request carries. `issuer` is the `iss` of access tokens, the public URL unless ROLEGATE_JWT_ISSUER overrides it.
 	//
 	// Corresponds with GET /.well-known/oauth-authorization-server (the `GetAuthorizationServerMetadata` operationId).
 	GetAuthorizationServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1279,7 +1279,7 @@ func (c *Client) GetJWKS(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // GetAuthorizationServerMetadata Authorization server metadata (RFC 8414)
 //
-// Where the token, revocation and JWKS endpoints are, and what they support. `issuer` is the `iss` of access tokens (ROLEGATE_JWT_ISSUER; set it to the server's public URL for RFC 8414 discovery by issuer).
+// Where the token, revocation and JWKS endpoints are, and what they support. The endpoints are on the server's public URL (ROLEGATE_PUBLIC_URL), whatever Host or X-Forwarded-* header the request carries. `issuer` is the `iss` of access tokens, the public URL unless ROLEGATE_JWT_ISSUER overrides it.
 //
 // Corresponds with GET /.well-known/oauth-authorization-server (the `GetAuthorizationServerMetadata` operationId).
 func (c *Client) GetAuthorizationServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4029,7 +4029,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetAuthorizationServerMetadataWithResponse Authorization server metadata (RFC 8414)
 	//
-	// Where the token, revocation and JWKS endpoints are, and what they support. `issuer` is the `iss` of access tokens (ROLEGATE_JWT_ISSUER; set it to the server's public URL for RFC 8414 discovery by issuer).
+	// Where the token, revocation and JWKS endpoints are, and what they support. The endpoints are on the server's public URL (ROLEGATE_PUBLIC_URL), whatever Host or X-Forwarded-* header the request carries. `issuer` is the `iss` of access tokens, the public URL unless ROLEGATE_JWT_ISSUER overrides it.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4597,11 +4597,18 @@ func (r GetJWKSResponse) ContentType() string {
 	return ""
 }
 
+// GetAuthorizationServerMetadataResponse200Headers the declared response headers of an HTTP 200 response for GetAuthorizationServerMetadata
+type GetAuthorizationServerMetadataResponse200Headers struct {
+	CacheControl string
+}
+
 type GetAuthorizationServerMetadataResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *AuthorizationServerMetadata
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetAuthorizationServerMetadataResponse200Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8459,7 +8466,7 @@ func (c *ClientWithResponses) GetJWKSWithResponse(ctx context.Context, reqEditor
 
 // GetAuthorizationServerMetadataWithResponse Authorization server metadata (RFC 8414)
 //
-// Where the token, revocation and JWKS endpoints are, and what they support. `issuer` is the `iss` of access tokens (ROLEGATE_JWT_ISSUER; set it to the server's public URL for RFC 8414 discovery by issuer).
+// Where the token, revocation and JWKS endpoints are, and what they support. The endpoints are on the server's public URL (ROLEGATE_PUBLIC_URL), whatever Host or X-Forwarded-* header the request carries. `issuer` is the `iss` of access tokens, the public URL unless ROLEGATE_JWT_ISSUER overrides it.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -9351,6 +9358,19 @@ func ParseGetAuthorizationServerMetadataResponse(rsp *http.Response) (*GetAuthor
 		}
 		response.JSON200 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetAuthorizationServerMetadataResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil
@@ -14598,15 +14618,23 @@ type GetAuthorizationServerMetadataResponseObject interface {
 	VisitGetAuthorizationServerMetadataResponse(w http.ResponseWriter) error
 }
 
-type GetAuthorizationServerMetadata200JSONResponse AuthorizationServerMetadata
+type GetAuthorizationServerMetadata200ResponseHeaders struct {
+	CacheControl string
+}
+
+type GetAuthorizationServerMetadata200JSONResponse struct {
+	Body    AuthorizationServerMetadata
+	Headers GetAuthorizationServerMetadata200ResponseHeaders
+}
 
 func (response GetAuthorizationServerMetadata200JSONResponse) VisitGetAuthorizationServerMetadataResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err

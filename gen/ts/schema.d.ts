@@ -109,7 +109,7 @@ export interface paths {
         };
         /**
          * Authorization server metadata (RFC 8414)
-         * @description Where the token, revocation and JWKS endpoints are, and what they support. `issuer` is the `iss` of access tokens (ROLEGATE_JWT_ISSUER; set it to the server's public URL for RFC 8414 discovery by issuer).
+         * @description Where the token, revocation and JWKS endpoints are, and what they support. The endpoints are on the server's public URL (ROLEGATE_PUBLIC_URL), whatever Host or X-Forwarded-* header the request carries. `issuer` is the `iss` of access tokens, the public URL unless ROLEGATE_JWT_ISSUER overrides it.
          */
         get: operations["getAuthorizationServerMetadata"];
         put?: never;
@@ -1330,6 +1330,8 @@ export interface operations {
             /** @description The metadata. */
             200: {
                 headers: {
+                    /** @description How long the metadata may be cached. */
+                    "Cache-Control": string;
                     [name: string]: unknown;
                 };
                 content: {

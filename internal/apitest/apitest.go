@@ -136,6 +136,11 @@ func New(tb testing.TB, opts ...Options) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// The listener first: its address is the public URL the stack
+	// publishes, as ROLEGATE_PUBLIC_URL is in production.
+	srv := httptest.NewUnstartedServer(nil)
+	e.URL = "http://" + srv.Listener.Addr().String()
+	cfg.PublicURL = e.URL
 	cfg.JWTIssuer, cfg.JWTAudience = Issuer, Audience
 	cfg.SigningAlg = cmp.Or(o.SigningAlg, cfg.SigningAlg)
 	cfg.JWTSecret, cfg.MasterKey = e.Secret, e.masterKey
@@ -155,13 +160,14 @@ func New(tb testing.TB, opts ...Options) *Env {
 		Now: func() time.Time { return e.Now() }, HashParams: params,
 	})
 	if err != nil {
+		srv.Close()
 		tb.Fatal(err)
 	}
 	tb.Cleanup(e.Stack.Close)
 	e.PDF.MaxDecodedBytes = o.PDFMaxDecodedBytes
-	srv := httptest.NewServer(e.Handler)
-	tb.Cleanup(srv.Close)
-	e.URL = srv.URL
+	srv.Config.Handler = e.Handler
+	srv.Start()
+	tb.Cleanup(srv.Close) // runs before the stack's Close: no request meets a closed stack
 	return e
 }
 

@@ -25,6 +25,13 @@ type Config struct {
 	DataDir string
 	// Addr is the address the HTTP server listens on (ROLEGATE_ADDR).
 	Addr string
+	// PublicURL is the URL clients reach rolegate by, without a trailing
+	// slash (ROLEGATE_PUBLIC_URL, an absolute http or https URL, default
+	// "http://" + Addr): the base of every absolute URL rolegate publishes,
+	// such as the endpoints of its RFC 8414 metadata, and the issuer unless
+	// JWTIssuer is set. Published URLs never come from a request's Host or
+	// X-Forwarded-* headers, which any client may set.
+	PublicURL string
 	// MetricsAddr is the address of the separate listener serving
 	// Prometheus metrics at /metrics (ROLEGATE_METRICS_ADDR, host:port);
 	// empty means no metrics are served.
@@ -71,8 +78,9 @@ type Config struct {
 	// AuditRetention is how long audit events are kept
 	// (ROLEGATE_AUDIT_RETENTION, default 2160h, 90 days).
 	AuditRetention time.Duration
-	// JWTIssuer and JWTAudience are the iss and aud of access tokens
-	// (ROLEGATE_JWT_ISSUER, ROLEGATE_JWT_AUDIENCE; default "rolegate").
+	// JWTIssuer is the iss of access tokens and the issuer of the RFC 8414
+	// metadata (ROLEGATE_JWT_ISSUER; default PublicURL, as RFC 8414 wants).
+	// JWTAudience is their aud (ROLEGATE_JWT_AUDIENCE; default "rolegate").
 	JWTIssuer, JWTAudience string
 	// AccessTokenTTL is the lifetime of access tokens (ROLEGATE_ACCESS_TOKEN_TTL).
 	AccessTokenTTL time.Duration
@@ -147,6 +155,18 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsAddr: getenv("ROLEGATE_METRICS_ADDR"),
 	}
 	var errs []string
+	if v := getenv("ROLEGATE_PUBLIC_URL"); v != "" {
+		var err error
+		if c.PublicURL, err = publicURL(v); err != nil {
+			errs = append(errs, "ROLEGATE_PUBLIC_URL: "+err.Error())
+		}
+	} else if host, _, err := net.SplitHostPort(c.Addr); err != nil || host == "" || net.ParseIP(host).IsUnspecified() {
+		// Listening on every interface: the default would publish a URL
+		// nobody can reach rolegate by, and bake it into every token.
+		errs = append(errs, fmt.Sprintf("ROLEGATE_PUBLIC_URL: unset, and ROLEGATE_ADDR %q names no host that clients could reach: set it to the URL clients reach rolegate by, such as https://auth.example.com", c.Addr))
+	} else {
+		c.PublicURL = "http://" + c.Addr
+	}
 	if c.MetricsAddr != "" {
 		if err := checkHostPort(c.MetricsAddr); err != nil {
 			errs = append(errs, "ROLEGATE_METRICS_ADDR: "+err.Error())
@@ -195,7 +215,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.KeyRotation = duration(getenv, "ROLEGATE_KEY_ROTATION", 24*time.Hour, &errs)
 	c.AuditRetention = duration(getenv, "ROLEGATE_AUDIT_RETENTION", 90*24*time.Hour, &errs)
-	c.JWTIssuer = or(getenv("ROLEGATE_JWT_ISSUER"), "rolegate")
+	c.JWTIssuer = or(getenv("ROLEGATE_JWT_ISSUER"), c.PublicURL)
 	c.JWTAudience = or(getenv("ROLEGATE_JWT_AUDIENCE"), "rolegate")
 	c.AccessTokenTTL = duration(getenv, "ROLEGATE_ACCESS_TOKEN_TTL", 15*time.Minute, &errs)
 	c.SessionTTL = duration(getenv, "ROLEGATE_SESSION_TTL", 30*24*time.Hour, &errs)
@@ -288,6 +308,21 @@ func checkHostPort(addr string) error {
 		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
 	}
 	return nil
+}
+
+// publicURL checks ROLEGATE_PUBLIC_URL: an absolute http or https URL with
+// a host, perhaps a path (behind a proxy that serves rolegate under one),
+// and no credentials, query or fragment, which published URLs could not
+// carry. It returns it without trailing slashes, so that paths append to
+// it.
+func publicURL(v string) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" || u.Hostname() == "" ||
+		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(v, "#") {
+		return "", fmt.Errorf("%q is not an absolute http or https URL without credentials, query or fragment, such as https://auth.example.com", v)
+	}
+	u.Path, u.RawPath = strings.TrimRight(u.Path, "/"), strings.TrimRight(u.RawPath, "/")
+	return u.String(), nil
 }
 
 // checkOrigin accepts an origin as browsers send it (scheme://host[:port],

@@ -12,7 +12,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.DataDir != ".data" || c.AccessTokenTTL != 15*time.Minute ||
-		c.JWTIssuer != "rolegate" || c.MaxUploadBytes != 20<<20 || len(c.CORSOrigins) != 0 || len(c.JWTSecret) != 0 {
+		c.PublicURL != "http://127.0.0.1:8080" || c.JWTIssuer != "http://127.0.0.1:8080" || c.MaxUploadBytes != 20<<20 || len(c.CORSOrigins) != 0 || len(c.JWTSecret) != 0 {
 		t.Errorf("defaults = %+v", c)
 	}
 	if c.UserQuotaBytes != 1<<30 || c.PDFWorkers != 0 || c.PDFWorkersPerUser != 2 || c.PDFTimeout != 30*time.Second {
@@ -197,6 +197,55 @@ func TestLoadThrottleIPv6Prefix(t *testing.T) {
 			}
 			if err != nil || c.ThrottleIPv6Prefix != tt.want {
 				t.Fatalf("ThrottleIPv6Prefix = %d, %v; want %d", c.ThrottleIPv6Prefix, err, tt.want)
+			}
+		})
+	}
+}
+
+// ROLEGATE_PUBLIC_URL is the base of published URLs and, unless
+// ROLEGATE_JWT_ISSUER overrides it, the issuer; it defaults to http:// and
+// the listen address, and a value that could not be published is refused.
+func TestLoadPublicURL(t *testing.T) {
+	tests := []struct {
+		name             string
+		env              map[string]string
+		want, wantIssuer string // PublicURL and JWTIssuer loaded, or
+		wantErr          string // part of the error
+	}{
+		{name: "default", want: "http://127.0.0.1:8080", wantIssuer: "http://127.0.0.1:8080"},
+		{name: "default from the address", env: map[string]string{"ROLEGATE_ADDR": "[::1]:9000"}, want: "http://[::1]:9000", wantIssuer: "http://[::1]:9000"},
+		{name: "set", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://auth.example.com"}, want: "https://auth.example.com", wantIssuer: "https://auth.example.com"},
+		{name: "trailing slash dropped", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://auth.example.com/"}, want: "https://auth.example.com", wantIssuer: "https://auth.example.com"},
+		{name: "with a path", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://example.com/auth//"}, want: "https://example.com/auth", wantIssuer: "https://example.com/auth"},
+		{name: "with a port", env: map[string]string{"ROLEGATE_PUBLIC_URL": "http://10.0.0.5:8080"}, want: "http://10.0.0.5:8080", wantIssuer: "http://10.0.0.5:8080"},
+		{name: "scheme in capitals", env: map[string]string{"ROLEGATE_PUBLIC_URL": "HTTPS://auth.example.com"}, want: "https://auth.example.com", wantIssuer: "https://auth.example.com"},
+		{name: "issuer overridden", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://auth.example.com", "ROLEGATE_JWT_ISSUER": "rolegate"}, want: "https://auth.example.com", wantIssuer: "rolegate"},
+		{name: "every interface, set", env: map[string]string{"ROLEGATE_ADDR": ":8080", "ROLEGATE_PUBLIC_URL": "https://auth.example.com"}, want: "https://auth.example.com", wantIssuer: "https://auth.example.com"},
+		{name: "every interface, unset", env: map[string]string{"ROLEGATE_ADDR": ":8080"}, wantErr: `ROLEGATE_PUBLIC_URL: unset, and ROLEGATE_ADDR ":8080" names no host`},
+		{name: "0.0.0.0, unset", env: map[string]string{"ROLEGATE_ADDR": "0.0.0.0:8080"}, wantErr: "ROLEGATE_PUBLIC_URL: unset"},
+		{name: "[::], unset", env: map[string]string{"ROLEGATE_ADDR": "[::]:8080"}, wantErr: "ROLEGATE_PUBLIC_URL: unset"},
+		{name: "no scheme", env: map[string]string{"ROLEGATE_PUBLIC_URL": "auth.example.com"}, wantErr: "not an absolute http or https URL"},
+		{name: "relative", env: map[string]string{"ROLEGATE_PUBLIC_URL": "/auth"}, wantErr: "not an absolute http or https URL"},
+		{name: "another scheme", env: map[string]string{"ROLEGATE_PUBLIC_URL": "ftp://auth.example.com"}, wantErr: "not an absolute http or https URL"},
+		{name: "no host", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://:443"}, wantErr: "not an absolute http or https URL"},
+		{name: "query", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://auth.example.com/?a=b"}, wantErr: "not an absolute http or https URL"},
+		{name: "empty query", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://auth.example.com?"}, wantErr: "not an absolute http or https URL"},
+		{name: "fragment", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://auth.example.com/#x"}, wantErr: "not an absolute http or https URL"},
+		{name: "empty fragment", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://auth.example.com#"}, wantErr: "not an absolute http or https URL"},
+		{name: "credentials", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://user:pw@auth.example.com"}, wantErr: "not an absolute http or https URL"},
+		{name: "white space", env: map[string]string{"ROLEGATE_PUBLIC_URL": " https://auth.example.com"}, wantErr: "ROLEGATE_PUBLIC_URL: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || c.PublicURL != tt.want || c.JWTIssuer != tt.wantIssuer {
+				t.Fatalf("PublicURL %q, JWTIssuer %q, %v; want %q, %q", c.PublicURL, c.JWTIssuer, err, tt.want, tt.wantIssuer)
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/rolegate/rolegate/gen/api"
-	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/token"
 )
 
@@ -17,9 +16,17 @@ type Discovery struct {
 	Tokens *token.Manager
 	// Issuer is the iss of access tokens.
 	Issuer string
+	// PublicURL is the URL clients reach rolegate by, without a trailing
+	// slash: the base of the endpoints the metadata names. It is
+	// configured, never read from a request, whose Host and X-Forwarded-*
+	// headers any client sets and a shared cache would keep for others.
+	PublicURL string
 	// JWKSMaxAge is how long clients may cache the JWKS; a new key is
 	// published longer than that before it signs.
 	JWKSMaxAge time.Duration
+	// MetadataMaxAge is how long clients may cache the metadata, which
+	// changes only with the configuration.
+	MetadataMaxAge time.Duration
 }
 
 // GetJWKS serves the public keys tokens verify with, never a private or
@@ -44,20 +51,22 @@ func (d Discovery) GetJWKS(context.Context, api.GetJWKSRequestObject) (api.GetJW
 }
 
 // GetAuthorizationServerMetadata serves RFC 8414 metadata; its endpoints
-// are absolute URLs on the origin the request came to.
-func (d Discovery) GetAuthorizationServerMetadata(ctx context.Context, _ api.GetAuthorizationServerMetadataRequestObject) (api.GetAuthorizationServerMetadataResponseObject, error) {
-	origin := httplog.Origin(ctx)
+// are absolute URLs on the public URL, the same for every request.
+func (d Discovery) GetAuthorizationServerMetadata(context.Context, api.GetAuthorizationServerMetadataRequestObject) (api.GetAuthorizationServerMetadataResponseObject, error) {
 	// Public clients (people's apps) send no credentials; machine clients
 	// send theirs with HTTP Basic or in the form.
 	methods := []string{"client_secret_basic", "client_secret_post", "none"}
 	return api.GetAuthorizationServerMetadata200JSONResponse{
-		Issuer:                                 d.Issuer,
-		TokenEndpoint:                          origin + "/token",
-		JwksUri:                                origin + "/.well-known/jwks.json",
-		RevocationEndpoint:                     origin + "/token/revoke",
-		GrantTypesSupported:                    grantTypes(),
-		TokenEndpointAuthMethodsSupported:      methods,
-		RevocationEndpointAuthMethodsSupported: &[]string{"none"},
-		ResponseTypesSupported:                 []string{},
+		Body: api.AuthorizationServerMetadata{
+			Issuer:                                 d.Issuer,
+			TokenEndpoint:                          d.PublicURL + "/token",
+			JwksUri:                                d.PublicURL + "/.well-known/jwks.json",
+			RevocationEndpoint:                     d.PublicURL + "/token/revoke",
+			GrantTypesSupported:                    grantTypes(),
+			TokenEndpointAuthMethodsSupported:      methods,
+			RevocationEndpointAuthMethodsSupported: &[]string{"none"},
+			ResponseTypesSupported:                 []string{},
+		},
+		Headers: api.GetAuthorizationServerMetadata200ResponseHeaders{CacheControl: "public, max-age=" + strconv.Itoa(int(d.MetadataMaxAge.Seconds()))},
 	}, nil
 }

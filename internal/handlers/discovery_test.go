@@ -158,3 +158,48 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 		t.Error("the revocation endpoint of the metadata did not revoke")
 	}
 }
+
+// The metadata's issuer and endpoints are on the public URL, whatever Host
+// or X-Forwarded-* header a request carries, so that no client can have a
+// shared cache keep metadata that sends others to its own host; caches may
+// keep it as long as the JWKS (issue #18, finding 10).
+func TestMetadataIsOnThePublicURL(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	for _, tt := range []struct {
+		name   string
+		header map[string]string
+	}{
+		{"plain", nil},
+		{"another Host", map[string]string{"Host": "evil.example"}},
+		{"another Host and port", map[string]string{"Host": "evil.example:8443"}},
+		{"X-Forwarded-Host", map[string]string{"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}},
+		{"Forwarded", map[string]string{"Forwarded": `host=evil.example;proto=https`}},
+		{"all at once", map[string]string{"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https", "X-Forwarded-Port": "443"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, "GET", e.URL+"/.well-known/oauth-authorization-server", nil, tt.header)
+			var m map[string]any
+			if err := json.Unmarshal([]byte(r.body), &m); err != nil || r.status != 200 {
+				t.Fatalf("metadata = %d %s", r.status, r.body)
+			}
+			want := map[string]string{
+				"issuer":              apitest.Issuer, // ROLEGATE_JWT_ISSUER, set by apitest
+				"token_endpoint":      e.URL + "/token",
+				"jwks_uri":            e.URL + "/.well-known/jwks.json",
+				"revocation_endpoint": e.URL + "/token/revoke",
+			}
+			for k, v := range want {
+				if m[k] != v {
+					t.Errorf("%s = %v, want %s", k, m[k], v)
+				}
+			}
+			if strings.Contains(r.body, "evil.example") {
+				t.Errorf("the metadata names the request's host: %s", r.body)
+			}
+			if got := r.header.Get("Cache-Control"); got != "public, max-age=300" {
+				t.Errorf("Cache-Control = %q, want public, max-age=300", got)
+			}
+		})
+	}
+}

@@ -39,6 +39,10 @@ func do(t *testing.T, method, u string, body io.Reader, header map[string]string
 		t.Fatal(err)
 	}
 	for k, v := range header {
+		if k == "Host" {
+			req.Host = v // net/http sends req.Host, never a Host in Header
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := apitest.ContractClient(t).Do(req)

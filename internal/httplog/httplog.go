@@ -95,20 +95,6 @@ func isTrusted(addr string, trusted []netip.Prefix) bool {
 	return false
 }
 
-// Origin returns the scheme and host the request ctx belongs to was sent
-// to, such as "http://127.0.0.1:8080", or "" outside a request.
-func Origin(ctx context.Context) string {
-	ri, ok := ctx.Value(ctxKey{}).(*requestInfo)
-	if !ok {
-		return ""
-	}
-	scheme := "http"
-	if ri.req.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + ri.req.Host
-}
-
 // BasicAuth returns the HTTP Basic credentials of the request ctx belongs
 // to, as net/http's Request.BasicAuth does.
 func BasicAuth(ctx context.Context) (user, password string, ok bool) {

@@ -172,6 +172,24 @@ func openForSearch(dir string, u *osUser) error {
 	return nil
 }
 
+// GroupSearchable reports whether dir is set up the way Start sets up a data
+// directory for a cluster it runs as the postgres OS user (when rolegate
+// runs as root): ours, in the postgres user's group, with the group's
+// search permission. A cluster running there needs that permission, since
+// PostgreSQL opens some of its files (global/pg_control) by their absolute
+// path: whoever tightens the directory's modes must keep it.
+func GroupSearchable(dir string) bool {
+	u, err := serverUser()
+	if err != nil || u == nil {
+		return false
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return false
+	}
+	return int(st.Uid) == os.Geteuid() && st.Gid == u.gid && st.Mode&0o010 != 0
+}
+
 // fallbackName is a readable, path-safe label for dir.
 func fallbackName(dir string) string {
 	name := strings.TrimLeft(filepath.Base(dir), ".")

@@ -19,3 +19,6 @@ func start(context.Context, Options) (*Server, error) {
 
 // ProcessesIn returns nothing: there is no cluster off Linux.
 func ProcessesIn(string) []int { return nil }
+
+// GroupSearchable reports false: no cluster runs off Linux.
+func GroupSearchable(string) bool { return false }

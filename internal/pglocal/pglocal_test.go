@@ -329,6 +329,13 @@ func TestStaleState(t *testing.T) {
 			t.Errorf("Dir mode = %v, want 0710", fi.Mode().Perm())
 		}
 	}
+	// Commands that tighten Dir's modes ask this, to keep what the cluster needs.
+	if got, want := GroupSearchable(opts.Dir), os.Geteuid() == 0; got != want {
+		t.Errorf("GroupSearchable(Dir) = %v, want %v", got, want)
+	}
+	if GroupSearchable(filepath.Join(opts.Dir, "pg")) {
+		t.Error("GroupSearchable(the data directory itself, 0700) = true, want false")
+	}
 	pidFile := filepath.Join(s.DataDir(), "postmaster.pid")
 
 	t.Log("step: postmaster killed with SIGKILL, leaving a busy backend behind")

@@ -142,7 +142,10 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
 		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
-		Discovery: handlers.Discovery{Tokens: tokens, Issuer: cfg.JWTIssuer, JWKSMaxAge: jwksMaxAge},
+		Discovery: handlers.Discovery{
+			Tokens: tokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
+			JWKSMaxAge: jwksMaxAge, MetadataMaxAge: metadataMaxAge,
+		},
 	})
 	strict := api.NewStrictHandlerWithOptions(impl, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -244,6 +247,10 @@ const (
 	keysPoll     = 10 * time.Second
 	publishAhead = jwksMaxAge + 6*keysPoll
 )
+
+// metadataMaxAge is how long clients may cache the RFC 8414 metadata, as
+// long as the JWKS: it changes only with the configuration.
+const metadataMaxAge = 5 * time.Minute
 
 // signing returns the token manager for the configured algorithm and the
 // secret other keys are derived from: for HS256, the JWT secret; for EdDSA

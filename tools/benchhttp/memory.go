@@ -119,7 +119,7 @@ func minter(ctx context.Context, dataDir, sample string) (*tokenMinter, error) {
 		m.close()
 		return nil, err
 	}
-	if m.tokens, err = token.New(token.Config{Keys: &ks, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL, Leeway: 30 * time.Second}); err != nil {
+	if m.tokens, err = token.New(token.Config{Keys: &ks, Issuer: issuer, Audience: cfg.JWTAudience, TTL: cfg.AccessTokenTTL, Leeway: 30 * time.Second}); err != nil {
 		m.close()
 		return nil, err
 	}

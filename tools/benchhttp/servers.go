@@ -134,6 +134,10 @@ const (
 	seedDocument  = "bench.pdf"
 	seedNotes     = 10
 	seedUsers     = 20
+	// issuer is the iss of rolegate's tokens (ROLEGATE_JWT_ISSUER), which
+	// the textbook stack and the token minter pin: rolegate's default, its
+	// public URL, would name a port chosen at start.
+	issuer = "rolegate"
 )
 
 // startRolegate starts `rolegate serve` as `make run` does, with a data
@@ -145,6 +149,7 @@ func startRolegate(ctx context.Context, bin, dir string) (*process, error) {
 		"ROLEGATE_DATA_DIR=" + filepath.Join(dir, "data"),
 		"ROLEGATE_ADMIN_PASSWORD=" + adminPassword,
 		"ROLEGATE_TRUSTED_PROXIES=127.0.0.1/32",
+		"ROLEGATE_JWT_ISSUER=" + issuer,
 	}
 	if profiling {
 		port, err := freePort()

@@ -86,7 +86,7 @@ func textbook(jwks []byte) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	parser := jwt.NewParser(jwt.WithValidMethods([]string{"EdDSA", "ES256"}), jwt.WithIssuer(cfg.JWTIssuer),
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"EdDSA", "ES256"}), jwt.WithIssuer(issuer),
 		jwt.WithAudience(cfg.JWTAudience), jwt.WithExpirationRequired(), jwt.WithLeeway(30*time.Second))
 	keyfunc := func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
