@@ -159,6 +159,12 @@ type Querier interface {
 	// 2^(failures - limit) seconds, at most max_delay.
 	RecordFailure(ctx context.Context, arg RecordFailureParams) (RecordFailureRow, error)
 	ResetRateLimit(ctx context.Context, key string) error
+	// RevokeRoleHolders raises the token version of every account and every
+	// machine client holding the role name, and logs for each a revocation of
+	// its tokens older than that, kept until expires_at: for the role's
+	// deletion, set-based whatever the number of holders. It returns the
+	// highest seq logged, 0 when nobody holds the role.
+	RevokeRoleHolders(ctx context.Context, arg RevokeRoleHoldersParams) (int64, error)
 	// SetClientSecret replaces a client's secret and raises its token version,
 	// so that tokens issued before are refused; no row when there is no such
 	// client.

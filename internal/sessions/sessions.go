@@ -358,6 +358,20 @@ func (s *Service) RevokeClient(ctx context.Context, q *db.Queries, id string, mi
 	return q.NotifyRevocation(ctx, seq)
 }
 
+// RevokeRole refuses, in q's transaction, every access token of every
+// account and machine client holding role, raising their token versions:
+// for the role's deletion, a change of roles of all its holders, which
+// their next refresh (or client credentials grant) reflects. It takes a
+// fixed number of statements, whatever the number of holders; the caller
+// deletes the role after it, in the same transaction.
+func (s *Service) RevokeRole(ctx context.Context, q *db.Queries, role string) error {
+	seq, err := q.RevokeRoleHolders(ctx, db.RevokeRoleHoldersParams{Name: role, ExpiresAt: ts(s.keepUntil(s.cfg.Now()))})
+	if err != nil || seq == 0 {
+		return err
+	}
+	return q.NotifyRevocation(ctx, seq)
+}
+
 // RevokeToken refuses the one access token jti, which expires at exp, in
 // q's transaction: a token of no session (a machine client's), revoked on
 // its own (RFC 7009). Its entry is kept until the token has expired.
