@@ -48,7 +48,7 @@ func (d Discovery) GetJWKS(context.Context, api.GetJWKSRequestObject) (api.GetJW
 func (d Discovery) GetAuthorizationServerMetadata(ctx context.Context, _ api.GetAuthorizationServerMetadataRequestObject) (api.GetAuthorizationServerMetadataResponseObject, error) {
 	origin := httplog.Origin(ctx)
 	// Public clients (people's apps) send no credentials; machine clients
-	// send theirs with HTTP Basic or in the form.
+	// send theirs with HTTP Basic or in the form, at both endpoints.
 	methods := []string{"client_secret_basic", "client_secret_post", "none"}
 	return api.GetAuthorizationServerMetadata200JSONResponse{
 		Issuer:                                 d.Issuer,
@@ -57,7 +57,7 @@ func (d Discovery) GetAuthorizationServerMetadata(ctx context.Context, _ api.Get
 		RevocationEndpoint:                     origin + "/token/revoke",
 		GrantTypesSupported:                    grantTypes(),
 		TokenEndpointAuthMethodsSupported:      methods,
-		RevocationEndpointAuthMethodsSupported: &[]string{"none"},
+		RevocationEndpointAuthMethodsSupported: &methods,
 		ResponseTypesSupported:                 []string{},
 	}, nil
 }
