@@ -56,8 +56,11 @@ type Options struct {
 	// OnThrottled, if set, is told of the first request refused by
 	// Throttle for each block of a client address or account on this
 	// replica, not of every one: a flood of refused attempts is not a flood
-	// of audit events.
-	OnThrottled func(ctx context.Context, detail string)
+	// of audit events. account is whom the request named, as its
+	// per-account budget counts it: "email:" and a login's canonical
+	// username, "client:" and a client id, "user:" and a caller's account
+	// id, or "" for nobody.
+	OnThrottled func(ctx context.Context, detail, account string)
 }
 
 // The extensions of the spec the gate reads, on an operation or (for

@@ -88,7 +88,7 @@ func (g *gate) tooMany(o *operation, w http.ResponseWriter, r *http.Request, wai
 	httplog.Logger(r.Context()).Info("throttled", "operation", o.route.Operation.OperationID, "retry_after", secs)
 	detail := why + "; retry after " + secs + " seconds."
 	if g.opts.OnThrottled != nil && g.reported.first(joinNames(keys), time.Now().Add(wait)) {
-		g.opts.OnThrottled(r.Context(), why)
+		g.opts.OnThrottled(r.Context(), why, account(r))
 	}
 	if o.oauthErrors {
 		w.Header().Set("Retry-After", secs)

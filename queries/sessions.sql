@@ -99,6 +99,33 @@ RETURNING seq;
 INSERT INTO revocations (token_id, expires_at) VALUES (sqlc.arg(token_id), sqlc.arg(expires_at))
 RETURNING seq;
 
+-- name: RevokeRoleHolders :one
+-- RevokeRoleHolders raises the token version of every account and every
+-- machine client holding the role name, and logs for each a revocation of
+-- its tokens older than that, kept until expires_at: for the role's
+-- deletion, set-based whatever the number of holders. It returns the
+-- highest seq logged, 0 when nobody holds the role.
+WITH role AS (
+    SELECT r.id FROM roles r WHERE r.name = sqlc.arg(name)
+), bumped_users AS (
+    UPDATE users u SET token_version = u.token_version + 1
+    FROM user_roles ur, role
+    WHERE ur.role_id = role.id AND ur.user_id = u.id
+    RETURNING u.id, u.token_version
+), bumped_clients AS (
+    UPDATE clients c SET token_version = c.token_version + 1
+    FROM client_roles cr, role
+    WHERE cr.role_id = role.id AND cr.client_id = c.id
+    RETURNING c.client_id, c.token_version
+), logged AS (
+    INSERT INTO revocations (user_id, client_id, min_version, expires_at)
+    SELECT id, NULL::text, token_version, sqlc.arg(expires_at)::timestamptz FROM bumped_users
+    UNION ALL
+    SELECT NULL::bigint, client_id, token_version, sqlc.arg(expires_at)::timestamptz FROM bumped_clients
+    RETURNING seq
+)
+SELECT coalesce(max(seq), 0)::bigint AS seq FROM logged;
+
 -- name: NotifyRevocation :exec
 -- NotifyRevocation tells every replica listening, once the transaction
 -- commits, that the revocation log has grown to seq.

@@ -445,7 +445,10 @@ type Problem struct {
 
 // RevocationRequest RFC 7009 section 2.1. `token` is optional here so that a missing one is answered in RFC 6749's error format.
 type RevocationRequest struct {
-	Token *string `json:"token,omitempty"`
+	// ClientId A machine client's id, when it authenticates in the form rather than with HTTP Basic.
+	ClientId     *string `json:"client_id,omitempty"`
+	ClientSecret *string `json:"client_secret,omitempty"`
+	Token        *string `json:"token,omitempty"`
 
 	// TokenTypeHint Example: refresh_token
 	TokenTypeHint *string `json:"token_type_hint,omitempty"`
@@ -1156,11 +1159,19 @@ type ClientInterface interface {
 	//
 	// Ends the session of a refresh token or of an access token: every
 	// access token and refresh token of that session stops working at
-	// once, on every replica. This is how a client logs out. Holding the
-	// token is the proof: no other credentials are needed. The answer is
-	// 200 whether or not the token was known or still valid, so that it
-	// tells nothing; `token_type_hint` (`refresh_token` or
+	// once, on every replica. This is how a client logs out. An access
+	// token of no session (a machine client's) is revoked on its own:
+	// that one token stops working at once, on every replica. Holding
+	// the token is the proof: no other credentials are needed. The
+	// answer is 200 whether or not the token was known or still valid,
+	// so that it tells nothing; `token_type_hint` (`refresh_token` or
 	// `access_token`) is optional and only a hint.
+	//
+	// A machine client may authenticate as at `/token` (HTTP Basic, or
+	// `client_id` and `client_secret` in the form; an empty Basic
+	// username counts as none): wrong credentials are 401
+	// `invalid_client`, and a token issued to another client is left
+	// as it is, though the answer is still 200 (RFC 7009 section 2.1).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1171,11 +1182,19 @@ type ClientInterface interface {
 	//
 	// Ends the session of a refresh token or of an access token: every
 	// access token and refresh token of that session stops working at
-	// once, on every replica. This is how a client logs out. Holding the
-	// token is the proof: no other credentials are needed. The answer is
-	// 200 whether or not the token was known or still valid, so that it
-	// tells nothing; `token_type_hint` (`refresh_token` or
+	// once, on every replica. This is how a client logs out. An access
+	// token of no session (a machine client's) is revoked on its own:
+	// that one token stops working at once, on every replica. Holding
+	// the token is the proof: no other credentials are needed. The
+	// answer is 200 whether or not the token was known or still valid,
+	// so that it tells nothing; `token_type_hint` (`refresh_token` or
 	// `access_token`) is optional and only a hint.
+	//
+	// A machine client may authenticate as at `/token` (HTTP Basic, or
+	// `client_id` and `client_secret` in the form; an empty Basic
+	// username counts as none): wrong credentials are 401
+	// `invalid_client`, and a token issued to another client is left
+	// as it is, though the answer is still 200 (RFC 7009 section 2.1).
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -2039,11 +2058,19 @@ func (c *Client) CreateTokenWithFormdataBody(ctx context.Context, body CreateTok
 //
 // Ends the session of a refresh token or of an access token: every
 // access token and refresh token of that session stops working at
-// once, on every replica. This is how a client logs out. Holding the
-// token is the proof: no other credentials are needed. The answer is
-// 200 whether or not the token was known or still valid, so that it
-// tells nothing; `token_type_hint` (`refresh_token` or
+// once, on every replica. This is how a client logs out. An access
+// token of no session (a machine client's) is revoked on its own:
+// that one token stops working at once, on every replica. Holding
+// the token is the proof: no other credentials are needed. The
+// answer is 200 whether or not the token was known or still valid,
+// so that it tells nothing; `token_type_hint` (`refresh_token` or
 // `access_token`) is optional and only a hint.
+//
+// A machine client may authenticate as at `/token` (HTTP Basic, or
+// `client_id` and `client_secret` in the form; an empty Basic
+// username counts as none): wrong credentials are 401
+// `invalid_client`, and a token issued to another client is left
+// as it is, though the answer is still 200 (RFC 7009 section 2.1).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2064,11 +2091,19 @@ func (c *Client) RevokeTokenWithBody(ctx context.Context, contentType string, bo
 //
 // Ends the session of a refresh token or of an access token: every
 // access token and refresh token of that session stops working at
-// once, on every replica. This is how a client logs out. Holding the
-// token is the proof: no other credentials are needed. The answer is
-// 200 whether or not the token was known or still valid, so that it
-// tells nothing; `token_type_hint` (`refresh_token` or
+// once, on every replica. This is how a client logs out. An access
+// token of no session (a machine client's) is revoked on its own:
+// that one token stops working at once, on every replica. Holding
+// the token is the proof: no other credentials are needed. The
+// answer is 200 whether or not the token was known or still valid,
+// so that it tells nothing; `token_type_hint` (`refresh_token` or
 // `access_token`) is optional and only a hint.
+//
+// A machine client may authenticate as at `/token` (HTTP Basic, or
+// `client_id` and `client_secret` in the form; an empty Basic
+// username counts as none): wrong credentials are 401
+// `invalid_client`, and a token issued to another client is left
+// as it is, though the answer is still 200 (RFC 7009 section 2.1).
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -4438,11 +4473,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Ends the session of a refresh token or of an access token: every
 	// access token and refresh token of that session stops working at
-	// once, on every replica. This is how a client logs out. Holding the
-	// token is the proof: no other credentials are needed. The answer is
-	// 200 whether or not the token was known or still valid, so that it
-	// tells nothing; `token_type_hint` (`refresh_token` or
+	// once, on every replica. This is how a client logs out. An access
+	// token of no session (a machine client's) is revoked on its own:
+	// that one token stops working at once, on every replica. Holding
+	// the token is the proof: no other credentials are needed. The
+	// answer is 200 whether or not the token was known or still valid,
+	// so that it tells nothing; `token_type_hint` (`refresh_token` or
 	// `access_token`) is optional and only a hint.
+	//
+	// A machine client may authenticate as at `/token` (HTTP Basic, or
+	// `client_id` and `client_secret` in the form; an empty Basic
+	// username counts as none): wrong credentials are 401
+	// `invalid_client`, and a token issued to another client is left
+	// as it is, though the answer is still 200 (RFC 7009 section 2.1).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4453,11 +4496,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Ends the session of a refresh token or of an access token: every
 	// access token and refresh token of that session stops working at
-	// once, on every replica. This is how a client logs out. Holding the
-	// token is the proof: no other credentials are needed. The answer is
-	// 200 whether or not the token was known or still valid, so that it
-	// tells nothing; `token_type_hint` (`refresh_token` or
+	// once, on every replica. This is how a client logs out. An access
+	// token of no session (a machine client's) is revoked on its own:
+	// that one token stops working at once, on every replica. Holding
+	// the token is the proof: no other credentials are needed. The
+	// answer is 200 whether or not the token was known or still valid,
+	// so that it tells nothing; `token_type_hint` (`refresh_token` or
 	// `access_token`) is optional and only a hint.
+	//
+	// A machine client may authenticate as at `/token` (HTTP Basic, or
+	// `client_id` and `client_secret` in the form; an empty Basic
+	// username counts as none): wrong credentials are 401
+	// `invalid_client`, and a token issued to another client is left
+	// as it is, though the answer is still 200 (RFC 7009 section 2.1).
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7552,6 +7603,13 @@ type RevokeTokenResponse400Headers struct {
 	Pragma       string
 }
 
+// RevokeTokenResponse401Headers the declared response headers of an HTTP 401 response for RevokeToken
+type RevokeTokenResponse401Headers struct {
+	CacheControl    string
+	Pragma          string
+	WWWAuthenticate string
+}
+
 // RevokeTokenResponse413Headers the declared response headers of an HTTP 413 response for RevokeToken
 type RevokeTokenResponse413Headers struct {
 	CacheControl string
@@ -7568,6 +7626,8 @@ type RevokeTokenResponse struct {
 	HTTPResponse *http.Response
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *OAuthError
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OAuthError
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *OAuthError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -7576,6 +7636,8 @@ type RevokeTokenResponse struct {
 	Headers200 *RevokeTokenResponse200Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *RevokeTokenResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeTokenResponse401Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *RevokeTokenResponse413Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -7585,6 +7647,11 @@ type RevokeTokenResponse struct {
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
 func (r RevokeTokenResponse) GetJSON400() *OAuthError {
 	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RevokeTokenResponse) GetJSON401() *OAuthError {
+	return r.JSON401
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -9116,11 +9183,19 @@ func (c *ClientWithResponses) CreateTokenWithFormdataBodyWithResponse(ctx contex
 //
 // Ends the session of a refresh token or of an access token: every
 // access token and refresh token of that session stops working at
-// once, on every replica. This is how a client logs out. Holding the
-// token is the proof: no other credentials are needed. The answer is
-// 200 whether or not the token was known or still valid, so that it
-// tells nothing; `token_type_hint` (`refresh_token` or
+// once, on every replica. This is how a client logs out. An access
+// token of no session (a machine client's) is revoked on its own:
+// that one token stops working at once, on every replica. Holding
+// the token is the proof: no other credentials are needed. The
+// answer is 200 whether or not the token was known or still valid,
+// so that it tells nothing; `token_type_hint` (`refresh_token` or
 // `access_token`) is optional and only a hint.
+//
+// A machine client may authenticate as at `/token` (HTTP Basic, or
+// `client_id` and `client_secret` in the form; an empty Basic
+// username counts as none): wrong credentials are 401
+// `invalid_client`, and a token issued to another client is left
+// as it is, though the answer is still 200 (RFC 7009 section 2.1).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9137,11 +9212,19 @@ func (c *ClientWithResponses) RevokeTokenWithBodyWithResponse(ctx context.Contex
 //
 // Ends the session of a refresh token or of an access token: every
 // access token and refresh token of that session stops working at
-// once, on every replica. This is how a client logs out. Holding the
-// token is the proof: no other credentials are needed. The answer is
-// 200 whether or not the token was known or still valid, so that it
-// tells nothing; `token_type_hint` (`refresh_token` or
+// once, on every replica. This is how a client logs out. An access
+// token of no session (a machine client's) is revoked on its own:
+// that one token stops working at once, on every replica. Holding
+// the token is the proof: no other credentials are needed. The
+// answer is 200 whether or not the token was known or still valid,
+// so that it tells nothing; `token_type_hint` (`refresh_token` or
 // `access_token`) is optional and only a hint.
+//
+// A machine client may authenticate as at `/token` (HTTP Basic, or
+// `client_id` and `client_secret` in the form; an empty Basic
+// username counts as none): wrong credentials are 401
+// `invalid_client`, and a token issued to another client is left
+// as it is, though the answer is still 200 (RFC 7009 section 2.1).
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12251,6 +12334,13 @@ func ParseRevokeTokenResponse(rsp *http.Response) (*RevokeTokenResponse, error) 
 		}
 		response.JSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OAuthError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest OAuthError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12295,6 +12385,30 @@ func ParseRevokeTokenResponse(rsp *http.Response) (*RevokeTokenResponse, error) 
 			headers.Pragma = value
 		}
 		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RevokeTokenResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Pragma"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Pragma", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Pragma = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 413:
 		var headers RevokeTokenResponse413Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -17886,6 +18000,32 @@ func (response RevokeToken400JSONResponse) VisitRevokeTokenResponse(w http.Respo
 	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
 	w.Header().Set("Pragma", fmt.Sprint(response.Headers.Pragma))
 	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeToken401ResponseHeaders struct {
+	CacheControl    string
+	Pragma          string
+	WWWAuthenticate string
+}
+
+type RevokeToken401JSONResponse struct {
+	Body    OAuthError
+	Headers RevokeToken401ResponseHeaders
+}
+
+func (response RevokeToken401JSONResponse) VisitRevokeTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Pragma", fmt.Sprint(response.Headers.Pragma))
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
 }

@@ -170,6 +170,12 @@ type Querier interface {
 	// A key blocked at now is left as it is, and no row is returned: the
 	// caller then rolls back the reservations of the attempt's other keys.
 	ReserveAttempt(ctx context.Context, arg []ReserveAttemptParams) *ReserveAttemptBatchResults
+	// RevokeRoleHolders raises the token version of every account and every
+	// machine client holding the role name, and logs for each a revocation of
+	// its tokens older than that, kept until expires_at: for the role's
+	// deletion, set-based whatever the number of holders. It returns the
+	// highest seq logged, 0 when nobody holds the role.
+	RevokeRoleHolders(ctx context.Context, arg RevokeRoleHoldersParams) (int64, error)
 	// SetClientSecret replaces a client's secret and raises its token version,
 	// so that tokens issued before are refused; no row when there is no such
 	// client.

@@ -474,6 +474,46 @@ func (q *Queries) NotifyRevocation(ctx context.Context, seq int64) error {
 	return err
 }
 
+const revokeRoleHolders = `-- name: RevokeRoleHolders :one
+WITH role AS (
+    SELECT r.id FROM roles r WHERE r.name = $1
+), bumped_users AS (
+    UPDATE users u SET token_version = u.token_version + 1
+    FROM user_roles ur, role
+    WHERE ur.role_id = role.id AND ur.user_id = u.id
+    RETURNING u.id, u.token_version
+), bumped_clients AS (
+    UPDATE clients c SET token_version = c.token_version + 1
+    FROM client_roles cr, role
+    WHERE cr.role_id = role.id AND cr.client_id = c.id
+    RETURNING c.client_id, c.token_version
+), logged AS (
+    INSERT INTO revocations (user_id, client_id, min_version, expires_at)
+    SELECT id, NULL::text, token_version, $2::timestamptz FROM bumped_users
+    UNION ALL
+    SELECT NULL::bigint, client_id, token_version, $2::timestamptz FROM bumped_clients
+    RETURNING seq
+)
+SELECT coalesce(max(seq), 0)::bigint AS seq FROM logged
+`
+
+type RevokeRoleHoldersParams struct {
+	Name      string
+	ExpiresAt pgtype.Timestamptz
+}
+
+// RevokeRoleHolders raises the token version of every account and every
+// machine client holding the role name, and logs for each a revocation of
+// its tokens older than that, kept until expires_at: for the role's
+// deletion, set-based whatever the number of holders. It returns the
+// highest seq logged, 0 when nobody holds the role.
+func (q *Queries) RevokeRoleHolders(ctx context.Context, arg RevokeRoleHoldersParams) (int64, error) {
+	row := q.db.QueryRow(ctx, revokeRoleHolders, arg.Name, arg.ExpiresAt)
+	var seq int64
+	err := row.Scan(&seq)
+	return seq, err
+}
+
 const touchSession = `-- name: TouchSession :exec
 UPDATE sessions SET last_used_at = $1 WHERE id = $2
 `

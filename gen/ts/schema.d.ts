@@ -62,11 +62,19 @@ export interface paths {
          * Revoke a token, ending its session (RFC 7009)
          * @description Ends the session of a refresh token or of an access token: every
          *     access token and refresh token of that session stops working at
-         *     once, on every replica. This is how a client logs out. Holding the
-         *     token is the proof: no other credentials are needed. The answer is
-         *     200 whether or not the token was known or still valid, so that it
-         *     tells nothing; `token_type_hint` (`refresh_token` or
+         *     once, on every replica. This is how a client logs out. An access
+         *     token of no session (a machine client's) is revoked on its own:
+         *     that one token stops working at once, on every replica. Holding
+         *     the token is the proof: no other credentials are needed. The
+         *     answer is 200 whether or not the token was known or still valid,
+         *     so that it tells nothing; `token_type_hint` (`refresh_token` or
          *     `access_token`) is optional and only a hint.
+         *
+         *     A machine client may authenticate as at `/token` (HTTP Basic, or
+         *     `client_id` and `client_secret` in the form; an empty Basic
+         *     username counts as none): wrong credentials are 401
+         *     `invalid_client`, and a token issued to another client is left
+         *     as it is, though the answer is still 200 (RFC 7009 section 2.1).
          */
         post: operations["revokeToken"];
         delete?: never;
@@ -850,6 +858,10 @@ export interface components {
             token?: string;
             /** @example refresh_token */
             token_type_hint?: string;
+            /** @description A machine client's id, when it authenticates in the form rather than with HTTP Basic. */
+            client_id?: string;
+            /** Format: password */
+            client_secret?: string;
         };
         Session: {
             /** Format: uuid */
@@ -1274,6 +1286,19 @@ export interface operations {
             /** @description The request was refused (RFC 6749 section 5.2). */
             400: {
                 headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    Pragma: components["headers"]["NoCache"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description The client credentials are wrong (RFC 6749 section 5.2, `invalid_client`). */
+            401: {
+                headers: {
+                    /** @description The Basic challenge a client answers with its credentials. */
+                    "WWW-Authenticate": string;
                     "Cache-Control": components["headers"]["NoStore"];
                     Pragma: components["headers"]["NoCache"];
                     [name: string]: unknown;

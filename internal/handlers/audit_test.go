@@ -136,3 +136,78 @@ func TestAuditTrail(t *testing.T) {
 	// Admins only.
 	assertProblem(t, do(t, "GET", e.URL+"/audit-events", nil, bearer(e.Token(t, e.CreateUser(t, "nosy@example.com", "user")))), 403)
 }
+
+// Every security event names whom it concerns: the account
+// (subject_user_id) or the machine client (subject client:<id>), and the
+// session where there is one.
+func TestAuditNamesWho(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := apitest.New(t, apitest.Options{Now: clk.Now, TrustLoopback: true})
+	root := e.CreateUser(t, "root@example.com", "admin", "user")
+	admin := tokensOf(t, loginFrom(t, e, "198.51.100.1", root.Email, root.Password)).access
+	u := e.CreateUser(t, "named@example.com", "user")
+	uid := float64(u.ID)
+	c := createClient(t, e, admin, `{"name":"named client","roles":["system"]}`)
+	clientFrom := func(addr, secret string) response {
+		t.Helper()
+		return do(t, "POST", e.URL+"/token", form("grant_type", "client_credentials"),
+			map[string]string{"Content-Type": formCT, "Authorization": basic(c.id, secret), "X-Forwarded-For": addr})
+	}
+	// find returns the events of type typ, failing unless one has want's
+	// fields.
+	find := func(typ string, want map[string]any) {
+		t.Helper()
+		items, _ := auditPage(t, e, admin, url.Values{"type": {typ}})
+	events:
+		for _, ev := range items {
+			for k, v := range want {
+				if ev[k] != v {
+					continue events
+				}
+			}
+			return
+		}
+		t.Errorf("no %s event with %v among %v", typ, want, items)
+	}
+
+	// A reused refresh token: the event and the end of the session name
+	// the account and the session.
+	stolen := tokensOf(t, loginFrom(t, e, "198.51.100.2", u.Email, u.Password))
+	sid := "session:" + claim(t, stolen.access, "sid").(string)
+	clk.Advance(time.Minute)
+	tokensOf(t, refresh(t, e, stolen.refresh))
+	clk.Advance(time.Minute)
+	assertOAuthError(t, refresh(t, e, stolen.refresh), 400, "invalid_grant")
+	find("token.refresh_reused", map[string]any{"subject_user_id": uid, "subject": sid})
+	find("session.ended", map[string]any{"subject_user_id": uid, "subject": sid})
+
+	// Revocations: of a session, of a client's token, of a token of no
+	// session.
+	tok := tokensOf(t, loginFrom(t, e, "198.51.100.2", u.Email, u.Password))
+	revoke(t, e, "token", tok.refresh)
+	find("token.revoked", map[string]any{"subject_user_id": uid, "subject": "session:" + claim(t, tok.access, "sid").(string)})
+	tok = tokensOf(t, loginFrom(t, e, "198.51.100.2", u.Email, u.Password))
+	revoke(t, e, "token", tok.access)
+	find("token.revoked", map[string]any{"subject_user_id": uid, "subject": "session:" + claim(t, tok.access, "sid").(string)})
+	revoke(t, e, "token", clientFrom("198.51.100.2", c.secret).json(t)["access_token"].(string))
+	find("token.revoked", map[string]any{"subject": "client:" + c.id})
+	revoke(t, e, "token", e.Token(t, u))
+	find("token.revoked", map[string]any{"subject_user_id": uid, "subject": "user:" + itoa(u.ID)})
+
+	// A failed client login names the client it claimed to be.
+	assertInvalidClient(t, clientFrom("198.51.100.3", "wrong"))
+	find("login.failed", map[string]any{"subject": "client:" + c.id, "client_addr": "198.51.100.3"})
+
+	// Throttling names the account, and the client.
+	for range 10 {
+		assertOAuthError(t, loginFrom(t, e, "198.51.100.4", u.Email, "wrong password"), 400, "invalid_grant")
+	}
+	assertOAuthError(t, loginFrom(t, e, "198.51.100.4", u.Email, u.Password), 429, "slow_down")
+	find("login.throttled", map[string]any{"subject_user_id": uid, "subject": "user:" + itoa(u.ID)})
+	for range 9 { // one failure above already
+		assertInvalidClient(t, clientFrom("198.51.100.5", "wrong"))
+	}
+	assertOAuthError(t, clientFrom("198.51.100.5", c.secret), 429, "slow_down")
+	find("login.throttled", map[string]any{"subject": "client:" + c.id})
+}

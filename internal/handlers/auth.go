@@ -126,11 +126,11 @@ var errBadClient = &oauth.Error{Status: http.StatusUnauthorized, Code: oauth.Inv
 
 // client authenticates the machine client that presented credentials
 // (RFC 6749 section 2.3.1: HTTP Basic, or client_id and client_secret in
-// the form, not both), on whatever grant; ok is false when none were
-// presented. Wrong credentials are errBadClient. HTTP Basic with an empty
-// id is none: golang.org/x/oauth2, configured without a client, sends it
-// first (AuthStyleAutoDetect), and a client without an id authenticates
-// nothing.
+// the form, not both), on whatever grant and at revocation; ok is false
+// when none were presented. An empty Basic username is none: that is what
+// golang.org/x/oauth2 sends ("Basic Og==") for a client without an id.
+// Wrong credentials are errBadClient, and then c.ClientID is the id
+// presented (perhaps naming no client), for the audit trail.
 func (a Auth) client(ctx context.Context, f *api.TokenRequest) (c db.GetClientRow, ok bool, err error) {
 	id, secret, basic := httplog.BasicAuth(ctx)
 	basic = basic && id != ""
@@ -140,6 +140,9 @@ func (a Auth) client(ctx context.Context, f *api.TokenRequest) (c db.GetClientRo
 		return c, false, oauth.Refuse(oauth.InvalidRequest, "Client credentials go in the Authorization header or in the form, not both.")
 	case form:
 		if f.ClientId == nil || f.ClientSecret == nil {
+			if f.ClientId != nil {
+				c.ClientID = *f.ClientId
+			}
 			return c, false, errBadClient
 		}
 		id, secret = *f.ClientId, *f.ClientSecret
@@ -152,7 +155,7 @@ func (a Auth) client(ctx context.Context, f *api.TokenRequest) (c db.GetClientRo
 		id, err1 = url.QueryUnescape(id)
 		secret, err2 = url.QueryUnescape(secret)
 		if err1 != nil || err2 != nil {
-			return c, false, errBadClient
+			return db.GetClientRow{ClientID: id}, false, errBadClient
 		}
 	}
 	c, err = a.Queries.GetClient(ctx, id)
@@ -168,9 +171,20 @@ func (a Auth) client(ctx context.Context, f *api.TokenRequest) (c db.GetClientRo
 	}
 	got := sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(got[:], want) != 1 || !found {
-		return c, false, errBadClient
+		return db.GetClientRow{ClientID: id}, false, errBadClient
 	}
 	return c, true, nil
+}
+
+// clientSubject names a client id as the audit trail's subject. The id may
+// be one a caller presented, naming no client: it is cut to the length of
+// a client id, as valid text.
+func clientSubject(id string) string {
+	id = strings.ToValidUTF8(strings.ReplaceAll(id, "\x00", ""), "")
+	if len(id) > 64 {
+		id = strings.ToValidUTF8(id[:64], "")
+	}
+	return "client:" + id
 }
 
 // requestedScope parses scope (RFC 6749 section 3.3): space-separated role
@@ -210,7 +224,13 @@ func (a Auth) clientCredentialsGrant(ctx context.Context, f *api.TokenRequest) (
 		err = errBadClient
 	}
 	if errors.Is(err, errBadClient) {
-		a.Audit.Record(ctx, audit.Event{Type: audit.LoginFailed, Detail: "invalid client credentials"})
+		ev := audit.Event{Type: audit.LoginFailed, Detail: "invalid client credentials"}
+		if c.ClientID != "" {
+			ev.Subject = clientSubject(c.ClientID)
+		} else {
+			ev.Detail = "no client credentials"
+		}
+		a.Audit.Record(ctx, ev)
 	}
 	if err != nil {
 		return nil, err
@@ -219,7 +239,7 @@ func (a Auth) clientCredentialsGrant(ctx context.Context, f *api.TokenRequest) (
 	if err != nil {
 		return nil, err
 	}
-	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, Subject: "client:" + c.ClientID, Detail: "client credentials"})
+	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, Subject: clientSubject(c.ClientID), Detail: "client credentials"})
 	return a.tokenResponse(token.Subject{ClientID: c.ClientID, Roles: roles, Version: c.TokenVersion}, "")
 }
 
@@ -239,9 +259,9 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	case f.Password == nil || *f.Password == "":
 		return nil, oauth.Refuse(oauth.InvalidRequest, "password is required.")
 	}
-	if _, _, err := a.client(ctx, f); err != nil {
+	if c, _, err := a.client(ctx, f); err != nil {
 		if errors.Is(err, errBadClient) {
-			a.Audit.Record(ctx, audit.Event{Type: audit.LoginFailed, Subject: *f.Username, Detail: "invalid client credentials"})
+			a.Audit.Record(ctx, audit.Event{Type: audit.LoginFailed, Subject: *f.Username, Detail: "invalid client credentials (" + clientSubject(c.ClientID) + ")"})
 		}
 		return nil, err
 	}
@@ -329,8 +349,11 @@ func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.Create
 	if errors.Is(err, sessions.ErrInvalidScope) {
 		return nil, oauth.Refuse(oauth.InvalidScope, "The scope asks for a role the session does not grant.")
 	}
-	if errors.Is(err, sessions.ErrReused) {
-		a.Audit.Record(ctx, audit.Event{Type: audit.RefreshReused, Detail: "a used refresh token came back; its session is ended"})
+	if re, ok := errors.AsType[*sessions.ReusedError](err); ok {
+		a.Audit.Record(ctx, audit.Event{Type: audit.RefreshReused, SubjectUserID: re.UserID, Subject: "session:" + re.SessionID,
+			Detail: "a used refresh token came back; its session is ended"})
+		a.Audit.Record(ctx, audit.Event{Type: audit.SessionEnded, SubjectUserID: re.UserID, Subject: "session:" + re.SessionID,
+			Detail: "refresh token reused"})
 	}
 	if errors.Is(err, sessions.ErrInvalidGrant) {
 		httplog.Logger(ctx).Info("refresh refused", "reason", err.Error())
@@ -345,35 +368,90 @@ func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.Create
 		SessionID: s.SessionID, Version: u.TokenVersion}, s.RefreshToken)
 }
 
-// RevokeToken ends the session of a refresh token or an access token (RFC
-// 7009); it answers 200 whether or not the token was valid.
+// RevokeToken revokes a refresh token or an access token (RFC 7009): it
+// ends the session of either, or, for an access token of no session (a
+// machine client's), refuses that one token by its jti; every replica
+// refuses what it revoked at once. It answers 200 whether or not the
+// token was valid. A client that presents credentials is authenticated as
+// at /token (401 invalid_client for wrong ones), and a token issued to
+// another client is left alone (still 200, RFC 7009 section 2.1); users'
+// sessions record no client, so any caller holding one's token may end
+// it. Without credentials, holding the token is proof enough.
 func (a Auth) RevokeToken(ctx context.Context, req api.RevokeTokenRequestObject) (api.RevokeTokenResponseObject, error) {
 	f := req.Body
 	if f == nil || f.Token == nil || *f.Token == "" {
 		return revokeError(oauth.Refuse(oauth.InvalidRequest, "token is required.")), nil
 	}
-	var sid string
-	// The hint only orders the guesses (RFC 7009 section 2.1).
-	if c, err := a.Tokens.Verify(*f.Token); err == nil {
-		sid = c.SessionID
-	} else {
-		if sid, err = a.Sessions.SessionOf(ctx, *f.Token); err != nil {
-			return nil, err
-		}
+	caller, authenticated, err := a.client(ctx, &api.TokenRequest{ClientId: f.ClientId, ClientSecret: f.ClientSecret})
+	if e, ok := errors.AsType[*oauth.Error](err); ok {
+		return revokeError(e), nil
 	}
-	if sid != "" {
-		if err := a.Sessions.End(ctx, sid); err != nil {
+	if err != nil {
+		return nil, err
+	}
+	// The hint only orders the guesses (RFC 7009 section 2.1).
+	c, err := a.Tokens.Verify(*f.Token)
+	switch {
+	case err == nil && c.ClientID != "" && authenticated && c.ClientID != caller.ClientID:
+		httplog.Logger(ctx).Info("revocation refused: the token was issued to another client", "client_id", caller.ClientID)
+	case err == nil && c.SessionID == "":
+		if err := a.revokeAccessToken(ctx, c); err != nil {
 			return nil, err
 		}
-		a.Audit.Record(ctx, audit.Event{Type: audit.TokenRevoked, Subject: "session:" + sid})
+	case err == nil:
+		if err := a.endSession(ctx, c.SessionID, c.UserID); err != nil {
+			return nil, err
+		}
+	default:
+		sid, user, err := a.Sessions.SessionOf(ctx, *f.Token)
+		if err != nil {
+			return nil, err
+		}
+		if sid != "" {
+			if err := a.endSession(ctx, sid, user); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return api.RevokeToken200Response{Headers: api.RevokeToken200ResponseHeaders{CacheControl: "no-store"}}, nil
 }
 
-// revokeError is the revocation endpoint's answer to a malformed request.
+// endSession ends the session sid of user, revoked with one of its tokens.
+func (a Auth) endSession(ctx context.Context, sid string, user int64) error {
+	if err := a.Sessions.End(ctx, sid); err != nil {
+		return err
+	}
+	a.Audit.Record(ctx, audit.Event{Type: audit.TokenRevoked, SubjectUserID: user, Subject: "session:" + sid})
+	return nil
+}
+
+// revokeAccessToken refuses the access token c, of no session, by its jti.
+func (a Auth) revokeAccessToken(ctx context.Context, c *token.Claims) error {
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		return a.Sessions.RevokeToken(ctx, db.New(tx), c.ID, c.ExpiresAt)
+	})
+	if err != nil {
+		return err
+	}
+	a.Sessions.Sync(ctx)
+	ev := audit.Event{Type: audit.TokenRevoked, SubjectUserID: c.UserID, Subject: userSubject(c.UserID), Detail: "access token " + c.ID}
+	if c.ClientID != "" {
+		ev.SubjectUserID, ev.Subject = 0, clientSubject(c.ClientID)
+	}
+	a.Audit.Record(ctx, ev)
+	return nil
+}
+
+// revokeError is the revocation endpoint's answer to a refused request:
+// 400, or 401 with a Basic challenge for bad client credentials.
 func revokeError(e *oauth.Error) api.RevokeTokenResponseObject {
+	body := api.OAuthError{Error: api.OAuthErrorError(e.Code), ErrorDescription: &e.Description}
+	if e.Status == http.StatusUnauthorized {
+		return api.RevokeToken401JSONResponse{Body: body, Headers: api.RevokeToken401ResponseHeaders{
+			CacheControl: "no-store", Pragma: "no-cache", WWWAuthenticate: `Basic realm="rolegate"`}}
+	}
 	return api.RevokeToken400JSONResponse{
-		Body:    api.OAuthError{Error: api.OAuthErrorError(e.Code), ErrorDescription: &e.Description},
+		Body:    body,
 		Headers: api.RevokeToken400ResponseHeaders{CacheControl: "no-store", Pragma: "no-cache"},
 	}
 }

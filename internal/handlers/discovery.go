@@ -54,7 +54,7 @@ func (d Discovery) GetJWKS(context.Context, api.GetJWKSRequestObject) (api.GetJW
 // are absolute URLs on the public URL, the same for every request.
 func (d Discovery) GetAuthorizationServerMetadata(context.Context, api.GetAuthorizationServerMetadataRequestObject) (api.GetAuthorizationServerMetadataResponseObject, error) {
 	// Public clients (people's apps) send no credentials; machine clients
-	// send theirs with HTTP Basic or in the form.
+	// send theirs with HTTP Basic or in the form, at both endpoints.
 	methods := []string{"client_secret_basic", "client_secret_post", "none"}
 	return api.GetAuthorizationServerMetadata200JSONResponse{
 		Body: api.AuthorizationServerMetadata{
@@ -64,7 +64,7 @@ func (d Discovery) GetAuthorizationServerMetadata(context.Context, api.GetAuthor
 			RevocationEndpoint:                     d.PublicURL + "/token/revoke",
 			GrantTypesSupported:                    grantTypes(),
 			TokenEndpointAuthMethodsSupported:      methods,
-			RevocationEndpointAuthMethodsSupported: &[]string{"none"},
+			RevocationEndpointAuthMethodsSupported: &methods,
 			ResponseTypesSupported:                 []string{},
 		},
 		Headers: api.GetAuthorizationServerMetadata200ResponseHeaders{CacheControl: "public, max-age=" + strconv.Itoa(int(d.MetadataMaxAge.Seconds()))},

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -141,6 +142,11 @@ func TestAuthorizationServerMetadata(t *testing.T) {
 	m.RevocationEndpoint, _ = raw["revocation_endpoint"].(string)
 	if r.status != 200 || m.Issuer != apitest.Issuer || m.TokenEndpoint != e.URL+"/token" {
 		t.Fatalf("metadata = %d %s", r.status, r.body)
+	}
+	for _, methods := range []string{"token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"} {
+		if got := fmt.Sprint(raw[methods]); got != "[client_secret_basic client_secret_post none]" {
+			t.Errorf("%s = %s", methods, got)
+		}
 	}
 	for _, g := range []string{"password", "refresh_token", "client_credentials"} {
 		if !strings.Contains(strings.Join(m.Grants, " "), g) {

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -393,4 +394,213 @@ func jsonArray(t *testing.T, body string) []any {
 		t.Fatalf("body is not a JSON array: %v\n%s", err, body)
 	}
 	return v
+}
+
+// claim returns the claim name of an access token, read without checking
+// its signature (the server has checked it).
+func claim(t *testing.T, access, name string) any {
+	t.Helper()
+	parts := strings.Split(access, ".")
+	if len(parts) != 3 {
+		t.Fatalf("%q is not a JWT", access)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var m map[string]any
+	if err == nil {
+		err = json.Unmarshal(payload, &m)
+	}
+	if err != nil {
+		t.Fatalf("the token's payload: %v", err)
+	}
+	return m[name]
+}
+
+// refusedWithin polls e until the access token is refused, failing the
+// test if it is still accepted after limit.
+func refusedWithin(t *testing.T, e *apitest.Env, access string, limit time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); works(t, e, access); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the token is still accepted %v after its revocation", limit)
+		}
+	}
+}
+
+// Every access token can be revoked: one of no session (a machine
+// client's, or one issued without a login) by its jti, refused at once on
+// the replica that revoked it and within a second on another on the same
+// database, while the same caller's other tokens keep working.
+func TestRevokeTokenOfNoSession(t *testing.T) {
+	t.Parallel()
+	a, _, admin := adminEnv(t)
+	b := apitest.New(t, apitest.Options{Replica: a})
+	c := createClient(t, a, admin, `{"name":"revoked","roles":["system"]}`)
+	u := a.CreateUser(t, "sessionless@example.com", "user")
+	for name, issue := range map[string]func() string{
+		"client": func() string { return clientToken(t, a, c).json(t)["access_token"].(string) },
+		"user":   func() string { return a.Token(t, u) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			tok, other := issue(), issue()
+			if claim(t, tok, "sid") != nil || !works(t, b, tok) {
+				t.Fatal("want a working token of no session")
+			}
+			if r := revoke(t, a, "token", tok, "token_type_hint", "access_token"); r.status != 200 {
+				t.Fatalf("revoke = %d %s", r.status, r.body)
+			}
+			if works(t, a, tok) {
+				t.Error("the revoked token works on the replica that revoked it")
+			}
+			refusedWithin(t, b, tok, time.Second)
+			if !works(t, a, other) || !works(t, b, other) {
+				t.Error("another token of the same caller was revoked too")
+			}
+		})
+	}
+	// A new client token works: revoking one revoked nothing else.
+	if !works(t, b, clientToken(t, a, c).json(t)["access_token"].(string)) {
+		t.Error("the client's next token is refused")
+	}
+}
+
+// A reused refresh token ends its session whatever else the request asks:
+// asking for another scope is no way to learn, without ending it, whether
+// a stolen token's session lives. A retry within the reuse window is no
+// reuse, and a scope it may not have is refused as before.
+func TestRefreshReuseWithAnotherScope(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := apitest.New(t, apitest.Options{Now: clk.Now})
+	u := e.CreateUser(t, "scoped-reuse@example.com", "user", "system")
+	refreshScope := func(tok, scope string) response {
+		return do(t, "POST", e.URL+"/token", form("grant_type", "refresh_token", "refresh_token", tok, "scope", scope), map[string]string{"Content-Type": formCT})
+	}
+	stolen := tokensOf(t, do(t, "POST", e.URL+"/token", form("grant_type", "password", "username", u.Email, "password", u.Password, "scope", "user"),
+		map[string]string{"Content-Type": formCT}))
+	clk.Advance(time.Minute)
+	latest := tokensOf(t, refresh(t, e, stolen.refresh))                              // the owner refreshes
+	assertOAuthError(t, refreshScope(stolen.refresh, "system"), 400, "invalid_scope") // within the window
+	if !works(t, e, latest.access) {
+		t.Fatal("a retry within the reuse window ended the session")
+	}
+	clk.Advance(time.Minute)
+	assertOAuthError(t, refreshScope(stolen.refresh, "system"), 400, "invalid_grant")
+	if works(t, e, latest.access) {
+		t.Error("the session's access token works after its refresh token was reused with another scope")
+	}
+	assertOAuthError(t, refresh(t, e, latest.refresh), 400, "invalid_grant")
+}
+
+// RFC 7009 section 2.1: a client that sends credentials to /token/revoke
+// is authenticated as at /token (wrong ones are 401 invalid_client with a
+// Basic challenge, and nothing is revoked), and a token issued to another
+// client is not revoked by it, though the answer is 200. Without
+// credentials, holding the token is proof enough; an empty Basic username
+// (golang.org/x/oauth2 sends "Basic Og==") is no credentials.
+func TestRevokeChecksClientCredentials(t *testing.T) {
+	t.Parallel()
+	e, _, admin := adminEnv(t)
+	mine := createClient(t, e, admin, `{"name":"mine","roles":["system"]}`)
+	theirs := createClient(t, e, admin, `{"name":"theirs","roles":["system"]}`)
+	issue := func(c machine) string { return clientToken(t, e, c).json(t)["access_token"].(string) }
+	revokeAs := func(auth string, kv ...string) response {
+		h := map[string]string{"Content-Type": formCT}
+		if auth != "" {
+			h["Authorization"] = auth
+		}
+		return do(t, "POST", e.URL+"/token/revoke", form(kv...), h)
+	}
+	u := e.CreateUser(t, "public@example.com", "user")
+
+	tests := []struct {
+		name    string
+		auth    string   // Authorization
+		form    []string // besides token
+		token   func() string
+		status  int  // 200, 400 or 401
+		revoked bool // whether the token is refused afterwards
+	}{
+		{"wrong secret", basic(mine.id, mine.secret+"x"), nil, func() string { return issue(mine) }, 401, false},
+		{"unknown client", basic("cl_AAAAAAAAAAAAAAAAAAAAAA", mine.secret), nil, func() string { return issue(mine) }, 401, false},
+		{"wrong secret in the form", "", []string{"client_id", mine.id, "client_secret", "wrong"}, func() string { return issue(mine) }, 401, false},
+		{"client_id without a secret", "", []string{"client_id", mine.id}, func() string { return issue(mine) }, 401, false},
+		{"credentials twice", basic(mine.id, mine.secret), []string{"client_id", mine.id, "client_secret", mine.secret}, func() string { return issue(mine) }, 400, false},
+		{"another client's token", basic(mine.id, mine.secret), nil, func() string { return issue(theirs) }, 200, false},
+		{"another client's token, form", "", []string{"client_id", mine.id, "client_secret", mine.secret}, func() string { return issue(theirs) }, 200, false},
+		{"its own token", basic(mine.id, mine.secret), nil, func() string { return issue(mine) }, 200, true},
+		{"its own token, form", "", []string{"client_id", mine.id, "client_secret", mine.secret}, func() string { return issue(mine) }, 200, true},
+		{"a user's token, which no client was issued", basic(mine.id, mine.secret), nil, func() string { return loginTokens(t, e, u).access }, 200, true},
+		{"no credentials", "", nil, func() string { return issue(theirs) }, 200, true},
+		{"empty Basic username", "Basic Og==", nil, func() string { return issue(theirs) }, 200, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := tt.token()
+			r := revokeAs(tt.auth, append([]string{"token", tok}, tt.form...)...)
+			switch tt.status {
+			case 401:
+				assertInvalidClient(t, r)
+			case 400:
+				assertOAuthError(t, r, 400, "invalid_request")
+			default:
+				if r.status != tt.status || r.header.Get("Cache-Control") != "no-store" {
+					t.Fatalf("revoke = %d %v %s, want %d", r.status, r.header, r.body, tt.status)
+				}
+			}
+			if got := !works(t, e, tok); got != tt.revoked {
+				t.Errorf("revoked = %v, want %v", got, tt.revoked)
+			}
+		})
+	}
+}
+
+// Deleting a role is a change of roles for everyone holding it, accounts
+// and machine clients alike: their tokens issued before are refused at
+// once, and their next refresh (or client credentials grant) carries their
+// roles without it; callers who do not hold it keep their tokens.
+func TestDeleteRoleReachesIssuedTokens(t *testing.T) {
+	t.Parallel()
+	e, _, admin := adminEnv(t)
+	if r := do(t, "POST", e.URL+"/roles", strings.NewReader(`{"name":"auditor"}`), jsonHeaders(admin)); r.status != 201 {
+		t.Fatalf("create role = %d %s", r.status, r.body)
+	}
+	holder := e.CreateUser(t, "holder@example.com", "user", "auditor")
+	bystander := e.CreateUser(t, "bystander@example.com", "user")
+	c := createClient(t, e, admin, `{"name":"auditing","roles":["auditor","system"]}`)
+	bot := createClient(t, e, admin, `{"name":"bystanding","roles":["system"]}`)
+	roles := func(access string) string {
+		t.Helper()
+		r := do(t, "GET", e.URL+"/identify/me", nil, bearer(access))
+		if r.status != 200 {
+			t.Fatalf("GET /identify/me = %d %s", r.status, r.body)
+		}
+		var me struct{ Roles []string }
+		_ = json.Unmarshal([]byte(r.body), &me)
+		return strings.Join(me.Roles, " ")
+	}
+	held := loginTokens(t, e, holder)
+	clientAccess := clientToken(t, e, c).json(t)["access_token"].(string)
+	other, botAccess := loginTokens(t, e, bystander), clientToken(t, e, bot).json(t)["access_token"].(string)
+	if roles(held.access) != "auditor user" || roles(clientAccess) != "auditor system" {
+		t.Fatal("the tokens do not carry the role")
+	}
+
+	if r := do(t, "DELETE", e.URL+"/roles/auditor", nil, bearer(admin)); r.status != 204 {
+		t.Fatalf("delete role = %d %s", r.status, r.body)
+	}
+	if works(t, e, held.access) {
+		t.Error("an account's token still works after its role was deleted")
+	}
+	if works(t, e, clientAccess) {
+		t.Error("a client's token still works after its role was deleted")
+	}
+	if !works(t, e, other.access) || !works(t, e, botAccess) || !works(t, e, admin) {
+		t.Error("a token of a caller without the role was refused")
+	}
+	if got := roles(tokensOf(t, refresh(t, e, held.refresh)).access); got != "user" {
+		t.Errorf("after a refresh the account's roles are %q, want user", got)
+	}
+	if got := roles(clientToken(t, e, c).json(t)["access_token"].(string)); got != "system" {
+		t.Errorf("the client's next token has roles %q, want system", got)
+	}
 }

@@ -299,14 +299,24 @@ func (u Users) CreateRole(ctx context.Context, req api.CreateRoleRequestObject) 
 	return api.CreateRole201JSONResponse(roleBody(row)), nil
 }
 
-// DeleteRole deletes a role and takes it from every account holding it.
-// Returns 404 when there is no such role and 409 when the spec names it in
-// an x-roles list, since the operations it admits to would admit nobody new.
+// DeleteRole deletes a role and takes it from every account and machine
+// client holding it, as a change of their roles: their tokens issued
+// before are refused at once, on every replica. Returns 404 when there is
+// no such role and 409 when the spec names it in an x-roles list, since
+// the operations it admits to would admit nobody new.
 func (u Users) DeleteRole(ctx context.Context, req api.DeleteRoleRequestObject) (api.DeleteRoleResponseObject, error) {
 	if slices.Contains(u.SpecRoles, req.Name) {
 		return nil, problem.New(problem.Conflict, "The API spec names this role.")
 	}
 	err := u.asAdmin(ctx, func(q *db.Queries) error {
+		// Locked, the role can be granted to nobody else meanwhile: its
+		// holders now are all there will be.
+		if err := q.LockRole(ctx, req.Name); err != nil {
+			return err
+		}
+		if err := u.Sessions.RevokeRole(ctx, q, req.Name); err != nil {
+			return err
+		}
 		n, err := q.DeleteRole(ctx, req.Name)
 		if err == nil && n == 0 {
 			err = problem.New(problem.NotFound, "No such role.")

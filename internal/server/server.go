@@ -18,10 +18,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.yaml.in/yaml/v3"
 
@@ -164,8 +167,8 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	})
 	verifier := revocation.Verifier{Tokens: tokens, List: revoked}
 	gated, err := gate.New(d.Spec, gate.Options{Verifier: verifier, MaxUploadBytes: cfg.MaxUploadBytes, Throttle: limiter,
-		OnThrottled: func(ctx context.Context, detail string) {
-			trail.Record(ctx, audit.Event{Type: audit.Throttled, Detail: detail})
+		OnThrottled: func(ctx context.Context, detail, account string) {
+			trail.Record(ctx, throttledEvent(ctx, db.New(d.Pool), detail, account))
 		}}, routes)
 	if err != nil {
 		s.Hasher.Close()
@@ -203,6 +206,32 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	case <-time.After(5 * time.Second):
 	}
 	return s, nil
+}
+
+// throttledEvent is the audit event of a block the gate reports for
+// account (gate.Options.OnThrottled): it names the account, found by the
+// login's canonical email, or else the email, or the client. The lookup
+// happens once per block, not per refused attempt.
+func throttledEvent(ctx context.Context, q *db.Queries, detail, account string) audit.Event {
+	ev := audit.Event{Type: audit.Throttled, Detail: detail}
+	kind, name, _ := strings.Cut(account, ":")
+	switch kind {
+	case "email":
+		ev.Subject = name
+		u, err := q.GetUserWithRolesByCanonicalEmail(ctx, name)
+		if err == nil {
+			ev.SubjectUserID, ev.Subject = u.ID, "user:"+strconv.FormatInt(u.ID, 10)
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			httplog.Logger(ctx).Warn("audit: could not find the throttled account", "err", err)
+		}
+	case "user":
+		if id, err := strconv.ParseInt(name, 10, 64); err == nil {
+			ev.SubjectUserID, ev.Subject = id, account
+		}
+	case "client":
+		ev.Subject = account
+	}
+	return ev
 }
 
 // servedSpec prepares the spec documents the server publishes, as JSON and

@@ -82,8 +82,21 @@ func New(pool *pgxpool.Pool, cfg Config) (*Service, error) {
 }
 
 // ErrReused is the refusal of a refresh token presented again after its
-// use: its session has been ended. It wraps ErrInvalidGrant.
+// use: its session has been ended. It wraps ErrInvalidGrant; Refresh
+// returns it as a *ReusedError, which names the session and its account.
 var ErrReused = fmt.Errorf("%w: a used refresh token came back; its session is ended", ErrInvalidGrant)
+
+// ReusedError is Refresh's refusal of a reused refresh token: it ended the
+// session SessionID of the account UserID. It wraps ErrReused.
+type ReusedError struct {
+	SessionID string
+	UserID    int64
+}
+
+func (e *ReusedError) Error() string { return ErrReused.Error() + " (session " + e.SessionID + ")" }
+
+// Unwrap returns ErrReused.
+func (e *ReusedError) Unwrap() error { return ErrReused }
 
 // ErrInvalidScope is Refresh's refusal of a scope wider than the session's.
 var ErrInvalidScope = errors.New("sessions: the scope asks for a role the session does not grant")
@@ -132,14 +145,16 @@ func (s *Service) Start(ctx context.Context, q *db.Queries, user int64, c Client
 // ErrInvalidGrant when refresh is unknown, its session ended or expired
 // (absolutely or idle), the account is disabled, or refresh was used
 // before: then, unless within ReuseWindow of that use (when the same
-// successor is returned again), the whole session ends.
+// successor is returned again), the whole session ends, and the error is a
+// *ReusedError.
 //
 // want (nil for the session's whole scope) narrows the roles of the new
 // access token; a role outside the session's scope is ErrInvalidScope, and
-// then nothing changes.
+// then nothing changes. Reuse is detected before want is looked at, so
+// that no request can present a reused token without ending its session.
 func (s *Service) Refresh(ctx context.Context, refresh string, want []string) (Started, error) {
 	var out Started
-	var reused bool
+	var reused *ReusedError
 	now := s.cfg.Now()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
@@ -158,26 +173,29 @@ func (s *Service) Refresh(ctx context.Context, refresh string, want []string) (S
 		case !now.Before(t.LastUsedAt.Time.Add(s.cfg.IdleTTL)):
 			return fmt.Errorf("%w: the session was idle too long", ErrInvalidGrant)
 		}
-		// The scope is checked first, so that a refused one uses nothing up.
-		for _, r := range want {
-			if t.Scope != nil && !slices.Contains(t.Scope, r) {
-				return ErrInvalidScope
-			}
-		}
 		next := s.successor(refresh)
 		if t.UsedAt.Valid {
 			// Used already: the same answer within the window, if its
 			// successor is still the session's current token; otherwise
-			// someone holds a token they should not, and the session ends.
+			// someone holds a token they should not, and the session ends,
+			// whatever else the request asks.
 			fresh, err := q.GetUnusedRefreshToken(ctx, db.GetUnusedRefreshTokenParams{Hash: hash(next), SessionID: t.SessionID})
 			if err != nil {
 				return err
 			}
 			if !fresh || now.Sub(t.UsedAt.Time) > s.cfg.ReuseWindow {
-				reused = true
+				reused = &ReusedError{SessionID: t.SessionID, UserID: t.UserID}
 				return s.end(ctx, q, t.SessionID, now)
 			}
-		} else {
+		}
+		// The scope is checked before the token is used, so that a refused
+		// one uses nothing up.
+		for _, r := range want {
+			if t.Scope != nil && !slices.Contains(t.Scope, r) {
+				return ErrInvalidScope
+			}
+		}
+		if !t.UsedAt.Valid {
 			if err := q.UseRefreshToken(ctx, db.UseRefreshTokenParams{Hash: hash(refresh), UsedAt: ts(now)}); err != nil {
 				return err
 			}
@@ -209,9 +227,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string, want []string) (S
 		out = Started{SessionID: t.SessionID, RefreshToken: next, User: u, Roles: roles}
 		return nil
 	})
-	if reused {
+	if reused != nil && err == nil {
 		s.Sync(ctx)
-		return Started{}, ErrReused
+		return Started{}, reused
 	}
 	return out, err
 }
@@ -250,14 +268,14 @@ func (s *Service) successor(refresh string) string {
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// SessionOf returns the session a refresh token belongs to, or "" when it
-// is unknown.
-func (s *Service) SessionOf(ctx context.Context, refresh string) (string, error) {
+// SessionOf returns the session a refresh token belongs to and its
+// account, or "" when the token is unknown.
+func (s *Service) SessionOf(ctx context.Context, refresh string) (id string, user int64, err error) {
 	t, err := db.New(s.pool).GetRefreshToken(ctx, hash(refresh))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
+		return "", 0, nil
 	}
-	return t.SessionID, err
+	return t.SessionID, t.UserID, err
 }
 
 // End ends the session id if it lives, in a transaction of its own.
@@ -335,6 +353,20 @@ func (s *Service) RevokeUser(ctx context.Context, q *db.Queries, user int64, gon
 func (s *Service) RevokeClient(ctx context.Context, q *db.Queries, id string, minVersion int64) error {
 	seq, err := q.LogClientRevocation(ctx, db.LogClientRevocationParams{ClientID: &id, MinVersion: &minVersion, ExpiresAt: ts(s.keepUntil(s.cfg.Now()))})
 	if err != nil {
+		return err
+	}
+	return q.NotifyRevocation(ctx, seq)
+}
+
+// RevokeRole refuses, in q's transaction, every access token of every
+// account and machine client holding role, raising their token versions:
+// for the role's deletion, a change of roles of all its holders, which
+// their next refresh (or client credentials grant) reflects. It takes a
+// fixed number of statements, whatever the number of holders; the caller
+// deletes the role after it, in the same transaction.
+func (s *Service) RevokeRole(ctx context.Context, q *db.Queries, role string) error {
+	seq, err := q.RevokeRoleHolders(ctx, db.RevokeRoleHoldersParams{Name: role, ExpiresAt: ts(s.keepUntil(s.cfg.Now()))})
+	if err != nil || seq == 0 {
 		return err
 	}
 	return q.NotifyRevocation(ctx, seq)
