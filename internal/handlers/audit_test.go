@@ -205,7 +205,7 @@ func TestAuditNamesWho(t *testing.T) {
 	}
 	assertOAuthError(t, loginFrom(t, e, "198.51.100.4", u.Email, u.Password), 429, "slow_down")
 	find("login.throttled", map[string]any{"subject_user_id": uid, "subject": "user:" + itoa(u.ID)})
-	for range 9 { // one failure above already
+	for range 10 { // budgets are per account and client network
 		assertInvalidClient(t, clientFrom("198.51.100.5", "wrong"))
 	}
 	assertOAuthError(t, clientFrom("198.51.100.5", c.secret), 429, "slow_down")
