@@ -6,6 +6,7 @@ package dberr
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 
@@ -21,7 +22,8 @@ import (
 //   - nil, and an error that already is a *problem.Error, as they are;
 //   - no row (pgx.ErrNoRows) as a 404 whose detail is notFound, or, when
 //     notFound is "", as an internal error: the row should have been there;
-//   - a database that cannot be reached, is shutting down or is gone as a
+//   - a database that cannot be reached, is shutting down, is gone or
+//     dropped the connection under a statement as a
 //     503 with Retry-After, which clients may retry;
 //   - a unique violation as a 409, naming what exists where the constraint
 //     is known; text PostgreSQL cannot store and values out of range as a
@@ -88,7 +90,9 @@ func unavailable(err error) bool {
 	var netErr net.Error
 	switch {
 	case errors.As(err, new(*pgconn.ConnectError)), errors.As(err, &netErr), pgconn.Timeout(err),
-		errors.Is(err, puddle.ErrClosedPool), errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, puddle.ErrClosedPool), errors.Is(err, context.DeadlineExceeded),
+		// The connection dropped under a statement: the server went away.
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		return true
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"syscall"
@@ -31,6 +32,9 @@ func TestTranslateStatus(t *testing.T) {
 		{"cannot connect", &pgconn.ConnectError{}, http.StatusServiceUnavailable},
 		{"a deadline: a database that hangs", fmt.Errorf("insert: %w", context.DeadlineExceeded), http.StatusServiceUnavailable},
 		{"closed pool", puddle.ErrClosedPool, http.StatusServiceUnavailable},
+		{"connection dropped mid-statement", fmt.Errorf("failed to receive message: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable},
+		{"connection closed by the server", fmt.Errorf("read: %w", io.EOF), http.StatusServiceUnavailable},
+		{"connection closed", fmt.Errorf("write: %w", net.ErrClosed), http.StatusServiceUnavailable},
 		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, http.StatusServiceUnavailable},
 		{"connection failure", &pgconn.PgError{Code: "08006"}, http.StatusServiceUnavailable},
 		{"too many connections", &pgconn.PgError{Code: "53300"}, http.StatusServiceUnavailable},
