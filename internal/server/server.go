@@ -174,7 +174,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		s.Hasher.Close()
 		return nil, err
 	}
-	inner := recoverer(cors(cfg.CORSOrigins, gated))
+	inner := s.closeWhenDraining(recoverer(cors(cfg.CORSOrigins, gated)))
 	if cfg.MetricsAddr != "" {
 		// Inside httplog, whose record of the request the gate names the
 		// operation in; the log line's own cost is not the request's.
@@ -379,8 +379,22 @@ func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limite
 	}
 }
 
+// closeWhenDraining answers every request with Connection: close once the
+// stack drains, so that a client's connections close one by one after
+// their next answer, and no kept-alive connection is left idle for
+// Shutdown to close under a request the client is sending.
+func (s *Stack) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // Drain makes /readyz answer 503 from now on, telling load balancers to
-// stop sending this replica requests while it still serves them.
+// stop sending this replica requests while it still serves them, and
+// every answer carry Connection: close.
 func (s *Stack) Drain() { s.draining.Store(true) }
 
 // Close stops following the revocation log and the hashing workers.
