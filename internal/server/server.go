@@ -37,7 +37,7 @@ import (
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/documents"
-	"github.com/rolegate/rolegate/internal/handlers"
+	"github.com/rolegate/rolegate/handlers"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/keys"
 	"github.com/rolegate/rolegate/internal/metrics"
