@@ -18,16 +18,25 @@ import (
 // half-read, is refused here, at the edge, with a 400 naming the field:
 // never as a database error deep in a handler.
 var (
-	// errBadText reports text that is not valid UTF-8 or holds a NUL
-	// character (JSON's \u0000 included).
-	errBadText = errors.New("must be valid UTF-8 without NUL characters")
+	// errInvalidUTF8 reports text that is not valid UTF-8.
+	errInvalidUTF8 = errors.New("must be valid UTF-8")
+	// errNUL reports text that holds a NUL character (JSON's \u0000
+	// included).
+	errNUL = errors.New("must not contain a NUL character")
 	// errTrailingData reports a JSON body with more after its one value.
 	errTrailingData = errors.New("must be one JSON value with nothing after it")
 )
 
-// validText reports whether s is valid UTF-8 without NUL characters.
-func validText(s string) bool {
-	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+// textError returns errInvalidUTF8 or errNUL if s is not valid text,
+// nil if it is.
+func textError(s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return errInvalidUTF8
+	case strings.IndexByte(s, 0) >= 0:
+		return errNUL
+	}
+	return nil
 }
 
 // kin-openapi looks body decoders up in a process-wide registry; these
@@ -47,7 +56,7 @@ func strictJSON(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3
 		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
 	}
 	if !utf8.Valid(data) {
-		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: errBadText}
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: errInvalidUTF8}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -59,7 +68,7 @@ func strictJSON(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3
 		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: errTrailingData}
 	}
 	if !validJSONText(v) {
-		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: errBadText}
+		return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: errNUL}
 	}
 	return v, nil
 }
@@ -96,12 +105,12 @@ func strictForm(body io.Reader, h http.Header, schema *openapi3.SchemaRef, enc o
 	// A form that does not parse is the original decoder's to report.
 	if values, err := url.ParseQuery(string(data)); err == nil {
 		for k, vs := range values {
-			if !validText(k) {
-				return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: errBadText}
+			if err := textError(k); err != nil {
+				return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
 			}
 			for _, v := range vs {
-				if !validText(v) {
-					return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: errBadText}
+				if err := textError(v); err != nil {
+					return nil, &openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Cause: err}
 				}
 			}
 		}
@@ -113,20 +122,20 @@ func strictForm(body io.Reader, h http.Header, schema *openapi3.SchemaRef, enc o
 // text, naming the first; the validator then checks them against the spec.
 func checkParams(r *http.Request, pathParams map[string]string) error {
 	for name, v := range pathParams {
-		if !validText(v) {
-			return invalid("path."+name, errBadText.Error(), nil)
+		if err := textError(v); err != nil {
+			return invalid("path."+name, err.Error(), nil)
 		}
 	}
 	if r.URL.RawQuery == "" {
 		return nil
 	}
 	for name, vs := range r.URL.Query() {
-		if !validText(name) {
-			return invalid("query", errBadText.Error(), nil)
+		if err := textError(name); err != nil {
+			return invalid("query", err.Error(), nil)
 		}
 		for _, v := range vs {
-			if !validText(v) {
-				return invalid("query."+name, errBadText.Error(), nil)
+			if err := textError(v); err != nil {
+				return invalid("query."+name, err.Error(), nil)
 			}
 		}
 	}

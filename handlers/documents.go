@@ -149,14 +149,25 @@ func fileName(s string) string {
 	return strings.ToValidUTF8(s, "")
 }
 
+// downloadName is the name a download is served under, in filename and
+// filename* alike: the stored name through fileName again (rows stored
+// before it dropped format characters may hold bidi overrides, zero-width
+// or control characters), with quotes, which a client that decodes
+// filename* could splice into a command line or a header of its own, made
+// "_". Backslashes are gone already: fileName reads them as separators.
+func downloadName(name string) string {
+	return strings.ReplaceAll(fileName(name), `"`, "_")
+}
+
 // contentDisposition is the Content-Disposition of a download (RFC 6266):
 // an attachment, so that no browser renders it in the API's origin, named
 // by an ASCII filename for old clients, in which every character outside a
 // plain set becomes "_", and by the full name as filename* (RFC 8187:
-// UTF-8, percent-encoded). The name goes through fileName again, since rows
-// stored before it dropped format characters may hold bidi overrides.
+// UTF-8, percent-encoded), both from downloadName. mime.FormatMediaType
+// writes only one of the two (filename* alone for a name that is not
+// ASCII), hence by hand.
 func contentDisposition(name string) string {
-	name = fileName(name)
+	name = downloadName(name)
 	var ascii, utf strings.Builder
 	for _, r := range name {
 		switch {

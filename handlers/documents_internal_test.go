@@ -49,7 +49,10 @@ func TestContentDisposition(t *testing.T) {
 	tests := []struct{ name, want string }{
 		{"report.pdf", `attachment; filename="report.pdf"; filename*=UTF-8''report.pdf`},
 		{`say "hi"\.pdf`, `attachment; filename=".pdf"; filename*=UTF-8''.pdf`}, // a backslash is a path separator
-		{`say "hi".pdf`, `attachment; filename="say _hi_.pdf"; filename*=UTF-8''say%20%22hi%22.pdf`},
+		{`say "hi".pdf`, `attachment; filename="say _hi_.pdf"; filename*=UTF-8''say%20_hi_.pdf`},
+		{`evil".pdf`, `attachment; filename="evil_.pdf"; filename*=UTF-8''evil_.pdf`},
+		{"a\x00b\x1b[31m\u200B\u2066.pdf", `attachment; filename="ab[31m.pdf"; filename*=UTF-8''ab%5B31m.pdf`}, // controls, zero-width, isolates
+		{`a\"b.pdf`, `attachment; filename="_b.pdf"; filename*=UTF-8''_b.pdf`},
 		{"x\u202Etxt.pdf", `attachment; filename="xtxt.pdf"; filename*=UTF-8''xtxt.pdf`}, // stored before fileName dropped it
 		{"100%.pdf", `attachment; filename="100_.pdf"; filename*=UTF-8''100%25.pdf`},
 		{"naïve;x=y.pdf", `attachment; filename="na_ve_x_y.pdf"; filename*=UTF-8''na%C3%AFve%3Bx%3Dy.pdf`},

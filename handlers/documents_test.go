@@ -509,22 +509,24 @@ func TestDocumentConcurrentOperationsBounded(t *testing.T) {
 }
 
 // A download is an attachment no cache keeps, named safely: no bidi
-// override or zero-width character and no quote reaches the header, the
-// ASCII filename has only plain characters, and filename* carries the name
-// in full (RFC 6266, RFC 8187).
+// override, zero-width or control character, quote or backslash reaches
+// the header, in filename or filename*; the ASCII filename has only plain
+// characters, and filename* carries the rest of the name (RFC 6266, RFC
+// 8187).
 func TestDocumentDownloadHeaders(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
 	u := e.CreateUser(t, "download@example.com", "user")
 	tok := e.Token(t, u)
 	tests := []struct {
-		upload, stored, disposition string
+		upload, stored, disposition, served string
 	}{
-		{"report.pdf", "report.pdf", `attachment; filename="report.pdf"; filename*=UTF-8''report.pdf`},
+		{"report.pdf", "report.pdf", `attachment; filename="report.pdf"; filename*=UTF-8''report.pdf`, "report.pdf"},
 		// "invoice", then a right-to-left override, so that "fdp.exe" shows as "exe.pdf".
-		{"invoice\u202Efdp.exe\u200B.pdf", "invoicefdp.exe.pdf", `attachment; filename="invoicefdp.exe.pdf"; filename*=UTF-8''invoicefdp.exe.pdf`},
-		{`a "quoted"; name=x.pdf`, `a "quoted"; name=x.pdf`, `attachment; filename="a _quoted__ name_x.pdf"; filename*=UTF-8''a%20%22quoted%22%3B%20name%3Dx.pdf`},
-		{"Résumé 履歴書.pdf", "Résumé 履歴書.pdf", `attachment; filename="R_sum_ ___.pdf"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%E5%B1%A5%E6%AD%B4%E6%9B%B8.pdf`},
+		{"invoice\u202Efdp.exe\u200B.pdf", "invoicefdp.exe.pdf", `attachment; filename="invoicefdp.exe.pdf"; filename*=UTF-8''invoicefdp.exe.pdf`, "invoicefdp.exe.pdf"},
+		{`a "quoted"; name=x.pdf`, `a "quoted"; name=x.pdf`, `attachment; filename="a _quoted__ name_x.pdf"; filename*=UTF-8''a%20_quoted_%3B%20name%3Dx.pdf`, "a _quoted_; name=x.pdf"},
+		{`evil".pdf`, `evil".pdf`, `attachment; filename="evil_.pdf"; filename*=UTF-8''evil_.pdf`, "evil_.pdf"},
+		{"Résumé 履歴書.pdf", "Résumé 履歴書.pdf", `attachment; filename="R_sum_ ___.pdf"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%E5%B1%A5%E6%AD%B4%E6%9B%B8.pdf`, "Résumé 履歴書.pdf"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.stored, func(t *testing.T) {
@@ -549,9 +551,13 @@ func TestDocumentDownloadHeaders(t *testing.T) {
 					t.Errorf("%s = %q, want %q", k, got, want)
 				}
 			}
+			// mime reads filename* when there is one, as browsers do.
 			disposition, params, err := mime.ParseMediaType(r.header.Get("Content-Disposition"))
-			if err != nil || disposition != "attachment" || params["filename"] != tt.stored {
-				t.Errorf("parsed disposition %q %q (%v), want attachment named %q", disposition, params, err, tt.stored)
+			if err != nil || disposition != "attachment" || params["filename"] != tt.served {
+				t.Errorf("parsed disposition %q %q (%v), want attachment named %q", disposition, params, err, tt.served)
+			}
+			if strings.ContainsAny(params["filename"], `"\`) {
+				t.Errorf("served name %q holds a quote or a backslash", params["filename"])
 			}
 		})
 	}

@@ -87,7 +87,7 @@ func TestCreateNoteRejectsBadInput(t *testing.T) {
 		{"title too long", `{"document_src":"d","title":"` + strings.Repeat("t", 201) + `","body":"b"}`, "application/json", 400, "body.title"},
 		{"empty title", `{"document_src":"d","title":"","body":"b"}`, "application/json", 400, "body.title"},
 		{"wrong type", `{"document_src":"d","title":7,"body":"b"}`, "application/json", 400, "body.title"},
-		{"unknown field", `{"document_src":"d","title":"t","body":"b","owner_id":1}`, "application/json", 400, "body"},
+		{"unknown field", `{"document_src":"d","title":"t","body":"b","owner_id":1}`, "application/json", 400, "body.owner_id"},
 		{"NUL byte", `{"document_src":"d","title":"a\u0000b","body":"b"}`, "application/json", 400, ""},
 		{"array body", `[]`, "application/json", 400, "body"},
 		{"form body", `title=t`, "application/x-www-form-urlencoded", 415, ""},

@@ -117,7 +117,10 @@ func Body(r *http.Request, err error) api.Problem {
 	if id := httplog.RequestID(r.Context()); id != "" {
 		p.RequestId = &id
 	}
-	instance := r.URL.Path
+	// The path as the client sent it, percent-encoded: always ASCII, so
+	// that bytes that are not UTF-8 neither come back as U+FFFD nor break
+	// the body, and a NUL or a control character is not echoed raw.
+	instance := r.URL.EscapedPath()
 	p.Instance = &instance
 	if len(pe.Fields) > 0 {
 		fields := pe.Fields

@@ -69,3 +69,25 @@ func TestWritePinsTheClientVisibleBody(t *testing.T) {
 		})
 	}
 }
+
+// The instance is the path as sent, percent-encoded: bytes that are not
+// UTF-8, NUL and control characters come back as escapes, never raw or as
+// U+FFFD.
+func TestBodyInstanceIsTheEscapedPath(t *testing.T) {
+	tests := []struct{ target, want string }{
+		{"/notes/1", "/notes/1"},
+		{"/notes/document/src/%ff", "/notes/document/src/%ff"},
+		{"/notes/document/src/a%00b", "/notes/document/src/a%00b"},
+		{"/notes/document/src/a%0a%1bb", "/notes/document/src/a%0a%1bb"},
+		{"/notes/document/src/caf%C3%A9", "/notes/document/src/caf%C3%A9"},
+		{"/notes/document/src/a%2Fb", "/notes/document/src/a%2Fb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			p := problem.Body(httptest.NewRequest("GET", tt.target, nil), problem.New(problem.Invalid, "No."))
+			if p.Instance == nil || *p.Instance != tt.want {
+				t.Errorf("instance = %v, want %q", p.Instance, tt.want)
+			}
+		})
+	}
+}

@@ -332,6 +332,7 @@ func TestDecodedBytesBound(t *testing.T) {
 		{"contents array", documents.ErrTooCostly},
 		{"metadata", documents.ErrTooCostly},
 		{"object stream", documents.ErrTooCostly},
+		{"xref stream", documents.ErrTooCostly},
 		{"form", nil},
 		{"image", nil},
 	}

@@ -224,10 +224,15 @@ func read(c context.Context, b []byte, cmd model.CommandMode, maxDecoded int64) 
 		return nil, err
 	}
 	defer recoverDamaged(&err)
+	budget := newDecodeBudget(maxDecoded)
+	if err := checkXRefStreams(c, b, budget); err != nil {
+		return nil, err
+	}
 	conf := newConfig()
 	conf.Cmd = cmd
-	// pdfcpu applies this limit to each stream it decodes while reading
-	// (cross-reference and object streams); checkDecoded bounds the rest.
+	// pdfcpu applies this limit to each object stream it decodes while
+	// reading (only its prolog) and validating; checkDecoded charges them
+	// all before validation.
 	conf.Limits.MaxDecodeBytes = maxDecoded
 	ctx, err := pdfcpu.ReadWithContext(c, bytes.NewReader(b), conf)
 	if err != nil {
@@ -243,7 +248,7 @@ func read(c context.Context, b []byte, cmd model.CommandMode, maxDecoded int64) 
 	if n, ok := declaredPages(ctx); ok && n > MaxPages {
 		return nil, fmt.Errorf("%w: %d pages, at most %d allowed", ErrTooManyPages, n, MaxPages)
 	}
-	if err := checkDecoded(c, ctx, maxDecoded); err != nil {
+	if err := checkDecoded(c, ctx, budget); err != nil {
 		return nil, err
 	}
 	if err := api.ValidateContext(ctx); err != nil {
@@ -258,16 +263,18 @@ func read(c context.Context, b []byte, cmd model.CommandMode, maxDecoded int64) 
 	return ctx, nil
 }
 
-// checkDecoded returns ErrTooCostly if the streams pdfcpu decompresses
-// when validating ctx and extracting its pages add up to more than limit
-// bytes. pdfcpu bounds each of those decodes only by its own 512 MiB, and
+// checkDecoded charges b the streams pdfcpu decompresses when validating
+// ctx and extracting its pages, returning ErrTooCostly once b is spent (the
+// cross-reference streams read decoded are charged to b before, by
+// checkXRefStreams). pdfcpu bounds each of those decodes only by its own 512 MiB, and
 // keeps no total: a 64 KB upload whose page content inflates to hundreds of
 // megabytes would otherwise cost that much memory and seconds of CPU in a
 // split.
 //
 // Which streams: experiments with a compression bomb placed in turn in
 // every kind of stream show that in read, validate (relaxed), optimize,
-// ExtractPages and write pdfcpu v0.15 decompresses only object streams
+// ExtractPages and write pdfcpu v0.15 decompresses only cross-reference
+// streams (when reading, see checkXRefStreams), object streams
 // (when validation first resolves an object inside one), the catalog's
 // /Metadata (validation parses the XMP) and the /Contents of the pages a
 // part holds (ExtractPages parses them to find the resources they use).
@@ -279,10 +286,10 @@ func read(c context.Context, b []byte, cmd model.CommandMode, maxDecoded int64) 
 // filter of a stream's pipeline, so chained filters cannot multiply the
 // work unseen, and a stream without filters for its length, which pdfcpu
 // parses all the same. It gives up as soon as the budget is spent: a bomb is
-// decoded no further than limit bytes. What it decodes is dropped, so this
-// costs time (bounded by limit), not memory.
-func checkDecoded(c context.Context, ctx *model.Context, limit int64) error {
-	b := decodeBudget{left: limit, limit: limit, sizes: map[int]int64{}}
+// decoded no further than the budget. It streams each stream through
+// counting readers and keeps none of their output (see decodedSize), so
+// this costs time (bounded by limit), not memory.
+func checkDecoded(c context.Context, ctx *model.Context, b *decodeBudget) error {
 	nrs := make([]int, 0, len(ctx.Table))
 	for nr := range ctx.Table {
 		nrs = append(nrs, nr)
@@ -336,10 +343,24 @@ func checkDecoded(c context.Context, ctx *model.Context, limit int64) error {
 	return nil
 }
 
-// decodeBudget is what checkDecoded has left to spend.
+// decodeBudget is what a document's decoding has left to spend, shared by
+// checkXRefStreams and checkDecoded.
 type decodeBudget struct {
 	left, limit int64
 	sizes       map[int]int64 // decoded size of the streams seen, by object number
+}
+
+func newDecodeBudget(limit int64) *decodeBudget {
+	return &decodeBudget{left: limit, limit: limit, sizes: map[int]int64{}}
+}
+
+// chargeOffset spends the decoded size of the cross-reference stream at
+// offset off of the file.
+func (b *decodeBudget) chargeOffset(off int, sd types.StreamDict) error {
+	if b.left -= decodedSize(sd, max(b.left, 0)); b.left < 0 {
+		return fmt.Errorf("%w: its streams decode to more than %d bytes (the cross-reference stream at offset %d)", ErrTooCostly, b.limit, off)
+	}
+	return nil
 }
 
 // chargeRefs charges the stream v refers to, or each stream of the array
@@ -382,41 +403,13 @@ func (b *decodeBudget) chargeRefs(ctx *model.Context, v types.Object) error {
 func (b *decodeBudget) charge(nr int, sd types.StreamDict) error {
 	size, ok := b.sizes[nr]
 	if !ok {
-		size = b.decode(sd)
+		size = decodedSize(sd, max(b.left, 0))
 		b.sizes[nr] = size
 	}
 	if b.left -= size; b.left < 0 {
 		return fmt.Errorf("%w: its streams decode to more than %d bytes (obj#%d)", ErrTooCostly, b.limit, nr)
 	}
 	return nil
-}
-
-// decode returns the bytes each filter of sd's pipeline produces, added up
-// (its length for a stream without filters), or more than b.left once that
-// is exceeded. A stream pdfcpu cannot decode costs what was decoded up to
-// the failure; validation or extraction will report it.
-func (b *decodeBudget) decode(sd types.StreamDict) int64 {
-	if len(sd.FilterPipeline) == 0 {
-		return int64(len(sd.Raw))
-	}
-	in, total := sd.Raw, int64(0)
-	for i := range sd.FilterPipeline {
-		limit := b.left - total
-		if limit < 1 {
-			return total + 1 // pdfcpu reads a limit of 0 as its default
-		}
-		stage := types.StreamDict{Dict: sd.Dict, Raw: in, FilterPipeline: sd.FilterPipeline[i : i+1], CSComponents: sd.CSComponents}
-		out, err := stage.DecodeLengthWithLimit(-1, limit)
-		if errors.Is(err, filter.ErrDecodeLimitExceeded) {
-			return b.left + 1
-		}
-		if err != nil {
-			return total
-		}
-		total += int64(len(out))
-		in = out
-	}
-	return total
 }
 
 // declaredPages returns the /Count of the page tree root, which validation

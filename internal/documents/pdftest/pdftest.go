@@ -44,6 +44,12 @@ func writeObject(b *bytes.Buffer, nr int, body []byte) int {
 // a compression bomb. The cross-reference table is a stream, as object
 // streams require.
 func BuildCompressed(compressed []int, pad int64, bodies ...[]byte) []byte {
+	return buildCompressed(compressed, pad, -1, bodies...)
+}
+
+// buildCompressed is BuildCompressed whose cross-reference stream, if
+// xrefPad ≥ 0, is compressed and followed by xrefPad zero bytes.
+func buildCompressed(compressed []int, pad, xrefPad int64, bodies ...[]byte) []byte {
 	inStream := map[int]int{} // object number -> index in the object stream
 	var prolog, objs bytes.Buffer
 	for i, nr := range compressed {
@@ -84,7 +90,12 @@ func BuildCompressed(compressed []int, pad int64, bodies ...[]byte) []byte {
 		}
 		table.Write(e[:])
 	}
-	writeObject(&b, xrefNr, Stream(fmt.Sprintf("/Type /XRef /Size %d /W [1 4 2] /Root 1 0 R", xrefNr+1), table.Bytes()))
+	xref := Stream(fmt.Sprintf("/Type /XRef /Size %d /W [1 4 2] /Root 1 0 R", xrefNr+1), table.Bytes())
+	if xrefPad >= 0 {
+		xref = Stream(fmt.Sprintf("/Type /XRef /Size %d /W [1 4 2] /Root 1 0 R /Filter /FlateDecode", xrefNr+1),
+			Flate(io.MultiReader(&table, io.LimitReader(zeros{}, xrefPad))))
+	}
+	writeObject(&b, xrefNr, xref)
 	fmt.Fprintf(&b, "startxref\n%d\n%%%%EOF\n", offsets[xrefNr])
 	return b.Bytes()
 }
@@ -149,7 +160,8 @@ func Catalog(entries string) []byte {
 // n zero bytes, in the place where says: "content" (the page's content
 // stream), "contents array" (the second of the page's content streams),
 // "metadata" (the catalog's XMP metadata), "object stream" (the object
-// stream holding the page), "form" (a form XObject the page draws) or
+// stream holding the page), "xref stream" (the cross-reference stream, its
+// entries followed by the zeros), "form" (a form XObject the page draws) or
 // "image" (an image the page draws).
 func Bomb(where string, n int64) []byte {
 	const text = "BT /F1 24 Tf 72 700 Td (Bomb) Tj ET"
@@ -167,6 +179,8 @@ func Bomb(where string, n int64) []byte {
 			Stream("/Type /Metadata /Subtype /XML /Filter /FlateDecode", Zeros(n)))
 	case "object stream":
 		return BuildCompressed([]int{3}, n, Catalog(""), Pages(3), Page(fonts, "/Contents 4 0 R"), plain, font)
+	case "xref stream":
+		return buildCompressed([]int{3}, 0, n, Catalog(""), Pages(3), Page(fonts, "/Contents 4 0 R"), plain, font)
 	case "form":
 		return Build(Catalog(""), Pages(3), Page(fonts+" /XObject << /X1 6 0 R >>", "/Contents 4 0 R"), Stream("", []byte(text+" /X1 Do")), font,
 			Stream("/Type /XObject /Subtype /Form /BBox [0 0 10 10] /Filter /FlateDecode", Zeros(n)))
