@@ -13,17 +13,10 @@ import (
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/gate"
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/httpserve"
 	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/token"
 )
-
-// discard is a ResponseWriter that keeps nothing, so that the benchmarks
-// measure the handlers rather than a recorder.
-type discard struct{ h http.Header }
-
-func (d *discard) Header() http.Header         { return d.h }
-func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discard) WriteHeader(int)             {}
 
 // small is the handler measured bare and behind the middleware.
 var small = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +71,7 @@ func BenchmarkAuthorizedGET(b *testing.B) {
 		{"gate", guarded},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			w := &discard{h: http.Header{}}
+			w := &httpserve.Discard{H: http.Header{}}
 			bc.h.ServeHTTP(w, req) // warm the token cache
 			b.ReportAllocs()
 			for b.Loop() {

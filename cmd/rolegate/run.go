@@ -30,6 +30,7 @@ import (
 	"github.com/rolegate/rolegate/internal/dbtimeout"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/httpserve"
 	"github.com/rolegate/rolegate/internal/logbuf"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/pglocal"
@@ -270,15 +271,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, accessJS
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{
-			Handler:           stack.Handler,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      60 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		}
+		srv := httpserve.New(stack.Handler, httpserve.API, logger)
 		// The start-up's log is out before the first answer.
 		logger.Info("serving", "addr", ln.Addr().String())
 		flushLog()
@@ -327,15 +320,7 @@ func serveMetrics(addr string, h http.Handler, logger *slog.Logger) (stop func()
 	if err != nil {
 		return nil, fmt.Errorf("ROLEGATE_METRICS_ADDR: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := httpserve.New(h, httpserve.Metrics, logger)
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("metrics listener failed; the API goes on without it", "err", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rolegate/rolegate/gen/examples/reports"
+	"github.com/rolegate/rolegate/internal/httpserve"
 	"github.com/rolegate/rolegate/problem"
 	"github.com/rolegate/rolegate/resource"
 )
@@ -74,15 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := httpserve.New(handler, httpserve.API, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("serving", "addr", ln.Addr().String(), "rolegate", rolegateURL)

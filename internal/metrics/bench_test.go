@@ -7,16 +7,9 @@ import (
 	"testing"
 
 	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/httpserve"
 	"github.com/rolegate/rolegate/internal/metrics"
 )
-
-// discard is a ResponseWriter that keeps nothing, so that the benchmark
-// measures the middleware rather than a recorder.
-type discard struct{ h http.Header }
-
-func (d *discard) Header() http.Header         { return d.h }
-func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discard) WriteHeader(int)             {}
 
 // BenchmarkMiddleware reports a small handler that names its operation, as
 // the gate does, bare and behind the metrics middleware (outside a request
@@ -43,7 +36,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		{"httplog+metrics", httplog.Middleware(logger, m.Middleware(small))},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			w := &discard{h: http.Header{}}
+			w := &httpserve.Discard{H: http.Header{}}
 			b.ReportAllocs()
 			for b.Loop() {
 				bc.h.ServeHTTP(w, req)

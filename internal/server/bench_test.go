@@ -8,15 +8,8 @@ import (
 	"testing"
 
 	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/internal/httpserve"
 )
-
-// discard is a ResponseWriter that keeps nothing, so that the benchmark
-// measures the stack rather than a recorder.
-type discard struct{ h http.Header }
-
-func (d *discard) Header() http.Header         { return d.h }
-func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discard) WriteHeader(int)             {}
 
 // BenchmarkStack is what rolegate does for a request once net/http has
 // read it: the whole handler as served (access log in JSON, request id,
@@ -30,10 +23,10 @@ func BenchmarkStack(b *testing.B) {
 		b.Run(path, func(b *testing.B) {
 			req := httptest.NewRequest("GET", path, nil)
 			req.Header.Set("Authorization", "Bearer "+tok)
-			w := &discard{h: http.Header{}}
+			w := &httpserve.Discard{H: http.Header{}}
 			b.ReportAllocs()
 			for b.Loop() {
-				clear(w.h)
+				clear(w.H)
 				env.Handler.ServeHTTP(w, req)
 			}
 		})

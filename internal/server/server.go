@@ -33,11 +33,11 @@ import (
 	"github.com/rolegate/rolegate/gate"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/handlers"
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/documents"
-	"github.com/rolegate/rolegate/handlers"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/keys"
 	"github.com/rolegate/rolegate/internal/metrics"
@@ -325,16 +325,23 @@ func KeyStore(pool *pgxpool.Pool, cfg config.Config, now func() time.Time, trail
 // followKeys brings tokens' keys up to date every keysPoll, rotating them
 // when due, until ctx ends.
 func followKeys(ctx context.Context, store *keys.Store, tokens *token.Manager, logger *slog.Logger) {
-	t := time.NewTicker(keysPoll)
+	every(ctx, keysPoll, func() {
+		if err := syncKeys(ctx, store, tokens); err != nil && ctx.Err() == nil {
+			logger.Error("signing keys: could not sync; signing with the keys known", "err", err)
+		}
+	})
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if err := syncKeys(ctx, store, tokens); err != nil && ctx.Err() == nil {
-			logger.Error("signing keys: could not sync; signing with the keys known", "err", err)
+			fn()
 		}
 	}
 }
@@ -364,19 +371,12 @@ const pruneEvery = 10 * time.Minute
 // revocations, throttling counts idle for longer than any x-rate-limit
 // window (throttle.MaxWindow), and audit events older than retention.
 func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limiter, trail *audit.Log, retention time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(pruneEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			err := errors.Join(sess.Prune(ctx), limiter.Prune(ctx, throttle.MaxWindow), trail.Prune(ctx, retention))
-			if err != nil && ctx.Err() == nil {
-				logger.Warn("pruning dead sessions", "err", err)
-			}
+	every(ctx, pruneEvery, func() {
+		err := errors.Join(sess.Prune(ctx), limiter.Prune(ctx, throttle.MaxWindow), trail.Prune(ctx, retention))
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("pruning dead sessions", "err", err)
 		}
-	}
+	})
 }
 
 // closeWhenDraining answers every request with Connection: close once the

@@ -19,6 +19,7 @@ import (
 	"github.com/rolegate/rolegate"
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/internal/config"
+	"github.com/rolegate/rolegate/internal/httpserve"
 	"github.com/rolegate/rolegate/token"
 )
 
@@ -37,15 +38,8 @@ func serve(kind string) error {
 		return fmt.Errorf("-serve %q: want bare or textbook", kind)
 	}
 	// The same server settings as rolegate's.
-	srv := &http.Server{
-		Addr:              os.Getenv("BENCH_ADDR"),
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	srv := httpserve.New(h, httpserve.API, nil)
+	srv.Addr = os.Getenv("BENCH_ADDR")
 	return srv.ListenAndServe()
 }
 
