@@ -65,6 +65,17 @@ type Config struct {
 	MaxBodyBytes, MaxUploadBytes int64
 	// Now is the clock tokens are checked against; nil means time.Now.
 	Now func() time.Time
+
+	// ClientID and ClientSecret are a rolegate machine client's that holds
+	// the role resource-server (`rolegate client add --name reports
+	// --roles resource-server`): with them the verifier follows
+	// rolegate's revocation feed (see [Verifier.Ready]). Required unless
+	// IgnoreRevocations.
+	ClientID, ClientSecret string
+	// IgnoreRevocations lets the service run without the revocation feed:
+	// a token rolegate revoked (a logout, a change of roles, a disabled
+	// account) then passes here until its exp.
+	IgnoreRevocations bool
 }
 
 // New returns the handler that takes every request of the operations of
@@ -75,7 +86,7 @@ type Config struct {
 // Requests get an X-Request-Id and a log line, as rolegate's do. It fails
 // if the spec's access rules are not all declared, or rolegate's metadata
 // or keys cannot be read; the keys are then refreshed until ctx ends.
-func New(ctx context.Context, cfg Config, next http.Handler) (http.Handler, error) {
+func New(ctx context.Context, cfg Config, next http.Handler) (*Handler, error) {
 	if next == nil {
 		return nil, errors.New("resource: no handler")
 	}
@@ -93,6 +104,20 @@ func New(ctx context.Context, cfg Config, next http.Handler) (http.Handler, erro
 	if err != nil {
 		return nil, err
 	}
-	go v.follow(ctx)
-	return httplog.Middleware(v.logger, gated), nil
+	v.start(ctx)
+	return &Handler{h: httplog.Middleware(v.logger, gated), v: v}, nil
 }
+
+// Handler is the handler New returns.
+type Handler struct {
+	h http.Handler
+	v *Verifier
+}
+
+// ServeHTTP takes r through the gate to the service's handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.h.ServeHTTP(w, r) }
+
+// Ready is the verifier's [Verifier.Ready]: nil while it follows
+// rolegate's revocation feed, or why not, for the service's readiness
+// probe.
+func (h *Handler) Ready() error { return h.v.Ready() }

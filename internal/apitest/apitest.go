@@ -93,6 +93,9 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessJSON is server.Deps.AccessJSON.
 	AccessJSON io.Writer
+	// FeedStreams bounds the revocation streams served at once
+	// (ROLEGATE_FEED_STREAMS).
+	FeedStreams int
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -147,6 +150,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	cfg.MaxUploadBytes = cmp.Or(o.MaxUploadBytes, cfg.MaxUploadBytes)
 	cfg.UserQuotaBytes = cmp.Or(o.QuotaBytes, cfg.UserQuotaBytes)
 	cfg.PDFTimeout = cmp.Or(o.PDFTimeout, cfg.PDFTimeout)
+	cfg.FeedStreams = cmp.Or(o.FeedStreams, cfg.FeedStreams)
 	// Cheap hashing parameters: the tests exercise the flow, not the cost.
 	params := cmp.Or(o.HashParams, &TestParams)
 	e.Stack, err = server.New(ctx, server.Deps{
@@ -160,6 +164,9 @@ func New(tb testing.TB, opts ...Options) *Env {
 	e.PDF.MaxDecodedBytes = o.PDFMaxDecodedBytes
 	srv := httptest.NewServer(e.Handler)
 	tb.Cleanup(srv.Close)
+	// Before srv.Close, which waits for requests in flight: revocation
+	// streams still open end.
+	tb.Cleanup(e.Stack.Drain)
 	e.URL = srv.URL
 	return e
 }

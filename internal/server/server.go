@@ -141,6 +141,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
 		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
+		Revocations: revoked, FeedStreams: cfg.FeedStreams,
 		Discovery: handlers.Discovery{Tokens: tokens, Issuer: cfg.JWTIssuer, JWKSMaxAge: jwksMaxAge},
 	})
 	strict := api.NewStrictHandlerWithOptions(impl, nil, api.StrictHTTPServerOptions{
@@ -341,11 +342,18 @@ func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limite
 }
 
 // Drain makes /readyz answer 503 from now on, telling load balancers to
-// stop sending this replica requests while it still serves them.
-func (s *Stack) Drain() { s.draining.Store(true) }
+// stop sending this replica requests while it still serves them, and ends
+// the revocation streams it serves (refusing new ones), whose clients
+// resume on another replica: http.Server.Shutdown would wait for them.
+func (s *Stack) Drain() {
+	s.draining.Store(true)
+	s.Revocations.EndSubscriptions()
+}
 
-// Close stops following the revocation log and the hashing workers.
+// Close ends the revocation streams, and stops following the revocation
+// log and the hashing workers.
 func (s *Stack) Close() {
+	s.Revocations.EndSubscriptions()
 	s.stop()
 	<-s.done
 	s.Hasher.Close()
