@@ -96,6 +96,8 @@ type Options struct {
 	// FeedStreams bounds the revocation streams served at once
 	// (ROLEGATE_FEED_STREAMS).
 	FeedStreams int
+	// FeedHeartbeat is server.Deps.FeedHeartbeat.
+	FeedHeartbeat time.Duration
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -155,7 +157,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	params := cmp.Or(o.HashParams, &TestParams)
 	e.Stack, err = server.New(ctx, server.Deps{
 		Config: cfg, Spec: spec, Pool: e.Pool, Store: store, Logger: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)), AccessJSON: o.AccessJSON,
-		Now: func() time.Time { return e.Now() }, HashParams: params,
+		Now: func() time.Time { return e.Now() }, HashParams: params, FeedHeartbeat: o.FeedHeartbeat,
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -135,17 +135,24 @@ func (s *revocationStream) VisitStreamRevocationsResponse(w http.ResponseWriter)
 	rc := http.NewResponseController(w)
 	// The server's ReadTimeout would cancel the request's context in the
 	// middle of the stream; the request has been read.
-	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		log.Debug("revocation stream: clearing the read deadline", "err", err)
+	if err := rc.SetReadDeadline(time.Time{}); err != nil {
+		log.Warn("revocation stream: cannot clear the read deadline; the server's ReadTimeout will end the stream", "err", err)
 	}
+	warned := false
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: pass the events on as they come
 	w.WriteHeader(http.StatusOK)
 	write := func(b []byte) error {
-		if err := rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
+		if err := rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
+			if !errors.Is(err, http.ErrNotSupported) {
+				return err
+			}
+			if !warned { // a wrapper of the writer without Unwrap
+				log.Warn("revocation stream: cannot extend the write deadline; the server's WriteTimeout will end the stream", "err", err)
+				warned = true
+			}
 		}
 		if _, err := w.Write(b); err != nil {
 			return err

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/token"
 )
 
 // event is one server-sent event of the revocation stream.
@@ -198,7 +200,9 @@ func TestRevocationFeed(t *testing.T) {
 	if r := do(t, "PUT", e.URL+fmt.Sprintf("/users/%d/roles", bob.ID), strings.NewReader(`{"roles":["admin"]}`), jsonHeaders(admin)); r.status != 200 {
 		t.Fatalf("PUT roles = %d %s", r.status, r.body)
 	}
-	got := s.until(t, func(ev event) bool { return ev.name == "revocation" && fmt.Sprint(entryOf(t, ev)["user_id"]) == fmt.Sprint(bob.ID) })
+	got := s.until(t, func(ev event) bool {
+		return ev.name == "revocation" && fmt.Sprint(entryOf(t, ev)["user_id"]) == fmt.Sprint(bob.ID)
+	})
 	bobs := entryOf(t, got[len(got)-1])
 	if bobs["kind"] != "user" || bobs["min_version"] == nil || bobs["expires_at"] == nil {
 		t.Errorf("bob's entry %v", bobs)
@@ -235,4 +239,48 @@ func TestRevocationFeed(t *testing.T) {
 		t.Fatal("an open stream outlived the drain by 2s")
 	}
 	assertProblem(t, do(t, "GET", e.URL+"/revocations/events", nil, bearer(feed)), 503)
+}
+
+// A stream outlives the server's ReadTimeout and WriteTimeout (it clears
+// the one and extends the other at every write, through every wrapper of
+// the response writer) and sends a comment every heartbeat.
+func TestRevocationStreamOutlivesServerTimeouts(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t, apitest.Options{FeedHeartbeat: 100 * time.Millisecond})
+	srv := httptest.NewUnstartedServer(e.Handler)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 300*time.Millisecond, 500*time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(e.Drain) // before srv.Close, which waits for the stream
+	feedToken, _, err := e.Tokens.Issue(token.Subject{ClientID: "cl_AAAAAAAAAAAAAAAAAAAAAA", Roles: []string{"resource-server"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/revocations/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+feedToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /revocations/events = %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	beats := 0
+	start := time.Now()
+	for time.Since(start) < 1500*time.Millisecond {
+		if !sc.Scan() {
+			t.Fatalf("the stream ended after %v (%d heartbeats): %v", time.Since(start), beats, sc.Err())
+		}
+		if strings.HasPrefix(sc.Text(), ":") {
+			beats++
+		}
+	}
+	if beats < 5 {
+		t.Errorf("%d heartbeats in 1.5s at one per 100ms", beats)
+	}
 }

@@ -6,6 +6,10 @@
 // connection, and polled besides, so that a notification missed while
 // reconnecting is caught up, and so that an engine without LISTEN/NOTIFY
 // still gets every change.
+//
+// What a List applies it also hands to its subscribers (Subscribe): the
+// revocation streams a replica serves to other services follow the log
+// that way, without a database round trip per stream.
 package revocation
 
 import (

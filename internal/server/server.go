@@ -62,6 +62,9 @@ type Deps struct {
 	// AccessJSON, when set, takes the access log's lines directly, as
 	// Logger's handler would write them (see httplog.Options.AccessJSON).
 	AccessJSON io.Writer
+	// FeedHeartbeat is how often an idle revocation stream sends a
+	// comment; 0 means 15 seconds. Tests shorten it.
+	FeedHeartbeat time.Duration
 }
 
 // Stack is the HTTP stack with the parts of it that its callers share.
@@ -141,7 +144,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
 		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
-		Revocations: revoked, FeedStreams: cfg.FeedStreams,
+		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
 		Discovery: handlers.Discovery{Tokens: tokens, Issuer: cfg.JWTIssuer, JWKSMaxAge: jwksMaxAge},
 	})
 	strict := api.NewStrictHandlerWithOptions(impl, nil, api.StrictHTTPServerOptions{
