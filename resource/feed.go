@@ -38,11 +38,13 @@ const (
 	// feedIdle is how long the stream may stay silent (rolegate sends a
 	// comment every 15 seconds) before it counts as dead.
 	feedIdle = 35 * time.Second
-	// resumeWindow is how long after the last word from the stream a
-	// reconnection resumes from Last-Event-ID; later, it takes a snapshot
-	// again. Under the 30 seconds of the log that rolegate reads again on
-	// resume, so that an entry committed out of seq order is not missed.
-	resumeWindow = 20 * time.Second
+	// resumeWindow is how long after the stream was last known to
+	// deliver (its last line, or its end in order) a reconnection resumes
+	// from Last-Event-ID; later, it takes a snapshot again. Well under the
+	// 30 seconds of the log that rolegate reads again on resume, so that an
+	// entry committed out of seq order, lost in flight, is not missed
+	// unless its transaction took over 20 seconds.
+	resumeWindow = 10 * time.Second
 	// renewAt is the part of an access token's lifetime after which the
 	// stream is opened again with a new token (rolegate ends it at exp).
 	renewAt         = 0.8
@@ -210,14 +212,22 @@ func (f *feed) follow(ctx context.Context) {
 			err = f.snapshot(ctx)
 		}
 		if err == nil {
-			var renewed bool
-			renewed, err = f.follow1(ctx)
-			if renewed {
+			var clean bool
+			began := time.Now()
+			clean, err = f.follow1(ctx)
+			// A stream that ends at once, again and again, is not in
+			// order: it gets the backoff.
+			if clean && f.Err() == nil && time.Since(began) > time.Second {
+				// Renewing the token, or rolegate's replica ended the
+				// stream (it drains, say): everything sent until then
+				// arrived, and the next connection resumes from there.
+				// Still up, so that readiness does not flap through a
+				// rolling restart of rolegate; down if that fails.
 				backoff = 100 * time.Millisecond
 				continue
 			}
 			if err == nil {
-				err = errors.New("rolegate ended the revocation stream")
+				err = errors.New("rolegate ended the revocation stream before it caught up, or at once")
 			}
 		}
 		if ctx.Err() != nil {
@@ -237,8 +247,9 @@ func (f *feed) follow(ctx context.Context) {
 }
 
 // follow1 reads one connection of the stream until it ends, applying its
-// entries. It reports renewed when it ended it itself, for a new token.
-func (f *feed) follow1(ctx context.Context) (renewed bool, err error) {
+// entries. It reports clean when the connection ended in order: it ended
+// it itself, for a new token, or rolegate did.
+func (f *feed) follow1(ctx context.Context) (clean bool, err error) {
 	tok, err := f.token(ctx)
 	if err != nil {
 		return false, err
@@ -279,13 +290,13 @@ func (f *feed) follow1(ctx context.Context) (renewed bool, err error) {
 		return false, fmt.Errorf("resource: the revocation stream: GET %s: Content-Type %q", f.streamURL, ct)
 	}
 	err = f.read(resp.Body, func() { idle.Reset(feedIdle) })
-	if renewing(ctx, renew) {
+	if renewing(ctx, renew) || err == nil {
+		// Everything sent before the end has arrived: a resume from here
+		// misses only what the log's re-read brings again.
+		f.heard = time.Now()
 		return true, nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("resource: the revocation stream: %w", cmpErr(context.Cause(ctx), err))
-	}
-	return false, nil
+	return false, fmt.Errorf("resource: the revocation stream: %w", cmpErr(context.Cause(ctx), err))
 }
 
 // errSilent ends a stream that said nothing for feedIdle.
@@ -306,9 +317,9 @@ func renewing(ctx context.Context, renew time.Time) bool {
 	return errors.Is(ctx.Err(), context.DeadlineExceeded) && !time.Now().Before(renew)
 }
 
-// read parses server-sent events from body until it ends, applying the
-// entries in batches (what has arrived together) and calling heard on
-// every line.
+// read parses server-sent events from body until it ends (nil when it
+// ends in order), applying the entries in batches (what has arrived
+// together) and calling heard on every line.
 func (f *feed) read(body io.Reader, heard func()) error {
 	br := bufio.NewReaderSize(body, maxEventLine)
 	var event, data, id string
@@ -320,6 +331,9 @@ func (f *feed) read(body io.Reader, heard func()) error {
 		}
 		if err != nil {
 			f.list.Apply(pending)
+			if errors.Is(err, io.EOF) {
+				return nil // rolegate ended the stream
+			}
 			return err
 		}
 		heard()

@@ -67,11 +67,12 @@ type List struct {
 	state atomic.Pointer[state]
 	now   func() time.Time
 
-	mu      sync.Mutex          // serialises writers
-	last    int64               // the highest seq applied
-	applied map[int64]time.Time // seqs applied lately, so that re-reads are not published again
-	subs    map[*Subscription]struct{}
-	ended   bool // EndSubscriptions was called
+	mu            sync.Mutex          // serialises writers
+	last          int64               // the highest seq applied
+	applied       map[int64]time.Time // seqs applied lately, so that re-reads are not published again
+	appliedPruned time.Time
+	subs          map[*Subscription]struct{}
+	ended         bool // EndSubscriptions was called
 
 	feedErr atomic.Pointer[error] // nil while the feed is up
 	upOnce  sync.Once

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/rolegate/rolegate/gen/db"
@@ -115,10 +116,9 @@ func (l *List) publish(rows []db.ListRevocationsRow, now time.Time) {
 			fresh = append(fresh, r)
 		}
 	}
-	for seq, at := range l.applied {
-		if now.Sub(at) > appliedKeep {
-			delete(l.applied, seq)
-		}
+	if now.Sub(l.appliedPruned) > appliedKeep/4 {
+		maps.DeleteFunc(l.applied, func(_ int64, at time.Time) bool { return now.Sub(at) > appliedKeep })
+		l.appliedPruned = now
 	}
 	if len(fresh) == 0 {
 		return
