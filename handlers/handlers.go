@@ -11,14 +11,17 @@
 package handlers
 
 import (
-	"github.com/jackc/pgx/v5/pgxpool"
 	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/password"
+	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/token"
 )
@@ -30,6 +33,7 @@ type Server struct {
 	Notes
 	Users
 	Clients
+	Revocations
 	AuditTrail
 	Documents
 	Meta
@@ -68,8 +72,17 @@ type Deps struct {
 	Hashing interface {
 		Enter(addr string) (release func(), ok bool)
 	}
-	// Draining, once true, makes /readyz answer 503.
+	// Draining, once true, makes /readyz answer 503 and refuses new
+	// revocation streams.
 	Draining *atomic.Bool
+	// Revocations is this replica's revocation state, which the
+	// revocation streams follow.
+	Revocations *revocation.List
+	// FeedStreams bounds the revocation streams served at once.
+	FeedStreams int
+	// Heartbeat is how often an idle revocation stream sends a comment; 0
+	// means 15 seconds.
+	Heartbeat time.Duration
 }
 
 // New returns a Server over deps.
@@ -80,11 +93,13 @@ func New(d Deps) *Server {
 		pdf = &documents.Processor{}
 	}
 	return &Server{
-		Health:     Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
-		Auth:       Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions, Audit: d.Audit, Hashing: d.Hashing},
-		Notes:      Notes{Queries: q},
-		Users:      Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit},
-		Clients:    Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},
+		Health:  Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
+		Auth:    Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions, Audit: d.Audit, Hashing: d.Hashing},
+		Notes:   Notes{Queries: q},
+		Users:   Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit},
+		Clients: Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},
+		Revocations: Revocations{Queries: q, List: d.Revocations, Streams: make(chan struct{}, max(d.FeedStreams, 1)),
+			Heartbeat: d.Heartbeat, Now: d.Sessions.Now, Draining: d.Draining},
 		AuditTrail: AuditTrail{Pool: d.Pool, Sessions: d.Sessions},
 		Documents:  Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
 		Meta:       d.Meta,

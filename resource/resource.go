@@ -13,11 +13,20 @@
 // the JWKS from the metadata's jwks_uri, which must be on RolegateURL's
 // origin. See [Verifier] for how the keys are kept current.
 //
-// What the service does not see: rolegate's revocations (a logout, a
-// password change, a change of roles, a disabled account) reach only
-// rolegate's own replicas, so a token stays valid here until its exp.
-// rolegate's access tokens are short-lived (ROLEGATE_ACCESS_TOKEN_TTL,
-// 15 minutes by default) for that reason.
+// Revocations (a logout, a change of roles, a disabled account, a token
+// revoked by its jti) reach the service through rolegate's revocation
+// feed, which it follows as a machine client holding the role
+// resource-server (Config.ClientID): at start it takes a token with the
+// client credentials grant at the metadata's token_endpoint (on
+// RolegateURL's origin) and the snapshot of the revocations in force
+// (GET /revocations), and refuses to start without them; it then follows
+// the stream of changes (GET /revocations/events, server-sent events),
+// reconnecting with backoff and Last-Event-ID, or a new snapshot after a
+// gap, and a new token before the one it holds expires. The state is kept
+// in memory, as rolegate's replicas keep theirs (package
+// internal/revocation), and a revoked token is refused within a second.
+// While the stream is down the service keeps the revocations it knows and
+// [Handler.Ready] says why, for its readiness probe.
 package resource
 
 import (
@@ -67,6 +76,17 @@ type Config struct {
 	MaxBodyBytes, MaxUploadBytes int64
 	// Now is the clock tokens are checked against; nil means time.Now.
 	Now func() time.Time
+
+	// ClientID and ClientSecret are a rolegate machine client's that holds
+	// the role resource-server (`rolegate client add --name reports
+	// --roles resource-server`): with them the verifier follows
+	// rolegate's revocation feed (see [Verifier.Ready]). Required unless
+	// IgnoreRevocations.
+	ClientID, ClientSecret string
+	// IgnoreRevocations lets the service run without the revocation feed:
+	// a token rolegate revoked (a logout, a change of roles, a disabled
+	// account) then passes here until its exp.
+	IgnoreRevocations bool
 }
 
 // New returns the handler that takes every request of the operations of
@@ -74,10 +94,13 @@ type Config struct {
 // 401 without a valid token, 403 for a token that holds none of the
 // operation's x-roles, 413 over the body limit and 400 for a request the
 // spec does not admit; next finds the verified claims with access.Caller.
+// A token rolegate revoked is refused with 401 as an invalid one is.
 // Requests get an X-Request-Id and a log line, as rolegate's do. It fails
-// if the spec's access rules are not all declared, or rolegate's metadata
-// or keys cannot be read; the keys are then refreshed until ctx ends.
-func New(ctx context.Context, cfg Config, next http.Handler) (http.Handler, error) {
+// if the spec's access rules are not all declared, rolegate's metadata or
+// keys cannot be read, or (unless cfg.IgnoreRevocations) the revocation
+// snapshot cannot be taken with cfg's client; the keys are then refreshed
+// and the revocation feed followed until ctx ends.
+func New(ctx context.Context, cfg Config, next http.Handler) (*Handler, error) {
 	if next == nil {
 		return nil, errors.New("resource: no handler")
 	}
@@ -95,6 +118,20 @@ func New(ctx context.Context, cfg Config, next http.Handler) (http.Handler, erro
 	if err != nil {
 		return nil, err
 	}
-	go v.follow(ctx)
-	return httplog.Middleware(v.logger, gated), nil
+	v.start(ctx)
+	return &Handler{h: httplog.Middleware(v.logger, gated), v: v}, nil
 }
+
+// Handler is the handler New returns.
+type Handler struct {
+	h http.Handler
+	v *Verifier
+}
+
+// ServeHTTP takes r through the gate to the service's handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.h.ServeHTTP(w, r) }
+
+// Ready is the verifier's [Verifier.Ready]: nil while it follows
+// rolegate's revocation feed, or why not, for the service's readiness
+// probe.
+func (h *Handler) Ready() error { return h.v.Ready() }

@@ -164,6 +164,9 @@ func config(f *fakeRolegate, c *clock, logs io.Writer) resource.Config {
 		Spec:        []byte(testSpec),
 		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:         c.Now,
+		// The fake serves no revocation feed: these tests are about keys
+		// (feed_test.go follows a real rolegate's).
+		IgnoreRevocations: true,
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/token"
 )
 
@@ -64,6 +65,8 @@ const WellKnownPath = "/.well-known/oauth-authorization-server"
 // never fetched, and an embedded key (jwk, x5c) never used.
 type Verifier struct {
 	tokens  *token.Manager
+	revoked *revocation.List // nil with Config.IgnoreRevocations
+	feed    *feed
 	kids    atomic.Pointer[map[string]bool] // the kids tokens verify with
 	jwksURL string
 	client  *http.Client
@@ -80,16 +83,38 @@ type Verifier struct {
 
 // NewVerifier returns a Verifier of the tokens rolegate at cfg.RolegateURL
 // issues for cfg.Audience (cfg.Spec and the body limits are unused). It
-// fails if the metadata or the JWKS cannot be read, if the jwks_uri is on
-// another origin than RolegateURL, or if the JWKS holds no key it can use.
-// It refreshes the keys until ctx ends.
+// fails if the metadata or the JWKS cannot be read, if the jwks_uri or the
+// token_endpoint is on another origin than RolegateURL, if the JWKS holds
+// no key it can use, or, unless cfg.IgnoreRevocations, if it has no client
+// credentials or cannot take rolegate's revocation snapshot with them. It
+// refreshes the keys and follows the revocation feed until ctx ends.
 func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	v, err := newVerifier(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	go v.follow(ctx)
+	v.start(ctx)
 	return v, nil
+}
+
+// start refreshes the keys and follows the revocation feed until ctx ends.
+func (v *Verifier) start(ctx context.Context) {
+	go v.follow(ctx)
+	if v.feed != nil {
+		go v.feed.follow(ctx)
+	}
+}
+
+// Ready returns nil while the Verifier follows rolegate's revocation feed
+// (always with Config.IgnoreRevocations), or why it does not: rolegate
+// cannot be reached, the stream broke and is not back, or it has not
+// caught up since. A service answers 503 on its readiness probe then:
+// tokens revoked meanwhile would still pass here.
+func (v *Verifier) Ready() error {
+	if v.feed == nil {
+		return nil
+	}
+	return v.feed.Err()
 }
 
 // newVerifier is NewVerifier without the background refresh.
@@ -123,7 +148,10 @@ func newVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	issuer, jwksURL, err := v.discover(ctx, base)
+	if cfg.ClientID == "" && !cfg.IgnoreRevocations {
+		return nil, errors.New("resource: no ClientID: the revocation feed needs a machine client holding the role " + FeedRole + " (or set IgnoreRevocations, and revoked tokens pass until they expire)")
+	}
+	issuer, jwksURL, tokenURL, err := v.discover(ctx, base)
 	if err != nil {
 		return nil, err
 	}
@@ -148,12 +176,48 @@ func newVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, fmt.Errorf("resource: the JWKS at %s holds no EdDSA or ES256 key: does rolegate sign with HS256 (ROLEGATE_JWT_SECRET)? Its tokens cannot be verified elsewhere", jwksURL)
 	}
 	v.logger.Info("rolegate's keys loaded", "issuer", issuer, "jwks_uri", jwksURL, "keys", n)
+	if cfg.ClientID == "" {
+		v.logger.Warn("rolegate's revocations are ignored: a revoked token passes here until it expires")
+		return v, nil
+	}
+	// Fail closed: no service without the revocations in force.
+	if tokenURL == "" {
+		return nil, fmt.Errorf("resource: rolegate's metadata names no token_endpoint, which the revocation feed needs")
+	}
+	stream := *client
+	stream.Timeout = 0 // the stream lasts; its context and silence end it
+	v.revoked = revocation.New(v.now)
+	v.feed = &feed{
+		list: v.revoked, client: client, stream: &stream, logger: v.logger,
+		tokenURL: tokenURL, snapshotURL: base.JoinPath(SnapshotPath).String(), streamURL: base.JoinPath(StreamPath).String(),
+		clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
+	}
+	v.feed.down.Store(&errNotCaughtUp)
+	if err := v.feed.snapshot(ctx); err != nil {
+		return nil, err
+	}
+	v.logger.Info("rolegate's revocations loaded", "seq", v.feed.last)
 	return v, nil
 }
 
-// Verify checks raw and returns its claims, as token.Manager.Verify does;
-// a token whose kid is unknown may first make it fetch the keys again.
+// Verify checks raw and returns its claims, as token.Manager.Verify does,
+// then refuses it, with an error wrapping token.ErrInvalid and
+// revocation.ErrRevoked, if rolegate revoked it; a token whose kid is
+// unknown may first make it fetch the keys again.
 func (v *Verifier) Verify(raw string) (*token.Claims, error) {
+	c, err := v.verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	if v.revoked != nil && v.revoked.Revoked(c) {
+		return nil, errRevoked
+	}
+	return c, nil
+}
+
+var errRevoked = fmt.Errorf("%w: %w", token.ErrInvalid, revocation.ErrRevoked)
+
+func (v *Verifier) verify(raw string) (*token.Claims, error) {
 	c, err := v.tokens.Verify(raw)
 	if err == nil {
 		return c, nil
@@ -227,28 +291,37 @@ func (v *Verifier) nextRefresh() time.Duration {
 	return min(max(v.maxAge, minRefresh), maxRefresh)
 }
 
-// discover reads rolegate's metadata under base: the issuer and the JWKS
-// URL, which must be on base's origin.
-func (v *Verifier) discover(ctx context.Context, base *url.URL) (issuer, jwksURL string, err error) {
+// discover reads rolegate's metadata under base: the issuer, the JWKS URL
+// and the token endpoint ("" if it names none), which must be on base's
+// origin: the client's secret goes nowhere else.
+func (v *Verifier) discover(ctx context.Context, base *url.URL) (issuer, jwksURL, tokenURL string, err error) {
 	u := base.JoinPath(WellKnownPath).String()
 	var m struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
+		Issuer        string `json:"issuer"`
+		JWKSURI       string `json:"jwks_uri"`
+		TokenEndpoint string `json:"token_endpoint"`
 	}
 	if _, err := v.get(ctx, u, maxMetadataBytes, &m); err != nil {
-		return "", "", fmt.Errorf("resource: rolegate's metadata: %w", err)
+		return "", "", "", fmt.Errorf("resource: rolegate's metadata: %w", err)
 	}
 	if m.Issuer == "" {
-		return "", "", fmt.Errorf("resource: rolegate's metadata at %s names no issuer", u)
+		return "", "", "", fmt.Errorf("resource: rolegate's metadata at %s names no issuer", u)
 	}
 	j, err := url.Parse(m.JWKSURI)
 	switch {
 	case m.JWKSURI == "":
-		return "", "", fmt.Errorf("resource: rolegate's metadata at %s names no jwks_uri", u)
+		return "", "", "", fmt.Errorf("resource: rolegate's metadata at %s names no jwks_uri", u)
 	case err != nil || j.User != nil || j.Fragment != "" || !sameOrigin(base, j):
-		return "", "", fmt.Errorf("resource: rolegate's metadata names jwks_uri %q, not on %s's origin: refused", m.JWKSURI, base.Redacted())
+		return "", "", "", fmt.Errorf("resource: rolegate's metadata names jwks_uri %q, not on %s's origin: refused", m.JWKSURI, base.Redacted())
 	}
-	return m.Issuer, j.String(), nil
+	if m.TokenEndpoint == "" {
+		return m.Issuer, j.String(), "", nil
+	}
+	t, err := url.Parse(m.TokenEndpoint)
+	if err != nil || t.User != nil || t.Fragment != "" || !sameOrigin(base, t) {
+		return "", "", "", fmt.Errorf("resource: rolegate's metadata names token_endpoint %q, not on %s's origin: refused", m.TokenEndpoint, base.Redacted())
+	}
+	return m.Issuer, j.String(), t.String(), nil
 }
 
 // fetch reads the JWKS and makes its usable keys the ones tokens verify

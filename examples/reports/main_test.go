@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,9 +42,26 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// start runs the example through run against rolegate at rolegateURL and
-// returns its base URL once /healthz answers; it stops when the test ends.
-func start(t *testing.T, rolegateURL string) string {
+// feedClient registers the example's machine client on e, as `rolegate
+// client add --name reports --roles resource-server` does, through the API
+// with an admin's token.
+func feedClient(t *testing.T, e *apitest.Env, admin string) (id, secret string) {
+	t.Helper()
+	r := do(t, "POST", e.URL+"/clients", admin, `{"name": "reports", "roles": ["resource-server"]}`)
+	var c struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &c); err != nil || r.status != 201 {
+		t.Fatalf("POST /clients = %d %s", r.status, r.body)
+	}
+	return c.ID, c.Secret
+}
+
+// start runs the example through run against rolegate at rolegateURL, as
+// the machine client id, and returns its base URL once /healthz answers;
+// it stops when the test ends.
+func start(t *testing.T, rolegateURL, id, secret string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,7 +69,8 @@ func start(t *testing.T, rolegateURL string) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	env := map[string]string{"ROLEGATE_URL": rolegateURL, "ADDR": addr, "ROLEGATE_AUDIENCE": apitest.Audience}
+	env := map[string]string{"ROLEGATE_URL": rolegateURL, "ADDR": addr, "ROLEGATE_AUDIENCE": apitest.Audience,
+		"ROLEGATE_CLIENT_ID": id, "ROLEGATE_CLIENT_SECRET": secret}
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -139,7 +159,8 @@ func TestExampleAgainstRolegate(t *testing.T) {
 	reader := e.CreateUser(t, "reader@example.com", "user")
 	boss := e.CreateUser(t, "boss@example.com", "admin")
 	outsider := e.CreateUser(t, "outsider@example.com", "outsider")
-	base := start(t, e.URL)
+	id, secret := feedClient(t, e, e.Token(t, boss))
+	base := start(t, e.URL, id, secret)
 
 	login, err := sdk.Token(ctx, e.URL, reader.Email, reader.Password)
 	if err != nil {
@@ -187,6 +208,7 @@ func TestExampleAgainstRolegate(t *testing.T) {
 		challenge                 string
 	}{
 		{"health is public", "GET", "", "", 200, ""},
+		{"readiness is public", "GET", "", "", 200, ""},
 		{"no token", "GET", "", "", 401, realm},
 		{"a user reads", "GET", userToken, "", 200, ""},
 		{"a user may not write", "POST", userToken, newTitle, 403, forbids},
@@ -200,8 +222,11 @@ func TestExampleAgainstRolegate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		path := "/reports"
-		if tt.name == "health is public" {
+		switch tt.name {
+		case "health is public":
 			path = "/healthz"
+		case "readiness is public":
+			path = "/readyz"
 		}
 		r := do(t, tt.method, base+path, tt.token, tt.body)
 		if r.status != tt.status || r.header.Get("WWW-Authenticate") != tt.challenge {
@@ -244,16 +269,184 @@ func TestExampleAgainstRolegate(t *testing.T) {
 	}
 }
 
-// run refuses to start without rolegate's URL, or with a rolegate it
-// cannot reach.
+// run refuses to start without rolegate's URL or the feed's client, or
+// with a rolegate it cannot reach.
 func TestRunNeedsRolegate(t *testing.T) {
 	t.Parallel()
 	for _, env := range []map[string]string{
 		{},
 		{"ROLEGATE_URL": "http://127.0.0.1:1", "ADDR": "127.0.0.1:0"},
+		{"ROLEGATE_URL": "http://127.0.0.1:1", "ADDR": "127.0.0.1:0", "ROLEGATE_CLIENT_ID": "cl_x", "ROLEGATE_CLIENT_SECRET": "s"},
 	} {
 		if err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard); err == nil {
 			t.Errorf("run with %v started", env)
 		}
+	}
+}
+
+// proxy stands between the example and rolegate, so that a test can take
+// rolegate off the network and bring it back on the same address.
+type proxy struct {
+	t      *testing.T
+	target string // rolegate's host:port
+	addr   string // the proxy's
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	p := &proxy{t: t, target: strings.TrimPrefix(target, "http://"), addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+// URL is rolegate's URL through the proxy.
+func (p *proxy) URL() string { return "http://" + p.addr }
+
+// start listens (again) and forwards every connection to the target.
+func (p *proxy) start() {
+	p.t.Helper()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[c], p.conns[up] = true, true
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+// stop closes the listener and every connection through it.
+func (p *proxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// within polls f every 20 ms until it holds, and fails after d.
+func within(t *testing.T, d time.Duration, what string, f func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !f() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// rolegate's revocations reach the example within a second, through its
+// revocation feed: a demoted admin's token, a logged-out session's token;
+// while the feed is down (rolegate off the network) /readyz says so, and
+// once rolegate is back it is ready again and has caught up with what was
+// revoked meanwhile.
+func TestExampleRefusesRevokedTokens(t *testing.T) {
+	e := apitest.New(t)
+	ctx := context.Background()
+	root := e.Token(t, e.CreateUser(t, "root@example.com", "admin"))
+	boss := e.CreateUser(t, "boss@example.com", "admin")
+	reader := e.CreateUser(t, "reader@example.com", "user")
+	p := newProxy(t, e.URL)
+	id, secret := feedClient(t, e, root)
+	base := start(t, p.URL(), id, secret)
+	if r := do(t, "GET", base+"/readyz", "", ""); r.status != 200 {
+		t.Fatalf("/readyz = %d %s", r.status, r.body)
+	}
+
+	// A demoted admin: the token of before writes no more.
+	login, err := sdk.Token(ctx, e.URL, boss.Email, boss.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "POST", base+"/reports", login.AccessToken, `{"title": "Q3"}`); r.status != 201 {
+		t.Fatalf("an admin writes: %d %s", r.status, r.body)
+	}
+	if r := do(t, "PUT", fmt.Sprintf("%s/users/%d/roles", e.URL, boss.ID), root, `{"roles": ["user"]}`); r.status != 200 {
+		t.Fatalf("demoting: %d %s", r.status, r.body)
+	}
+	took := within(t, time.Second, "the demoted admin's token refused", func() bool {
+		return do(t, "POST", base+"/reports", login.AccessToken, `{"title": "Q4"}`).status == 401
+	})
+	t.Logf("a change of roles reached the example in %v", took)
+
+	// A logout (RFC 7009 with the refresh token): the session's access
+	// token reads no more.
+	session, err := sdk.Token(ctx, e.URL, reader.Email, reader.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "GET", base+"/reports", session.AccessToken, ""); r.status != 200 {
+		t.Fatalf("a user reads: %d %s", r.status, r.body)
+	}
+	revoke(t, e.URL, *session.RefreshToken)
+	took = within(t, time.Second, "the logged-out session's token refused", func() bool {
+		return do(t, "GET", base+"/reports", session.AccessToken, "").status == 401
+	})
+	t.Logf("a logout reached the example in %v", took)
+
+	// rolegate off the network: not ready, saying why; a session ended
+	// meanwhile is refused once it is back.
+	later, err := sdk.Token(ctx, e.URL, reader.Email, reader.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stop()
+	var why string
+	within(t, 2*time.Second, "/readyz answering 503 with rolegate gone", func() bool {
+		r := do(t, "GET", base+"/readyz", "", "")
+		why = r.body
+		return r.status == 503
+	})
+	if !strings.Contains(why, "revocation feed") {
+		t.Errorf("/readyz's 503 does not say why: %s", why)
+	}
+	revoke(t, e.URL, *later.RefreshToken)
+	p.start()
+	within(t, 10*time.Second, "/readyz answering 200 with rolegate back", func() bool {
+		return do(t, "GET", base+"/readyz", "", "").status == 200
+	})
+	if r := do(t, "GET", base+"/reports", later.AccessToken, ""); r.status != 401 {
+		t.Errorf("a session ended while the feed was down, once it is back: %d %s", r.status, r.body)
+	}
+}
+
+// revoke logs a session out with its refresh token (RFC 7009).
+func revoke(t *testing.T, rolegateURL, refresh string) {
+	t.Helper()
+	resp, err := http.PostForm(rolegateURL+"/token/revoke", url.Values{"token": {refresh}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /token/revoke = %d", resp.StatusCode)
 	}
 }

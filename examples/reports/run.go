@@ -27,7 +27,9 @@ const usage = `usage: reports
 
 Serves the reports example on ADDR (default 127.0.0.1:8081), trusting the
 tokens rolegate at ROLEGATE_URL issues for ROLEGATE_AUDIENCE (default
-rolegate).
+rolegate) unless rolegate revoked them: it follows rolegate's revocation
+feed as the machine client ROLEGATE_CLIENT_ID (secret
+ROLEGATE_CLIENT_SECRET), which holds the role resource-server.
 `
 
 // run is the whole program: main only supplies the process's context,
@@ -48,7 +50,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	addr := cmp.Or(getenv("ADDR"), "127.0.0.1:8081")
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	strict := reports.NewStrictHandlerWithOptions(&Server{}, nil, reports.StrictHTTPServerOptions{
+	clientID, clientSecret := getenv("ROLEGATE_CLIENT_ID"), getenv("ROLEGATE_CLIENT_SECRET")
+	if clientID == "" || clientSecret == "" {
+		return errors.New("ROLEGATE_CLIENT_ID and ROLEGATE_CLIENT_SECRET are unset: set them to a machine client's that holds the role resource-server (rolegate client add --name reports --roles resource-server), for rolegate's revocation feed")
+	}
+	server := &Server{}
+	strict := reports.NewStrictHandlerWithOptions(server, nil, reports.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			problem.Write(w, r, problem.Wrap(problem.Invalid, "The request body is malformed.", err))
 		},
@@ -62,14 +69,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		},
 	})
 	handler, err := resource.New(ctx, resource.Config{
-		RolegateURL: rolegateURL,
-		Audience:    cmp.Or(getenv("ROLEGATE_AUDIENCE"), "rolegate"),
-		Spec:        spec,
-		Logger:      logger,
+		RolegateURL:  rolegateURL,
+		Audience:     cmp.Or(getenv("ROLEGATE_AUDIENCE"), "rolegate"),
+		Spec:         spec,
+		Logger:       logger,
+		ClientID:     clientID,
+		ClientSecret: clientSecret,
 	}, routes)
 	if err != nil {
 		return err
 	}
+	server.Ready = handler.Ready
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -159,6 +159,30 @@ func (e OAuthErrorError) Valid() bool {
 	}
 }
 
+// Defines values for RevocationEntryKind.
+const (
+	RevocationEntryKindClient  RevocationEntryKind = "client"
+	RevocationEntryKindSession RevocationEntryKind = "session"
+	RevocationEntryKindToken   RevocationEntryKind = "token"
+	RevocationEntryKindUser    RevocationEntryKind = "user"
+)
+
+// Valid indicates whether the value is a known member of the RevocationEntryKind enum.
+func (e RevocationEntryKind) Valid() bool {
+	switch e {
+	case RevocationEntryKindClient:
+		return true
+	case RevocationEntryKindSession:
+		return true
+	case RevocationEntryKindToken:
+		return true
+	case RevocationEntryKindUser:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TokenTokenType.
 const (
 	Bearer TokenTokenType = "bearer"
@@ -443,6 +467,35 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
+// RevocationEntry One row of the revocation log. A token is refused when its `sid` is
+// an ended session (`session`), its `jti` was revoked (`token`), or
+// its `ver` is below `min_version` for its user (`sub`, `user`) or
+// its machine client (`client_id`, `client`).
+type RevocationEntry struct {
+	// ClientId The machine client (kind client).
+	ClientId *string `json:"client_id,omitempty"`
+
+	// ExpiresAt When every token the entry concerns has expired; the entry may be dropped then.
+	ExpiresAt time.Time           `json:"expires_at"`
+	Kind      RevocationEntryKind `json:"kind"`
+
+	// MinVersion Tokens of the user or client with a lower ver are refused (kinds user and client).
+	MinVersion *int64 `json:"min_version,omitempty"`
+	Seq        int64  `json:"seq"`
+
+	// SessionId The ended session (kind session).
+	SessionId *openapi_types.UUID `json:"session_id,omitempty"`
+
+	// TokenId The jti of the token revoked (kind token).
+	TokenId *string `json:"token_id,omitempty"`
+
+	// UserId The user (kind user).
+	UserId *int64 `json:"user_id,omitempty"`
+}
+
+// RevocationEntryKind defines model for RevocationEntry.Kind.
+type RevocationEntryKind string
+
 // RevocationRequest RFC 7009 section 2.1. `token` is optional here so that a missing one is answered in RFC 6749's error format.
 type RevocationRequest struct {
 	// ClientId A machine client's id, when it authenticates in the form rather than with HTTP Basic.
@@ -452,6 +505,14 @@ type RevocationRequest struct {
 
 	// TokenTypeHint Example: refresh_token
 	TokenTypeHint *string `json:"token_type_hint,omitempty"`
+}
+
+// RevocationSnapshot defines model for RevocationSnapshot.
+type RevocationSnapshot struct {
+	Entries []RevocationEntry `json:"entries"`
+
+	// Seq The log position the entries are current to (0 for an empty log); the Last-Event-ID to follow the stream from.
+	Seq int64 `json:"seq"`
 }
 
 // Role defines model for Role.
@@ -665,6 +726,12 @@ type ListNotesParams struct {
 
 	// OwnerId Whose notes to list (admins only; default the caller).
 	OwnerId *int64 `form:"owner_id,omitempty" json:"owner_id,omitempty"`
+}
+
+// StreamRevocationsParams defines parameters for StreamRevocations.
+type StreamRevocationsParams struct {
+	// LastEventID The id (seq) of the last event received, or the snapshot's seq.
+	LastEventID *int64 `json:"Last-Event-ID,omitempty"`
 }
 
 // ListUsersParams defines parameters for ListUsers.
@@ -1060,6 +1127,41 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /readyz (the `GetReadyz` operationId).
 	GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRevocations The revocations in force (a snapshot)
+	//
+	// Every entry of the revocation log still of use: an ended session,
+	// a user's or a machine client's tokens below a version, a single
+	// token by its jti, each until every token it concerns has expired.
+	// `seq` is the log position the snapshot is current to: follow the
+	// changes from there with `GET /revocations/events` and
+	// `Last-Event-ID: <seq>`. For resource servers (a machine client
+	// with the role `resource-server`).
+	//
+	// Corresponds with GET /revocations (the `GetRevocations` operationId).
+	GetRevocations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StreamRevocations The revocation log as it grows (server-sent events)
+	//
+	// A `text/event-stream` (server-sent events) of the revocation log.
+	// With `Last-Event-ID`, it first sends the entries after that seq
+	// (and those of the last 30 seconds again: a transaction may commit a
+	// lower seq after a higher one), then every entry as this replica
+	// applies it. Each entry is an event `revocation` with `id: <seq>`
+	// and a `RevocationEntry` as its JSON `data`; once the entries
+	// missed are sent, one event `caught-up` (no id) whose data is
+	// `{"seq": N}`; a comment line every 15 seconds keeps the connection
+	// alive. An entry may come more than once and out of seq order:
+	// applying one is idempotent. Without `Last-Event-ID` it starts
+	// with every entry in force, as the snapshot has them. The stream ends
+	// when the caller's token expires or is revoked, when the replica
+	// stops following the log or shuts down, and for a client that does
+	// not keep up: reconnect with `Last-Event-ID` (within 30 seconds of
+	// the last event or comment, else take a snapshot again). A replica
+	// serves at most ROLEGATE_FEED_STREAMS streams at once (503 beyond).
+	//
+	// Corresponds with GET /revocations/events (the `StreamRevocations` operationId).
+	StreamRevocations(ctx context.Context, params *StreamRevocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListRoles List roles
 	//
@@ -1889,6 +1991,61 @@ func (c *Client) GetOpenAPIYAML(ctx context.Context, reqEditors ...RequestEditor
 // Corresponds with GET /readyz (the `GetReadyz` operationId).
 func (c *Client) GetReadyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetReadyzRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRevocations The revocations in force (a snapshot)
+//
+// Every entry of the revocation log still of use: an ended session,
+// a user's or a machine client's tokens below a version, a single
+// token by its jti, each until every token it concerns has expired.
+// `seq` is the log position the snapshot is current to: follow the
+// changes from there with `GET /revocations/events` and
+// `Last-Event-ID: <seq>`. For resource servers (a machine client
+// with the role `resource-server`).
+//
+// Corresponds with GET /revocations (the `GetRevocations` operationId).
+func (c *Client) GetRevocations(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRevocationsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StreamRevocations The revocation log as it grows (server-sent events)
+//
+// A `text/event-stream` (server-sent events) of the revocation log.
+// With `Last-Event-ID`, it first sends the entries after that seq
+// (and those of the last 30 seconds again: a transaction may commit a
+// lower seq after a higher one), then every entry as this replica
+// applies it. Each entry is an event `revocation` with `id: <seq>`
+// and a `RevocationEntry` as its JSON `data`; once the entries
+// missed are sent, one event `caught-up` (no id) whose data is
+// `{"seq": N}`; a comment line every 15 seconds keeps the connection
+// alive. An entry may come more than once and out of seq order:
+// applying one is idempotent. Without `Last-Event-ID` it starts
+// with every entry in force, as the snapshot has them. The stream ends
+// when the caller's token expires or is revoked, when the replica
+// stops following the log or shuts down, and for a client that does
+// not keep up: reconnect with `Last-Event-ID` (within 30 seconds of
+// the last event or comment, else take a snapshot again). A replica
+// serves at most ROLEGATE_FEED_STREAMS streams at once (503 beyond).
+//
+// Corresponds with GET /revocations/events (the `StreamRevocations` operationId).
+func (c *Client) StreamRevocations(ctx context.Context, params *StreamRevocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamRevocationsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3488,6 +3645,75 @@ func NewGetReadyzRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetRevocationsRequest constructs an http.Request for the GetRevocations method
+func NewGetRevocationsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/revocations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStreamRevocationsRequest constructs an http.Request for the StreamRevocations method
+func NewStreamRevocationsRequest(server string, params *StreamRevocationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/revocations/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LastEventID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewListRolesRequest constructs an http.Request for the ListRoles method
 func NewListRolesRequest(server string) (*http.Request, error) {
 	var err error
@@ -4370,6 +4596,45 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /readyz (the `GetReadyz` operationId).
 	GetReadyzWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadyzResponse, error)
+
+	// GetRevocationsWithResponse The revocations in force (a snapshot)
+	//
+	// Every entry of the revocation log still of use: an ended session,
+	// a user's or a machine client's tokens below a version, a single
+	// token by its jti, each until every token it concerns has expired.
+	// `seq` is the log position the snapshot is current to: follow the
+	// changes from there with `GET /revocations/events` and
+	// `Last-Event-ID: <seq>`. For resource servers (a machine client
+	// with the role `resource-server`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /revocations (the `GetRevocations` operationId).
+	GetRevocationsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRevocationsResponse, error)
+
+	// StreamRevocationsWithResponse The revocation log as it grows (server-sent events)
+	//
+	// A `text/event-stream` (server-sent events) of the revocation log.
+	// With `Last-Event-ID`, it first sends the entries after that seq
+	// (and those of the last 30 seconds again: a transaction may commit a
+	// lower seq after a higher one), then every entry as this replica
+	// applies it. Each entry is an event `revocation` with `id: <seq>`
+	// and a `RevocationEntry` as its JSON `data`; once the entries
+	// missed are sent, one event `caught-up` (no id) whose data is
+	// `{"seq": N}`; a comment line every 15 seconds keeps the connection
+	// alive. An entry may come more than once and out of seq order:
+	// applying one is idempotent. Without `Last-Event-ID` it starts
+	// with every entry in force, as the snapshot has them. The stream ends
+	// when the caller's token expires or is revoked, when the replica
+	// stops following the log or shuts down, and for a client that does
+	// not keep up: reconnect with `Last-Event-ID` (within 30 seconds of
+	// the last event or comment, else take a snapshot again). A replica
+	// serves at most ROLEGATE_FEED_STREAMS streams at once (503 beyond).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /revocations/events (the `StreamRevocations` operationId).
+	StreamRevocationsWithResponse(ctx context.Context, params *StreamRevocationsParams, reqEditors ...RequestEditorFn) (*StreamRevocationsResponse, error)
 
 	// ListRolesWithResponse List roles
 	//
@@ -7176,6 +7441,186 @@ func (r GetReadyzResponse) ContentType() string {
 	return ""
 }
 
+// GetRevocationsResponse200Headers the declared response headers of an HTTP 200 response for GetRevocations
+type GetRevocationsResponse200Headers struct {
+	CacheControl string
+}
+
+// GetRevocationsResponse401Headers the declared response headers of an HTTP 401 response for GetRevocations
+type GetRevocationsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetRevocationsResponse403Headers the declared response headers of an HTTP 403 response for GetRevocations
+type GetRevocationsResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+// GetRevocationsResponse503Headers the declared response headers of an HTTP 503 response for GetRevocations
+type GetRevocationsResponse503Headers struct {
+	RetryAfter int
+}
+
+type GetRevocationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RevocationSnapshot
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetRevocationsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRevocationsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetRevocationsResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetRevocationsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRevocationsResponse) GetJSON200() *RevocationSnapshot {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetRevocationsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetRevocationsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetRevocationsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRevocationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRevocationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRevocationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRevocationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StreamRevocationsResponse200Headers the declared response headers of an HTTP 200 response for StreamRevocations
+type StreamRevocationsResponse200Headers struct {
+	CacheControl string
+}
+
+// StreamRevocationsResponse401Headers the declared response headers of an HTTP 401 response for StreamRevocations
+type StreamRevocationsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// StreamRevocationsResponse403Headers the declared response headers of an HTTP 403 response for StreamRevocations
+type StreamRevocationsResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+// StreamRevocationsResponse503Headers the declared response headers of an HTTP 503 response for StreamRevocations
+type StreamRevocationsResponse503Headers struct {
+	RetryAfter int
+}
+
+type StreamRevocationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StreamRevocationsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *StreamRevocationsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *StreamRevocationsResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StreamRevocationsResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r StreamRevocationsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r StreamRevocationsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r StreamRevocationsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r StreamRevocationsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StreamRevocationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StreamRevocationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StreamRevocationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StreamRevocationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListRolesResponse401Headers the declared response headers of an HTTP 401 response for ListRoles
 type ListRolesResponse401Headers struct {
 	WWWAuthenticate string
@@ -9042,6 +9487,57 @@ func (c *ClientWithResponses) GetReadyzWithResponse(ctx context.Context, reqEdit
 		return nil, err
 	}
 	return ParseGetReadyzResponse(rsp)
+}
+
+// GetRevocationsWithResponse The revocations in force (a snapshot)
+//
+// Every entry of the revocation log still of use: an ended session,
+// a user's or a machine client's tokens below a version, a single
+// token by its jti, each until every token it concerns has expired.
+// `seq` is the log position the snapshot is current to: follow the
+// changes from there with `GET /revocations/events` and
+// `Last-Event-ID: <seq>`. For resource servers (a machine client
+// with the role `resource-server`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /revocations (the `GetRevocations` operationId).
+func (c *ClientWithResponses) GetRevocationsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRevocationsResponse, error) {
+	rsp, err := c.GetRevocations(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRevocationsResponse(rsp)
+}
+
+// StreamRevocationsWithResponse The revocation log as it grows (server-sent events)
+//
+// A `text/event-stream` (server-sent events) of the revocation log.
+// With `Last-Event-ID`, it first sends the entries after that seq
+// (and those of the last 30 seconds again: a transaction may commit a
+// lower seq after a higher one), then every entry as this replica
+// applies it. Each entry is an event `revocation` with `id: <seq>`
+// and a `RevocationEntry` as its JSON `data`; once the entries
+// missed are sent, one event `caught-up` (no id) whose data is
+// `{"seq": N}`; a comment line every 15 seconds keeps the connection
+// alive. An entry may come more than once and out of seq order:
+// applying one is idempotent. Without `Last-Event-ID` it starts
+// with every entry in force, as the snapshot has them. The stream ends
+// when the caller's token expires or is revoked, when the replica
+// stops following the log or shuts down, and for a client that does
+// not keep up: reconnect with `Last-Event-ID` (within 30 seconds of
+// the last event or comment, else take a snapshot again). A replica
+// serves at most ROLEGATE_FEED_STREAMS streams at once (503 beyond).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /revocations/events (the `StreamRevocations` operationId).
+func (c *ClientWithResponses) StreamRevocationsWithResponse(ctx context.Context, params *StreamRevocationsParams, reqEditors ...RequestEditorFn) (*StreamRevocationsResponse, error) {
+	rsp, err := c.StreamRevocations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStreamRevocationsResponse(rsp)
 }
 
 // ListRolesWithResponse List roles
@@ -11852,6 +12348,186 @@ func ParseGetReadyzResponse(rsp *http.Response) (*GetReadyzResponse, error) {
 	return response, nil
 }
 
+// ParseGetRevocationsResponse parses an HTTP response from a GetRevocationsWithResponse call
+func ParseGetRevocationsResponse(rsp *http.Response) (*GetRevocationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRevocationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RevocationSnapshot
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetRevocationsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetRevocationsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetRevocationsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetRevocationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStreamRevocationsResponse parses an HTTP response from a StreamRevocationsWithResponse call
+func ParseStreamRevocationsResponse(rsp *http.Response) (*StreamRevocationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StreamRevocationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StreamRevocationsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers StreamRevocationsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers StreamRevocationsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers StreamRevocationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListRolesResponse parses an HTTP response from a ListRolesWithResponse call
 func ParseListRolesResponse(rsp *http.Response) (*ListRolesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -13336,6 +14012,12 @@ type ServerInterface interface {
 	// GetReadyz Readiness probe
 	// (GET /readyz)
 	GetReadyz(w http.ResponseWriter, r *http.Request)
+	// GetRevocations The revocations in force (a snapshot)
+	// (GET /revocations)
+	GetRevocations(w http.ResponseWriter, r *http.Request)
+	// StreamRevocations The revocation log as it grows (server-sent events)
+	// (GET /revocations/events)
+	StreamRevocations(w http.ResponseWriter, r *http.Request, params StreamRevocationsParams)
 	// ListRoles List roles
 	// (GET /roles)
 	ListRoles(w http.ResponseWriter, r *http.Request)
@@ -14168,6 +14850,61 @@ func (siw *ServerInterfaceWrapper) GetReadyz(w http.ResponseWriter, r *http.Requ
 	handler.ServeHTTP(w, r)
 }
 
+// GetRevocations operation middleware
+func (siw *ServerInterfaceWrapper) GetRevocations(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetRevocations(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// StreamRevocations operation middleware
+func (siw *ServerInterfaceWrapper) StreamRevocations(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StreamRevocationsParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID int64
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Last-Event-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Last-Event-ID", Err: err})
+			return
+		}
+
+		params.LastEventID = &LastEventID
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.StreamRevocations(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListRoles operation middleware
 func (siw *ServerInterfaceWrapper) ListRoles(w http.ResponseWriter, r *http.Request) {
 
@@ -14636,6 +15373,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/clients/{id}", wrapper.DeleteClient)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/clients/{id}", wrapper.GetClient)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/clients/{id}/secret", wrapper.RotateClientSecret)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/revocations", wrapper.GetRevocations)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/revocations/events", wrapper.StreamRevocations)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/audit-events", wrapper.ListAuditEvents)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/roles", wrapper.ListRoles)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/roles", wrapper.CreateRole)
@@ -17485,6 +18224,210 @@ func (response GetReadyz503ApplicationProblemPlusJSONResponse) VisitGetReadyzRes
 	return err
 }
 
+type GetRevocationsRequestObject struct {
+}
+
+type GetRevocationsResponseObject interface {
+	VisitGetRevocationsResponse(w http.ResponseWriter) error
+}
+
+type GetRevocations200ResponseHeaders struct {
+	CacheControl string
+}
+
+type GetRevocations200JSONResponse struct {
+	Body    RevocationSnapshot
+	Headers GetRevocations200ResponseHeaders
+}
+
+func (response GetRevocations200JSONResponse) VisitGetRevocationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRevocations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetRevocations401ApplicationProblemPlusJSONResponse) VisitGetRevocationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRevocations403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetRevocations403ApplicationProblemPlusJSONResponse) VisitGetRevocationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRevocations503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetRevocations503ApplicationProblemPlusJSONResponse) VisitGetRevocationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamRevocationsRequestObject struct {
+	Params StreamRevocationsParams
+}
+
+type StreamRevocationsResponseObject interface {
+	VisitStreamRevocationsResponse(w http.ResponseWriter) error
+}
+
+type StreamRevocations200ResponseHeaders struct {
+	CacheControl string
+}
+
+type StreamRevocations200TexteventStreamResponse struct {
+	Body          io.Reader
+	Headers       StreamRevocations200ResponseHeaders
+	ContentLength int64
+}
+
+func (response StreamRevocations200TexteventStreamResponse) VisitStreamRevocationsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type StreamRevocations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response StreamRevocations400ApplicationProblemPlusJSONResponse) VisitStreamRevocationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamRevocations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response StreamRevocations401ApplicationProblemPlusJSONResponse) VisitStreamRevocationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamRevocations403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response StreamRevocations403ApplicationProblemPlusJSONResponse) VisitStreamRevocationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamRevocations503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response StreamRevocations503ApplicationProblemPlusJSONResponse) VisitStreamRevocationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListRolesRequestObject struct {
 }
 
@@ -19112,6 +20055,12 @@ type StrictServerInterface interface {
 	// GetReadyz Readiness probe
 	// (GET /readyz)
 	GetReadyz(ctx context.Context, request GetReadyzRequestObject) (GetReadyzResponseObject, error)
+	// GetRevocations The revocations in force (a snapshot)
+	// (GET /revocations)
+	GetRevocations(ctx context.Context, request GetRevocationsRequestObject) (GetRevocationsResponseObject, error)
+	// StreamRevocations The revocation log as it grows (server-sent events)
+	// (GET /revocations/events)
+	StreamRevocations(ctx context.Context, request StreamRevocationsRequestObject) (StreamRevocationsResponseObject, error)
 	// ListRoles List roles
 	// (GET /roles)
 	ListRoles(ctx context.Context, request ListRolesRequestObject) (ListRolesResponseObject, error)
@@ -19984,6 +20933,56 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetReadyzResponseObject); ok {
 		if err := validResponse.VisitGetReadyzResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetRevocations operation middleware
+func (sh *strictHandler) GetRevocations(w http.ResponseWriter, r *http.Request) {
+	var request GetRevocationsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRevocations(ctx, request.(GetRevocationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRevocations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetRevocationsResponseObject); ok {
+		if err := validResponse.VisitGetRevocationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// StreamRevocations operation middleware
+func (sh *strictHandler) StreamRevocations(w http.ResponseWriter, r *http.Request, params StreamRevocationsParams) {
+	var request StreamRevocationsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.StreamRevocations(ctx, request.(StreamRevocationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StreamRevocations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(StreamRevocationsResponseObject); ok {
+		if err := validResponse.VisitStreamRevocationsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

@@ -625,6 +625,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/revocations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The revocations in force (a snapshot)
+         * @description Every entry of the revocation log still of use: an ended session,
+         *     a user's or a machine client's tokens below a version, a single
+         *     token by its jti, each until every token it concerns has expired.
+         *     `seq` is the log position the snapshot is current to: follow the
+         *     changes from there with `GET /revocations/events` and
+         *     `Last-Event-ID: <seq>`. For resource servers (a machine client
+         *     with the role `resource-server`).
+         */
+        get: operations["getRevocations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/revocations/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The revocation log as it grows (server-sent events)
+         * @description A `text/event-stream` (server-sent events) of the revocation log.
+         *     With `Last-Event-ID`, it first sends the entries after that seq
+         *     (and those of the last 30 seconds again: a transaction may commit a
+         *     lower seq after a higher one), then every entry as this replica
+         *     applies it. Each entry is an event `revocation` with `id: <seq>`
+         *     and a `RevocationEntry` as its JSON `data`; once the entries
+         *     missed are sent, one event `caught-up` (no id) whose data is
+         *     `{"seq": N}`; a comment line every 15 seconds keeps the connection
+         *     alive. An entry may come more than once and out of seq order:
+         *     applying one is idempotent. Without `Last-Event-ID` it starts
+         *     with every entry in force, as the snapshot has them. The stream ends
+         *     when the caller's token expires or is revoked, when the replica
+         *     stops following the log or shuts down, and for a client that does
+         *     not keep up: reconnect with `Last-Event-ID` (within 30 seconds of
+         *     the last event or comment, else take a snapshot again). A replica
+         *     serves at most ROLEGATE_FEED_STREAMS streams at once (503 beyond).
+         */
+        get: operations["streamRevocations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/audit-events": {
         parameters: {
             query?: never;
@@ -1018,6 +1079,50 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        RevocationSnapshot: {
+            /**
+             * Format: int64
+             * @description The log position the entries are current to (0 for an empty log); the Last-Event-ID to follow the stream from.
+             */
+            seq: number;
+            entries: components["schemas"]["RevocationEntry"][];
+        };
+        /**
+         * @description One row of the revocation log. A token is refused when its `sid` is
+         *     an ended session (`session`), its `jti` was revoked (`token`), or
+         *     its `ver` is below `min_version` for its user (`sub`, `user`) or
+         *     its machine client (`client_id`, `client`).
+         */
+        RevocationEntry: {
+            /** Format: int64 */
+            seq: number;
+            /** @enum {string} */
+            kind: "session" | "user" | "client" | "token";
+            /**
+             * Format: uuid
+             * @description The ended session (kind session).
+             */
+            session_id?: string;
+            /**
+             * Format: int64
+             * @description The user (kind user).
+             */
+            user_id?: number;
+            /** @description The machine client (kind client). */
+            client_id?: string;
+            /** @description The jti of the token revoked (kind token). */
+            token_id?: string;
+            /**
+             * Format: int64
+             * @description Tokens of the user or client with a lower ver are refused (kinds user and client).
+             */
+            min_version?: number;
+            /**
+             * Format: date-time
+             * @description When every token the entry concerns has expired; the entry may be dropped then.
+             */
+            expires_at: string;
         };
         Health: {
             /** @enum {string} */
@@ -2305,6 +2410,68 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getRevocations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entries in force and the seq they are current to. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevocationSnapshot"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    streamRevocations: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The id (seq) of the last event received, or the snapshot's seq. */
+                "Last-Event-ID"?: number;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream, until it ends. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example event: revocation
+                     *     id: 42
+                     *     data: {"seq":42,"kind":"session","session_id":"0b6c0a8e-2f4e-4c53-9f0a-7d1b2c3d4e5f","expires_at":"2026-12-06T20:15:00Z"}
+                     *
+                     *     event: caught-up
+                     *     data: {"seq":42}
+                     *
+                     *     : keep-alive
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
         };
     };

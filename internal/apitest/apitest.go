@@ -96,6 +96,11 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessJSON is server.Deps.AccessJSON.
 	AccessJSON io.Writer
+	// FeedStreams bounds the revocation streams served at once
+	// (ROLEGATE_FEED_STREAMS).
+	FeedStreams int
+	// FeedHeartbeat is server.Deps.FeedHeartbeat.
+	FeedHeartbeat time.Duration
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -153,11 +158,12 @@ func New(tb testing.TB, opts ...Options) *Env {
 	cfg.MaxUploadBytes = cmp.Or(o.MaxUploadBytes, cfg.MaxUploadBytes)
 	cfg.UserQuotaBytes = cmp.Or(o.QuotaBytes, cfg.UserQuotaBytes)
 	cfg.PDFTimeout = cmp.Or(o.PDFTimeout, cfg.PDFTimeout)
+	cfg.FeedStreams = cmp.Or(o.FeedStreams, cfg.FeedStreams)
 	// Cheap hashing parameters: the tests exercise the flow, not the cost.
 	params := cmp.Or(o.HashParams, &TestParams)
 	e.Stack, err = server.New(ctx, server.Deps{
 		Config: cfg, Spec: spec, Pool: e.Pool, Store: store, Logger: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)), AccessJSON: o.AccessJSON,
-		Now: func() time.Time { return e.Now() }, HashParams: params,
+		Now: func() time.Time { return e.Now() }, HashParams: params, FeedHeartbeat: o.FeedHeartbeat,
 	})
 	if err != nil {
 		srv.Close()
@@ -168,6 +174,9 @@ func New(tb testing.TB, opts ...Options) *Env {
 	srv.Config.Handler = e.Handler
 	srv.Start()
 	tb.Cleanup(srv.Close) // runs before the stack's Close: no request meets a closed stack
+	// Before srv.Close, which waits for requests in flight: revocation
+	// streams still open end.
+	tb.Cleanup(e.Stack.Drain)
 	return e
 }
 

@@ -139,6 +139,10 @@ type Config struct {
 	// PDFTimeout bounds one PDF operation (ROLEGATE_PDF_TIMEOUT, default
 	// 30s); past it the request gets 422.
 	PDFTimeout time.Duration
+	// FeedStreams bounds the revocation streams (GET /revocations/events)
+	// this replica serves at once (ROLEGATE_FEED_STREAMS, default 100);
+	// beyond that they are refused with 503.
+	FeedStreams int
 }
 
 // MinSecretLen is the shortest JWT secret accepted (RFC 7518 section 3.2:
@@ -232,6 +236,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.UserQuotaBytes = int64(integer(getenv, "ROLEGATE_USER_QUOTA_BYTES", 1<<30, 0, math.MaxInt, &errs))
 	c.PDFWorkers = integer(getenv, "ROLEGATE_PDF_WORKERS", 0, 0, 1024, &errs)
 	c.PDFWorkersPerUser = integer(getenv, "ROLEGATE_PDF_WORKERS_PER_USER", 2, 1, 1024, &errs)
+	c.FeedStreams = integer(getenv, "ROLEGATE_FEED_STREAMS", 100, 1, 1<<16, &errs)
 	c.PDFTimeout = duration(getenv, "ROLEGATE_PDF_TIMEOUT", 30*time.Second, &errs)
 	for _, p := range strings.Split(getenv("ROLEGATE_TRUSTED_PROXIES"), ",") {
 		if p = strings.TrimSpace(p); p == "" {

@@ -6,6 +6,10 @@
 // connection, and polled besides, so that a notification missed while
 // reconnecting is caught up, and so that an engine without LISTEN/NOTIFY
 // still gets every change.
+//
+// What a List applies it also hands to its subscribers (Subscribe): the
+// revocation streams a replica serves to other services follow the log
+// that way, without a database round trip per stream.
 package revocation
 
 import (
@@ -63,8 +67,12 @@ type List struct {
 	state atomic.Pointer[state]
 	now   func() time.Time
 
-	mu   sync.Mutex // serialises writers
-	last int64      // the highest seq applied
+	mu            sync.Mutex          // serialises writers
+	last          int64               // the highest seq applied
+	applied       map[int64]time.Time // seqs applied lately, so that re-reads are not published again
+	appliedPruned time.Time
+	subs          map[*Subscription]struct{}
+	ended         bool // EndSubscriptions was called
 
 	feedErr atomic.Pointer[error] // nil while the feed is up
 	upOnce  sync.Once
@@ -80,7 +88,7 @@ func New(now func() time.Time) *List {
 	if now == nil {
 		now = time.Now
 	}
-	l := &List{now: now, upCh: make(chan struct{}), created: now()}
+	l := &List{now: now, upCh: make(chan struct{}), created: now(), applied: map[int64]time.Time{}, subs: map[*Subscription]struct{}{}}
 	l.state.Store(&state{sessions: map[string]time.Time{}, users: map[int64]userMark{}, clients: map[string]userMark{}, tokens: map[string]time.Time{}})
 	l.setDown(errors.New("the revocation feed has not started"))
 	return l
@@ -144,6 +152,7 @@ func (l *List) Apply(rows []db.ListRevocationsRow) {
 		return
 	}
 	s := &state{sessions: maps.Clone(old.sessions), users: maps.Clone(old.users), clients: maps.Clone(old.clients), tokens: maps.Clone(old.tokens)}
+	l.publish(rows, now)
 	for _, r := range rows {
 		l.last = max(l.last, r.Seq)
 		exp := r.ExpiresAt.Time
@@ -332,6 +341,11 @@ func (l *List) down(log *slog.Logger, err error) {
 		log.Error("revocation feed is down: revocations made elsewhere are not seen", "err", err)
 	}
 	l.setDown(err)
+	// A subscriber would wait for rows that do not come: it had better
+	// follow another replica.
+	l.mu.Lock()
+	l.cutAll(ErrFeedDown)
+	l.mu.Unlock()
 }
 
 func (l *List) up(log *slog.Logger) {

@@ -66,6 +66,9 @@ type Deps struct {
 	// AccessJSON, when set, takes the access log's lines directly, as
 	// Logger's handler would write them (see httplog.Options.AccessJSON).
 	AccessJSON io.Writer
+	// FeedHeartbeat is how often an idle revocation stream sends a
+	// comment; 0 means 15 seconds. Tests shorten it.
+	FeedHeartbeat time.Duration
 }
 
 // Stack is the HTTP stack with the parts of it that its callers share.
@@ -145,6 +148,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
 		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
+		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
 		Discovery: handlers.Discovery{
 			Tokens: tokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
 			JWKSMaxAge: jwksMaxAge, MetadataMaxAge: metadataMaxAge,
@@ -393,12 +397,19 @@ func (s *Stack) closeWhenDraining(next http.Handler) http.Handler {
 }
 
 // Drain makes /readyz answer 503 from now on, telling load balancers to
-// stop sending this replica requests while it still serves them, and
-// every answer carry Connection: close.
-func (s *Stack) Drain() { s.draining.Store(true) }
+// stop sending this replica requests while it still serves them, makes
+// every answer carry Connection: close, and ends the revocation streams it
+// serves (refusing new ones), whose clients resume on another replica:
+// http.Server.Shutdown would wait for them.
+func (s *Stack) Drain() {
+	s.draining.Store(true)
+	s.Revocations.EndSubscriptions()
+}
 
-// Close stops following the revocation log and the hashing workers.
+// Close ends the revocation streams, and stops following the revocation
+// log and the hashing workers.
 func (s *Stack) Close() {
+	s.Revocations.EndSubscriptions()
 	s.stop()
 	<-s.done
 	s.Hasher.Close()
