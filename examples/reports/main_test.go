@@ -93,6 +93,7 @@ func start(t *testing.T, rolegateURL, id, secret string) string {
 		}
 		select {
 		case err := <-done:
+			done <- err // for the cleanup
 			t.Fatalf("run returned %v; log:\n%s", err, logs)
 		default:
 		}
@@ -295,12 +296,19 @@ type proxy struct {
 	conns  map[net.Conn]bool
 }
 
-func newProxy(t *testing.T, target string) *proxy {
+func newProxy(t *testing.T) *proxy {
 	t.Helper()
-	p := &proxy{t: t, target: strings.TrimPrefix(target, "http://"), addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
+	p := &proxy{t: t, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
 	p.start()
 	t.Cleanup(p.stop)
 	return p
+}
+
+// setTarget sets the URL the proxy forwards to.
+func (p *proxy) setTarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = strings.TrimPrefix(target, "http://")
 }
 
 // URL is rolegate's URL through the proxy.
@@ -322,7 +330,10 @@ func (p *proxy) start() {
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", p.target)
+			p.mu.Lock()
+			target := p.target
+			p.mu.Unlock()
+			up, err := net.Dial("tcp", target)
 			if err != nil {
 				c.Close()
 				continue
@@ -369,12 +380,15 @@ func within(t *testing.T, d time.Duration, what string, f func() bool) time.Dura
 // once rolegate is back it is ready again and has caught up with what was
 // revoked meanwhile.
 func TestExampleRefusesRevokedTokens(t *testing.T) {
-	e := apitest.New(t)
+	// The example reaches rolegate through a proxy, at the URL rolegate
+	// publishes.
+	p := newProxy(t)
+	e := apitest.New(t, apitest.Options{PublicURL: p.URL()})
+	p.setTarget(e.URL)
 	ctx := context.Background()
 	root := e.Token(t, e.CreateUser(t, "root@example.com", "admin"))
 	boss := e.CreateUser(t, "boss@example.com", "admin")
 	reader := e.CreateUser(t, "reader@example.com", "user")
-	p := newProxy(t, e.URL)
 	id, secret := feedClient(t, e, root)
 	base := start(t, p.URL(), id, secret)
 	if r := do(t, "GET", base+"/readyz", "", ""); r.status != 200 {

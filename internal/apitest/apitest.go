@@ -64,6 +64,10 @@ type Env struct {
 // Options adjust the server for a test; zero values keep production's
 // defaults (config.Load), except as noted.
 type Options struct {
+	// PublicURL is the URL the stack publishes (ROLEGATE_PUBLIC_URL) when
+	// a test reaches it through something in between, such as a proxy;
+	// empty means its own listener's, Env.URL.
+	PublicURL              string
 	HashWorkers, HashQueue int
 	// HashParams replaces the cheap test parameters (e.g. to make hashing slow).
 	HashParams     *password.Params
@@ -145,7 +149,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	// publishes, as ROLEGATE_PUBLIC_URL is in production.
 	srv := httptest.NewUnstartedServer(nil)
 	e.URL = "http://" + srv.Listener.Addr().String()
-	cfg.PublicURL = e.URL
+	cfg.PublicURL = cmp.Or(o.PublicURL, e.URL)
 	cfg.JWTIssuer, cfg.JWTAudience = Issuer, Audience
 	cfg.SigningAlg = cmp.Or(o.SigningAlg, cfg.SigningAlg)
 	cfg.JWTSecret, cfg.MasterKey = e.Secret, e.masterKey
