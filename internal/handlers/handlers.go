@@ -85,7 +85,7 @@ func New(d Deps) *Server {
 		Notes:      Notes{Queries: q},
 		Users:      Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit},
 		Clients:    Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},
-		AuditTrail: AuditTrail{Pool: d.Pool, Sessions: d.Sessions},
+		AuditTrail: AuditTrail{Queries: q},
 		Documents:  Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
 		Meta:       d.Meta,
 		Discovery:  d.Discovery,
