@@ -26,15 +26,20 @@ LIMIT sqlc.arg(max_rows);
 -- name: ListRoleHolders :many
 -- ListRoleHolders is ListUsersWithRoles of only the holders of role: it
 -- walks the role's grants in user id order (user_roles_role_user_idx) and
--- looks each holder up by id, so that a page costs its rows, however many
--- accounts hold other roles. The role's id is a scalar subquery, not a
--- join, so that no plan can sort the holders.
+-- looks each holder of the page up by id, so that a page costs its rows,
+-- however many accounts there are. The role's id is a scalar subquery, not
+-- a join, so that no plan sorts the holders; the lookup is a LATERAL
+-- subquery kept apart by OFFSET 0, so that no plan (a generic one guesses
+-- how many hold the role) merges the grants with a walk of every account.
 SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM user_roles ur2 JOIN roles r ON r.id = ur2.role_id
                  WHERE ur2.user_id = u.id), '{}')::text[] AS roles
 FROM user_roles ur
-JOIN users u ON u.id = ur.user_id
+CROSS JOIN LATERAL (
+    SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at
+    FROM users u WHERE u.id = ur.user_id OFFSET 0
+) u
 WHERE ur.role_id = (SELECT r.id FROM roles r WHERE r.name = sqlc.arg(role)::text)
   AND ur.user_id > sqlc.arg(after_id)::bigint
 ORDER BY ur.user_id

@@ -146,9 +146,11 @@ type Querier interface {
 	ListRevocations(ctx context.Context, arg ListRevocationsParams) ([]ListRevocationsRow, error)
 	// ListRoleHolders is ListUsersWithRoles of only the holders of role: it
 	// walks the role's grants in user id order (user_roles_role_user_idx) and
-	// looks each holder up by id, so that a page costs its rows, however many
-	// accounts hold other roles. The role's id is a scalar subquery, not a
-	// join, so that no plan can sort the holders.
+	// looks each holder of the page up by id, so that a page costs its rows,
+	// however many accounts there are. The role's id is a scalar subquery, not
+	// a join, so that no plan sorts the holders; the lookup is a LATERAL
+	// subquery kept apart by OFFSET 0, so that no plan (a generic one guesses
+	// how many hold the role) merges the grants with a walk of every account.
 	ListRoleHolders(ctx context.Context, arg ListRoleHoldersParams) ([]ListRoleHoldersRow, error)
 	ListRoles(ctx context.Context) ([]Role, error)
 	// Queries of signing keys (package keys).

@@ -27,10 +27,10 @@ import (
 // Users implements the users tag: account and role administration.
 //
 // The gate has admitted only admins, by their tokens. Since a token
-// outlives changes to its
-// account, each operation checks again, in its own transaction, that the
-// caller still is an enabled admin (401 invalid_token otherwise), and every
-// change runs with the admin set locked so that an enabled admin always
+// outlives changes to its account, each operation checks again that the
+// caller still is an enabled admin (401 invalid_token otherwise): a read
+// with one query and no lock (readAsAdmin), a change in its own
+// transaction, with the admin set locked so that an enabled admin always
 // remains (409), also under concurrent changes; see accounts.AsAdmin.
 type Users struct {
 	Pool      *pgxpool.Pool
