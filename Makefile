@@ -6,10 +6,10 @@ TAGS    ?=
 PKGS    := ./...
 
 .DEFAULT_GOAL := help
-.PHONY: help build run generate test lint bench bench-http fuzz swagger-ui
+.PHONY: help build run generate test lint bench bench-http bench-scale fuzz swagger-ui
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
 build: ## build bin/rolegate (TAGS=cloudblob adds s3, gs and azblob buckets)
 	$(GO) build -tags '$(TAGS)' -o $(BIN) ./cmd/rolegate
@@ -58,6 +58,13 @@ bench-http: ## load test over loopback with wrk: bare handler, textbook stack, r
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(MAKE) --no-print-directory build $(if $(PROFILE),TAGS='$(TAGS) pprof')
 	$(GO) run ./tools/benchhttp -bin $(BIN) $(if $(PROFILE),-cpuprofile $(PROFILE)) $(BENCHFLAGS)
+
+# BENCHFLAGS passes flags to the program, e.g. -users 10000,200000 for a
+# quicker run (go run ./tools/benchscale -help lists them).
+bench-scale: ## reads as the database grows (10k, then 1M accounts with 10M notes, seeded with SQL): p50/p99 and their ratio per route, EXPLAIN of each list query
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(MAKE) --no-print-directory build
+	$(GO) run ./tools/benchscale -bin $(BIN) $(BENCHFLAGS)
 
 # How long each fuzz target runs (a duration, or a count of runs such as
 # 10000x); and how long the fuzzer may spend making each new input smaller

@@ -207,3 +207,10 @@ COMMENT ON COLUMN revocations.token_id IS 'The jti of one access token revoked o
 
 -- +step 10: login throttling by client network, attempts counted before they are made
 COMMENT ON TABLE rate_limits IS 'Failure budgets of operations that declare x-rate-limit, shared by every replica: per client network (address:<operation>:<network>, an IPv6 address by its prefix) or per account and client network (account:<operation>:<network> <account>), the attempts since window_start, each counted as a failure from its start unless it was answered otherwise; past the budget, the key is refused until blocked_until, a delay that doubles with every further failure. Keys of the form before step 10 are no longer read and are pruned.';
+
+-- +step 11: the holders of a role in id order
+-- GET /users?role= walks one role's grants in user id order
+-- (ListRoleHolders), rather than every account probed for the role. The
+-- index on role_id alone is a prefix of this one.
+CREATE INDEX user_roles_role_user_idx ON user_roles (role_id, user_id);
+DROP INDEX user_roles_role_id_idx;

@@ -5,50 +5,61 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/page"
-	"github.com/rolegate/rolegate/internal/sessions"
 )
 
 // AuditTrail implements the audit tag: reading the audit trail, which
 // package audit writes.
 type AuditTrail struct {
-	Pool     *pgxpool.Pool
-	Sessions *sessions.Service
+	Queries *db.Queries
 }
 
 // ListAuditEvents returns a page of events, newest first, filtered by type,
 // account and time range. Returns 400 for a cursor this API did not make.
+// Like every admin read, it checks that the caller still is an enabled
+// admin (readAsAdmin), with no transaction and no lock.
 func (a AuditTrail) ListAuditEvents(ctx context.Context, req api.ListAuditEventsRequestObject) (api.ListAuditEventsResponseObject, error) {
 	p := req.Params
 	cur, after, err := page.Parse(p.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	limit := page.Limit(p.Limit)
-	var rows []db.AuditEvent
-	err = asAdmin(ctx, a.Pool, a.Sessions, func(q *db.Queries) (err error) {
-		rows, err = q.ListAuditEvents(ctx, db.ListAuditEventsParams{
-			After: after, AfterAt: pgtype.Timestamptz{Time: cur.At, Valid: true}, AfterID: cur.ID,
-			Type: p.Type, UserID: p.UserId, Since: optionalTime(p.Since), Until: optionalTime(p.Until),
-			MaxRows: limit + 1,
-		})
-		return err
-	})
-	if err != nil {
+	if err := readAsAdmin(ctx, a.Queries); err != nil {
 		return nil, err
 	}
-	items, next := page.Of(rows, limit, func(r db.AuditEvent) page.Cursor { return page.Cursor{At: r.At.Time, ID: r.ID} }, auditEventBody)
+	at, id := before(cur, after)
+	since, until := timeBound(p.Since, pgtype.NegativeInfinity), timeBound(p.Until, pgtype.Infinity)
+	limit := page.Limit(p.Limit) + 1 // one more tells whether a next page exists
+	var rows []db.AuditEvent
+	switch {
+	case p.UserId != nil:
+		rows, err = a.Queries.ListAuditEventsByUser(ctx, db.ListAuditEventsByUserParams{
+			UserID: *p.UserId, Type: p.Type, BeforeAt: at, BeforeID: id, Since: since, Until: until, MaxRows: limit,
+		})
+	case p.Type != nil:
+		rows, err = a.Queries.ListAuditEventsByType(ctx, db.ListAuditEventsByTypeParams{
+			Type: *p.Type, BeforeAt: at, BeforeID: id, Since: since, Until: until, MaxRows: limit,
+		})
+	default:
+		rows, err = a.Queries.ListAuditEvents(ctx, db.ListAuditEventsParams{
+			BeforeAt: at, BeforeID: id, Since: since, Until: until, MaxRows: limit,
+		})
+	}
+	if err != nil {
+		return nil, dberr.Translate(err, "")
+	}
+	items, next := page.Of(rows, limit-1, func(r db.AuditEvent) page.Cursor { return page.Cursor{At: r.At.Time, ID: r.ID} }, auditEventBody)
 	return api.ListAuditEvents200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
-// optionalTime is t for a query, NULL when nil.
-func optionalTime(t *time.Time) pgtype.Timestamptz {
+// timeBound is t for a query, or the infinity inf when nil.
+func timeBound(t *time.Time, inf pgtype.InfinityModifier) pgtype.Timestamptz {
 	if t == nil {
-		return pgtype.Timestamptz{}
+		return pgtype.Timestamptz{InfinityModifier: inf, Valid: true}
 	}
 	return pgtype.Timestamptz{Time: *t, Valid: true}
 }

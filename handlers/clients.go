@@ -58,12 +58,12 @@ func (c Clients) ListClients(ctx context.Context, req api.ListClientsRequestObje
 		return nil, err
 	}
 	limit := page.Limit(req.Params.Limit)
-	err = asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) (err error) {
-		rows, err = q.ListClients(ctx, db.ListClientsParams{AfterID: cur.ID, MaxRows: limit + 1})
-		return err
-	})
-	if err != nil {
+	if err := readAsAdmin(ctx, c.Queries); err != nil {
 		return nil, err
+	}
+	rows, err = c.Queries.ListClients(ctx, db.ListClientsParams{AfterID: cur.ID, MaxRows: limit + 1})
+	if err != nil {
+		return nil, dberr.Translate(err, "")
 	}
 	items, next := page.Of(rows, limit, func(r db.ListClientsRow) page.Cursor { return page.Cursor{ID: r.ID} },
 		func(r db.ListClientsRow) api.MachineClient {
@@ -74,13 +74,12 @@ func (c Clients) ListClients(ctx context.Context, req api.ListClientsRequestObje
 
 // GetClient returns a client; 404 when there is none.
 func (c Clients) GetClient(ctx context.Context, req api.GetClientRequestObject) (api.GetClientResponseObject, error) {
-	var row db.GetClientRow
-	err := asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) (err error) {
-		row, err = q.GetClient(ctx, req.Id)
-		return dberr.Translate(err, clientNotFound)
-	})
-	if err != nil {
+	if err := readAsAdmin(ctx, c.Queries); err != nil {
 		return nil, err
+	}
+	row, err := c.Queries.GetClient(ctx, req.Id)
+	if err != nil {
+		return nil, dberr.Translate(err, clientNotFound)
 	}
 	return api.GetClient200JSONResponse(clientBody(row.ClientID, row.Name, row.Roles, row.CreatedAt, row.UpdatedAt)), nil
 }

@@ -100,7 +100,7 @@ func New(d Deps) *Server {
 		Clients: Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},
 		Revocations: Revocations{Queries: q, List: d.Revocations, Streams: make(chan struct{}, max(d.FeedStreams, 1)),
 			Heartbeat: d.Heartbeat, Now: d.Sessions.Now, Draining: d.Draining},
-		AuditTrail: AuditTrail{Pool: d.Pool, Sessions: d.Sessions},
+		AuditTrail: AuditTrail{Queries: q},
 		Documents:  Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
 		Meta:       d.Meta,
 		Discovery:  d.Discovery,

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"math"
 
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -63,18 +64,29 @@ func ownedPage[Row, Item any](ctx context.Context, seeAll []string, asked *int64
 		return nil, nil, err
 	}
 	max := page.Limit(limit)
+	at, id := before(cur, after)
 	rows, err := list(ownedListParams{
-		OwnerID:        owner,
-		After:          after,
-		AfterCreatedAt: pgtype.Timestamptz{Time: cur.At, Valid: true},
-		AfterID:        cur.ID,
-		MaxRows:        max + 1, // one more tells whether a next page exists
+		OwnerID:         owner,
+		BeforeCreatedAt: at,
+		BeforeID:        id,
+		MaxRows:         max + 1, // one more tells whether a next page exists
 	})
 	if err != nil {
 		return nil, nil, dberr.Translate(err, "")
 	}
 	items, next := page.Of(rows, max, pos, item)
 	return items, next, nil
+}
+
+// before is the keyset bound of a list newest first: the cursor's
+// position, or, on the first page (after is false), one past every row
+// ('infinity', the largest id), so that the queries take a bound always
+// and the first page and a deep one have the same plan.
+func before(cur page.Cursor, after bool) (pgtype.Timestamptz, int64) {
+	if !after {
+		return pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}, math.MaxInt64
+	}
+	return pgtype.Timestamptz{Time: cur.At, Valid: true}, cur.ID
 }
 
 // errClientOwnsNothing refuses a machine client an operation that creates

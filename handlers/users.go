@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/access"
@@ -26,10 +27,10 @@ import (
 // Users implements the users tag: account and role administration.
 //
 // The gate has admitted only admins, by their tokens. Since a token
-// outlives changes to its
-// account, each operation checks again, in its own transaction, that the
-// caller still is an enabled admin (401 invalid_token otherwise), and every
-// change runs with the admin set locked so that an enabled admin always
+// outlives changes to its account, each operation checks again that the
+// caller still is an enabled admin (401 invalid_token otherwise): a read
+// with one query and no lock (readAsAdmin), a change in its own
+// transaction, with the admin set locked so that an enabled admin always
 // remains (409), also under concurrent changes; see accounts.AsAdmin.
 type Users struct {
 	Pool      *pgxpool.Pool
@@ -73,11 +74,20 @@ func (u Users) ListUsers(ctx context.Context, req api.ListUsersRequestObject) (a
 	}
 	limit := page.Limit(p.Limit)
 	// One row more than the page tells whether there is a next page.
-	rows, err := u.Queries.ListUsersWithRoles(ctx, db.ListUsersWithRolesParams{
-		AfterID: cur.ID, // 0 on the first page
-		Role:    p.Role,
-		MaxRows: limit + 1,
-	})
+	var rows []db.ListUsersWithRolesRow
+	if p.Role != nil {
+		var held []db.ListRoleHoldersRow
+		held, err = u.Queries.ListRoleHolders(ctx, db.ListRoleHoldersParams{Role: *p.Role, AfterID: cur.ID, MaxRows: limit + 1})
+		rows = make([]db.ListUsersWithRolesRow, len(held))
+		for i, r := range held {
+			rows[i] = db.ListUsersWithRolesRow(r)
+		}
+	} else {
+		rows, err = u.Queries.ListUsersWithRoles(ctx, db.ListUsersWithRolesParams{
+			AfterID: cur.ID, // 0 on the first page
+			MaxRows: limit + 1,
+		})
+	}
 	if err != nil {
 		return nil, dberr.Translate(err, "")
 	}
@@ -311,16 +321,16 @@ func (u Users) DeleteRole(ctx context.Context, req api.DeleteRoleRequestObject) 
 	err := u.asAdmin(ctx, func(q *db.Queries) error {
 		// Locked, the role can be granted to nobody else meanwhile: its
 		// holders now are all there will be.
-		if err := q.LockRole(ctx, req.Name); err != nil {
+		if _, err := q.LockRole(ctx, req.Name); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return problem.New(problem.NotFound, roleNotFound)
+			}
 			return err
 		}
 		if err := u.Sessions.RevokeRole(ctx, q, req.Name); err != nil {
 			return err
 		}
-		n, err := q.DeleteRole(ctx, req.Name)
-		if err == nil && n == 0 {
-			err = problem.New(problem.NotFound, "No such role.")
-		}
+		_, err := q.DeleteRole(ctx, req.Name)
 		return err
 	})
 	if err != nil {
@@ -347,10 +357,21 @@ func asAdmin(ctx context.Context, pool *pgxpool.Pool, sess *sessions.Service, fn
 	return userError(err)
 }
 
-// checkAdmin is the caller check of asAdmin for operations that only read.
-func (u Users) checkAdmin(ctx context.Context) error {
-	return userError(accounts.CheckAdmin(ctx, u.Queries, access.Caller(ctx).UserID))
+// checkAdmin is readAsAdmin for the users tag.
+func (u Users) checkAdmin(ctx context.Context) error { return readAsAdmin(ctx, u.Queries) }
+
+// readAsAdmin is the caller check of asAdmin for operations that only read:
+// the caller's account still exists, is enabled and holds admin (401
+// invalid_token otherwise), checked with one query by id, outside any
+// transaction and without the admin role's lock, so that reads never wait
+// for each other or for changes. A read needs no last-admin guard, and
+// changes nothing this replica must catch up with.
+func readAsAdmin(ctx context.Context, q *db.Queries) error {
+	return userError(accounts.CheckAdmin(ctx, q, access.Caller(ctx).UserID))
 }
+
+// roleNotFound is the answer for a role name that names no role.
+const roleNotFound = "No such role."
 
 // userNotFound is the answer for an account id that names no account.
 const userNotFound = "No such user."

@@ -827,3 +827,135 @@ func TestBusyHashingOnCreateUser(t *testing.T) {
 		t.Errorf("busy answer on POST /users: %v, Retry-After %q", d, rs[busy].header.Get("Retry-After"))
 	}
 }
+
+// GET /users?role= lists exactly the holders of the role, in id order,
+// across pages of every size, whatever other roles they and the accounts
+// between them hold; disabled holders included.
+func TestListUsersByRole(t *testing.T) {
+	t.Parallel()
+	e, admin, tok := adminEnv(t)
+	holders := map[string][]int64{}
+	for _, r := range admin.Roles {
+		holders[r] = append(holders[r], admin.ID)
+	}
+	for i := range 14 {
+		var roles []string
+		switch {
+		case i%5 == 0:
+			roles = []string{"admin", "user"}
+		case i%3 == 0:
+			roles = []string{"system"}
+		case i%4 == 1:
+			roles = nil
+		default:
+			roles = []string{"user"}
+		}
+		u := e.CreateUser(t, "holder"+strconv.Itoa(i)+"@example.com", roles...)
+		for _, r := range roles {
+			holders[r] = append(holders[r], u.ID)
+		}
+		if i == 10 {
+			if _, err := e.Pool.Exec(context.Background(), "UPDATE users SET disabled = true WHERE id = $1", u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c := e.Client(t, tok)
+	for _, role := range []string{"admin", "user", "system"} {
+		want := holders[role]
+		slices.Sort(want)
+		for _, limit := range []int{1, 2, 3, 50} {
+			t.Run(role+" by "+strconv.Itoa(limit), func(t *testing.T) {
+				t.Parallel()
+				ids, sizes := walkUsers(t, c, api.ListUsersParams{Role: ptr(role), Limit: ptr(limit)})
+				if diff := cmp.Diff(want, ids); diff != "" {
+					t.Errorf("ids (-want +got):\n%s", diff)
+				}
+				if n := (len(want) + limit - 1) / limit; len(sizes) != max(n, 1) {
+					t.Errorf("%d pages for %d holders by %d: %v", len(sizes), len(want), limit, sizes)
+				}
+			})
+		}
+	}
+	t.Run("each holder with all its roles", func(t *testing.T) {
+		t.Parallel()
+		for _, u := range listUsers(t, c, api.ListUsersParams{Role: ptr("admin")}).Items {
+			if got := getUser(t, c, u.Id); !slices.Equal(got.Roles, u.Roles) || got.Disabled != u.Disabled || got.Email != u.Email {
+				t.Errorf("listed %+v, GET /users/%d %+v", u, u.Id, got)
+			}
+		}
+	})
+}
+
+// Admin reads check the caller's account, not only its token, as changes
+// do: an admin disabled, demoted or deleted (here behind the revocation
+// feed's back, so that only that check stands) is refused with 401
+// invalid_token. They take no lock: a transaction holding the admin role,
+// as every change does, keeps none of them waiting.
+func TestAdminReadsCheckTheAccount(t *testing.T) {
+	t.Parallel()
+	reads := []string{
+		"/users", "/users?role=admin", "/users/{alice}", "/roles",
+		"/audit-events", "/audit-events?type=user.created", "/audit-events?user_id={alice}",
+		"/clients", "/clients/{client}",
+	}
+	setup := func(t *testing.T) (e *apitest.Env, alice, bob apitest.User, path func(string) string) {
+		e = apitest.New(t)
+		alice = e.CreateUser(t, "alice@example.com", "admin", "user")
+		bob = e.CreateUser(t, "bob@example.com", "admin", "user")
+		cl := createClient(t, e, e.Token(t, alice), `{"name":"read me","roles":["system"]}`)
+		path = func(p string) string {
+			return e.URL + strings.NewReplacer("{alice}", strconv.FormatInt(alice.ID, 10), "{client}", cl.id).Replace(p)
+		}
+		return e, alice, bob, path
+	}
+	for _, remove := range []struct{ name, sql string }{
+		{"disabled", "UPDATE users SET disabled = true WHERE id = $1"},
+		{"demoted", "DELETE FROM user_roles WHERE user_id = $1 AND role_id = (SELECT id FROM roles WHERE name = 'admin')"},
+		{"deleted", "DELETE FROM users WHERE id = $1"},
+	} {
+		t.Run(remove.name, func(t *testing.T) {
+			t.Parallel()
+			e, alice, bob, path := setup(t)
+			bobTok := e.Token(t, bob)
+			for _, p := range reads {
+				if r := do(t, "GET", path(p), nil, bearer(bobTok)); r.status != 200 {
+					t.Fatalf("GET %s by an admin = %d %s", p, r.status, r.body)
+				}
+			}
+			if _, err := e.Pool.Exec(context.Background(), remove.sql, bob.ID); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range reads {
+				assertTokenRefused(t, do(t, "GET", path(p), nil, bearer(bobTok)))
+			}
+			if r := do(t, "GET", path("/users"), nil, bearer(e.Token(t, alice))); r.status != 200 {
+				t.Errorf("GET /users by the remaining admin = %d %s", r.status, r.body)
+			}
+		})
+	}
+	t.Run("no lock", func(t *testing.T) {
+		t.Parallel()
+		e, alice, _, path := setup(t)
+		ctx := context.Background()
+		tx, err := e.Pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, "SELECT 1 FROM roles WHERE name = 'admin' FOR UPDATE"); err != nil {
+			t.Fatal(err)
+		}
+		tok := e.Token(t, alice)
+		for _, p := range reads {
+			if r := do(t, "GET", path(p), nil, bearer(tok)); r.status != 200 {
+				t.Errorf("GET %s while the admin role is locked = %d %s", p, r.status, r.body)
+			}
+		}
+		// A change waits for the lock, and past the database timeout is 503.
+		r := do(t, "POST", path("/roles"), strings.NewReader(`{"name":"waits"}`), jsonHeaders(tok))
+		if r.status != http.StatusServiceUnavailable {
+			t.Errorf("POST /roles while the admin role is locked = %d %s, want 503", r.status, r.body)
+		}
+	})
+}

@@ -16,10 +16,12 @@ WHERE id = sqlc.arg(id) AND (owner_id = sqlc.arg(caller_id) OR sqlc.arg(see_all)
 RETURNING blob_key;
 
 -- name: ListDocuments :many
+-- ListDocuments returns one owner's documents, newest first, before a
+-- keyset cursor (created_at, id), as ListNotes does.
 SELECT id, owner_id, file_name, size_bytes, page_count, blob_key, created_at
 FROM documents
 WHERE owner_id = sqlc.arg(owner_id)
-  AND (NOT sqlc.arg(after)::bool OR (created_at, id) < (sqlc.arg(after_created_at)::timestamptz, sqlc.arg(after_id)::bigint))
+  AND (created_at, id) < (sqlc.arg(before_created_at)::timestamptz, sqlc.arg(before_id)::bigint)
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(max_rows);
 

@@ -32,11 +32,14 @@ DELETE FROM notes
 WHERE id = sqlc.arg(id) AND (owner_id = sqlc.arg(caller_id) OR sqlc.arg(see_all)::bool);
 
 -- name: ListNotes :many
--- ListNotes returns one owner's notes, newest first, after a keyset cursor
--- (created_at, id) when after is set.
+-- ListNotes returns one owner's notes, newest first, before a keyset cursor
+-- (created_at, id): ('infinity', the largest id) for the first page. The
+-- cursor is always a bound, so that it is a condition of
+-- notes_owner_created_idx and a deep page starts where it is, rather than a
+-- filter over the owner's newer notes.
 SELECT id, owner_id, document_src, title, body, created_at, updated_at
 FROM notes
 WHERE owner_id = sqlc.arg(owner_id)
-  AND (NOT sqlc.arg(after)::bool OR (created_at, id) < (sqlc.arg(after_created_at)::timestamptz, sqlc.arg(after_id)::bigint))
+  AND (created_at, id) < (sqlc.arg(before_created_at)::timestamptz, sqlc.arg(before_id)::bigint)
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(max_rows);

@@ -13,18 +13,36 @@ WHERE u.id = sqlc.arg(id);
 
 -- name: ListUsersWithRoles :many
 -- ListUsersWithRoles returns a page of users in id order after after_id
--- (0 for the first page), each with the sorted names of its roles, only
--- those holding role when role is set.
+-- (0 for the first page), each with the sorted names of its roles.
 SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM user_roles ur JOIN roles r ON r.id = ur.role_id
                  WHERE ur.user_id = u.id), '{}')::text[] AS roles
 FROM users u
 WHERE u.id > sqlc.arg(after_id)::bigint
-  AND (sqlc.narg(role)::text IS NULL OR EXISTS (
-        SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-        WHERE ur.user_id = u.id AND r.name = sqlc.narg(role)::text))
 ORDER BY u.id
+LIMIT sqlc.arg(max_rows);
+
+-- name: ListRoleHolders :many
+-- ListRoleHolders is ListUsersWithRoles of only the holders of role: it
+-- walks the role's grants in user id order (user_roles_role_user_idx) and
+-- looks each holder of the page up by id, so that a page costs its rows,
+-- however many accounts there are. The role's id is a scalar subquery, not
+-- a join, so that no plan sorts the holders; the lookup is a LATERAL
+-- subquery kept apart by OFFSET 0, so that no plan (a generic one guesses
+-- how many hold the role) merges the grants with a walk of every account.
+SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
+       coalesce((SELECT array_agg(r.name ORDER BY r.name)
+                 FROM user_roles ur2 JOIN roles r ON r.id = ur2.role_id
+                 WHERE ur2.user_id = u.id), '{}')::text[] AS roles
+FROM user_roles ur
+CROSS JOIN LATERAL (
+    SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at
+    FROM users u WHERE u.id = ur.user_id OFFSET 0
+) u
+WHERE ur.role_id = (SELECT r.id FROM roles r WHERE r.name = sqlc.arg(role)::text)
+  AND ur.user_id > sqlc.arg(after_id)::bigint
+ORDER BY ur.user_id
 LIMIT sqlc.arg(max_rows);
 
 -- name: SetUserDisabled :execrows
@@ -58,10 +76,11 @@ RETURNING id, name, created_at;
 -- DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
 DELETE FROM roles WHERE name = sqlc.arg(name);
 
--- name: LockRole :exec
+-- name: LockRole :one
 -- LockRole locks a role's row until the transaction ends, so that
--- transactions that could take the role from its last holder take turns.
-SELECT 1 FROM roles WHERE name = sqlc.arg(name) FOR UPDATE;
+-- transactions that could take the role from its last holder take turns,
+-- and returns its id. No row when there is no such role.
+SELECT id FROM roles WHERE name = sqlc.arg(name) FOR UPDATE;
 
 -- name: IsEnabledHolder :one
 -- IsEnabledHolder tells whether the account id exists, is enabled and holds
@@ -74,11 +93,14 @@ SELECT EXISTS (
 ) AS ok;
 
 -- name: CountEnabledHolders :one
--- CountEnabledHolders counts the enabled accounts that hold role.
-SELECT count(*) FROM users u
-JOIN user_roles ur ON ur.user_id = u.id
-JOIN roles r ON r.id = ur.role_id
-WHERE r.name = sqlc.arg(role) AND NOT u.disabled;
+-- CountEnabledHolders counts the enabled accounts that hold the role of id
+-- role_id. The id is a parameter, not a join on the role's name, so that
+-- the plan is made knowing how many hold it: a role held by a few (admin)
+-- is read through user_roles_role_user_idx, never by a scan of the users.
+-- Each holder's account is a lookup by id.
+SELECT count(*) FROM user_roles ur
+WHERE ur.role_id = sqlc.arg(role_id)::bigint
+  AND NOT (SELECT u.disabled FROM users u WHERE u.id = ur.user_id);
 
 -- name: LockUser :execrows
 -- LockUser locks an account's row until the transaction ends, so that

@@ -67,36 +67,179 @@ const listAuditEvents = `-- name: ListAuditEvents :many
 SELECT id, at, type, actor_user_id, actor_client_id, subject_user_id, subject, detail,
        client_addr, user_agent, request_id, operation_id
 FROM audit_events
-WHERE (NOT $1::bool OR (at, id) < ($2::timestamptz, $3::bigint))
-  AND ($4::text IS NULL OR type = $4::text)
-  AND ($5::bigint IS NULL OR actor_user_id = $5::bigint OR subject_user_id = $5::bigint)
-  AND ($6::timestamptz IS NULL OR at >= $6::timestamptz)
-  AND ($7::timestamptz IS NULL OR at < $7::timestamptz)
+WHERE (at, id) < ($1::timestamptz, $2::bigint)
+  AND at >= $3::timestamptz AND at < $4::timestamptz
 ORDER BY at DESC, id DESC
-LIMIT $8
+LIMIT $5
 `
 
 type ListAuditEventsParams struct {
-	After   bool
-	AfterAt pgtype.Timestamptz
-	AfterID int64
-	Type    *string
-	UserID  *int64
-	Since   pgtype.Timestamptz
-	Until   pgtype.Timestamptz
-	MaxRows int32
+	BeforeAt pgtype.Timestamptz
+	BeforeID int64
+	Since    pgtype.Timestamptz
+	Until    pgtype.Timestamptz
+	MaxRows  int32
 }
 
-// ListAuditEvents returns events newest first, after a keyset cursor
-// (at, id) when after is set, of one type and concerning one user (as actor
-// or subject) when those are set, within [since, until).
+// ListAuditEvents returns events newest first, before a keyset cursor
+// (before_at, before_id), within [since, until), through
+// audit_events_at_idx. Every bound is always given (the handler passes
+// infinities for those the request leaves open) and each filter has a
+// query of its own (ListAuditEventsByType, ListAuditEventsByUser), so that
+// each has one plan, made for its index, whatever a prepared statement's
+// generic plan would guess: an optional filter written
+// "$1 IS NULL OR type = $1" can use no index.
 func (q *Queries) ListAuditEvents(ctx context.Context, arg ListAuditEventsParams) ([]AuditEvent, error) {
 	rows, err := q.db.Query(ctx, listAuditEvents,
-		arg.After,
-		arg.AfterAt,
-		arg.AfterID,
+		arg.BeforeAt,
+		arg.BeforeID,
+		arg.Since,
+		arg.Until,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditEvent{}
+	for rows.Next() {
+		var i AuditEvent
+		if err := rows.Scan(
+			&i.ID,
+			&i.At,
+			&i.Type,
+			&i.ActorUserID,
+			&i.ActorClientID,
+			&i.SubjectUserID,
+			&i.Subject,
+			&i.Detail,
+			&i.ClientAddr,
+			&i.UserAgent,
+			&i.RequestID,
+			&i.OperationID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listAuditEventsByType = `-- name: ListAuditEventsByType :many
+SELECT id, at, type, actor_user_id, actor_client_id, subject_user_id, subject, detail,
+       client_addr, user_agent, request_id, operation_id
+FROM audit_events
+WHERE type = $1::text
+  AND (at, id) < ($2::timestamptz, $3::bigint)
+  AND at >= $4::timestamptz AND at < $5::timestamptz
+ORDER BY at DESC, id DESC
+LIMIT $6
+`
+
+type ListAuditEventsByTypeParams struct {
+	Type     string
+	BeforeAt pgtype.Timestamptz
+	BeforeID int64
+	Since    pgtype.Timestamptz
+	Until    pgtype.Timestamptz
+	MaxRows  int32
+}
+
+// ListAuditEventsByType is ListAuditEvents of one type, through
+// audit_events_type_idx.
+func (q *Queries) ListAuditEventsByType(ctx context.Context, arg ListAuditEventsByTypeParams) ([]AuditEvent, error) {
+	rows, err := q.db.Query(ctx, listAuditEventsByType,
 		arg.Type,
+		arg.BeforeAt,
+		arg.BeforeID,
+		arg.Since,
+		arg.Until,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditEvent{}
+	for rows.Next() {
+		var i AuditEvent
+		if err := rows.Scan(
+			&i.ID,
+			&i.At,
+			&i.Type,
+			&i.ActorUserID,
+			&i.ActorClientID,
+			&i.SubjectUserID,
+			&i.Subject,
+			&i.Detail,
+			&i.ClientAddr,
+			&i.UserAgent,
+			&i.RequestID,
+			&i.OperationID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listAuditEventsByUser = `-- name: ListAuditEventsByUser :many
+SELECT id, at, type, actor_user_id, actor_client_id, subject_user_id, subject, detail,
+       client_addr, user_agent, request_id, operation_id
+FROM (
+    (SELECT id, at, type, actor_user_id, actor_client_id, subject_user_id, subject, detail,
+       client_addr, user_agent, request_id, operation_id
+     FROM audit_events
+     WHERE actor_user_id = $1::bigint
+       AND ($2::text IS NULL OR type = $2::text)
+       AND (at, id) < ($3::timestamptz, $4::bigint)
+       AND at >= $5::timestamptz AND at < $6::timestamptz
+     ORDER BY at DESC, id DESC
+     LIMIT $7)
+    UNION ALL
+    (SELECT id, at, type, actor_user_id, actor_client_id, subject_user_id, subject, detail,
+       client_addr, user_agent, request_id, operation_id
+     FROM audit_events
+     WHERE subject_user_id = $1::bigint
+       AND actor_user_id IS DISTINCT FROM $1::bigint
+       AND ($2::text IS NULL OR type = $2::text)
+       AND (at, id) < ($3::timestamptz, $4::bigint)
+       AND at >= $5::timestamptz AND at < $6::timestamptz
+     ORDER BY at DESC, id DESC
+     LIMIT $7)
+) AS e
+ORDER BY at DESC, id DESC
+LIMIT $7
+`
+
+type ListAuditEventsByUserParams struct {
+	UserID   int64
+	Type     *string
+	BeforeAt pgtype.Timestamptz
+	BeforeID int64
+	Since    pgtype.Timestamptz
+	Until    pgtype.Timestamptz
+	MaxRows  int32
+}
+
+// ListAuditEventsByUser is ListAuditEvents of the events concerning one
+// account, as actor or subject, and of one type when type is set: the
+// newest of each index (audit_events_actor_idx, audit_events_subject_user_idx),
+// merged; an event of which the account is both is taken from the first.
+// The type is a filter, not an index: one account's events are few.
+func (q *Queries) ListAuditEventsByUser(ctx context.Context, arg ListAuditEventsByUserParams) ([]AuditEvent, error) {
+	rows, err := q.db.Query(ctx, listAuditEventsByUser,
 		arg.UserID,
+		arg.Type,
+		arg.BeforeAt,
+		arg.BeforeID,
 		arg.Since,
 		arg.Until,
 		arg.MaxRows,

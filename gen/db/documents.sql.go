@@ -98,25 +98,25 @@ const listDocuments = `-- name: ListDocuments :many
 SELECT id, owner_id, file_name, size_bytes, page_count, blob_key, created_at
 FROM documents
 WHERE owner_id = $1
-  AND (NOT $2::bool OR (created_at, id) < ($3::timestamptz, $4::bigint))
+  AND (created_at, id) < ($2::timestamptz, $3::bigint)
 ORDER BY created_at DESC, id DESC
-LIMIT $5
+LIMIT $4
 `
 
 type ListDocumentsParams struct {
-	OwnerID        int64
-	After          bool
-	AfterCreatedAt pgtype.Timestamptz
-	AfterID        int64
-	MaxRows        int32
+	OwnerID         int64
+	BeforeCreatedAt pgtype.Timestamptz
+	BeforeID        int64
+	MaxRows         int32
 }
 
+// ListDocuments returns one owner's documents, newest first, before a
+// keyset cursor (created_at, id), as ListNotes does.
 func (q *Queries) ListDocuments(ctx context.Context, arg ListDocumentsParams) ([]Document, error) {
 	rows, err := q.db.Query(ctx, listDocuments,
 		arg.OwnerID,
-		arg.After,
-		arg.AfterCreatedAt,
-		arg.AfterID,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
 		arg.MaxRows,
 	)
 	if err != nil {

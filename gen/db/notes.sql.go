@@ -95,27 +95,28 @@ const listNotes = `-- name: ListNotes :many
 SELECT id, owner_id, document_src, title, body, created_at, updated_at
 FROM notes
 WHERE owner_id = $1
-  AND (NOT $2::bool OR (created_at, id) < ($3::timestamptz, $4::bigint))
+  AND (created_at, id) < ($2::timestamptz, $3::bigint)
 ORDER BY created_at DESC, id DESC
-LIMIT $5
+LIMIT $4
 `
 
 type ListNotesParams struct {
-	OwnerID        int64
-	After          bool
-	AfterCreatedAt pgtype.Timestamptz
-	AfterID        int64
-	MaxRows        int32
+	OwnerID         int64
+	BeforeCreatedAt pgtype.Timestamptz
+	BeforeID        int64
+	MaxRows         int32
 }
 
-// ListNotes returns one owner's notes, newest first, after a keyset cursor
-// (created_at, id) when after is set.
+// ListNotes returns one owner's notes, newest first, before a keyset cursor
+// (created_at, id): ('infinity', the largest id) for the first page. The
+// cursor is always a bound, so that it is a condition of
+// notes_owner_created_idx and a deep page starts where it is, rather than a
+// filter over the owner's newer notes.
 func (q *Queries) ListNotes(ctx context.Context, arg ListNotesParams) ([]Note, error) {
 	rows, err := q.db.Query(ctx, listNotes,
 		arg.OwnerID,
-		arg.After,
-		arg.AfterCreatedAt,
-		arg.AfterID,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
 		arg.MaxRows,
 	)
 	if err != nil {

@@ -18,8 +18,12 @@ type Querier interface {
 	// BumpTokenVersion raises a user's token version, so that access tokens
 	// issued before are refused, and returns the new version.
 	BumpTokenVersion(ctx context.Context, id int64) (int64, error)
-	// CountEnabledHolders counts the enabled accounts that hold role.
-	CountEnabledHolders(ctx context.Context, role string) (int64, error)
+	// CountEnabledHolders counts the enabled accounts that hold the role of id
+	// role_id. The id is a parameter, not a join on the role's name, so that
+	// the plan is made knowing how many hold it: a role held by a few (admin)
+	// is read through user_roles_role_user_idx, never by a scan of the users.
+	// Each holder's account is a lookup by id.
+	CountEnabledHolders(ctx context.Context, roleID int64) (int64, error)
 	// Queries of the clients tag (handlers/clients.go): machine clients.
 	CreateClient(ctx context.Context, arg CreateClientParams) (int64, error)
 	CreateDocument(ctx context.Context, arg CreateDocumentParams) (Document, error)
@@ -101,19 +105,38 @@ type Querier interface {
 	// IsEnabledHolder tells whether the account id exists, is enabled and holds
 	// role.
 	IsEnabledHolder(ctx context.Context, arg IsEnabledHolderParams) (bool, error)
-	// ListAuditEvents returns events newest first, after a keyset cursor
-	// (at, id) when after is set, of one type and concerning one user (as actor
-	// or subject) when those are set, within [since, until).
+	// ListAuditEvents returns events newest first, before a keyset cursor
+	// (before_at, before_id), within [since, until), through
+	// audit_events_at_idx. Every bound is always given (the handler passes
+	// infinities for those the request leaves open) and each filter has a
+	// query of its own (ListAuditEventsByType, ListAuditEventsByUser), so that
+	// each has one plan, made for its index, whatever a prepared statement's
+	// generic plan would guess: an optional filter written
+	// "$1 IS NULL OR type = $1" can use no index.
 	ListAuditEvents(ctx context.Context, arg ListAuditEventsParams) ([]AuditEvent, error)
+	// ListAuditEventsByType is ListAuditEvents of one type, through
+	// audit_events_type_idx.
+	ListAuditEventsByType(ctx context.Context, arg ListAuditEventsByTypeParams) ([]AuditEvent, error)
+	// ListAuditEventsByUser is ListAuditEvents of the events concerning one
+	// account, as actor or subject, and of one type when type is set: the
+	// newest of each index (audit_events_actor_idx, audit_events_subject_user_idx),
+	// merged; an event of which the account is both is taken from the first.
+	// The type is a filter, not an index: one account's events are few.
+	ListAuditEventsByUser(ctx context.Context, arg ListAuditEventsByUserParams) ([]AuditEvent, error)
 	// ListClients returns a page of clients in id order after after_id (0 for
 	// the first page), each with the sorted names of its roles.
 	ListClients(ctx context.Context, arg ListClientsParams) ([]ListClientsRow, error)
+	// ListDocuments returns one owner's documents, newest first, before a
+	// keyset cursor (created_at, id), as ListNotes does.
 	ListDocuments(ctx context.Context, arg ListDocumentsParams) ([]Document, error)
 	// ListLiveSessions returns the sessions of user_id that have not ended and
 	// whose absolute and idle ends are after now, newest first.
 	ListLiveSessions(ctx context.Context, arg ListLiveSessionsParams) ([]ListLiveSessionsRow, error)
-	// ListNotes returns one owner's notes, newest first, after a keyset cursor
-	// (created_at, id) when after is set.
+	// ListNotes returns one owner's notes, newest first, before a keyset cursor
+	// (created_at, id): ('infinity', the largest id) for the first page. The
+	// cursor is always a bound, so that it is a condition of
+	// notes_owner_created_idx and a deep page starts where it is, rather than a
+	// filter over the owner's newer notes.
 	ListNotes(ctx context.Context, arg ListNotesParams) ([]Note, error)
 	// ListNotesByDocument returns one owner's notes on one document, newest first.
 	ListNotesByDocument(ctx context.Context, arg ListNotesByDocumentParams) ([]Note, error)
@@ -121,6 +144,14 @@ type Querier interface {
 	// few seconds again (a transaction may commit a lower seq after a higher
 	// one), that are still of use at now.
 	ListRevocations(ctx context.Context, arg ListRevocationsParams) ([]ListRevocationsRow, error)
+	// ListRoleHolders is ListUsersWithRoles of only the holders of role: it
+	// walks the role's grants in user id order (user_roles_role_user_idx) and
+	// looks each holder of the page up by id, so that a page costs its rows,
+	// however many accounts there are. The role's id is a scalar subquery, not
+	// a join, so that no plan sorts the holders; the lookup is a LATERAL
+	// subquery kept apart by OFFSET 0, so that no plan (a generic one guesses
+	// how many hold the role) merges the grants with a walk of every account.
+	ListRoleHolders(ctx context.Context, arg ListRoleHoldersParams) ([]ListRoleHoldersRow, error)
 	ListRoles(ctx context.Context) ([]Role, error)
 	// Queries of signing keys (package keys).
 	// ListSigningKeys returns every key, the newest to sign first.
@@ -129,8 +160,7 @@ type Querier interface {
 	ListUserBlobKeys(ctx context.Context, ownerID int64) ([]string, error)
 	ListUserRoles(ctx context.Context, userID int64) ([]string, error)
 	// ListUsersWithRoles returns a page of users in id order after after_id
-	// (0 for the first page), each with the sorted names of its roles, only
-	// those holding role when role is set.
+	// (0 for the first page), each with the sorted names of its roles.
 	ListUsersWithRoles(ctx context.Context, arg ListUsersWithRolesParams) ([]ListUsersWithRolesRow, error)
 	// LockDocumentOwner locks a user's row until the end of the transaction, so
 	// that the user's document inserts (which check the quota first) happen one
@@ -139,8 +169,9 @@ type Querier interface {
 	// affects no row if the user is gone.
 	LockDocumentOwner(ctx context.Context, id int64) (int64, error)
 	// LockRole locks a role's row until the transaction ends, so that
-	// transactions that could take the role from its last holder take turns.
-	LockRole(ctx context.Context, name string) error
+	// transactions that could take the role from its last holder take turns,
+	// and returns its id. No row when there is no such role.
+	LockRole(ctx context.Context, name string) (int64, error)
 	// LockSigningKeys serialises rotations across replicas until the
 	// transaction ends.
 	LockSigningKeys(ctx context.Context) error

@@ -23,15 +23,18 @@ func (q *Queries) AnyUserExists(ctx context.Context) (bool, error) {
 }
 
 const countEnabledHolders = `-- name: CountEnabledHolders :one
-SELECT count(*) FROM users u
-JOIN user_roles ur ON ur.user_id = u.id
-JOIN roles r ON r.id = ur.role_id
-WHERE r.name = $1 AND NOT u.disabled
+SELECT count(*) FROM user_roles ur
+WHERE ur.role_id = $1::bigint
+  AND NOT (SELECT u.disabled FROM users u WHERE u.id = ur.user_id)
 `
 
-// CountEnabledHolders counts the enabled accounts that hold role.
-func (q *Queries) CountEnabledHolders(ctx context.Context, role string) (int64, error) {
-	row := q.db.QueryRow(ctx, countEnabledHolders, role)
+// CountEnabledHolders counts the enabled accounts that hold the role of id
+// role_id. The id is a parameter, not a join on the role's name, so that
+// the plan is made knowing how many hold it: a role held by a few (admin)
+// is read through user_roles_role_user_idx, never by a scan of the users.
+// Each holder's account is a lookup by id.
+func (q *Queries) CountEnabledHolders(ctx context.Context, roleID int64) (int64, error) {
+	row := q.db.QueryRow(ctx, countEnabledHolders, roleID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -208,6 +211,71 @@ func (q *Queries) IsEnabledHolder(ctx context.Context, arg IsEnabledHolderParams
 	return ok, err
 }
 
+const listRoleHolders = `-- name: ListRoleHolders :many
+SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
+       coalesce((SELECT array_agg(r.name ORDER BY r.name)
+                 FROM user_roles ur2 JOIN roles r ON r.id = ur2.role_id
+                 WHERE ur2.user_id = u.id), '{}')::text[] AS roles
+FROM user_roles ur
+CROSS JOIN LATERAL (
+    SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at
+    FROM users u WHERE u.id = ur.user_id OFFSET 0
+) u
+WHERE ur.role_id = (SELECT r.id FROM roles r WHERE r.name = $1::text)
+  AND ur.user_id > $2::bigint
+ORDER BY ur.user_id
+LIMIT $3
+`
+
+type ListRoleHoldersParams struct {
+	Role    string
+	AfterID int64
+	MaxRows int32
+}
+
+type ListRoleHoldersRow struct {
+	ID        int64
+	Email     string
+	Disabled  bool
+	CreatedAt pgtype.Timestamptz
+	UpdatedAt pgtype.Timestamptz
+	Roles     []string
+}
+
+// ListRoleHolders is ListUsersWithRoles of only the holders of role: it
+// walks the role's grants in user id order (user_roles_role_user_idx) and
+// looks each holder of the page up by id, so that a page costs its rows,
+// however many accounts there are. The role's id is a scalar subquery, not
+// a join, so that no plan sorts the holders; the lookup is a LATERAL
+// subquery kept apart by OFFSET 0, so that no plan (a generic one guesses
+// how many hold the role) merges the grants with a walk of every account.
+func (q *Queries) ListRoleHolders(ctx context.Context, arg ListRoleHoldersParams) ([]ListRoleHoldersRow, error) {
+	rows, err := q.db.Query(ctx, listRoleHolders, arg.Role, arg.AfterID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListRoleHoldersRow{}
+	for rows.Next() {
+		var i ListRoleHoldersRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.Disabled,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.Roles,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listRoles = `-- name: ListRoles :many
 SELECT id, name, created_at FROM roles ORDER BY name
 `
@@ -265,16 +333,12 @@ SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
                  WHERE ur.user_id = u.id), '{}')::text[] AS roles
 FROM users u
 WHERE u.id > $1::bigint
-  AND ($2::text IS NULL OR EXISTS (
-        SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-        WHERE ur.user_id = u.id AND r.name = $2::text))
 ORDER BY u.id
-LIMIT $3
+LIMIT $2
 `
 
 type ListUsersWithRolesParams struct {
 	AfterID int64
-	Role    *string
 	MaxRows int32
 }
 
@@ -288,10 +352,9 @@ type ListUsersWithRolesRow struct {
 }
 
 // ListUsersWithRoles returns a page of users in id order after after_id
-// (0 for the first page), each with the sorted names of its roles, only
-// those holding role when role is set.
+// (0 for the first page), each with the sorted names of its roles.
 func (q *Queries) ListUsersWithRoles(ctx context.Context, arg ListUsersWithRolesParams) ([]ListUsersWithRolesRow, error) {
-	rows, err := q.db.Query(ctx, listUsersWithRoles, arg.AfterID, arg.Role, arg.MaxRows)
+	rows, err := q.db.Query(ctx, listUsersWithRoles, arg.AfterID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -317,15 +380,18 @@ func (q *Queries) ListUsersWithRoles(ctx context.Context, arg ListUsersWithRoles
 	return items, nil
 }
 
-const lockRole = `-- name: LockRole :exec
-SELECT 1 FROM roles WHERE name = $1 FOR UPDATE
+const lockRole = `-- name: LockRole :one
+SELECT id FROM roles WHERE name = $1 FOR UPDATE
 `
 
 // LockRole locks a role's row until the transaction ends, so that
-// transactions that could take the role from its last holder take turns.
-func (q *Queries) LockRole(ctx context.Context, name string) error {
-	_, err := q.db.Exec(ctx, lockRole, name)
-	return err
+// transactions that could take the role from its last holder take turns,
+// and returns its id. No row when there is no such role.
+func (q *Queries) LockRole(ctx context.Context, name string) (int64, error) {
+	row := q.db.QueryRow(ctx, lockRole, name)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
 }
 
 const lockUser = `-- name: LockUser :execrows

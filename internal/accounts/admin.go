@@ -25,15 +25,20 @@ var ErrNotAdmin = errors.New("accounts: the caller is no longer an enabled admin
 var ErrLastAdmin = problem.New(problem.Conflict, "At least one enabled administrator must remain.")
 
 // AsAdmin runs fn in one transaction on behalf of caller, an administrator
-// by its token. Before fn it locks the admin role, so that every change to
-// who administers takes its turn, and checks that caller still exists, is
-// enabled and holds AdminRole (ErrNotAdmin otherwise); after fn it checks
-// that an enabled administrator remains (ErrLastAdmin otherwise). Any error
-// rolls the whole transaction back.
+// by its token, for changes. Before fn it locks the admin role, so that
+// every change to who administers takes its turn, and checks that caller
+// still exists, is enabled and holds AdminRole (ErrNotAdmin otherwise);
+// after fn it checks that an enabled administrator remains (ErrLastAdmin
+// otherwise). Any error rolls the whole transaction back. Operations that
+// only read need none of this: CheckAdmin alone.
 func AsAdmin(ctx context.Context, pool *pgxpool.Pool, caller int64, fn func(q *db.Queries) error) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		if err := q.LockRole(ctx, AdminRole); err != nil {
+		role, err := q.LockRole(ctx, AdminRole)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotAdmin // without the role, nobody holds it
+		}
+		if err != nil {
 			return err
 		}
 		if err := CheckAdmin(ctx, q, caller); err != nil {
@@ -42,7 +47,7 @@ func AsAdmin(ctx context.Context, pool *pgxpool.Pool, caller int64, fn func(q *d
 		if err := fn(q); err != nil {
 			return err
 		}
-		n, err := q.CountEnabledHolders(ctx, AdminRole)
+		n, err := q.CountEnabledHolders(ctx, role)
 		if err != nil {
 			return err
 		}
@@ -54,8 +59,8 @@ func AsAdmin(ctx context.Context, pool *pgxpool.Pool, caller int64, fn func(q *d
 }
 
 // CheckAdmin returns ErrNotAdmin unless the account id exists, is enabled
-// and holds AdminRole. It takes no lock: reads use it alone, changes
-// through AsAdmin.
+// and holds AdminRole: one query, by the account's id, and no lock. Reads
+// use it alone, as the whole of their check; changes through AsAdmin.
 func CheckAdmin(ctx context.Context, q *db.Queries, id int64) error {
 	ok, err := q.IsEnabledHolder(ctx, db.IsEnabledHolderParams{ID: id, Role: AdminRole})
 	if err == nil && !ok {
