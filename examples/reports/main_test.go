@@ -375,7 +375,8 @@ func within(t *testing.T, d time.Duration, what string, f func() bool) time.Dura
 }
 
 // rolegate's revocations reach the example within a second, through its
-// revocation feed: a demoted admin's token, a logged-out session's token;
+// revocation feed: a demoted admin's token, a logged-out session's token,
+// a machine client's token revoked by itself;
 // while the feed is down (rolegate off the network) /readyz says so, and
 // once rolegate is back it is ready again and has caught up with what was
 // revoked meanwhile.
@@ -425,6 +426,37 @@ func TestExampleRefusesRevokedTokens(t *testing.T) {
 		return do(t, "GET", base+"/reports", session.AccessToken, "").status == 401
 	})
 	t.Logf("a logout reached the example in %v", took)
+
+	// A machine client's token, of no session, revoked on its own (RFC
+	// 7009): refused by its jti.
+	r := do(t, "POST", e.URL+"/clients", root, `{"name": "reader bot", "roles": ["user"]}`)
+	var bot struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &bot); err != nil || r.status != 201 {
+		t.Fatalf("POST /clients = %d %s", r.status, r.body)
+	}
+	resp, err := http.PostForm(e.URL+"/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {bot.ID}, "client_secret": {bot.Secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var botToken struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&botToken)
+	resp.Body.Close()
+	if err != nil || botToken.AccessToken == "" {
+		t.Fatalf("client credentials: %d %v", resp.StatusCode, err)
+	}
+	if r := do(t, "GET", base+"/reports", botToken.AccessToken, ""); r.status != 200 {
+		t.Fatalf("a client reads: %d %s", r.status, r.body)
+	}
+	revoke(t, e.URL, botToken.AccessToken)
+	took = within(t, time.Second, "the revoked client token refused", func() bool {
+		return do(t, "GET", base+"/reports", botToken.AccessToken, "").status == 401
+	})
+	t.Logf("a client token's revocation reached the example in %v", took)
 
 	// rolegate off the network: not ready, saying why; a session ended
 	// meanwhile is refused once it is back.
