@@ -21,7 +21,7 @@ func median[T int64 | float64 | time.Duration](rs []result, f func(result) T) T 
 	return v[len(v)/2]
 }
 
-func rps(r result) float64            { return r.rps() }
+func rps(r result) float64            { return r.RPS() }
 func p50(r result) time.Duration      { return time.Duration(r.P50US) * time.Microsecond }
 func p99(r result) time.Duration      { return time.Duration(r.P99US) * time.Microsecond }
 func cpuPer(r result) time.Duration   { return r.cpuPerRequest() }
@@ -80,6 +80,6 @@ func report(w io.Writer, o options, targets []target, results [][]result, floods
 	fmt.Fprintf(w, "| idle, after start-up | %s |\n", mib(mem.idle))
 	fmt.Fprintf(w, "| after seeding (%d accounts made and logged in: Argon2id, 19 MiB a hash) | %s |\n", seedUsers+2, mib(mem.seeded))
 	fmt.Fprintf(w, "| after the load above | %s |\n", mib(mem.afterLoad))
-	fmt.Fprintf(w, "| after %d distinct tokens (%.0f req/s, %s CPU per request) | %s |\n", mem.tokens, mem.firstRun.rps(), us(mem.firstRun.cpuPerRequest()), mib(mem.first))
-	fmt.Fprintf(w, "| after %d more (%.0f req/s) | %s |\n", mem.tokens, mem.secondRun.rps(), mib(mem.second))
+	fmt.Fprintf(w, "| after %d distinct tokens (%.0f req/s, %s CPU per request) | %s |\n", mem.tokens, mem.firstRun.RPS(), us(mem.firstRun.cpuPerRequest()), mib(mem.first))
+	fmt.Fprintf(w, "| after %d more (%.0f req/s) | %s |\n", mem.tokens, mem.secondRun.RPS(), mib(mem.second))
 }

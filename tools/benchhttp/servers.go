@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rolegate/rolegate/tools/internal/loadtest"
 )
 
 // process is a server under test: one OS process listening on 127.0.0.1.
@@ -40,20 +42,8 @@ func (p *process) stop() {
 	}
 }
 
-// rss is the process's resident set size in bytes, from /proc.
-func (p *process) rss() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid()))
-	if err != nil {
-		return 0
-	}
-	for _, line := range splitLines(string(b)) {
-		if k, v, ok := cut(line, ":"); ok && k == "VmRSS" {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+// rss is the process's resident set size in bytes.
+func (p *process) rss() int64 { return loadtest.RSS(p.pid()) }
 
 func start(ctx context.Context, name, logPath string, env []string, bin string, args ...string) (*process, error) {
 	port, err := freePort()
@@ -97,23 +87,15 @@ func (p *process) waitReady(ctx context.Context, limit time.Duration) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited at start; its log: %s\n%s", p.name, p.log, tail(p.log))
+			return fmt.Errorf("%s exited at start; its log: %s\n%s", p.name, p.log, loadtest.Tail(p.log))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v; its log: %s\n%s", p.name, limit, p.log, tail(p.log))
+			return fmt.Errorf("%s not ready after %v; its log: %s\n%s", p.name, limit, p.log, loadtest.Tail(p.log))
 		}
 	}
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
 }
 
 func freePort() (int, error) {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,32 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rolegate/rolegate/tools/internal/loadtest"
 )
 
 // The Lua that wrk runs. report prints wrk's own figures as one JSON line,
 // so that nothing is parsed out of its human-readable summary.
 const (
-	reportLua = `
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('BENCH {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"non2xx":%d,"socket_errors":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.status,
-    e.connect + e.read + e.write + e.timeout))
-end
-`
-	// floodLua posts the password grant from a random address behind the
-	// trusted proxy (loopback), as a flood from many machines would.
-	floodLua = `
-function init(args)
-  wrk.method = "POST"
-  wrk.body = args[1]
-  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-end
-function request()
-  wrk.headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.random(0, 255), math.random(0, 255), math.random(1, 254))
-  return wrk.format()
-end
-`
 	// tokensLua presents every token of a file in turn, each thread its
 	// share, and leaves a marker file once its share has been answered.
 	tokensLua = `
@@ -81,7 +61,7 @@ func newWrk(dir string, o options) (*wrk, error) {
 		return nil, fmt.Errorf("wrk is not installed (make bench-http installs it with apt-get): %w", err)
 	}
 	w := &wrk{dir: dir, threads: o.threads, conns: o.conns}
-	for name, lua := range map[string]string{"report.lua": reportLua, "flood.lua": floodLua + reportLua, "tokens.lua": tokensLua + reportLua} {
+	for name, lua := range map[string]string{"report.lua": loadtest.ReportLua, "flood.lua": loadtest.LoginLua + loadtest.ReportLua, "tokens.lua": tokensLua + loadtest.ReportLua} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(lua), 0o600); err != nil {
 			return nil, err
 		}
@@ -99,17 +79,10 @@ type target struct {
 
 // result is one wrk run's figures and its server's CPU time.
 type result struct {
-	Requests    int64         `json:"requests"`
-	DurationUS  int64         `json:"duration_us"`
-	P50US       int64         `json:"p50_us"`
-	P99US       int64         `json:"p99_us"`
-	Non2xx      int64         `json:"non2xx"`
-	SocketError int64         `json:"socket_errors"`
-	cpu         time.Duration // the server's, and its children's (PostgreSQL's)
-	dbCPU       time.Duration // of that, the children's
+	loadtest.Figures
+	cpu   time.Duration // the server's, and its children's (PostgreSQL's)
+	dbCPU time.Duration // of that, the children's
 }
-
-func (r result) rps() float64 { return float64(r.Requests) / (float64(r.DurationUS) / 1e6) }
 
 func (r result) cpuPerRequest() time.Duration {
 	if r.Requests == 0 {
@@ -162,15 +135,11 @@ func (w *wrk) exec(ctx context.Context, t target, args []string, until func() bo
 	if err != nil {
 		return result{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, out.String())
 	}
-	var r result
-	_, line, ok := strings.Cut(out.String(), "BENCH ")
-	if !ok {
-		return r, fmt.Errorf("wrk printed no figures:\n%s", out.String())
+	f, err := loadtest.ParseFigures(out.String())
+	if err != nil {
+		return result{}, err
 	}
-	line, _, _ = strings.Cut(line, "\n")
-	if err := json.Unmarshal([]byte(line), &r); err != nil {
-		return r, fmt.Errorf("wrk's figures %q: %w", line, err)
-	}
+	r := result{Figures: f}
 	r.cpu, r.dbCPU = after.all-before.all, after.children-before.children
 	return r, nil
 }

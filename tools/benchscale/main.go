@@ -162,7 +162,7 @@ func run(ctx context.Context, o options) error {
 		for i, rt := range rts {
 			r := medians(runs[i])
 			if rt.path != "" {
-				log.Printf("  %-44s %8.0f req/s  p50 %s  p99 %s%s", rt.name, r.rps(), ms(r.P50US), ms(r.P99US), failed(r))
+				log.Printf("  %-44s %8.0f req/s  p50 %s  p99 %s%s", rt.name, r.RPS(), ms(r.P50US), ms(r.P99US), failed(r))
 			}
 			m.results = append(m.results, r)
 		}
@@ -198,7 +198,7 @@ func medians(rs []result) result {
 	m.P50US = med(func(r result) int64 { return r.P50US })
 	m.P99US = med(func(r result) int64 { return r.P99US })
 	// Throughput: the median rate, as requests over a nominal 1,000 s.
-	rate := med(func(r result) int64 { return int64(r.rps() * 1000) })
+	rate := med(func(r result) int64 { return int64(r.RPS() * 1000) })
 	m.DurationUS, m.Requests = 1_000_000_000, rate
 	for _, r := range rs {
 		m.Non2xx += r.Non2xx

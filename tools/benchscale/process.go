@@ -1,8 +1,8 @@
 package main
 
-// The process and wrk plumbing below is tools/benchhttp's (servers.go,
-// wrk.go), cut down to what this program runs: one rolegate, one route at
-// a time.
+// The process and wrk plumbing of this program: one rolegate, one route
+// at a time; wrk's scripts and figures are package loadtest's, as
+// tools/benchhttp's are.
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rolegate/rolegate/tools/internal/loadtest"
 )
 
 // process is rolegate under test, listening on 127.0.0.1.
@@ -42,20 +44,8 @@ func (p *process) stop() {
 	}
 }
 
-// rss is the process's resident set size in bytes, from /proc.
-func (p *process) rss() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && k == "VmRSS" {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+// rss is the process's resident set size in bytes.
+func (p *process) rss() int64 { return loadtest.RSS(p.cmd.Process.Pid) }
 
 // startRolegate starts `rolegate serve` as `make run` does (embedded
 // PostgreSQL under dir, EdDSA, the access log at info, to a file), with
@@ -95,7 +85,7 @@ func startRolegate(ctx context.Context, bin, dir string) (*process, error) {
 		}
 		select {
 		case <-p.done:
-			return nil, fmt.Errorf("rolegate exited at start; its log: %s\n%s", p.log, tail(p.log))
+			return nil, fmt.Errorf("rolegate exited at start; its log: %s\n%s", p.log, loadtest.Tail(p.log))
 		case <-ctx.Done():
 			p.stop()
 			return nil, ctx.Err()
@@ -103,17 +93,9 @@ func startRolegate(ctx context.Context, bin, dir string) (*process, error) {
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("rolegate not ready after 2m; its log: %s\n%s", p.log, tail(p.log))
+			return nil, fmt.Errorf("rolegate not ready after 2m; its log: %s\n%s", p.log, loadtest.Tail(p.log))
 		}
 	}
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
 }
 
 // login returns an access token of email through the password grant.
@@ -157,31 +139,6 @@ func do(req *http.Request, want int) ([]byte, error) {
 	return b, nil
 }
 
-// The Lua that wrk runs: report prints wrk's own figures as one JSON line;
-// login posts the password grant from a random address behind the trusted
-// proxy (loopback), so that no address's budget is what is measured.
-const (
-	reportLua = `
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('BENCH {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"non2xx":%d,"socket_errors":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.status,
-    e.connect + e.read + e.write + e.timeout))
-end
-`
-	loginLua = `
-function init(args)
-  wrk.method = "POST"
-  wrk.body = args[1]
-  wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-end
-function request()
-  wrk.headers["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.random(0, 255), math.random(0, 255), math.random(1, 254))
-  return wrk.format()
-end
-`
-)
-
 // wrk runs the wrk binary with the scripts above.
 type wrk struct {
 	dir     string
@@ -193,7 +150,7 @@ func newWrk(dir string, threads, conns int) (*wrk, error) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return nil, fmt.Errorf("wrk is not installed (make bench-scale installs it with apt-get): %w", err)
 	}
-	for name, lua := range map[string]string{"report.lua": reportLua, "login.lua": loginLua + reportLua} {
+	for name, lua := range map[string]string{"report.lua": loadtest.ReportLua, "login.lua": loadtest.LoginLua + loadtest.ReportLua} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(lua), 0o600); err != nil {
 			return nil, err
 		}
@@ -202,16 +159,7 @@ func newWrk(dir string, threads, conns int) (*wrk, error) {
 }
 
 // result is one wrk run's figures.
-type result struct {
-	Requests    int64 `json:"requests"`
-	DurationUS  int64 `json:"duration_us"`
-	P50US       int64 `json:"p50_us"`
-	P99US       int64 `json:"p99_us"`
-	Non2xx      int64 `json:"non2xx"`
-	SocketError int64 `json:"socket_errors"`
-}
-
-func (r result) rps() float64 { return float64(r.Requests) / (float64(r.DurationUS) / 1e6) }
+type result = loadtest.Figures
 
 // run loads rg's route for d.
 func (w *wrk) run(ctx context.Context, rg *process, rt route, d time.Duration) (result, error) {
@@ -227,14 +175,5 @@ func (w *wrk) run(ctx context.Context, rg *process, rt route, d time.Duration) (
 	if err := cmd.Run(); err != nil {
 		return result{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, out.String())
 	}
-	var r result
-	_, line, ok := strings.Cut(out.String(), "BENCH ")
-	if !ok {
-		return r, fmt.Errorf("wrk printed no figures:\n%s", out.String())
-	}
-	line, _, _ = strings.Cut(line, "\n")
-	if err := json.Unmarshal([]byte(line), &r); err != nil {
-		return r, fmt.Errorf("wrk's figures %q: %w", line, err)
-	}
-	return r, nil
+	return loadtest.ParseFigures(out.String())
 }

@@ -35,7 +35,7 @@ func report(out io.Writer, o options, rts []route, got []measured) {
 			flag = " (hashing: not held to the ratio)"
 		}
 		fmt.Fprintf(out, "| %s | %.0f | %s | %s | %.0f | %s | %s | %.2f×%s | %.2f× |\n", rt.name,
-			a.rps(), ms(a.P50US), ms(a.P99US)+failed(a), b.rps(), ms(b.P50US), ms(b.P99US)+failed(b), r50, flag, r99)
+			a.RPS(), ms(a.P50US), ms(a.P99US)+failed(a), b.RPS(), ms(b.P50US), ms(b.P99US)+failed(b), r50, flag, r99)
 	}
 	fmt.Fprintln(out)
 	for _, m := range got {
