@@ -90,6 +90,8 @@ type operation struct {
 	// body, for which openapi3filter would check nothing but the security
 	// requirement that serve has just checked itself.
 	validate bool
+	// next is the operation's own handler, or New's next.
+	next http.Handler
 }
 
 // maxBody is the operation's body limit: multipart bodies are uploads, bound
@@ -113,13 +115,13 @@ func maxBody(doc *openapi3.T, op *openapi3.Operation, opts Options) (int64, erro
 type gate struct {
 	opts       Options
 	policy     *access.Policy
-	next       http.Handler
 	filterOpts *openapi3filter.Options
 	reported   reported
 }
 
 // New returns the handler that takes every request through the gate to
-// next, for the operations of spec.
+// next, for the operations of spec. When next is Routes, each request goes
+// straight to its operation's handler, and every operation must have one.
 func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, error) {
 	if opts.Verifier == nil {
 		return nil, errors.New("gate: no token verifier")
@@ -130,7 +132,8 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 	if opts.MaxUploadBytes <= 0 {
 		opts.MaxUploadBytes = 20 << 20
 	}
-	g := &gate{opts: opts, policy: spec.Policy, next: next}
+	g := &gate{opts: opts, policy: spec.Policy}
+	routes, _ := next.(*Routes)
 	g.filterOpts = &openapi3filter.Options{
 		AuthenticationFunc:      g.authenticated,
 		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidator("email", emailFormat)},
@@ -155,6 +158,12 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 				rule:        rule,
 				route:       &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 				oauthErrors: op.Extensions[ErrorFormatExt] == "oauth2",
+				next:        next,
+			}
+			if routes != nil {
+				if o.next = routes.byPattern[method+" "+path]; o.next == nil {
+					return nil, errors.New("gate: operation " + op.OperationID + " has no handler")
+				}
 			}
 			for _, p := range append(item.Parameters, op.Parameters...) {
 				if p.Value != nil && p.Value.In == openapi3.ParameterInPath {
@@ -250,7 +259,7 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 		g.throttled(o, w, r)
 		return
 	}
-	g.next.ServeHTTP(w, r)
+	o.next.ServeHTTP(w, r)
 }
 
 // authenticate verifies the request's bearer token (RFC 6750 section 2.1).

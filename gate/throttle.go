@@ -78,7 +78,7 @@ func (g *gate) throttled(o *operation, w http.ResponseWriter, r *http.Request) {
 			httplog.Logger(ctx).Error("throttling: could not settle an attempt", "operation", o.route.Operation.OperationID, "err", err)
 		}
 	}()
-	g.next.ServeHTTP(rec, r)
+	o.next.ServeHTTP(rec, r)
 	served = true
 }
 

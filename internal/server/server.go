@@ -164,7 +164,9 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 			problem.Write(w, r, dberr.Translate(err, ""))
 		},
 	})
-	routes := api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
+	routes := gate.NewRoutes()
+	api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
+		BaseRouter: routes,
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			problem.Write(w, r, paramError(err))
 		},
