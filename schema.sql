@@ -214,3 +214,58 @@ COMMENT ON TABLE rate_limits IS 'Failure budgets of operations that declare x-ra
 -- index on role_id alone is a prefix of this one.
 CREATE INDEX user_roles_role_user_idx ON user_roles (role_id, user_id);
 DROP INDEX user_roles_role_id_idx;
+
+-- +step 12: browser sign-in (OAuth 2.1 authorization code with PKCE, OpenID Connect)
+-- Clients that sign people in: registered redirect URIs, and public
+-- clients (browser and mobile apps), which hold no secret.
+ALTER TABLE clients ALTER COLUMN secret_hash DROP NOT NULL;
+ALTER TABLE clients ADD COLUMN public boolean NOT NULL DEFAULT false;
+ALTER TABLE clients ADD COLUMN redirect_uris text[] NOT NULL DEFAULT '{}' CHECK (cardinality(redirect_uris) <= 20);
+ALTER TABLE clients ADD COLUMN post_logout_redirect_uris text[] NOT NULL DEFAULT '{}' CHECK (cardinality(post_logout_redirect_uris) <= 20);
+ALTER TABLE clients ADD CONSTRAINT clients_public_secret CHECK ((secret_hash IS NULL) = public);
+COMMENT ON TABLE clients IS 'Programs that get tokens: with the client credentials grant (RFC 6749 section 4.4), holding roles as accounts do, and with the authorization code grant for the people who sign in through them.';
+COMMENT ON COLUMN clients.secret_hash IS 'SHA-256 of the client secret, 256 random bits shown once: a fast hash suffices for a secret of that entropy. NULL for a public client.';
+COMMENT ON COLUMN clients.public IS 'A public client (token_endpoint_auth_method none: an app in a browser or on a device) holds no secret and proves itself with PKCE alone.';
+COMMENT ON COLUMN clients.redirect_uris IS 'Where the authorization endpoint may send a person back to, compared exactly.';
+COMMENT ON COLUMN clients.post_logout_redirect_uris IS 'Where the end-session endpoint may send a person back to, compared exactly.';
+
+-- Sessions of the sign-in page (the browser's cookie), and the sessions a
+-- client's code exchange starts under one of them.
+ALTER TABLE sessions ADD COLUMN cookie_hash bytea UNIQUE CHECK (length(cookie_hash) = 32);
+ALTER TABLE sessions ADD COLUMN parent_id uuid REFERENCES sessions (id) ON DELETE CASCADE;
+ALTER TABLE sessions ADD COLUMN client_id text CHECK (length(client_id) BETWEEN 1 AND 64);
+ALTER TABLE sessions ADD COLUMN auth_time timestamptz;
+CREATE INDEX sessions_parent_idx ON sessions (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX sessions_client_idx ON sessions (client_id) WHERE client_id IS NOT NULL;
+COMMENT ON COLUMN sessions.cookie_hash IS 'SHA-256 of the sign-in cookie of a browser session (the hosted sign-in page); NULL for a session of tokens.';
+COMMENT ON COLUMN sessions.parent_id IS 'The browser session a client''s session was started under (the sid of its id tokens); ending a browser session ends these with it.';
+COMMENT ON COLUMN sessions.client_id IS 'The client the session''s tokens were issued to; NULL for the built-in first-party client (the password grant).';
+COMMENT ON COLUMN sessions.auth_time IS 'When the person last entered their password for the session (OpenID Connect auth_time); NULL means created_at.';
+
+-- One-use codes of the authorization endpoint.
+CREATE TABLE authorization_codes (
+    hash               bytea       PRIMARY KEY CHECK (length(hash) = 32),
+    client_id          text        NOT NULL CHECK (length(client_id) BETWEEN 1 AND 64),
+    user_id            bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    browser_session_id uuid        NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    redirect_uri       text        NOT NULL CHECK (length(redirect_uri) <= 2000),
+    code_challenge     text        NOT NULL CHECK (length(code_challenge) = 43),
+    scope              text[]      NOT NULL,
+    nonce              text        CHECK (length(nonce) <= 512),
+    auth_time          timestamptz NOT NULL,
+    created_at         timestamptz NOT NULL,
+    expires_at         timestamptz NOT NULL,
+    used_at            timestamptz,
+    session_id         uuid        REFERENCES sessions (id) ON DELETE CASCADE
+);
+CREATE INDEX authorization_codes_expires_idx ON authorization_codes (expires_at);
+COMMENT ON TABLE authorization_codes IS 'Codes of the authorization endpoint, by the SHA-256 of the code (never the code): each lives 60 s, is bound to its client, redirect URI and PKCE challenge (S256), and is used once. A used code is kept a day past its expiry, so that one presented again ends the session its first exchange started (RFC 6749 section 4.1.2).';
+COMMENT ON COLUMN authorization_codes.scope IS 'The scope granted: OpenID Connect scopes (openid, email, profile, offline_access) and role names.';
+COMMENT ON COLUMN authorization_codes.session_id IS 'The session the code''s exchange started; NULL until it is used.';
+
+-- Keys that sign id tokens (RS256 by default), beside those that sign
+-- access tokens.
+ALTER TABLE signing_keys ADD COLUMN purpose text NOT NULL DEFAULT 'access' CHECK (purpose IN ('access', 'id'));
+ALTER TABLE signing_keys DROP CONSTRAINT signing_keys_alg_check;
+ALTER TABLE signing_keys ADD CONSTRAINT signing_keys_alg_check CHECK (alg IN ('EdDSA', 'ES256', 'RS256'));
+COMMENT ON COLUMN signing_keys.purpose IS 'What the key signs: access tokens, or id tokens (OpenID Connect); each purpose rotates on its own.';

@@ -1,9 +1,11 @@
 -- Queries of signing keys (package keys).
 
 -- name: ListSigningKeys :many
--- ListSigningKeys returns every key, the newest to sign first.
+-- ListSigningKeys returns every key of a purpose (access or id tokens),
+-- the newest to sign first.
 SELECT kid, alg, public_key, private_key, created_at, active_at
 FROM signing_keys
+WHERE purpose = sqlc.arg(purpose)
 ORDER BY active_at DESC, kid;
 
 -- name: CreateSigningKey :exec

@@ -50,20 +50,31 @@ const listSigningKeys = `-- name: ListSigningKeys :many
 
 SELECT kid, alg, public_key, private_key, created_at, active_at
 FROM signing_keys
+WHERE purpose = $1
 ORDER BY active_at DESC, kid
 `
 
+type ListSigningKeysRow struct {
+	Kid        string
+	Alg        string
+	PublicKey  []byte
+	PrivateKey []byte
+	CreatedAt  pgtype.Timestamptz
+	ActiveAt   pgtype.Timestamptz
+}
+
 // Queries of signing keys (package keys).
-// ListSigningKeys returns every key, the newest to sign first.
-func (q *Queries) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
-	rows, err := q.db.Query(ctx, listSigningKeys)
+// ListSigningKeys returns every key of a purpose (access or id tokens),
+// the newest to sign first.
+func (q *Queries) ListSigningKeys(ctx context.Context, purpose string) ([]ListSigningKeysRow, error) {
+	rows, err := q.db.Query(ctx, listSigningKeys, purpose)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []SigningKey{}
+	items := []ListSigningKeysRow{}
 	for rows.Next() {
-		var i SigningKey
+		var i ListSigningKeysRow
 		if err := rows.Scan(
 			&i.Kid,
 			&i.Alg,

@@ -27,17 +27,42 @@ type AuditEvent struct {
 	OperationID string
 }
 
-// Programs that get tokens with the client credentials grant (RFC 6749 section 4.4), holding roles as accounts do.
+// Codes of the authorization endpoint, by the SHA-256 of the code (never the code): each lives 60 s, is bound to its client, redirect URI and PKCE challenge (S256), and is used once. A used code is kept a day past its expiry, so that one presented again ends the session its first exchange started (RFC 6749 section 4.1.2).
+type AuthorizationCode struct {
+	Hash             []byte
+	ClientID         string
+	UserID           int64
+	BrowserSessionID string
+	RedirectUri      string
+	CodeChallenge    string
+	// The scope granted: OpenID Connect scopes (openid, email, profile, offline_access) and role names.
+	Scope     []string
+	Nonce     *string
+	AuthTime  pgtype.Timestamptz
+	CreatedAt pgtype.Timestamptz
+	ExpiresAt pgtype.Timestamptz
+	UsedAt    pgtype.Timestamptz
+	// The session the code's exchange started; NULL until it is used.
+	SessionID *string
+}
+
+// Programs that get tokens: with the client credentials grant (RFC 6749 section 4.4), holding roles as accounts do, and with the authorization code grant for the people who sign in through them.
 type Client struct {
 	ID       int64
 	ClientID string
 	Name     string
-	// SHA-256 of the client secret, 256 random bits shown once: a fast hash suffices for a secret of that entropy.
+	// SHA-256 of the client secret, 256 random bits shown once: a fast hash suffices for a secret of that entropy. NULL for a public client.
 	SecretHash []byte
 	// As users.token_version: raised when the secret is replaced, so that tokens issued before are refused.
 	TokenVersion int64
 	CreatedAt    pgtype.Timestamptz
 	UpdatedAt    pgtype.Timestamptz
+	// A public client (token_endpoint_auth_method none: an app in a browser or on a device) holds no secret and proves itself with PKCE alone.
+	Public bool
+	// Where the authorization endpoint may send a person back to, compared exactly.
+	RedirectUris []string
+	// Where the end-session endpoint may send a person back to, compared exactly.
+	PostLogoutRedirectUris []string
 }
 
 // Which client holds which role.
@@ -119,6 +144,14 @@ type Session struct {
 	Scope []string
 	// When the session was ended (logout, revocation, reuse of a refresh token, an administrator); NULL while it lives.
 	EndedAt pgtype.Timestamptz
+	// SHA-256 of the sign-in cookie of a browser session (the hosted sign-in page); NULL for a session of tokens.
+	CookieHash []byte
+	// The browser session a client's session was started under (the sid of its id tokens); ending a browser session ends these with it.
+	ParentID *string
+	// The client the session's tokens were issued to; NULL for the built-in first-party client (the password grant).
+	ClientID *string
+	// When the person last entered their password for the session (OpenID Connect auth_time); NULL means created_at.
+	AuthTime pgtype.Timestamptz
 }
 
 // Keys that sign access tokens. A key is published in the JWKS from created_at, signs from active_at until the next key is active, and stays published until every token it signed has expired; then it is deleted.
@@ -131,6 +164,8 @@ type SigningKey struct {
 	PrivateKey []byte
 	CreatedAt  pgtype.Timestamptz
 	ActiveAt   pgtype.Timestamptz
+	// What the key signs: access tokens, or id tokens (OpenID Connect); each purpose rotates on its own.
+	Purpose string
 }
 
 // Accounts that log in at /token.

@@ -154,8 +154,9 @@ type Querier interface {
 	ListRoleHolders(ctx context.Context, arg ListRoleHoldersParams) ([]ListRoleHoldersRow, error)
 	ListRoles(ctx context.Context) ([]Role, error)
 	// Queries of signing keys (package keys).
-	// ListSigningKeys returns every key, the newest to sign first.
-	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// ListSigningKeys returns every key of a purpose (access or id tokens),
+	// the newest to sign first.
+	ListSigningKeys(ctx context.Context, purpose string) ([]ListSigningKeysRow, error)
 	// ListUserBlobKeys returns the blob keys of all of a user's documents.
 	ListUserBlobKeys(ctx context.Context, ownerID int64) ([]string, error)
 	ListUserRoles(ctx context.Context, userID int64) ([]string, error)

@@ -121,7 +121,7 @@ func (s *Store) sync(ctx context.Context, force bool) (ks token.KeySet, states [
 		if err := q.LockSigningKeys(ctx); err != nil {
 			return err
 		}
-		rows, err := q.ListSigningKeys(ctx)
+		rows, err := q.ListSigningKeys(ctx, "access")
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func (s *Store) sync(ctx context.Context, force bool) (ks token.KeySet, states [
 				return err
 			}
 		}
-		if rows, err = q.ListSigningKeys(ctx); err != nil {
+		if rows, err = q.ListSigningKeys(ctx, "access"); err != nil {
 			return err
 		}
 		ks, states, err = s.states(ctx, q, rows, now)
@@ -149,7 +149,7 @@ func (s *Store) sync(ctx context.Context, force bool) (ks token.KeySet, states [
 
 // states works out each key's state from the keys, newest to sign first,
 // deletes the keys past their publication, and returns the key set.
-func (s *Store) states(ctx context.Context, q *db.Queries, rows []db.SigningKey, now time.Time) (token.KeySet, []State, error) {
+func (s *Store) states(ctx context.Context, q *db.Queries, rows []db.ListSigningKeysRow, now time.Time) (token.KeySet, []State, error) {
 	var ks token.KeySet
 	var states []State
 	signing := -1
@@ -217,7 +217,7 @@ func (s *Store) create(ctx context.Context, q *db.Queries, now, activeAt time.Ti
 }
 
 // open unseals a key's private half.
-func (s *Store) open(r db.SigningKey) (crypto.Signer, error) {
+func (s *Store) open(r db.ListSigningKeysRow) (crypto.Signer, error) {
 	n := s.aead.NonceSize()
 	if len(r.PrivateKey) < n {
 		return nil, fmt.Errorf("keys: the private key of %s is damaged", r.Kid)
