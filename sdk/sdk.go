@@ -7,6 +7,51 @@
 //	s, err := sdk.Start(ctx, "http://127.0.0.1:8080", "alice@example.com", pw)
 //	me, err := s.Client().GetMeWithResponse(ctx) // me.JSON200.Email
 //	err = s.Logout(ctx)
+//
+// # Signing in through the browser
+//
+// A program that acts for a person without ever handling their password
+// (a command-line tool, a desktop app, a web app's server) signs them in on
+// rolegate's sign-in page instead: the authorization code flow with PKCE,
+// which golang.org/x/oauth2 speaks, with the endpoints /authorize and
+// /token under the server's public URL. The token it gets plugs into the
+// generated client through oauth2's HTTP client, which sends the access
+// token with every request and refreshes it:
+//
+//	conf := &oauth2.Config{
+//		ClientID:    "notes-cli", // a public client: no ClientSecret
+//		RedirectURL: "http://127.0.0.1:8085/callback",
+//		Scopes:      []string{"openid", "email", "offline_access"},
+//		Endpoint: oauth2.Endpoint{
+//			AuthURL:   server + "/authorize",
+//			TokenURL:  server + "/token",
+//			AuthStyle: oauth2.AuthStyleInParams, // client_id in the form
+//		},
+//	}
+//	verifier := oauth2.GenerateVerifier()
+//	url := conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)) // for the browser
+//	// ... the browser comes back to RedirectURL with the state and a code ...
+//	tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+//	c, err := api.NewClientWithResponses(server, api.WithHTTPClient(conf.Client(ctx, tok)))
+//
+// A public client, which holds no secret, names itself with client_id in
+// the form (AuthStyleInParams), in the exchange and in every refresh;
+// oauth2.AuthStyleInHeader would send HTTP Basic with an empty password
+// instead, which is client authentication it does not have. A client
+// registered with a secret sets ClientSecret, and then AuthStyleInHeader
+// sends both in the Authorization header (RFC 6749 section 2.3.1). The
+// package's signIn example is a whole program, with a loopback redirect
+// (RFC 8252).
+//
+// oauth2's client is not a Session: it refreshes the access token only
+// when it has expired (or is about to), not when the server refuses it
+// with 401 invalid_token after a change of roles, so requests get that
+// 401 until then; and it has no Logout: revoke the token source's current
+// refresh token at /token/revoke with client_id to end the session, and
+// send the browser to /logout (with id_token_hint, the token's
+// Extra("id_token")) to sign it out of rolegate. The id token in the
+// exchange's answer is not verified by oauth2: to learn who signed in,
+// ask GetMe with the access token, which the server checks.
 package sdk
 
 import (
