@@ -232,7 +232,7 @@ COMMENT ON COLUMN clients.post_logout_redirect_uris IS 'Where the end-session en
 -- Sessions of the sign-in page (the browser's cookie), and the sessions a
 -- client's code exchange starts under one of them.
 ALTER TABLE sessions ADD COLUMN cookie_hash bytea UNIQUE CHECK (length(cookie_hash) = 32);
-ALTER TABLE sessions ADD COLUMN parent_id uuid REFERENCES sessions (id) ON DELETE CASCADE;
+ALTER TABLE sessions ADD COLUMN parent_id uuid REFERENCES sessions (id) ON DELETE SET NULL;
 ALTER TABLE sessions ADD COLUMN client_id text CHECK (length(client_id) BETWEEN 1 AND 64);
 ALTER TABLE sessions ADD COLUMN auth_time timestamptz;
 CREATE INDEX sessions_parent_idx ON sessions (parent_id) WHERE parent_id IS NOT NULL;

@@ -109,8 +109,11 @@ func Load(doc *openapi3.T) (*Policy, error) {
 	if doc.Components != nil {
 		for name, ref := range doc.Components.SecuritySchemes {
 			s := ref.Value
+			// Every OAuth 2 flow and OpenID Connect end in a bearer
+			// access token from /token.
 			bearer := s != nil && ((s.Type == "http" && strings.EqualFold(s.Scheme, "bearer")) ||
-				(s.Type == "oauth2" && s.Flows != nil && (s.Flows.Password != nil || s.Flows.ClientCredentials != nil)))
+				(s.Type == "oauth2" && s.Flows != nil && (s.Flows.Password != nil || s.Flows.ClientCredentials != nil || s.Flows.AuthorizationCode != nil)) ||
+				s.Type == "openIdConnect")
 			schemes[name] = bearer
 		}
 	}
@@ -184,7 +187,7 @@ func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *
 			if bearer, ok := schemes[name]; !ok {
 				errs = append(errs, fmt.Errorf("names undeclared security scheme %q", name))
 			} else if !bearer {
-				errs = append(errs, fmt.Errorf("uses unsupported security scheme %q: only http bearer and oauth2 password or client credentials schemes carry rolegate's tokens", name))
+				errs = append(errs, fmt.Errorf("uses unsupported security scheme %q: only http bearer, oauth2 (password, client credentials, authorization code) and openIdConnect schemes carry rolegate's tokens", name))
 			}
 		}
 	}

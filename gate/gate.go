@@ -13,10 +13,14 @@
 package gate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +76,11 @@ const (
 	ErrorFormatExt = "x-error-format"
 	// MaxBodyExt declares the largest request body, in bytes.
 	MaxBodyExt = "x-max-body-bytes"
+	// BearerInFormExt (true) lets a POST operation's access token come as
+	// access_token in a form body instead of the Authorization header (RFC
+	// 6750 section 2.2): the body, bounded, is then read before the token
+	// is checked.
+	BearerInFormExt = "x-bearer-in-form"
 )
 
 // operation is everything the gate needs about one operation, worked out
@@ -92,6 +101,8 @@ type operation struct {
 	validate bool
 	// next is the operation's own handler, or New's next.
 	next http.Handler
+	// formToken is BearerInFormExt.
+	formToken bool
 }
 
 // maxBody is the operation's body limit: multipart bodies are uploads, bound
@@ -159,6 +170,7 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 				route:       &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 				oauthErrors: op.Extensions[ErrorFormatExt] == "oauth2",
 				next:        next,
+				formToken:   op.Extensions[BearerInFormExt] == true && method == http.MethodPost,
 			}
 			if routes != nil {
 				if o.next = routes.byPattern[method+" "+path]; o.next == nil {
@@ -197,7 +209,7 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 	httplog.SetOperation(r.Context(), o.route.Operation.OperationID)
 	if !o.rule.Public {
-		claims, err := g.authenticate(r)
+		claims, err := g.authenticate(w, r, o)
 		if err != nil {
 			problem.Write(w, r, err)
 			return
@@ -262,11 +274,23 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 	o.next.ServeHTTP(w, r)
 }
 
-// authenticate verifies the request's bearer token (RFC 6750 section 2.1).
-func (g *gate) authenticate(r *http.Request) (*token.Claims, error) {
+// authenticate verifies the request's bearer token (RFC 6750 section 2.1),
+// or, for an operation that allows it, the one in its form body (section
+// 2.2).
+func (g *gate) authenticate(w http.ResponseWriter, r *http.Request, o *operation) (*token.Claims, error) {
 	h := r.Header.Get("Authorization")
 	scheme, raw, _ := strings.Cut(h, " ")
-	if h == "" || !strings.EqualFold(scheme, "Bearer") {
+	if h == "" && o.formToken {
+		var err error
+		if raw, err = formToken(w, r, o.maxBody); err != nil {
+			return nil, err
+		}
+		if raw == "" {
+			return nil, problem.TokenRequired(nil)
+		}
+		scheme = "Bearer"
+	}
+	if raw == "" || !strings.EqualFold(scheme, "Bearer") {
 		return nil, problem.TokenRequired(nil)
 	}
 	claims, err := g.opts.Verifier.Verify(strings.TrimSpace(raw))
@@ -274,6 +298,31 @@ func (g *gate) authenticate(r *http.Request) (*token.Claims, error) {
 		return nil, problem.InvalidToken("The access token is invalid.", err)
 	}
 	return claims, nil
+}
+
+// formToken reads access_token from a form body of at most limit bytes,
+// and leaves the body to be read again; "" when there is none.
+func formToken(w http.ResponseWriter, r *http.Request, limit int64) (string, error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/x-www-form-urlencoded" || r.Body == nil || r.Body == http.NoBody {
+		return "", nil
+	}
+	if r.ContentLength > limit {
+		return "", problem.New(problem.TooLarge, "The request body is over the limit.")
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return "", problem.New(problem.TooLarge, "The request body is over the limit.")
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	v, err := url.ParseQuery(string(b))
+	if err != nil {
+		return "", problem.Wrap(problem.Invalid, "The form body is malformed.", err)
+	}
+	if len(v["access_token"]) > 1 {
+		return "", problem.New(problem.Invalid, "access_token is given more than once.")
+	}
+	return v.Get("access_token"), nil
 }
 
 // subject is the sub of claims, for logs.

@@ -122,8 +122,19 @@ func account(r *http.Request) string {
 		}
 		return "user:" + strconv.FormatInt(c.UserID, 10)
 	}
-	if r.PostForm.Get("grant_type") == "password" {
-		u := r.PostForm.Get("username")
+	if r.PostForm == nil {
+		// The validator has buffered the body, which stays readable for
+		// the handler; parsing is done once.
+		_ = r.ParseForm()
+	}
+	u := ""
+	switch {
+	case r.PostForm.Get("grant_type") == "password":
+		u = r.PostForm.Get("username")
+	case r.PostForm.Has("email") && r.PostForm.Has("password"):
+		u = r.PostForm.Get("email") // the sign-in page's form
+	}
+	if u != "" || r.PostForm.Get("grant_type") == "password" {
 		if u == "" {
 			return ""
 		}

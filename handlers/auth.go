@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -25,6 +26,7 @@ import (
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/accounts"
 	"github.com/rolegate/rolegate/internal/audit"
+	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/email"
 	"github.com/rolegate/rolegate/internal/httplog"
@@ -50,6 +52,13 @@ type Auth struct {
 	Hashing interface {
 		Enter(addr string) (release func(), ok bool)
 	}
+	// Clients finds the clients that present themselves.
+	Clients *ClientDirectory
+	// PasswordGrant says whether grant_type=password is accepted
+	// (ROLEGATE_PASSWORD_GRANT).
+	PasswordGrant bool
+	// IDTokens signs id tokens and verifies logout hints.
+	IDTokens *token.IDTokens
 }
 
 // grants are the grant types /token accepts, by grant_type (RFC 6749
@@ -59,6 +68,7 @@ var grants = map[string]func(Auth, context.Context, *api.TokenRequest) (api.Crea
 	"password":           Auth.passwordGrant,
 	"refresh_token":      Auth.refreshGrant,
 	"client_credentials": Auth.clientCredentialsGrant,
+	"authorization_code": Auth.authorizationCodeGrant,
 }
 
 // grantTypes lists the grant types of grants, sorted.
@@ -75,7 +85,7 @@ func (a Auth) CreateToken(ctx context.Context, req api.CreateTokenRequestObject)
 	}
 	grant, ok := grants[*f.GrantType]
 	if !ok {
-		return tokenError(oauth.Refuse(oauth.UnsupportedGrantType, "The grants are password, refresh_token and client_credentials.")), nil
+		return tokenError(oauth.Refuse(oauth.UnsupportedGrantType, "The grants are "+strings.Join(grantTypes(), ", ")+".")), nil
 	}
 	resp, err := grant(a, ctx, f)
 	if e, ok := errors.AsType[*oauth.Error](err); ok {
@@ -105,13 +115,13 @@ func tokenError(e *oauth.Error) api.CreateTokenResponseObject {
 // tokenResponse is a successful grant's answer, never cached: an access
 // token for sub, with the scope it carries, and the session's refresh
 // token, if any.
-func (a Auth) tokenResponse(sub token.Subject, refresh string) (api.CreateTokenResponseObject, error) {
+func (a Auth) tokenResponse(sub token.Subject, refresh, scope string) (api.CreateTokenResponseObject, error) {
 	raw, _, err := a.Tokens.Issue(sub)
 	if err != nil {
 		return nil, err
 	}
 	body := api.Token{AccessToken: raw, TokenType: api.Bearer, ExpiresIn: int(a.Tokens.TTL().Seconds()),
-		Scope: strings.Join(sub.Roles, " ")}
+		Scope: cmp.Or(scope, strings.Join(sub.Roles, " "))}
 	if refresh != "" {
 		body.RefreshToken = &refresh
 	}
@@ -124,56 +134,73 @@ func (a Auth) tokenResponse(sub token.Subject, refresh string) (api.CreateTokenR
 // errBadClient is the one answer to an unknown client and a wrong secret.
 var errBadClient = &oauth.Error{Status: http.StatusUnauthorized, Code: oauth.InvalidClient, Description: "The client credentials are not valid."}
 
-// client authenticates the machine client that presented credentials
-// (RFC 6749 section 2.3.1: HTTP Basic, or client_id and client_secret in
-// the form, not both), on whatever grant and at revocation; ok is false
-// when none were presented. An empty Basic username is none: that is what
-// golang.org/x/oauth2 sends ("Basic Og==") for a client without an id.
-// Wrong credentials are errBadClient, and then c.ClientID is the id
-// presented (perhaps naming no client), for the audit trail.
-func (a Auth) client(ctx context.Context, f *api.TokenRequest) (c db.GetClientRow, ok bool, err error) {
+// client identifies the client of a token or revocation request (RFC 6749
+// section 2.3.1: HTTP Basic, or client_id and client_secret in the form,
+// not both); ok is false when the request names none. A public client
+// names itself with client_id alone (token_endpoint_auth_method none); a
+// confidential one must present its secret, and a public one must not.
+// An empty Basic username is none: that is what golang.org/x/oauth2 sends
+// ("Basic Og==") for a client without an id. Wrong credentials are
+// errBadClient, and then c.ID is the id presented (perhaps naming no
+// client), for the audit trail.
+func (a Auth) client(ctx context.Context, f *api.TokenRequest) (c authorize.Client, ok bool, err error) {
 	id, secret, basic := httplog.BasicAuth(ctx)
 	basic = basic && id != ""
-	form := f.ClientId != nil || f.ClientSecret != nil
-	switch {
-	case basic && form:
-		return c, false, oauth.Refuse(oauth.InvalidRequest, "Client credentials go in the Authorization header or in the form, not both.")
-	case form:
-		if f.ClientId == nil || f.ClientSecret == nil {
-			if f.ClientId != nil {
-				c.ClientID = *f.ClientId
-			}
-			return c, false, errBadClient
-		}
-		id, secret = *f.ClientId, *f.ClientSecret
-	case !basic:
-		return c, false, nil
-	}
-	// RFC 6749 section 2.3.1: Basic credentials are form-encoded first.
+	formID, formSecret := f.ClientId != nil, f.ClientSecret != nil
 	if basic {
+		// RFC 6749 section 2.3.1: Basic credentials are form-encoded first.
 		var err1, err2 error
 		id, err1 = url.QueryUnescape(id)
 		secret, err2 = url.QueryUnescape(secret)
 		if err1 != nil || err2 != nil {
-			return db.GetClientRow{ClientID: id}, false, errBadClient
+			return authorize.Client{ID: id}, false, errBadClient
 		}
 	}
-	c, err = a.Queries.GetClient(ctx, id)
-	found := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	public := false
+	switch {
+	case basic && (formSecret || formID && *f.ClientId != id):
+		return c, false, oauth.Refuse(oauth.InvalidRequest, "Client credentials go in the Authorization header or in the form, not both.")
+	case basic && secret == "":
+		// "id:" is how golang.org/x/oauth2 (AuthStyleInHeader) names a
+		// client without a secret: a public client.
+		public = true
+	case basic:
+	case formSecret && !formID:
+		return c, false, errBadClient
+	case formSecret:
+		id, secret = *f.ClientId, *f.ClientSecret
+	case formID:
+		id, public = *f.ClientId, true
+	default:
+		return c, false, nil
+	}
+	found, err := a.Clients.Lookup(ctx, id)
+	if err != nil {
 		return c, false, err
+	}
+	switch {
+	case public:
+		// client_id alone: a public client's, or a confidential client
+		// that left its secret out.
+		if found == nil || !found.Public {
+			return authorize.Client{ID: id}, false, errBadClient
+		}
+		return *found, true, nil
+	case found != nil && found.Public:
+		// A public client has no secret, so any secret it sends is wrong.
+		return authorize.Client{ID: id}, false, errBadClient
 	}
 	// Compared in constant time, and against a dummy for an unknown id,
 	// so that timing tells neither.
-	want := c.SecretHash
-	if !found {
-		want = make([]byte, sha256.Size)
+	want := make([]byte, sha256.Size)
+	if found != nil && len(found.SecretHash) == sha256.Size {
+		want = found.SecretHash
 	}
 	got := sha256.Sum256([]byte(secret))
-	if subtle.ConstantTimeCompare(got[:], want) != 1 || !found {
-		return db.GetClientRow{ClientID: id}, false, errBadClient
+	if subtle.ConstantTimeCompare(got[:], want) != 1 || found == nil {
+		return authorize.Client{ID: id}, false, errBadClient
 	}
-	return c, true, nil
+	return *found, true, nil
 }
 
 // clientSubject names a client id as the audit trail's subject. The id may
@@ -225,8 +252,8 @@ func (a Auth) clientCredentialsGrant(ctx context.Context, f *api.TokenRequest) (
 	}
 	if errors.Is(err, errBadClient) {
 		ev := audit.Event{Type: audit.LoginFailed, Detail: "invalid client credentials"}
-		if c.ClientID != "" {
-			ev.Subject = clientSubject(c.ClientID)
+		if c.ID != "" {
+			ev.Subject = clientSubject(c.ID)
 		} else {
 			ev.Detail = "no client credentials"
 		}
@@ -235,12 +262,15 @@ func (a Auth) clientCredentialsGrant(ctx context.Context, f *api.TokenRequest) (
 	if err != nil {
 		return nil, err
 	}
+	if c.Public || c.BuiltIn {
+		return nil, oauth.Refuse(oauth.UnauthorizedClient, "A public client cannot use the client credentials grant.")
+	}
 	roles, err := narrow(c.Roles, requestedScope(f.Scope))
 	if err != nil {
 		return nil, err
 	}
-	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, Subject: clientSubject(c.ClientID), Detail: "client credentials"})
-	return a.tokenResponse(token.Subject{ClientID: c.ClientID, Roles: roles, Version: c.TokenVersion}, "")
+	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, Subject: clientSubject(c.ID), Detail: "client credentials"})
+	return a.tokenResponse(token.Subject{ClientID: c.ID, Roles: roles, Version: c.TokenVersion}, "", "")
 }
 
 // errBadCredentials is the one answer to a wrong email, a wrong password and
@@ -259,61 +289,19 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	case f.Password == nil || *f.Password == "":
 		return nil, oauth.Refuse(oauth.InvalidRequest, "password is required.")
 	}
-	if c, _, err := a.client(ctx, f); err != nil {
+	c, viaClient, err := a.client(ctx, f)
+	if err != nil {
 		if errors.Is(err, errBadClient) {
-			a.Audit.Record(ctx, audit.Event{Type: audit.LoginFailed, Subject: *f.Username, Detail: "invalid client credentials (" + clientSubject(c.ClientID) + ")"})
+			a.Audit.Record(ctx, audit.Event{Type: audit.LoginFailed, Subject: *f.Username, Detail: "invalid client credentials (" + clientSubject(c.ID) + ")"})
 		}
 		return nil, err
 	}
-	if a.Hashing != nil {
-		_, addr := httplog.Client(ctx)
-		release, ok := a.Hashing.Enter(addr)
-		if !ok {
-			a.Audit.Record(ctx, audit.Event{Type: audit.Throttled, Subject: *f.Username, Detail: "too many logins at once from this address"})
-			return nil, &oauth.Error{Status: http.StatusTooManyRequests, Code: oauth.SlowDown,
-				Description: "Too many logins at once from this address; retry after 1 seconds."}
-		}
-		defer release()
+	if !a.PasswordGrant {
+		return nil, oauth.Refuse(oauth.UnsupportedGrantType, "The password grant is turned off (ROLEGATE_PASSWORD_GRANT=off): sign in through the authorization endpoint.")
 	}
-	// Under a flood the hashing pool is full: refuse before any database
-	// work, so that the refusals cost next to nothing.
-	if a.Hasher.Saturated() {
-		return nil, hashError(password.ErrBusy)
-	}
-	user, found, err := a.findUser(ctx, *f.Username)
+	user, err := a.checkPassword(ctx, *f.Username, *f.Password)
 	if err != nil {
 		return nil, err
-	}
-	failed := func(reason string) (api.CreateTokenResponseObject, error) {
-		ev := audit.Event{Type: audit.LoginFailed, Subject: *f.Username, Detail: reason}
-		if found {
-			ev.SubjectUserID, ev.Subject = user.ID, "user:"+strconv.FormatInt(user.ID, 10)
-		}
-		a.Audit.Record(ctx, ev)
-		return nil, errBadCredentials
-	}
-	if !found {
-		if err := a.Hasher.VerifyDummy(ctx, *f.Password); err != nil {
-			return nil, hashError(err)
-		}
-		return failed("unknown account")
-	}
-	ok, rehash, err := a.Hasher.Verify(ctx, user.PasswordHash, *f.Password)
-	if errors.Is(err, password.ErrMalformedHash) {
-		httplog.Logger(ctx).Error("login: stored password hash is malformed", "user_id", user.ID)
-		return failed("unusable stored password hash")
-	}
-	if err != nil {
-		return nil, hashError(err)
-	}
-	switch {
-	case !ok:
-		return failed("wrong password")
-	case user.Disabled:
-		return failed("account disabled")
-	}
-	if rehash {
-		a.upgradeHash(ctx, user.ID, user.PasswordHash, *f.Password)
 	}
 	scope := requestedScope(f.Scope)
 	roles, err := narrow(user.Roles, scope)
@@ -323,15 +311,85 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	ua, addr := httplog.Client(ctx)
 	var sid, refresh string
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) (err error) {
-		sid, refresh, err = a.Sessions.Start(ctx, db.New(tx), user.ID, sessions.Client{UserAgent: ua, Addr: addr}, scope)
+		sc := sessions.Client{UserAgent: ua, Addr: addr}
+		if viaClient {
+			sc.ID = c.ID
+		}
+		sid, refresh, err = a.Sessions.Start(ctx, db.New(tx), user.ID, sc, scope)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user.ID, Subject: "session:" + sid})
-	return a.tokenResponse(token.Subject{UserID: user.ID, Email: user.Email, Roles: roles,
-		SessionID: sid, Version: user.TokenVersion}, refresh)
+	issuedTo := FirstPartyClient
+	if viaClient {
+		issuedTo = c.ID
+	}
+	return a.tokenResponse(token.Subject{UserID: user.ID, Email: user.Email, Roles: roles, Client: issuedTo,
+		SessionID: sid, Version: user.TokenVersion}, refresh, "")
+}
+
+// checkPassword checks a person's email and password, as the password
+// grant and the sign-in page do. The username is looked up by its
+// canonical form (email.Canonical); one that has none names no account.
+// Unknown emails are checked against a dummy hash so that the answer takes
+// as long as for a known one. Every refusal is audited and is
+// errBadCredentials, whether the email, the password or the account's
+// state was wrong; a full hashing pool is a 503 problem, and too many
+// logins at once from the caller's network an *oauth.Error (429).
+func (a Auth) checkPassword(ctx context.Context, username, pw string) (user db.GetUserWithRolesByCanonicalEmailRow, err error) {
+	if a.Hashing != nil {
+		_, addr := httplog.Client(ctx)
+		release, ok := a.Hashing.Enter(addr)
+		if !ok {
+			a.Audit.Record(ctx, audit.Event{Type: audit.Throttled, Subject: username, Detail: "too many logins at once from this address"})
+			return user, &oauth.Error{Status: http.StatusTooManyRequests, Code: oauth.SlowDown,
+				Description: "Too many logins at once from this address; retry after 1 seconds."}
+		}
+		defer release()
+	}
+	// Under a flood the hashing pool is full: refuse before any database
+	// work, so that the refusals cost next to nothing.
+	if a.Hasher.Saturated() {
+		return user, hashError(password.ErrBusy)
+	}
+	user, found, err := a.findUser(ctx, username)
+	if err != nil {
+		return user, err
+	}
+	failed := func(reason string) error {
+		ev := audit.Event{Type: audit.LoginFailed, Subject: username, Detail: reason}
+		if found {
+			ev.SubjectUserID, ev.Subject = user.ID, "user:"+strconv.FormatInt(user.ID, 10)
+		}
+		a.Audit.Record(ctx, ev)
+		return errBadCredentials
+	}
+	if !found {
+		if err := a.Hasher.VerifyDummy(ctx, pw); err != nil {
+			return user, hashError(err)
+		}
+		return user, failed("unknown account")
+	}
+	ok, rehash, err := a.Hasher.Verify(ctx, user.PasswordHash, pw)
+	if errors.Is(err, password.ErrMalformedHash) {
+		httplog.Logger(ctx).Error("login: stored password hash is malformed", "user_id", user.ID)
+		return user, failed("unusable stored password hash")
+	}
+	if err != nil {
+		return user, hashError(err)
+	}
+	switch {
+	case !ok:
+		return user, failed("wrong password")
+	case user.Disabled:
+		return user, failed("account disabled")
+	}
+	if rehash {
+		a.upgradeHash(ctx, user.ID, user.PasswordHash, pw)
+	}
+	return user, nil
 }
 
 // refreshGrant exchanges a refresh token for a new access token, with the
@@ -342,10 +400,15 @@ func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.Create
 	if f.RefreshToken == nil || *f.RefreshToken == "" {
 		return nil, oauth.Refuse(oauth.InvalidRequest, "refresh_token is required.")
 	}
-	if _, _, err := a.client(ctx, f); err != nil {
+	c, viaClient, err := a.client(ctx, f)
+	if err != nil {
 		return nil, err
 	}
-	s, err := a.Sessions.Refresh(ctx, *f.RefreshToken, requestedScope(f.Scope))
+	var asking string
+	if viaClient {
+		asking = c.ID
+	}
+	s, err := a.Sessions.Refresh(ctx, *f.RefreshToken, requestedScope(f.Scope), asking)
 	if errors.Is(err, sessions.ErrInvalidScope) {
 		return nil, oauth.Refuse(oauth.InvalidScope, "The scope asks for a role the session does not grant.")
 	}
@@ -364,8 +427,8 @@ func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.Create
 	}
 	u := s.User
 	a.Audit.Record(ctx, audit.Event{Type: audit.TokenRefreshed, SubjectUserID: u.ID, Subject: "session:" + s.SessionID})
-	return a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, Roles: s.Roles,
-		SessionID: s.SessionID, Version: u.TokenVersion}, s.RefreshToken)
+	return a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, Roles: s.Roles, Client: cmp.Or(s.ClientID, FirstPartyClient),
+		SessionID: s.SessionID, Version: u.TokenVersion}, s.RefreshToken, "")
 }
 
 // RevokeToken revokes a refresh token or an access token (RFC 7009): it
@@ -392,8 +455,8 @@ func (a Auth) RevokeToken(ctx context.Context, req api.RevokeTokenRequestObject)
 	// The hint only orders the guesses (RFC 7009 section 2.1).
 	c, err := a.Tokens.Verify(*f.Token)
 	switch {
-	case err == nil && c.ClientID != "" && authenticated && c.ClientID != caller.ClientID:
-		httplog.Logger(ctx).Info("revocation refused: the token was issued to another client", "client_id", caller.ClientID)
+	case err == nil && c.ClientID != "" && authenticated && c.ClientID != caller.ID:
+		httplog.Logger(ctx).Info("revocation refused: the token was issued to another client", "client_id", caller.ID)
 	case err == nil && c.SessionID == "":
 		if err := a.revokeAccessToken(ctx, c); err != nil {
 			return nil, err
@@ -669,4 +732,82 @@ func (a Auth) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordRequ
 		}
 	}
 	return nil, problem.New(problem.Conflict, "The password changed while this request ran; try again.")
+}
+
+// authorizationCodeGrant exchanges a code from the authorization endpoint
+// (RFC 6749 section 4.1.3, with PKCE): the client, authenticated or public,
+// must be the code's, the redirect_uri the one it was issued for, and the
+// code_verifier the one whose S256 challenge it is bound to. It starts a
+// session of tokens under the browser session the person signed in with.
+// A code presented a second time is refused and ends the session its
+// first exchange started (RFC 6749 section 4.1.2).
+func (a Auth) authorizationCodeGrant(ctx context.Context, f *api.TokenRequest) (api.CreateTokenResponseObject, error) {
+	c, ok, err := a.client(ctx, f)
+	if err == nil && !ok {
+		err = errBadClient // public clients name themselves with client_id
+	}
+	if err != nil {
+		if errors.Is(err, errBadClient) {
+			a.Audit.Record(ctx, audit.Event{Type: audit.LoginFailed, Subject: clientSubject(c.ID), Detail: "authorization code: invalid client credentials"})
+		}
+		return nil, err
+	}
+	switch {
+	case deref(f.Code) == "":
+		return nil, oauth.Refuse(oauth.InvalidRequest, "code is required.")
+	case deref(f.CodeVerifier) == "":
+		return nil, oauth.Refuse(oauth.InvalidRequest, "code_verifier is required (PKCE).")
+	}
+	ua, addr := httplog.Client(ctx)
+	var sid, refresh string
+	var u db.GetSessionUserRow
+	var roles []string
+	var g authorize.Grant
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		var err error
+		g, err = authorize.Redeem(ctx, q, *f.Code, c.ID, deref(f.RedirectUri), *f.CodeVerifier, a.Sessions.Now(),
+			func(g authorize.Grant) (string, error) {
+				var err error
+				if u, err = q.GetSessionUser(ctx, g.UserID); err != nil {
+					return "", err
+				}
+				if u.Disabled {
+					return "", fmt.Errorf("%w: the account is disabled", authorize.ErrInvalidGrant)
+				}
+				if roles, err = narrow(u.Roles, g.Scope.Roles); err != nil {
+					return "", fmt.Errorf("%w: the account no longer holds a role of the scope", authorize.ErrInvalidGrant)
+				}
+				sid, refresh, err = a.Sessions.Start(ctx, q, g.UserID, sessions.Client{UserAgent: ua, Addr: addr,
+					ID: c.ID, Parent: g.BrowserSession, AuthTime: g.AuthTime}, g.Scope.Roles)
+				return sid, err
+			})
+		if re, ok := errors.AsType[*authorize.ReusedError](err); ok && re.SessionID != "" {
+			// The refusal commits with the session it ends.
+			if err := a.Sessions.EndIn(ctx, q, re.SessionID); err != nil {
+				return err
+			}
+			return re
+		}
+		return err
+	})
+	if re, ok := errors.AsType[*authorize.ReusedError](err); ok {
+		a.Sessions.Sync(ctx)
+		a.Audit.Record(ctx, audit.Event{Type: audit.SessionEnded, SubjectUserID: re.UserID, Subject: "session:" + re.SessionID,
+			Detail: "authorization code reused"})
+	}
+	if errors.Is(err, authorize.ErrInvalidGrant) {
+		httplog.Logger(ctx).Info("authorization code refused", "reason", err.Error(), "client_id", c.ID)
+		return nil, oauth.Refuse(oauth.InvalidGrant, "The code is not valid: unknown, expired, used, or issued for another client, redirect_uri or code_verifier.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: u.ID, Subject: "session:" + sid, Detail: "authorization code, client " + c.ID})
+	resp, err := a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, Roles: roles, Client: c.ID,
+		SessionID: sid, Version: u.TokenVersion}, refresh, g.Scope.String(roles))
+	if err != nil || !g.Scope.Has(authorize.ScopeOpenID) {
+		return resp, err
+	}
+	return a.withIDToken(resp, g, u)
 }

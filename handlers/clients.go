@@ -2,10 +2,11 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/gen/api"
@@ -37,15 +38,32 @@ func (c Clients) CreateClient(ctx context.Context, req api.CreateClientRequestOb
 	var row db.GetClientRow
 	var secret string
 	err := asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) (err error) {
-		row, secret, err = accounts.CreateClient(ctx, q, req.Body.Name, req.Body.Roles)
+		b := req.Body
+		nc := accounts.NewClient{Name: b.Name, Public: b.Public != nil && *b.Public}
+		if b.Roles != nil {
+			for _, r := range *b.Roles {
+				nc.Roles = append(nc.Roles, string(r))
+			}
+		}
+		if b.RedirectUris != nil {
+			nc.RedirectURIs = *b.RedirectUris
+		}
+		if b.PostLogoutRedirectUris != nil {
+			nc.PostLogoutRedirectURIs = *b.PostLogoutRedirectUris
+		}
+		row, secret, err = accounts.CreateClient(ctx, q, nc)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	c.Audit.Record(ctx, audit.Event{Type: audit.ClientCreated, Subject: "client:" + row.ClientID, Detail: "roles: " + strings.Join(row.Roles, ",")})
+	detail := "roles: " + strings.Join(row.Roles, ",")
+	if row.Public {
+		detail += "; public"
+	}
+	c.Audit.Record(ctx, audit.Event{Type: audit.ClientCreated, Subject: "client:" + row.ClientID, Detail: detail})
 	return api.CreateClient201JSONResponse{
-		Body:    withSecret(clientBody(row.ClientID, row.Name, row.Roles, row.CreatedAt, row.UpdatedAt), secret),
+		Body:    withSecret(clientOf(row), secret),
 		Headers: api.CreateClient201ResponseHeaders{Location: "/clients/" + row.ClientID, CacheControl: "no-store"},
 	}, nil
 }
@@ -67,7 +85,9 @@ func (c Clients) ListClients(ctx context.Context, req api.ListClientsRequestObje
 	}
 	items, next := page.Of(rows, limit, func(r db.ListClientsRow) page.Cursor { return page.Cursor{ID: r.ID} },
 		func(r db.ListClientsRow) api.MachineClient {
-			return clientBody(r.ClientID, r.Name, r.Roles, r.CreatedAt, r.UpdatedAt)
+			return api.MachineClient{ClientId: r.ClientID, Name: r.Name, Roles: nonNil(r.Roles), Public: r.Public,
+				RedirectUris: nonNil(r.RedirectUris), PostLogoutRedirectUris: nonNil(r.PostLogoutRedirectUris),
+				CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time}
 		})
 	return api.ListClients200JSONResponse{Items: items, NextCursor: next}, nil
 }
@@ -81,7 +101,7 @@ func (c Clients) GetClient(ctx context.Context, req api.GetClientRequestObject) 
 	if err != nil {
 		return nil, dberr.Translate(err, clientNotFound)
 	}
-	return api.GetClient200JSONResponse(clientBody(row.ClientID, row.Name, row.Roles, row.CreatedAt, row.UpdatedAt)), nil
+	return api.GetClient200JSONResponse(clientOf(row)), nil
 }
 
 // DeleteClient deletes a client; its tokens stop working at once. Returns
@@ -94,6 +114,10 @@ func (c Clients) DeleteClient(ctx context.Context, req api.DeleteClientRequestOb
 		}
 		if n == 0 {
 			return problem.New(problem.NotFound, clientNotFound)
+		}
+		// The sessions of people who signed in through it end too.
+		if err := c.Sessions.EndClient(ctx, q, req.Id); err != nil {
+			return err
 		}
 		return c.Sessions.RevokeClient(ctx, q, req.Id, math.MaxInt64)
 	})
@@ -112,6 +136,11 @@ func (c Clients) RotateClientSecret(ctx context.Context, req api.RotateClientSec
 	var row db.GetClientRow
 	err := asAdmin(ctx, c.Pool, c.Sessions, func(q *db.Queries) error {
 		version, err := q.SetClientSecret(ctx, db.SetClientSecretParams{ClientID: req.Id, SecretHash: hash})
+		if errors.Is(err, pgx.ErrNoRows) {
+			if _, err := q.GetClient(ctx, req.Id); err == nil {
+				return problem.New(problem.Conflict, "A public client has no secret.")
+			}
+		}
 		if err != nil {
 			return dberr.Translate(err, clientNotFound)
 		}
@@ -126,17 +155,24 @@ func (c Clients) RotateClientSecret(ctx context.Context, req api.RotateClientSec
 	}
 	c.Audit.Record(ctx, audit.Event{Type: audit.ClientSecretRotated, Subject: "client:" + req.Id})
 	return api.RotateClientSecret200JSONResponse{
-		Body:    withSecret(clientBody(row.ClientID, row.Name, row.Roles, row.CreatedAt, row.UpdatedAt), secret),
+		Body:    withSecret(clientOf(row), secret),
 		Headers: api.RotateClientSecret200ResponseHeaders{CacheControl: "no-store"},
 	}, nil
 }
 
-// clientBody converts a client's columns into the API's MachineClient.
-func clientBody(id, name string, roles []string, created, updated pgtype.Timestamptz) api.MachineClient {
-	return api.MachineClient{ClientId: id, Name: name, Roles: nonNil(roles), CreatedAt: created.Time, UpdatedAt: updated.Time}
+// clientOf converts a client's row into the API's MachineClient.
+func clientOf(r db.GetClientRow) api.MachineClient {
+	return api.MachineClient{ClientId: r.ClientID, Name: r.Name, Roles: nonNil(r.Roles), Public: r.Public,
+		RedirectUris: nonNil(r.RedirectUris), PostLogoutRedirectUris: nonNil(r.PostLogoutRedirectUris),
+		CreatedAt: r.CreatedAt.Time, UpdatedAt: r.UpdatedAt.Time}
 }
 
-// withSecret is c with its secret, to show once.
+// withSecret is c with its secret, to show once; a public client has none.
 func withSecret(c api.MachineClient, secret string) api.MachineClientWithSecret {
-	return api.MachineClientWithSecret{ClientId: c.ClientId, Name: c.Name, Roles: c.Roles, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, ClientSecret: secret}
+	w := api.MachineClientWithSecret{ClientId: c.ClientId, Name: c.Name, Roles: c.Roles, Public: c.Public,
+		RedirectUris: c.RedirectUris, PostLogoutRedirectUris: c.PostLogoutRedirectUris, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	if secret != "" {
+		w.ClientSecret = &secret
+	}
+	return w
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/token"
 )
 
@@ -27,6 +28,9 @@ type Discovery struct {
 	// MetadataMaxAge is how long clients may cache the metadata, which
 	// changes only with the configuration.
 	MetadataMaxAge time.Duration
+	// IDTokenAlgs are the algorithms id tokens are signed with; nil means
+	// RS256.
+	IDTokenAlgs []string
 }
 
 // GetJWKS serves the public keys tokens verify with, never a private or
@@ -53,20 +57,59 @@ func (d Discovery) GetJWKS(context.Context, api.GetJWKSRequestObject) (api.GetJW
 // GetAuthorizationServerMetadata serves RFC 8414 metadata; its endpoints
 // are absolute URLs on the public URL, the same for every request.
 func (d Discovery) GetAuthorizationServerMetadata(context.Context, api.GetAuthorizationServerMetadataRequestObject) (api.GetAuthorizationServerMetadataResponseObject, error) {
-	// Public clients (people's apps) send no credentials; machine clients
-	// send theirs with HTTP Basic or in the form, at both endpoints.
-	methods := []string{"client_secret_basic", "client_secret_post", "none"}
 	return api.GetAuthorizationServerMetadata200JSONResponse{
-		Body: api.AuthorizationServerMetadata{
-			Issuer:                                 d.Issuer,
-			TokenEndpoint:                          d.PublicURL + "/token",
-			JwksUri:                                d.PublicURL + "/.well-known/jwks.json",
-			RevocationEndpoint:                     d.PublicURL + "/token/revoke",
-			GrantTypesSupported:                    grantTypes(),
-			TokenEndpointAuthMethodsSupported:      methods,
-			RevocationEndpointAuthMethodsSupported: &methods,
-			ResponseTypesSupported:                 []string{},
-		},
-		Headers: api.GetAuthorizationServerMetadata200ResponseHeaders{CacheControl: "public, max-age=" + strconv.Itoa(int(d.MetadataMaxAge.Seconds()))},
+		Body:    d.metadata(),
+		Headers: api.GetAuthorizationServerMetadata200ResponseHeaders{CacheControl: d.metadataCache()},
 	}, nil
+}
+
+// GetOpenIDConfiguration serves the same metadata as OpenID Connect
+// Discovery 1.0 names it.
+func (d Discovery) GetOpenIDConfiguration(context.Context, api.GetOpenIDConfigurationRequestObject) (api.GetOpenIDConfigurationResponseObject, error) {
+	return api.GetOpenIDConfiguration200JSONResponse{
+		Body:    d.metadata(),
+		Headers: api.GetOpenIDConfiguration200ResponseHeaders{CacheControl: d.metadataCache()},
+	}, nil
+}
+
+func (d Discovery) metadataCache() string {
+	return "public, max-age=" + strconv.Itoa(int(d.MetadataMaxAge.Seconds()))
+}
+
+// claimsSupported are the claims of id tokens and UserInfo.
+var claimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "azp", "email", "email_verified", "roles"}
+
+// metadata is the one document of both discovery endpoints.
+func (d Discovery) metadata() api.AuthorizationServerMetadata {
+	// Public clients (people's apps) send no secret; confidential and
+	// machine clients send theirs with HTTP Basic or in the form.
+	methods := []string{"client_secret_basic", "client_secret_post", "none"}
+	f, t := false, true
+	algs := d.IDTokenAlgs
+	if len(algs) == 0 {
+		algs = []string{"RS256"}
+	}
+	return api.AuthorizationServerMetadata{
+		Issuer:                                     d.Issuer,
+		AuthorizationEndpoint:                      d.PublicURL + "/authorize",
+		TokenEndpoint:                              d.PublicURL + "/token",
+		UserinfoEndpoint:                           d.PublicURL + "/userinfo",
+		JwksUri:                                    d.PublicURL + "/.well-known/jwks.json",
+		EndSessionEndpoint:                         d.PublicURL + "/logout",
+		RevocationEndpoint:                         d.PublicURL + "/token/revoke",
+		GrantTypesSupported:                        grantTypes(),
+		TokenEndpointAuthMethodsSupported:          methods,
+		RevocationEndpointAuthMethodsSupported:     &methods,
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     &[]string{"query"},
+		SubjectTypesSupported:                      []string{"public"},
+		IdTokenSigningAlgValuesSupported:           algs,
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		ScopesSupported:                            authorize.Scopes,
+		ClaimsSupported:                            claimsSupported,
+		PromptValuesSupported:                      &[]string{"none", "login", "consent", "select_account"},
+		RequestParameterSupported:                  &f,
+		RequestUriParameterSupported:               &f,
+		AuthorizationResponseIssParameterSupported: &t,
+	}
 }

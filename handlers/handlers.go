@@ -19,10 +19,12 @@ import (
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/audit"
+	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/internal/sessions"
+	"github.com/rolegate/rolegate/internal/signin"
 	"github.com/rolegate/rolegate/token"
 )
 
@@ -38,6 +40,7 @@ type Server struct {
 	Documents
 	Meta
 	Discovery
+	Browser
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -83,6 +86,15 @@ type Deps struct {
 	// Heartbeat is how often an idle revocation stream sends a comment; 0
 	// means 15 seconds.
 	Heartbeat time.Duration
+	// PasswordGrant says whether /token takes grant_type=password.
+	PasswordGrant bool
+	// CSRFKey signs the sign-in pages' CSRF tokens; every replica has the
+	// same.
+	CSRFKey []byte
+	// SessionTTL is a browser session's absolute lifetime.
+	SessionTTL time.Duration
+	// BuiltInClients are rolegate's own clients (the docs page).
+	BuiltInClients []authorize.Client
 }
 
 // New returns a Server over deps.
@@ -92,9 +104,13 @@ func New(d Deps) *Server {
 	if pdf == nil {
 		pdf = &documents.Processor{}
 	}
+	auth := Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions, Audit: d.Audit, Hashing: d.Hashing,
+		Clients: &ClientDirectory{Queries: q, BuiltIn: d.BuiltInClients}, PasswordGrant: d.PasswordGrant}
 	return &Server{
-		Health:  Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
-		Auth:    Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions, Audit: d.Audit, Hashing: d.Hashing},
+		Health: Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
+		Auth:   auth,
+		Browser: Browser{Auth: auth, Cookies: signin.NewCookies(d.Discovery.PublicURL), CSRF: signin.CSRF{Key: d.CSRFKey},
+			Issuer: d.Discovery.Issuer, PublicURL: d.Discovery.PublicURL, SessionTTL: d.SessionTTL, Now: d.Sessions.Now},
 		Notes:   Notes{Queries: q},
 		Users:   Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit},
 		Clients: Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},

@@ -1,8 +1,9 @@
 -- Queries of the clients tag (handlers/clients.go): machine clients.
 
 -- name: CreateClient :one
-INSERT INTO clients (client_id, name, secret_hash)
-VALUES (sqlc.arg(client_id), sqlc.arg(name), sqlc.arg(secret_hash))
+INSERT INTO clients (client_id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris)
+VALUES (sqlc.arg(client_id), sqlc.arg(name), sqlc.narg(secret_hash), sqlc.arg(public),
+        sqlc.arg(redirect_uris)::text[], sqlc.arg(post_logout_redirect_uris)::text[])
 RETURNING id;
 
 -- name: GrantClientRoles :exec
@@ -14,6 +15,7 @@ ON CONFLICT DO NOTHING;
 -- name: GetClient :one
 -- GetClient returns a client with the sorted names of its roles.
 SELECT c.id, c.client_id, c.name, c.secret_hash, c.token_version, c.created_at, c.updated_at,
+       c.public, c.redirect_uris, c.post_logout_redirect_uris,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM client_roles cr JOIN roles r ON r.id = cr.role_id
                  WHERE cr.client_id = c.id), '{}')::text[] AS roles
@@ -24,6 +26,7 @@ WHERE c.client_id = sqlc.arg(client_id);
 -- ListClients returns a page of clients in id order after after_id (0 for
 -- the first page), each with the sorted names of its roles.
 SELECT c.id, c.client_id, c.name, c.created_at, c.updated_at,
+       c.public, c.redirect_uris, c.post_logout_redirect_uris,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM client_roles cr JOIN roles r ON r.id = cr.role_id
                  WHERE cr.client_id = c.id), '{}')::text[] AS roles
@@ -40,5 +43,5 @@ DELETE FROM clients WHERE client_id = sqlc.arg(client_id);
 -- so that tokens issued before are refused; no row when there is no such
 -- client.
 UPDATE clients SET secret_hash = sqlc.arg(secret_hash), token_version = token_version + 1, updated_at = now()
-WHERE client_id = sqlc.arg(client_id)
+WHERE client_id = sqlc.arg(client_id) AND NOT public
 RETURNING token_version;

@@ -2,9 +2,23 @@
 -- the revocation log that replicas follow.
 
 -- name: CreateSession :one
-INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr, scope)
-VALUES (sqlc.arg(user_id), sqlc.arg(now), sqlc.arg(now), sqlc.arg(expires_at), sqlc.arg(user_agent), sqlc.arg(client_addr), sqlc.narg(scope)::text[])
+-- CreateSession starts a session: of tokens (parent_id and client_id set
+-- when a client's code exchange starts it under a browser session), or a
+-- browser's (cookie_hash set).
+INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr, scope,
+                      client_id, parent_id, auth_time, cookie_hash)
+VALUES (sqlc.arg(user_id), sqlc.arg(now), sqlc.arg(now), sqlc.arg(expires_at), sqlc.arg(user_agent), sqlc.arg(client_addr), sqlc.narg(scope)::text[],
+        sqlc.narg(client_id), sqlc.narg(parent_id), sqlc.narg(auth_time), sqlc.narg(cookie_hash))
 RETURNING id;
+
+-- name: GetBrowserSession :one
+-- GetBrowserSession returns the live browser session of a sign-in cookie,
+-- with its account.
+SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, coalesce(s.auth_time, s.created_at)::timestamptz AS auth_time,
+       u.disabled
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+WHERE s.cookie_hash = sqlc.arg(cookie_hash) AND s.ended_at IS NULL;
 
 -- name: CreateRefreshToken :exec
 INSERT INTO refresh_tokens (hash, session_id, issued_at)
@@ -14,7 +28,7 @@ VALUES (sqlc.arg(hash), sqlc.arg(session_id), sqlc.arg(issued_at));
 -- GetRefreshToken returns a refresh token with its session, locking both
 -- until the transaction ends, so that concurrent uses of one token take
 -- turns and each sees what the one before did.
-SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at, s.scope
+SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at, s.scope, s.client_id
 FROM refresh_tokens t
 JOIN sessions s ON s.id = t.session_id
 WHERE t.hash = sqlc.arg(hash)
@@ -44,17 +58,18 @@ SELECT u.id, u.email, u.disabled, u.token_version,
 FROM users u
 WHERE u.id = sqlc.arg(id);
 
--- name: EndSession :one
--- EndSession ends a live session and returns its user.
+-- name: EndSession :many
+-- EndSession ends a live session and the live sessions started under it
+-- (a browser session's), and returns their ids.
 UPDATE sessions SET ended_at = sqlc.arg(ended_at)
-WHERE id = sqlc.arg(id) AND ended_at IS NULL
-RETURNING user_id;
+WHERE (id = sqlc.arg(id) OR parent_id = sqlc.arg(id)) AND ended_at IS NULL
+RETURNING id;
 
 -- name: EndUserSession :many
 -- EndUserSession ends one live session of user_id; no row when it is not
 -- one.
 UPDATE sessions SET ended_at = sqlc.arg(ended_at)
-WHERE id = sqlc.arg(id) AND user_id = sqlc.arg(user_id) AND ended_at IS NULL
+WHERE (id = sqlc.arg(id) OR parent_id = sqlc.arg(id)) AND user_id = sqlc.arg(user_id) AND ended_at IS NULL
 RETURNING id;
 
 -- name: EndUserSessions :many
@@ -151,3 +166,17 @@ DELETE FROM revocations WHERE expires_at < sqlc.arg(before);
 -- CASCADE). The revocation log keeps what replicas still need.
 DELETE FROM sessions
 WHERE ended_at < sqlc.arg(before) OR expires_at < sqlc.arg(before) OR last_used_at < sqlc.arg(idle_before);
+
+-- name: EndClientSessions :many
+-- EndClientSessions ends every live session of tokens issued to a client
+-- (the client is being deleted) and returns their ids.
+UPDATE sessions SET ended_at = sqlc.arg(ended_at)
+WHERE client_id = sqlc.arg(client_id) AND ended_at IS NULL
+RETURNING id;
+
+-- name: TouchBrowserSession :exec
+-- TouchBrowserSession records a use of a browser session (a sign-in it
+-- answered without the password), and when the password was entered
+-- again for it.
+UPDATE sessions SET last_used_at = sqlc.arg(now), auth_time = coalesce(sqlc.narg(auth_time), auth_time)
+WHERE id = sqlc.arg(id);

@@ -56,7 +56,10 @@ type Subject struct {
 	// ClientID names a machine client: sub and client_id (RFC 9068
 	// section 2.2), no email.
 	ClientID string
-	Email    string
+	// Client is the client a person's token is issued to (client_id, RFC
+	// 9068 section 2.2); unused for a machine client's.
+	Client string
+	Email  string
 	Roles    []string
 	// SessionID is the session the token belongs to (sid); empty for none.
 	SessionID string
@@ -72,7 +75,8 @@ type Subject struct {
 // Roles slice, as read-only.
 type Claims struct {
 	UserID    int64     // from sub (a decimal string in the token); 0 for a client
-	ClientID  string    // from client_id (then also sub); "" for a person
+	ClientID  string    // from client_id when it is also sub (a machine client); "" for a person
+	Client    string    // from client_id: the client the token was issued to; "" for a person's token from before client_id
 	Email     string    // from email
 	Roles     []string  // from roles; never nil after Verify
 	ID        string    // jti
@@ -280,6 +284,9 @@ func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) 
 		Version:   s.Version,
 		ClientID:  s.ClientID,
 	}
+	if s.ClientID == "" {
+		p.ClientID = s.Client
+	}
 	if m.secret != nil {
 		t := jwt.NewWithClaims(jwt.SigningMethodHS256, &p)
 		t.Header["typ"] = typAccessToken
@@ -352,17 +359,18 @@ func (m *Manager) verify(raw string) (c *Claims, validFrom time.Time, err error)
 	}
 	// The parser has checked signature, exp, nbf, iss and aud (all required)
 	// and iat if present; the rest is ours.
-	var userID int64
-	if p.ClientID != "" {
-		if p.Subject != p.ClientID || p.Email != "" {
-			return nil, time.Time{}, fmt.Errorf("%w: a client's token has sub other than client_id, or an email", ErrInvalid)
-		}
-	} else {
-		var err error
-		userID, err = strconv.ParseInt(p.Subject, 10, 64)
-		if err != nil || userID <= 0 || strconv.FormatInt(userID, 10) != p.Subject {
-			return nil, time.Time{}, fmt.Errorf("%w: sub is not a positive decimal integer", ErrInvalid)
-		}
+	// A person's sub is their id, in decimal; a machine client's is its
+	// client_id, which is never all digits, and it has no email.
+	var machine string
+	userID, err := strconv.ParseInt(p.Subject, 10, 64)
+	switch {
+	case err == nil && userID > 0 && strconv.FormatInt(userID, 10) == p.Subject:
+	case p.ClientID != "" && p.Subject == p.ClientID && p.Email == "":
+		userID, machine = 0, p.ClientID
+	case p.ClientID != "":
+		return nil, time.Time{}, fmt.Errorf("%w: a client's token has sub other than client_id, or an email", ErrInvalid)
+	default:
+		return nil, time.Time{}, fmt.Errorf("%w: sub is not a positive decimal integer", ErrInvalid)
 	}
 	switch {
 	case p.ID == "":
@@ -389,7 +397,8 @@ func (m *Manager) verify(raw string) (c *Claims, validFrom time.Time, err error)
 		ExpiresAt: p.ExpiresAt.Time,
 		SessionID: p.SessionID,
 		Version:   p.Version,
-		ClientID:  p.ClientID,
+		ClientID:  machine,
+		Client:    p.ClientID,
 	}
 	return c, validFrom.Add(-m.leeway), nil
 }

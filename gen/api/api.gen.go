@@ -231,18 +231,47 @@ type AuditEventPage struct {
 	NextCursor *string      `json:"next_cursor,omitempty"`
 }
 
-// AuthorizationServerMetadata defines model for AuthorizationServerMetadata.
-type AuthorizationServerMetadata struct {
-	GrantTypesSupported []string `json:"grant_types_supported"`
-	Issuer              string   `json:"issuer"`
-	JwksUri             string   `json:"jwks_uri"`
+// AuthorizationRequest The parameters of `GET /authorize` (see there), every one optional here so that the endpoint answers a missing one in OAuth's way.
+type AuthorizationRequest struct {
+	ClientId            *string `json:"client_id,omitempty"`
+	CodeChallenge       *string `json:"code_challenge,omitempty"`
+	CodeChallengeMethod *string `json:"code_challenge_method,omitempty"`
+	LoginHint           *string `json:"login_hint,omitempty"`
+	MaxAge              *string `json:"max_age,omitempty"`
+	Nonce               *string `json:"nonce,omitempty"`
+	Prompt              *string `json:"prompt,omitempty"`
+	RedirectUri         *string `json:"redirect_uri,omitempty"`
+	Request             *string `json:"request,omitempty"`
+	RequestUri          *string `json:"request_uri,omitempty"`
+	ResponseMode        *string `json:"response_mode,omitempty"`
+	ResponseType        *string `json:"response_type,omitempty"`
+	Scope               *string `json:"scope,omitempty"`
+	State               *string `json:"state,omitempty"`
+}
 
-	// ResponseTypesSupported Empty, as there is no authorization endpoint.
-	ResponseTypesSupported                 []string  `json:"response_types_supported"`
-	RevocationEndpoint                     string    `json:"revocation_endpoint"`
-	RevocationEndpointAuthMethodsSupported *[]string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
-	TokenEndpoint                          string    `json:"token_endpoint"`
-	TokenEndpointAuthMethodsSupported      []string  `json:"token_endpoint_auth_methods_supported"`
+// AuthorizationServerMetadata RFC 8414 and OpenID Connect Discovery 1.0 metadata, one document for both.
+type AuthorizationServerMetadata struct {
+	AuthorizationEndpoint                      string    `json:"authorization_endpoint"`
+	AuthorizationResponseIssParameterSupported *bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	ClaimsSupported                            []string  `json:"claims_supported"`
+	CodeChallengeMethodsSupported              []string  `json:"code_challenge_methods_supported"`
+	EndSessionEndpoint                         string    `json:"end_session_endpoint"`
+	GrantTypesSupported                        []string  `json:"grant_types_supported"`
+	IdTokenSigningAlgValuesSupported           []string  `json:"id_token_signing_alg_values_supported"`
+	Issuer                                     string    `json:"issuer"`
+	JwksUri                                    string    `json:"jwks_uri"`
+	PromptValuesSupported                      *[]string `json:"prompt_values_supported,omitempty"`
+	RequestParameterSupported                  *bool     `json:"request_parameter_supported,omitempty"`
+	RequestUriParameterSupported               *bool     `json:"request_uri_parameter_supported,omitempty"`
+	ResponseModesSupported                     *[]string `json:"response_modes_supported,omitempty"`
+	ResponseTypesSupported                     []string  `json:"response_types_supported"`
+	RevocationEndpoint                         string    `json:"revocation_endpoint"`
+	RevocationEndpointAuthMethodsSupported     *[]string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	ScopesSupported                            []string  `json:"scopes_supported"`
+	SubjectTypesSupported                      []string  `json:"subject_types_supported"`
+	TokenEndpoint                              string    `json:"token_endpoint"`
+	TokenEndpointAuthMethodsSupported          []string  `json:"token_endpoint_auth_methods_supported"`
+	UserinfoEndpoint                           string    `json:"userinfo_endpoint"`
 }
 
 // Document defines model for Document.
@@ -341,19 +370,44 @@ type JWKSet struct {
 	Keys []JWK `json:"keys"`
 }
 
+// LogoutForm defines model for LogoutForm.
+type LogoutForm struct {
+	ClientId *string `json:"client_id,omitempty"`
+
+	// CsrfToken The confirmation page's CSRF token; with it, the browser's own session is ended without a hint.
+	CsrfToken             *string `json:"csrf_token,omitempty"`
+	IdTokenHint           *string `json:"id_token_hint,omitempty"`
+	PostLogoutRedirectUri *string `json:"post_logout_redirect_uri,omitempty"`
+	State                 *string `json:"state,omitempty"`
+}
+
 // MachineClient defines model for MachineClient.
 type MachineClient struct {
-	ClientId  string    `json:"client_id"`
-	CreatedAt time.Time `json:"created_at"`
-	Name      string    `json:"name"`
-	Roles     []string  `json:"roles"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ClientId               string    `json:"client_id"`
+	CreatedAt              time.Time `json:"created_at"`
+	Name                   string    `json:"name"`
+	PostLogoutRedirectUris []string  `json:"post_logout_redirect_uris"`
+	Public                 bool      `json:"public"`
+	RedirectUris           []string  `json:"redirect_uris"`
+	Roles                  []string  `json:"roles"`
+	UpdatedAt              time.Time `json:"updated_at"`
 }
 
 // MachineClientCreate defines model for MachineClientCreate.
 type MachineClientCreate struct {
-	Name  string     `json:"name"`
-	Roles []RoleName `json:"roles"`
+	Name string `json:"name"`
+
+	// PostLogoutRedirectUris Where the end-session endpoint may send people back to, by the same rules.
+	PostLogoutRedirectUris *[]string `json:"post_logout_redirect_uris,omitempty"`
+
+	// Public A public client (an app in a browser or on a device) gets no secret and signs people in with PKCE alone (token_endpoint_auth_method none); it cannot use the client credentials grant.
+	Public *bool `json:"public,omitempty"`
+
+	// RedirectUris Where the authorization endpoint may send people back to, compared exactly. Absolute URIs without a fragment; `http` only for loopback hosts (127.0.0.1, [::1], localhost), other schemes for apps on devices (RFC 8252).
+	RedirectUris *[]string `json:"redirect_uris,omitempty"`
+
+	// Roles The roles of the client's own tokens (client credentials grant); none when absent.
+	Roles *[]RoleName `json:"roles,omitempty"`
 }
 
 // MachineClientPage defines model for MachineClientPage.
@@ -366,12 +420,15 @@ type MachineClientPage struct {
 type MachineClientWithSecret struct {
 	ClientId string `json:"client_id"`
 
-	// ClientSecret Shown only this once.
-	ClientSecret string    `json:"client_secret"`
-	CreatedAt    time.Time `json:"created_at"`
-	Name         string    `json:"name"`
-	Roles        []string  `json:"roles"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	// ClientSecret Shown only this once; a public client has none.
+	ClientSecret           *string   `json:"client_secret,omitempty"`
+	CreatedAt              time.Time `json:"created_at"`
+	Name                   string    `json:"name"`
+	PostLogoutRedirectUris []string  `json:"post_logout_redirect_uris"`
+	Public                 bool      `json:"public"`
+	RedirectUris           []string  `json:"redirect_uris"`
+	Roles                  []string  `json:"roles"`
+	UpdatedAt              time.Time `json:"updated_at"`
 }
 
 // NewPassword 12 to 1024 characters (Unicode code points, not bytes), not all of them white space.
@@ -560,6 +617,27 @@ type Session struct {
 	UserAgent string `json:"user_agent"`
 }
 
+// SignInForm What the sign-in page posts. The authorization request's parameters come back as the page received them.
+type SignInForm struct {
+	ClientId            *string `json:"client_id,omitempty"`
+	CodeChallenge       *string `json:"code_challenge,omitempty"`
+	CodeChallengeMethod *string `json:"code_challenge_method,omitempty"`
+	CsrfToken           *string `json:"csrf_token,omitempty"`
+	Email               *string `json:"email,omitempty"`
+	LoginHint           *string `json:"login_hint,omitempty"`
+	MaxAge              *string `json:"max_age,omitempty"`
+	Nonce               *string `json:"nonce,omitempty"`
+	Password            *string `json:"password,omitempty"`
+	Prompt              *string `json:"prompt,omitempty"`
+	RedirectUri         *string `json:"redirect_uri,omitempty"`
+	Request             *string `json:"request,omitempty"`
+	RequestUri          *string `json:"request_uri,omitempty"`
+	ResponseMode        *string `json:"response_mode,omitempty"`
+	ResponseType        *string `json:"response_type,omitempty"`
+	Scope               *string `json:"scope,omitempty"`
+	State               *string `json:"state,omitempty"`
+}
+
 // SplitRequest defines model for SplitRequest.
 type SplitRequest struct {
 	Ranges *[]string `json:"ranges,omitempty"`
@@ -574,6 +652,9 @@ type Token struct {
 	//
 	// Example: 900
 	ExpiresIn int `json:"expires_in"`
+
+	// IdToken The OpenID Connect id token, when the authorization code's scope has `openid`.
+	IdToken *string `json:"id_token,omitempty"`
 
 	// RefreshToken Exchanged at this endpoint (`grant_type=refresh_token`) for the next access token and refresh token; keep it secret, and send it nowhere else.
 	RefreshToken *string `json:"refresh_token,omitempty"`
@@ -590,13 +671,22 @@ type TokenTokenType string
 // a missing one is answered in RFC 6749's error format by the
 // endpoint.
 type TokenRequest struct {
-	// ClientId A machine client's id, when it authenticates in the form rather than with HTTP Basic.
+	// ClientId The client's id, when it authenticates in the form rather than with HTTP Basic, or a public client's, which has no secret.
 	ClientId     *string `json:"client_id,omitempty"`
 	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// Code The code from the authorization endpoint, for `grant_type=authorization_code`.
+	Code *string `json:"code,omitempty"`
+
+	// CodeVerifier The PKCE verifier (RFC 7636) whose S256 challenge the code is bound to.
+	CodeVerifier *string `json:"code_verifier,omitempty"`
 
 	// GrantType Example: password
 	GrantType *string `json:"grant_type,omitempty"`
 	Password  *string `json:"password,omitempty"`
+
+	// RedirectUri The redirect_uri the code was issued for, exactly as sent to the authorization endpoint.
+	RedirectUri *string `json:"redirect_uri,omitempty"`
 
 	// RefreshToken The refresh token, for `grant_type=refresh_token`.
 	RefreshToken *string `json:"refresh_token,omitempty"`
@@ -626,20 +716,87 @@ type UserCreate struct {
 	Roles    []RoleName  `json:"roles"`
 }
 
+// UserInfo defines model for UserInfo.
+type UserInfo struct {
+	Email         *string  `json:"email,omitempty"`
+	EmailVerified *bool    `json:"email_verified,omitempty"`
+	Roles         []string `json:"roles"`
+
+	// Sub The person's id, as in the id token.
+	Sub string `json:"sub"`
+}
+
+// UserInfoForm defines model for UserInfoForm.
+type UserInfoForm struct {
+	// AccessToken The access token, when it is not in the Authorization header (RFC 6750 section 2.2).
+	AccessToken *string `json:"access_token,omitempty"`
+}
+
 // UserPage defines model for UserPage.
 type UserPage struct {
 	Items      []User  `json:"items"`
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// AuthzClientID defines model for AuthzClientID.
+type AuthzClientID = string
+
+// AuthzScope defines model for AuthzScope.
+type AuthzScope = string
+
+// AuthzState defines model for AuthzState.
+type AuthzState = string
+
 // ClientID defines model for ClientID.
 type ClientID = string
+
+// CodeChallenge defines model for CodeChallenge.
+type CodeChallenge = string
+
+// CodeChallengeMethod defines model for CodeChallengeMethod.
+type CodeChallengeMethod = string
 
 // Cursor defines model for Cursor.
 type Cursor = string
 
+// IDTokenHint defines model for IDTokenHint.
+type IDTokenHint = string
+
 // Limit defines model for Limit.
 type Limit = int
+
+// LoginHint defines model for LoginHint.
+type LoginHint = string
+
+// LogoutClientID defines model for LogoutClientID.
+type LogoutClientID = string
+
+// MaxAge defines model for MaxAge.
+type MaxAge = string
+
+// Nonce defines model for Nonce.
+type Nonce = string
+
+// PostLogoutRedirectURI defines model for PostLogoutRedirectURI.
+type PostLogoutRedirectURI = string
+
+// Prompt defines model for Prompt.
+type Prompt = string
+
+// RedirectURI defines model for RedirectURI.
+type RedirectURI = string
+
+// RequestObject defines model for RequestObject.
+type RequestObject = string
+
+// RequestURI defines model for RequestURI.
+type RequestURI = string
+
+// ResponseMode defines model for ResponseMode.
+type ResponseMode = string
+
+// ResponseType defines model for ResponseType.
+type ResponseType = string
 
 // BadRequest An RFC 9457 problem details object.
 type BadRequest = Problem
@@ -695,6 +852,51 @@ type ListAuditEventsParams struct {
 	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
 }
 
+// AuthorizeParams defines parameters for Authorize.
+type AuthorizeParams struct {
+	// ResponseType `code`, the only response type supported.
+	ResponseType *ResponseType `form:"response_type,omitempty" json:"response_type,omitempty"`
+
+	// ClientId The client the person signs in to.
+	ClientId *AuthzClientID `form:"client_id,omitempty" json:"client_id,omitempty"`
+
+	// RedirectUri Where to send the browser back to; registered for the client exactly. Optional when the client has exactly one.
+	RedirectUri *RedirectURI `form:"redirect_uri,omitempty" json:"redirect_uri,omitempty"`
+
+	// Scope Space-separated: `openid` for an id token, `email`, `profile`, `offline_access`, and role names to narrow the access token's roles (all the person holds when none is named).
+	Scope *AuthzScope `form:"scope,omitempty" json:"scope,omitempty"`
+
+	// State Opaque to rolegate; sent back with the answer.
+	State *AuthzState `form:"state,omitempty" json:"state,omitempty"`
+
+	// Nonce Copied into the id token.
+	Nonce *Nonce `form:"nonce,omitempty" json:"nonce,omitempty"`
+
+	// CodeChallenge PKCE (RFC 7636): BASE64URL(SHA-256(code_verifier)), 43 characters.
+	CodeChallenge *CodeChallenge `form:"code_challenge,omitempty" json:"code_challenge,omitempty"`
+
+	// CodeChallengeMethod `S256`, the only method accepted.
+	CodeChallengeMethod *CodeChallengeMethod `form:"code_challenge_method,omitempty" json:"code_challenge_method,omitempty"`
+
+	// Prompt `login` to ask for the password again, `none` to fail with `login_required` rather than show a page.
+	Prompt *Prompt `form:"prompt,omitempty" json:"prompt,omitempty"`
+
+	// MaxAge Seconds since the person last entered their password beyond which they must enter it again.
+	MaxAge *MaxAge `form:"max_age,omitempty" json:"max_age,omitempty"`
+
+	// ResponseMode `query`, the only mode supported.
+	ResponseMode *ResponseMode `form:"response_mode,omitempty" json:"response_mode,omitempty"`
+
+	// Request Request objects are not supported: `request_not_supported`.
+	Request *RequestObject `form:"request,omitempty" json:"request,omitempty"`
+
+	// RequestUri Request objects are not supported: `request_uri_not_supported`.
+	RequestUri *RequestURI `form:"request_uri,omitempty" json:"request_uri,omitempty"`
+
+	// LoginHint An email to fill in on the sign-in page.
+	LoginHint *LoginHint `form:"login_hint,omitempty" json:"login_hint,omitempty"`
+}
+
 // ListClientsParams defines parameters for ListClients.
 type ListClientsParams struct {
 	// Limit The most items to return.
@@ -714,6 +916,21 @@ type ListDocumentsParams struct {
 
 	// OwnerId Whose documents to list (admins only; default the caller).
 	OwnerId *int64 `form:"owner_id,omitempty" json:"owner_id,omitempty"`
+}
+
+// EndSessionParams defines parameters for EndSession.
+type EndSessionParams struct {
+	// IdTokenHint An id token rolegate issued to the client (an expired one will do): whose browser session to end.
+	IdTokenHint *IDTokenHint `form:"id_token_hint,omitempty" json:"id_token_hint,omitempty"`
+
+	// PostLogoutRedirectUri Where to send the browser after logout; registered for the client exactly.
+	PostLogoutRedirectUri *PostLogoutRedirectURI `form:"post_logout_redirect_uri,omitempty" json:"post_logout_redirect_uri,omitempty"`
+
+	// State Opaque to rolegate; sent back with the answer.
+	State *AuthzState `form:"state,omitempty" json:"state,omitempty"`
+
+	// ClientId The client asking, when there is no id_token_hint.
+	ClientId *LogoutClientID `form:"client_id,omitempty" json:"client_id,omitempty"`
 }
 
 // ListNotesParams defines parameters for ListNotes.
@@ -746,6 +963,9 @@ type ListUsersParams struct {
 	Role *RoleName `form:"role,omitempty" json:"role,omitempty"`
 }
 
+// AuthorizeByFormFormdataRequestBody defines body for AuthorizeByForm for application/x-www-form-urlencoded ContentType.
+type AuthorizeByFormFormdataRequestBody = AuthorizationRequest
+
 // CreateClientJSONRequestBody defines body for CreateClient for application/json ContentType.
 type CreateClientJSONRequestBody = MachineClientCreate
 
@@ -758,6 +978,9 @@ type SplitDocumentJSONRequestBody = SplitRequest
 // ChangeMyPasswordJSONRequestBody defines body for ChangeMyPassword for application/json ContentType.
 type ChangeMyPasswordJSONRequestBody = PasswordChange
 
+// EndSessionByFormFormdataRequestBody defines body for EndSessionByForm for application/x-www-form-urlencoded ContentType.
+type EndSessionByFormFormdataRequestBody = LogoutForm
+
 // CreateNoteJSONRequestBody defines body for CreateNote for application/json ContentType.
 type CreateNoteJSONRequestBody = NoteCreate
 
@@ -767,11 +990,17 @@ type UpdateNoteJSONRequestBody = NotePatch
 // CreateRoleJSONRequestBody defines body for CreateRole for application/json ContentType.
 type CreateRoleJSONRequestBody = RoleCreate
 
+// SignInFormdataRequestBody defines body for SignIn for application/x-www-form-urlencoded ContentType.
+type SignInFormdataRequestBody = SignInForm
+
 // CreateTokenFormdataRequestBody defines body for CreateToken for application/x-www-form-urlencoded ContentType.
 type CreateTokenFormdataRequestBody = TokenRequest
 
 // RevokeTokenFormdataRequestBody defines body for RevokeToken for application/x-www-form-urlencoded ContentType.
 type RevokeTokenFormdataRequestBody = RevocationRequest
+
+// PostUserInfoFormdataRequestBody defines body for PostUserInfo for application/x-www-form-urlencoded ContentType.
+type PostUserInfoFormdataRequestBody = UserInfoForm
 
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = UserCreate
@@ -872,12 +1101,64 @@ type ClientInterface interface {
 	// Corresponds with GET /.well-known/oauth-authorization-server (the `GetAuthorizationServerMetadata` operationId).
 	GetAuthorizationServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetOpenIDConfiguration OpenID Provider metadata (OpenID Connect Discovery 1.0)
+	//
+	// The same document as /.well-known/oauth-authorization-server, as OpenID Connect Discovery names it. Its endpoints are on the server's public URL (ROLEGATE_PUBLIC_URL), whatever Host or X-Forwarded-* header the request carries, and `issuer` is the `iss` of id tokens and access tokens.
+	//
+	// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+	GetOpenIDConfiguration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListAuditEvents The audit trail
 	//
 	// Events newest first, a page at a time; `type`, `user_id` (the account acted or acted upon) and `since`/`until` filter them. Kept ROLEGATE_AUDIT_RETENTION.
 	//
 	// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
 	ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Authorize Sign a person in from a browser (OAuth 2.1 authorization endpoint)
+	//
+	// The authorization endpoint of OAuth 2.1 and OpenID Connect Core
+	// 1.0 (§3.1.2), authorization code flow only: `response_type=code`,
+	// with PKCE (RFC 7636) `code_challenge_method=S256` required of every
+	// client (`plain` is refused).
+	//
+	// An unknown `client_id`, or a `redirect_uri` not registered for the
+	// client exactly, gets an error page (400) and no redirect (RFC 6749
+	// §4.1.2.1). Every other error redirects to the `redirect_uri` with
+	// `error`, `error_description` and `state`: `invalid_request`,
+	// `unsupported_response_type`, `invalid_scope`, `login_required`
+	// (`prompt=none` without a signed-in browser),
+	// `request_not_supported` and `request_uri_not_supported` (request
+	// objects are not supported).
+	//
+	// A browser without the sign-in cookie gets the hosted sign-in page;
+	// one with it is sent back at once with a `code` and the `state`
+	// (single sign-on), unless `prompt=login` or `max_age` asks for a
+	// fresh sign-in. The code lives 60 seconds, is used once at `/token`
+	// (`grant_type=authorization_code`), and is bound to its client,
+	// `redirect_uri` and `code_challenge`. Parameters this endpoint does
+	// not know are ignored.
+	//
+	// Corresponds with GET /authorize (the `Authorize` operationId).
+	Authorize(ctx context.Context, params *AuthorizeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AuthorizeByFormWithBody The authorization endpoint, with its parameters in a form
+	//
+	// The authorization request of `GET /authorize` sent as a form, as OpenID Connect Core §3.1.2.1 allows; it is answered the same way.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /authorize (the `AuthorizeByForm` operationId).
+	AuthorizeByFormWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AuthorizeByFormWithFormdataBody The authorization endpoint, with its parameters in a form
+	//
+	// The authorization request of `GET /authorize` sent as a form, as OpenID Connect Core §3.1.2.1 allows; it is answered the same way.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /authorize (the `AuthorizeByForm` operationId).
+	AuthorizeByFormWithFormdataBody(ctx context.Context, body AuthorizeByFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListClients List machine clients
 	//
@@ -1047,6 +1328,38 @@ type ClientInterface interface {
 	// Corresponds with DELETE /identify/me/sessions/{id} (the `EndMySession` operationId).
 	EndMySession(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// EndSession Sign the browser out (OpenID Connect RP-Initiated Logout)
+	//
+	// The end-session endpoint (OpenID Connect RP-Initiated Logout 1.0).
+	// With an `id_token_hint` that rolegate issued (an expired one will
+	// do), it ends the hint's browser session and every session started
+	// under it, so their tokens are refused at once, clears the sign-in
+	// cookie, and redirects to `post_logout_redirect_uri` with `state` if
+	// that URI is registered for the hint's client exactly (or shows a
+	// signed-out page). Without a hint it asks the person to confirm,
+	// so that no other site can sign them out.
+	//
+	// Corresponds with GET /logout (the `EndSession` operationId).
+	EndSession(ctx context.Context, params *EndSessionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EndSessionByFormWithBody Sign the browser out, by form
+	//
+	// The logout request of `GET /logout` as a form, and what the confirmation page posts (with its CSRF token).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /logout (the `EndSessionByForm` operationId).
+	EndSessionByFormWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EndSessionByFormWithFormdataBody Sign the browser out, by form
+	//
+	// The logout request of `GET /logout` as a form, and what the confirmation page posts (with its CSRF token).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /logout (the `EndSessionByForm` operationId).
+	EndSessionByFormWithFormdataBody(ctx context.Context, body EndSessionByFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListNotes List notes
 	//
 	// The caller's notes, newest first, a page at a time. An admin may list another user's notes with `owner_id`.
@@ -1189,6 +1502,44 @@ type ClientInterface interface {
 	// Corresponds with DELETE /roles/{name} (the `DeleteRole` operationId).
 	DeleteRole(ctx context.Context, name RoleName, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SignInWithBody The hosted sign-in page's form
+	//
+	// What the sign-in page of `/authorize` posts: the email and
+	// password, the page's CSRF token (bound to a cookie the page set),
+	// and the authorization request it was shown for, which is checked
+	// again. A good password sets the sign-in cookie (`HttpOnly`,
+	// `SameSite=Lax`; `Secure` and `__Host-` prefixed when the public URL
+	// is https), starts a browser session (the caller's sessions list
+	// shows it, and ending it signs the browser out), and redirects to
+	// the `redirect_uri` with a `code` and the `state`. A wrong email, a
+	// wrong password and a disabled account get the page again with one
+	// and the same message, and count against the same `x-rate-limit`
+	// budgets as `/token`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /sign-in (the `SignIn` operationId).
+	SignInWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInWithFormdataBody The hosted sign-in page's form
+	//
+	// What the sign-in page of `/authorize` posts: the email and
+	// password, the page's CSRF token (bound to a cookie the page set),
+	// and the authorization request it was shown for, which is checked
+	// again. A good password sets the sign-in cookie (`HttpOnly`,
+	// `SameSite=Lax`; `Secure` and `__Host-` prefixed when the public URL
+	// is https), starts a browser session (the caller's sessions list
+	// shows it, and ending it signs the browser out), and redirects to
+	// the `redirect_uri` with a `code` and the `state`. A wrong email, a
+	// wrong password and a disabled account get the page again with one
+	// and the same message, and count against the same `x-rate-limit`
+	// budgets as `/token`.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /sign-in (the `SignIn` operationId).
+	SignInWithFormdataBody(ctx context.Context, body SignInFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateTokenWithBody Log in, or refresh a session (OAuth2 token endpoint)
 	//
 	// The OAuth2 token endpoint (RFC 6749) with two grants:
@@ -1303,6 +1654,31 @@ type ClientInterface interface {
 	// Corresponds with POST /token/revoke (the `RevokeToken` operationId).
 	RevokeTokenWithFormdataBody(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetUserInfo Who the access token's person is (OpenID Connect UserInfo)
+	//
+	// The UserInfo endpoint (OpenID Connect Core §5.3) for the bearer token's person, with `sub` (the id token's), `email` and `email_verified`, and `roles`. A machine client's token is refused (403).
+	//
+	// Corresponds with GET /userinfo (the `GetUserInfo` operationId).
+	GetUserInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostUserInfoWithBody UserInfo, asked by POST
+	//
+	// As `GET /userinfo`; the access token goes in the Authorization header or, as RFC 6750 §2.2 allows, as `access_token` in a form body.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /userinfo (the `PostUserInfo` operationId).
+	PostUserInfoWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostUserInfoWithFormdataBody UserInfo, asked by POST
+	//
+	// As `GET /userinfo`; the access token goes in the Authorization header or, as RFC 6750 §2.2 allows, as `access_token` in a form body.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /userinfo (the `PostUserInfo` operationId).
+	PostUserInfoWithFormdataBody(ctx context.Context, body PostUserInfoFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListUsers List accounts
 	//
 	// Accounts in id order, a page at a time, optionally only those holding a role.
@@ -1415,6 +1791,23 @@ func (c *Client) GetAuthorizationServerMetadata(ctx context.Context, reqEditors 
 	return c.Client.Do(req)
 }
 
+// GetOpenIDConfiguration OpenID Provider metadata (OpenID Connect Discovery 1.0)
+//
+// The same document as /.well-known/oauth-authorization-server, as OpenID Connect Discovery names it. Its endpoints are on the server's public URL (ROLEGATE_PUBLIC_URL), whatever Host or X-Forwarded-* header the request carries, and `issuer` is the `iss` of id tokens and access tokens.
+//
+// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+func (c *Client) GetOpenIDConfiguration(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetOpenIDConfigurationRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListAuditEvents The audit trail
 //
 // Events newest first, a page at a time; `type`, `user_id` (the account acted or acted upon) and `since`/`until` filter them. Kept ROLEGATE_AUDIT_RETENTION.
@@ -1422,6 +1815,81 @@ func (c *Client) GetAuthorizationServerMetadata(ctx context.Context, reqEditors 
 // Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
 func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListAuditEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Authorize Sign a person in from a browser (OAuth 2.1 authorization endpoint)
+//
+// The authorization endpoint of OAuth 2.1 and OpenID Connect Core
+// 1.0 (§3.1.2), authorization code flow only: `response_type=code`,
+// with PKCE (RFC 7636) `code_challenge_method=S256` required of every
+// client (`plain` is refused).
+//
+// An unknown `client_id`, or a `redirect_uri` not registered for the
+// client exactly, gets an error page (400) and no redirect (RFC 6749
+// §4.1.2.1). Every other error redirects to the `redirect_uri` with
+// `error`, `error_description` and `state`: `invalid_request`,
+// `unsupported_response_type`, `invalid_scope`, `login_required`
+// (`prompt=none` without a signed-in browser),
+// `request_not_supported` and `request_uri_not_supported` (request
+// objects are not supported).
+//
+// A browser without the sign-in cookie gets the hosted sign-in page;
+// one with it is sent back at once with a `code` and the `state`
+// (single sign-on), unless `prompt=login` or `max_age` asks for a
+// fresh sign-in. The code lives 60 seconds, is used once at `/token`
+// (`grant_type=authorization_code`), and is bound to its client,
+// `redirect_uri` and `code_challenge`. Parameters this endpoint does
+// not know are ignored.
+//
+// Corresponds with GET /authorize (the `Authorize` operationId).
+func (c *Client) Authorize(ctx context.Context, params *AuthorizeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuthorizeRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AuthorizeByFormWithBody The authorization endpoint, with its parameters in a form
+//
+// The authorization request of `GET /authorize` sent as a form, as OpenID Connect Core §3.1.2.1 allows; it is answered the same way.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /authorize (the `AuthorizeByForm` operationId).
+func (c *Client) AuthorizeByFormWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuthorizeByFormRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AuthorizeByFormWithFormdataBody The authorization endpoint, with its parameters in a form
+//
+// The authorization request of `GET /authorize` sent as a form, as OpenID Connect Core §3.1.2.1 allows; it is answered the same way.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /authorize (the `AuthorizeByForm` operationId).
+func (c *Client) AuthorizeByFormWithFormdataBody(ctx context.Context, body AuthorizeByFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAuthorizeByFormRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1810,6 +2278,68 @@ func (c *Client) EndMySession(ctx context.Context, id openapi_types.UUID, reqEdi
 	return c.Client.Do(req)
 }
 
+// EndSession Sign the browser out (OpenID Connect RP-Initiated Logout)
+//
+// The end-session endpoint (OpenID Connect RP-Initiated Logout 1.0).
+// With an `id_token_hint` that rolegate issued (an expired one will
+// do), it ends the hint's browser session and every session started
+// under it, so their tokens are refused at once, clears the sign-in
+// cookie, and redirects to `post_logout_redirect_uri` with `state` if
+// that URI is registered for the hint's client exactly (or shows a
+// signed-out page). Without a hint it asks the person to confirm,
+// so that no other site can sign them out.
+//
+// Corresponds with GET /logout (the `EndSession` operationId).
+func (c *Client) EndSession(ctx context.Context, params *EndSessionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEndSessionRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EndSessionByFormWithBody Sign the browser out, by form
+//
+// The logout request of `GET /logout` as a form, and what the confirmation page posts (with its CSRF token).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /logout (the `EndSessionByForm` operationId).
+func (c *Client) EndSessionByFormWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEndSessionByFormRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EndSessionByFormWithFormdataBody Sign the browser out, by form
+//
+// The logout request of `GET /logout` as a form, and what the confirmation page posts (with its CSRF token).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /logout (the `EndSessionByForm` operationId).
+func (c *Client) EndSessionByFormWithFormdataBody(ctx context.Context, body EndSessionByFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEndSessionByFormRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListNotes List notes
 //
 // The caller's notes, newest first, a page at a time. An admin may list another user's notes with `owner_id`.
@@ -2122,6 +2652,64 @@ func (c *Client) DeleteRole(ctx context.Context, name RoleName, reqEditors ...Re
 	return c.Client.Do(req)
 }
 
+// SignInWithBody The hosted sign-in page's form
+//
+// What the sign-in page of `/authorize` posts: the email and
+// password, the page's CSRF token (bound to a cookie the page set),
+// and the authorization request it was shown for, which is checked
+// again. A good password sets the sign-in cookie (`HttpOnly`,
+// `SameSite=Lax`; `Secure` and `__Host-` prefixed when the public URL
+// is https), starts a browser session (the caller's sessions list
+// shows it, and ending it signs the browser out), and redirects to
+// the `redirect_uri` with a `code` and the `state`. A wrong email, a
+// wrong password and a disabled account get the page again with one
+// and the same message, and count against the same `x-rate-limit`
+// budgets as `/token`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /sign-in (the `SignIn` operationId).
+func (c *Client) SignInWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInWithFormdataBody The hosted sign-in page's form
+//
+// What the sign-in page of `/authorize` posts: the email and
+// password, the page's CSRF token (bound to a cookie the page set),
+// and the authorization request it was shown for, which is checked
+// again. A good password sets the sign-in cookie (`HttpOnly`,
+// `SameSite=Lax`; `Secure` and `__Host-` prefixed when the public URL
+// is https), starts a browser session (the caller's sessions list
+// shows it, and ending it signs the browser out), and redirects to
+// the `redirect_uri` with a `code` and the `state`. A wrong email, a
+// wrong password and a disabled account get the page again with one
+// and the same message, and count against the same `x-rate-limit`
+// budgets as `/token`.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /sign-in (the `SignIn` operationId).
+func (c *Client) SignInWithFormdataBody(ctx context.Context, body SignInFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateTokenWithBody Log in, or refresh a session (OAuth2 token endpoint)
 //
 // The OAuth2 token endpoint (RFC 6749) with two grants:
@@ -2267,6 +2855,61 @@ func (c *Client) RevokeTokenWithBody(ctx context.Context, contentType string, bo
 // Corresponds with POST /token/revoke (the `RevokeToken` operationId).
 func (c *Client) RevokeTokenWithFormdataBody(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeTokenRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetUserInfo Who the access token's person is (OpenID Connect UserInfo)
+//
+// The UserInfo endpoint (OpenID Connect Core §5.3) for the bearer token's person, with `sub` (the id token's), `email` and `email_verified`, and `roles`. A machine client's token is refused (403).
+//
+// Corresponds with GET /userinfo (the `GetUserInfo` operationId).
+func (c *Client) GetUserInfo(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUserInfoRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostUserInfoWithBody UserInfo, asked by POST
+//
+// As `GET /userinfo`; the access token goes in the Authorization header or, as RFC 6750 §2.2 allows, as `access_token` in a form body.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /userinfo (the `PostUserInfo` operationId).
+func (c *Client) PostUserInfoWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostUserInfoRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostUserInfoWithFormdataBody UserInfo, asked by POST
+//
+// As `GET /userinfo`; the access token goes in the Authorization header or, as RFC 6750 §2.2 allows, as `access_token` in a form body.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /userinfo (the `PostUserInfo` operationId).
+func (c *Client) PostUserInfoWithFormdataBody(ctx context.Context, body PostUserInfoFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostUserInfoRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2503,6 +3146,33 @@ func NewGetAuthorizationServerMetadataRequest(server string) (*http.Request, err
 	return req, nil
 }
 
+// NewGetOpenIDConfigurationRequest constructs an http.Request for the GetOpenIDConfiguration method
+func NewGetOpenIDConfigurationRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/openid-configuration")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListAuditEventsRequest constructs an http.Request for the ListAuditEvents method
 func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*http.Request, error) {
 	var err error
@@ -2613,6 +3283,256 @@ func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*h
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewAuthorizeRequest constructs an http.Request for the Authorize method
+func NewAuthorizeRequest(server string, params *AuthorizeParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/authorize")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.ResponseType != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "response_type", *params.ResponseType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ClientId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "client_id", *params.ClientId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RedirectUri != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "redirect_uri", *params.RedirectUri, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Scope != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "scope", *params.Scope, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Nonce != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "nonce", *params.Nonce, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CodeChallenge != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code_challenge", *params.CodeChallenge, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CodeChallengeMethod != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "code_challenge_method", *params.CodeChallengeMethod, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Prompt != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "prompt", *params.Prompt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.MaxAge != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "max_age", *params.MaxAge, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ResponseMode != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "response_mode", *params.ResponseMode, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Request != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "request", *params.Request, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RequestUri != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "request_uri", *params.RequestUri, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.LoginHint != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "login_hint", *params.LoginHint, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAuthorizeByFormRequestWithFormdataBody calls the generic AuthorizeByForm builder with application/x-www-form-urlencoded body
+func NewAuthorizeByFormRequestWithFormdataBody(server string, body AuthorizeByFormFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewAuthorizeByFormRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewAuthorizeByFormRequestWithBody constructs an http.Request for the AuthorizeByForm method, with any body, and a specified content type
+func NewAuthorizeByFormRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/authorize")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3297,6 +4217,136 @@ func NewEndMySessionRequest(server string, id openapi_types.UUID) (*http.Request
 	return req, nil
 }
 
+// NewEndSessionRequest constructs an http.Request for the EndSession method
+func NewEndSessionRequest(server string, params *EndSessionParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/logout")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.IdTokenHint != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "id_token_hint", *params.IdTokenHint, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PostLogoutRedirectUri != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "post_logout_redirect_uri", *params.PostLogoutRedirectUri, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ClientId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "client_id", *params.ClientId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEndSessionByFormRequestWithFormdataBody calls the generic EndSessionByForm builder with application/x-www-form-urlencoded body
+func NewEndSessionByFormRequestWithFormdataBody(server string, body EndSessionByFormFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewEndSessionByFormRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewEndSessionByFormRequestWithBody constructs an http.Request for the EndSessionByForm method, with any body, and a specified content type
+func NewEndSessionByFormRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/logout")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListNotesRequest constructs an http.Request for the ListNotes method
 func NewListNotesRequest(server string, params *ListNotesParams) (*http.Request, error) {
 	var err error
@@ -3815,6 +4865,46 @@ func NewDeleteRoleRequest(server string, name RoleName) (*http.Request, error) {
 	return req, nil
 }
 
+// NewSignInRequestWithFormdataBody calls the generic SignIn builder with application/x-www-form-urlencoded body
+func NewSignInRequestWithFormdataBody(server string, body SignInFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewSignInRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewSignInRequestWithBody constructs an http.Request for the SignIn method, with any body, and a specified content type
+func NewSignInRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/sign-in")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewCreateTokenRequestWithFormdataBody calls the generic CreateToken builder with application/x-www-form-urlencoded body
 func NewCreateTokenRequestWithFormdataBody(server string, body CreateTokenFormdataRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3876,6 +4966,73 @@ func NewRevokeTokenRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	operationPath := fmt.Sprintf("/token/revoke")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetUserInfoRequest constructs an http.Request for the GetUserInfo method
+func NewGetUserInfoRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/userinfo")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPostUserInfoRequestWithFormdataBody calls the generic PostUserInfo builder with application/x-www-form-urlencoded body
+func NewPostUserInfoRequestWithFormdataBody(server string, body PostUserInfoFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewPostUserInfoRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewPostUserInfoRequestWithBody constructs an http.Request for the PostUserInfo method, with any body, and a specified content type
+func NewPostUserInfoRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/userinfo")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -4297,6 +5454,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /.well-known/oauth-authorization-server (the `GetAuthorizationServerMetadata` operationId).
 	GetAuthorizationServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAuthorizationServerMetadataResponse, error)
 
+	// GetOpenIDConfigurationWithResponse OpenID Provider metadata (OpenID Connect Discovery 1.0)
+	//
+	// The same document as /.well-known/oauth-authorization-server, as OpenID Connect Discovery names it. Its endpoints are on the server's public URL (ROLEGATE_PUBLIC_URL), whatever Host or X-Forwarded-* header the request carries, and `issuer` is the `iss` of id tokens and access tokens.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+	GetOpenIDConfigurationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenIDConfigurationResponse, error)
+
 	// ListAuditEventsWithResponse The audit trail
 	//
 	// Events newest first, a page at a time; `type`, `user_id` (the account acted or acted upon) and `since`/`until` filter them. Kept ROLEGATE_AUDIT_RETENTION.
@@ -4305,6 +5471,53 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
 	ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error)
+
+	// AuthorizeWithResponse Sign a person in from a browser (OAuth 2.1 authorization endpoint)
+	//
+	// The authorization endpoint of OAuth 2.1 and OpenID Connect Core
+	// 1.0 (§3.1.2), authorization code flow only: `response_type=code`,
+	// with PKCE (RFC 7636) `code_challenge_method=S256` required of every
+	// client (`plain` is refused).
+	//
+	// An unknown `client_id`, or a `redirect_uri` not registered for the
+	// client exactly, gets an error page (400) and no redirect (RFC 6749
+	// §4.1.2.1). Every other error redirects to the `redirect_uri` with
+	// `error`, `error_description` and `state`: `invalid_request`,
+	// `unsupported_response_type`, `invalid_scope`, `login_required`
+	// (`prompt=none` without a signed-in browser),
+	// `request_not_supported` and `request_uri_not_supported` (request
+	// objects are not supported).
+	//
+	// A browser without the sign-in cookie gets the hosted sign-in page;
+	// one with it is sent back at once with a `code` and the `state`
+	// (single sign-on), unless `prompt=login` or `max_age` asks for a
+	// fresh sign-in. The code lives 60 seconds, is used once at `/token`
+	// (`grant_type=authorization_code`), and is bound to its client,
+	// `redirect_uri` and `code_challenge`. Parameters this endpoint does
+	// not know are ignored.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /authorize (the `Authorize` operationId).
+	AuthorizeWithResponse(ctx context.Context, params *AuthorizeParams, reqEditors ...RequestEditorFn) (*AuthorizeResponse, error)
+
+	// AuthorizeByFormWithBodyWithResponse The authorization endpoint, with its parameters in a form
+	//
+	// The authorization request of `GET /authorize` sent as a form, as OpenID Connect Core §3.1.2.1 allows; it is answered the same way.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /authorize (the `AuthorizeByForm` operationId).
+	AuthorizeByFormWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AuthorizeByFormResponse, error)
+
+	// AuthorizeByFormWithFormdataBodyWithResponse The authorization endpoint, with its parameters in a form
+	//
+	// The authorization request of `GET /authorize` sent as a form, as OpenID Connect Core §3.1.2.1 allows; it is answered the same way.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /authorize (the `AuthorizeByForm` operationId).
+	AuthorizeByFormWithFormdataBodyWithResponse(ctx context.Context, body AuthorizeByFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*AuthorizeByFormResponse, error)
 
 	// ListClientsWithResponse List machine clients
 	//
@@ -4502,6 +5715,40 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /identify/me/sessions/{id} (the `EndMySession` operationId).
 	EndMySessionWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*EndMySessionResponse, error)
 
+	// EndSessionWithResponse Sign the browser out (OpenID Connect RP-Initiated Logout)
+	//
+	// The end-session endpoint (OpenID Connect RP-Initiated Logout 1.0).
+	// With an `id_token_hint` that rolegate issued (an expired one will
+	// do), it ends the hint's browser session and every session started
+	// under it, so their tokens are refused at once, clears the sign-in
+	// cookie, and redirects to `post_logout_redirect_uri` with `state` if
+	// that URI is registered for the hint's client exactly (or shows a
+	// signed-out page). Without a hint it asks the person to confirm,
+	// so that no other site can sign them out.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /logout (the `EndSession` operationId).
+	EndSessionWithResponse(ctx context.Context, params *EndSessionParams, reqEditors ...RequestEditorFn) (*EndSessionResponse, error)
+
+	// EndSessionByFormWithBodyWithResponse Sign the browser out, by form
+	//
+	// The logout request of `GET /logout` as a form, and what the confirmation page posts (with its CSRF token).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /logout (the `EndSessionByForm` operationId).
+	EndSessionByFormWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EndSessionByFormResponse, error)
+
+	// EndSessionByFormWithFormdataBodyWithResponse Sign the browser out, by form
+	//
+	// The logout request of `GET /logout` as a form, and what the confirmation page posts (with its CSRF token).
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /logout (the `EndSessionByForm` operationId).
+	EndSessionByFormWithFormdataBodyWithResponse(ctx context.Context, body EndSessionByFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*EndSessionByFormResponse, error)
+
 	// ListNotesWithResponse List notes
 	//
 	// The caller's notes, newest first, a page at a time. An admin may list another user's notes with `owner_id`.
@@ -4666,6 +5913,44 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /roles/{name} (the `DeleteRole` operationId).
 	DeleteRoleWithResponse(ctx context.Context, name RoleName, reqEditors ...RequestEditorFn) (*DeleteRoleResponse, error)
 
+	// SignInWithBodyWithResponse The hosted sign-in page's form
+	//
+	// What the sign-in page of `/authorize` posts: the email and
+	// password, the page's CSRF token (bound to a cookie the page set),
+	// and the authorization request it was shown for, which is checked
+	// again. A good password sets the sign-in cookie (`HttpOnly`,
+	// `SameSite=Lax`; `Secure` and `__Host-` prefixed when the public URL
+	// is https), starts a browser session (the caller's sessions list
+	// shows it, and ending it signs the browser out), and redirects to
+	// the `redirect_uri` with a `code` and the `state`. A wrong email, a
+	// wrong password and a disabled account get the page again with one
+	// and the same message, and count against the same `x-rate-limit`
+	// budgets as `/token`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /sign-in (the `SignIn` operationId).
+	SignInWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInResponse, error)
+
+	// SignInWithFormdataBodyWithResponse The hosted sign-in page's form
+	//
+	// What the sign-in page of `/authorize` posts: the email and
+	// password, the page's CSRF token (bound to a cookie the page set),
+	// and the authorization request it was shown for, which is checked
+	// again. A good password sets the sign-in cookie (`HttpOnly`,
+	// `SameSite=Lax`; `Secure` and `__Host-` prefixed when the public URL
+	// is https), starts a browser session (the caller's sessions list
+	// shows it, and ending it signs the browser out), and redirects to
+	// the `redirect_uri` with a `code` and the `state`. A wrong email, a
+	// wrong password and a disabled account get the page again with one
+	// and the same message, and count against the same `x-rate-limit`
+	// budgets as `/token`.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /sign-in (the `SignIn` operationId).
+	SignInWithFormdataBodyWithResponse(ctx context.Context, body SignInFormdataRequestBody, reqEditors ...RequestEditorFn) (*SignInResponse, error)
+
 	// CreateTokenWithBodyWithResponse Log in, or refresh a session (OAuth2 token endpoint)
 	//
 	// The OAuth2 token endpoint (RFC 6749) with two grants:
@@ -4779,6 +6064,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /token/revoke (the `RevokeToken` operationId).
 	RevokeTokenWithFormdataBodyWithResponse(ctx context.Context, body RevokeTokenFormdataRequestBody, reqEditors ...RequestEditorFn) (*RevokeTokenResponse, error)
+
+	// GetUserInfoWithResponse Who the access token's person is (OpenID Connect UserInfo)
+	//
+	// The UserInfo endpoint (OpenID Connect Core §5.3) for the bearer token's person, with `sub` (the id token's), `email` and `email_verified`, and `roles`. A machine client's token is refused (403).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /userinfo (the `GetUserInfo` operationId).
+	GetUserInfoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetUserInfoResponse, error)
+
+	// PostUserInfoWithBodyWithResponse UserInfo, asked by POST
+	//
+	// As `GET /userinfo`; the access token goes in the Authorization header or, as RFC 6750 §2.2 allows, as `access_token` in a form body.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /userinfo (the `PostUserInfo` operationId).
+	PostUserInfoWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostUserInfoResponse, error)
+
+	// PostUserInfoWithFormdataBodyWithResponse UserInfo, asked by POST
+	//
+	// As `GET /userinfo`; the access token goes in the Authorization header or, as RFC 6750 §2.2 allows, as `access_token` in a form body.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /userinfo (the `PostUserInfo` operationId).
+	PostUserInfoWithFormdataBodyWithResponse(ctx context.Context, body PostUserInfoFormdataRequestBody, reqEditors ...RequestEditorFn) (*PostUserInfoResponse, error)
 
 	// ListUsersWithResponse List accounts
 	//
@@ -4961,6 +6273,54 @@ func (r GetAuthorizationServerMetadataResponse) ContentType() string {
 	return ""
 }
 
+// GetOpenIDConfigurationResponse200Headers the declared response headers of an HTTP 200 response for GetOpenIDConfiguration
+type GetOpenIDConfigurationResponse200Headers struct {
+	CacheControl string
+}
+
+type GetOpenIDConfigurationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuthorizationServerMetadata
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetOpenIDConfigurationResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetOpenIDConfigurationResponse) GetJSON200() *AuthorizationServerMetadata {
+	return r.JSON200
+}
+
+// GetBody returns the raw response body bytes
+func (r GetOpenIDConfigurationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetOpenIDConfigurationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetOpenIDConfigurationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetOpenIDConfigurationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListAuditEventsResponse401Headers the declared response headers of an HTTP 401 response for ListAuditEvents
 type ListAuditEventsResponse401Headers struct {
 	WWWAuthenticate string
@@ -5045,6 +6405,150 @@ func (r ListAuditEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListAuditEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AuthorizeResponse200Headers the declared response headers of an HTTP 200 response for Authorize
+type AuthorizeResponse200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// AuthorizeResponse302Headers the declared response headers of an HTTP 302 response for Authorize
+type AuthorizeResponse302Headers struct {
+	CacheControl string
+	Location     string
+}
+
+// AuthorizeResponse400Headers the declared response headers of an HTTP 400 response for Authorize
+type AuthorizeResponse400Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// AuthorizeResponse503Headers the declared response headers of an HTTP 503 response for Authorize
+type AuthorizeResponse503Headers struct {
+	RetryAfter int
+}
+
+type AuthorizeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AuthorizeResponse200Headers
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *AuthorizeResponse302Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *AuthorizeResponse400Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AuthorizeResponse503Headers
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AuthorizeResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AuthorizeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AuthorizeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AuthorizeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AuthorizeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AuthorizeByFormResponse200Headers the declared response headers of an HTTP 200 response for AuthorizeByForm
+type AuthorizeByFormResponse200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// AuthorizeByFormResponse302Headers the declared response headers of an HTTP 302 response for AuthorizeByForm
+type AuthorizeByFormResponse302Headers struct {
+	CacheControl string
+	Location     string
+}
+
+// AuthorizeByFormResponse400Headers the declared response headers of an HTTP 400 response for AuthorizeByForm
+type AuthorizeByFormResponse400Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// AuthorizeByFormResponse503Headers the declared response headers of an HTTP 503 response for AuthorizeByForm
+type AuthorizeByFormResponse503Headers struct {
+	RetryAfter int
+}
+
+type AuthorizeByFormResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AuthorizeByFormResponse200Headers
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *AuthorizeByFormResponse302Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *AuthorizeByFormResponse400Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AuthorizeByFormResponse503Headers
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AuthorizeByFormResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AuthorizeByFormResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AuthorizeByFormResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AuthorizeByFormResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AuthorizeByFormResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6715,6 +8219,150 @@ func (r EndMySessionResponse) ContentType() string {
 	return ""
 }
 
+// EndSessionResponse200Headers the declared response headers of an HTTP 200 response for EndSession
+type EndSessionResponse200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// EndSessionResponse302Headers the declared response headers of an HTTP 302 response for EndSession
+type EndSessionResponse302Headers struct {
+	CacheControl string
+	Location     string
+}
+
+// EndSessionResponse400Headers the declared response headers of an HTTP 400 response for EndSession
+type EndSessionResponse400Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// EndSessionResponse503Headers the declared response headers of an HTTP 503 response for EndSession
+type EndSessionResponse503Headers struct {
+	RetryAfter int
+}
+
+type EndSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EndSessionResponse200Headers
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *EndSessionResponse302Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *EndSessionResponse400Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EndSessionResponse503Headers
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r EndSessionResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EndSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EndSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EndSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EndSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EndSessionByFormResponse200Headers the declared response headers of an HTTP 200 response for EndSessionByForm
+type EndSessionByFormResponse200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// EndSessionByFormResponse302Headers the declared response headers of an HTTP 302 response for EndSessionByForm
+type EndSessionByFormResponse302Headers struct {
+	CacheControl string
+	Location     string
+}
+
+// EndSessionByFormResponse400Headers the declared response headers of an HTTP 400 response for EndSessionByForm
+type EndSessionByFormResponse400Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// EndSessionByFormResponse503Headers the declared response headers of an HTTP 503 response for EndSessionByForm
+type EndSessionByFormResponse503Headers struct {
+	RetryAfter int
+}
+
+type EndSessionByFormResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EndSessionByFormResponse200Headers
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *EndSessionByFormResponse302Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *EndSessionByFormResponse400Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EndSessionByFormResponse503Headers
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r EndSessionByFormResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EndSessionByFormResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EndSessionByFormResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EndSessionByFormResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EndSessionByFormResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListNotesResponse401Headers the declared response headers of an HTTP 401 response for ListNotes
 type ListNotesResponse401Headers struct {
 	WWWAuthenticate string
@@ -7912,6 +9560,85 @@ func (r DeleteRoleResponse) ContentType() string {
 	return ""
 }
 
+// SignInResponse200Headers the declared response headers of an HTTP 200 response for SignIn
+type SignInResponse200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// SignInResponse302Headers the declared response headers of an HTTP 302 response for SignIn
+type SignInResponse302Headers struct {
+	CacheControl string
+	Location     string
+}
+
+// SignInResponse400Headers the declared response headers of an HTTP 400 response for SignIn
+type SignInResponse400Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// SignInResponse429Headers the declared response headers of an HTTP 429 response for SignIn
+type SignInResponse429Headers struct {
+	RetryAfter int
+}
+
+// SignInResponse503Headers the declared response headers of an HTTP 503 response for SignIn
+type SignInResponse503Headers struct {
+	RetryAfter int
+}
+
+type SignInResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SignInResponse200Headers
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *SignInResponse302Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *SignInResponse400Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SignInResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SignInResponse503Headers
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SignInResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CreateTokenResponse200Headers the declared response headers of an HTTP 200 response for CreateToken
 type CreateTokenResponse200Headers struct {
 	CacheControl string
@@ -8132,6 +9859,158 @@ func (r RevokeTokenResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RevokeTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetUserInfoResponse200Headers the declared response headers of an HTTP 200 response for GetUserInfo
+type GetUserInfoResponse200Headers struct {
+	CacheControl string
+}
+
+// GetUserInfoResponse401Headers the declared response headers of an HTTP 401 response for GetUserInfo
+type GetUserInfoResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetUserInfoResponse403Headers the declared response headers of an HTTP 403 response for GetUserInfo
+type GetUserInfoResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+type GetUserInfoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UserInfo
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetUserInfoResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetUserInfoResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetUserInfoResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetUserInfoResponse) GetJSON200() *UserInfo {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetUserInfoResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetUserInfoResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetBody returns the raw response body bytes
+func (r GetUserInfoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetUserInfoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetUserInfoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetUserInfoResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PostUserInfoResponse200Headers the declared response headers of an HTTP 200 response for PostUserInfo
+type PostUserInfoResponse200Headers struct {
+	CacheControl string
+}
+
+// PostUserInfoResponse401Headers the declared response headers of an HTTP 401 response for PostUserInfo
+type PostUserInfoResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// PostUserInfoResponse403Headers the declared response headers of an HTTP 403 response for PostUserInfo
+type PostUserInfoResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+type PostUserInfoResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UserInfo
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PostUserInfoResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PostUserInfoResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *PostUserInfoResponse403Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostUserInfoResponse) GetJSON200() *UserInfo {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostUserInfoResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostUserInfoResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetBody returns the raw response body bytes
+func (r PostUserInfoResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostUserInfoResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostUserInfoResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostUserInfoResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8991,6 +10870,21 @@ func (c *ClientWithResponses) GetAuthorizationServerMetadataWithResponse(ctx con
 	return ParseGetAuthorizationServerMetadataResponse(rsp)
 }
 
+// GetOpenIDConfigurationWithResponse OpenID Provider metadata (OpenID Connect Discovery 1.0)
+//
+// The same document as /.well-known/oauth-authorization-server, as OpenID Connect Discovery names it. Its endpoints are on the server's public URL (ROLEGATE_PUBLIC_URL), whatever Host or X-Forwarded-* header the request carries, and `issuer` is the `iss` of id tokens and access tokens.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/openid-configuration (the `GetOpenIDConfiguration` operationId).
+func (c *ClientWithResponses) GetOpenIDConfigurationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenIDConfigurationResponse, error) {
+	rsp, err := c.GetOpenIDConfiguration(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetOpenIDConfigurationResponse(rsp)
+}
+
 // ListAuditEventsWithResponse The audit trail
 //
 // Events newest first, a page at a time; `type`, `user_id` (the account acted or acted upon) and `since`/`until` filter them. Kept ROLEGATE_AUDIT_RETENTION.
@@ -9004,6 +10898,71 @@ func (c *ClientWithResponses) ListAuditEventsWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseListAuditEventsResponse(rsp)
+}
+
+// AuthorizeWithResponse Sign a person in from a browser (OAuth 2.1 authorization endpoint)
+//
+// The authorization endpoint of OAuth 2.1 and OpenID Connect Core
+// 1.0 (§3.1.2), authorization code flow only: `response_type=code`,
+// with PKCE (RFC 7636) `code_challenge_method=S256` required of every
+// client (`plain` is refused).
+//
+// An unknown `client_id`, or a `redirect_uri` not registered for the
+// client exactly, gets an error page (400) and no redirect (RFC 6749
+// §4.1.2.1). Every other error redirects to the `redirect_uri` with
+// `error`, `error_description` and `state`: `invalid_request`,
+// `unsupported_response_type`, `invalid_scope`, `login_required`
+// (`prompt=none` without a signed-in browser),
+// `request_not_supported` and `request_uri_not_supported` (request
+// objects are not supported).
+//
+// A browser without the sign-in cookie gets the hosted sign-in page;
+// one with it is sent back at once with a `code` and the `state`
+// (single sign-on), unless `prompt=login` or `max_age` asks for a
+// fresh sign-in. The code lives 60 seconds, is used once at `/token`
+// (`grant_type=authorization_code`), and is bound to its client,
+// `redirect_uri` and `code_challenge`. Parameters this endpoint does
+// not know are ignored.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /authorize (the `Authorize` operationId).
+func (c *ClientWithResponses) AuthorizeWithResponse(ctx context.Context, params *AuthorizeParams, reqEditors ...RequestEditorFn) (*AuthorizeResponse, error) {
+	rsp, err := c.Authorize(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuthorizeResponse(rsp)
+}
+
+// AuthorizeByFormWithBodyWithResponse The authorization endpoint, with its parameters in a form
+//
+// The authorization request of `GET /authorize` sent as a form, as OpenID Connect Core §3.1.2.1 allows; it is answered the same way.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /authorize (the `AuthorizeByForm` operationId).
+func (c *ClientWithResponses) AuthorizeByFormWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AuthorizeByFormResponse, error) {
+	rsp, err := c.AuthorizeByFormWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuthorizeByFormResponse(rsp)
+}
+
+// AuthorizeByFormWithFormdataBodyWithResponse The authorization endpoint, with its parameters in a form
+//
+// The authorization request of `GET /authorize` sent as a form, as OpenID Connect Core §3.1.2.1 allows; it is answered the same way.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /authorize (the `AuthorizeByForm` operationId).
+func (c *ClientWithResponses) AuthorizeByFormWithFormdataBodyWithResponse(ctx context.Context, body AuthorizeByFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*AuthorizeByFormResponse, error) {
+	rsp, err := c.AuthorizeByFormWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAuthorizeByFormResponse(rsp)
 }
 
 // ListClientsWithResponse List machine clients
@@ -9328,6 +11287,58 @@ func (c *ClientWithResponses) EndMySessionWithResponse(ctx context.Context, id o
 	return ParseEndMySessionResponse(rsp)
 }
 
+// EndSessionWithResponse Sign the browser out (OpenID Connect RP-Initiated Logout)
+//
+// The end-session endpoint (OpenID Connect RP-Initiated Logout 1.0).
+// With an `id_token_hint` that rolegate issued (an expired one will
+// do), it ends the hint's browser session and every session started
+// under it, so their tokens are refused at once, clears the sign-in
+// cookie, and redirects to `post_logout_redirect_uri` with `state` if
+// that URI is registered for the hint's client exactly (or shows a
+// signed-out page). Without a hint it asks the person to confirm,
+// so that no other site can sign them out.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /logout (the `EndSession` operationId).
+func (c *ClientWithResponses) EndSessionWithResponse(ctx context.Context, params *EndSessionParams, reqEditors ...RequestEditorFn) (*EndSessionResponse, error) {
+	rsp, err := c.EndSession(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEndSessionResponse(rsp)
+}
+
+// EndSessionByFormWithBodyWithResponse Sign the browser out, by form
+//
+// The logout request of `GET /logout` as a form, and what the confirmation page posts (with its CSRF token).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /logout (the `EndSessionByForm` operationId).
+func (c *ClientWithResponses) EndSessionByFormWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EndSessionByFormResponse, error) {
+	rsp, err := c.EndSessionByFormWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEndSessionByFormResponse(rsp)
+}
+
+// EndSessionByFormWithFormdataBodyWithResponse Sign the browser out, by form
+//
+// The logout request of `GET /logout` as a form, and what the confirmation page posts (with its CSRF token).
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /logout (the `EndSessionByForm` operationId).
+func (c *ClientWithResponses) EndSessionByFormWithFormdataBodyWithResponse(ctx context.Context, body EndSessionByFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*EndSessionByFormResponse, error) {
+	rsp, err := c.EndSessionByFormWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEndSessionByFormResponse(rsp)
+}
+
 // ListNotesWithResponse List notes
 //
 // The caller's notes, newest first, a page at a time. An admin may list another user's notes with `owner_id`.
@@ -9594,6 +11605,56 @@ func (c *ClientWithResponses) DeleteRoleWithResponse(ctx context.Context, name R
 	return ParseDeleteRoleResponse(rsp)
 }
 
+// SignInWithBodyWithResponse The hosted sign-in page's form
+//
+// What the sign-in page of `/authorize` posts: the email and
+// password, the page's CSRF token (bound to a cookie the page set),
+// and the authorization request it was shown for, which is checked
+// again. A good password sets the sign-in cookie (`HttpOnly`,
+// `SameSite=Lax`; `Secure` and `__Host-` prefixed when the public URL
+// is https), starts a browser session (the caller's sessions list
+// shows it, and ending it signs the browser out), and redirects to
+// the `redirect_uri` with a `code` and the `state`. A wrong email, a
+// wrong password and a disabled account get the page again with one
+// and the same message, and count against the same `x-rate-limit`
+// budgets as `/token`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /sign-in (the `SignIn` operationId).
+func (c *ClientWithResponses) SignInWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInResponse, error) {
+	rsp, err := c.SignInWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInResponse(rsp)
+}
+
+// SignInWithFormdataBodyWithResponse The hosted sign-in page's form
+//
+// What the sign-in page of `/authorize` posts: the email and
+// password, the page's CSRF token (bound to a cookie the page set),
+// and the authorization request it was shown for, which is checked
+// again. A good password sets the sign-in cookie (`HttpOnly`,
+// `SameSite=Lax`; `Secure` and `__Host-` prefixed when the public URL
+// is https), starts a browser session (the caller's sessions list
+// shows it, and ending it signs the browser out), and redirects to
+// the `redirect_uri` with a `code` and the `state`. A wrong email, a
+// wrong password and a disabled account get the page again with one
+// and the same message, and count against the same `x-rate-limit`
+// budgets as `/token`.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /sign-in (the `SignIn` operationId).
+func (c *ClientWithResponses) SignInWithFormdataBodyWithResponse(ctx context.Context, body SignInFormdataRequestBody, reqEditors ...RequestEditorFn) (*SignInResponse, error) {
+	rsp, err := c.SignInWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInResponse(rsp)
+}
+
 // CreateTokenWithBodyWithResponse Log in, or refresh a session (OAuth2 token endpoint)
 //
 // The OAuth2 token endpoint (RFC 6749) with two grants:
@@ -9731,6 +11792,51 @@ func (c *ClientWithResponses) RevokeTokenWithFormdataBodyWithResponse(ctx contex
 		return nil, err
 	}
 	return ParseRevokeTokenResponse(rsp)
+}
+
+// GetUserInfoWithResponse Who the access token's person is (OpenID Connect UserInfo)
+//
+// The UserInfo endpoint (OpenID Connect Core §5.3) for the bearer token's person, with `sub` (the id token's), `email` and `email_verified`, and `roles`. A machine client's token is refused (403).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /userinfo (the `GetUserInfo` operationId).
+func (c *ClientWithResponses) GetUserInfoWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetUserInfoResponse, error) {
+	rsp, err := c.GetUserInfo(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetUserInfoResponse(rsp)
+}
+
+// PostUserInfoWithBodyWithResponse UserInfo, asked by POST
+//
+// As `GET /userinfo`; the access token goes in the Authorization header or, as RFC 6750 §2.2 allows, as `access_token` in a form body.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /userinfo (the `PostUserInfo` operationId).
+func (c *ClientWithResponses) PostUserInfoWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostUserInfoResponse, error) {
+	rsp, err := c.PostUserInfoWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostUserInfoResponse(rsp)
+}
+
+// PostUserInfoWithFormdataBodyWithResponse UserInfo, asked by POST
+//
+// As `GET /userinfo`; the access token goes in the Authorization header or, as RFC 6750 §2.2 allows, as `access_token` in a form body.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /userinfo (the `PostUserInfo` operationId).
+func (c *ClientWithResponses) PostUserInfoWithFormdataBodyWithResponse(ctx context.Context, body PostUserInfoFormdataRequestBody, reqEditors ...RequestEditorFn) (*PostUserInfoResponse, error) {
+	rsp, err := c.PostUserInfoWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostUserInfoResponse(rsp)
 }
 
 // ListUsersWithResponse List accounts
@@ -9955,6 +12061,45 @@ func ParseGetAuthorizationServerMetadataResponse(rsp *http.Response) (*GetAuthor
 	return response, nil
 }
 
+// ParseGetOpenIDConfigurationResponse parses an HTTP response from a GetOpenIDConfigurationWithResponse call
+func ParseGetOpenIDConfigurationResponse(rsp *http.Response) (*GetOpenIDConfigurationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetOpenIDConfigurationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuthorizationServerMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetOpenIDConfigurationResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListAuditEventsResponse parses an HTTP response from a ListAuditEventsWithResponse call
 func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10029,6 +12174,192 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 		response.Headers403 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListAuditEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAuthorizeResponse parses an HTTP response from a AuthorizeWithResponse call
+func ParseAuthorizeResponse(rsp *http.Response) (*AuthorizeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AuthorizeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AuthorizeResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 302:
+		var headers AuthorizeResponse302Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 400:
+		var headers AuthorizeResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 503:
+		var headers AuthorizeResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAuthorizeByFormResponse parses an HTTP response from a AuthorizeByFormWithResponse call
+func ParseAuthorizeByFormResponse(rsp *http.Response) (*AuthorizeByFormResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AuthorizeByFormResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AuthorizeByFormResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 302:
+		var headers AuthorizeByFormResponse302Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 400:
+		var headers AuthorizeByFormResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 503:
+		var headers AuthorizeByFormResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -11673,6 +14004,192 @@ func ParseEndMySessionResponse(rsp *http.Response) (*EndMySessionResponse, error
 	return response, nil
 }
 
+// ParseEndSessionResponse parses an HTTP response from a EndSessionWithResponse call
+func ParseEndSessionResponse(rsp *http.Response) (*EndSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EndSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EndSessionResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 302:
+		var headers EndSessionResponse302Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 400:
+		var headers EndSessionResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 503:
+		var headers EndSessionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEndSessionByFormResponse parses an HTTP response from a EndSessionByFormWithResponse call
+func ParseEndSessionByFormResponse(rsp *http.Response) (*EndSessionByFormResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EndSessionByFormResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EndSessionByFormResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 302:
+		var headers EndSessionByFormResponse302Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 400:
+		var headers EndSessionByFormResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 503:
+		var headers EndSessionByFormResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListNotesResponse parses an HTTP response from a ListNotesWithResponse call
 func ParseListNotesResponse(rsp *http.Response) (*ListNotesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -12813,6 +15330,109 @@ func ParseDeleteRoleResponse(rsp *http.Response) (*DeleteRoleResponse, error) {
 	return response, nil
 }
 
+// ParseSignInResponse parses an HTTP response from a SignInWithResponse call
+func ParseSignInResponse(rsp *http.Response) (*SignInResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers SignInResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 302:
+		var headers SignInResponse302Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		response.Headers302 = &headers
+	case rsp.StatusCode == 400:
+		var headers SignInResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 429:
+		var headers SignInResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SignInResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseCreateTokenResponse parses an HTTP response from a CreateTokenWithResponse call
 func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -13112,6 +15732,152 @@ func ParseRevokeTokenResponse(rsp *http.Response) (*RevokeTokenResponse, error) 
 			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetUserInfoResponse parses an HTTP response from a GetUserInfoWithResponse call
+func ParseGetUserInfoResponse(rsp *http.Response) (*GetUserInfoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetUserInfoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UserInfo
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetUserInfoResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetUserInfoResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetUserInfoResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostUserInfoResponse parses an HTTP response from a PostUserInfoWithResponse call
+func ParsePostUserInfoResponse(rsp *http.Response) (*PostUserInfoResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostUserInfoResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UserInfo
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers PostUserInfoResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers PostUserInfoResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers PostUserInfoResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
 	}
 
 	return response, nil
@@ -13928,9 +16694,18 @@ type ServerInterface interface {
 	// GetAuthorizationServerMetadata Authorization server metadata (RFC 8414)
 	// (GET /.well-known/oauth-authorization-server)
 	GetAuthorizationServerMetadata(w http.ResponseWriter, r *http.Request)
+	// GetOpenIDConfiguration OpenID Provider metadata (OpenID Connect Discovery 1.0)
+	// (GET /.well-known/openid-configuration)
+	GetOpenIDConfiguration(w http.ResponseWriter, r *http.Request)
 	// ListAuditEvents The audit trail
 	// (GET /audit-events)
 	ListAuditEvents(w http.ResponseWriter, r *http.Request, params ListAuditEventsParams)
+	// Authorize Sign a person in from a browser (OAuth 2.1 authorization endpoint)
+	// (GET /authorize)
+	Authorize(w http.ResponseWriter, r *http.Request, params AuthorizeParams)
+	// AuthorizeByForm The authorization endpoint, with its parameters in a form
+	// (POST /authorize)
+	AuthorizeByForm(w http.ResponseWriter, r *http.Request)
 	// ListClients List machine clients
 	// (GET /clients)
 	ListClients(w http.ResponseWriter, r *http.Request, params ListClientsParams)
@@ -13985,6 +16760,12 @@ type ServerInterface interface {
 	// EndMySession End one of the caller's sessions
 	// (DELETE /identify/me/sessions/{id})
 	EndMySession(w http.ResponseWriter, r *http.Request, id openapi_types.UUID)
+	// EndSession Sign the browser out (OpenID Connect RP-Initiated Logout)
+	// (GET /logout)
+	EndSession(w http.ResponseWriter, r *http.Request, params EndSessionParams)
+	// EndSessionByForm Sign the browser out, by form
+	// (POST /logout)
+	EndSessionByForm(w http.ResponseWriter, r *http.Request)
 	// ListNotes List notes
 	// (GET /notes)
 	ListNotes(w http.ResponseWriter, r *http.Request, params ListNotesParams)
@@ -14027,12 +16808,21 @@ type ServerInterface interface {
 	// DeleteRole Delete a role
 	// (DELETE /roles/{name})
 	DeleteRole(w http.ResponseWriter, r *http.Request, name RoleName)
+	// SignIn The hosted sign-in page's form
+	// (POST /sign-in)
+	SignIn(w http.ResponseWriter, r *http.Request)
 	// CreateToken Log in, or refresh a session (OAuth2 token endpoint)
 	// (POST /token)
 	CreateToken(w http.ResponseWriter, r *http.Request)
 	// RevokeToken Revoke a token, ending its session (RFC 7009)
 	// (POST /token/revoke)
 	RevokeToken(w http.ResponseWriter, r *http.Request)
+	// GetUserInfo Who the access token's person is (OpenID Connect UserInfo)
+	// (GET /userinfo)
+	GetUserInfo(w http.ResponseWriter, r *http.Request)
+	// PostUserInfo UserInfo, asked by POST
+	// (POST /userinfo)
+	PostUserInfo(w http.ResponseWriter, r *http.Request)
 	// ListUsers List accounts
 	// (GET /users)
 	ListUsers(w http.ResponseWriter, r *http.Request, params ListUsersParams)
@@ -14087,6 +16877,20 @@ func (siw *ServerInterfaceWrapper) GetAuthorizationServerMetadata(w http.Respons
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetAuthorizationServerMetadata(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetOpenIDConfiguration operation middleware
+func (siw *ServerInterfaceWrapper) GetOpenIDConfiguration(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetOpenIDConfiguration(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -14185,6 +16989,222 @@ func (siw *ServerInterfaceWrapper) ListAuditEvents(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListAuditEvents(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// Authorize operation middleware
+func (siw *ServerInterfaceWrapper) Authorize(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AuthorizeParams
+
+	// ------------- Optional query parameter "response_type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "response_type", r.URL.Query(), &params.ResponseType, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "response_type"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "response_type", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "client_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "client_id", r.URL.Query(), &params.ClientId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "client_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "client_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "redirect_uri" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "redirect_uri", r.URL.Query(), &params.RedirectUri, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "redirect_uri"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "redirect_uri", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "scope" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "scope", r.URL.Query(), &params.Scope, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "scope"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "scope", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "state", r.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "state"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "state", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "nonce" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "nonce", r.URL.Query(), &params.Nonce, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "nonce"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "nonce", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "code_challenge" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code_challenge", r.URL.Query(), &params.CodeChallenge, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "code_challenge"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "code_challenge", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "code_challenge_method" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code_challenge_method", r.URL.Query(), &params.CodeChallengeMethod, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "code_challenge_method"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "code_challenge_method", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "prompt" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "prompt", r.URL.Query(), &params.Prompt, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "prompt"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "prompt", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "max_age" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "max_age", r.URL.Query(), &params.MaxAge, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "max_age"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "max_age", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "response_mode" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "response_mode", r.URL.Query(), &params.ResponseMode, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "response_mode"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "response_mode", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "request" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "request", r.URL.Query(), &params.Request, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "request"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "request", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "request_uri" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "request_uri", r.URL.Query(), &params.RequestUri, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "request_uri"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "request_uri", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "login_hint" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "login_hint", r.URL.Query(), &params.LoginHint, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "login_hint"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "login_hint", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.Authorize(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AuthorizeByForm operation middleware
+func (siw *ServerInterfaceWrapper) AuthorizeByForm(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AuthorizeByForm(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -14631,6 +17651,92 @@ func (siw *ServerInterfaceWrapper) EndMySession(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// EndSession operation middleware
+func (siw *ServerInterfaceWrapper) EndSession(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params EndSessionParams
+
+	// ------------- Optional query parameter "id_token_hint" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "id_token_hint", r.URL.Query(), &params.IdTokenHint, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "id_token_hint"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id_token_hint", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "post_logout_redirect_uri" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "post_logout_redirect_uri", r.URL.Query(), &params.PostLogoutRedirectUri, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "post_logout_redirect_uri"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "post_logout_redirect_uri", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "state", r.URL.Query(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "state"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "state", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "client_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "client_id", r.URL.Query(), &params.ClientId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "client_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "client_id", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.EndSession(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// EndSessionByForm operation middleware
+func (siw *ServerInterfaceWrapper) EndSessionByForm(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.EndSessionByForm(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListNotes operation middleware
 func (siw *ServerInterfaceWrapper) ListNotes(w http.ResponseWriter, r *http.Request) {
 
@@ -14959,6 +18065,20 @@ func (siw *ServerInterfaceWrapper) DeleteRole(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// SignIn operation middleware
+func (siw *ServerInterfaceWrapper) SignIn(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SignIn(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // CreateToken operation middleware
 func (siw *ServerInterfaceWrapper) CreateToken(w http.ResponseWriter, r *http.Request) {
 
@@ -14978,6 +18098,34 @@ func (siw *ServerInterfaceWrapper) RevokeToken(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RevokeToken(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetUserInfo operation middleware
+func (siw *ServerInterfaceWrapper) GetUserInfo(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUserInfo(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PostUserInfo operation middleware
+func (siw *ServerInterfaceWrapper) PostUserInfo(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PostUserInfo(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -15340,6 +18488,14 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/token/revoke", wrapper.RevokeToken)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/.well-known/jwks.json", wrapper.GetJWKS)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/.well-known/oauth-authorization-server", wrapper.GetAuthorizationServerMetadata)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/.well-known/openid-configuration", wrapper.GetOpenIDConfiguration)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/authorize", wrapper.Authorize)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/authorize", wrapper.AuthorizeByForm)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/sign-in", wrapper.SignIn)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/userinfo", wrapper.GetUserInfo)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/userinfo", wrapper.PostUserInfo)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/logout", wrapper.EndSession)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/logout", wrapper.EndSessionByForm)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/docs", wrapper.GetDocsPage)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/docs/{file}", wrapper.GetDocsFile)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/openapi.json", wrapper.GetOpenAPIJSON)
@@ -15389,6 +18545,17 @@ type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type ConflictApplicationProblemPlusJSONResponse Problem
 
+type ErrorPageResponseHeaders struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+type ErrorPageTexthtmlResponse struct {
+	Body io.Reader
+
+	Headers       ErrorPageResponseHeaders
+	ContentLength int64
+}
+
 type ForbiddenResponseHeaders struct {
 	WWWAuthenticate string
 }
@@ -15400,7 +18567,36 @@ type ForbiddenApplicationProblemPlusJSONResponse struct {
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
+type PageResponseHeaders struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+type PageTexthtmlResponse struct {
+	Body io.Reader
+
+	Headers       PageResponseHeaders
+	ContentLength int64
+}
+
 type QuotaExceededApplicationProblemPlusJSONResponse Problem
+
+type RedirectResponseHeaders struct {
+	CacheControl string
+	Location     string
+}
+type RedirectResponse struct {
+	Headers RedirectResponseHeaders
+}
+
+type ThrottledPageResponseHeaders struct {
+	RetryAfter int
+}
+type ThrottledPageTexthtmlResponse struct {
+	Body io.Reader
+
+	Headers       ThrottledPageResponseHeaders
+	ContentLength int64
+}
 
 type TooLargeApplicationProblemPlusJSONResponse Problem
 
@@ -15434,6 +18630,15 @@ type UnavailableApplicationProblemPlusJSONResponse struct {
 type UnprocessableApplicationProblemPlusJSONResponse Problem
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
+
+type UserInfoResponseHeaders struct {
+	CacheControl string
+}
+type UserInfoJSONResponse struct {
+	Body UserInfo
+
+	Headers UserInfoResponseHeaders
+}
 
 type GetJWKSRequestObject struct {
 }
@@ -15481,6 +18686,35 @@ type GetAuthorizationServerMetadata200JSONResponse struct {
 }
 
 func (response GetAuthorizationServerMetadata200JSONResponse) VisitGetAuthorizationServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenIDConfigurationRequestObject struct {
+}
+
+type GetOpenIDConfigurationResponseObject interface {
+	VisitGetOpenIDConfigurationResponse(w http.ResponseWriter) error
+}
+
+type GetOpenIDConfiguration200ResponseHeaders struct {
+	CacheControl string
+}
+
+type GetOpenIDConfiguration200JSONResponse struct {
+	Body    AuthorizationServerMetadata
+	Headers GetOpenIDConfiguration200ResponseHeaders
+}
+
+func (response GetOpenIDConfiguration200JSONResponse) VisitGetOpenIDConfigurationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -15570,6 +18804,150 @@ type ListAuditEvents503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ListAuditEvents503ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeRequestObject struct {
+	Params AuthorizeParams
+}
+
+type AuthorizeResponseObject interface {
+	VisitAuthorizeResponse(w http.ResponseWriter) error
+}
+
+type Authorize200TexthtmlResponse struct{ PageTexthtmlResponse }
+
+func (response Authorize200TexthtmlResponse) VisitAuthorizeResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type Authorize302Response = RedirectResponse
+
+func (response Authorize302Response) VisitAuthorizeResponse(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type Authorize400TexthtmlResponse struct{ ErrorPageTexthtmlResponse }
+
+func (response Authorize400TexthtmlResponse) VisitAuthorizeResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type Authorize503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Authorize503ApplicationProblemPlusJSONResponse) VisitAuthorizeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthorizeByFormRequestObject struct {
+	Body *AuthorizeByFormFormdataRequestBody
+}
+
+type AuthorizeByFormResponseObject interface {
+	VisitAuthorizeByFormResponse(w http.ResponseWriter) error
+}
+
+type AuthorizeByForm200TexthtmlResponse struct{ PageTexthtmlResponse }
+
+func (response AuthorizeByForm200TexthtmlResponse) VisitAuthorizeByFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type AuthorizeByForm302Response = RedirectResponse
+
+func (response AuthorizeByForm302Response) VisitAuthorizeByFormResponse(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type AuthorizeByForm400TexthtmlResponse struct{ ErrorPageTexthtmlResponse }
+
+func (response AuthorizeByForm400TexthtmlResponse) VisitAuthorizeByFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type AuthorizeByForm503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AuthorizeByForm503ApplicationProblemPlusJSONResponse) VisitAuthorizeByFormResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -17489,6 +20867,150 @@ func (response EndMySession503ApplicationProblemPlusJSONResponse) VisitEndMySess
 	return err
 }
 
+type EndSessionRequestObject struct {
+	Params EndSessionParams
+}
+
+type EndSessionResponseObject interface {
+	VisitEndSessionResponse(w http.ResponseWriter) error
+}
+
+type EndSession200TexthtmlResponse struct{ PageTexthtmlResponse }
+
+func (response EndSession200TexthtmlResponse) VisitEndSessionResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type EndSession302Response = RedirectResponse
+
+func (response EndSession302Response) VisitEndSessionResponse(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type EndSession400TexthtmlResponse struct{ ErrorPageTexthtmlResponse }
+
+func (response EndSession400TexthtmlResponse) VisitEndSessionResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type EndSession503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response EndSession503ApplicationProblemPlusJSONResponse) VisitEndSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EndSessionByFormRequestObject struct {
+	Body *EndSessionByFormFormdataRequestBody
+}
+
+type EndSessionByFormResponseObject interface {
+	VisitEndSessionByFormResponse(w http.ResponseWriter) error
+}
+
+type EndSessionByForm200TexthtmlResponse struct{ PageTexthtmlResponse }
+
+func (response EndSessionByForm200TexthtmlResponse) VisitEndSessionByFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type EndSessionByForm302Response = RedirectResponse
+
+func (response EndSessionByForm302Response) VisitEndSessionByFormResponse(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type EndSessionByForm400TexthtmlResponse struct{ ErrorPageTexthtmlResponse }
+
+func (response EndSessionByForm400TexthtmlResponse) VisitEndSessionByFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type EndSessionByForm503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response EndSessionByForm503ApplicationProblemPlusJSONResponse) VisitEndSessionByFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListNotesRequestObject struct {
 	Params ListNotesParams
 }
@@ -18752,6 +22274,96 @@ func (response DeleteRole503ApplicationProblemPlusJSONResponse) VisitDeleteRoleR
 	return err
 }
 
+type SignInRequestObject struct {
+	Body *SignInFormdataRequestBody
+}
+
+type SignInResponseObject interface {
+	VisitSignInResponse(w http.ResponseWriter) error
+}
+
+type SignIn200TexthtmlResponse struct{ PageTexthtmlResponse }
+
+func (response SignIn200TexthtmlResponse) VisitSignInResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type SignIn302Response = RedirectResponse
+
+func (response SignIn302Response) VisitSignInResponse(w http.ResponseWriter) error {
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
+	w.WriteHeader(302)
+	return nil
+}
+
+type SignIn400TexthtmlResponse struct{ ErrorPageTexthtmlResponse }
+
+func (response SignIn400TexthtmlResponse) VisitSignInResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type SignIn429TexthtmlResponse struct{ ThrottledPageTexthtmlResponse }
+
+func (response SignIn429TexthtmlResponse) VisitSignInResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type SignIn503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SignIn503ApplicationProblemPlusJSONResponse) VisitSignInResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateTokenRequestObject struct {
 	Body *CreateTokenFormdataRequestBody
 }
@@ -19010,6 +22622,119 @@ func (response RevokeToken503ApplicationProblemPlusJSONResponse) VisitRevokeToke
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserInfoRequestObject struct {
+}
+
+type GetUserInfoResponseObject interface {
+	VisitGetUserInfoResponse(w http.ResponseWriter) error
+}
+
+type GetUserInfo200JSONResponse struct{ UserInfoJSONResponse }
+
+func (response GetUserInfo200JSONResponse) VisitGetUserInfoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserInfo401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserInfo401ApplicationProblemPlusJSONResponse) VisitGetUserInfoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserInfo403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserInfo403ApplicationProblemPlusJSONResponse) VisitGetUserInfoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostUserInfoRequestObject struct {
+	Body *PostUserInfoFormdataRequestBody
+}
+
+type PostUserInfoResponseObject interface {
+	VisitPostUserInfoResponse(w http.ResponseWriter) error
+}
+
+type PostUserInfo200JSONResponse struct{ UserInfoJSONResponse }
+
+func (response PostUserInfo200JSONResponse) VisitPostUserInfoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostUserInfo401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PostUserInfo401ApplicationProblemPlusJSONResponse) VisitPostUserInfoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostUserInfo403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PostUserInfo403ApplicationProblemPlusJSONResponse) VisitPostUserInfoResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -19971,9 +23696,18 @@ type StrictServerInterface interface {
 	// GetAuthorizationServerMetadata Authorization server metadata (RFC 8414)
 	// (GET /.well-known/oauth-authorization-server)
 	GetAuthorizationServerMetadata(ctx context.Context, request GetAuthorizationServerMetadataRequestObject) (GetAuthorizationServerMetadataResponseObject, error)
+	// GetOpenIDConfiguration OpenID Provider metadata (OpenID Connect Discovery 1.0)
+	// (GET /.well-known/openid-configuration)
+	GetOpenIDConfiguration(ctx context.Context, request GetOpenIDConfigurationRequestObject) (GetOpenIDConfigurationResponseObject, error)
 	// ListAuditEvents The audit trail
 	// (GET /audit-events)
 	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
+	// Authorize Sign a person in from a browser (OAuth 2.1 authorization endpoint)
+	// (GET /authorize)
+	Authorize(ctx context.Context, request AuthorizeRequestObject) (AuthorizeResponseObject, error)
+	// AuthorizeByForm The authorization endpoint, with its parameters in a form
+	// (POST /authorize)
+	AuthorizeByForm(ctx context.Context, request AuthorizeByFormRequestObject) (AuthorizeByFormResponseObject, error)
 	// ListClients List machine clients
 	// (GET /clients)
 	ListClients(ctx context.Context, request ListClientsRequestObject) (ListClientsResponseObject, error)
@@ -20028,6 +23762,12 @@ type StrictServerInterface interface {
 	// EndMySession End one of the caller's sessions
 	// (DELETE /identify/me/sessions/{id})
 	EndMySession(ctx context.Context, request EndMySessionRequestObject) (EndMySessionResponseObject, error)
+	// EndSession Sign the browser out (OpenID Connect RP-Initiated Logout)
+	// (GET /logout)
+	EndSession(ctx context.Context, request EndSessionRequestObject) (EndSessionResponseObject, error)
+	// EndSessionByForm Sign the browser out, by form
+	// (POST /logout)
+	EndSessionByForm(ctx context.Context, request EndSessionByFormRequestObject) (EndSessionByFormResponseObject, error)
 	// ListNotes List notes
 	// (GET /notes)
 	ListNotes(ctx context.Context, request ListNotesRequestObject) (ListNotesResponseObject, error)
@@ -20070,12 +23810,21 @@ type StrictServerInterface interface {
 	// DeleteRole Delete a role
 	// (DELETE /roles/{name})
 	DeleteRole(ctx context.Context, request DeleteRoleRequestObject) (DeleteRoleResponseObject, error)
+	// SignIn The hosted sign-in page's form
+	// (POST /sign-in)
+	SignIn(ctx context.Context, request SignInRequestObject) (SignInResponseObject, error)
 	// CreateToken Log in, or refresh a session (OAuth2 token endpoint)
 	// (POST /token)
 	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
 	// RevokeToken Revoke a token, ending its session (RFC 7009)
 	// (POST /token/revoke)
 	RevokeToken(ctx context.Context, request RevokeTokenRequestObject) (RevokeTokenResponseObject, error)
+	// GetUserInfo Who the access token's person is (OpenID Connect UserInfo)
+	// (GET /userinfo)
+	GetUserInfo(ctx context.Context, request GetUserInfoRequestObject) (GetUserInfoResponseObject, error)
+	// PostUserInfo UserInfo, asked by POST
+	// (POST /userinfo)
+	PostUserInfo(ctx context.Context, request PostUserInfoRequestObject) (PostUserInfoResponseObject, error)
 	// ListUsers List accounts
 	// (GET /users)
 	ListUsers(ctx context.Context, request ListUsersRequestObject) (ListUsersResponseObject, error)
@@ -20189,6 +23938,30 @@ func (sh *strictHandler) GetAuthorizationServerMetadata(w http.ResponseWriter, r
 	}
 }
 
+// GetOpenIDConfiguration operation middleware
+func (sh *strictHandler) GetOpenIDConfiguration(w http.ResponseWriter, r *http.Request) {
+	var request GetOpenIDConfigurationRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetOpenIDConfiguration(ctx, request.(GetOpenIDConfigurationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetOpenIDConfiguration")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetOpenIDConfigurationResponseObject); ok {
+		if err := validResponse.VisitGetOpenIDConfigurationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListAuditEvents operation middleware
 func (sh *strictHandler) ListAuditEvents(w http.ResponseWriter, r *http.Request, params ListAuditEventsParams) {
 	var request ListAuditEventsRequestObject
@@ -20208,6 +23981,67 @@ func (sh *strictHandler) ListAuditEvents(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
 		if err := validResponse.VisitListAuditEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// Authorize operation middleware
+func (sh *strictHandler) Authorize(w http.ResponseWriter, r *http.Request, params AuthorizeParams) {
+	var request AuthorizeRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.Authorize(ctx, request.(AuthorizeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Authorize")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AuthorizeResponseObject); ok {
+		if err := validResponse.VisitAuthorizeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AuthorizeByForm operation middleware
+func (sh *strictHandler) AuthorizeByForm(w http.ResponseWriter, r *http.Request) {
+	var request AuthorizeByFormRequestObject
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body AuthorizeByFormFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AuthorizeByForm(ctx, request.(AuthorizeByFormRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AuthorizeByForm")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AuthorizeByFormResponseObject); ok {
+		if err := validResponse.VisitAuthorizeByFormResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -20700,6 +24534,67 @@ func (sh *strictHandler) EndMySession(w http.ResponseWriter, r *http.Request, id
 	}
 }
 
+// EndSession operation middleware
+func (sh *strictHandler) EndSession(w http.ResponseWriter, r *http.Request, params EndSessionParams) {
+	var request EndSessionRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.EndSession(ctx, request.(EndSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EndSession")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(EndSessionResponseObject); ok {
+		if err := validResponse.VisitEndSessionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// EndSessionByForm operation middleware
+func (sh *strictHandler) EndSessionByForm(w http.ResponseWriter, r *http.Request) {
+	var request EndSessionByFormRequestObject
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body EndSessionByFormFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.EndSessionByForm(ctx, request.(EndSessionByFormRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EndSessionByForm")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(EndSessionByFormResponseObject); ok {
+		if err := validResponse.VisitEndSessionByFormResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListNotes operation middleware
 func (sh *strictHandler) ListNotes(w http.ResponseWriter, r *http.Request, params ListNotesParams) {
 	var request ListNotesRequestObject
@@ -21071,6 +24966,41 @@ func (sh *strictHandler) DeleteRole(w http.ResponseWriter, r *http.Request, name
 	}
 }
 
+// SignIn operation middleware
+func (sh *strictHandler) SignIn(w http.ResponseWriter, r *http.Request) {
+	var request SignInRequestObject
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body SignInFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SignIn(ctx, request.(SignInRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SignIn")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SignInResponseObject); ok {
+		if err := validResponse.VisitSignInResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // CreateToken operation middleware
 func (sh *strictHandler) CreateToken(w http.ResponseWriter, r *http.Request) {
 	var request CreateTokenRequestObject
@@ -21134,6 +25064,65 @@ func (sh *strictHandler) RevokeToken(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RevokeTokenResponseObject); ok {
 		if err := validResponse.VisitRevokeTokenResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetUserInfo operation middleware
+func (sh *strictHandler) GetUserInfo(w http.ResponseWriter, r *http.Request) {
+	var request GetUserInfoRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUserInfo(ctx, request.(GetUserInfoRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUserInfo")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUserInfoResponseObject); ok {
+		if err := validResponse.VisitGetUserInfoResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PostUserInfo operation middleware
+func (sh *strictHandler) PostUserInfo(w http.ResponseWriter, r *http.Request) {
+	var request PostUserInfoRequestObject
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body PostUserInfoFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PostUserInfo(ctx, request.(PostUserInfoRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PostUserInfo")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PostUserInfoResponseObject); ok {
+		if err := validResponse.VisitPostUserInfoResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

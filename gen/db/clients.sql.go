@@ -13,20 +13,31 @@ import (
 
 const createClient = `-- name: CreateClient :one
 
-INSERT INTO clients (client_id, name, secret_hash)
-VALUES ($1, $2, $3)
+INSERT INTO clients (client_id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris)
+VALUES ($1, $2, $3, $4,
+        $5::text[], $6::text[])
 RETURNING id
 `
 
 type CreateClientParams struct {
-	ClientID   string
-	Name       string
-	SecretHash []byte
+	ClientID               string
+	Name                   string
+	SecretHash             []byte
+	Public                 bool
+	RedirectUris           []string
+	PostLogoutRedirectUris []string
 }
 
 // Queries of the clients tag (handlers/clients.go): machine clients.
 func (q *Queries) CreateClient(ctx context.Context, arg CreateClientParams) (int64, error) {
-	row := q.db.QueryRow(ctx, createClient, arg.ClientID, arg.Name, arg.SecretHash)
+	row := q.db.QueryRow(ctx, createClient,
+		arg.ClientID,
+		arg.Name,
+		arg.SecretHash,
+		arg.Public,
+		arg.RedirectUris,
+		arg.PostLogoutRedirectUris,
+	)
 	var id int64
 	err := row.Scan(&id)
 	return id, err
@@ -46,6 +57,7 @@ func (q *Queries) DeleteClient(ctx context.Context, clientID string) (int64, err
 
 const getClient = `-- name: GetClient :one
 SELECT c.id, c.client_id, c.name, c.secret_hash, c.token_version, c.created_at, c.updated_at,
+       c.public, c.redirect_uris, c.post_logout_redirect_uris,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM client_roles cr JOIN roles r ON r.id = cr.role_id
                  WHERE cr.client_id = c.id), '{}')::text[] AS roles
@@ -54,14 +66,17 @@ WHERE c.client_id = $1
 `
 
 type GetClientRow struct {
-	ID           int64
-	ClientID     string
-	Name         string
-	SecretHash   []byte
-	TokenVersion int64
-	CreatedAt    pgtype.Timestamptz
-	UpdatedAt    pgtype.Timestamptz
-	Roles        []string
+	ID                     int64
+	ClientID               string
+	Name                   string
+	SecretHash             []byte
+	TokenVersion           int64
+	CreatedAt              pgtype.Timestamptz
+	UpdatedAt              pgtype.Timestamptz
+	Public                 bool
+	RedirectUris           []string
+	PostLogoutRedirectUris []string
+	Roles                  []string
 }
 
 // GetClient returns a client with the sorted names of its roles.
@@ -76,6 +91,9 @@ func (q *Queries) GetClient(ctx context.Context, clientID string) (GetClientRow,
 		&i.TokenVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Public,
+		&i.RedirectUris,
+		&i.PostLogoutRedirectUris,
 		&i.Roles,
 	)
 	return i, err
@@ -100,6 +118,7 @@ func (q *Queries) GrantClientRoles(ctx context.Context, arg GrantClientRolesPara
 
 const listClients = `-- name: ListClients :many
 SELECT c.id, c.client_id, c.name, c.created_at, c.updated_at,
+       c.public, c.redirect_uris, c.post_logout_redirect_uris,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM client_roles cr JOIN roles r ON r.id = cr.role_id
                  WHERE cr.client_id = c.id), '{}')::text[] AS roles
@@ -115,12 +134,15 @@ type ListClientsParams struct {
 }
 
 type ListClientsRow struct {
-	ID        int64
-	ClientID  string
-	Name      string
-	CreatedAt pgtype.Timestamptz
-	UpdatedAt pgtype.Timestamptz
-	Roles     []string
+	ID                     int64
+	ClientID               string
+	Name                   string
+	CreatedAt              pgtype.Timestamptz
+	UpdatedAt              pgtype.Timestamptz
+	Public                 bool
+	RedirectUris           []string
+	PostLogoutRedirectUris []string
+	Roles                  []string
 }
 
 // ListClients returns a page of clients in id order after after_id (0 for
@@ -140,6 +162,9 @@ func (q *Queries) ListClients(ctx context.Context, arg ListClientsParams) ([]Lis
 			&i.Name,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Public,
+			&i.RedirectUris,
+			&i.PostLogoutRedirectUris,
 			&i.Roles,
 		); err != nil {
 			return nil, err
@@ -154,7 +179,7 @@ func (q *Queries) ListClients(ctx context.Context, arg ListClientsParams) ([]Lis
 
 const setClientSecret = `-- name: SetClientSecret :one
 UPDATE clients SET secret_hash = $1, token_version = token_version + 1, updated_at = now()
-WHERE client_id = $2
+WHERE client_id = $2 AND NOT public
 RETURNING token_version
 `
 

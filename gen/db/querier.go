@@ -24,6 +24,8 @@ type Querier interface {
 	// is read through user_roles_role_user_idx, never by a scan of the users.
 	// Each holder's account is a lookup by id.
 	CountEnabledHolders(ctx context.Context, roleID int64) (int64, error)
+	// Queries of the authorization endpoint (package authorize): one-use codes.
+	CreateAuthorizationCode(ctx context.Context, arg CreateAuthorizationCodeParams) error
 	// Queries of the clients tag (handlers/clients.go): machine clients.
 	CreateClient(ctx context.Context, arg CreateClientParams) (int64, error)
 	CreateDocument(ctx context.Context, arg CreateDocumentParams) (Document, error)
@@ -32,6 +34,9 @@ type Querier interface {
 	CreateRole(ctx context.Context, name string) (Role, error)
 	// Queries of sessions (package sessions): logins, their refresh tokens, and
 	// the revocation log that replicas follow.
+	// CreateSession starts a session: of tokens (parent_id and client_id set
+	// when a client's code exchange starts it under a browser session), or a
+	// browser's (cookie_hash set).
 	CreateSession(ctx context.Context, arg CreateSessionParams) (string, error)
 	CreateSigningKey(ctx context.Context, arg CreateSigningKeyParams) error
 	// CreateUser stores email as typed and canonical_email, its canonical form
@@ -46,6 +51,9 @@ type Querier interface {
 	DeleteDocument(ctx context.Context, arg DeleteDocumentParams) (string, error)
 	DeleteNote(ctx context.Context, arg DeleteNoteParams) (int64, error)
 	DeleteOldAuditEvents(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	// DeleteOldAuthorizationCodes drops codes that expired before before: a
+	// used one presented again after that is only unknown.
+	DeleteOldAuthorizationCodes(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// DeleteOldRateLimits drops keys whose window and block are both over.
 	DeleteOldRateLimits(ctx context.Context, arg DeleteOldRateLimitsParams) (int64, error)
 	// DeleteOldRevocations drops revocations no token they concern outlived.
@@ -56,8 +64,12 @@ type Querier interface {
 	// DeleteUser deletes a user; its roles and notes go with it (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, id int64) (int64, error)
 	DeleteUserRoles(ctx context.Context, userID int64) error
-	// EndSession ends a live session and returns its user.
-	EndSession(ctx context.Context, arg EndSessionParams) (int64, error)
+	// EndClientSessions ends every live session of tokens issued to a client
+	// (the client is being deleted) and returns their ids.
+	EndClientSessions(ctx context.Context, arg EndClientSessionsParams) ([]string, error)
+	// EndSession ends a live session and the live sessions started under it
+	// (a browser session's), and returns their ids.
+	EndSession(ctx context.Context, arg EndSessionParams) ([]string, error)
 	// EndUserSession ends one live session of user_id; no row when it is not
 	// one.
 	EndUserSession(ctx context.Context, arg EndUserSessionParams) ([]string, error)
@@ -66,6 +78,13 @@ type Querier interface {
 	EndUserSessions(ctx context.Context, arg EndUserSessionsParams) ([]string, error)
 	// EnsureRoles creates the named roles that do not exist yet.
 	EnsureRoles(ctx context.Context, names []string) error
+	// GetAuthorizationCode returns a code, locked until the transaction ends,
+	// so that two exchanges of one code take turns and the second sees the
+	// first's use.
+	GetAuthorizationCode(ctx context.Context, hash []byte) (AuthorizationCode, error)
+	// GetBrowserSession returns the live browser session of a sign-in cookie,
+	// with its account.
+	GetBrowserSession(ctx context.Context, cookieHash []byte) (GetBrowserSessionRow, error)
 	// GetClient returns a client with the sorted names of its roles.
 	GetClient(ctx context.Context, clientID string) (GetClientRow, error)
 	// GetDocument returns a document if the caller owns it or may see every document.
@@ -217,6 +236,10 @@ type Querier interface {
 	SetUserDisabled(ctx context.Context, arg SetUserDisabledParams) (int64, error)
 	// SumDocumentBytes returns the bytes a user's documents take.
 	SumDocumentBytes(ctx context.Context, ownerID int64) (int64, error)
+	// TouchBrowserSession records a use of a browser session (a sign-in it
+	// answered without the password), and when the password was entered
+	// again for it.
+	TouchBrowserSession(ctx context.Context, arg TouchBrowserSessionParams) error
 	TouchSession(ctx context.Context, arg TouchSessionParams) error
 	// TouchUser marks a user as changed now, locking its row until the
 	// transaction ends.
@@ -226,6 +249,7 @@ type Querier interface {
 	// UpdatePasswordHash replaces a user's password hash if it is still old_hash,
 	// so that a concurrent password change is never overwritten.
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error)
+	UseAuthorizationCode(ctx context.Context, arg UseAuthorizationCodeParams) error
 	UseRefreshToken(ctx context.Context, arg UseRefreshTokenParams) error
 }
 

@@ -43,8 +43,10 @@ func (q *Queries) CreateRefreshToken(ctx context.Context, arg CreateRefreshToken
 
 const createSession = `-- name: CreateSession :one
 
-INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr, scope)
-VALUES ($1, $2, $2, $3, $4, $5, $6::text[])
+INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr, scope,
+                      client_id, parent_id, auth_time, cookie_hash)
+VALUES ($1, $2, $2, $3, $4, $5, $6::text[],
+        $7, $8, $9, $10)
 RETURNING id
 `
 
@@ -55,10 +57,17 @@ type CreateSessionParams struct {
 	UserAgent  string
 	ClientAddr string
 	Scope      []string
+	ClientID   *string
+	ParentID   *string
+	AuthTime   pgtype.Timestamptz
+	CookieHash []byte
 }
 
 // Queries of sessions (package sessions): logins, their refresh tokens, and
 // the revocation log that replicas follow.
+// CreateSession starts a session: of tokens (parent_id and client_id set
+// when a client's code exchange starts it under a browser session), or a
+// browser's (cookie_hash set).
 func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (string, error) {
 	row := q.db.QueryRow(ctx, createSession,
 		arg.UserID,
@@ -67,6 +76,10 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (s
 		arg.UserAgent,
 		arg.ClientAddr,
 		arg.Scope,
+		arg.ClientID,
+		arg.ParentID,
+		arg.AuthTime,
+		arg.CookieHash,
 	)
 	var id string
 	err := row.Scan(&id)
@@ -107,10 +120,43 @@ func (q *Queries) DeleteOldRevocations(ctx context.Context, before pgtype.Timest
 	return result.RowsAffected(), nil
 }
 
-const endSession = `-- name: EndSession :one
+const endClientSessions = `-- name: EndClientSessions :many
 UPDATE sessions SET ended_at = $1
-WHERE id = $2 AND ended_at IS NULL
-RETURNING user_id
+WHERE client_id = $2 AND ended_at IS NULL
+RETURNING id
+`
+
+type EndClientSessionsParams struct {
+	EndedAt  pgtype.Timestamptz
+	ClientID *string
+}
+
+// EndClientSessions ends every live session of tokens issued to a client
+// (the client is being deleted) and returns their ids.
+func (q *Queries) EndClientSessions(ctx context.Context, arg EndClientSessionsParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, endClientSessions, arg.EndedAt, arg.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const endSession = `-- name: EndSession :many
+UPDATE sessions SET ended_at = $1
+WHERE (id = $2 OR parent_id = $2) AND ended_at IS NULL
+RETURNING id
 `
 
 type EndSessionParams struct {
@@ -118,17 +164,31 @@ type EndSessionParams struct {
 	ID      string
 }
 
-// EndSession ends a live session and returns its user.
-func (q *Queries) EndSession(ctx context.Context, arg EndSessionParams) (int64, error) {
-	row := q.db.QueryRow(ctx, endSession, arg.EndedAt, arg.ID)
-	var user_id int64
-	err := row.Scan(&user_id)
-	return user_id, err
+// EndSession ends a live session and the live sessions started under it
+// (a browser session's), and returns their ids.
+func (q *Queries) EndSession(ctx context.Context, arg EndSessionParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, endSession, arg.EndedAt, arg.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const endUserSession = `-- name: EndUserSession :many
 UPDATE sessions SET ended_at = $1
-WHERE id = $2 AND user_id = $3 AND ended_at IS NULL
+WHERE (id = $2 OR parent_id = $2) AND user_id = $3 AND ended_at IS NULL
 RETURNING id
 `
 
@@ -195,8 +255,43 @@ func (q *Queries) EndUserSessions(ctx context.Context, arg EndUserSessionsParams
 	return items, nil
 }
 
+const getBrowserSession = `-- name: GetBrowserSession :one
+SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, coalesce(s.auth_time, s.created_at)::timestamptz AS auth_time,
+       u.disabled
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+WHERE s.cookie_hash = $1 AND s.ended_at IS NULL
+`
+
+type GetBrowserSessionRow struct {
+	ID         string
+	UserID     int64
+	CreatedAt  pgtype.Timestamptz
+	LastUsedAt pgtype.Timestamptz
+	ExpiresAt  pgtype.Timestamptz
+	AuthTime   pgtype.Timestamptz
+	Disabled   bool
+}
+
+// GetBrowserSession returns the live browser session of a sign-in cookie,
+// with its account.
+func (q *Queries) GetBrowserSession(ctx context.Context, cookieHash []byte) (GetBrowserSessionRow, error) {
+	row := q.db.QueryRow(ctx, getBrowserSession, cookieHash)
+	var i GetBrowserSessionRow
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+		&i.ExpiresAt,
+		&i.AuthTime,
+		&i.Disabled,
+	)
+	return i, err
+}
+
 const getRefreshToken = `-- name: GetRefreshToken :one
-SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at, s.scope
+SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at, s.scope, s.client_id
 FROM refresh_tokens t
 JOIN sessions s ON s.id = t.session_id
 WHERE t.hash = $1
@@ -211,6 +306,7 @@ type GetRefreshTokenRow struct {
 	ExpiresAt  pgtype.Timestamptz
 	EndedAt    pgtype.Timestamptz
 	Scope      []string
+	ClientID   *string
 }
 
 // GetRefreshToken returns a refresh token with its session, locking both
@@ -227,6 +323,7 @@ func (q *Queries) GetRefreshToken(ctx context.Context, hash []byte) (GetRefreshT
 		&i.ExpiresAt,
 		&i.EndedAt,
 		&i.Scope,
+		&i.ClientID,
 	)
 	return i, err
 }
@@ -512,6 +609,25 @@ func (q *Queries) RevokeRoleHolders(ctx context.Context, arg RevokeRoleHoldersPa
 	var seq int64
 	err := row.Scan(&seq)
 	return seq, err
+}
+
+const touchBrowserSession = `-- name: TouchBrowserSession :exec
+UPDATE sessions SET last_used_at = $1, auth_time = coalesce($2, auth_time)
+WHERE id = $3
+`
+
+type TouchBrowserSessionParams struct {
+	Now      pgtype.Timestamptz
+	AuthTime pgtype.Timestamptz
+	ID       string
+}
+
+// TouchBrowserSession records a use of a browser session (a sign-in it
+// answered without the password), and when the password was entered
+// again for it.
+func (q *Queries) TouchBrowserSession(ctx context.Context, arg TouchBrowserSessionParams) error {
+	_, err := q.db.Exec(ctx, touchBrowserSession, arg.Now, arg.AuthTime, arg.ID)
+	return err
 }
 
 const touchSession = `-- name: TouchSession :exec

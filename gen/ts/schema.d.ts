@@ -128,6 +128,155 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/openid-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OpenID Provider metadata (OpenID Connect Discovery 1.0)
+         * @description The same document as /.well-known/oauth-authorization-server, as OpenID Connect Discovery names it. Its endpoints are on the server's public URL (ROLEGATE_PUBLIC_URL), whatever Host or X-Forwarded-* header the request carries, and `issuer` is the `iss` of id tokens and access tokens.
+         */
+        get: operations["getOpenIDConfiguration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign a person in from a browser (OAuth 2.1 authorization endpoint)
+         * @description The authorization endpoint of OAuth 2.1 and OpenID Connect Core
+         *     1.0 (§3.1.2), authorization code flow only: `response_type=code`,
+         *     with PKCE (RFC 7636) `code_challenge_method=S256` required of every
+         *     client (`plain` is refused).
+         *
+         *     An unknown `client_id`, or a `redirect_uri` not registered for the
+         *     client exactly, gets an error page (400) and no redirect (RFC 6749
+         *     §4.1.2.1). Every other error redirects to the `redirect_uri` with
+         *     `error`, `error_description` and `state`: `invalid_request`,
+         *     `unsupported_response_type`, `invalid_scope`, `login_required`
+         *     (`prompt=none` without a signed-in browser),
+         *     `request_not_supported` and `request_uri_not_supported` (request
+         *     objects are not supported).
+         *
+         *     A browser without the sign-in cookie gets the hosted sign-in page;
+         *     one with it is sent back at once with a `code` and the `state`
+         *     (single sign-on), unless `prompt=login` or `max_age` asks for a
+         *     fresh sign-in. The code lives 60 seconds, is used once at `/token`
+         *     (`grant_type=authorization_code`), and is bound to its client,
+         *     `redirect_uri` and `code_challenge`. Parameters this endpoint does
+         *     not know are ignored.
+         */
+        get: operations["authorize"];
+        put?: never;
+        /**
+         * The authorization endpoint, with its parameters in a form
+         * @description The authorization request of `GET /authorize` sent as a form, as OpenID Connect Core §3.1.2.1 allows; it is answered the same way.
+         */
+        post: operations["authorizeByForm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sign-in": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The hosted sign-in page's form
+         * @description What the sign-in page of `/authorize` posts: the email and
+         *     password, the page's CSRF token (bound to a cookie the page set),
+         *     and the authorization request it was shown for, which is checked
+         *     again. A good password sets the sign-in cookie (`HttpOnly`,
+         *     `SameSite=Lax`; `Secure` and `__Host-` prefixed when the public URL
+         *     is https), starts a browser session (the caller's sessions list
+         *     shows it, and ending it signs the browser out), and redirects to
+         *     the `redirect_uri` with a `code` and the `state`. A wrong email, a
+         *     wrong password and a disabled account get the page again with one
+         *     and the same message, and count against the same `x-rate-limit`
+         *     budgets as `/token`.
+         */
+        post: operations["signIn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/userinfo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the access token's person is (OpenID Connect UserInfo)
+         * @description The UserInfo endpoint (OpenID Connect Core §5.3) for the bearer token's person, with `sub` (the id token's), `email` and `email_verified`, and `roles`. A machine client's token is refused (403).
+         */
+        get: operations["getUserInfo"];
+        put?: never;
+        /**
+         * UserInfo, asked by POST
+         * @description As `GET /userinfo`; the access token goes in the Authorization header or, as RFC 6750 §2.2 allows, as `access_token` in a form body.
+         */
+        post: operations["postUserInfo"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign the browser out (OpenID Connect RP-Initiated Logout)
+         * @description The end-session endpoint (OpenID Connect RP-Initiated Logout 1.0).
+         *     With an `id_token_hint` that rolegate issued (an expired one will
+         *     do), it ends the hint's browser session and every session started
+         *     under it, so their tokens are refused at once, clears the sign-in
+         *     cookie, and redirects to `post_logout_redirect_uri` with `state` if
+         *     that URI is registered for the hint's client exactly (or shows a
+         *     signed-out page). Without a hint it asks the person to confirm,
+         *     so that no other site can sign them out.
+         */
+        get: operations["endSession"];
+        put?: never;
+        /**
+         * Sign the browser out, by form
+         * @description The logout request of `GET /logout` as a form, and what the confirmation page posts (with its CSRF token).
+         */
+        post: operations["endSessionByForm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs": {
         parameters: {
             query?: never;
@@ -797,6 +946,63 @@ export interface components {
         RoleName: string;
         /** @example reports/2026-q3.pdf */
         DocumentSrc: string;
+        /** @description The parameters of `GET /authorize` (see there), every one optional here so that the endpoint answers a missing one in OAuth's way. */
+        AuthorizationRequest: {
+            response_type?: string;
+            client_id?: string;
+            redirect_uri?: string;
+            scope?: string;
+            state?: string;
+            nonce?: string;
+            code_challenge?: string;
+            code_challenge_method?: string;
+            prompt?: string;
+            max_age?: string;
+            response_mode?: string;
+            request?: string;
+            request_uri?: string;
+            login_hint?: string;
+        };
+        /** @description What the sign-in page posts. The authorization request's parameters come back as the page received them. */
+        SignInForm: {
+            email?: string;
+            /** Format: password */
+            password?: string;
+            csrf_token?: string;
+            response_type?: string;
+            client_id?: string;
+            redirect_uri?: string;
+            scope?: string;
+            state?: string;
+            nonce?: string;
+            code_challenge?: string;
+            code_challenge_method?: string;
+            prompt?: string;
+            max_age?: string;
+            response_mode?: string;
+            request?: string;
+            request_uri?: string;
+            login_hint?: string;
+        };
+        UserInfoForm: {
+            /** @description The access token, when it is not in the Authorization header (RFC 6750 section 2.2). */
+            access_token?: string;
+        };
+        LogoutForm: {
+            id_token_hint?: string;
+            post_logout_redirect_uri?: string;
+            state?: string;
+            client_id?: string;
+            /** @description The confirmation page's CSRF token; with it, the browser's own session is ended without a hint. */
+            csrf_token?: string;
+        };
+        UserInfo: {
+            /** @description The person's id, as in the id token. */
+            sub: string;
+            email?: string;
+            email_verified?: boolean;
+            roles: string[];
+        };
         /**
          * @description RFC 6749 sections 4.3.2 and 6. Every field is optional here so that
          *     a missing one is answered in RFC 6749's error format by the
@@ -812,10 +1018,16 @@ export interface components {
             scope?: string;
             /** @description The refresh token, for `grant_type=refresh_token`. */
             refresh_token?: string;
-            /** @description A machine client's id, when it authenticates in the form rather than with HTTP Basic. */
+            /** @description The client's id, when it authenticates in the form rather than with HTTP Basic, or a public client's, which has no secret. */
             client_id?: string;
             /** Format: password */
             client_secret?: string;
+            /** @description The code from the authorization endpoint, for `grant_type=authorization_code`. */
+            code?: string;
+            /** @description The redirect_uri the code was issued for, exactly as sent to the authorization endpoint. */
+            redirect_uri?: string;
+            /** @description The PKCE verifier (RFC 7636) whose S256 challenge the code is bound to. */
+            code_verifier?: string;
         };
         Token: {
             /** @description The roles the access token carries, space-separated (RFC 6749 section 3.3). */
@@ -824,6 +1036,8 @@ export interface components {
             refresh_token?: string;
             /** @description A JWT (RFC 9068) to send as `Authorization: Bearer <token>`. */
             access_token: string;
+            /** @description The OpenID Connect id token, when the authorization code's scope has `openid`. */
+            id_token?: string;
             /** @enum {string} */
             token_type: "bearer";
             /**
@@ -850,33 +1064,59 @@ export interface components {
             /** @enum {string} */
             use: "sig";
         };
+        /** @description RFC 8414 and OpenID Connect Discovery 1.0 metadata, one document for both. */
         AuthorizationServerMetadata: {
             issuer: string;
+            authorization_endpoint: string;
             token_endpoint: string;
+            userinfo_endpoint: string;
             jwks_uri: string;
+            end_session_endpoint: string;
             revocation_endpoint: string;
+            response_types_supported: string[];
+            response_modes_supported?: string[];
+            subject_types_supported: string[];
+            id_token_signing_alg_values_supported: string[];
+            code_challenge_methods_supported: string[];
+            scopes_supported: string[];
             grant_types_supported: string[];
             token_endpoint_auth_methods_supported: string[];
             revocation_endpoint_auth_methods_supported?: string[];
-            /** @description Empty, as there is no authorization endpoint. */
-            response_types_supported: string[];
+            claims_supported: string[];
+            prompt_values_supported?: string[];
+            request_parameter_supported?: boolean;
+            request_uri_parameter_supported?: boolean;
+            authorization_response_iss_parameter_supported?: boolean;
         };
         MachineClientCreate: {
             name: string;
-            roles: components["schemas"]["RoleName"][];
+            /** @description The roles of the client's own tokens (client credentials grant); none when absent. */
+            roles?: components["schemas"]["RoleName"][];
+            /** @description Where the authorization endpoint may send people back to, compared exactly. Absolute URIs without a fragment; `http` only for loopback hosts (127.0.0.1, [::1], localhost), other schemes for apps on devices (RFC 8252). */
+            redirect_uris?: string[];
+            /** @description Where the end-session endpoint may send people back to, by the same rules. */
+            post_logout_redirect_uris?: string[];
+            /**
+             * @description A public client (an app in a browser or on a device) gets no secret and signs people in with PKCE alone (token_endpoint_auth_method none); it cannot use the client credentials grant.
+             * @default false
+             */
+            public: boolean;
         };
         MachineClient: {
             client_id: string;
             name: string;
             roles: string[];
+            redirect_uris: string[];
+            post_logout_redirect_uris: string[];
+            public: boolean;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
             updated_at: string;
         };
         MachineClientWithSecret: components["schemas"]["MachineClient"] & {
-            /** @description Shown only this once. */
-            client_secret: string;
+            /** @description Shown only this once; a public client has none. */
+            client_secret?: string;
         };
         MachineClientPage: {
             items: components["schemas"]["MachineClient"][];
@@ -1163,6 +1403,59 @@ export interface components {
         };
     };
     responses: {
+        /** @description A page of the hosted sign-in (server-rendered HTML that works without JavaScript and loads nothing from elsewhere), never cached and never framed. */
+        Page: {
+            headers: {
+                "Content-Security-Policy": components["headers"]["ContentSecurityPolicy"];
+                "Cache-Control": components["headers"]["NoStore"];
+                [name: string]: unknown;
+            };
+            content: {
+                "text/html": string;
+            };
+        };
+        /** @description The request cannot be answered with a redirect (an unknown client, a redirect URI not registered exactly, a form that is not the page's); the page says why. */
+        ErrorPage: {
+            headers: {
+                "Content-Security-Policy": components["headers"]["ContentSecurityPolicy"];
+                "Cache-Control": components["headers"]["NoStore"];
+                [name: string]: unknown;
+            };
+            content: {
+                "text/html": string;
+            };
+        };
+        /** @description Too many failed sign-ins for the account or from the client address; the page says when to retry. */
+        ThrottledPage: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After": number;
+                [name: string]: unknown;
+            };
+            content: {
+                "text/html": string;
+            };
+        };
+        /** @description Back to the client (its redirect_uri with `code` and `state`, or `error`, `error_description` and `state`), or to the sign-in page. */
+        Redirect: {
+            headers: {
+                /** @description Where the browser goes next. */
+                Location: string;
+                "Cache-Control": components["headers"]["NoStore"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The claims about the person. */
+        UserInfo: {
+            headers: {
+                "Cache-Control": components["headers"]["NoStore"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["UserInfo"];
+            };
+        };
         /** @description The request is malformed or fails validation, including text that is not valid UTF-8 or holds a NUL character; `errors` names the fields. */
         BadRequest: {
             headers: {
@@ -1276,6 +1569,40 @@ export interface components {
         Limit: number;
         /** @description The next_cursor of the previous page. */
         Cursor: string;
+        /** @description `code`, the only response type supported. */
+        ResponseType: string;
+        /** @description The client the person signs in to. */
+        AuthzClientID: string;
+        /** @description Where to send the browser back to; registered for the client exactly. Optional when the client has exactly one. */
+        RedirectURI: string;
+        /** @description Space-separated: `openid` for an id token, `email`, `profile`, `offline_access`, and role names to narrow the access token's roles (all the person holds when none is named). */
+        AuthzScope: string;
+        /** @description Opaque to rolegate; sent back with the answer. */
+        AuthzState: string;
+        /** @description Copied into the id token. */
+        Nonce: string;
+        /** @description PKCE (RFC 7636): BASE64URL(SHA-256(code_verifier)), 43 characters. */
+        CodeChallenge: string;
+        /** @description `S256`, the only method accepted. */
+        CodeChallengeMethod: string;
+        /** @description `login` to ask for the password again, `none` to fail with `login_required` rather than show a page. */
+        Prompt: string;
+        /** @description Seconds since the person last entered their password beyond which they must enter it again. */
+        MaxAge: string;
+        /** @description `query`, the only mode supported. */
+        ResponseMode: string;
+        /** @description Request objects are not supported: `request_not_supported`. */
+        RequestObject: string;
+        /** @description Request objects are not supported: `request_uri_not_supported`. */
+        RequestURI: string;
+        /** @description An email to fill in on the sign-in page. */
+        LoginHint: string;
+        /** @description An id token rolegate issued to the client (an expired one will do): whose browser session to end. */
+        IDTokenHint: string;
+        /** @description Where to send the browser after logout; registered for the client exactly. */
+        PostLogoutRedirectURI: string;
+        /** @description The client asking, when there is no id_token_hint. */
+        LogoutClientID: string;
     };
     requestBodies: never;
     headers: {
@@ -1468,6 +1795,186 @@ export interface operations {
                     "application/json": components["schemas"]["AuthorizationServerMetadata"];
                 };
             };
+        };
+    };
+    getOpenIDConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata. */
+            200: {
+                headers: {
+                    /** @description How long the metadata may be cached. */
+                    "Cache-Control": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizationServerMetadata"];
+                };
+            };
+        };
+    };
+    authorize: {
+        parameters: {
+            query?: {
+                /** @description `code`, the only response type supported. */
+                response_type?: components["parameters"]["ResponseType"];
+                /** @description The client the person signs in to. */
+                client_id?: components["parameters"]["AuthzClientID"];
+                /** @description Where to send the browser back to; registered for the client exactly. Optional when the client has exactly one. */
+                redirect_uri?: components["parameters"]["RedirectURI"];
+                /** @description Space-separated: `openid` for an id token, `email`, `profile`, `offline_access`, and role names to narrow the access token's roles (all the person holds when none is named). */
+                scope?: components["parameters"]["AuthzScope"];
+                /** @description Opaque to rolegate; sent back with the answer. */
+                state?: components["parameters"]["AuthzState"];
+                /** @description Copied into the id token. */
+                nonce?: components["parameters"]["Nonce"];
+                /** @description PKCE (RFC 7636): BASE64URL(SHA-256(code_verifier)), 43 characters. */
+                code_challenge?: components["parameters"]["CodeChallenge"];
+                /** @description `S256`, the only method accepted. */
+                code_challenge_method?: components["parameters"]["CodeChallengeMethod"];
+                /** @description `login` to ask for the password again, `none` to fail with `login_required` rather than show a page. */
+                prompt?: components["parameters"]["Prompt"];
+                /** @description Seconds since the person last entered their password beyond which they must enter it again. */
+                max_age?: components["parameters"]["MaxAge"];
+                /** @description `query`, the only mode supported. */
+                response_mode?: components["parameters"]["ResponseMode"];
+                /** @description Request objects are not supported: `request_not_supported`. */
+                request?: components["parameters"]["RequestObject"];
+                /** @description Request objects are not supported: `request_uri_not_supported`. */
+                request_uri?: components["parameters"]["RequestURI"];
+                /** @description An email to fill in on the sign-in page. */
+                login_hint?: components["parameters"]["LoginHint"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Page"];
+            302: components["responses"]["Redirect"];
+            400: components["responses"]["ErrorPage"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    authorizeByForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["AuthorizationRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Page"];
+            302: components["responses"]["Redirect"];
+            400: components["responses"]["ErrorPage"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    signIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["SignInForm"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Page"];
+            302: components["responses"]["Redirect"];
+            400: components["responses"]["ErrorPage"];
+            429: components["responses"]["ThrottledPage"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getUserInfo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["UserInfo"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    postUserInfo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["UserInfoForm"];
+            };
+        };
+        responses: {
+            200: components["responses"]["UserInfo"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    endSession: {
+        parameters: {
+            query?: {
+                /** @description An id token rolegate issued to the client (an expired one will do): whose browser session to end. */
+                id_token_hint?: components["parameters"]["IDTokenHint"];
+                /** @description Where to send the browser after logout; registered for the client exactly. */
+                post_logout_redirect_uri?: components["parameters"]["PostLogoutRedirectURI"];
+                /** @description Opaque to rolegate; sent back with the answer. */
+                state?: components["parameters"]["AuthzState"];
+                /** @description The client asking, when there is no id_token_hint. */
+                client_id?: components["parameters"]["LogoutClientID"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Page"];
+            302: components["responses"]["Redirect"];
+            400: components["responses"]["ErrorPage"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    endSessionByForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["LogoutForm"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Page"];
+            302: components["responses"]["Redirect"];
+            400: components["responses"]["ErrorPage"];
+            503: components["responses"]["Unavailable"];
         };
     };
     getDocsPage: {

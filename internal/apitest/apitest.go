@@ -105,6 +105,10 @@ type Options struct {
 	FeedStreams int
 	// FeedHeartbeat is server.Deps.FeedHeartbeat.
 	FeedHeartbeat time.Duration
+	// URLIssuer makes the issuer the public URL, as in production, where
+	// the tests' default is Issuer: OpenID Connect relying parties refuse
+	// a provider whose issuer is not the URL they discovered it at.
+	URLIssuer bool
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -151,6 +155,9 @@ func New(tb testing.TB, opts ...Options) *Env {
 	e.URL = "http://" + srv.Listener.Addr().String()
 	cfg.PublicURL = cmp.Or(o.PublicURL, e.URL)
 	cfg.JWTIssuer, cfg.JWTAudience = Issuer, Audience
+	if o.URLIssuer {
+		cfg.JWTIssuer = cfg.PublicURL
+	}
 	cfg.SigningAlg = cmp.Or(o.SigningAlg, cfg.SigningAlg)
 	cfg.JWTSecret, cfg.MasterKey = e.Secret, e.masterKey
 	if o.TrustLoopback {

@@ -110,6 +110,11 @@ type Config struct {
 	// MaxUploadBytes bounds uploaded documents (ROLEGATE_MAX_UPLOAD_BYTES);
 	// other bodies are bounded by the spec's x-max-body-bytes.
 	MaxUploadBytes int64
+	// PasswordGrant says whether /token takes grant_type=password
+	// (ROLEGATE_PASSWORD_GRANT, on or off; default on). RFC 9700 section
+	// 2.4 says it must not be used: people sign in through the
+	// authorization endpoint instead.
+	PasswordGrant bool
 	// CORSOrigins are the browser origins allowed to call the API
 	// (ROLEGATE_CORS_ORIGINS, comma-separated; empty sends no CORS headers).
 	CORSOrigins []string
@@ -254,6 +259,13 @@ func Load(getenv func(string) string) (Config, error) {
 		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 	}
 	c.ThrottleIPv6Prefix = integer(getenv, "ROLEGATE_THROTTLE_IPV6_PREFIX", 64, 32, 128, &errs)
+	switch v := getenv("ROLEGATE_PASSWORD_GRANT"); v {
+	case "", "on":
+		c.PasswordGrant = true
+	case "off":
+	default:
+		errs = append(errs, fmt.Sprintf("ROLEGATE_PASSWORD_GRANT: %q, want on or off", v))
+	}
 	for _, o := range strings.Split(getenv("ROLEGATE_CORS_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o == "" {
 			continue

@@ -105,6 +105,20 @@ func BasicAuth(ctx context.Context) (user, password string, ok bool) {
 	return ri.req.BasicAuth()
 }
 
+// Cookie returns the value of the request's cookie name, or "" when it
+// has none (or the context is no request's).
+func Cookie(ctx context.Context, name string) string {
+	ri, found := ctx.Value(ctxKey{}).(*requestInfo)
+	if !found {
+		return ""
+	}
+	c, err := ri.req.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
 // SetOperation records that the request ctx belongs to is the operation
 // id of the spec, for its log line and its metrics. The gate calls it once
 // it has routed the request; outside a request it does nothing. It must be

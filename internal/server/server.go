@@ -149,6 +149,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
 		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
 		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
+		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL,
 		Discovery: handlers.Discovery{
 			Tokens: tokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
 			JWKSMaxAge: jwksMaxAge, MetadataMaxAge: metadataMaxAge,
@@ -286,6 +287,14 @@ const (
 // metadataMaxAge is how long clients may cache the RFC 8414 metadata, as
 // long as the JWKS: it changes only with the configuration.
 const metadataMaxAge = 5 * time.Minute
+
+// csrfKey is the key of the sign-in pages' CSRF tokens, derived from the
+// secret every replica shares.
+func csrfKey(secret []byte) []byte {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("rolegate csrf tokens"))
+	return mac.Sum(nil)
+}
 
 // signing returns the token manager for the configured algorithm and the
 // secret other keys are derived from: for HS256, the JWT secret; for EdDSA

@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/authorize"
 )
 
 // Config sets a Service's lifetimes.
@@ -110,6 +111,15 @@ var ErrInvalidGrant = errors.New("sessions: the refresh token is not valid")
 type Client struct {
 	UserAgent string
 	Addr      string
+	// ID is the OAuth client the session's tokens are issued to; "" for
+	// the built-in first-party client (the password grant).
+	ID string
+	// Parent is the browser session a client's session is started under
+	// (its code exchange); "" for none.
+	Parent string
+	// AuthTime is when the person entered their password for the
+	// session; zero for now.
+	AuthTime time.Time
 }
 
 // Started is a new or refreshed session's state.
@@ -120,6 +130,9 @@ type Started struct {
 	// Roles are the roles the refreshed access token carries: those the
 	// account holds now, within the session's scope and the one asked for.
 	Roles []string
+	// ClientID is the client the session's tokens are issued to; "" for
+	// the built-in first-party client.
+	ClientID string
 }
 
 // Start starts a session of user in q's transaction and returns its id and
@@ -127,10 +140,20 @@ type Started struct {
 // for, which its refreshes keep to.
 func (s *Service) Start(ctx context.Context, q *db.Queries, user int64, c Client, scope []string) (id, refresh string, err error) {
 	now := s.cfg.Now()
-	id, err = q.CreateSession(ctx, db.CreateSessionParams{
+	p := db.CreateSessionParams{
 		UserID: user, Now: ts(now), ExpiresAt: ts(now.Add(s.cfg.TTL)),
 		UserAgent: truncate(c.UserAgent, 512), ClientAddr: truncate(c.Addr, 64), Scope: scope,
-	})
+	}
+	if c.ID != "" {
+		p.ClientID = &c.ID
+	}
+	if c.Parent != "" {
+		p.ParentID = &c.Parent
+	}
+	if !c.AuthTime.IsZero() {
+		p.AuthTime = ts(c.AuthTime)
+	}
+	id, err = q.CreateSession(ctx, p)
 	if err != nil {
 		return "", "", err
 	}
@@ -152,7 +175,12 @@ func (s *Service) Start(ctx context.Context, q *db.Queries, user int64, c Client
 // access token; a role outside the session's scope is ErrInvalidScope, and
 // then nothing changes. Reuse is detected before want is looked at, so
 // that no request can present a reused token without ending its session.
-func (s *Service) Refresh(ctx context.Context, refresh string, want []string) (Started, error) {
+//
+// client is the client that asks (authenticated, or a public client's
+// client_id; "" for none): a session's tokens issued to a client are
+// refreshed for that client alone (RFC 6749 section 6), and a refusal for
+// another uses nothing up.
+func (s *Service) Refresh(ctx context.Context, refresh string, want []string, client string) (Started, error) {
 	var out Started
 	var reused *ReusedError
 	now := s.cfg.Now()
@@ -172,6 +200,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string, want []string) (S
 			return fmt.Errorf("%w: the session expired", ErrInvalidGrant)
 		case !now.Before(t.LastUsedAt.Time.Add(s.cfg.IdleTTL)):
 			return fmt.Errorf("%w: the session was idle too long", ErrInvalidGrant)
+		}
+		if t.ClientID != nil && *t.ClientID != client {
+			return fmt.Errorf("%w: issued to another client", ErrInvalidGrant)
 		}
 		next := s.successor(refresh)
 		if t.UsedAt.Valid {
@@ -225,6 +256,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string, want []string) (S
 			}
 		}
 		out = Started{SessionID: t.SessionID, RefreshToken: next, User: u, Roles: roles}
+		if t.ClientID != nil {
+			out.ClientID = *t.ClientID
+		}
 		return nil
 	})
 	if reused != nil && err == nil {
@@ -246,7 +280,8 @@ func (s *Service) Sync(ctx context.Context) {
 	}
 }
 
-// Prune deletes what no request can use any more: sessions dead for a day
+// Prune deletes what no request can use any more: authorization codes past
+// their keeping (authorize.Prune), sessions dead for a day
 // (ended, or past their absolute or idle end) with their refresh tokens,
 // and revocations that every token they concern has outlived. Any replica
 // may run it; running it twice does no harm.
@@ -257,8 +292,10 @@ func (s *Service) Prune(ctx context.Context) error {
 	if _, err := q.DeleteDeadSessions(ctx, db.DeleteDeadSessionsParams{Before: ts(before), IdleBefore: ts(before.Add(-s.cfg.IdleTTL))}); err != nil {
 		return err
 	}
-	_, err := q.DeleteOldRevocations(ctx, ts(now))
-	return err
+	if _, err := q.DeleteOldRevocations(ctx, ts(now)); err != nil {
+		return err
+	}
+	return authorize.Prune(ctx, q, now)
 }
 
 // successor is the refresh token that follows refresh.
@@ -289,16 +326,25 @@ func (s *Service) End(ctx context.Context, id string) error {
 	return err
 }
 
-// end ends the session id, if it lives, in q's transaction.
+// end ends the session id, if it lives, and those started under it, in
+// q's transaction.
 func (s *Service) end(ctx context.Context, q *db.Queries, id string, now time.Time) error {
-	_, err := q.EndSession(ctx, db.EndSessionParams{ID: id, EndedAt: ts(now)})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
+	ids, err := q.EndSession(ctx, db.EndSessionParams{ID: id, EndedAt: ts(now)})
+	if err != nil || len(ids) == 0 {
 		return err
 	}
-	return s.logSessions(ctx, q, []string{id}, now)
+	return s.logSessions(ctx, q, ids, now)
+}
+
+// EndClient ends every live session of tokens issued to client, in q's
+// transaction: the client is being deleted.
+func (s *Service) EndClient(ctx context.Context, q *db.Queries, client string) error {
+	now := s.cfg.Now()
+	ids, err := q.EndClientSessions(ctx, db.EndClientSessionsParams{ClientID: &client, EndedAt: ts(now)})
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	return s.logSessions(ctx, q, ids, now)
 }
 
 // EndOwn ends the live session id of user in q's transaction; ok is false
@@ -433,4 +479,72 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// Browser is a live browser session: a person signed in on the hosted
+// sign-in page, named by the browser's sign-in cookie.
+type Browser struct {
+	ID     string
+	UserID int64
+	// AuthTime is when the person last entered their password for it.
+	AuthTime time.Time
+}
+
+// StartBrowser starts a browser session of user in q's transaction, and
+// returns it with the sign-in cookie's value (256 random bits, stored only
+// as a SHA-256).
+func (s *Service) StartBrowser(ctx context.Context, q *db.Queries, user int64, c Client) (b Browser, cookie string, err error) {
+	now := s.cfg.Now().Truncate(time.Second)
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	cookie = base64.RawURLEncoding.EncodeToString(raw[:])
+	id, err := q.CreateSession(ctx, db.CreateSessionParams{
+		UserID: user, Now: ts(now), ExpiresAt: ts(now.Add(s.cfg.TTL)),
+		UserAgent: truncate(c.UserAgent, 512), ClientAddr: truncate(c.Addr, 64),
+		AuthTime: ts(now), CookieHash: hash(cookie),
+	})
+	if err != nil {
+		return Browser{}, "", err
+	}
+	return Browser{ID: id, UserID: user, AuthTime: now}, cookie, nil
+}
+
+// BrowserOf returns the live browser session cookie names; ok is false
+// when it names none: unknown, ended, past its absolute or idle end
+// (ROLEGATE_SESSION_TTL, ROLEGATE_REFRESH_TOKEN_TTL), or of a disabled
+// account.
+func (s *Service) BrowserOf(ctx context.Context, q *db.Queries, cookie string) (b Browser, ok bool, err error) {
+	if cookie == "" || len(cookie) > 64 {
+		return Browser{}, false, nil
+	}
+	row, err := q.GetBrowserSession(ctx, hash(cookie))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Browser{}, false, nil
+	}
+	if err != nil {
+		return Browser{}, false, err
+	}
+	now := s.cfg.Now()
+	if row.Disabled || !now.Before(row.ExpiresAt.Time) || !now.Before(row.LastUsedAt.Time.Add(s.cfg.IdleTTL)) {
+		return Browser{}, false, nil
+	}
+	return Browser{ID: row.ID, UserID: row.UserID, AuthTime: row.AuthTime.Time}, true, nil
+}
+
+// UseBrowser records a use of browser session b in q's transaction, and,
+// when reauthenticated, that the password was just entered again for it;
+// it returns b as it is now.
+func (s *Service) UseBrowser(ctx context.Context, q *db.Queries, b Browser, reauthenticated bool) (Browser, error) {
+	now := s.cfg.Now().Truncate(time.Second)
+	p := db.TouchBrowserSessionParams{ID: b.ID, Now: ts(now)}
+	if reauthenticated {
+		p.AuthTime, b.AuthTime = ts(now), now
+	}
+	return b, q.TouchBrowserSession(ctx, p)
+}
+
+// EndIn ends the session id, if it lives, and those started under it, in
+// q's transaction; the caller calls Sync once it commits.
+func (s *Service) EndIn(ctx context.Context, q *db.Queries, id string) error {
+	return s.end(ctx, q, id, s.cfg.Now())
 }

@@ -1,0 +1,324 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/audit"
+	"github.com/rolegate/rolegate/internal/authorize"
+	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/sessions"
+	"github.com/rolegate/rolegate/internal/signin"
+	"github.com/rolegate/rolegate/oauth"
+	"github.com/rolegate/rolegate/problem"
+)
+
+// FirstPartyClient is the client_id of tokens that no registered client
+// asked for: the password grant's, from scripts and the SDKs.
+const FirstPartyClient = "rolegate"
+
+// DocsClient is the client_id of the docs page (Swagger UI), a built-in
+// public client whose redirect is the page's own oauth2-redirect.html.
+const DocsClient = "rolegate-docs"
+
+// ClientDirectory finds clients by id: rolegate's built-in ones, then the
+// registered ones.
+type ClientDirectory struct {
+	Queries *db.Queries
+	BuiltIn []authorize.Client
+}
+
+// Lookup returns the client id names, or nil for none.
+func (d *ClientDirectory) Lookup(ctx context.Context, id string) (*authorize.Client, error) {
+	for i := range d.BuiltIn {
+		if d.BuiltIn[i].ID == id {
+			c := d.BuiltIn[i]
+			return &c, nil
+		}
+	}
+	if id == "" || len(id) > 64 {
+		return nil, nil
+	}
+	r, err := d.Queries.GetClient(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &authorize.Client{ID: r.ClientID, Name: r.Name, Public: r.Public, SecretHash: r.SecretHash,
+		RedirectURIs: r.RedirectUris, PostLogoutRedirectURIs: r.PostLogoutRedirectUris,
+		Roles: r.Roles, TokenVersion: r.TokenVersion}, nil
+}
+
+// Browser implements the signin tag's pages: the authorization endpoint,
+// the hosted sign-in page and its form.
+type Browser struct {
+	Auth
+	Cookies signin.Cookies
+	CSRF    signin.CSRF
+	// Issuer is the iss of the tokens, sent back with every answer of the
+	// authorization endpoint (RFC 9207).
+	Issuer string
+	// PublicURL is the base of the pages' form actions.
+	PublicURL string
+	// SessionTTL is the browser session's absolute lifetime, and the
+	// sign-in cookie's.
+	SessionTTL time.Duration
+	// Now is the clock.
+	Now func() time.Time
+}
+
+// response is an answer of the signin pages, whatever operation: a page
+// or a redirect, with cookies. It is every such operation's response
+// object.
+type response struct {
+	page     *signin.Page
+	location string
+	cookies  []*http.Cookie
+}
+
+func (r response) visit(w http.ResponseWriter) error {
+	if r.page != nil {
+		return signin.Write(w, *r.page, r.cookies...)
+	}
+	return signin.Redirect(w, r.location, r.cookies...)
+}
+
+// VisitAuthorizeResponse writes r.
+func (r response) VisitAuthorizeResponse(w http.ResponseWriter) error { return r.visit(w) }
+
+// VisitAuthorizeByFormResponse writes r.
+func (r response) VisitAuthorizeByFormResponse(w http.ResponseWriter) error { return r.visit(w) }
+
+// VisitSignInResponse writes r.
+func (r response) VisitSignInResponse(w http.ResponseWriter) error { return r.visit(w) }
+
+// VisitEndSessionResponse writes r.
+func (r response) VisitEndSessionResponse(w http.ResponseWriter) error { return r.visit(w) }
+
+// VisitEndSessionByFormResponse writes r.
+func (r response) VisitEndSessionByFormResponse(w http.ResponseWriter) error { return r.visit(w) }
+
+func pageOf(p signin.Page, cookies ...*http.Cookie) response {
+	return response{page: &p, cookies: cookies}
+}
+
+func errorPage(status int, title, text string) response {
+	return pageOf(signin.RenderMessage(status, signin.Message{Title: title, Text: text}))
+}
+
+// paramsOf converts any of the generated forms of an authorization
+// request (query parameters, form bodies) into authorize.Params: they share
+// the parameters' JSON names.
+func paramsOf(v any) authorize.Params {
+	var p authorize.Params
+	if b, err := json.Marshal(v); err == nil {
+		_ = json.Unmarshal(b, &p) // the same string fields
+	}
+	return p
+}
+
+// Authorize is the authorization endpoint (GET).
+func (b Browser) Authorize(ctx context.Context, req api.AuthorizeRequestObject) (api.AuthorizeResponseObject, error) {
+	return b.authorize(ctx, paramsOf(req.Params))
+}
+
+// AuthorizeByForm is the authorization endpoint (POST).
+func (b Browser) AuthorizeByForm(ctx context.Context, req api.AuthorizeByFormRequestObject) (api.AuthorizeByFormResponseObject, error) {
+	var p authorize.Params
+	if req.Body != nil {
+		p = paramsOf(req.Body)
+	}
+	return b.authorize(ctx, p)
+}
+
+// check checks the authorization request p: a response when it is refused
+// (an error page, or a redirect with the error), else the request.
+func (b Browser) check(ctx context.Context, p authorize.Params) (authorize.Request, *response, error) {
+	client, err := b.Clients.Lookup(ctx, p.ClientID)
+	if err != nil {
+		return authorize.Request{}, nil, err
+	}
+	r, err := authorize.Check(p, client)
+	if pe, ok := errors.AsType[*authorize.PageError](err); ok {
+		httplog.Logger(ctx).Info("authorization request refused", "reason", pe.Detail)
+		resp := errorPage(http.StatusBadRequest, "This sign-in link is not valid", pe.Detail+" The app that sent you here may be misconfigured.")
+		return r, &resp, nil
+	}
+	if e, ok := errors.AsType[*authorize.Error](err); ok {
+		resp := response{location: r.ErrorURL(e, b.Issuer)}
+		return r, &resp, nil
+	}
+	return r, nil, err
+}
+
+func (b Browser) authorize(ctx context.Context, p authorize.Params) (response, error) {
+	r, refused, err := b.check(ctx, p)
+	if err != nil || refused != nil {
+		return deref(refused), err
+	}
+	now := b.Now()
+	q := b.Queries
+	br, signedIn, err := b.Sessions.BrowserOf(ctx, q, httplog.Cookie(ctx, b.Cookies.SessionName()))
+	if err != nil {
+		return response{}, err
+	}
+	if signedIn && r.Fresh(br.AuthTime, now) {
+		return b.issue(ctx, r, br, false, nil)
+	}
+	if r.None {
+		return response{location: r.ErrorURL(&authorize.Error{Code: authorize.LoginRequired,
+			Description: "The person is not signed in (or not recently enough), and prompt=none forbids asking."}, b.Issuer)}, nil
+	}
+	return b.signInPage(ctx, r, http.StatusOK, r.LoginHint, ""), nil
+}
+
+// signInPage is the sign-in page for r, with a CSRF token bound to the
+// browser's CSRF cookie (set anew when it has none).
+func (b Browser) signInPage(ctx context.Context, r authorize.Request, status int, email, message string) response {
+	nonce := httplog.Cookie(ctx, b.Cookies.CSRFName())
+	var cookies []*http.Cookie
+	if len(nonce) < 32 || len(nonce) > 64 {
+		nonce = signin.NewNonce()
+		cookies = append(cookies, b.Cookies.CSRF(nonce))
+	}
+	v := r.Params.Values()
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range v {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	hidden := make([]signin.Field, 0, len(keys))
+	for _, k := range keys {
+		hidden = append(hidden, signin.Field{Name: k, Value: v.Get(k)})
+	}
+	page := signin.RenderSignIn(status, signin.SignIn{
+		Action: b.PublicURL + "/sign-in", Client: r.Client.Name, Email: email, Error: message,
+		CSRF: b.CSRF.Token(nonce), Hidden: hidden,
+	})
+	return pageOf(page, cookies...)
+}
+
+// issue answers r for the browser session br with a code: it narrows the
+// roles the request's scope names, records the session's use (and, when
+// reauthenticated, the password just entered), and redirects back with the
+// code. cookies go with the redirect.
+func (b Browser) issue(ctx context.Context, r authorize.Request, br sessions.Browser, reauthenticated bool, cookies []*http.Cookie) (response, error) {
+	var code string
+	var refused *authorize.Error
+	err := pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		u, err := q.GetSessionUser(ctx, br.UserID)
+		if err != nil {
+			return err
+		}
+		for _, role := range r.Scope.Roles {
+			if !slices.Contains(u.Roles, role) {
+				refused = &authorize.Error{Code: authorize.InvalidScope, Description: "The scope asks for the role " + strconv.Quote(role) + ", which the person does not hold."}
+				return nil
+			}
+		}
+		if br, err = b.Sessions.UseBrowser(ctx, q, br, reauthenticated); err != nil {
+			return err
+		}
+		code, err = authorize.Issue(ctx, q, authorize.Grant{
+			ClientID: r.Client.ID, UserID: br.UserID, BrowserSession: br.ID, RedirectURI: r.RedirectURI,
+			Challenge: r.Challenge, Scope: r.Scope, Nonce: r.Nonce, AuthTime: br.AuthTime,
+		}, b.Now())
+		return err
+	})
+	if err != nil {
+		return response{}, err
+	}
+	if refused != nil {
+		return response{location: r.ErrorURL(refused, b.Issuer), cookies: cookies}, nil
+	}
+	return response{location: r.CodeURL(code, b.Issuer), cookies: cookies}, nil
+}
+
+// SignIn is the sign-in page's form: on a good password it signs the
+// browser in and sends it back to the client with a code.
+func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.SignInResponseObject, error) {
+	f := req.Body
+	if f == nil {
+		f = &api.SignInForm{}
+	}
+	r, refused, err := b.check(ctx, paramsOf(f))
+	if err != nil || refused != nil {
+		return deref(refused), err
+	}
+	email, pw := deref(f.Email), deref(f.Password)
+	if !b.CSRF.Check(httplog.Cookie(ctx, b.Cookies.CSRFName()), deref(f.CsrfToken)) {
+		// A form from another site, or one whose cookie expired: shown
+		// again, with a fresh token, rather than processed.
+		return b.signInPage(ctx, r, http.StatusBadRequest, email, "This form has expired. Please enter your password again."), nil
+	}
+	if email == "" || pw == "" {
+		return b.signInPage(ctx, r, http.StatusBadRequest, email, "Enter your email and password."), nil
+	}
+	user, err := b.checkPassword(ctx, email, pw)
+	if errors.Is(err, errBadCredentials) {
+		return b.signInPage(ctx, r, http.StatusBadRequest, email, "The email or password is incorrect."), nil
+	}
+	if e, ok := errors.AsType[*oauth.Error](err); ok && e.Status == http.StatusTooManyRequests {
+		return nil, &problem.Error{Kind: problem.TooManyRequests, Detail: e.Description, Header: http.Header{"Retry-After": {"1"}}}
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The browser's session, if the same person is signed in already, is
+	// reauthenticated; otherwise a new one starts and any other ends.
+	q := b.Queries
+	old, signedIn, err := b.Sessions.BrowserOf(ctx, q, httplog.Cookie(ctx, b.Cookies.SessionName()))
+	if err != nil {
+		return nil, err
+	}
+	if signedIn && old.UserID == user.ID {
+		a := audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user.ID, Subject: "session:" + old.ID, Detail: "sign-in page, signed in again"}
+		b.Audit.Record(ctx, a)
+		return b.issue(ctx, r, old, true, nil)
+	}
+	ua, addr := httplog.Client(ctx)
+	var br sessions.Browser
+	var cookie string
+	err = pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		if signedIn {
+			if err := b.Sessions.EndIn(ctx, q, old.ID); err != nil {
+				return err
+			}
+		}
+		var err error
+		br, cookie, err = b.Sessions.StartBrowser(ctx, q, user.ID, sessions.Client{UserAgent: ua, Addr: addr})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if signedIn {
+		b.Sessions.Sync(ctx)
+		b.Audit.Record(ctx, audit.Event{Type: audit.SessionEnded, SubjectUserID: old.UserID, Subject: "session:" + old.ID, Detail: "another account signed in in the same browser"})
+	}
+	b.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user.ID, Subject: "session:" + br.ID, Detail: "sign-in page"})
+	return b.issue(ctx, r, br, false, []*http.Cookie{b.Cookies.Session(cookie, b.SessionTTL)})
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
