@@ -350,7 +350,10 @@ func TestUnusableKeysAreSkipped(t *testing.T) {
 	enc.Use = "enc"
 	noUse, _ := mustKey(t, token.EdDSA).PublicJWK()
 	noUse.Use = ""
+	idKey := mustKey(t, token.RS256) // an id-token key, which rolegate's JWKS holds too
+	idJWK, _ := idKey.PublicJWK()
 	unusable := []any{
+		idJWK,
 		map[string]string{"kty": "RSA", "kid": "rsa", "alg": "RS256", "use": "sig", "n": "AQAB", "e": "AQAB"},
 		map[string]string{"kty": "oct", "kid": "oct", "alg": "HS256", "use": "sig", "k": "c2VjcmV0"},
 		map[string]any{"kty": 1},
@@ -367,6 +370,18 @@ func TestUnusableKeysAreSkipped(t *testing.T) {
 		if _, err := v.Verify(issue(t, c, k, nil)); err == nil {
 			t.Errorf("a token of a kid two keys share: accepted")
 		}
+	}
+	// An access token signed with the id-token key, as rolegate never
+	// signs one, is refused.
+	forged := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": issuer, "aud": audience, "sub": "7", "roles": []string{}, "jti": "j",
+		"iat": c.Now().Unix(), "nbf": c.Now().Unix(), "exp": c.Now().Add(time.Minute).Unix(),
+	})
+	forged.Header["typ"], forged.Header["kid"] = "at+jwt", idKey.ID
+	if raw, err := forged.SignedString(idKey.Private); err != nil {
+		t.Fatal(err)
+	} else if _, err := v.Verify(raw); err == nil {
+		t.Error("an RS256 access token of the id-token key: accepted")
 	}
 	if n := strings.Count(logs.String(), "skipped"); n < len(unusable) {
 		t.Errorf("%d keys skipped in the log, want %d:\n%s", n, len(unusable), logs)

@@ -355,6 +355,12 @@ func (v *Verifier) fetch(ctx context.Context) (int, error) {
 			v.logger.Warn("rolegate's JWKS: a key skipped", "err", err)
 			continue
 		}
+		if k.Alg != token.EdDSA && k.Alg != token.ES256 {
+			// An RS256 key signs rolegate's id tokens, which share the
+			// JWKS; it never verifies an access token.
+			v.logger.Debug("rolegate's JWKS: a key skipped: access tokens are not signed with its alg", "kid", k.ID, "alg", k.Alg)
+			continue
+		}
 		seen[k.ID]++
 		keys = append(keys, k)
 	}

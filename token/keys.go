@@ -6,7 +6,9 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -14,18 +16,32 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// The signing algorithms: asymmetric keys, or a secret.
+// The signing algorithms: asymmetric keys, or a secret. Access tokens are
+// signed with EdDSA, ES256 or HS256; id tokens with RS256, ES256 or EdDSA.
 const (
 	EdDSA = "EdDSA" // Ed25519 (RFC 8037)
 	ES256 = "ES256" // ECDSA P-256 with SHA-256
+	RS256 = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256, 2048 to 4096 bits
 	HS256 = algHS256
 )
+
+// The sizes of the RSA keys accepted, in bits. GenerateKey makes the
+// smallest (RFC 7518 section 3.3 requires at least 2048); the largest
+// bounds the work a key from a JWKS can make each verification cost.
+const (
+	minRSABits = 2048
+	maxRSABits = 4096
+)
+
+// rsaExponent is the only public exponent accepted, the one every library
+// generates; another one is a sign of a key made by hand.
+const rsaExponent = 65537
 
 // Key is an asymmetric key of a key set: the private half signs, the
 // public half verifies tokens whose header names its ID as kid.
 type Key struct {
 	ID  string // kid
-	Alg string // EdDSA or ES256: the only algorithm this key verifies
+	Alg string // EdDSA, ES256 or RS256: the only algorithm this key verifies
 	// Private signs; nil for a key that only verifies.
 	Private crypto.Signer
 	Public  crypto.PublicKey
@@ -41,7 +57,8 @@ type KeySet struct {
 	Verify  []Key // Signing included
 }
 
-// GenerateKey returns a new key for alg with a random kid.
+// GenerateKey returns a new key for alg (EdDSA, ES256, or RS256 for a
+// 2048-bit RSA key) with a random kid.
 func GenerateKey(alg string) (Key, error) {
 	var (
 		priv crypto.Signer
@@ -52,8 +69,10 @@ func GenerateKey(alg string) (Key, error) {
 		_, priv, err = ed25519.GenerateKey(nil)
 	case ES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), randReader)
+	case RS256:
+		priv, err = rsa.GenerateKey(randReader, minRSABits)
 	default:
-		return Key{}, fmt.Errorf("token: no such signing algorithm %q (want %s or %s)", alg, EdDSA, ES256)
+		return Key{}, fmt.Errorf("token: no such signing algorithm %q (want %s, %s or %s)", alg, EdDSA, ES256, RS256)
 	}
 	if err != nil {
 		return Key{}, err
@@ -68,6 +87,8 @@ func method(alg string) (jwt.SigningMethod, error) {
 		return jwt.SigningMethodEdDSA, nil
 	case ES256:
 		return jwt.SigningMethodES256, nil
+	case RS256:
+		return jwt.SigningMethodRS256, nil
 	}
 	return nil, fmt.Errorf("token: no such signing algorithm %q", alg)
 }
@@ -86,6 +107,11 @@ func checkKey(k Key) error {
 		if k.Alg == ES256 && pub.Curve == elliptic.P256() {
 			return nil
 		}
+	case *rsa.PublicKey:
+		if k.Alg == RS256 && pub.E == rsaExponent && pub.N != nil && pub.N.Bit(0) == 1 &&
+			pub.N.BitLen() >= minRSABits && pub.N.BitLen() <= maxRSABits {
+			return nil
+		}
 	}
 	return fmt.Errorf("token: key %s is not an %s key", k.ID, k.Alg)
 }
@@ -94,15 +120,34 @@ func checkKey(k Key) error {
 // key.
 type JWK struct {
 	Kty string `json:"kty"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
+	// Crv, X and Y are an OKP or EC key's (RFC 8037, RFC 7518 section
+	// 6.2.1).
+	Crv string `json:"crv,omitempty"`
+	X   string `json:"x,omitempty"`
 	Y   string `json:"y,omitempty"`
+	// N and E are an RSA key's modulus and exponent (RFC 7518 section
+	// 6.3.1).
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
 	Kid string `json:"kid"`
 	Alg string `json:"alg"`
 	Use string `json:"use"`
-	// D is the private member of an OKP or EC key, decoded only so that
-	// ParseJWK can refuse a JWK that carries one; PublicJWK never sets it.
-	D *string `json:"d,omitempty"`
+	// D is the private member of an OKP, EC or RSA key, and P to Oth the
+	// other private members of an RSA key (RFC 7518 section 6.3.2),
+	// decoded only so that ParseJWK can refuse a JWK that carries one;
+	// PublicJWK never sets them.
+	D   *string          `json:"d,omitempty"`
+	P   *string          `json:"p,omitempty"`
+	Q   *string          `json:"q,omitempty"`
+	DP  *string          `json:"dp,omitempty"`
+	DQ  *string          `json:"dq,omitempty"`
+	QI  *string          `json:"qi,omitempty"`
+	Oth *json.RawMessage `json:"oth,omitempty"`
+}
+
+// private reports whether j carries a private member.
+func (j JWK) private() bool {
+	return j.D != nil || j.P != nil || j.Q != nil || j.DP != nil || j.DQ != nil || j.QI != nil || j.Oth != nil
 }
 
 // PublicJWK returns the public half of k as a JWK.
@@ -115,6 +160,8 @@ func (k Key) PublicJWK() (JWK, error) {
 	case *ecdsa.PublicKey:
 		size := (pub.Curve.Params().BitSize + 7) / 8
 		j.Kty, j.Crv, j.X, j.Y = "EC", "P-256", b64(pad(pub.X, size)), b64(pad(pub.Y, size))
+	case *rsa.PublicKey:
+		j.Kty, j.N, j.E = "RSA", b64(pub.N.Bytes()), b64(big.NewInt(int64(pub.E)).Bytes())
 	default:
 		return JWK{}, fmt.Errorf("token: key %s has no public JWK form", k.ID)
 	}
@@ -122,12 +169,15 @@ func (k Key) PublicJWK() (JWK, error) {
 }
 
 // ParseJWK returns the key that verifies tokens whose kid is j.Kid: an
-// Ed25519 key (kty OKP, crv Ed25519, alg EdDSA) or a P-256 key (kty EC,
-// crv P-256, alg ES256). It refuses any other combination (an alg is
-// required: the key verifies under that algorithm only), a JWK without a
-// kid, one whose use is other than sig, one that carries a private member,
-// coordinates that are not the unpadded base64url of exactly their size,
-// and a point that is not on its curve.
+// Ed25519 key (kty OKP, crv Ed25519, alg EdDSA), a P-256 key (kty EC,
+// crv P-256, alg ES256) or an RSA key (kty RSA, alg RS256). It refuses any
+// other combination (an alg is required: the key verifies under that
+// algorithm only), a JWK without a kid, one whose use is other than sig,
+// one that carries a private member, coordinates that are not the
+// unpadded base64url of exactly their size, a point that is not on its
+// curve, members of another kty, and an RSA key whose modulus is not the
+// shortest big-endian encoding of an odd number of 2048 to 4096 bits or
+// whose exponent is not 65537 (AQAB).
 func ParseJWK(j JWK) (Key, error) {
 	fail := func(format string, args ...any) (Key, error) {
 		return Key{}, fmt.Errorf("token: JWK %q: "+format, append([]any{j.Kid}, args...)...)
@@ -135,13 +185,15 @@ func ParseJWK(j JWK) (Key, error) {
 	switch {
 	case j.Kid == "":
 		return fail("no kid")
-	case j.D != nil:
+	case j.private():
 		return fail("carries a private key")
 	case j.Use != "" && j.Use != "sig":
 		return fail("use %q is not sig", j.Use)
 	}
 	k := Key{ID: j.Kid, Alg: j.Alg}
 	switch {
+	case j.Kty != "RSA" && (j.N != "" || j.E != ""):
+		return fail("an %s key has no n or e", j.Kty)
 	case j.Kty == "OKP" && j.Crv == "Ed25519" && j.Alg == EdDSA:
 		if j.Y != "" {
 			return fail("an OKP key has no y")
@@ -168,8 +220,30 @@ func ParseJWK(j JWK) (Key, error) {
 			return fail("not a point of P-256")
 		}
 		k.Public = pub
+	case j.Kty == "RSA" && j.Alg == RS256:
+		if j.Crv != "" || j.X != "" || j.Y != "" {
+			return fail("an RSA key has no crv, x or y")
+		}
+		n, err := base64.RawURLEncoding.Strict().DecodeString(j.N)
+		switch {
+		case err != nil:
+			return fail("n: not unpadded base64url")
+		case len(n) == 0 || n[0] == 0:
+			return fail("n: not the shortest encoding of a number")
+		}
+		if j.E != "AQAB" {
+			return fail("e: %q, want AQAB (65537)", j.E)
+		}
+		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: rsaExponent}
+		switch bits := pub.N.BitLen(); {
+		case bits < minRSABits || bits > maxRSABits:
+			return fail("n: %d bits, want %d to %d", bits, minRSABits, maxRSABits)
+		case pub.N.Bit(0) == 0:
+			return fail("n: an even modulus")
+		}
+		k.Public = pub
 	default:
-		return fail("kty %q, crv %q and alg %q: want OKP, Ed25519 and %s, or EC, P-256 and %s", j.Kty, j.Crv, j.Alg, EdDSA, ES256)
+		return fail("kty %q, crv %q and alg %q: want OKP, Ed25519 and %s, EC, P-256 and %s, or RSA and %s", j.Kty, j.Crv, j.Alg, EdDSA, ES256, RS256)
 	}
 	if err := checkKey(k); err != nil {
 		return Key{}, err

@@ -5,11 +5,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -17,12 +21,35 @@ import (
 
 func mustKey(t testing.TB, alg string) Key {
 	t.Helper()
+	if alg == RS256 {
+		// RSA keys take a while to make: the tests share a few.
+		k := rsaKeys()[rsaNext.Add(1)%uint32(len(rsaKeys()))]
+		k.ID = newID()
+		return k
+	}
 	k, err := GenerateKey(alg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return k
 }
+
+// rsaKeys are the RSA keys the tests share, handed out in turn by mustKey
+// (each time with a kid of its own).
+var (
+	rsaKeys = sync.OnceValue(func() []Key {
+		var keys []Key
+		for range 3 {
+			k, err := GenerateKey(RS256)
+			if err != nil {
+				panic(err)
+			}
+			keys = append(keys, k)
+		}
+		return keys
+	})
+	rsaNext atomic.Uint32
+)
 
 // keysManager is a test Manager signing with k.
 func keysManager(t testing.TB, k Key) (*Manager, *clock) {
@@ -46,6 +73,8 @@ func publicFromJWK(t *testing.T, j JWK) any {
 		return ed25519.PublicKey(dec(j.X))
 	case "EC":
 		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(dec(j.X)), Y: new(big.Int).SetBytes(dec(j.Y))}
+	case "RSA":
+		return &rsa.PublicKey{N: new(big.Int).SetBytes(dec(j.N)), E: int(new(big.Int).SetBytes(dec(j.E)).Int64())}
 	}
 	t.Fatalf("JWK of kty %q", j.Kty)
 	return nil
@@ -276,7 +305,7 @@ func TestParseJWK(t *testing.T) {
 		{"EC on Ed25519", with(ecJWK, func(j *JWK) { j.Crv = "Ed25519" })},
 		{"EC on P-384", with(ecJWK, func(j *JWK) { j.Crv = "P-384"; j.Alg = "ES384" })},
 		{"EC without y", with(ecJWK, func(j *JWK) { j.Y = "" })},
-		{"RSA", JWK{Kty: "RSA", Kid: "r", Alg: "RS256", Use: "sig"}},
+		{"RSA without n and e", JWK{Kty: "RSA", Kid: "r", Alg: "RS256", Use: "sig"}},
 		{"oct", JWK{Kty: "oct", Kid: "o", Alg: "HS256", Use: "sig"}},
 		{"no kty", with(edJWK, func(j *JWK) { j.Kty = "" })},
 		{"x with padding", with(edJWK, func(j *JWK) { j.X += "=" })},
@@ -299,5 +328,132 @@ func TestParseJWK(t *testing.T) {
 				t.Errorf("ParseJWK = %s %s, want an error", k.ID, k.Alg)
 			}
 		})
+	}
+}
+
+// GenerateKey(RS256) makes a 2048-bit RSA key of exponent 65537, whose JWK
+// ParseJWK reads back; ParseJWK refuses every RSA JWK that is not a public
+// RS256 key of 2048 to 4096 bits and exponent 65537 stated exactly.
+func TestParseRSAJWK(t *testing.T) {
+	k, err := GenerateKey(RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub := k.Public.(*rsa.PublicKey); pub.N.BitLen() != 2048 || pub.E != 65537 || k.Alg != RS256 || k.ID == "" {
+		t.Fatalf("GenerateKey(RS256) = %s %s of %d bits, e %d", k.ID, k.Alg, pub.N.BitLen(), pub.E)
+	}
+	j, err := k.PublicJWK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Kty != "RSA" || j.E != "AQAB" || j.Kid != k.ID || j.Alg != RS256 || j.Use != "sig" || j.Crv != "" || j.X != "" || j.Y != "" {
+		t.Errorf("JWK = %+v", j)
+	}
+	if j.private() {
+		t.Error("the JWK carries a private member")
+	}
+	back, err := ParseJWK(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ID != k.ID || back.Alg != RS256 || back.Private != nil || !back.Public.(*rsa.PublicKey).Equal(k.Public) {
+		t.Errorf("ParseJWK = %s %s (private %v), want the key the JWK was made of", back.ID, back.Alg, back.Private != nil)
+	}
+
+	b64 := base64.RawURLEncoding.EncodeToString
+	with := func(change func(*JWK)) JWK {
+		c := j
+		change(&c)
+		return c
+	}
+	private := "c2VjcmV0"
+	num := func(n *big.Int) string { return b64(n.Bytes()) }
+	one := big.NewInt(1)
+	small, err := rsa.GenerateKey(randReader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := k.Public.(*rsa.PublicKey).N
+	for _, tt := range []struct {
+		name string
+		jwk  JWK
+	}{
+		{"with d", with(func(j *JWK) { j.D = &private })},
+		{"with p", with(func(j *JWK) { j.P = &private })},
+		{"with q", with(func(j *JWK) { j.Q = &private })},
+		{"with dp", with(func(j *JWK) { j.DP = &private })},
+		{"with dq", with(func(j *JWK) { j.DQ = &private })},
+		{"with qi", with(func(j *JWK) { j.QI = &private })},
+		{"with oth", with(func(j *JWK) { raw := json.RawMessage(`[]`); j.Oth = &raw })},
+		{"no kid", with(func(j *JWK) { j.Kid = "" })},
+		{"use enc", with(func(j *JWK) { j.Use = "enc" })},
+		{"no alg", with(func(j *JWK) { j.Alg = "" })},
+		{"RS384", with(func(j *JWK) { j.Alg = "RS384" })},
+		{"PS256", with(func(j *JWK) { j.Alg = "PS256" })},
+		{"RSA with EdDSA", with(func(j *JWK) { j.Alg = EdDSA })},
+		{"RSA with a crv", with(func(j *JWK) { j.Crv = "P-256" })},
+		{"RSA with an x", with(func(j *JWK) { j.X = j.N })},
+		{"no n", with(func(j *JWK) { j.N = "" })},
+		{"no e", with(func(j *JWK) { j.E = "" })},
+		{"e = 3", with(func(j *JWK) { j.E = "Aw" })},
+		{"e = 65537 with a leading zero", with(func(j *JWK) { j.E = "AAEAAQ" })},
+		{"e = 2^31 - 1", with(func(j *JWK) { j.E = "f____w" })},
+		{"e padded", with(func(j *JWK) { j.E = "AQAB=" })},
+		{"n of 1024 bits", with(func(j *JWK) { j.N = num(small.N) })},
+		{"n of 2047 bits", with(func(j *JWK) { j.N = num(new(big.Int).Add(new(big.Int).Lsh(one, 2046), one)) })},
+		{"n of 4097 bits", with(func(j *JWK) { j.N = num(new(big.Int).Add(new(big.Int).Lsh(one, 4096), one)) })},
+		{"n even", with(func(j *JWK) { j.N = num(new(big.Int).Lsh(one, 2047)) })},
+		{"n with a leading zero", with(func(j *JWK) { j.N = b64(append([]byte{0}, n.Bytes()...)) })},
+		{"n padded", with(func(j *JWK) { j.N += "=" })},
+		{"n in the standard alphabet", with(func(j *JWK) { j.N = base64.RawStdEncoding.EncodeToString(append([]byte{0xfb, 0xff}, n.Bytes()[2:]...)) })},
+		{"n not base64", with(func(j *JWK) { j.N = "*" + j.N[1:] })},
+		{"OKP with an n", func() JWK { e, _ := mustKey(t, EdDSA).PublicJWK(); e.N = j.N; return e }()},
+		{"EC with an e", func() JWK { e, _ := mustKey(t, ES256).PublicJWK(); e.E = j.E; return e }()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if k, err := ParseJWK(tt.jwk); err == nil {
+				t.Errorf("ParseJWK = %s %s, want an error", k.ID, k.Alg)
+			}
+		})
+	}
+
+	// A JWK in JSON with a private member is refused too: decoding keeps
+	// every member of RFC 7518 section 6.3.2.
+	for _, member := range []string{"d", "p", "q", "dp", "dq", "qi", "oth"} {
+		raw, _ := json.Marshal(map[string]any{"kty": "RSA", "kid": "r", "alg": RS256, "use": "sig", "n": j.N, "e": j.E, member: "x"})
+		var parsed JWK
+		if err := json.Unmarshal(raw, &parsed); err == nil {
+			if _, err := ParseJWK(parsed); err == nil {
+				t.Errorf("a JWK with %q: accepted", member)
+			}
+		}
+	}
+}
+
+// Access tokens are never RS256: a Manager refuses RSA keys for signing
+// and for verifying, and RS256 tokens.
+func TestAccessTokensRefuseRSAKeys(t *testing.T) {
+	k := mustKey(t, RS256)
+	pub := Key{ID: k.ID, Alg: k.Alg, Public: k.Public}
+	for name, ks := range map[string]KeySet{
+		"signing":   {Signing: k},
+		"verifying": {Verify: []Key{pub}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig(newClock(t0))
+			cfg.Secret, cfg.Keys = nil, &ks
+			if _, err := New(cfg); err == nil {
+				t.Error("New with an RSA key succeeded")
+			}
+			m, _ := keysManager(t, mustKey(t, EdDSA))
+			if err := m.SetKeys(ks); err == nil {
+				t.Error("SetKeys with an RSA key succeeded")
+			}
+		})
+	}
+	m, _ := keysManager(t, mustKey(t, EdDSA))
+	raw := sign(t, jwt.SigningMethodRS256, k.Private, map[string]any{"kid": k.ID}, goodClaims())
+	if _, err := m.Verify(raw); !errors.Is(err, ErrInvalid) {
+		t.Errorf("an RS256 access token: %v", err)
 	}
 }

@@ -1,7 +1,8 @@
 // Package token issues and verifies rolegate's access tokens: HS256 JWTs
 // (RFC 9068 profile, RFC 8725 practices) carrying the user id, email and
 // roles, with a bounded cache of verified tokens so that verification costs
-// next to nothing on the hot path.
+// next to nothing on the hot path. It also signs OpenID Connect id tokens
+// ([IDTokens]), with keys of their own.
 //
 // Verification pins everything it can: the algorithm (HS256 only, both in the
 // parser and in the key function), the JOSE type (at+jwt), the issuer, the
@@ -15,6 +16,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -170,7 +172,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	methods := []string{algHS256}
 	if cfg.Keys != nil {
-		methods = []string{EdDSA, ES256}
+		methods = accessAlgs
 		m.secret = nil
 		if err := m.SetKeys(*cfg.Keys); err != nil {
 			return nil, err
@@ -466,26 +468,44 @@ type keyState struct {
 // SetKeys replaces the keys of a Manager made with Keys: new tokens are
 // signed with ks.Signing from now on, and tokens verify with ks.Verify
 // (Signing is added if missing). Verified tokens stay cached until they
-// expire, whatever their key.
+// expire, whatever their key. Every key must be an EdDSA or ES256 key:
+// RS256 keys sign id tokens (IDTokens), never access tokens.
 func (m *Manager) SetKeys(ks KeySet) error {
 	if m.secret != nil {
 		return errors.New("token: SetKeys on a Manager with a secret")
 	}
+	st, err := newKeyState(ks, accessAlgs, "access tokens")
+	if err != nil {
+		return err
+	}
+	m.keys.Store(st)
+	return nil
+}
+
+// accessAlgs are the algorithms of access tokens signed with keys.
+var accessAlgs = []string{EdDSA, ES256}
+
+// newKeyState checks ks, whose keys must all be of algs (the algorithms of
+// what, for errors), and returns its view.
+func newKeyState(ks KeySet, algs []string, what string) (*keyState, error) {
 	st := &keyState{signing: ks.Signing, byKID: map[string]*Key{}}
 	verify := ks.Verify
 	if ks.Signing.ID != "" || ks.Signing.Private != nil {
 		var err error
 		if st.method, err = method(ks.Signing.Alg); err != nil {
-			return err
+			return nil, err
 		}
 		if ks.Signing.Private == nil {
-			return errors.New("token: the signing key has no private half")
+			return nil, errors.New("token: the signing key has no private half")
 		}
 		verify = append([]Key{ks.Signing}, verify...)
 	}
 	for _, k := range verify {
+		if !slices.Contains(algs, k.Alg) {
+			return nil, fmt.Errorf("token: key %s is an %s key: %s are signed with %s", k.ID, k.Alg, what, strings.Join(algs, ", "))
+		}
 		if err := checkKey(k); err != nil {
-			return err
+			return nil, err
 		}
 		if _, ok := st.byKID[k.ID]; ok {
 			continue
@@ -494,8 +514,7 @@ func (m *Manager) SetKeys(ks KeySet) error {
 		st.byKID[k.ID] = &pub
 		st.verify = append(st.verify, pub)
 	}
-	m.keys.Store(st)
-	return nil
+	return st, nil
 }
 
 // PublicKeys returns the public halves of the keys tokens verify with; none

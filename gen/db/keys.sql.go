@@ -12,12 +12,13 @@ import (
 )
 
 const createSigningKey = `-- name: CreateSigningKey :exec
-INSERT INTO signing_keys (kid, alg, public_key, private_key, created_at, active_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO signing_keys (kid, purpose, alg, public_key, private_key, created_at, active_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 `
 
 type CreateSigningKeyParams struct {
 	Kid        string
+	Purpose    string
 	Alg        string
 	PublicKey  []byte
 	PrivateKey []byte
@@ -28,6 +29,7 @@ type CreateSigningKeyParams struct {
 func (q *Queries) CreateSigningKey(ctx context.Context, arg CreateSigningKeyParams) error {
 	_, err := q.db.Exec(ctx, createSigningKey,
 		arg.Kid,
+		arg.Purpose,
 		arg.Alg,
 		arg.PublicKey,
 		arg.PrivateKey,
@@ -38,11 +40,16 @@ func (q *Queries) CreateSigningKey(ctx context.Context, arg CreateSigningKeyPara
 }
 
 const deleteSigningKey = `-- name: DeleteSigningKey :exec
-DELETE FROM signing_keys WHERE kid = $1
+DELETE FROM signing_keys WHERE kid = $1 AND purpose = $2
 `
 
-func (q *Queries) DeleteSigningKey(ctx context.Context, kid string) error {
-	_, err := q.db.Exec(ctx, deleteSigningKey, kid)
+type DeleteSigningKeyParams struct {
+	Kid     string
+	Purpose string
+}
+
+func (q *Queries) DeleteSigningKey(ctx context.Context, arg DeleteSigningKeyParams) error {
+	_, err := q.db.Exec(ctx, deleteSigningKey, arg.Kid, arg.Purpose)
 	return err
 }
 
@@ -94,12 +101,17 @@ func (q *Queries) ListSigningKeys(ctx context.Context, purpose string) ([]ListSi
 }
 
 const lockSigningKeys = `-- name: LockSigningKeys :exec
-SELECT pg_advisory_xact_lock(4211834510924377433)
+SELECT pg_advisory_xact_lock(CASE $1::text
+    WHEN 'access' THEN 4211834510924377433
+    WHEN 'id' THEN 4211834510924377434
+END)
 `
 
-// LockSigningKeys serialises rotations across replicas until the
-// transaction ends.
-func (q *Queries) LockSigningKeys(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, lockSigningKeys)
+// LockSigningKeys serialises the rotations of one purpose's keys across
+// replicas until the transaction ends, and never waits on the other
+// purpose's. The access keys keep the lock of the releases before id
+// tokens, so that replicas of both take turns during an upgrade.
+func (q *Queries) LockSigningKeys(ctx context.Context, purpose string) error {
+	_, err := q.db.Exec(ctx, lockSigningKeys, purpose)
 	return err
 }

@@ -60,7 +60,7 @@ type Querier interface {
 	DeleteOldRevocations(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
 	DeleteRole(ctx context.Context, name string) (int64, error)
-	DeleteSigningKey(ctx context.Context, kid string) error
+	DeleteSigningKey(ctx context.Context, arg DeleteSigningKeyParams) error
 	// DeleteUser deletes a user; its roles and notes go with it (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, id int64) (int64, error)
 	DeleteUserRoles(ctx context.Context, userID int64) error
@@ -192,9 +192,11 @@ type Querier interface {
 	// transactions that could take the role from its last holder take turns,
 	// and returns its id. No row when there is no such role.
 	LockRole(ctx context.Context, name string) (int64, error)
-	// LockSigningKeys serialises rotations across replicas until the
-	// transaction ends.
-	LockSigningKeys(ctx context.Context) error
+	// LockSigningKeys serialises the rotations of one purpose's keys across
+	// replicas until the transaction ends, and never waits on the other
+	// purpose's. The access keys keep the lock of the releases before id
+	// tokens, so that replicas of both take turns during an upgrade.
+	LockSigningKeys(ctx context.Context, purpose string) error
 	// LockUser locks an account's row until the transaction ends, so that
 	// nothing is added to the account while it is being deleted.
 	LockUser(ctx context.Context, id int64) (int64, error)

@@ -1,5 +1,6 @@
-// Package keys keeps the keys that sign access tokens in PostgreSQL, their
-// private halves sealed under the master key, and rotates them: a new key
+// Package keys keeps the keys that sign tokens in PostgreSQL, their private
+// halves sealed under the master key, and rotates them, each purpose's
+// (access tokens, id tokens) apart from the other's: a new key
 // is published (in the JWKS) PublishAhead before it signs anything, so that
 // every JWKS cache has it by then; the key it replaces signs no more and
 // stays published until every token it signed has expired, then it is
@@ -17,6 +18,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,9 +33,25 @@ import (
 // MinMasterKeyLen is the shortest master key accepted.
 const MinMasterKeyLen = 32
 
+// The purposes of keys: each is a key set of its own, which rotates on its
+// own, and a key of one never verifies a token of the other.
+const (
+	Access = "access" // access tokens
+	ID     = "id"     // OpenID Connect id tokens
+)
+
+// algs are the algorithms of each purpose's keys.
+var algs = map[string][]string{
+	Access: {token.EdDSA, token.ES256},
+	ID:     {token.RS256, token.ES256, token.EdDSA},
+}
+
 // Config configures a Store.
 type Config struct {
-	// Alg is the algorithm of new keys: token.EdDSA or token.ES256.
+	// Purpose is what the keys sign: Access (the default, for "") or ID.
+	Purpose string
+	// Alg is the algorithm of new keys: token.EdDSA or token.ES256 for
+	// access tokens; token.RS256, token.ES256 or token.EdDSA for id tokens.
 	Alg string
 	// MasterKey seals the private keys (at least 32 bytes); every replica
 	// must have the same.
@@ -52,7 +71,7 @@ type Config struct {
 	OnCreate func(ctx context.Context, kid string)
 }
 
-// Store reads, makes and retires signing keys.
+// Store reads, makes and retires the signing keys of one purpose.
 type Store struct {
 	pool *pgxpool.Pool
 	cfg  Config
@@ -64,8 +83,15 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if len(cfg.MasterKey) < MinMasterKeyLen {
 		return nil, fmt.Errorf("keys: the master key must be at least %d bytes", MinMasterKeyLen)
 	}
-	if _, err := token.GenerateKey(cfg.Alg); err != nil {
-		return nil, err
+	if cfg.Purpose == "" {
+		cfg.Purpose = Access
+	}
+	allowed, ok := algs[cfg.Purpose]
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("keys: no such purpose %q (want %s or %s)", cfg.Purpose, Access, ID)
+	case !slices.Contains(allowed, cfg.Alg):
+		return nil, fmt.Errorf("keys: %s keys are not %q (want %s)", cfg.Purpose, cfg.Alg, strings.Join(allowed, ", "))
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -82,8 +108,13 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	return &Store{pool: pool, cfg: cfg, aead: aead}, nil
 }
 
+// Purpose is what the store's keys sign: Access or ID.
+func (s *Store) Purpose() string { return s.cfg.Purpose }
+
 // State is a key's place in its life at some time.
 type State struct {
+	// Purpose is what the key signs: Access or ID.
+	Purpose   string
 	Kid, Alg  string
 	CreatedAt time.Time
 	// ActiveAt is when it starts signing.
@@ -95,7 +126,8 @@ type State struct {
 	Status string
 }
 
-// Sync makes the keys right for now, under a lock that replicas share: it
+// Sync makes the keys right for now, under a lock that replicas share (one
+// per purpose, so that one purpose's rotation never waits on the other): it
 // makes the first key, or a new one when the newest is older than
 // Rotation, and deletes keys past their publication. It returns the key
 // set to sign and verify with, and every key's state.
@@ -118,10 +150,10 @@ func (s *Store) sync(ctx context.Context, force bool) (ks token.KeySet, states [
 	}()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		if err := q.LockSigningKeys(ctx); err != nil {
+		if err := q.LockSigningKeys(ctx, s.cfg.Purpose); err != nil {
 			return err
 		}
-		rows, err := q.ListSigningKeys(ctx, "access")
+		rows, err := q.ListSigningKeys(ctx, s.cfg.Purpose)
 		if err != nil {
 			return err
 		}
@@ -138,7 +170,7 @@ func (s *Store) sync(ctx context.Context, force bool) (ks token.KeySet, states [
 				return err
 			}
 		}
-		if rows, err = q.ListSigningKeys(ctx, "access"); err != nil {
+		if rows, err = q.ListSigningKeys(ctx, s.cfg.Purpose); err != nil {
 			return err
 		}
 		ks, states, err = s.states(ctx, q, rows, now)
@@ -154,7 +186,7 @@ func (s *Store) states(ctx context.Context, q *db.Queries, rows []db.ListSigning
 	var states []State
 	signing := -1
 	for i, r := range rows {
-		st := State{Kid: r.Kid, Alg: r.Alg, CreatedAt: r.CreatedAt.Time, ActiveAt: r.ActiveAt.Time}
+		st := State{Purpose: s.cfg.Purpose, Kid: r.Kid, Alg: r.Alg, CreatedAt: r.CreatedAt.Time, ActiveAt: r.ActiveAt.Time}
 		switch {
 		case now.Before(st.ActiveAt):
 			st.Status = "published"
@@ -167,7 +199,7 @@ func (s *Store) states(ctx context.Context, q *db.Queries, rows []db.ListSigning
 			st.RetiredAt = rows[i-1].ActiveAt.Time
 			st.UnpublishAt = st.RetiredAt.Add(s.cfg.Keep)
 			if !now.Before(st.UnpublishAt) {
-				if err := q.DeleteSigningKey(ctx, r.Kid); err != nil {
+				if err := q.DeleteSigningKey(ctx, db.DeleteSigningKeyParams{Kid: r.Kid, Purpose: s.cfg.Purpose}); err != nil {
 					return ks, nil, err
 				}
 				continue
@@ -211,7 +243,7 @@ func (s *Store) create(ctx context.Context, q *db.Queries, now, activeAt time.Ti
 	nonce := make([]byte, s.aead.NonceSize())
 	_, _ = rand.Read(nonce)
 	return k.ID, q.CreateSigningKey(ctx, db.CreateSigningKeyParams{
-		Kid: k.ID, Alg: k.Alg, PublicKey: pub, PrivateKey: s.aead.Seal(nonce, nonce, priv, []byte(k.ID)),
+		Kid: k.ID, Purpose: s.cfg.Purpose, Alg: k.Alg, PublicKey: pub, PrivateKey: s.aead.Seal(nonce, nonce, priv, []byte(k.ID)),
 		CreatedAt: ts(now), ActiveAt: ts(activeAt),
 	})
 }
