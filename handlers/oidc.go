@@ -53,7 +53,7 @@ func (a Auth) GetUserInfo(ctx context.Context, _ api.GetUserInfoRequestObject) (
 	if err != nil {
 		return nil, err
 	}
-	return api.GetUserInfo200JSONResponse{userInfoResponse(info)}, nil
+	return api.GetUserInfo200JSONResponse{UserInfoJSONResponse: userInfoResponse(info)}, nil
 }
 
 // PostUserInfo is the UserInfo endpoint by POST; the gate has taken the
@@ -63,7 +63,7 @@ func (a Auth) PostUserInfo(ctx context.Context, _ api.PostUserInfoRequestObject)
 	if err != nil {
 		return nil, err
 	}
-	return api.PostUserInfo200JSONResponse{userInfoResponse(info)}, nil
+	return api.PostUserInfo200JSONResponse{UserInfoJSONResponse: userInfoResponse(info)}, nil
 }
 
 func userInfoResponse(info api.UserInfo) api.UserInfoJSONResponse {

@@ -62,7 +62,7 @@ type Subject struct {
 	// 9068 section 2.2); unused for a machine client's.
 	Client string
 	Email  string
-	Roles    []string
+	Roles  []string
 	// SessionID is the session the token belongs to (sid); empty for none.
 	SessionID string
 	// Version is the user's token version when the token is issued (ver):

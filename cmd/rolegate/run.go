@@ -486,9 +486,17 @@ func keysCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args [
 	})
 }
 
+// listFlag is a flag that may be given several times.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, " ") }
+
+// Set adds v.
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
 // clientCmd runs `rolegate client add`.
 func clientCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
-	const usage = "usage: rolegate client add --name N --roles system"
+	const usage = "usage: rolegate client add --name N [--roles system] [--redirect-uri URI]... [--post-logout-redirect-uri URI]... [--public]"
 	if len(args) == 0 || args[0] != "add" {
 		return errors.New(usage)
 	}
@@ -496,6 +504,10 @@ func clientCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 	fs.SetOutput(io.Discard)
 	name := fs.String("name", "", "the client's name")
 	roles := fs.String("roles", "", "comma-separated roles")
+	var redirects, logouts listFlag
+	fs.Var(&redirects, "redirect-uri", "a redirect URI of the authorization endpoint (repeatable)")
+	fs.Var(&logouts, "post-logout-redirect-uri", "a redirect URI of the end-session endpoint (repeatable)")
+	public := fs.Bool("public", false, "a public client (no secret; PKCE alone)")
 	if err := fs.Parse(args[1:]); err != nil || *name == "" || fs.NArg() > 0 {
 		return errors.New(usage)
 	}
@@ -507,17 +519,29 @@ func clientCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 		var row db.GetClientRow
 		var secret string
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) (err error) {
-			row, secret, err = accounts.CreateClient(ctx, db.New(tx), *name, accounts.ParseRoles(*roles))
+			row, secret, err = accounts.CreateClient(ctx, db.New(tx), accounts.NewClient{Name: *name, Roles: accounts.ParseRoles(*roles),
+				Public: *public, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts})
 			return err
 		})
 		if pe, ok := errors.AsType[*problem.Error](err); ok {
-			return errors.New(pe.Detail)
+			msg := pe.Detail
+			for _, f := range pe.Fields {
+				msg += " " + f.Field + " " + f.Message + "."
+			}
+			return errors.New(msg)
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created client %s (%s), roles %s\nclient_secret: %s (shown only this once)\n",
-			row.ClientID, row.Name, strings.Join(row.Roles, ","), secret)
+		fmt.Fprintf(stdout, "created client %s (%s), roles %s\n", row.ClientID, row.Name, strings.Join(row.Roles, ","))
+		if len(row.RedirectUris) > 0 {
+			fmt.Fprintf(stdout, "redirect URIs: %s\n", strings.Join(row.RedirectUris, " "))
+		}
+		if secret == "" {
+			fmt.Fprintln(stdout, "public client: no secret (it signs people in with PKCE)")
+			return nil
+		}
+		fmt.Fprintf(stdout, "client_secret: %s (shown only this once)\n", secret)
 		return nil
 	})
 }
