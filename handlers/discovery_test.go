@@ -1,13 +1,18 @@
 package handlers_test
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -208,4 +213,108 @@ func TestMetadataIsOnThePublicURL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The JWKS publishes the id tokens' keys after the access tokens', each
+// with its kid, alg and use sig; an id token of Stack.IDTokens verifies
+// with golang-jwt and its published JWK alone, and is no access token.
+func TestJWKSPublishesIDTokenKeys(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		signing, id string
+		access      int // access-token keys published
+	}{
+		{token.EdDSA, token.RS256, 1},
+		{token.EdDSA, token.ES256, 1},
+		{token.ES256, token.EdDSA, 1},
+		{token.HS256, token.ES256, 0},
+	} {
+		t.Run(tt.signing+" and "+tt.id, func(t *testing.T) {
+			t.Parallel()
+			if tt.id == token.RS256 {
+				t.Skip("the JWK of api/openapi.yaml has no RSA form yet (kty OKP or EC, crv and x required): GetJWKS leaves RS256 keys out until it has")
+			}
+			e := apitest.New(t, apitest.Options{SigningAlg: tt.signing, IDTokenAlg: tt.id})
+			_, keys := jwks(t, e)
+			if len(keys) != tt.access+1 {
+				t.Fatalf("JWKS %v: want %d access-token keys and the id-token key", keys, tt.access)
+			}
+			for i, k := range keys {
+				want := tt.signing
+				if i == tt.access {
+					want = tt.id
+				}
+				if k["alg"] != want || k["use"] != "sig" || k["kid"] == "" {
+					t.Errorf("JWK %d = %v, want alg %s, use sig and a kid", i, k, want)
+				}
+			}
+			idJWK := keys[tt.access]
+			if pub := e.IDTokens.PublicKeys(); len(pub) != 1 || pub[0].ID != idJWK["kid"] {
+				t.Errorf("the id-token key published is %s, want %v", idJWK["kid"], pub)
+			}
+
+			u := e.CreateUser(t, "id-"+strings.ToLower(tt.signing+tt.id)+"@example.com", "user")
+			raw, err := e.IDTokens.Issue(token.IDClaims{
+				Subject: fmt.Sprint(u.ID), Audience: "app", AuthTime: time.Now().Add(-time.Minute),
+				SessionID: "4d9e6c1f-5f0e-4c4e-9a53-2f1d1c9e0d6b", Nonce: "n-1",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			byKid := map[string]map[string]string{}
+			for _, k := range keys {
+				byKid[k["kid"]] = k
+			}
+			parsed, err := jwt.Parse(raw, func(tok *jwt.Token) (any, error) {
+				kid, _ := tok.Header["kid"].(string)
+				k, ok := byKid[kid]
+				if !ok || tok.Header["typ"] != "JWT" || tok.Method.Alg() != k["alg"] {
+					return nil, jwt.ErrTokenUnverifiable
+				}
+				return publicKeyOf(t, k), nil
+			}, jwt.WithValidMethods([]string{tt.id}), jwt.WithIssuer(apitest.Issuer), jwt.WithAudience("app"),
+				jwt.WithExpirationRequired(), jwt.WithIssuedAt())
+			if err != nil || !parsed.Valid {
+				t.Fatalf("verifying the id token with the JWKS: %v", err)
+			}
+			if claims, _ := parsed.Claims.(jwt.MapClaims); claims["sub"] != fmt.Sprint(u.ID) || claims["azp"] != "app" || claims["nonce"] != "n-1" {
+				t.Errorf("claims %v", claims)
+			}
+			if parsed.Header["kid"] != idJWK["kid"] {
+				t.Errorf("the id token's kid %v, want the id-token key's %s", parsed.Header["kid"], idJWK["kid"])
+			}
+			if works(t, e, raw) {
+				t.Error("an id token was taken for an access token")
+			}
+			if c, err := e.IDTokens.ParseHint(raw); err != nil || c.Subject != fmt.Sprint(u.ID) {
+				t.Errorf("ParseHint = %+v, %v", c, err)
+			}
+			if _, err := e.IDTokens.ParseHint(e.Token(t, u)); err == nil {
+				t.Error("an access token was taken for an id_token_hint")
+			}
+		})
+	}
+}
+
+// publicKeyOf rebuilds the public key of a JWK from its members alone, as
+// a relying party would.
+func publicKeyOf(t *testing.T, k map[string]string) any {
+	t.Helper()
+	member := func(name string) []byte {
+		b, err := base64.RawURLEncoding.DecodeString(k[name])
+		if err != nil || len(b) == 0 {
+			t.Fatalf("JWK member %s = %q", name, k[name])
+		}
+		return b
+	}
+	switch {
+	case k["kty"] == "OKP" && k["crv"] == "Ed25519":
+		return ed25519.PublicKey(member("x"))
+	case k["kty"] == "EC" && k["crv"] == "P-256":
+		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(member("x")), Y: new(big.Int).SetBytes(member("y"))}
+	case k["kty"] == "RSA":
+		return &rsa.PublicKey{N: new(big.Int).SetBytes(member("n")), E: int(new(big.Int).SetBytes(member("e")).Int64())}
+	}
+	t.Fatalf("JWK %v", k)
+	return nil
 }

@@ -50,6 +50,10 @@ type Deps struct {
 	Pool   *pgxpool.Pool
 	Hasher *password.Pool
 	Tokens *token.Manager
+	// IDTokens signs OpenID Connect id tokens and verifies the hints of
+	// logout requests, with keys of their own; the JWKS publishes them
+	// (Discovery.IDTokens).
+	IDTokens *token.IDTokens
 	// SpecRoles are the roles the spec names, which cannot be deleted.
 	SpecRoles []string
 	// Store keeps the documents' bytes.

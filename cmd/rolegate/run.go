@@ -31,6 +31,7 @@ import (
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/httpserve"
+	"github.com/rolegate/rolegate/internal/keys"
 	"github.com/rolegate/rolegate/internal/logbuf"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/pglocal"
@@ -46,8 +47,9 @@ commands:
   routes                             print every operation and the roles it admits
   user add --email E --roles a,b     create an account; the password is read from stdin
   client add --name N --roles a,b    create a machine client; its secret is printed once
-  keys list                          list the signing keys and their states
-  keys rotate                        make a new signing key now (it signs once published long enough)
+  keys list [--purpose access|id]    list the signing keys of access and id tokens, and their states
+  keys rotate [--purpose access|id]  make new signing keys now, of both purposes or the one named
+                                     (each signs once published long enough)
   migrate                            apply the database schema and exit
   help                               print this text
 
@@ -357,7 +359,9 @@ func openStore(ctx context.Context, cfg config.Config) (*documents.Store, error)
 // HS256, ROLEGATE_JWT_SECRET or else a key generated once and kept in the
 // data directory; for EdDSA and ES256, ROLEGATE_MASTER_KEY, which replicas
 // on one DATABASE_URL must share, or else, for the embedded database only,
-// a master key generated once and kept in the data directory.
+// a master key generated once and kept in the data directory. The id
+// tokens' keys are sealed with the master key; with HS256 and none, with a
+// key derived from the JWT secret (server.IDKeyStore).
 func signingKeys(cfg *config.Config, logger *slog.Logger) (err error) {
 	if cfg.SigningAlg == "HS256" {
 		if len(cfg.JWTSecret) > 0 {
@@ -443,13 +447,36 @@ func readPassword(r io.Reader) (string, error) {
 	return line, nil
 }
 
-// keysCmd runs `rolegate keys list` and `rolegate keys rotate`.
+// keysCmd runs `rolegate keys list` and `rolegate keys rotate`: of the
+// keys of both purposes, access and id tokens (only id tokens' with
+// HS256), or of the one --purpose names.
 func keysCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
-	if len(args) != 1 || args[0] != "list" && args[0] != "rotate" {
-		return errors.New("usage: rolegate keys list|rotate")
+	const usage = "usage: rolegate keys list|rotate [--purpose access|id]"
+	if len(args) == 0 || args[0] != "list" && args[0] != "rotate" {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	purpose := fs.String("purpose", "", "access or id (default both)")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+		return errors.New(usage)
+	}
+	stores := map[string]func(*pgxpool.Pool, config.Config, func() time.Time, *audit.Log) (*keys.Store, error){
+		keys.Access: server.KeyStore, keys.ID: server.IDKeyStore,
+	}
+	purposes := []string{keys.Access, keys.ID}
+	switch {
+	case *purpose == "":
+	case stores[*purpose] == nil:
+		return errors.New(usage)
+	default:
+		purposes = []string{*purpose}
 	}
 	if cfg.SigningAlg == token.HS256 {
-		return errors.New("tokens are signed with HS256 (ROLEGATE_JWT_SECRET): there are no signing keys")
+		if *purpose == keys.Access {
+			return errors.New("access tokens are signed with HS256 (ROLEGATE_JWT_SECRET): there are no access-token signing keys")
+		}
+		purposes = []string{keys.ID}
 	}
 	if err := signingKeys(&cfg, logger); err != nil {
 		return err
@@ -459,20 +486,25 @@ func keysCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args [
 		return err
 	}
 	return withDB(ctx, cfg, logger, true, spec, func(pool *pgxpool.Pool) error {
-		store, err := server.KeyStore(pool, cfg, nil, &audit.Log{Pool: pool, Logger: logger})
-		if err != nil {
-			return err
-		}
-		sync := store.Sync
-		if args[0] == "rotate" {
-			sync = store.Rotate
-		}
-		_, states, err := sync(ctx)
-		if err != nil {
-			return err
+		trail := &audit.Log{Pool: pool, Logger: logger}
+		var states []keys.State
+		for _, p := range purposes {
+			store, err := stores[p](pool, cfg, nil, trail)
+			if err != nil {
+				return err
+			}
+			sync := store.Sync
+			if args[0] == "rotate" {
+				sync = store.Rotate
+			}
+			_, st, err := sync(ctx)
+			if err != nil {
+				return fmt.Errorf("%s keys: %w", p, err)
+			}
+			states = append(states, st...)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED\tLEAVES JWKS")
+		fmt.Fprintln(tw, "PURPOSE\tKID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED\tLEAVES JWKS")
 		at := func(t time.Time) string {
 			if t.IsZero() {
 				return "-"
@@ -480,7 +512,7 @@ func keysCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args [
 			return t.UTC().Format(time.RFC3339)
 		}
 		for _, k := range states {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Kid, k.Alg, k.Status, at(k.CreatedAt), at(k.ActiveAt), at(k.RetiredAt), at(k.UnpublishAt))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Purpose, k.Kid, k.Alg, k.Status, at(k.CreatedAt), at(k.ActiveAt), at(k.RetiredAt), at(k.UnpublishAt))
 		}
 		return tw.Flush()
 	})

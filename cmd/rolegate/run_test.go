@@ -573,26 +573,59 @@ func TestServeRefusesNoMasterKeyWithADatabaseURL(t *testing.T) {
 	}
 }
 
-// `rolegate keys list` shows the signing keys; `keys rotate` publishes a new
-// one that signs later, which a server then publishes beside the current.
+// `rolegate keys list` shows the signing keys of both purposes; `keys
+// rotate` publishes a new key of each, or of the purpose named, that signs
+// later, which a server then publishes beside the current. With HS256
+// there are id-token keys alone.
 func TestKeysListAndRotate(t *testing.T) {
 	t.Parallel()
-	vars := map[string]string{"DATABASE_URL": testdb.URL(t), "ROLEGATE_MASTER_KEY": masterKey}
+	vars := map[string]string{"DATABASE_URL": testdb.URL(t), "ROLEGATE_MASTER_KEY": masterKey, "ROLEGATE_ID_TOKEN_ALG": "ES256"}
+	rows := func(out, purpose, state string) int {
+		n := 0
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 3 && f[0] == purpose && f[3] == state {
+				n++
+			}
+		}
+		return n
+	}
 	out, err := runCmd(t, vars, "", "keys", "list")
-	if err != nil || strings.Count(out, "signing") != 1 || strings.Count(out, "\n") != 2 {
+	if err != nil || !strings.HasPrefix(out, "PURPOSE") || rows(out, "access", "signing") != 1 || rows(out, "id", "signing") != 1 || strings.Count(out, "\n") != 3 {
 		t.Fatalf("keys list = %v\n%s", err, out)
 	}
+	if !strings.Contains(out, "EdDSA") || !strings.Contains(out, "ES256") {
+		t.Errorf("keys list names the algorithms of neither purpose:\n%s", out)
+	}
 	out, err = runCmd(t, vars, "", "keys", "rotate")
-	if err != nil || strings.Count(out, "published") != 1 || strings.Count(out, "signing") != 1 {
+	if err != nil || rows(out, "access", "published") != 1 || rows(out, "id", "published") != 1 || rows(out, "access", "signing") != 1 || rows(out, "id", "signing") != 1 {
 		t.Fatalf("keys rotate = %v\n%s", err, out)
+	}
+	out, err = runCmd(t, vars, "", "keys", "rotate", "--purpose", "id")
+	if err != nil || rows(out, "id", "published") != 2 || rows(out, "id", "signing") != 1 || strings.Contains(out, "access") {
+		t.Fatalf("keys rotate --purpose id = %v\n%s", err, out)
+	}
+	out, err = runCmd(t, vars, "", "keys", "list", "--purpose", "access")
+	if err != nil || rows(out, "access", "published") != 1 || strings.Contains(out, "\nid ") {
+		t.Fatalf("keys list --purpose access = %v\n%s", err, out)
 	}
 	addr, _ := startRun(t, vars)
 	_, body := get(t, addr, "/.well-known/jwks.json", "")
-	if n := strings.Count(body, `"kid"`); n != 2 {
-		t.Errorf("the JWKS after a rotation has %d keys, want the signing one and the next: %s", n, body)
+	if n := strings.Count(body, `"kid"`); n != 5 {
+		t.Errorf("the JWKS after the rotations has %d keys, want 2 of access tokens and 3 of id tokens: %s", n, body)
 	}
-	if _, err := runCmd(t, map[string]string{"ROLEGATE_JWT_SECRET": strings.Repeat("h", 32)}, "", "keys", "list"); err == nil || !strings.Contains(err.Error(), "HS256") {
-		t.Errorf("keys list with HS256 = %v, want a refusal naming HS256", err)
+	for _, args := range [][]string{{"keys", "rotate", "--purpose", "refresh"}, {"keys", "list", "extra"}, {"keys"}, {"keys", "rotate", "--purpose"}} {
+		if _, err := runCmd(t, vars, "", args...); err == nil || !strings.Contains(err.Error(), "usage") {
+			t.Errorf("%s = %v, want the usage", strings.Join(args, " "), err)
+		}
+	}
+
+	hs := map[string]string{"DATABASE_URL": testdb.URL(t), "ROLEGATE_JWT_SECRET": strings.Repeat("h", 32)}
+	if _, err := runCmd(t, hs, "", "keys", "rotate", "--purpose", "access"); err == nil || !strings.Contains(err.Error(), "HS256") {
+		t.Errorf("keys rotate --purpose access with HS256 = %v, want a refusal naming HS256", err)
+	}
+	out, err = runCmd(t, hs, "", "keys", "list")
+	if err != nil || rows(out, "id", "signing") != 1 || !strings.Contains(out, "RS256") || strings.Contains(out, "access") {
+		t.Errorf("keys list with HS256 = %v\n%s; want the id-token key alone", err, out)
 	}
 }
 

@@ -86,6 +86,9 @@ type Options struct {
 	// SigningAlg is the server's ROLEGATE_SIGNING_ALG (default EdDSA, as
 	// in production); with HS256 tokens are signed with Env.Secret.
 	SigningAlg string
+	// IDTokenAlg is the server's ROLEGATE_ID_TOKEN_ALG (default RS256, as
+	// in production).
+	IDTokenAlg string
 	// TrustLoopback makes the test's own address a trusted proxy
 	// (ROLEGATE_TRUSTED_PROXIES), so that requests can pose as other
 	// clients with X-Forwarded-For.
@@ -159,6 +162,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 		cfg.JWTIssuer = cfg.PublicURL
 	}
 	cfg.SigningAlg = cmp.Or(o.SigningAlg, cfg.SigningAlg)
+	cfg.IDTokenAlg = cmp.Or(o.IDTokenAlg, cfg.IDTokenAlg)
 	cfg.JWTSecret, cfg.MasterKey = e.Secret, e.masterKey
 	if o.TrustLoopback {
 		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}

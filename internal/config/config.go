@@ -67,10 +67,16 @@ type Config struct {
 	// database, or "HS256" with JWTSecret. Unset with JWTSecret set means
 	// HS256, so that a deployment that set only the secret works as before.
 	SigningAlg string
+	// IDTokenAlg is how OpenID Connect id tokens are signed
+	// (ROLEGATE_ID_TOKEN_ALG): "RS256" (the default, which OpenID Connect
+	// Core 1.0 section 15.1 requires every provider to offer), "ES256" or
+	// "EdDSA", with rotating keys of their own kept in the database.
+	IDTokenAlg string
 	// MasterKey seals the private signing keys in the database
 	// (ROLEGATE_MASTER_KEY, at least 32 bytes; replicas must share it).
 	// Empty means a key generated once and kept in DataDir, which only an
-	// embedded database may rely on.
+	// embedded database may rely on; with HS256 access tokens, the id
+	// tokens' keys are then sealed with a key derived from JWTSecret.
 	MasterKey []byte
 	// KeyRotation is how often a new signing key is made
 	// (ROLEGATE_KEY_ROTATION, default 24h).
@@ -217,6 +223,11 @@ func Load(getenv func(string) string) (Config, error) {
 	case "EdDSA", "ES256", "HS256":
 	default:
 		errs = append(errs, "ROLEGATE_SIGNING_ALG: want EdDSA, ES256 or HS256")
+	}
+	switch c.IDTokenAlg = or(getenv("ROLEGATE_ID_TOKEN_ALG"), "RS256"); c.IDTokenAlg {
+	case "RS256", "ES256", "EdDSA":
+	default:
+		errs = append(errs, "ROLEGATE_ID_TOKEN_ALG: want RS256, ES256 or EdDSA")
 	}
 	c.MasterKey = []byte(getenv("ROLEGATE_MASTER_KEY"))
 	if n := len(c.MasterKey); n > 0 && n < MinSecretLen {

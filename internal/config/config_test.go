@@ -28,6 +28,15 @@ func TestLoadDefaults(t *testing.T) {
 	if c.ShutdownDelay != 0 || c.ShutdownTimeout != 15*time.Second {
 		t.Errorf("shutdown delay %v, timeout %v; want 0, 15s", c.ShutdownDelay, c.ShutdownTimeout)
 	}
+	if c.IDTokenAlg != "RS256" {
+		t.Errorf("id tokens signed with %q, want RS256 (OpenID Connect Core 1.0 section 15.1)", c.IDTokenAlg)
+	}
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		c, err := Load(func(k string) string { return map[string]string{"ROLEGATE_ID_TOKEN_ALG": alg}[k] })
+		if err != nil || c.IDTokenAlg != alg {
+			t.Errorf("ROLEGATE_ID_TOKEN_ALG=%s: %q, %v", alg, c.IDTokenAlg, err)
+		}
+	}
 	for _, v := range []string{"0", "0s", "5s"} {
 		c, err := Load(func(k string) string { return map[string]string{"ROLEGATE_SHUTDOWN_DELAY": v}[k] })
 		if want, _ := time.ParseDuration(v); err != nil || c.ShutdownDelay != want {
@@ -83,6 +92,9 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"no database timeout", "ROLEGATE_DB_TIMEOUT", "0s", "ROLEGATE_DB_TIMEOUT"},
 		{"database timeout without a unit", "ROLEGATE_DB_TIMEOUT", "1", "ROLEGATE_DB_TIMEOUT"},
 		{"long database timeout", "ROLEGATE_DB_TIMEOUT", "2m", "ROLEGATE_DB_TIMEOUT: at most 1m"},
+		{"id tokens with HS256", "ROLEGATE_ID_TOKEN_ALG", "HS256", "ROLEGATE_ID_TOKEN_ALG: want RS256, ES256 or EdDSA"},
+		{"id tokens with RS512", "ROLEGATE_ID_TOKEN_ALG", "RS512", "ROLEGATE_ID_TOKEN_ALG: want RS256, ES256 or EdDSA"},
+		{"id tokens with rs256", "ROLEGATE_ID_TOKEN_ALG", "rs256", "ROLEGATE_ID_TOKEN_ALG: want RS256, ES256 or EdDSA"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

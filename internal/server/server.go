@@ -86,8 +86,13 @@ type Stack struct {
 	// Revocations is this replica's revocation state, which Handler
 	// checks every token against.
 	Revocations *revocation.List
-	// Keys are the signing keys; nil with HS256.
+	// Keys are the access tokens' signing keys; nil with HS256.
 	Keys *keys.Store
+	// IDTokens signs OpenID Connect id tokens and verifies the hints of
+	// logout requests, with keys of their own.
+	IDTokens *token.IDTokens
+	// IDKeys are the id tokens' signing keys.
+	IDKeys *keys.Store
 	// Metrics counts Handler's requests and observes the rest of the
 	// stack; nil unless Config.MetricsAddr is set.
 	Metrics *metrics.Metrics
@@ -107,6 +112,10 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	cfg := d.Config
 	trail := &audit.Log{Pool: d.Pool, Logger: d.Logger, Now: d.Now}
 	tokens, keyStore, secret, err := signing(ctx, d, trail)
+	if err != nil {
+		return nil, err
+	}
+	idTokens, idKeyStore, err := idSigning(ctx, d, trail)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +143,8 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	}
 	s := &Stack{
 		Keys:        keyStore,
+		IDTokens:    idTokens,
+		IDKeys:      idKeyStore,
 		Sessions:    sess,
 		Revocations: revoked,
 		Tokens:      tokens,
@@ -145,13 +156,13 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	}
 	limiter := throttle.New(d.Pool, d.Now, cfg.ThrottleIPv6Prefix)
 	impl := handlers.New(handlers.Deps{
-		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, SpecRoles: d.Spec.Policy.Roles(),
+		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, IDTokens: idTokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
 		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
 		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
 		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL,
 		Discovery: handlers.Discovery{
-			Tokens: tokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
+			Tokens: tokens, IDTokens: idTokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
 			JWKSMaxAge: jwksMaxAge, MetadataMaxAge: metadataMaxAge,
 		},
 	})
@@ -199,9 +210,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		defer close(s.done)
 		var wg sync.WaitGroup
 		wg.Go(func() { prune(ctx, sess, limiter, trail, cfg.AuditRetention, d.Logger) })
-		if keyStore != nil {
-			wg.Go(func() { followKeys(ctx, keyStore, tokens, d.Logger) })
-		}
+		wg.Go(func() { followKeys(ctx, s.keySets(), d.Logger) })
 		revoked.Follow(ctx, revocation.Feed{Pool: d.Pool, Logger: d.Logger})
 		wg.Wait()
 	}()
@@ -324,25 +333,84 @@ func signing(ctx context.Context, d Deps, trail *audit.Log) (*token.Manager, *ke
 	return tokens, store, cfg.MasterKey, err
 }
 
-// KeyStore returns the signing key store of cfg (EdDSA or ES256 signing),
-// timed as the server times it, recording each new key in trail; `rolegate
-// keys` uses it too.
+// idSigning returns the id-token signer and the store of its keys, made
+// on the first start (the first key signs at once) and rotated every
+// KeyRotation, as the access tokens' are.
+func idSigning(ctx context.Context, d Deps, trail *audit.Log) (*token.IDTokens, *keys.Store, error) {
+	store, err := IDKeyStore(d.Pool, d.Config, d.Now, trail)
+	if err != nil {
+		return nil, nil, err
+	}
+	ks, _, err := store.Sync(ctx)
+	if err != nil && len(d.Config.MasterKey) == 0 {
+		return nil, nil, fmt.Errorf("server: loading the id-token signing keys, sealed under ROLEGATE_JWT_SECRET for want of ROLEGATE_MASTER_KEY: %w", err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: loading the id-token signing keys: %w", err)
+	}
+	ids, err := token.NewIDTokens(token.IDConfig{Keys: &ks, Issuer: d.Config.JWTIssuer, TTL: d.Config.AccessTokenTTL, Leeway: tokenLeeway, Now: d.Now})
+	return ids, store, err
+}
+
+// KeyStore returns the access tokens' signing key store of cfg (EdDSA or
+// ES256 signing), timed as the server times it, recording each new key in
+// trail; `rolegate keys` uses it too.
 func KeyStore(pool *pgxpool.Pool, cfg config.Config, now func() time.Time, trail *audit.Log) (*keys.Store, error) {
+	return keyStore(pool, keys.Access, cfg.SigningAlg, cfg.MasterKey, cfg, now, trail)
+}
+
+// IDKeyStore returns the id tokens' signing key store of cfg, as KeyStore
+// does the access tokens'. Its keys are sealed with the master key; with
+// HS256 access tokens and no master key, with a key derived from the JWT
+// secret, which every replica shares as well.
+func IDKeyStore(pool *pgxpool.Pool, cfg config.Config, now func() time.Time, trail *audit.Log) (*keys.Store, error) {
+	master := cfg.MasterKey
+	if len(master) == 0 && cfg.SigningAlg == token.HS256 && len(cfg.JWTSecret) > 0 {
+		mac := hmac.New(sha256.New, cfg.JWTSecret)
+		mac.Write([]byte("rolegate id-token keys"))
+		master = mac.Sum(nil)
+	}
+	return keyStore(pool, keys.ID, cfg.IDTokenAlg, master, cfg, now, trail)
+}
+
+// keyStore is the store of purpose's keys. A replaced key stays published
+// while the tokens it signed live (id tokens live as long as access
+// tokens), their leeway on either side, and a poll for every replica to
+// stop signing with it.
+func keyStore(pool *pgxpool.Pool, purpose, alg string, master []byte, cfg config.Config, now func() time.Time, trail *audit.Log) (*keys.Store, error) {
 	return keys.New(pool, keys.Config{
-		Alg: cfg.SigningAlg, MasterKey: cfg.MasterKey, Rotation: cfg.KeyRotation,
+		Purpose: purpose, Alg: alg, MasterKey: master, Rotation: cfg.KeyRotation,
 		PublishAhead: publishAhead, Keep: cfg.AccessTokenTTL + 2*tokenLeeway + keysPoll, Now: now,
 		OnCreate: func(ctx context.Context, kid string) {
-			trail.Record(ctx, audit.Event{Type: audit.KeyRotated, Subject: "key:" + kid})
+			trail.Record(ctx, audit.Event{Type: audit.KeyRotated, Subject: "key:" + kid, Detail: purpose})
 		},
 	})
 }
 
-// followKeys brings tokens' keys up to date every keysPoll, rotating them
-// when due, until ctx ends.
-func followKeys(ctx context.Context, store *keys.Store, tokens *token.Manager, logger *slog.Logger) {
+// keySet is a store of keys and what signs and verifies with them.
+type keySet struct {
+	store *keys.Store
+	set   func(token.KeySet) error
+}
+
+// keySets are the stack's key sets: the access tokens' (none with HS256)
+// and the id tokens'.
+func (s *Stack) keySets() []keySet {
+	var sets []keySet
+	if s.Keys != nil {
+		sets = append(sets, keySet{s.Keys, s.Tokens.SetKeys})
+	}
+	return append(sets, keySet{s.IDKeys, s.IDTokens.SetKeys})
+}
+
+// followKeys brings every key set up to date every keysPoll, rotating its
+// keys when due, until ctx ends.
+func followKeys(ctx context.Context, sets []keySet, logger *slog.Logger) {
 	every(ctx, keysPoll, func() {
-		if err := syncKeys(ctx, store, tokens); err != nil && ctx.Err() == nil {
-			logger.Error("signing keys: could not sync; signing with the keys known", "err", err)
+		for _, ks := range sets {
+			if err := syncKeys(ctx, ks); err != nil && ctx.Err() == nil {
+				logger.Error("signing keys: could not sync; signing with the keys known", "purpose", ks.store.Purpose(), "err", err)
+			}
 		}
 	})
 }
@@ -361,21 +429,25 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 	}
 }
 
-func syncKeys(ctx context.Context, store *keys.Store, tokens *token.Manager) error {
-	ks, _, err := store.Sync(ctx)
+func syncKeys(ctx context.Context, ks keySet) error {
+	set, _, err := ks.store.Sync(ctx)
 	if err != nil {
 		return err
 	}
-	return tokens.SetKeys(ks)
+	return ks.set(set)
 }
 
-// SyncKeys brings the signing keys up to date now, rotating them when due,
-// instead of at the next poll; nothing with HS256.
+// SyncKeys brings the signing keys of access tokens (none with HS256) and
+// id tokens up to date now, rotating them when due, instead of at the next
+// poll.
 func (s *Stack) SyncKeys(ctx context.Context) error {
-	if s.Keys == nil {
-		return nil
+	var errs []error
+	for _, ks := range s.keySets() {
+		if err := syncKeys(ctx, ks); err != nil {
+			errs = append(errs, fmt.Errorf("%s keys: %w", ks.store.Purpose(), err))
+		}
 	}
-	return syncKeys(ctx, s.Keys, s.Tokens)
+	return errors.Join(errs...)
 }
 
 // pruneEvery is how often a replica deletes dead sessions, spent
