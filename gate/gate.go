@@ -290,7 +290,7 @@ func (g *gate) authenticate(w http.ResponseWriter, r *http.Request, o *operation
 		}
 		scheme = "Bearer"
 	}
-	if raw == "" || !strings.EqualFold(scheme, "Bearer") {
+	if h == "" && raw == "" || !strings.EqualFold(scheme, "Bearer") {
 		return nil, problem.TokenRequired(nil)
 	}
 	claims, err := g.opts.Verifier.Verify(strings.TrimSpace(raw))

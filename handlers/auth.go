@@ -763,6 +763,7 @@ func (a Auth) authorizationCodeGrant(ctx context.Context, f *api.TokenRequest) (
 	var u db.GetSessionUserRow
 	var roles []string
 	var g authorize.Grant
+	var reused *authorize.ReusedError
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		var err error
@@ -782,15 +783,19 @@ func (a Auth) authorizationCodeGrant(ctx context.Context, f *api.TokenRequest) (
 					ID: c.ID, Parent: g.BrowserSession, AuthTime: g.AuthTime}, g.Scope.Roles)
 				return sid, err
 			})
-		if re, ok := errors.AsType[*authorize.ReusedError](err); ok && re.SessionID != "" {
+		if re, ok := errors.AsType[*authorize.ReusedError](err); ok {
 			// The refusal commits with the session it ends.
-			if err := a.Sessions.EndIn(ctx, q, re.SessionID); err != nil {
-				return err
+			reused = re
+			if re.SessionID == "" {
+				return nil
 			}
-			return re
+			return a.Sessions.EndIn(ctx, q, re.SessionID)
 		}
 		return err
 	})
+	if err == nil && reused != nil {
+		err = reused
+	}
 	if re, ok := errors.AsType[*authorize.ReusedError](err); ok {
 		a.Sessions.Sync(ctx)
 		a.Audit.Record(ctx, audit.Event{Type: audit.SessionEnded, SubjectUserID: re.UserID, Subject: "session:" + re.SessionID,

@@ -102,7 +102,7 @@ func TestTokenErrors(t *testing.T) {
 		{"no username", "/token", form("grant_type", "password", "password", u.Password), formCT, "invalid_request", ""},
 		{"no password", "/token", form("grant_type", "password", "username", u.Email), formCT, "invalid_request", ""},
 		{"empty password", "/token", form("grant_type", "password", "username", u.Email, "password", ""), formCT, "invalid_request", ""},
-		{"other grant type", "/token", form("grant_type", "authorization_code", "code", "x"), formCT, "unsupported_grant_type", ""},
+		{"other grant type", "/token", form("grant_type", "implicit", "code", "x"), formCT, "unsupported_grant_type", ""},
 		{"JSON body", "/token", strings.NewReader(`{"grant_type":"password","username":"bob@example.com","password":"x"}`), "application/json", "invalid_request", ""},
 		{"no content type", "/token", strings.NewReader("grant_type=password"), "", "invalid_request", ""},
 		{"empty body", "/token", strings.NewReader(""), formCT, "invalid_request", ""},

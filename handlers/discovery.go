@@ -34,19 +34,11 @@ type Discovery struct {
 	// MetadataMaxAge is how long clients may cache the metadata, which
 	// changes only with the configuration.
 	MetadataMaxAge time.Duration
-	// IDTokenAlgs are the algorithms id tokens are signed with; nil means
-	// RS256.
-	IDTokenAlgs []string
 }
 
 // GetJWKS serves the public keys tokens verify with, the access tokens'
 // and then the id tokens', each with its kid, alg and use sig; never a
 // private or symmetric one.
-//
-// An RS256 id-token key is left out for now: the JWK of api/openapi.yaml
-// has no RSA form (its kty is OKP or EC, with crv and x required), and
-// nothing issues id tokens yet. Once the spec's JWK takes kty RSA with n
-// and e, it is published like the others.
 func (d Discovery) GetJWKS(context.Context, api.GetJWKSRequestObject) (api.GetJWKSResponseObject, error) {
 	set := api.JWKSet{Keys: []api.JWK{}}
 	keys := d.Tokens.PublicKeys()
@@ -58,12 +50,18 @@ func (d Discovery) GetJWKS(context.Context, api.GetJWKSRequestObject) (api.GetJW
 		if err != nil {
 			return nil, err
 		}
-		if j.Kty == "RSA" {
-			continue
+		jwk := api.JWK{Kty: api.JWKKty(j.Kty), Kid: j.Kid, Alg: api.JWKAlg(j.Alg), Use: api.JWKUse(j.Use)}
+		for _, f := range []struct {
+			v   string
+			dst **string
+		}{{j.X, &jwk.X}, {j.Y, &jwk.Y}, {j.N, &jwk.N}, {j.E, &jwk.E}} {
+			if f.v != "" {
+				*f.dst = &f.v
+			}
 		}
-		jwk := api.JWK{Kty: api.JWKKty(j.Kty), Crv: api.JWKCrv(j.Crv), X: j.X, Kid: j.Kid, Alg: api.JWKAlg(j.Alg), Use: api.JWKUse(j.Use)}
-		if j.Y != "" {
-			jwk.Y = &j.Y
+		if j.Crv != "" {
+			crv := api.JWKCrv(j.Crv)
+			jwk.Crv = &crv
 		}
 		set.Keys = append(set.Keys, jwk)
 	}
@@ -104,9 +102,9 @@ func (d Discovery) metadata() api.AuthorizationServerMetadata {
 	// machine clients send theirs with HTTP Basic or in the form.
 	methods := []string{"client_secret_basic", "client_secret_post", "none"}
 	f, t := false, true
-	algs := d.IDTokenAlgs
-	if len(algs) == 0 {
-		algs = []string{"RS256"}
+	algs := []string{token.RS256}
+	if d.IDTokens != nil {
+		algs = []string{d.IDTokens.Alg()}
 	}
 	return api.AuthorizationServerMetadata{
 		Issuer:                                     d.Issuer,

@@ -39,13 +39,16 @@ func TestJWKSVerifiesTokens(t *testing.T) {
 	u := e.CreateUser(t, "jwks@example.com", "user")
 	tok := loginTokens(t, e, u)
 	r, keys := jwks(t, e)
-	if r.header.Get("Cache-Control") != "public, max-age=300" || len(keys) != 1 {
+	// The access-token key, then the id-token key (RS256).
+	if r.header.Get("Cache-Control") != "public, max-age=300" || len(keys) != 2 || keys[1]["kty"] != "RSA" {
 		t.Fatalf("JWKS %v with Cache-Control %q", keys, r.header.Get("Cache-Control"))
 	}
 	k := keys[0]
-	for _, private := range []string{"d", "k", "p", "q", "dp", "dq", "qi"} {
-		if _, ok := k[private]; ok {
-			t.Errorf("the JWKS publishes %q", private)
+	for _, key := range keys {
+		for _, private := range []string{"d", "k", "p", "q", "dp", "dq", "qi"} {
+			if _, ok := key[private]; ok {
+				t.Errorf("the JWKS publishes %q", private)
+			}
 		}
 	}
 	if k["kty"] != "OKP" || k["crv"] != "Ed25519" || k["alg"] != "EdDSA" || k["use"] != "sig" {
@@ -69,17 +72,17 @@ func TestJWKSVerifiesTokens(t *testing.T) {
 	es := apitest.New(t, apitest.Options{SigningAlg: token.ES256})
 	esUser := es.CreateUser(t, "es256@example.com", "user")
 	esTok := loginTokens(t, es, esUser)
-	if _, keys := jwks(t, es); len(keys) != 1 || keys[0]["kty"] != "EC" || keys[0]["crv"] != "P-256" || keys[0]["alg"] != "ES256" {
+	if _, keys := jwks(t, es); len(keys) != 2 || keys[0]["kty"] != "EC" || keys[0]["crv"] != "P-256" || keys[0]["alg"] != "ES256" {
 		t.Errorf("ES256 JWKS = %v", keys)
 	}
 	if hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(esTok.access, ".")[0]); !strings.Contains(string(hdr), `"alg":"ES256"`) || !works(t, es, esTok.access) {
 		t.Errorf("ES256 token header %s", hdr)
 	}
 
-	// With HS256 there is nothing to publish.
+	// With HS256 only the id-token key is published.
 	hs := apitest.New(t, apitest.Options{SigningAlg: token.HS256})
-	if _, keys := jwks(t, hs); len(keys) != 0 {
-		t.Errorf("an HS256 server publishes %v", keys)
+	if _, keys := jwks(t, hs); len(keys) != 1 || keys[0]["kty"] != "RSA" {
+		t.Errorf("an HS256 server publishes %v, want the id-token key alone", keys)
 	}
 }
 
@@ -231,9 +234,6 @@ func TestJWKSPublishesIDTokenKeys(t *testing.T) {
 	} {
 		t.Run(tt.signing+" and "+tt.id, func(t *testing.T) {
 			t.Parallel()
-			if tt.id == token.RS256 {
-				t.Skip("the JWK of api/openapi.yaml has no RSA form yet (kty OKP or EC, crv and x required): GetJWKS leaves RS256 keys out until it has")
-			}
 			e := apitest.New(t, apitest.Options{SigningAlg: tt.signing, IDTokenAlg: tt.id})
 			_, keys := jwks(t, e)
 			if len(keys) != tt.access+1 {

@@ -109,7 +109,7 @@ func New(d Deps) *Server {
 		pdf = &documents.Processor{}
 	}
 	auth := Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions, Audit: d.Audit, Hashing: d.Hashing,
-		Clients: &ClientDirectory{Queries: q, BuiltIn: d.BuiltInClients}, PasswordGrant: d.PasswordGrant}
+		Clients: &ClientDirectory{Queries: q, BuiltIn: d.BuiltInClients}, PasswordGrant: d.PasswordGrant, IDTokens: d.IDTokens}
 	return &Server{
 		Health: Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
 		Auth:   auth,

@@ -61,6 +61,7 @@ func (e IdentityKind) Valid() bool {
 const (
 	ES256 JWKAlg = "ES256"
 	EdDSA JWKAlg = "EdDSA"
+	RS256 JWKAlg = "RS256"
 )
 
 // Valid indicates whether the value is a known member of the JWKAlg enum.
@@ -69,6 +70,8 @@ func (e JWKAlg) Valid() bool {
 	case ES256:
 		return true
 	case EdDSA:
+		return true
+	case RS256:
 		return true
 	default:
 		return false
@@ -97,6 +100,7 @@ func (e JWKCrv) Valid() bool {
 const (
 	EC  JWKKty = "EC"
 	OKP JWKKty = "OKP"
+	RSA JWKKty = "RSA"
 )
 
 // Valid indicates whether the value is a known member of the JWKKty enum.
@@ -105,6 +109,8 @@ func (e JWKKty) Valid() bool {
 	case EC:
 		return true
 	case OKP:
+		return true
+	case RSA:
 		return true
 	default:
 		return false
@@ -340,14 +346,24 @@ type Identity struct {
 // IdentityKind defines model for Identity.Kind.
 type IdentityKind string
 
-// JWK A public key (RFC 7517, RFC 8037 for Ed25519).
+// JWK A public key (RFC 7517; RFC 8037 for Ed25519, RFC 7518 section 6 for EC and RSA).
 type JWK struct {
 	Alg JWKAlg `json:"alg"`
-	Crv JWKCrv `json:"crv"`
-	Kid string `json:"kid"`
-	Kty JWKKty `json:"kty"`
-	Use JWKUse `json:"use"`
-	X   string `json:"x"`
+
+	// Crv For OKP and EC keys.
+	Crv *JWKCrv `json:"crv,omitempty"`
+
+	// E For RSA keys, the exponent.
+	E   *string `json:"e,omitempty"`
+	Kid string  `json:"kid"`
+	Kty JWKKty  `json:"kty"`
+
+	// N For RSA keys, the modulus.
+	N   *string `json:"n,omitempty"`
+	Use JWKUse  `json:"use"`
+
+	// X For OKP and EC keys.
+	X *string `json:"x,omitempty"`
 
 	// Y For EC keys.
 	Y *string `json:"y,omitempty"`
@@ -356,7 +372,7 @@ type JWK struct {
 // JWKAlg defines model for JWK.Alg.
 type JWKAlg string
 
-// JWKCrv defines model for JWK.Crv.
+// JWKCrv For OKP and EC keys.
 type JWKCrv string
 
 // JWKKty defines model for JWK.Kty.

@@ -1049,18 +1049,26 @@ export interface components {
         JWKSet: {
             keys: components["schemas"]["JWK"][];
         };
-        /** @description A public key (RFC 7517, RFC 8037 for Ed25519). */
+        /** @description A public key (RFC 7517; RFC 8037 for Ed25519, RFC 7518 section 6 for EC and RSA). */
         JWK: {
             /** @enum {string} */
-            kty: "OKP" | "EC";
-            /** @enum {string} */
-            crv: "Ed25519" | "P-256";
-            x: string;
+            kty: "OKP" | "EC" | "RSA";
+            /**
+             * @description For OKP and EC keys.
+             * @enum {string}
+             */
+            crv?: "Ed25519" | "P-256";
+            /** @description For OKP and EC keys. */
+            x?: string;
             /** @description For EC keys. */
             y?: string;
+            /** @description For RSA keys, the modulus. */
+            n?: string;
+            /** @description For RSA keys, the exponent. */
+            e?: string;
             kid: string;
             /** @enum {string} */
-            alg: "EdDSA" | "ES256";
+            alg: "EdDSA" | "ES256" | "RS256";
             /** @enum {string} */
             use: "sig";
         };
@@ -1870,8 +1878,19 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
+                /**
+                 * @example {
+                 *       "response_type": "code",
+                 *       "client_id": "cl_AAAAAAAAAAAAAAAAAAAAAA",
+                 *       "redirect_uri": "https://app.example.com/callback",
+                 *       "scope": "openid email",
+                 *       "state": "af0ifjsldkj",
+                 *       "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                 *       "code_challenge_method": "S256"
+                 *     }
+                 */
                 "application/x-www-form-urlencoded": components["schemas"]["AuthorizationRequest"];
             };
         };
@@ -1889,8 +1908,20 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "kate@example.com",
+                 *       "password": "correct horse battery staple",
+                 *       "csrf_token": "3q2-7wE4xLzJ0vqH5bM1cN8dKf6gTrYs2uVw9XaZb0c",
+                 *       "response_type": "code",
+                 *       "client_id": "cl_AAAAAAAAAAAAAAAAAAAAAA",
+                 *       "redirect_uri": "https://app.example.com/callback",
+                 *       "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                 *       "code_challenge_method": "S256"
+                 *     }
+                 */
                 "application/x-www-form-urlencoded": components["schemas"]["SignInForm"];
             };
         };
@@ -1925,6 +1956,11 @@ export interface operations {
         };
         requestBody?: {
             content: {
+                /**
+                 * @example {
+                 *       "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.e30.c2ln"
+                 *     }
+                 */
                 "application/x-www-form-urlencoded": components["schemas"]["UserInfoForm"];
             };
         };
@@ -1965,8 +2001,14 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
+                /**
+                 * @example {
+                 *       "post_logout_redirect_uri": "https://app.example.com/bye",
+                 *       "state": "af0ifjsldkj"
+                 *     }
+                 */
                 "application/x-www-form-urlencoded": components["schemas"]["LogoutForm"];
             };
         };
