@@ -31,6 +31,7 @@ import (
 
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/signin"
 	"github.com/rolegate/rolegate/internal/throttle"
 	"github.com/rolegate/rolegate/oauth"
 	"github.com/rolegate/rolegate/problem"
@@ -71,8 +72,9 @@ type Options struct {
 // MaxBodyExt) on the document as its default.
 const (
 	// ErrorFormatExt selects the error body format: "oauth2" for RFC 6749
-	// section 5.2 bodies (the token endpoint); anything else means RFC 9457
-	// problem details.
+	// section 5.2 bodies (the token endpoint); "html" for a page a person
+	// reads (the sign-in pages; 5xx stay problem details); anything else
+	// means RFC 9457 problem details.
 	ErrorFormatExt = "x-error-format"
 	// MaxBodyExt declares the largest request body, in bytes.
 	MaxBodyExt = "x-max-body-bytes"
@@ -103,6 +105,8 @@ type operation struct {
 	next http.Handler
 	// formToken is BearerInFormExt.
 	formToken bool
+	// htmlErrors: refusals are pages (ErrorFormatExt html).
+	htmlErrors bool
 }
 
 // maxBody is the operation's body limit: multipart bodies are uploads, bound
@@ -171,6 +175,7 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 				oauthErrors: op.Extensions[ErrorFormatExt] == "oauth2",
 				next:        next,
 				formToken:   op.Extensions[BearerInFormExt] == true && method == http.MethodPost,
+				htmlErrors:  op.Extensions[ErrorFormatExt] == "html",
 			}
 			if routes != nil {
 				if o.next = routes.byPattern[method+" "+path]; o.next == nil {
@@ -366,5 +371,30 @@ func (g *gate) fail(o *operation, w http.ResponseWriter, r *http.Request, err er
 			}
 		}
 	}
+	if o.htmlErrors && htmlPage(w, err) {
+		return
+	}
 	problem.Write(w, r, err)
+}
+
+// htmlPage writes a client error err as a page; false for anything else,
+// which stays problem details.
+func htmlPage(w http.ResponseWriter, err error) bool {
+	pe, ok := errors.AsType[*problem.Error](err)
+	if !ok {
+		return false
+	}
+	status := pe.Kind.Status()
+	if status < 400 || status >= 500 {
+		return false
+	}
+	for k, vs := range pe.Header {
+		w.Header()[k] = vs
+	}
+	text := pe.Detail
+	for _, f := range pe.Fields {
+		text += " " + f.Field + " " + f.Message + "."
+	}
+	_ = signin.Write(w, signin.RenderMessage(status, signin.Message{Title: http.StatusText(status), Text: text}))
+	return true
 }

@@ -95,7 +95,7 @@ func (g *gate) tooMany(o *operation, w http.ResponseWriter, r *http.Request, wai
 		oauth.Write(w, &oauth.Error{Status: http.StatusTooManyRequests, Code: oauth.SlowDown, Description: detail})
 		return
 	}
-	problem.Write(w, r, &problem.Error{Kind: problem.TooManyRequests, Detail: detail, Header: http.Header{"Retry-After": {secs}}})
+	g.fail(o, w, r, &problem.Error{Kind: problem.TooManyRequests, Detail: detail, Header: http.Header{"Retry-After": {secs}}})
 }
 
 // joinNames joins the names of keys, for reported.

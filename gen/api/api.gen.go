@@ -6517,6 +6517,12 @@ type AuthorizeByFormResponse400Headers struct {
 	ContentSecurityPolicy string
 }
 
+// AuthorizeByFormResponse413Headers the declared response headers of an HTTP 413 response for AuthorizeByForm
+type AuthorizeByFormResponse413Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
 // AuthorizeByFormResponse503Headers the declared response headers of an HTTP 503 response for AuthorizeByForm
 type AuthorizeByFormResponse503Headers struct {
 	RetryAfter int
@@ -6533,6 +6539,8 @@ type AuthorizeByFormResponse struct {
 	Headers302 *AuthorizeByFormResponse302Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *AuthorizeByFormResponse400Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *AuthorizeByFormResponse413Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *AuthorizeByFormResponse503Headers
 }
@@ -8325,6 +8333,12 @@ type EndSessionByFormResponse400Headers struct {
 	ContentSecurityPolicy string
 }
 
+// EndSessionByFormResponse413Headers the declared response headers of an HTTP 413 response for EndSessionByForm
+type EndSessionByFormResponse413Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
 // EndSessionByFormResponse503Headers the declared response headers of an HTTP 503 response for EndSessionByForm
 type EndSessionByFormResponse503Headers struct {
 	RetryAfter int
@@ -8341,6 +8355,8 @@ type EndSessionByFormResponse struct {
 	Headers302 *EndSessionByFormResponse302Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *EndSessionByFormResponse400Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *EndSessionByFormResponse413Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *EndSessionByFormResponse503Headers
 }
@@ -9594,6 +9610,12 @@ type SignInResponse400Headers struct {
 	ContentSecurityPolicy string
 }
 
+// SignInResponse413Headers the declared response headers of an HTTP 413 response for SignIn
+type SignInResponse413Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
 // SignInResponse429Headers the declared response headers of an HTTP 429 response for SignIn
 type SignInResponse429Headers struct {
 	RetryAfter int
@@ -9615,6 +9637,8 @@ type SignInResponse struct {
 	Headers302 *SignInResponse302Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *SignInResponse400Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *SignInResponse413Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *SignInResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -12374,6 +12398,23 @@ func ParseAuthorizeByFormResponse(rsp *http.Response) (*AuthorizeByFormResponse,
 			headers.ContentSecurityPolicy = value
 		}
 		response.Headers400 = &headers
+	case rsp.StatusCode == 413:
+		var headers AuthorizeByFormResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers413 = &headers
 	case rsp.StatusCode == 503:
 		var headers AuthorizeByFormResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -14191,6 +14232,23 @@ func ParseEndSessionByFormResponse(rsp *http.Response) (*EndSessionByFormRespons
 			headers.ContentSecurityPolicy = value
 		}
 		response.Headers400 = &headers
+	case rsp.StatusCode == 413:
+		var headers EndSessionByFormResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers413 = &headers
 	case rsp.StatusCode == 503:
 		var headers EndSessionByFormResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -15424,6 +15482,23 @@ func ParseSignInResponse(rsp *http.Response) (*SignInResponse, error) {
 			headers.ContentSecurityPolicy = value
 		}
 		response.Headers400 = &headers
+	case rsp.StatusCode == 413:
+		var headers SignInResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers413 = &headers
 	case rsp.StatusCode == 429:
 		var headers SignInResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -18959,6 +19034,34 @@ func (response AuthorizeByForm400TexthtmlResponse) VisitAuthorizeByFormResponse(
 	return err
 }
 
+type AuthorizeByForm413ResponseHeaders struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+type AuthorizeByForm413TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       AuthorizeByForm413ResponseHeaders
+	ContentLength int64
+}
+
+func (response AuthorizeByForm413TexthtmlResponse) VisitAuthorizeByFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(413)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
 type AuthorizeByForm503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -21010,6 +21113,34 @@ func (response EndSessionByForm400TexthtmlResponse) VisitEndSessionByFormRespons
 	return err
 }
 
+type EndSessionByForm413ResponseHeaders struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+type EndSessionByForm413TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       EndSessionByForm413ResponseHeaders
+	ContentLength int64
+}
+
+func (response EndSessionByForm413TexthtmlResponse) VisitEndSessionByFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(413)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
 type EndSessionByForm503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -22337,6 +22468,34 @@ func (response SignIn400TexthtmlResponse) VisitSignInResponse(w http.ResponseWri
 	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
 	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
 	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type SignIn413ResponseHeaders struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+type SignIn413TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       SignIn413ResponseHeaders
+	ContentLength int64
+}
+
+func (response SignIn413TexthtmlResponse) VisitSignInResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(413)
 
 	if closer, ok := response.Body.(io.ReadCloser); ok {
 		defer closer.Close()

@@ -1898,6 +1898,7 @@ export interface operations {
             200: components["responses"]["Page"];
             302: components["responses"]["Redirect"];
             400: components["responses"]["ErrorPage"];
+            413: components["responses"]["ErrorPage"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -1929,6 +1930,7 @@ export interface operations {
             200: components["responses"]["Page"];
             302: components["responses"]["Redirect"];
             400: components["responses"]["ErrorPage"];
+            413: components["responses"]["ErrorPage"];
             429: components["responses"]["ThrottledPage"];
             503: components["responses"]["Unavailable"];
         };
@@ -2016,6 +2018,7 @@ export interface operations {
             200: components["responses"]["Page"];
             302: components["responses"]["Redirect"];
             400: components["responses"]["ErrorPage"];
+            413: components["responses"]["ErrorPage"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -1,0 +1,36 @@
+package handlers_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+)
+
+// TestSignInThrottled: the sign-in form counts against the same
+// x-rate-limit budgets as /token, and its refusal is a page a person can
+// read, with Retry-After; a request the gate refuses (over the body limit)
+// is a page too.
+func TestSignInThrottled(t *testing.T) {
+	t.Parallel()
+	p := newRP(t, false)
+	pg := p.get(t, p.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	var last page
+	for range 11 {
+		last = p.submit(t, pg, p.user.Email, "not the password")
+	}
+	if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" ||
+		!strings.HasPrefix(last.header.Get("Content-Type"), "text/html") || !strings.Contains(last.body, "retry after") {
+		t.Fatalf("11th wrong password: %d %v %s, want a 429 page with Retry-After", last.status, last.header, last.body)
+	}
+	// The right password is refused too while the account's budget is spent.
+	if r := p.submit(t, pg, p.user.Email, p.user.Password); r.status != http.StatusTooManyRequests {
+		t.Fatalf("right password while throttled: %d, want 429", r.status)
+	}
+
+	big := p.post(t, p.e.URL+"/sign-in", map[string][]string{"email": {strings.Repeat("a", 20000)}})
+	if big.status != http.StatusRequestEntityTooLarge || !strings.HasPrefix(big.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("oversized form: %d %q, want a 413 page", big.status, big.header.Get("Content-Type"))
+	}
+}
