@@ -455,7 +455,7 @@ func (a Auth) RevokeToken(ctx context.Context, req api.RevokeTokenRequestObject)
 	// The hint only orders the guesses (RFC 7009 section 2.1).
 	c, err := a.Tokens.Verify(*f.Token)
 	switch {
-	case err == nil && c.ClientID != "" && authenticated && c.ClientID != caller.ID:
+	case err == nil && authenticated && c.Client != "" && c.Client != caller.ID:
 		httplog.Logger(ctx).Info("revocation refused: the token was issued to another client", "client_id", caller.ID)
 	case err == nil && c.SessionID == "":
 		if err := a.revokeAccessToken(ctx, c); err != nil {

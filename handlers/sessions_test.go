@@ -529,7 +529,10 @@ func TestRevokeChecksClientCredentials(t *testing.T) {
 		{"another client's token, form", "", []string{"client_id", mine.id, "client_secret", mine.secret}, func() string { return issue(theirs) }, 200, false},
 		{"its own token", basic(mine.id, mine.secret), nil, func() string { return issue(mine) }, 200, true},
 		{"its own token, form", "", []string{"client_id", mine.id, "client_secret", mine.secret}, func() string { return issue(mine) }, 200, true},
-		{"a user's token, which no client was issued", basic(mine.id, mine.secret), nil, func() string { return loginTokens(t, e, u).access }, 200, true},
+		// A password login's token is the first-party client's (client_id
+		// rolegate): another client's revocation leaves it alone.
+		{"a user's token from the password grant", basic(mine.id, mine.secret), nil, func() string { return loginTokens(t, e, u).access }, 200, false},
+		{"a user's token from the password grant, no credentials", "", nil, func() string { return loginTokens(t, e, u).access }, 200, true},
 		{"no credentials", "", nil, func() string { return issue(theirs) }, 200, true},
 		{"empty Basic username", "Basic Og==", nil, func() string { return issue(theirs) }, 200, true},
 	}

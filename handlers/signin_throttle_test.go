@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/rolegate/rolegate/internal/apitest"
 )
 
 // TestSignInThrottled: the sign-in form counts against the same
@@ -32,5 +34,19 @@ func TestSignInThrottled(t *testing.T) {
 	big := p.post(t, p.e.URL+"/sign-in", map[string][]string{"email": {strings.Repeat("a", 20000)}})
 	if big.status != http.StatusRequestEntityTooLarge || !strings.HasPrefix(big.header.Get("Content-Type"), "text/html") {
 		t.Fatalf("oversized form: %d %q, want a 413 page", big.status, big.header.Get("Content-Type"))
+	}
+}
+
+// TestPasswordGrantOff: with ROLEGATE_PASSWORD_GRANT=off the password grant
+// is refused as unsupported, and people sign in through the hosted page.
+func TestPasswordGrantOff(t *testing.T) {
+	t.Parallel()
+	p := newRP(t, false, apitest.Options{NoPasswordGrant: true})
+	r := do(t, "POST", p.e.URL+"/token", form("grant_type", "password", "username", p.user.Email, "password", p.user.Password),
+		map[string]string{"Content-Type": formCT})
+	assertOAuthError(t, r, 400, "unsupported_grant_type")
+	code, verifier := p.signIn(t, "s", "n")
+	if _, err := p.cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatalf("the code flow with the password grant off: %v", err)
 	}
 }

@@ -112,6 +112,8 @@ type Options struct {
 	// the tests' default is Issuer: OpenID Connect relying parties refuse
 	// a provider whose issuer is not the URL they discovered it at.
 	URLIssuer bool
+	// NoPasswordGrant is ROLEGATE_PASSWORD_GRANT=off.
+	NoPasswordGrant bool
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -174,6 +176,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	cfg.UserQuotaBytes = cmp.Or(o.QuotaBytes, cfg.UserQuotaBytes)
 	cfg.PDFTimeout = cmp.Or(o.PDFTimeout, cfg.PDFTimeout)
 	cfg.FeedStreams = cmp.Or(o.FeedStreams, cfg.FeedStreams)
+	cfg.PasswordGrant = !o.NoPasswordGrant
 	// Cheap hashing parameters: the tests exercise the flow, not the cost.
 	params := cmp.Or(o.HashParams, &TestParams)
 	e.Stack, err = server.New(ctx, server.Deps{
