@@ -182,16 +182,10 @@ func render(status int, name string, data any) Page {
 // Write sends p with the headers every page has: never cached, never
 // framed, nothing loaded from elsewhere, no referrer.
 func Write(w http.ResponseWriter, p Page, cookies ...*http.Cookie) error {
-	h := w.Header()
+	h := private(w, cookies)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", CSP)
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	for _, c := range cookies {
-		http.SetCookie(w, c)
-	}
 	w.WriteHeader(p.Status)
 	_, err := w.Write(p.Body)
 	return err
@@ -200,14 +194,20 @@ func Write(w http.ResponseWriter, p Page, cookies ...*http.Cookie) error {
 // Redirect sends the browser to location (302), never cached, setting
 // cookies.
 func Redirect(w http.ResponseWriter, location string, cookies ...*http.Cookie) error {
+	private(w, cookies).Set("Location", location)
+	w.WriteHeader(http.StatusFound)
+	return nil
+}
+
+// private sets what every answer of the pages has, never cached and
+// sending no referrer, and cookies; it returns the headers.
+func private(w http.ResponseWriter, cookies []*http.Cookie) http.Header {
 	h := w.Header()
-	h.Set("Location", location)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	h.Set("Referrer-Policy", "no-referrer")
 	for _, c := range cookies {
 		http.SetCookie(w, c)
 	}
-	w.WriteHeader(http.StatusFound)
-	return nil
+	return h
 }
