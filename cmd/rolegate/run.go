@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"bufio"
 	"bytes"
 	"context"
@@ -565,7 +566,7 @@ func clientCmd(ctx context.Context, cfg config.Config, logger *slog.Logger, args
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created client %s (%s), roles %s\n", row.ClientID, row.Name, strings.Join(row.Roles, ","))
+		fmt.Fprintf(stdout, "created client %s (%s), roles %s\n", row.ClientID, row.Name, cmp.Or(strings.Join(row.Roles, ","), "none"))
 		if len(row.RedirectUris) > 0 {
 			fmt.Fprintf(stdout, "redirect URIs: %s\n", strings.Join(row.RedirectUris, " "))
 		}

@@ -646,4 +646,21 @@ func TestClientAdd(t *testing.T) {
 	if _, err := runCmd(t, vars, "", "client", "add", "--name", "x", "--roles", "wizard"); err == nil || !strings.Contains(err.Error(), `no role "wizard"`) {
 		t.Errorf("client add with an unknown role = %v", err)
 	}
+
+	// A public client that signs people in: redirect URIs, no secret; its
+	// client_id alone cannot get client credentials.
+	out, err = runCmd(t, vars, "", "client", "add", "--name", "spa", "--public",
+		"--redirect-uri", "https://app.example.com/cb", "--redirect-uri", "http://127.0.0.1:3000/cb")
+	pub := regexp.MustCompile(`created client (cl_\S+) \(spa\), roles none\nredirect URIs: https://app.example.com/cb http://127.0.0.1:3000/cb\npublic client: no secret`).FindStringSubmatch(out)
+	if err != nil || pub == nil || strings.Contains(out, "client_secret") {
+		t.Fatalf("client add --public = %v %q", err, out)
+	}
+	if code, _ := grant(t, addr, "/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {pub[1]}}); code != 400 {
+		t.Errorf("client credentials of a public client = %d, want 400 unauthorized_client", code)
+	}
+	for _, bad := range []string{"http://app.example.com/cb", "https://app.example.com/cb#x", "javascript:alert(1)"} {
+		if _, err := runCmd(t, vars, "", "client", "add", "--name", "x", "--redirect-uri", bad); err == nil || !strings.Contains(err.Error(), "body.redirect_uris.0") {
+			t.Errorf("client add --redirect-uri %s = %v, want a refusal naming it", bad, err)
+		}
+	}
 }
