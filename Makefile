@@ -54,7 +54,7 @@ bench: ## benchmarks
 # binary is then built with TAGS=pprof, which serves /debug/pprof/ on an
 # address of its own).
 PROFILE ?=
-bench-http: ## load test over loopback with wrk: bare handler, textbook stack, rolegate; prints the README's tables
+bench-http: ## load test over loopback with wrk: bare handler, textbook stack, rolegate; then what a complete sign-in costs through the password grant and through the code flow; prints the README's tables
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(MAKE) --no-print-directory build $(if $(PROFILE),TAGS='$(TAGS) pprof')
 	$(GO) run ./tools/benchhttp -bin $(BIN) $(if $(PROFILE),-cpuprofile $(PROFILE)) $(BENCHFLAGS)

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,16 +83,27 @@ func readJSON(t *testing.T, path string, v any) {
 	}
 }
 
-// TestSDK runs `node --test` with a live server and three accounts: one
-// with role user, one holding only role system, and an administrator, with
-// which the session tests make accounts of their own.
+// signInRedirect is the redirect URI of the public client the sign-in
+// test signs in through, on loopback as an app served by a development
+// server would be. Nothing listens there: the test takes the redirect's
+// Location as the URL the browser came back to.
+const signInRedirect = "http://127.0.0.1:5173/callback"
+
+// TestSDK runs `node --test` with a live server whose issuer is its URL,
+// as in production (the sign-in's id token and callback must name it),
+// four accounts: one with role user, one holding only role system, an
+// administrator, with which the session tests make accounts of their own,
+// and one with role user that signs in from the browser; and a public
+// client registered through the API with signInRedirect.
 func TestSDK(t *testing.T) {
 	t.Parallel()
 	node, _ := nodeReady(t)
-	e := apitest.New(t)
+	e := apitest.New(t, apitest.Options{URLIssuer: true})
 	user := e.CreateUser(t, "sdk-user@example.com", "user")
 	other := e.CreateUser(t, "sdk-system@example.com", "system")
 	admin := e.CreateUser(t, "sdk-admin@example.com", "admin")
+	person := e.CreateUser(t, "sdk-browser@example.com", "user")
+	clientID := registerPublicClient(t, e, e.Token(t, admin), signInRedirect)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -104,6 +116,10 @@ func TestSDK(t *testing.T) {
 		"ROLEGATE_TEST_OTHER_PASSWORD="+other.Password,
 		"ROLEGATE_TEST_ADMIN_EMAIL="+admin.Email,
 		"ROLEGATE_TEST_ADMIN_PASSWORD="+admin.Password,
+		"ROLEGATE_TEST_SIGNIN_EMAIL="+person.Email,
+		"ROLEGATE_TEST_SIGNIN_PASSWORD="+person.Password,
+		"ROLEGATE_TEST_CLIENT_ID="+clientID,
+		"ROLEGATE_TEST_REDIRECT_URI="+signInRedirect,
 		"NO_COLOR=1",
 	)
 	cmd.WaitDelay = 10 * time.Second
@@ -119,6 +135,36 @@ func TestSDK(t *testing.T) {
 		t.Fatalf("node --test did not report its results:\n%s", out)
 	}
 	t.Logf("node --test:\n%s", out)
+}
+
+// registerPublicClient registers a public client (no secret, PKCE) with
+// the one redirect URI through POST /clients, as an administrator, and
+// returns its client_id.
+func registerPublicClient(t *testing.T, e *apitest.Env, adminToken, redirectURI string) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"name": "SDK sign-in test", "public": true, "redirect_uris": []string{redirectURI}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), "POST", e.URL+"/clients", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := apitest.HTTPClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c struct {
+		ClientID string `json:"client_id"`
+		Public   bool   `json:"public"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != http.StatusCreated || c.ClientID == "" || !c.Public {
+		t.Fatalf("POST /clients = %d %+v (%v), want 201 and a public client", resp.StatusCode, c, err)
+	}
+	return c.ClientID
 }
 
 // TestSchemaIsCurrent runs the generate script's command with its output

@@ -1,12 +1,15 @@
 // Command benchhttp is `make bench-http`: a side-by-side load test, over
 // real TCP on 127.0.0.1, of a bare net/http handler, the textbook
 // oapi-codegen + kin-openapi + golang-jwt stack, and rolegate as `make run`
-// starts it (embedded PostgreSQL, seeded users and notes).
+// starts it (embedded PostgreSQL, seeded users and notes); then what one
+// complete sign-in costs rolegate through the password grant and through
+// the authorization code flow (signin.go).
 //
-// wrk generates the load; its figures and the servers' CPU time from /proc
-// are all that is measured. Rounds are interleaved, so that a slower minute
-// of the machine falls on every stack alike, and each figure is the median
-// of the rounds. Timings are evidence, not assertions: nothing here fails on
+// wrk generates the load, and a Go client with a cookie jar the
+// sign-ins, which take several requests each; their figures and the
+// servers' CPU time from /proc are all that is measured. Rounds are
+// interleaved, so that a slower minute of the machine falls on every stack
+// alike, and each figure is the median of the rounds. Timings are evidence, not assertions: nothing here fails on
 // a slow result, and `make test` never runs it.
 package main
 
@@ -33,6 +36,8 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads (-t)")
 	flag.IntVar(&o.conns, "conns", 32, "wrk connections (-c)")
 	flag.IntVar(&o.tokens, "tokens", 100_000, "distinct tokens presented for the memory figures")
+	flag.IntVar(&o.signIns, "signins", 20, "complete sign-ins of each flow (password grant, code flow), one at a time and again -signinconc at once")
+	flag.IntVar(&o.signInConc, "signinconc", 4, "sign-ins at once in the concurrent part")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "also write a CPU profile of rolegate under load to this file")
 	flag.StringVar(&o.profileOf, "profileof", "me", "what -cpuprofile profiles: me (GET /identify/me), notes (notes by document) or flood (/identify/me during the login flood)")
 	serveStub := flag.String("serve", "", "internal: serve the bare or textbook stack (\"bare\" or \"textbook\")")
@@ -58,6 +63,8 @@ type options struct {
 	threads    int
 	conns      int
 	tokens     int
+	signIns    int
+	signInConc int
 	cpuProfile string
 	profileOf  string
 }
@@ -132,6 +139,14 @@ func run(ctx context.Context, o options) error {
 		floods = append(floods, f)
 	}
 
+	log.Printf("sign-ins: %d of each flow one at a time, then %d at once", o.signIns, o.signInConc)
+	started := time.Now()
+	signed, err := signIns(ctx, rg, seed, o.signIns, o.signInConc)
+	if err != nil {
+		return err
+	}
+	log.Printf("sign-ins: done in %.1f s", time.Since(started).Seconds())
+
 	if o.cpuProfile != "" {
 		t, flood := targets[2], o.profileOf == "flood"
 		if o.profileOf == "notes" {
@@ -147,7 +162,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	report(os.Stdout, o, targets, results, floods, mem)
+	report(os.Stdout, o, targets, results, floods, signed, mem)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -31,6 +32,7 @@ func mib(b int64) string              { return fmt.Sprintf("%.1f MiB", float64(b
 func verdict(ok bool) string          { return map[bool]string{true: "met", false: "NOT met"}[ok] }
 func us(d time.Duration) string       { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
 func ms(d time.Duration) string       { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func ms1(d time.Duration) string      { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 func ratio(a, b float64) float64      { return a / max(b, 1) }
 func sum(rs []result, f func(result) int64) (n int64) {
 	for _, r := range rs {
@@ -41,7 +43,7 @@ func sum(rs []result, f func(result) int64) (n int64) {
 
 // report prints the table, the ratios against the targets and the memory
 // figures, as Markdown for the README.
-func report(w io.Writer, o options, targets []target, results [][]result, floods []floodRound, mem memoryFigures) {
+func report(w io.Writer, o options, targets []target, results [][]result, floods []floodRound, signed signInFigures, mem memoryFigures) {
 	var calm, flooded, logins []result
 	for _, f := range floods {
 		calm, flooded, logins = append(calm, f.calm), append(flooded, f.flooded), append(logins, f.logins)
@@ -62,6 +64,7 @@ func report(w io.Writer, o options, targets []target, results [][]result, floods
 	fmt.Fprintf(w, "| the flood: POST /token, right password, random addresses, wrk -t%d -c%d | %.0f | %s | %s | | | %.0f%% refused |\n",
 		max(1, o.threads/2), max(1, o.conns/2), median(logins, rps), ms(median(logins, p50)), ms(median(logins, p99)),
 		100*float64(sum(logins, failures))/float64(max(1, sum(logins, func(r result) int64 { return r.Requests }))))
+	signInReport(w, signed)
 	bare, book, me, doc := median(results[0], rps), median(results[1], rps), median(results[2], rps), median(results[3], rps)
 	calmRPS, floodRPS, floodP50 := median(calm, rps), median(flooded, rps), median(flooded, p50)
 
@@ -82,4 +85,44 @@ func report(w io.Writer, o options, targets []target, results [][]result, floods
 	fmt.Fprintf(w, "| after the load above | %s |\n", mib(mem.afterLoad))
 	fmt.Fprintf(w, "| after %d distinct tokens (%.0f req/s, %s CPU per request) | %s |\n", mem.tokens, mem.firstRun.RPS(), us(mem.firstRun.cpuPerRequest()), mib(mem.first))
 	fmt.Fprintf(w, "| after %d more (%.0f req/s) | %s |\n", mem.tokens, mem.secondRun.RPS(), mib(mem.second))
+}
+
+// signInReport prints what one complete sign-in costs through each flow,
+// the password grant's row beside the code flow's.
+func signInReport(w io.Writer, f signInFigures) {
+	fmt.Fprintf(w, "\n%d complete sign-ins of each flow one at a time, then %d at once, each a new browser; latency from the first request to the tokens (p99 by nearest rank: of %d, the slowest).\n\n", f.n, f.conc, f.n)
+	fmt.Fprintln(w, "| sign-in (one complete login each) | sign-ins/s | p50 | p99 | server CPU per sign-in | of which PostgreSQL | failed |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	for i, c := range []int{1, f.conc} {
+		at := fmt.Sprintf("%d at once", c)
+		if c == 1 {
+			at = "one at a time"
+		}
+		for fl, r := range f.runs[i] {
+			name := flow(fl).String()
+			if i == 0 && fl == int(codeFlow) {
+				name += " (GET /authorize, POST /sign-in, POST /token with PKCE; openid email)"
+			}
+			if i == 0 && fl == int(passwordFlow) {
+				name += " (POST /token)"
+			}
+			fmt.Fprintf(w, "| %s, %s | %.1f | %s | %s | %s | %s | %d |\n", name, at, r.rate(), ms(r.quantile(0.50)), ms(r.quantile(0.99)),
+				ms1(r.cpuPer()), ms1(r.dbCPUPer()), r.failed)
+		}
+	}
+	fmt.Fprintln(w)
+	for i, c := range []int{1, f.conc} {
+		pw, code := f.runs[i][passwordFlow], f.runs[i][codeFlow]
+		at := fmt.Sprintf("%d at once", c)
+		if c == 1 {
+			at = "One at a time"
+		}
+		fmt.Fprintf(w, "%s, the code flow against the password grant: p50 %.2f×, server CPU per sign-in %.2f×; the code flow's requests' p50: GET /authorize %s, POST /sign-in %s, POST /token %s.", at,
+			ratio(float64(code.quantile(0.50)), float64(pw.quantile(0.50))), ratio(float64(code.cpuPer()), float64(pw.cpuPer())),
+			ms(code.stepQuantile(0, 0.5)), ms(code.stepQuantile(1, 0.5)), ms(code.stepQuantile(2, 0.5)))
+		if err := cmp.Or(pw.firstErr, code.firstErr); err != nil {
+			fmt.Fprintf(w, " First failure: %v.", err)
+		}
+		fmt.Fprintln(w)
+	}
 }

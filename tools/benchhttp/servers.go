@@ -167,17 +167,32 @@ type seeded struct {
 	meBody []byte // GET /identify/me's body with that token
 	jwks   []byte
 	form   string // the bench user's password grant, for the login flood
+	// clientID is the public client the code flow's sign-ins are for,
+	// registered with signInCallback.
+	clientID string
 }
 
 // seedRolegate creates seedUsers users, the last of them the bench user
 // with seedNotes notes on seedDocument (and as many on other documents),
-// through the API.
+// and the public client of the code flow's sign-ins, through the API.
 func seedRolegate(ctx context.Context, rg *process) (seeded, error) {
 	var s seeded
 	admin, err := login(ctx, rg, adminEmail, adminPassword)
 	if err != nil {
 		return s, err
 	}
+	body := fmt.Sprintf(`{"name":"bench-http","public":true,"redirect_uris":[%q]}`, signInCallback)
+	b, err := call(ctx, rg, "POST", "/clients", admin, body, http.StatusCreated)
+	if err != nil {
+		return s, err
+	}
+	var c struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil || c.ClientID == "" {
+		return s, fmt.Errorf("POST /clients: no client_id in %s", b)
+	}
+	s.clientID = c.ClientID
 	for i := range seedUsers {
 		email := fmt.Sprintf("user%d@example.com", i)
 		if i == seedUsers-1 {

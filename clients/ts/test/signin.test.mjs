@@ -3,8 +3,8 @@
 // without a server: the authorization URL, PKCE, the state's one use, the
 // id token's claims, the storage's clean-up. Where a test needs the token
 // endpoint's or discovery's answer, a fetch passed in gives it, as the
-// SDK's `fetch` option allows; the run through rolegate's own /authorize
-// and /token is for the live suite, once the server has them.
+// SDK's `fetch` option allows; signin.live.test.mjs runs the sign-in
+// through rolegate's own /authorize, sign-in page and /token.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
