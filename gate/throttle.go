@@ -64,6 +64,8 @@ func (g *gate) throttled(o *operation, w http.ResponseWriter, r *http.Request) {
 	}
 	rec := &statusRecorder{ResponseWriter: w}
 	served := false
+	octx, succeeded := throttle.WithOutcome(ctx)
+	r = r.WithContext(octx)
 	defer func() {
 		// The answer is out; settling must not depend on the client. A
 		// handler that panicked answers 500.
@@ -73,6 +75,8 @@ func (g *gate) throttled(o *operation, w http.ResponseWriter, r *http.Request) {
 			status = http.StatusInternalServerError
 		case status == 0:
 			status = http.StatusOK
+		case *succeeded && status < 400:
+			status = http.StatusOK // a redirect the handler says is a success
 		}
 		if err := g.opts.Throttle.Settle(context.WithoutCancel(ctx), res, status); err != nil {
 			httplog.Logger(ctx).Error("throttling: could not settle an attempt", "operation", o.route.Operation.OperationID, "err", err)

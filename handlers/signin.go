@@ -18,6 +18,7 @@ import (
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/internal/signin"
+	"github.com/rolegate/rolegate/internal/throttle"
 	"github.com/rolegate/rolegate/oauth"
 	"github.com/rolegate/rolegate/problem"
 )
@@ -87,27 +88,39 @@ type response struct {
 	cookies  []*http.Cookie
 }
 
-func (r response) visit(w http.ResponseWriter) error {
+// visit writes r; redirect is its status if it is a redirect: 302, or 303
+// for an answer to a POST.
+func (r response) visit(w http.ResponseWriter, redirect int) error {
 	if r.page != nil {
 		return signin.Write(w, *r.page, r.cookies...)
 	}
-	return signin.Redirect(w, r.location, r.cookies...)
+	return signin.Redirect(w, redirect, r.location, r.cookies...)
 }
 
 // VisitAuthorizeResponse writes r.
-func (r response) VisitAuthorizeResponse(w http.ResponseWriter) error { return r.visit(w) }
+func (r response) VisitAuthorizeResponse(w http.ResponseWriter) error {
+	return r.visit(w, http.StatusFound)
+}
 
 // VisitAuthorizeByFormResponse writes r.
-func (r response) VisitAuthorizeByFormResponse(w http.ResponseWriter) error { return r.visit(w) }
+func (r response) VisitAuthorizeByFormResponse(w http.ResponseWriter) error {
+	return r.visit(w, http.StatusSeeOther)
+}
 
 // VisitSignInResponse writes r.
-func (r response) VisitSignInResponse(w http.ResponseWriter) error { return r.visit(w) }
+func (r response) VisitSignInResponse(w http.ResponseWriter) error {
+	return r.visit(w, http.StatusSeeOther)
+}
 
 // VisitEndSessionResponse writes r.
-func (r response) VisitEndSessionResponse(w http.ResponseWriter) error { return r.visit(w) }
+func (r response) VisitEndSessionResponse(w http.ResponseWriter) error {
+	return r.visit(w, http.StatusFound)
+}
 
 // VisitEndSessionByFormResponse writes r.
-func (r response) VisitEndSessionByFormResponse(w http.ResponseWriter) error { return r.visit(w) }
+func (r response) VisitEndSessionByFormResponse(w http.ResponseWriter) error {
+	return r.visit(w, http.StatusSeeOther)
+}
 
 func pageOf(p signin.Page, cookies ...*http.Cookie) response {
 	return response{page: &p, cookies: cookies}
@@ -269,6 +282,11 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 		return b.signInPage(ctx, r, http.StatusBadRequest, email, "Enter your email and password."), nil
 	}
 	user, err := b.checkPassword(ctx, email, pw)
+	if err == nil {
+		// The right password: the account's failures are forgiven, as a
+		// password grant's 200 does, although the answer is a redirect.
+		throttle.Succeeded(ctx)
+	}
 	if errors.Is(err, errBadCredentials) {
 		return b.signInPage(ctx, r, http.StatusBadRequest, email, "The email or password is incorrect."), nil
 	}

@@ -136,7 +136,7 @@ func (p *rp) submit(t *testing.T, pg page, email, password string) page {
 func returned(t *testing.T, pg page) url.Values {
 	t.Helper()
 	loc := pg.header.Get("Location")
-	if pg.status != http.StatusFound || !strings.HasPrefix(loc, callback+"?") {
+	if pg.status != http.StatusFound && pg.status != http.StatusSeeOther || !strings.HasPrefix(loc, callback+"?") {
 		t.Fatalf("want a redirect to %s, got %d %q %s", callback, pg.status, loc, pg.body)
 	}
 	u, err := url.Parse(loc)

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 
@@ -48,5 +49,26 @@ func TestPasswordGrantOff(t *testing.T) {
 	code, verifier := p.signIn(t, "s", "n")
 	if _, err := p.cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier)); err != nil {
 		t.Fatalf("the code flow with the password grant off: %v", err)
+	}
+}
+
+// TestSignInSuccessForgives: the right password on the page forgives the
+// account's failures, as a password grant's success does; a refused
+// request (no PKCE) forgives nothing.
+func TestSignInSuccessForgives(t *testing.T) {
+	t.Parallel()
+	p := newRP(t, false)
+	pg := p.get(t, p.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	for range 9 {
+		p.submit(t, pg, p.user.Email, "not the password")
+	}
+	returned(t, p.submit(t, pg, p.user.Email, p.user.Password))
+	// Signed in: sign in again as a new browser for the rest.
+	p.browser.Jar, _ = cookiejar.New(nil)
+	pg = p.get(t, p.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	for i := range 9 {
+		if r := p.submit(t, pg, p.user.Email, "not the password"); r.status != http.StatusBadRequest {
+			t.Fatalf("wrong password %d after a success: %d, want 400 (the budget was reset)", i+1, r.status)
+		}
 	}
 }

@@ -6505,8 +6505,8 @@ type AuthorizeByFormResponse200Headers struct {
 	ContentSecurityPolicy string
 }
 
-// AuthorizeByFormResponse302Headers the declared response headers of an HTTP 302 response for AuthorizeByForm
-type AuthorizeByFormResponse302Headers struct {
+// AuthorizeByFormResponse303Headers the declared response headers of an HTTP 303 response for AuthorizeByForm
+type AuthorizeByFormResponse303Headers struct {
 	CacheControl string
 	Location     string
 }
@@ -6535,8 +6535,8 @@ type AuthorizeByFormResponse struct {
 	ApplicationproblemJSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *AuthorizeByFormResponse200Headers
-	// Headers302 the parsed response headers for an HTTP 302 response
-	Headers302 *AuthorizeByFormResponse302Headers
+	// Headers303 the parsed response headers for an HTTP 303 response
+	Headers303 *AuthorizeByFormResponse303Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *AuthorizeByFormResponse400Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -8321,8 +8321,8 @@ type EndSessionByFormResponse200Headers struct {
 	ContentSecurityPolicy string
 }
 
-// EndSessionByFormResponse302Headers the declared response headers of an HTTP 302 response for EndSessionByForm
-type EndSessionByFormResponse302Headers struct {
+// EndSessionByFormResponse303Headers the declared response headers of an HTTP 303 response for EndSessionByForm
+type EndSessionByFormResponse303Headers struct {
 	CacheControl string
 	Location     string
 }
@@ -8351,8 +8351,8 @@ type EndSessionByFormResponse struct {
 	ApplicationproblemJSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *EndSessionByFormResponse200Headers
-	// Headers302 the parsed response headers for an HTTP 302 response
-	Headers302 *EndSessionByFormResponse302Headers
+	// Headers303 the parsed response headers for an HTTP 303 response
+	Headers303 *EndSessionByFormResponse303Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *EndSessionByFormResponse400Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -9598,8 +9598,8 @@ type SignInResponse200Headers struct {
 	ContentSecurityPolicy string
 }
 
-// SignInResponse302Headers the declared response headers of an HTTP 302 response for SignIn
-type SignInResponse302Headers struct {
+// SignInResponse303Headers the declared response headers of an HTTP 303 response for SignIn
+type SignInResponse303Headers struct {
 	CacheControl string
 	Location     string
 }
@@ -9633,8 +9633,8 @@ type SignInResponse struct {
 	ApplicationproblemJSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *SignInResponse200Headers
-	// Headers302 the parsed response headers for an HTTP 302 response
-	Headers302 *SignInResponse302Headers
+	// Headers303 the parsed response headers for an HTTP 303 response
+	Headers303 *SignInResponse303Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *SignInResponse400Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -12334,7 +12334,7 @@ func ParseAuthorizeByFormResponse(rsp *http.Response) (*AuthorizeByFormResponse,
 	}
 
 	switch {
-	case rsp.StatusCode == 302:
+	case rsp.StatusCode == 303:
 		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
@@ -12364,8 +12364,8 @@ func ParseAuthorizeByFormResponse(rsp *http.Response) (*AuthorizeByFormResponse,
 			headers.ContentSecurityPolicy = value
 		}
 		response.Headers200 = &headers
-	case rsp.StatusCode == 302:
-		var headers AuthorizeByFormResponse302Headers
+	case rsp.StatusCode == 303:
+		var headers AuthorizeByFormResponse303Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -12380,7 +12380,7 @@ func ParseAuthorizeByFormResponse(rsp *http.Response) (*AuthorizeByFormResponse,
 			}
 			headers.Location = value
 		}
-		response.Headers302 = &headers
+		response.Headers303 = &headers
 	case rsp.StatusCode == 400:
 		var headers AuthorizeByFormResponse400Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -14168,7 +14168,7 @@ func ParseEndSessionByFormResponse(rsp *http.Response) (*EndSessionByFormRespons
 	}
 
 	switch {
-	case rsp.StatusCode == 302:
+	case rsp.StatusCode == 303:
 		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
@@ -14198,8 +14198,8 @@ func ParseEndSessionByFormResponse(rsp *http.Response) (*EndSessionByFormRespons
 			headers.ContentSecurityPolicy = value
 		}
 		response.Headers200 = &headers
-	case rsp.StatusCode == 302:
-		var headers EndSessionByFormResponse302Headers
+	case rsp.StatusCode == 303:
+		var headers EndSessionByFormResponse303Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -14214,7 +14214,7 @@ func ParseEndSessionByFormResponse(rsp *http.Response) (*EndSessionByFormRespons
 			}
 			headers.Location = value
 		}
-		response.Headers302 = &headers
+		response.Headers303 = &headers
 	case rsp.StatusCode == 400:
 		var headers EndSessionByFormResponse400Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -15418,7 +15418,7 @@ func ParseSignInResponse(rsp *http.Response) (*SignInResponse, error) {
 	}
 
 	switch {
-	case rsp.StatusCode == 302:
+	case rsp.StatusCode == 303:
 		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
@@ -15448,8 +15448,8 @@ func ParseSignInResponse(rsp *http.Response) (*SignInResponse, error) {
 			headers.ContentSecurityPolicy = value
 		}
 		response.Headers200 = &headers
-	case rsp.StatusCode == 302:
-		var headers SignInResponse302Headers
+	case rsp.StatusCode == 303:
+		var headers SignInResponse303Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -15464,7 +15464,7 @@ func ParseSignInResponse(rsp *http.Response) (*SignInResponse, error) {
 			}
 			headers.Location = value
 		}
-		response.Headers302 = &headers
+		response.Headers303 = &headers
 	case rsp.StatusCode == 400:
 		var headers SignInResponse400Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -19006,12 +19006,12 @@ func (response AuthorizeByForm200TexthtmlResponse) VisitAuthorizeByFormResponse(
 	return err
 }
 
-type AuthorizeByForm302Response = RedirectResponse
+type AuthorizeByForm303Response = RedirectResponse
 
-func (response AuthorizeByForm302Response) VisitAuthorizeByFormResponse(w http.ResponseWriter) error {
+func (response AuthorizeByForm303Response) VisitAuthorizeByFormResponse(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
-	w.WriteHeader(302)
+	w.WriteHeader(303)
 	return nil
 }
 
@@ -21085,12 +21085,12 @@ func (response EndSessionByForm200TexthtmlResponse) VisitEndSessionByFormRespons
 	return err
 }
 
-type EndSessionByForm302Response = RedirectResponse
+type EndSessionByForm303Response = RedirectResponse
 
-func (response EndSessionByForm302Response) VisitEndSessionByFormResponse(w http.ResponseWriter) error {
+func (response EndSessionByForm303Response) VisitEndSessionByFormResponse(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
-	w.WriteHeader(302)
+	w.WriteHeader(303)
 	return nil
 }
 
@@ -22448,12 +22448,12 @@ func (response SignIn200TexthtmlResponse) VisitSignInResponse(w http.ResponseWri
 	return err
 }
 
-type SignIn302Response = RedirectResponse
+type SignIn303Response = RedirectResponse
 
-func (response SignIn302Response) VisitSignInResponse(w http.ResponseWriter) error {
+func (response SignIn303Response) VisitSignInResponse(w http.ResponseWriter) error {
 	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
 	w.Header().Set("Location", fmt.Sprint(response.Headers.Location))
-	w.WriteHeader(302)
+	w.WriteHeader(303)
 	return nil
 }
 

@@ -1444,7 +1444,7 @@ export interface components {
                 "text/html": string;
             };
         };
-        /** @description Back to the client (its redirect_uri with `code` and `state`, or `error`, `error_description` and `state`), or to the sign-in page. */
+        /** @description Back to the client (its redirect_uri with `code`, `state` and `iss`, or `error`, `error_description` and `state`); 302 Found from a GET, 303 See Other from a POST, which may have carried a password (RFC 9700 section 4.12). */
         Redirect: {
             headers: {
                 /** @description Where the browser goes next. */
@@ -1896,7 +1896,7 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["Page"];
-            302: components["responses"]["Redirect"];
+            303: components["responses"]["Redirect"];
             400: components["responses"]["ErrorPage"];
             413: components["responses"]["ErrorPage"];
             503: components["responses"]["Unavailable"];
@@ -1928,7 +1928,7 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["Page"];
-            302: components["responses"]["Redirect"];
+            303: components["responses"]["Redirect"];
             400: components["responses"]["ErrorPage"];
             413: components["responses"]["ErrorPage"];
             429: components["responses"]["ThrottledPage"];
@@ -2016,7 +2016,7 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["Page"];
-            302: components["responses"]["Redirect"];
+            303: components["responses"]["Redirect"];
             400: components["responses"]["ErrorPage"];
             413: components["responses"]["ErrorPage"];
             503: components["responses"]["Unavailable"];

@@ -191,11 +191,13 @@ func Write(w http.ResponseWriter, p Page, cookies ...*http.Cookie) error {
 	return err
 }
 
-// Redirect sends the browser to location (302), never cached, setting
-// cookies.
-func Redirect(w http.ResponseWriter, location string, cookies ...*http.Cookie) error {
+// Redirect sends the browser to location, never cached, setting cookies:
+// with 302 Found, or, after a POST, which may have carried a password,
+// with status 303 See Other, which browsers follow with a GET that carries
+// no body (RFC 9700 section 4.12).
+func Redirect(w http.ResponseWriter, status int, location string, cookies ...*http.Cookie) error {
 	private(w, cookies).Set("Location", location)
-	w.WriteHeader(http.StatusFound)
+	w.WriteHeader(status)
 	return nil
 }
 

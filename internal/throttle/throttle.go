@@ -284,6 +284,26 @@ func (l *Limiter) blocked(ctx context.Context, q *db.Queries, names []string, no
 	return max(0, until.Time.Sub(now)), nil
 }
 
+type outcomeKey struct{}
+
+// WithOutcome returns ctx with a place for the handler of a throttled
+// attempt to record that it succeeded (Succeeded), for an answer that is
+// not a 2xx yet is a success: the sign-in page's redirect back with a
+// code. ok reports whether it did.
+func WithOutcome(ctx context.Context) (_ context.Context, ok *bool) {
+	ok = new(bool)
+	return context.WithValue(ctx, outcomeKey{}, ok), ok
+}
+
+// Succeeded records, in a context from WithOutcome, that the attempt
+// succeeded: its answer then settles as a 2xx would. Elsewhere it does
+// nothing.
+func Succeeded(ctx context.Context) {
+	if ok, found := ctx.Value(outcomeKey{}).(*bool); found {
+		*ok = true
+	}
+}
+
 // Failure reports whether an answer's status counts as a failure: 400,
 // 401 or 403.
 func Failure(status int) bool {

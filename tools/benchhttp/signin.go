@@ -248,7 +248,7 @@ func (sg *signer) signIn(ctx context.Context, fl flow, addr, email string) ([]ti
 		return nil, err
 	}
 	lap()
-	if status != http.StatusFound || !strings.HasPrefix(loc, signInCallback+"?") {
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, signInCallback+"?") {
 		return nil, fmt.Errorf("POST /sign-in = %d Location %q, want a redirect to %s: %.200s", status, loc, signInCallback, page)
 	}
 	back, err := url.Parse(loc)

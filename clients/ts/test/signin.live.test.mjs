@@ -196,7 +196,7 @@ describe("sign-in from a browser against a live server", { skip: baseUrl ? false
       body: form.fields.toString(),
     });
     const callbackUrl = posted.headers.get("Location") ?? "";
-    assert.equal(posted.status, 302, await posted.text());
+    assert.equal(posted.status, 303, await posted.text());
     assert.equal(b.jar.get(new URL(baseUrl).origin)?.size, 2, "the CSRF cookie and the sign-in cookie");
     assert.ok(callbackUrl.startsWith(`${redirectUri}?`), `redirected to ${callbackUrl}, not back to ${redirectUri}`);
     assert.equal(new URL(callbackUrl).searchParams.get("iss"), baseUrl, "RFC 9207: the callback names the issuer");
