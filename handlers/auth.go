@@ -738,7 +738,8 @@ func (a Auth) ChangeMyPassword(ctx context.Context, req api.ChangeMyPasswordRequ
 // (RFC 6749 section 4.1.3, with PKCE): the client, authenticated or public,
 // must be the code's, the redirect_uri the one it was issued for, and the
 // code_verifier the one whose S256 challenge it is bound to. It starts a
-// session of tokens under the browser session the person signed in with.
+// session of tokens under the browser session the person signed in with,
+// which must not have ended since.
 // A code presented a second time is refused and ends the session its
 // first exchange started (RFC 6749 section 4.1.2).
 func (a Auth) authorizationCodeGrant(ctx context.Context, f *api.TokenRequest) (api.CreateTokenResponseObject, error) {
@@ -781,6 +782,10 @@ func (a Auth) authorizationCodeGrant(ctx context.Context, f *api.TokenRequest) (
 				}
 				sid, refresh, err = a.Sessions.Start(ctx, q, g.UserID, sessions.Client{UserAgent: ua, Addr: addr,
 					ID: c.ID, Parent: g.BrowserSession, AuthTime: g.AuthTime}, g.Scope.Roles)
+				if errors.Is(err, sessions.ErrParentEnded) {
+					// Signed out (or ended) since the code was issued.
+					return "", fmt.Errorf("%w: its browser session has ended", authorize.ErrInvalidGrant)
+				}
 				return sid, err
 			})
 		if re, ok := errors.AsType[*authorize.ReusedError](err); ok {

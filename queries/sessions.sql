@@ -20,6 +20,14 @@ FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.cookie_hash = sqlc.arg(cookie_hash) AND s.ended_at IS NULL;
 
+-- name: LockLiveSession :one
+-- LockLiveSession locks a session that has not ended, until the
+-- transaction ends, and returns its id; no row when it has ended or is
+-- none. A code exchange takes it on the browser session it starts a
+-- session under, and an end on the session it ends, so that the two take
+-- turns: the end then sees the session the exchange started.
+SELECT id FROM sessions WHERE id = sqlc.arg(id) AND ended_at IS NULL FOR UPDATE;
+
 -- name: CreateRefreshToken :exec
 INSERT INTO refresh_tokens (hash, session_id, issued_at)
 VALUES (sqlc.arg(hash), sqlc.arg(session_id), sqlc.arg(issued_at));

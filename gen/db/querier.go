@@ -188,6 +188,12 @@ type Querier interface {
 	// referencing the user, and conflicts with DeleteUser's FOR UPDATE. It
 	// affects no row if the user is gone.
 	LockDocumentOwner(ctx context.Context, id int64) (int64, error)
+	// LockLiveSession locks a session that has not ended, until the
+	// transaction ends, and returns its id; no row when it has ended or is
+	// none. A code exchange takes it on the browser session it starts a
+	// session under, and an end on the session it ends, so that the two take
+	// turns: the end then sees the session the exchange started.
+	LockLiveSession(ctx context.Context, id string) (string, error)
 	// LockRole locks a role's row until the transaction ends, so that
 	// transactions that could take the role from its last holder take turns,
 	// and returns its id. No row when there is no such role.

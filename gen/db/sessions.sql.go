@@ -488,6 +488,22 @@ func (q *Queries) ListRevocations(ctx context.Context, arg ListRevocationsParams
 	return items, nil
 }
 
+const lockLiveSession = `-- name: LockLiveSession :one
+SELECT id FROM sessions WHERE id = $1 AND ended_at IS NULL FOR UPDATE
+`
+
+// LockLiveSession locks a session that has not ended, until the
+// transaction ends, and returns its id; no row when it has ended or is
+// none. A code exchange takes it on the browser session it starts a
+// session under, and an end on the session it ends, so that the two take
+// turns: the end then sees the session the exchange started.
+func (q *Queries) LockLiveSession(ctx context.Context, id string) (string, error) {
+	row := q.db.QueryRow(ctx, lockLiveSession, id)
+	var id_2 string
+	err := row.Scan(&id_2)
+	return id_2, err
+}
+
 const logClientRevocation = `-- name: LogClientRevocation :one
 INSERT INTO revocations (client_id, min_version, expires_at)
 VALUES ($1, $2, $3)

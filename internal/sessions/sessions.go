@@ -99,6 +99,11 @@ func (e *ReusedError) Error() string { return ErrReused.Error() + " (session " +
 // Unwrap returns ErrReused.
 func (e *ReusedError) Unwrap() error { return ErrReused }
 
+// ErrParentEnded is Start's refusal to start a session under a browser
+// session that has ended: a code issued before a logout and exchanged
+// after it must not sign the person back in.
+var ErrParentEnded = errors.New("sessions: the browser session has ended")
+
 // ErrInvalidScope is Refresh's refusal of a scope wider than the session's.
 var ErrInvalidScope = errors.New("sessions: the scope asks for a role the session does not grant")
 
@@ -137,9 +142,18 @@ type Started struct {
 
 // Start starts a session of user in q's transaction and returns its id and
 // first refresh token. scope (nil for all) is the roles the login asked
-// for, which its refreshes keep to.
+// for, which its refreshes keep to. A session under c.Parent needs that
+// session live, and locks it until the transaction ends; ErrParentEnded
+// when it is not.
 func (s *Service) Start(ctx context.Context, q *db.Queries, user int64, c Client, scope []string) (id, refresh string, err error) {
 	now := s.cfg.Now()
+	if c.Parent != "" {
+		if _, err := q.LockLiveSession(ctx, c.Parent); errors.Is(err, pgx.ErrNoRows) {
+			return "", "", ErrParentEnded
+		} else if err != nil {
+			return "", "", err
+		}
+	}
 	p := db.CreateSessionParams{
 		UserID: user, Now: ts(now), ExpiresAt: ts(now.Add(s.cfg.TTL)),
 		UserAgent: truncate(c.UserAgent, 512), ClientAddr: truncate(c.Addr, 64), Scope: scope,
@@ -327,8 +341,13 @@ func (s *Service) End(ctx context.Context, id string) error {
 }
 
 // end ends the session id, if it lives, and those started under it, in
-// q's transaction.
+// q's transaction. It locks the session first: a code exchange starting a
+// session under it (Start) holds that lock until it commits, and the
+// statement that ends them, which comes after, sees its session.
 func (s *Service) end(ctx context.Context, q *db.Queries, id string, now time.Time) error {
+	if _, err := q.LockLiveSession(ctx, id); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
 	ids, err := q.EndSession(ctx, db.EndSessionParams{ID: id, EndedAt: ts(now)})
 	if err != nil || len(ids) == 0 {
 		return err
@@ -352,6 +371,10 @@ func (s *Service) EndClient(ctx context.Context, q *db.Queries, client string) e
 // caller calls Sync once the transaction commits.
 func (s *Service) EndOwn(ctx context.Context, q *db.Queries, user int64, id string) (ok bool, err error) {
 	now := s.cfg.Now()
+	// Locked first, as in end.
+	if _, err := q.LockLiveSession(ctx, id); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, err
+	}
 	ids, err := q.EndUserSession(ctx, db.EndUserSessionParams{ID: id, UserID: user, EndedAt: ts(now)})
 	if err != nil || len(ids) == 0 {
 		return false, err

@@ -1,10 +1,13 @@
 package sessions_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/internal/testdb"
 )
 
@@ -54,5 +57,35 @@ func TestPrune(t *testing.T) {
 	}
 	if s := count("sessions"); s != 0 {
 		t.Errorf("idle for 9 days: %d sessions left", s)
+	}
+}
+
+// A session started under a browser session (a code exchange) ends with
+// it, and none starts under one that has ended: a code issued before a
+// logout cannot sign the person back in after it.
+func TestStartUnderBrowserSession(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	u := e.CreateUser(t, "child@example.com", "user")
+	ctx := t.Context()
+	q := db.New(e.Pool)
+	br, _, err := e.Sessions.StartBrowser(ctx, q, u.ID, sessions.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, _, err := e.Sessions.Start(ctx, q, u.ID, sessions.Client{ID: "cl_app", Parent: br.ID}, nil)
+	if err != nil {
+		t.Fatalf("start under a live browser session: %v", err)
+	}
+	if err := e.Sessions.End(ctx, br.ID); err != nil {
+		t.Fatal(err)
+	}
+	var ended int
+	if err := e.Pool.QueryRow(ctx, "SELECT count(*) FROM sessions WHERE id = ANY($1::uuid[]) AND ended_at IS NOT NULL",
+		[]string{br.ID, child}).Scan(&ended); err != nil || ended != 2 {
+		t.Fatalf("%d of the browser session and its child ended (%v), want both", ended, err)
+	}
+	if _, _, err := e.Sessions.Start(ctx, q, u.ID, sessions.Client{ID: "cl_app", Parent: br.ID}, nil); !errors.Is(err, sessions.ErrParentEnded) {
+		t.Errorf("start under an ended browser session: %v, want ErrParentEnded", err)
 	}
 }
