@@ -285,15 +285,19 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 func (g *gate) authenticate(w http.ResponseWriter, r *http.Request, o *operation) (*token.Claims, error) {
 	h := r.Header.Get("Authorization")
 	scheme, raw, _ := strings.Cut(h, " ")
-	if h == "" && o.formToken {
-		var err error
-		if raw, err = formToken(w, r, o.maxBody); err != nil {
+	if o.formToken {
+		inForm, err := formToken(w, r, o.maxBody)
+		switch {
+		case err != nil:
 			return nil, err
-		}
-		if raw == "" {
+		case h != "" && inForm != "":
+			// RFC 6750 section 2: one method per request.
+			return nil, problem.New(problem.Invalid, "The access token is in both the Authorization header and the form; send it once.")
+		case h == "" && inForm == "":
 			return nil, problem.TokenRequired(nil)
+		case h == "":
+			raw, scheme = inForm, "Bearer"
 		}
-		scheme = "Bearer"
 	}
 	if h == "" && raw == "" || !strings.EqualFold(scheme, "Bearer") {
 		return nil, problem.TokenRequired(nil)

@@ -396,6 +396,12 @@ func TestOIDCCUserInfo(t *testing.T) {
 	if err != nil || info.Subject != sub {
 		t.Errorf("go-oidc UserInfo: %+v, %v", info, err)
 	}
+	// In both places: 400 (RFC 6750 section 2: one method per request).
+	both := do(t, "POST", s.e.URL+"/userinfo", form("access_token", tok.AccessToken),
+		map[string]string{"Content-Type": formCT, "Authorization": "Bearer " + tok.AccessToken})
+	if both.status != 400 {
+		t.Errorf("UserInfo with the token in the header and the form = %d, want 400", both.status)
+	}
 	// Without a token, in neither place: 401 with the challenge.
 	r := do(t, "POST", s.e.URL+"/userinfo", form("access_token", ""), map[string]string{"Content-Type": formCT})
 	if r.status != 401 || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {

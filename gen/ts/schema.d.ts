@@ -1968,6 +1968,7 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["UserInfo"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
         };
