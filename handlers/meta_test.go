@@ -21,6 +21,9 @@ func TestDocsAndSpecAreServed(t *testing.T) {
 		{"/docs/swagger-ui.css", "text/css", ".swagger-ui", true},
 		{"/docs/swagger-ui-bundle.js", "text/javascript", "SwaggerUIBundle", true},
 		{"/docs/swagger-initializer.js", "text/javascript", "/openapi.json", true},
+		// Where the Authorize dialog's code flow comes back, with its query.
+		{"/docs/oauth2-redirect.html?code=abc&state=xyz&iss=rolegate", "text/html", `<script src="oauth2-redirect.js">`, true},
+		{"/docs/oauth2-redirect.js", "text/javascript", "swaggerUIRedirectOauth2", true},
 		{"/openapi.yaml", "application/yaml", "openapi: 3.0.3", false},
 		{"/openapi.json", "application/json", `"openapi":"3.0.3"`, false},
 	}

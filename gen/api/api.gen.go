@@ -1220,12 +1220,14 @@ type ClientInterface interface {
 
 	// GetDocsPage Swagger UI
 	//
-	// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog logs in through /token.
+	// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog signs people in with the authorization code flow and PKCE, as the built-in public client `rolegate-docs` (the hosted sign-in page opens in a new window and comes back to /docs/oauth2-redirect.html), or with the password at /token while the password grant is on; machine clients log in with their client credentials.
 	//
 	// Corresponds with GET /docs (the `GetDocsPage` operationId).
 	GetDocsPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetDocsFile A file of the Swagger UI page
+	//
+	// The page's scripts, styles and icons, and oauth2-redirect.html, where the Authorize dialog's authorization code flow comes back with the code (`code`, `state` and `iss` in its query, read by its script).
 	//
 	// Corresponds with GET /docs/{file} (the `GetDocsFile` operationId).
 	GetDocsFile(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2020,7 +2022,7 @@ func (c *Client) RotateClientSecret(ctx context.Context, id ClientID, reqEditors
 
 // GetDocsPage Swagger UI
 //
-// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog logs in through /token.
+// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog signs people in with the authorization code flow and PKCE, as the built-in public client `rolegate-docs` (the hosted sign-in page opens in a new window and comes back to /docs/oauth2-redirect.html), or with the password at /token while the password grant is on; machine clients log in with their client credentials.
 //
 // Corresponds with GET /docs (the `GetDocsPage` operationId).
 func (c *Client) GetDocsPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2036,6 +2038,8 @@ func (c *Client) GetDocsPage(ctx context.Context, reqEditors ...RequestEditorFn)
 }
 
 // GetDocsFile A file of the Swagger UI page
+//
+// The page's scripts, styles and icons, and oauth2-redirect.html, where the Authorize dialog's authorization code flow comes back with the code (`code`, `state` and `iss` in its query, read by its script).
 //
 // Corresponds with GET /docs/{file} (the `GetDocsFile` operationId).
 func (c *Client) GetDocsFile(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5587,7 +5591,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetDocsPageWithResponse Swagger UI
 	//
-	// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog logs in through /token.
+	// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog signs people in with the authorization code flow and PKCE, as the built-in public client `rolegate-docs` (the hosted sign-in page opens in a new window and comes back to /docs/oauth2-redirect.html), or with the password at /token while the password grant is on; machine clients log in with their client credentials.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5595,6 +5599,8 @@ type ClientWithResponsesInterface interface {
 	GetDocsPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetDocsPageResponse, error)
 
 	// GetDocsFileWithResponse A file of the Swagger UI page
+	//
+	// The page's scripts, styles and icons, and oauth2-redirect.html, where the Authorize dialog's authorization code flow comes back with the code (`code`, `state` and `iss` in its query, read by its script).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11100,7 +11106,7 @@ func (c *ClientWithResponses) RotateClientSecretWithResponse(ctx context.Context
 
 // GetDocsPageWithResponse Swagger UI
 //
-// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog logs in through /token.
+// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog signs people in with the authorization code flow and PKCE, as the built-in public client `rolegate-docs` (the hosted sign-in page opens in a new window and comes back to /docs/oauth2-redirect.html), or with the password at /token while the password grant is on; machine clients log in with their client credentials.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11114,6 +11120,8 @@ func (c *ClientWithResponses) GetDocsPageWithResponse(ctx context.Context, reqEd
 }
 
 // GetDocsFileWithResponse A file of the Swagger UI page
+//
+// The page's scripts, styles and icons, and oauth2-redirect.html, where the Authorize dialog's authorization code flow comes back with the code (`code`, `state` and `iss` in its query, read by its script).
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -286,7 +286,7 @@ export interface paths {
         };
         /**
          * Swagger UI
-         * @description The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog logs in through /token.
+         * @description The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog signs people in with the authorization code flow and PKCE, as the built-in public client `rolegate-docs` (the hosted sign-in page opens in a new window and comes back to /docs/oauth2-redirect.html), or with the password at /token while the password grant is on; machine clients log in with their client credentials.
          */
         get: operations["getDocsPage"];
         put?: never;
@@ -304,7 +304,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A file of the Swagger UI page */
+        /**
+         * A file of the Swagger UI page
+         * @description The page's scripts, styles and icons, and oauth2-redirect.html, where the Authorize dialog's authorization code flow comes back with the code (`code`, `state` and `iss` in its query, read by its script).
+         */
         get: operations["getDocsFile"];
         put?: never;
         post?: never;

@@ -35,6 +35,7 @@ import (
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/handlers"
 	"github.com/rolegate/rolegate/internal/audit"
+	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/documents"
@@ -161,6 +162,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
 		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
 		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL,
+		BuiltInClients: []authorize.Client{docsClient(cfg.PublicURL)},
 		Discovery: handlers.Discovery{
 			Tokens: tokens, IDTokens: idTokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
 			JWKSMaxAge: jwksMaxAge, MetadataMaxAge: metadataMaxAge,
@@ -296,6 +298,19 @@ const (
 // metadataMaxAge is how long clients may cache the RFC 8414 metadata, as
 // long as the JWKS: it changes only with the configuration.
 const metadataMaxAge = 5 * time.Minute
+
+// docsClient is the docs page's own client (Swagger UI at /docs, whose
+// Authorize dialog signs people in with the authorization code flow): a
+// public client with no secret whose one redirect URI is the page's
+// oauth2-redirect.html under publicURL. It is built in, not a row of
+// clients, so /clients neither lists nor deletes it, and a public client
+// gets no client credentials grant.
+func docsClient(publicURL string) authorize.Client {
+	return authorize.Client{
+		ID: handlers.DocsClient, Name: "rolegate API docs", Public: true, BuiltIn: true,
+		RedirectURIs: []string{publicURL + "/docs/oauth2-redirect.html"},
+	}
+}
 
 // csrfKey is the key of the sign-in pages' CSRF tokens, derived from the
 // secret every replica shares.

@@ -17,7 +17,8 @@ import "embed"
 // Markdown (a table column's alignment) are dropped. img-src allows data:
 // for the icons inlined in swagger-ui.css. Swagger UI sends every request
 // with fetch and submits no form, so form-action is 'none': a login form
-// submitted natively would put the password in the URL.
+// submitted natively would put the password in the URL. The same policy
+// covers oauth2-redirect.html, whose script is a file of its own upstream.
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 
@@ -35,6 +36,10 @@ var files = map[string]struct{ path, contentType string }{
 	"swagger-ui-bundle.js":   {"dist/swagger-ui-bundle.js", "text/javascript; charset=utf-8"},
 	"favicon-32x32.png":      {"dist/favicon-32x32.png", "image/png"},
 	"favicon-16x16.png":      {"dist/favicon-16x16.png", "image/png"},
+	// Where the Authorize dialog's authorization code flow comes back to:
+	// the page hands the code to the dialog (window.opener) and closes.
+	"oauth2-redirect.html": {"dist/oauth2-redirect.html", "text/html; charset=utf-8"},
+	"oauth2-redirect.js":   {"dist/oauth2-redirect.js", "text/javascript; charset=utf-8"},
 }
 
 // File returns an embedded file of the docs page by name ("" or "index.html"

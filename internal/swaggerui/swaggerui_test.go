@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io/fs"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -25,6 +26,8 @@ var served = []struct {
 	{"swagger-ui-bundle.js", "text/javascript; charset=utf-8", "SwaggerUIBundle"},
 	{"favicon-32x32.png", "image/png", "\x89PNG\r\n\x1a\n"},
 	{"favicon-16x16.png", "image/png", "\x89PNG\r\n\x1a\n"},
+	{"oauth2-redirect.html", "text/html; charset=utf-8", `<script src="oauth2-redirect.js">`},
+	{"oauth2-redirect.js", "text/javascript; charset=utf-8", "window.opener.swaggerUIRedirectOauth2"},
 }
 
 func TestFile(t *testing.T) {
@@ -63,7 +66,6 @@ func TestFileNotFound(t *testing.T) {
 		"swagger-ui-bundle.js.LICENSE.txt",
 		// In swagger-ui-dist, but not copied.
 		"index.css",
-		"oauth2-redirect.html",
 		"swagger-ui-standalone-preset.js",
 		"swagger-ui-bundle.js.map",
 		"swagger-ui.css.map",
@@ -82,10 +84,30 @@ var (
 // TestIndex checks that the page needs no 'unsafe-inline' and loads nothing
 // but the files File serves, each by its /docs/ path.
 func TestIndex(t *testing.T) {
-	page, _, _ := File("index.html")
+	if diff := cmp.Diff([]string{"/docs/swagger-ui-bundle.js", "/docs/swagger-initializer.js"}, pageScripts(t, "index.html")); diff != "" {
+		t.Errorf("index.html scripts (-want +got):\n%s", diff)
+	}
+}
+
+// TestOAuth2Redirect checks the same of the page the Authorize dialog's code
+// flow comes back to: its one script is a file (upstream's, named relative
+// to the page), so the policy's script-src 'self' lets it run.
+func TestOAuth2Redirect(t *testing.T) {
+	if diff := cmp.Diff([]string{"/docs/oauth2-redirect.js"}, pageScripts(t, "oauth2-redirect.html")); diff != "" {
+		t.Errorf("oauth2-redirect.html scripts (-want +got):\n%s", diff)
+	}
+}
+
+// pageScripts checks that the page name, served at /docs/name, has no inline
+// script, handler or style and loads only files File serves under /docs/,
+// and returns the paths of its scripts in order.
+func pageScripts(t *testing.T, name string) []string {
+	t.Helper()
+	page, _, _ := File(name)
+	base := &url.URL{Path: "/docs/" + name}
 	var scripts []string
 	for _, tag := range tagRE.FindAllStringSubmatch(string(page), -1) {
-		name := strings.ToLower(tag[1])
+		el := strings.ToLower(tag[1])
 		attrs := map[string]string{}
 		for _, a := range attrRE.FindAllStringSubmatch(tag[2], -1) {
 			attrs[strings.ToLower(a[1])] = strings.Trim(a[2], `"'`)
@@ -93,33 +115,38 @@ func TestIndex(t *testing.T) {
 		for attr, value := range attrs {
 			switch {
 			case strings.HasPrefix(attr, "on"):
-				t.Errorf("<%s> has an inline event handler %s=%q", name, attr, value)
+				t.Errorf("%s: <%s> has an inline event handler %s=%q", name, el, attr, value)
 			case attr == "style":
-				t.Errorf("<%s> has an inline style %q", name, value)
+				t.Errorf("%s: <%s> has an inline style %q", name, el, value)
 			case attr == "src" || attr == "href":
-				file, isDocs := strings.CutPrefix(value, "/docs/")
+				ref, err := url.Parse(value)
+				if err != nil || ref.Scheme != "" || ref.Host != "" {
+					t.Errorf("%s: <%s %s=%q> names another origin", name, el, attr, value)
+					continue
+				}
+				file, isDocs := strings.CutPrefix(base.ResolveReference(ref).Path, "/docs/")
 				if _, _, ok := File(file); !isDocs || file == "" || !ok {
-					t.Errorf("<%s %s=%q> does not name a file served under /docs/", name, attr, value)
+					t.Errorf("%s: <%s %s=%q> does not name a file served under /docs/", name, el, attr, value)
 				}
 			}
 		}
-		switch name {
+		switch el {
 		case "script":
 			if attrs["src"] == "" {
-				t.Errorf("inline <script>: %s", tag[0])
+				t.Errorf("%s: inline <script>: %s", name, tag[0])
+				continue
 			}
-			scripts = append(scripts, attrs["src"])
+			ref, _ := url.Parse(attrs["src"])
+			scripts = append(scripts, base.ResolveReference(ref).Path)
 		case "meta":
 			if _, ok := attrs["http-equiv"]; ok {
-				t.Errorf("unexpected %s: the server sends the headers", tag[0])
+				t.Errorf("%s: unexpected %s: the server sends the headers", name, tag[0])
 			}
 		case "style", "base", "iframe", "object", "embed", "form":
-			t.Errorf("unexpected %s", tag[0])
+			t.Errorf("%s: unexpected %s", name, tag[0])
 		}
 	}
-	if diff := cmp.Diff([]string{"/docs/swagger-ui-bundle.js", "/docs/swagger-initializer.js"}, scripts); diff != "" {
-		t.Errorf("index.html scripts (-want +got):\n%s", diff)
-	}
+	return scripts
 }
 
 func TestContentSecurityPolicy(t *testing.T) {
@@ -160,6 +187,14 @@ func TestInitializer(t *testing.T) {
 		`persistAuthorization: false,`,
 		`queryConfigEnabled: false,`,
 		`passwordType: "request-body"`,
+		// The Authorize dialog's code flow: the built-in docs client, with
+		// PKCE, back at this page's oauth2-redirect.html, never with a secret.
+		`const docsClient = "rolegate-docs";`,
+		`clientId: docsClient,`,
+		`usePkceWithAuthorizationCodeGrant: true,`,
+		`scopes: "openid email",`,
+		`oauth2RedirectUrl: window.location.origin + "/docs/oauth2-redirect.html",`,
+		`authorizeAccessCodeWithFormParams: (exchange) => (args) =>`,
 	} {
 		if !bytes.Contains(js, []byte(want)) {
 			t.Errorf("swagger-initializer.js lacks %s", want)
@@ -174,7 +209,7 @@ func TestInitializer(t *testing.T) {
 // other origin: the stylesheets' url() values are all data: URIs.
 func TestNothingFromOutside(t *testing.T) {
 	urlRE := regexp.MustCompile(`url\(\s*["']?([^"')\s]*)`)
-	for _, name := range []string{"index.html", "rolegate.css", "swagger-initializer.js", "swagger-ui.css"} {
+	for _, name := range []string{"index.html", "rolegate.css", "swagger-initializer.js", "swagger-ui.css", "oauth2-redirect.html", "oauth2-redirect.js"} {
 		data, _, _ := File(name)
 		if name != "swagger-ui.css" && regexp.MustCompile(`(?i)https?:|//[a-z0-9]`).Match(data) {
 			t.Errorf("%s mentions another origin", name)
@@ -238,6 +273,8 @@ func TestDistMatchesPin(t *testing.T) {
 		"VERSION",
 		"favicon-16x16.png",
 		"favicon-32x32.png",
+		"oauth2-redirect.html",
+		"oauth2-redirect.js",
 		"swagger-ui-bundle.js",
 		"swagger-ui-bundle.js.LICENSE.txt",
 		"swagger-ui.css",

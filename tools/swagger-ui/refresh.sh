@@ -9,7 +9,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 dist="$here/../../internal/swaggerui/dist"
-# Only what the page loads, plus the licence texts that must travel with it
+# Only what the page loads (oauth2-redirect.html and its script are where the
+# Authorize dialog's code flow comes back to), plus the licence texts that must travel with it
 # (Apache-2.0 section 4 asks for LICENSE and NOTICE; the bundle's first line
 # points at swagger-ui-bundle.js.LICENSE.txt for the code it bundles).
 files=(
@@ -17,6 +18,8 @@ files=(
 	swagger-ui-bundle.js
 	favicon-32x32.png
 	favicon-16x16.png
+	oauth2-redirect.html
+	oauth2-redirect.js
 	LICENSE
 	NOTICE
 	swagger-ui-bundle.js.LICENSE.txt
