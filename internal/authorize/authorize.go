@@ -288,7 +288,9 @@ func withQuery(uri string, v url.Values) string {
 	for k, vs := range v {
 		q[k] = vs
 	}
-	u.RawQuery = q.Encode()
+	// Spaces as %20 rather than +: both are right in a query, but some
+	// clients (Swagger UI's redirect page) decode only the first.
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String()
 }
 

@@ -31,7 +31,10 @@ var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
 
 // CSP is the Content-Security-Policy of every page: nothing loads from
 // anywhere, the one style sheet is inline (allowed by its hash), and no
-// page may be framed. Forms post to rolegate only.
+// page may be framed. It sets no form-action: browsers apply that to the
+// redirect a form's answer is, and the sign-in form's answer redirects to
+// the client; the forms' actions are rolegate's own URLs, fixed by the
+// server.
 var CSP = "default-src 'none'; style-src '" + styleHash() + "'; img-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
 func styleHash() string {
