@@ -123,7 +123,7 @@ func TestDocsClient(t *testing.T) {
 	form.Set("password", u.Password)
 	back := call(t, b, "POST", html.UnescapeString(m[1]), form, nil)
 	loc, err := url.Parse(back.header.Get("Location"))
-	if back.status != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), redirect+"?") {
+	if back.status != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), redirect+"?") {
 		t.Fatalf("POST /sign-in = %d %q, want a redirect to %s", back.status, back.header.Get("Location"), redirect)
 	}
 	code := loc.Query().Get("code")
