@@ -47,10 +47,14 @@ import (
 // Ext is the operation extension that declares budgets.
 const Ext = "x-rate-limit"
 
-// Budget is at most Failures failures in Window.
+// Budget is at most Failures failures in Window; or, when Requests is
+// set, at most that many requests, whatever their answers ({requests: N,
+// window: D}): for operations whose every call costs something, such as
+// one that sends a mail.
 type Budget struct {
 	Failures int
 	Window   time.Duration
+	Requests bool
 }
 
 // Rule is an operation's x-rate-limit: a budget per client address, per
@@ -92,15 +96,20 @@ func parseBudget(v any) (*Budget, error) {
 		return nil, fmt.Errorf("want {failures: N, window: D}")
 	}
 	n, ok := m["failures"].(float64)
+	requests := false
+	if !ok {
+		n, ok = m["requests"].(float64)
+		requests = ok
+	}
 	w, ok2 := m["window"].(string)
 	if !ok || !ok2 || n < 1 || n > 1e6 || n != math.Trunc(n) {
-		return nil, fmt.Errorf("want {failures: N, window: D} with N a positive whole number")
+		return nil, fmt.Errorf("want {failures: N, window: D} or {requests: N, window: D} with N a positive whole number")
 	}
 	d, err := time.ParseDuration(w)
 	if err != nil || d <= 0 || d > MaxWindow {
 		return nil, fmt.Errorf("window %q is not a positive duration of at most %v, such as 15m", w, MaxWindow)
 	}
-	return &Budget{Failures: int(n), Window: d}, nil
+	return &Budget{Failures: int(n), Window: d, Requests: requests}, nil
 }
 
 // Describe states r in words, for the served spec; an IPv6 client address
@@ -108,18 +117,26 @@ func parseBudget(v any) (*Budget, error) {
 func (r *Rule) Describe(ipv6Prefix int) string {
 	s := "at most"
 	if b := r.PerAccount; b != nil {
-		s += fmt.Sprintf(" %d failures per account from one client address per %s", b.Failures, short(b.Window))
+		s += fmt.Sprintf(" %d %s per account from one client address per %s", b.Failures, b.what(), short(b.Window))
 	}
 	if b := r.PerAddress; b != nil {
 		if r.PerAccount != nil {
 			s += " and"
 		}
-		s += fmt.Sprintf(" %d failures per client address per %s", b.Failures, short(b.Window))
+		s += fmt.Sprintf(" %d %s per client address per %s", b.Failures, b.what(), short(b.Window))
 	}
 	return s + fmt.Sprintf(" (an IPv6 client address counts by its /%d). An attempt counts as a failure from its start "+
 		"until it is answered otherwise, so concurrent attempts cannot pass a budget. Past a budget 429 with Retry-After, "+
 		"a delay that doubles with each further failure (up to %s), after which one attempt at a time is let through; "+
 		"a success resets the account's count from that address.", ipv6Prefix, short(MaxDelay))
+}
+
+// what is what b counts.
+func (b *Budget) what() string {
+	if b.Requests {
+		return "requests"
+	}
+	return "failures"
 }
 
 // short writes d in whole hours or minutes when it is some: 1h, 15m.
@@ -323,6 +340,9 @@ func (l *Limiter) Settle(ctx context.Context, res Reservation, status int) error
 	success := status >= 200 && status < 300
 	var p db.ReleaseAttemptsParams
 	for i, k := range res.keys {
+		if k.Budget.Requests {
+			continue // every request counts, whatever its answer
+		}
 		if success && k.Resets {
 			p.Reset = append(p.Reset, k.Name)
 			continue

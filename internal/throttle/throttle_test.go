@@ -20,8 +20,8 @@ func TestParse(t *testing.T) {
 		err  string
 	}{
 		{"both", map[string]any{"per-account": budget(10, "15m"), "per-address": budget(50, "15m")},
-			&Rule{PerAccount: &Budget{10, 15 * time.Minute}, PerAddress: &Budget{50, 15 * time.Minute}}, ""},
-		{"one", map[string]any{"per-address": budget(3, "1h")}, &Rule{PerAddress: &Budget{3, time.Hour}}, ""},
+			&Rule{PerAccount: &Budget{Failures: 10, Window: 15 * time.Minute}, PerAddress: &Budget{Failures: 50, Window: 15 * time.Minute}}, ""},
+		{"one", map[string]any{"per-address": budget(3, "1h")}, &Rule{PerAddress: &Budget{Failures: 3, Window: time.Hour}}, ""},
 		{"not an object", "10/15m", nil, "must be an object"},
 		{"no budget", map[string]any{}, nil, "declares no budget"},
 		{"unknown budget", map[string]any{"per-day": budget(1, "1m")}, nil, "unknown budget"},
@@ -30,6 +30,8 @@ func TestParse(t *testing.T) {
 		{"extra field", map[string]any{"per-account": map[string]any{"failures": 1.0, "window": "1m", "x": 1}}, nil, "want {failures"},
 		{"bad window", map[string]any{"per-account": budget(1, "soon")}, nil, "window"},
 		{"window past the pruning", map[string]any{"per-account": budget(1, "2h")}, nil, "at most 1h"},
+		{"requests", map[string]any{"per-address": map[string]any{"requests": 5.0, "window": "1h"}},
+			&Rule{PerAddress: &Budget{Failures: 5, Window: time.Hour, Requests: true}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,7 +79,7 @@ func TestNetwork(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	r := &Rule{PerAccount: &Budget{10, 15 * time.Minute}, PerAddress: &Budget{50, time.Hour}}
+	r := &Rule{PerAccount: &Budget{Failures: 10, Window: 15 * time.Minute}, PerAddress: &Budget{Failures: 50, Window: time.Hour}}
 	want := "at most 10 failures per account from one client address per 15m and 50 failures per client address per 1h " +
 		"(an IPv6 client address counts by its /64). An attempt counts as a failure from its start until it is answered " +
 		"otherwise, so concurrent attempts cannot pass a budget. Past a budget 429 with Retry-After, a delay that doubles " +
@@ -139,8 +141,8 @@ func TestReserve(t *testing.T) {
 	clk.ns.Store(time.Now().Truncate(time.Microsecond).UnixNano()) // PostgreSQL's precision
 	l := New(testdb.New(t), clk.Now, 0)
 	ctx := context.Background()
-	acct := Key{Name: "account:op:198.51.100.1 email:a@example.com", Budget: Budget{10, 15 * time.Minute}, Resets: true}
-	addr := Key{Name: "address:op:198.51.100.1", Budget: Budget{50, 15 * time.Minute}}
+	acct := Key{Name: "account:op:198.51.100.1 email:a@example.com", Budget: Budget{Failures: 10, Window: 15 * time.Minute}, Resets: true}
+	addr := Key{Name: "address:op:198.51.100.1", Budget: Budget{Failures: 50, Window: 15 * time.Minute}}
 
 	if got := len(reserveAtOnce(t, l, 24, acct, addr)); got != 10 {
 		t.Fatalf("24 attempts at once: %d let through, want 10", got)
@@ -176,7 +178,7 @@ func TestReserve(t *testing.T) {
 		t.Errorf("after a success: account %d, address %d failures; want 0 and 10", a, b)
 	}
 	// While a key is blocked, attempts on it take nothing from the others.
-	other := Key{Name: "account:op:198.51.100.1 email:b@example.com", Budget: Budget{1, 15 * time.Minute}, Resets: true}
+	other := Key{Name: "account:op:198.51.100.1 email:b@example.com", Budget: Budget{Failures: 1, Window: 15 * time.Minute}, Resets: true}
 	if _, wait, _ := l.Reserve(ctx, []Key{other, addr}); wait != 0 {
 		t.Fatal("the first attempt on a budget of 1 was refused")
 	}
@@ -187,5 +189,31 @@ func TestReserve(t *testing.T) {
 	}
 	if b := failures(t, l, addr.Name); b != 11 {
 		t.Errorf("refused attempts took from the address: %d failures, want 11", b)
+	}
+}
+
+// TestRequestsBudget: a budget of requests counts every request, the
+// successful ones too, and nothing gives an attempt back.
+func TestRequestsBudget(t *testing.T) {
+	t.Parallel()
+	clk := &clock{}
+	clk.ns.Store(time.Now().Truncate(time.Microsecond).UnixNano())
+	l := New(testdb.New(t), clk.Now, 0)
+	ctx := context.Background()
+	mails := Key{Name: "address:sendMail:198.51.100.9", Budget: Budget{Failures: 3, Window: time.Hour, Requests: true}}
+	for i, status := range []int{202, 503, 202} {
+		res, wait, err := l.Reserve(ctx, []Key{mails})
+		if err != nil || wait != 0 {
+			t.Fatalf("request %d: wait %v, %v; want let through", i+1, wait, err)
+		}
+		if err := l.Settle(ctx, res, status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := failures(t, l, mails.Name); n != 3 {
+		t.Errorf("after 3 requests: %d counted, want 3", n)
+	}
+	if _, wait, _ := l.Reserve(ctx, []Key{mails}); wait == 0 {
+		t.Error("a 4th request within the hour was let through")
 	}
 }
