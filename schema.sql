@@ -269,3 +269,21 @@ ALTER TABLE signing_keys ADD COLUMN purpose text NOT NULL DEFAULT 'access' CHECK
 ALTER TABLE signing_keys DROP CONSTRAINT signing_keys_alg_check;
 ALTER TABLE signing_keys ADD CONSTRAINT signing_keys_alg_check CHECK (alg IN ('EdDSA', 'ES256', 'RS256'));
 COMMENT ON COLUMN signing_keys.purpose IS 'What the key signs: access tokens, or id tokens (OpenID Connect); each purpose rotates on its own.';
+
+-- +step 13: accounts that help themselves (sign-up, email verification, password reset, email change)
+ALTER TABLE users ADD COLUMN email_verified_at timestamptz;
+COMMENT ON COLUMN users.email_verified_at IS 'When the account proved it receives mail at its email (a link from a verification, reset or email-change mail); NULL while unproven.';
+
+CREATE TABLE mail_tokens (
+    hash       bytea       PRIMARY KEY CHECK (length(hash) = 32),
+    user_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    purpose    text        NOT NULL CHECK (purpose IN ('verify_email', 'reset_password', 'change_email')),
+    email      text        NOT NULL CHECK (length(email) BETWEEN 1 AND 254),
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL,
+    used_at    timestamptz
+);
+CREATE INDEX mail_tokens_user_idx ON mail_tokens (user_id, purpose);
+CREATE INDEX mail_tokens_expires_idx ON mail_tokens (expires_at);
+COMMENT ON TABLE mail_tokens IS 'Tokens in the links of mails, by the SHA-256 of the token (never the token): 256 random bits, for one purpose and one account, used once; a newer token of the same purpose and account deletes the older ones.';
+COMMENT ON COLUMN mail_tokens.email IS 'The address the mail went to: the account''s (verification, reset), or the new one (email change); the token is good only while it is still the one it proves.';

@@ -82,6 +82,18 @@ type Document struct {
 	CreatedAt pgtype.Timestamptz
 }
 
+// Tokens in the links of mails, by the SHA-256 of the token (never the token): 256 random bits, for one purpose and one account, used once; a newer token of the same purpose and account deletes the older ones.
+type MailToken struct {
+	Hash    []byte
+	UserID  int64
+	Purpose string
+	// The address the mail went to: the account's (verification, reset), or the new one (email change); the token is good only while it is still the one it proves.
+	Email     string
+	CreatedAt pgtype.Timestamptz
+	ExpiresAt pgtype.Timestamptz
+	UsedAt    pgtype.Timestamptz
+}
+
 // Notes a user keeps about a document.
 type Note struct {
 	ID      int64
@@ -183,6 +195,8 @@ type User struct {
 	CanonicalEmail *string
 	// Access tokens carry the version current when they were issued (ver); a change that must reach tokens already issued (roles, disabling) raises it, and older tokens are refused.
 	TokenVersion int64
+	// When the account proved it receives mail at its email (a link from a verification, reset or email-change mail); NULL while unproven.
+	EmailVerifiedAt pgtype.Timestamptz
 }
 
 // Which user holds which role (many to many).

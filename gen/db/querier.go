@@ -29,6 +29,7 @@ type Querier interface {
 	// Queries of the clients tag (handlers/clients.go): machine clients.
 	CreateClient(ctx context.Context, arg CreateClientParams) (int64, error)
 	CreateDocument(ctx context.Context, arg CreateDocumentParams) (Document, error)
+	CreateMailToken(ctx context.Context, arg CreateMailTokenParams) error
 	CreateNote(ctx context.Context, arg CreateNoteParams) (Note, error)
 	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) error
 	CreateRole(ctx context.Context, name string) (Role, error)
@@ -54,6 +55,7 @@ type Querier interface {
 	// DeleteOldAuthorizationCodes drops codes that expired before before: a
 	// used one presented again after that is only unknown.
 	DeleteOldAuthorizationCodes(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	DeleteOldMailTokens(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// DeleteOldRateLimits drops keys whose window and block are both over.
 	DeleteOldRateLimits(ctx context.Context, arg DeleteOldRateLimitsParams) (int64, error)
 	// DeleteOldRevocations drops revocations no token they concern outlived.
@@ -258,7 +260,14 @@ type Querier interface {
 	// so that a concurrent password change is never overwritten.
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error)
 	UseAuthorizationCode(ctx context.Context, arg UseAuthorizationCodeParams) error
+	// UseMailToken marks a live token of a purpose used and returns it, or no
+	// row when it is unknown, of another purpose, used or expired.
+	UseMailToken(ctx context.Context, arg UseMailTokenParams) (UseMailTokenRow, error)
 	UseRefreshToken(ctx context.Context, arg UseRefreshTokenParams) error
+	// Queries of the tokens in mails (package mailtoken).
+	// VoidMailTokens deletes the unused tokens of an account and purpose: a
+	// newer one replaces them.
+	VoidMailTokens(ctx context.Context, arg VoidMailTokensParams) error
 }
 
 var _ Querier = (*Queries)(nil)

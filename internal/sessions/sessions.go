@@ -33,6 +33,7 @@ import (
 
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/authorize"
+	"github.com/rolegate/rolegate/internal/mailtoken"
 )
 
 // Config sets a Service's lifetimes.
@@ -295,7 +296,7 @@ func (s *Service) Sync(ctx context.Context) {
 }
 
 // Prune deletes what no request can use any more: authorization codes past
-// their keeping (authorize.Prune), sessions dead for a day
+// their keeping (authorize.Prune), tokens of mails expired a day ago, sessions dead for a day
 // (ended, or past their absolute or idle end) with their refresh tokens,
 // and revocations that every token they concern has outlived. Any replica
 // may run it; running it twice does no harm.
@@ -307,6 +308,9 @@ func (s *Service) Prune(ctx context.Context) error {
 		return err
 	}
 	if _, err := q.DeleteOldRevocations(ctx, ts(now)); err != nil {
+		return err
+	}
+	if err := mailtoken.Prune(ctx, q, before); err != nil {
 		return err
 	}
 	return authorize.Prune(ctx, q, now)
