@@ -24,8 +24,7 @@ import (
 // withIDToken adds to a code exchange's token response the id token of
 // its grant for u (OpenID Connect Core §3.1.3.3): sid is the browser
 // session the person signed in with, email and email_verified come with
-// the email scope. rolegate does not verify email addresses yet, so
-// email_verified is false.
+// the email scope.
 func (a Auth) withIDToken(resp api.CreateTokenResponseObject, g authorize.Grant, u db.GetSessionUserRow) (api.CreateTokenResponseObject, error) {
 	ok, isOK := resp.(api.CreateToken200JSONResponse)
 	if !isOK {
@@ -36,8 +35,7 @@ func (a Auth) withIDToken(resp api.CreateTokenResponseObject, g authorize.Grant,
 		AuthTime: g.AuthTime, Nonce: g.Nonce, SessionID: g.BrowserSession, AMR: []string{"pwd"},
 	}
 	if g.Scope.Has(authorize.ScopeEmail) {
-		verified := false
-		c.Email, c.EmailVerified = u.Email, &verified
+		c.Email, c.EmailVerified = u.Email, &u.EmailVerified
 	}
 	raw, err := a.IDTokens.Issue(c)
 	if err != nil {
@@ -81,8 +79,7 @@ func (a Auth) userInfo(ctx context.Context) (api.UserInfo, error) {
 	if err != nil {
 		return api.UserInfo{}, err
 	}
-	verified := false
-	return api.UserInfo{Sub: strconv.FormatInt(u.ID, 10), Email: &u.Email, EmailVerified: &verified, Roles: nonNil(u.Roles)}, nil
+	return api.UserInfo{Sub: strconv.FormatInt(u.ID, 10), Email: &u.Email, EmailVerified: &u.EmailVerified, Roles: nonNil(u.Roles)}, nil
 }
 
 // EndSession is the end-session endpoint (OpenID Connect RP-Initiated

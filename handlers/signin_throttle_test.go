@@ -72,3 +72,30 @@ func TestSignInSuccessForgives(t *testing.T) {
 		}
 	}
 }
+
+// TestEmailVerifiedClaim: email_verified in the id token and at UserInfo
+// is whether the account has proved its address.
+func TestEmailVerifiedClaim(t *testing.T) {
+	t.Parallel()
+	p := newRP(t, false)
+	for _, verified := range []bool{false, true} {
+		if verified {
+			if _, err := p.e.Pool.Exec(t.Context(), `UPDATE users SET email_verified_at = now() WHERE id = $1`, p.user.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code, verifier := p.signIn(t, "s", "n")
+		tok, err := p.cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := tok.Extra("id_token").(string)
+		if got := jwtPayload(t, id)["email_verified"]; got != verified {
+			t.Errorf("verified %v: id token email_verified = %v", verified, got)
+		}
+		info := do(t, "GET", p.e.URL+"/userinfo", nil, map[string]string{"Authorization": "Bearer " + tok.AccessToken}).json(t)
+		if info["email_verified"] != verified {
+			t.Errorf("verified %v: UserInfo email_verified = %v", verified, info["email_verified"])
+		}
+	}
+}

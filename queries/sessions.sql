@@ -62,7 +62,8 @@ UPDATE sessions SET last_used_at = sqlc.arg(last_used_at) WHERE id = sqlc.arg(id
 SELECT u.id, u.email, u.disabled, u.token_version,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                 WHERE ur.user_id = u.id), '{}')::text[] AS roles
+                 WHERE ur.user_id = u.id), '{}')::text[] AS roles,
+       (u.email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users u
 WHERE u.id = sqlc.arg(id);
 

@@ -332,17 +332,19 @@ const getSessionUser = `-- name: GetSessionUser :one
 SELECT u.id, u.email, u.disabled, u.token_version,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                 WHERE ur.user_id = u.id), '{}')::text[] AS roles
+                 WHERE ur.user_id = u.id), '{}')::text[] AS roles,
+       (u.email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users u
 WHERE u.id = $1
 `
 
 type GetSessionUserRow struct {
-	ID           int64
-	Email        string
-	Disabled     bool
-	TokenVersion int64
-	Roles        []string
+	ID            int64
+	Email         string
+	Disabled      bool
+	TokenVersion  int64
+	Roles         []string
+	EmailVerified bool
 }
 
 // GetSessionUser returns what a refreshed access token says of its user, as
@@ -356,6 +358,7 @@ func (q *Queries) GetSessionUser(ctx context.Context, id int64) (GetSessionUserR
 		&i.Disabled,
 		&i.TokenVersion,
 		&i.Roles,
+		&i.EmailVerified,
 	)
 	return i, err
 }
