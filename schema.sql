@@ -287,3 +287,38 @@ CREATE INDEX mail_tokens_user_idx ON mail_tokens (user_id, purpose);
 CREATE INDEX mail_tokens_expires_idx ON mail_tokens (expires_at);
 COMMENT ON TABLE mail_tokens IS 'Tokens in the links of mails, by the SHA-256 of the token (never the token): 256 random bits, for one purpose and one account, used once; a newer token of the same purpose and account deletes the older ones.';
 COMMENT ON COLUMN mail_tokens.email IS 'The address the mail went to: the account''s (verification, reset), or the new one (email change); the token is good only while it is still the one it proves.';
+
+-- +step 14: mail outbox
+-- Mail is queued in the transaction of the change that causes it and sent
+-- afterwards by whichever replica claims it (package mail), so that a mail
+-- server that is down loses nothing and a rolled-back change sends nothing.
+CREATE TABLE mail_outbox (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    recipient       text        NOT NULL CHECK (length(recipient) BETWEEN 3 AND 254),
+    subject         text        NOT NULL CHECK (length(subject) BETWEEN 1 AND 998),
+    text_body       text        NOT NULL CHECK (length(text_body) <= 1048576),
+    html_body       text        NOT NULL CHECK (length(html_body) <= 1048576),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    attempts        integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error      text        CHECK (length(last_error) <= 500),
+    sent_at         timestamptz,
+    failed_at       timestamptz,
+    CONSTRAINT mail_outbox_one_end CHECK (sent_at IS NULL OR failed_at IS NULL),
+    CONSTRAINT mail_outbox_body CHECK (CASE WHEN sent_at IS NULL AND failed_at IS NULL
+                                            THEN text_body <> ''
+                                            ELSE text_body = '' AND html_body = '' END)
+);
+COMMENT ON TABLE mail_outbox IS 'Mail waiting to be sent, and for a while (7 days) mail sent or given up. A replica claims a due row with FOR UPDATE SKIP LOCKED by moving next_attempt_at past the time its send may take, sends it, then records the end: a replica that stops in between leaves the row to be sent again once that time is over.';
+COMMENT ON COLUMN mail_outbox.recipient IS 'The address the mail goes to (To, and the SMTP envelope).';
+COMMENT ON COLUMN mail_outbox.text_body IS 'The text/plain part. With html_body it carries the links of the mail, one-use tokens in plain: both are erased once the mail is sent or given up.';
+COMMENT ON COLUMN mail_outbox.html_body IS 'The text/html alternative; empty for a text-only mail.';
+COMMENT ON COLUMN mail_outbox.next_attempt_at IS 'When the mail is next due: a retry after a failure (the delay doubles), or the end of a claim, when another replica may take it.';
+COMMENT ON COLUMN mail_outbox.attempts IS 'How many times the mail has been claimed to be sent.';
+COMMENT ON COLUMN mail_outbox.last_error IS 'Why the last attempt failed, cut short: the mail server''s answer or the connection''s error, never the body nor a credential.';
+COMMENT ON COLUMN mail_outbox.sent_at IS 'When the mail server accepted the mail.';
+COMMENT ON COLUMN mail_outbox.failed_at IS 'When sending was given up; last_error says why.';
+-- The worker's claim: the earliest due row still to send.
+CREATE INDEX mail_outbox_due_idx ON mail_outbox (next_attempt_at, id) WHERE sent_at IS NULL AND failed_at IS NULL;
+-- Pruning: rows that ended before the retention.
+CREATE INDEX mail_outbox_ended_idx ON mail_outbox ((coalesce(sent_at, failed_at)));

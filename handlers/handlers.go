@@ -21,6 +21,7 @@ import (
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/internal/documents"
+	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/internal/sessions"
@@ -99,6 +100,9 @@ type Deps struct {
 	SessionTTL time.Duration
 	// BuiltInClients are rolegate's own clients (the docs page).
 	BuiltInClients []authorize.Client
+	// Mail sends what mail.Enqueue queued: a handler that queues a
+	// message calls its Notify once its transaction has committed.
+	Mail *mail.Outbox
 }
 
 // New returns a Server over deps.

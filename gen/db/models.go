@@ -82,6 +82,29 @@ type Document struct {
 	CreatedAt pgtype.Timestamptz
 }
 
+// Mail waiting to be sent, and for a while (7 days) mail sent or given up. A replica claims a due row with FOR UPDATE SKIP LOCKED by moving next_attempt_at past the time its send may take, sends it, then records the end: a replica that stops in between leaves the row to be sent again once that time is over.
+type MailOutbox struct {
+	ID int64
+	// The address the mail goes to (To, and the SMTP envelope).
+	Recipient string
+	Subject   string
+	// The text/plain part. With html_body it carries the links of the mail, one-use tokens in plain: both are erased once the mail is sent or given up.
+	TextBody string
+	// The text/html alternative; empty for a text-only mail.
+	HtmlBody  string
+	CreatedAt pgtype.Timestamptz
+	// When the mail is next due: a retry after a failure (the delay doubles), or the end of a claim, when another replica may take it.
+	NextAttemptAt pgtype.Timestamptz
+	// How many times the mail has been claimed to be sent.
+	Attempts int32
+	// Why the last attempt failed, cut short: the mail server's answer or the connection's error, never the body nor a credential.
+	LastError *string
+	// When the mail server accepted the mail.
+	SentAt pgtype.Timestamptz
+	// When sending was given up; last_error says why.
+	FailedAt pgtype.Timestamptz
+}
+
 // Tokens in the links of mails, by the SHA-256 of the token (never the token): 256 random bits, for one purpose and one account, used once; a newer token of the same purpose and account deletes the older ones.
 type MailToken struct {
 	Hash    []byte

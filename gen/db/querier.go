@@ -18,6 +18,12 @@ type Querier interface {
 	// BumpTokenVersion raises a user's token version, so that access tokens
 	// issued before are refused, and returns the new version.
 	BumpTokenVersion(ctx context.Context, id int64) (int64, error)
+	// ClaimMail takes the earliest due mail that no other replica is taking
+	// at this moment (SKIP LOCKED), counts the attempt and makes the mail due
+	// again only after lease, so that no other replica takes it while this one
+	// sends it; pgx.ErrNoRows when none is due. claimed_at is the database's
+	// now.
+	ClaimMail(ctx context.Context, lease pgtype.Interval) (ClaimMailRow, error)
 	// CountEnabledHolders counts the enabled accounts that hold the role of id
 	// role_id. The id is a parameter, not a join on the role's name, so that
 	// the plan is made knowing how many hold it: a role held by a few (admin)
@@ -50,6 +56,9 @@ type Querier interface {
 	DeleteDeadSessions(ctx context.Context, arg DeleteDeadSessionsParams) (int64, error)
 	// DeleteDocument deletes a document the caller may see and returns its blob key.
 	DeleteDocument(ctx context.Context, arg DeleteDocumentParams) (string, error)
+	// DeleteEndedMail deletes the mail sent or given up more than retention
+	// ago.
+	DeleteEndedMail(ctx context.Context, retention pgtype.Interval) (int64, error)
 	DeleteNote(ctx context.Context, arg DeleteNoteParams) (int64, error)
 	DeleteOldAuditEvents(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// DeleteOldAuthorizationCodes drops codes that expired before before: a
@@ -78,8 +87,14 @@ type Querier interface {
 	// EndUserSessions ends every live session of user_id but keep (which may be
 	// NULL) and returns their ids.
 	EndUserSessions(ctx context.Context, arg EndUserSessionsParams) ([]string, error)
+	// Queries of the mail outbox (package mail). Its times are the database's
+	// clock, which every replica shares.
+	// EnqueueMail queues a mail, due at once, in the caller's transaction.
+	EnqueueMail(ctx context.Context, arg EnqueueMailParams) error
 	// EnsureRoles creates the named roles that do not exist yet.
 	EnsureRoles(ctx context.Context, names []string) error
+	// FailMail gives mail id up, recording why, and erases its bodies.
+	FailMail(ctx context.Context, arg FailMailParams) error
 	// GetAuthorizationCode returns a code, locked until the transaction ends,
 	// so that two exchanges of one code take turns and the second sees the
 	// first's use.
@@ -212,6 +227,9 @@ type Querier interface {
 	LogSessionRevocation(ctx context.Context, arg LogSessionRevocationParams) (int64, error)
 	LogTokenRevocation(ctx context.Context, arg LogTokenRevocationParams) (int64, error)
 	LogUserRevocation(ctx context.Context, arg LogUserRevocationParams) (int64, error)
+	// MarkMailSent records that the mail server accepted mail id, and erases
+	// its bodies.
+	MarkMailSent(ctx context.Context, id int64) error
 	// NotifyRevocation tells every replica listening, once the transaction
 	// commits, that the revocation log has grown to seq.
 	NotifyRevocation(ctx context.Context, seq int64) error
@@ -231,6 +249,9 @@ type Querier interface {
 	// A key blocked at now is left as it is, and no row is returned: the
 	// caller then rolls back the reservations of the attempt's other keys.
 	ReserveAttempt(ctx context.Context, arg []ReserveAttemptParams) *ReserveAttemptBatchResults
+	// RetryMail records why an attempt at mail id failed and makes it due
+	// again after retry_in.
+	RetryMail(ctx context.Context, arg RetryMailParams) error
 	// RevokeRoleHolders raises the token version of every account and every
 	// machine client holding the role name, and logs for each a revocation of
 	// its tokens older than that, kept until expires_at: for the role's

@@ -25,6 +25,7 @@ import (
 	"github.com/rolegate/rolegate/internal/accounts"
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/documents"
+	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/server"
 	"github.com/rolegate/rolegate/internal/testdb"
@@ -54,6 +55,9 @@ type Env struct {
 	Now func() time.Time
 	// BlobDir is the directory of the document blob store.
 	BlobDir string
+	// DataDir is the server's ROLEGATE_DATA_DIR, a directory of the
+	// test's: without Options.SMTPURL, mail is written under DataDir/mail.
+	DataDir string
 	// Stack is the server's: tests issue tokens with its Tokens, create
 	// accounts with its Hasher and take its PDF slots.
 	*server.Stack
@@ -114,6 +118,11 @@ type Options struct {
 	URLIssuer bool
 	// NoPasswordGrant is ROLEGATE_PASSWORD_GRANT=off.
 	NoPasswordGrant bool
+	// SMTPURL is ROLEGATE_SMTP_URL (see mailtest.Server.URL); empty
+	// writes mail to files under Env.DataDir.
+	SMTPURL string
+	// Mail is server.Deps.Mail: the outbox's sender and timing.
+	Mail mail.Options
 }
 
 // New starts the stack, as server.New builds it for `rolegate serve`, on a
@@ -129,7 +138,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &Env{Spec: spec, Secret: make([]byte, 32), Now: o.Now, BlobDir: tb.TempDir(), masterKey: make([]byte, 32)}
+	e := &Env{Spec: spec, Secret: make([]byte, 32), Now: o.Now, BlobDir: tb.TempDir(), DataDir: tb.TempDir(), masterKey: make([]byte, 32)}
 	if e.Now == nil {
 		e.Now = time.Now
 	}
@@ -150,7 +159,8 @@ func New(tb testing.TB, opts ...Options) *Env {
 	}
 	tb.Cleanup(func() { store.Close() })
 
-	cfg, err := config.Load(func(string) string { return "" })
+	env := map[string]string{"ROLEGATE_DATA_DIR": e.DataDir, "ROLEGATE_SMTP_URL": o.SMTPURL}
+	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -181,7 +191,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	params := cmp.Or(o.HashParams, &TestParams)
 	e.Stack, err = server.New(ctx, server.Deps{
 		Config: cfg, Spec: spec, Pool: e.Pool, Store: store, Logger: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)), AccessJSON: o.AccessJSON,
-		Now: func() time.Time { return e.Now() }, HashParams: params, FeedHeartbeat: o.FeedHeartbeat,
+		Now: func() time.Time { return e.Now() }, HashParams: params, FeedHeartbeat: o.FeedHeartbeat, Mail: o.Mail,
 	})
 	if err != nil {
 		srv.Close()

@@ -2,10 +2,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
+	netmail "net/mail"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rolegate/rolegate/internal/dbtimeout"
+	"github.com/rolegate/rolegate/internal/mail"
 )
 
 // Config holds every setting of `rolegate serve` and the other subcommands.
@@ -154,6 +157,15 @@ type Config struct {
 	// this replica serves at once (ROLEGATE_FEED_STREAMS, default 100);
 	// beyond that they are refused with 503.
 	FeedStreams int
+	// SMTP is the mail server (ROLEGATE_SMTP_URL, see mail.ParseSMTPURL);
+	// its zero value, when the variable is unset, means messages are
+	// written to files under DataDir instead. Its String form hides the
+	// password.
+	SMTP mail.SMTPServer
+	// MailFrom is the sender of rolegate's mail (ROLEGATE_MAIL_FROM, an
+	// address as in a From header; default rolegate <no-reply@…> at the
+	// host of PublicURL).
+	MailFrom string
 }
 
 // MinSecretLen is the shortest JWT secret accepted (RFC 7518 section 3.2:
@@ -286,6 +298,20 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.CORSOrigins = append(c.CORSOrigins, o)
 	}
+	if v := getenv("ROLEGATE_SMTP_URL"); v != "" {
+		var err error
+		if c.SMTP, err = mail.ParseSMTPURL(v); err != nil {
+			// Never the value: it may hold the password.
+			errs = append(errs, "ROLEGATE_SMTP_URL: "+err.Error())
+		}
+	}
+	if c.MailFrom = getenv("ROLEGATE_MAIL_FROM"); c.MailFrom != "" {
+		if err := checkMailFrom(c.MailFrom); err != nil {
+			errs = append(errs, "ROLEGATE_MAIL_FROM: "+err.Error())
+		}
+	} else if c.PublicURL != "" {
+		c.MailFrom = defaultMailFrom(c.PublicURL)
+	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}
@@ -364,4 +390,34 @@ func checkOrigin(o string) error {
 		return fmt.Errorf("%q is not an origin such as https://app.example.com", o)
 	}
 	return nil
+}
+
+// checkMailFrom accepts one address, perhaps with a display name, as a
+// From header carries it.
+func checkMailFrom(v string) error {
+	if strings.ContainsAny(v, "\r\n") {
+		return errors.New("must be one line")
+	}
+	if _, err := netmail.ParseAddress(v); err != nil {
+		return fmt.Errorf("%q is not one address such as no-reply@example.com or \"Example\" <no-reply@example.com>", v)
+	}
+	return nil
+}
+
+// defaultMailFrom is rolegate <no-reply@host> at the host of publicURL,
+// or at localhost when that host cannot be an address's domain (an IPv6
+// address, say).
+func defaultMailFrom(publicURL string) string {
+	host := "localhost"
+	if u, err := url.Parse(publicURL); err == nil {
+		host = u.Hostname()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		host = "localhost"
+	}
+	from := "rolegate <no-reply@" + host + ">"
+	if _, err := netmail.ParseAddress(from); err != nil {
+		return "rolegate <no-reply@localhost>"
+	}
+	return from
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -258,6 +259,66 @@ func TestLoadPublicURL(t *testing.T) {
 			}
 			if err != nil || c.PublicURL != tt.want || c.JWTIssuer != tt.wantIssuer {
 				t.Fatalf("PublicURL %q, JWTIssuer %q, %v; want %q, %q", c.PublicURL, c.JWTIssuer, err, tt.want, tt.wantIssuer)
+			}
+		})
+	}
+}
+
+// ROLEGATE_SMTP_URL names the mail server, checked at start without
+// ever repeating its password; ROLEGATE_MAIL_FROM the sender, by default
+// at the host of ROLEGATE_PUBLIC_URL.
+func TestLoadMail(t *testing.T) {
+	const password = "hunter2-smtp-password"
+	tests := []struct {
+		name     string
+		env      map[string]string
+		wantSMTP string // the server loaded, as its String shows it
+		wantFrom string
+		wantErr  string // part of the error
+	}{
+		{name: "unset: files", wantFrom: "rolegate <no-reply@127.0.0.1>"},
+		{name: "from the public URL", env: map[string]string{"ROLEGATE_PUBLIC_URL": "https://auth.example.com/base"}, wantFrom: "rolegate <no-reply@auth.example.com>"},
+		{name: "public URL on IPv6", env: map[string]string{"ROLEGATE_PUBLIC_URL": "http://[::1]:8080"}, wantFrom: "rolegate <no-reply@localhost>"},
+		{name: "from set", env: map[string]string{"ROLEGATE_MAIL_FROM": `"Example Auth" <auth@example.com>`}, wantFrom: `"Example Auth" <auth@example.com>`},
+		{name: "bare from", env: map[string]string{"ROLEGATE_MAIL_FROM": "auth@example.com"}, wantFrom: "auth@example.com"},
+		{
+			name:     "SMTP with STARTTLS",
+			env:      map[string]string{"ROLEGATE_SMTP_URL": "smtp://apikey:" + password + "@smtp.example.com:587"},
+			wantSMTP: "smtp://apikey:xxxxx@smtp.example.com:587", wantFrom: "rolegate <no-reply@127.0.0.1>",
+		},
+		{
+			name:     "SMTPS",
+			env:      map[string]string{"ROLEGATE_SMTP_URL": "smtps://smtp.example.com"},
+			wantSMTP: "smtps://smtp.example.com:465", wantFrom: "rolegate <no-reply@127.0.0.1>",
+		},
+		{name: "from not an address", env: map[string]string{"ROLEGATE_MAIL_FROM": "rolegate"}, wantErr: "ROLEGATE_MAIL_FROM: "},
+		{name: "two senders", env: map[string]string{"ROLEGATE_MAIL_FROM": "a@example.com, b@example.com"}, wantErr: "ROLEGATE_MAIL_FROM: "},
+		{name: "a header in from", env: map[string]string{"ROLEGATE_MAIL_FROM": "a@example.com\r\nBcc: b@example.com"}, wantErr: "ROLEGATE_MAIL_FROM: must be one line"},
+		{name: "another scheme", env: map[string]string{"ROLEGATE_SMTP_URL": "https://user:" + password + "@smtp.example.com"}, wantErr: "ROLEGATE_SMTP_URL: the scheme must be"},
+		{name: "a bad port", env: map[string]string{"ROLEGATE_SMTP_URL": "smtp://user:" + password + "@smtp.example.com:smtp"}, wantErr: "ROLEGATE_SMTP_URL: not a URL"},
+		{name: "a bad starttls", env: map[string]string{"ROLEGATE_SMTP_URL": "smtp://user:" + password + "@smtp.example.com?starttls=" + password}, wantErr: "ROLEGATE_SMTP_URL: starttls must be"},
+		{name: "a user alone", env: map[string]string{"ROLEGATE_SMTP_URL": "smtp://" + password + "@smtp.example.com"}, wantErr: "ROLEGATE_SMTP_URL: credentials need both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), password) {
+					t.Errorf("the error repeats the password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SMTP.String() != tt.wantSMTP || c.MailFrom != tt.wantFrom {
+				t.Errorf("SMTP %q, from %q; want %q, %q", c.SMTP.String(), c.MailFrom, tt.wantSMTP, tt.wantFrom)
+			}
+			if s := fmt.Sprintf("%v %+v", c, c); strings.Contains(s, password) {
+				t.Error("the configuration, printed, shows the SMTP password")
 			}
 		})
 	}

@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,7 @@ import (
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/keys"
+	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/metrics"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
@@ -70,6 +72,10 @@ type Deps struct {
 	// FeedHeartbeat is how often an idle revocation stream sends a
 	// comment; 0 means 15 seconds. Tests shorten it.
 	FeedHeartbeat time.Duration
+	// Mail configures the mail outbox. Its Sender, when nil, is the one
+	// the configuration names (mailSender); its Logger is Logger when
+	// nil. Tests shorten its timing.
+	Mail mail.Options
 }
 
 // Stack is the HTTP stack with the parts of it that its callers share.
@@ -97,6 +103,9 @@ type Stack struct {
 	// Metrics counts Handler's requests and observes the rest of the
 	// stack; nil unless Config.MetricsAddr is set.
 	Metrics *metrics.Metrics
+	// Mail sends the mail queued with mail.Enqueue, from the start of
+	// the stack until Close.
+	Mail *mail.Outbox
 
 	draining atomic.Bool
 	stop     context.CancelFunc
@@ -142,7 +151,17 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	if err := revoked.CatchUp(ctx, db.New(d.Pool)); err != nil {
 		return nil, fmt.Errorf("server: loading the revocation log: %w", err)
 	}
+	mailOpts := d.Mail
+	if mailOpts.Logger == nil {
+		mailOpts.Logger = d.Logger
+	}
+	if mailOpts.Sender == nil {
+		if mailOpts.Sender, err = mailSender(cfg, d.Logger); err != nil {
+			return nil, err
+		}
+	}
 	s := &Stack{
+		Mail:        mail.NewOutbox(d.Pool, mailOpts),
 		Keys:        keyStore,
 		IDTokens:    idTokens,
 		IDKeys:      idKeyStore,
@@ -162,7 +181,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
 		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
 		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL,
-		BuiltInClients: []authorize.Client{docsClient(cfg.PublicURL)},
+		BuiltInClients: []authorize.Client{docsClient(cfg.PublicURL)}, Mail: s.Mail,
 		Discovery: handlers.Discovery{
 			Tokens: tokens, IDTokens: idTokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
 			JWKSMaxAge: jwksMaxAge, MetadataMaxAge: metadataMaxAge,
@@ -211,7 +230,8 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	go func() {
 		defer close(s.done)
 		var wg sync.WaitGroup
-		wg.Go(func() { prune(ctx, sess, limiter, trail, cfg.AuditRetention, d.Logger) })
+		wg.Go(func() { prune(ctx, sess, limiter, trail, s.Mail, cfg.AuditRetention, d.Logger) })
+		wg.Go(func() { s.Mail.Run(ctx) })
 		wg.Go(func() { followKeys(ctx, s.keySets(), d.Logger) })
 		revoked.Follow(ctx, revocation.Feed{Pool: d.Pool, Logger: d.Logger})
 		wg.Wait()
@@ -224,6 +244,29 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	case <-time.After(5 * time.Second):
 	}
 	return s, nil
+}
+
+// mailSender is the sender cfg names: its SMTP server, or else files
+// under the data directory, which only one machine sees.
+func mailSender(cfg config.Config, logger *slog.Logger) (mail.Sender, error) {
+	if cfg.SMTP.Host != "" {
+		sender, err := mail.NewSMTP(cfg.SMTP, cfg.MailFrom, mail.SMTPOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("server: ROLEGATE_SMTP_URL: %w", err)
+		}
+		logger.Info("mail: sending through an SMTP server", "smtp", cfg.SMTP.String(), "from", cfg.MailFrom)
+		return sender, nil
+	}
+	dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "mail"))
+	if err != nil {
+		return nil, fmt.Errorf("server: the mail directory: %w", err)
+	}
+	if cfg.DatabaseURL != "" {
+		logger.Warn("ROLEGATE_SMTP_URL is unset: mail is written to files on this machine, not sent", "dir", dir)
+	} else {
+		logger.Info("mail: ROLEGATE_SMTP_URL is unset; writing each message to a file", "dir", dir)
+	}
+	return &mail.Files{Dir: dir, From: cfg.MailFrom, Logger: logger}, nil
 }
 
 // throttledEvent is the audit event of a block the gate reports for
@@ -466,15 +509,17 @@ func (s *Stack) SyncKeys(ctx context.Context) error {
 }
 
 // pruneEvery is how often a replica deletes dead sessions, spent
-// revocations, throttling counts and audit events past retention.
+// revocations, throttling counts, audit events past retention and mail
+// sent or given up long ago.
 const pruneEvery = 10 * time.Minute
 
 // prune deletes, every pruneEvery until ctx ends, dead sessions and spent
 // revocations, throttling counts idle for longer than any x-rate-limit
-// window (throttle.MaxWindow), and audit events older than retention.
-func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limiter, trail *audit.Log, retention time.Duration, logger *slog.Logger) {
+// window (throttle.MaxWindow), audit events older than retention, and the
+// outbox's mail past its own retention.
+func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limiter, trail *audit.Log, outbox *mail.Outbox, retention time.Duration, logger *slog.Logger) {
 	every(ctx, pruneEvery, func() {
-		err := errors.Join(sess.Prune(ctx), limiter.Prune(ctx, throttle.MaxWindow), trail.Prune(ctx, retention))
+		err := errors.Join(sess.Prune(ctx), limiter.Prune(ctx, throttle.MaxWindow), trail.Prune(ctx, retention), outbox.Prune(ctx))
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("pruning dead sessions", "err", err)
 		}
@@ -505,7 +550,8 @@ func (s *Stack) Drain() {
 }
 
 // Close ends the revocation streams, and stops following the revocation
-// log and the hashing workers.
+// log, the mail outbox (once the send in progress is recorded) and the
+// hashing workers.
 func (s *Stack) Close() {
 	s.Revocations.EndSubscriptions()
 	s.stop()
