@@ -1,10 +1,14 @@
 package gate
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"math"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -135,8 +139,10 @@ func account(r *http.Request) string {
 	switch {
 	case r.PostForm.Get("grant_type") == "password":
 		u = r.PostForm.Get("username")
-	case r.PostForm.Has("email") && r.PostForm.Has("password"):
-		u = r.PostForm.Get("email") // the sign-in page's form
+	case r.PostForm.Has("email"):
+		u = r.PostForm.Get("email") // the sign-in and forgotten-password pages' forms
+	default:
+		u = jsonEmail(r) // a JSON body's email: the mails asked for
 	}
 	if u != "" || r.PostForm.Get("grant_type") == "password" {
 		if u == "" {
@@ -157,6 +163,27 @@ func account(r *http.Request) string {
 		return "client:" + keyPart(id)
 	}
 	return ""
+}
+
+// jsonEmail is the email field of a JSON body, which the validator has
+// buffered (and the body stays readable for the handler); "" for none.
+func jsonEmail(r *http.Request) string {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/json" || r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	if err != nil {
+		return ""
+	}
+	var v struct {
+		Email string `json:"email"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return ""
+	}
+	return v.Email
 }
 
 // maxKeyPart bounds the part of a key a client chooses.

@@ -11,6 +11,7 @@
 package handlers
 
 import (
+	"cmp"
 	"sync/atomic"
 	"time"
 
@@ -103,6 +104,8 @@ type Deps struct {
 	// Mail sends what mail.Enqueue queued: a handler that queues a
 	// message calls its Notify once its transaction has committed.
 	Mail *mail.Outbox
+	// ResetTTL is how long a password reset mail's link works.
+	ResetTTL time.Duration
 }
 
 // New returns a Server over deps.
@@ -118,7 +121,8 @@ func New(d Deps) *Server {
 		Health: Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
 		Auth:   auth,
 		Browser: Browser{Auth: auth, Cookies: signin.NewCookies(d.Discovery.PublicURL), CSRF: signin.CSRF{Key: d.CSRFKey},
-			Issuer: d.Discovery.Issuer, PublicURL: d.Discovery.PublicURL, SessionTTL: d.SessionTTL, Now: d.Sessions.Now},
+			Issuer: d.Discovery.Issuer, PublicURL: d.Discovery.PublicURL, SessionTTL: d.SessionTTL, Now: d.Sessions.Now,
+			Mail: d.Mail, ResetTTL: cmp.Or(d.ResetTTL, 30*time.Minute)},
 		Notes:   Notes{Queries: q},
 		Users:   Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit},
 		Clients: Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},

@@ -159,12 +159,7 @@ func (b Browser) logout(ctx context.Context, r logoutRequest) (response, error) 
 			break
 		}
 		// No hint: ask, so that no other site can sign the person out.
-		nonce := httplog.Cookie(ctx, b.Cookies.CSRFName())
-		var cookies []*http.Cookie
-		if len(nonce) < 32 || len(nonce) > 64 {
-			nonce = signin.NewNonce()
-			cookies = append(cookies, b.Cookies.CSRF(nonce))
-		}
+		nonce, cookies := b.csrfNonce(ctx)
 		var hidden []signin.Field
 		for _, f := range []signin.Field{{Name: "post_logout_redirect_uri", Value: r.redirect}, {Name: "state", Value: r.state}, {Name: "client_id", Value: r.client}} {
 			if f.Value != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/internal/signin"
 	"github.com/rolegate/rolegate/internal/throttle"
@@ -77,6 +78,10 @@ type Browser struct {
 	SessionTTL time.Duration
 	// Now is the clock.
 	Now func() time.Time
+	// Mail sends what the handlers queue; nil sends at the next poll.
+	Mail *mail.Outbox
+	// ResetTTL is how long a reset mail's link works.
+	ResetTTL time.Duration
 }
 
 // response is an answer of the signin pages, whatever operation: a page
@@ -199,12 +204,7 @@ func (b Browser) authorize(ctx context.Context, p authorize.Params) (response, e
 // signInPage is the sign-in page for r, with a CSRF token bound to the
 // browser's CSRF cookie (set anew when it has none).
 func (b Browser) signInPage(ctx context.Context, r authorize.Request, status int, email, message string) response {
-	nonce := httplog.Cookie(ctx, b.Cookies.CSRFName())
-	var cookies []*http.Cookie
-	if len(nonce) < 32 || len(nonce) > 64 {
-		nonce = signin.NewNonce()
-		cookies = append(cookies, b.Cookies.CSRF(nonce))
-	}
+	nonce, cookies := b.csrfNonce(ctx)
 	v := r.Params.Values()
 	keys := slices.Sorted(func(yield func(string) bool) {
 		for k := range v {
@@ -219,7 +219,7 @@ func (b Browser) signInPage(ctx context.Context, r authorize.Request, status int
 	}
 	page := signin.RenderSignIn(status, signin.SignIn{
 		Action: b.PublicURL + "/sign-in", Client: r.Client.Name, Email: email, Error: message,
-		CSRF: b.CSRF.Token(nonce), Hidden: hidden,
+		CSRF: b.CSRF.Token(nonce), Hidden: hidden, Forgot: b.PublicURL + "/forgot-password",
 	})
 	return pageOf(page, cookies...)
 }

@@ -23,3 +23,12 @@ SELECT password_hash FROM users WHERE id = sqlc.arg(id) AND NOT disabled;
 -- so that a concurrent password change is never overwritten.
 UPDATE users SET password_hash = sqlc.arg(new_hash), updated_at = now()
 WHERE id = sqlc.arg(id) AND password_hash = sqlc.arg(old_hash);
+
+-- name: ResetPasswordHash :one
+-- ResetPasswordHash sets a user's password hash after a reset and, when
+-- the mail went to the account's email as it still is, marks it verified;
+-- no row when the account is gone or disabled.
+UPDATE users SET password_hash = sqlc.arg(new_hash), updated_at = now(),
+       email_verified_at = CASE WHEN email_verified_at IS NULL AND email = sqlc.arg(mailed_to) THEN now() ELSE email_verified_at END
+WHERE id = sqlc.arg(id) AND NOT disabled
+RETURNING id;

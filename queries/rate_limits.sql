@@ -10,11 +10,14 @@ SELECT max(blocked_until)::timestamptz AS until FROM rate_limits WHERE key = ANY
 -- window when the key's last one is over; once the failures reach the
 -- budget, the key is blocked from now for 2^(failures - budget) seconds,
 -- at most max_delay, so that the attempts that come meanwhile are refused.
--- A key blocked at now is left as it is, and no row is returned: the
+-- A budget of requests (to_window_end) is blocked instead until its
+-- window ends. A key blocked at now is left as it is, and no row is returned: the
 -- caller then rolls back the reservations of the attempt's other keys.
 INSERT INTO rate_limits AS r (key, failures, window_start, blocked_until)
 VALUES (sqlc.arg(key), 1, sqlc.arg(now),
-        CASE WHEN sqlc.arg(max_failures)::integer <= 1 THEN sqlc.arg(now)::timestamptz + interval '1 second' END)
+        CASE WHEN sqlc.arg(max_failures)::integer <= 1 THEN
+            CASE WHEN sqlc.arg(to_window_end)::boolean THEN sqlc.arg(now)::timestamptz + sqlc.arg(window_length)::interval
+                 ELSE sqlc.arg(now)::timestamptz + interval '1 second' END END)
 ON CONFLICT (key) DO UPDATE SET
     failures = CASE WHEN r.window_start < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::interval
                     THEN 1 ELSE r.failures + 1 END,
@@ -22,6 +25,8 @@ ON CONFLICT (key) DO UPDATE SET
                         THEN sqlc.arg(now)::timestamptz ELSE r.window_start END,
     blocked_until = CASE
         WHEN r.window_start < sqlc.arg(now)::timestamptz - sqlc.arg(window_length)::interval THEN excluded.blocked_until
+        WHEN r.failures + 1 >= sqlc.arg(max_failures)::integer AND sqlc.arg(to_window_end)::boolean THEN
+            r.window_start + sqlc.arg(window_length)::interval
         WHEN r.failures + 1 >= sqlc.arg(max_failures)::integer THEN
             sqlc.arg(now)::timestamptz + least(interval '1 second' * power(2, least(r.failures + 1 - sqlc.arg(max_failures)::integer, 20)),
                                                sqlc.arg(max_delay)::interval)

@@ -67,6 +67,29 @@ func (q *Queries) GetUserWithRolesByCanonicalEmail(ctx context.Context, canonica
 	return i, err
 }
 
+const resetPasswordHash = `-- name: ResetPasswordHash :one
+UPDATE users SET password_hash = $1, updated_at = now(),
+       email_verified_at = CASE WHEN email_verified_at IS NULL AND email = $2 THEN now() ELSE email_verified_at END
+WHERE id = $3 AND NOT disabled
+RETURNING id
+`
+
+type ResetPasswordHashParams struct {
+	NewHash  string
+	MailedTo string
+	ID       int64
+}
+
+// ResetPasswordHash sets a user's password hash after a reset and, when
+// the mail went to the account's email as it still is, marks it verified;
+// no row when the account is gone or disabled.
+func (q *Queries) ResetPasswordHash(ctx context.Context, arg ResetPasswordHashParams) (int64, error) {
+	row := q.db.QueryRow(ctx, resetPasswordHash, arg.NewHash, arg.MailedTo, arg.ID)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const updatePasswordHash = `-- name: UpdatePasswordHash :execrows
 UPDATE users SET password_hash = $1, updated_at = now()
 WHERE id = $2 AND password_hash = $3

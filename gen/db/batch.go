@@ -20,17 +20,21 @@ var (
 const reserveAttempt = `-- name: ReserveAttempt :batchone
 INSERT INTO rate_limits AS r (key, failures, window_start, blocked_until)
 VALUES ($1, 1, $2,
-        CASE WHEN $3::integer <= 1 THEN $2::timestamptz + interval '1 second' END)
+        CASE WHEN $3::integer <= 1 THEN
+            CASE WHEN $4::boolean THEN $2::timestamptz + $5::interval
+                 ELSE $2::timestamptz + interval '1 second' END END)
 ON CONFLICT (key) DO UPDATE SET
-    failures = CASE WHEN r.window_start < $2::timestamptz - $4::interval
+    failures = CASE WHEN r.window_start < $2::timestamptz - $5::interval
                     THEN 1 ELSE r.failures + 1 END,
-    window_start = CASE WHEN r.window_start < $2::timestamptz - $4::interval
+    window_start = CASE WHEN r.window_start < $2::timestamptz - $5::interval
                         THEN $2::timestamptz ELSE r.window_start END,
     blocked_until = CASE
-        WHEN r.window_start < $2::timestamptz - $4::interval THEN excluded.blocked_until
+        WHEN r.window_start < $2::timestamptz - $5::interval THEN excluded.blocked_until
+        WHEN r.failures + 1 >= $3::integer AND $4::boolean THEN
+            r.window_start + $5::interval
         WHEN r.failures + 1 >= $3::integer THEN
             $2::timestamptz + least(interval '1 second' * power(2, least(r.failures + 1 - $3::integer, 20)),
-                                               $5::interval)
+                                               $6::interval)
         ELSE r.blocked_until END
 WHERE r.blocked_until IS NULL OR r.blocked_until <= $2::timestamptz
 RETURNING failures, window_start, blocked_until
@@ -46,6 +50,7 @@ type ReserveAttemptParams struct {
 	Key          string
 	Now          pgtype.Timestamptz
 	MaxFailures  int32
+	ToWindowEnd  bool
 	WindowLength pgtype.Interval
 	MaxDelay     pgtype.Interval
 }
@@ -61,7 +66,8 @@ type ReserveAttemptRow struct {
 // window when the key's last one is over; once the failures reach the
 // budget, the key is blocked from now for 2^(failures - budget) seconds,
 // at most max_delay, so that the attempts that come meanwhile are refused.
-// A key blocked at now is left as it is, and no row is returned: the
+// A budget of requests (to_window_end) is blocked instead until its
+// window ends. A key blocked at now is left as it is, and no row is returned: the
 // caller then rolls back the reservations of the attempt's other keys.
 func (q *Queries) ReserveAttempt(ctx context.Context, arg []ReserveAttemptParams) *ReserveAttemptBatchResults {
 	batch := &pgx.Batch{}
@@ -70,6 +76,7 @@ func (q *Queries) ReserveAttempt(ctx context.Context, arg []ReserveAttemptParams
 			a.Key,
 			a.Now,
 			a.MaxFailures,
+			a.ToWindowEnd,
 			a.WindowLength,
 			a.MaxDelay,
 		}

@@ -246,9 +246,14 @@ type Querier interface {
 	// window when the key's last one is over; once the failures reach the
 	// budget, the key is blocked from now for 2^(failures - budget) seconds,
 	// at most max_delay, so that the attempts that come meanwhile are refused.
-	// A key blocked at now is left as it is, and no row is returned: the
+	// A budget of requests (to_window_end) is blocked instead until its
+	// window ends. A key blocked at now is left as it is, and no row is returned: the
 	// caller then rolls back the reservations of the attempt's other keys.
 	ReserveAttempt(ctx context.Context, arg []ReserveAttemptParams) *ReserveAttemptBatchResults
+	// ResetPasswordHash sets a user's password hash after a reset and, when
+	// the mail went to the account's email as it still is, marks it verified;
+	// no row when the account is gone or disabled.
+	ResetPasswordHash(ctx context.Context, arg ResetPasswordHashParams) (int64, error)
 	// RetryMail records why an attempt at mail id failed and makes it due
 	// again after retry_in.
 	RetryMail(ctx context.Context, arg RetryMailParams) error

@@ -593,6 +593,104 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password reset link by mail
+         * @description Sends the account whose email this is (in its canonical form) a
+         *     mail with a link to choose a new password, valid for
+         *     ROLEGATE_RESET_TOKEN_TTL (30 minutes by default) and used once; a
+         *     newer link voids the older. The answer is the same 202, in about
+         *     the same time, whether or not an account has this address, so
+         *     that it tells nobody which addresses have accounts. A disabled
+         *     account gets no mail.
+         */
+        post: operations["requestPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a new password with the token of a reset mail
+         * @description Sets the account's password, ends every session of the account
+         *     (their tokens are refused at once, on every replica), and marks
+         *     the address verified: the mail reached it. A token that is
+         *     unknown, used, expired or voided by a newer one gets 400 with one
+         *     and the same message.
+         */
+        post: operations["confirmPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/forgot-password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The page to ask for a reset link
+         * @description A form for the email, which posts to `POST /forgot-password`; the sign-in page links here.
+         */
+        get: operations["forgotPasswordPage"];
+        put?: never;
+        /**
+         * The forgotten-password page's form
+         * @description Does what `POST /password-reset` does, and answers with a page that says the same whether or not an account has the address. CSRF-protected like the sign-in page.
+         */
+        post: operations["forgotPasswordForm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/reset-password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The page of a reset mail's link
+         * @description A form to choose a new password, which posts to `POST /reset-password`; the page needs no JavaScript and loads nothing from elsewhere.
+         */
+        get: operations["passwordResetPage"];
+        put?: never;
+        /**
+         * The reset page's form
+         * @description What the reset page posts; it does what `POST /password-reset/confirm` does and answers with a page. The token in the form is the proof, so the form needs no other CSRF token.
+         */
+        post: operations["passwordResetForm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users": {
         parameters: {
             query?: never;
@@ -1282,6 +1380,25 @@ export interface components {
          * @description 12 to 1024 characters (Unicode code points, not bytes), not all of them white space.
          */
         NewPassword: string;
+        PasswordResetRequest: {
+            email: string;
+        };
+        PasswordResetConfirm: {
+            token: string;
+            new_password: components["schemas"]["NewPassword"];
+        };
+        ForgotPasswordForm: {
+            email?: string;
+            csrf_token?: string;
+        };
+        PasswordResetForm: {
+            token?: string;
+            /** Format: password */
+            new_password?: string;
+        };
+        Accepted: {
+            message: string;
+        };
         PasswordChange: {
             /** Format: password */
             current_password: string;
@@ -2583,6 +2700,153 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    requestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "kate@example.com"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description If an account has this address, a mail is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    confirmPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "3q2-7wE4xLzJ0vqH5bM1cN8dKf6gTrYs2uVw9XaZb0c",
+                 *       "new_password": "a much longer passphrase"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PasswordResetConfirm"];
+            };
+        };
+        responses: {
+            /** @description The password is changed, and the account's sessions ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    forgotPasswordPage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Page"];
+        };
+    };
+    forgotPasswordForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "kate@example.com",
+                 *       "csrf_token": "3q2-7wE4xLzJ0vqH5bM1cN8dKf6gTrYs2uVw9XaZb0c"
+                 *     }
+                 */
+                "application/x-www-form-urlencoded": components["schemas"]["ForgotPasswordForm"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Page"];
+            400: components["responses"]["ErrorPage"];
+            413: components["responses"]["ErrorPage"];
+            429: components["responses"]["ThrottledPage"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    passwordResetPage: {
+        parameters: {
+            query?: {
+                /** @description The token of the reset mail. */
+                token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Page"];
+            400: components["responses"]["ErrorPage"];
+        };
+    };
+    passwordResetForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "3q2-7wE4xLzJ0vqH5bM1cN8dKf6gTrYs2uVw9XaZb0c",
+                 *       "new_password": "a much longer passphrase"
+                 *     }
+                 */
+                "application/x-www-form-urlencoded": components["schemas"]["PasswordResetForm"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Page"];
+            400: components["responses"]["ErrorPage"];
+            413: components["responses"]["ErrorPage"];
+            429: components["responses"]["ThrottledPage"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -119,6 +119,9 @@ type Config struct {
 	// MaxUploadBytes bounds uploaded documents (ROLEGATE_MAX_UPLOAD_BYTES);
 	// other bodies are bounded by the spec's x-max-body-bytes.
 	MaxUploadBytes int64
+	// ResetTokenTTL is how long a password reset mail's link works
+	// (ROLEGATE_RESET_TOKEN_TTL, default 30m, from 5m to 24h).
+	ResetTokenTTL time.Duration
 	// PasswordGrant says whether /token takes grant_type=password
 	// (ROLEGATE_PASSWORD_GRANT, on or off; default on). RFC 9700 section
 	// 2.4 says it must not be used: people sign in through the
@@ -219,6 +222,9 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.DBWait = duration(getenv, "ROLEGATE_DB_WAIT", 30*time.Second, &errs)
+	if c.ResetTokenTTL = duration(getenv, "ROLEGATE_RESET_TOKEN_TTL", 30*time.Minute, &errs); c.ResetTokenTTL < 5*time.Minute || c.ResetTokenTTL > 24*time.Hour {
+		errs = append(errs, fmt.Sprintf("ROLEGATE_RESET_TOKEN_TTL: %v, want 5m to 24h", c.ResetTokenTTL))
+	}
 	if c.DBTimeout = duration(getenv, "ROLEGATE_DB_TIMEOUT", dbtimeout.DefaultBound, &errs); c.DBTimeout > time.Minute {
 		errs = append(errs, "ROLEGATE_DB_TIMEOUT: at most 1m")
 	}

@@ -40,6 +40,7 @@ import (
 	"github.com/rolegate/rolegate/internal/config"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/documents"
+	"github.com/rolegate/rolegate/internal/email"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/keys"
 	"github.com/rolegate/rolegate/internal/mail"
@@ -155,6 +156,11 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	if mailOpts.Logger == nil {
 		mailOpts.Logger = d.Logger
 	}
+	if mailOpts.OnFailure == nil {
+		mailOpts.OnFailure = func(ctx context.Context, to string, err error) {
+			trail.Record(ctx, mailFailedEvent(ctx, db.New(d.Pool), to, err))
+		}
+	}
 	if mailOpts.Sender == nil {
 		if mailOpts.Sender, err = mailSender(cfg, d.Logger); err != nil {
 			return nil, err
@@ -180,7 +186,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
 		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
 		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
-		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL,
+		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL, ResetTTL: cfg.ResetTokenTTL,
 		BuiltInClients: []authorize.Client{docsClient(cfg.PublicURL)}, Mail: s.Mail,
 		Discovery: handlers.Discovery{
 			Tokens: tokens, IDTokens: idTokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
@@ -353,6 +359,18 @@ func docsClient(publicURL string) authorize.Client {
 		ID: handlers.DocsClient, Name: "rolegate API docs", Public: true, BuiltIn: true,
 		RedirectURIs: []string{publicURL + "/docs/oauth2-redirect.html"},
 	}
+}
+
+// mailFailedEvent is the audit event of a mail given up on: its account,
+// when the address is one's, and the error, never the mail.
+func mailFailedEvent(ctx context.Context, q *db.Queries, to string, err error) audit.Event {
+	ev := audit.Event{Type: audit.MailFailed, Subject: "mail:" + to, Detail: err.Error()}
+	if key, kerr := email.Canonical(to); kerr == nil {
+		if u, uerr := q.GetUserWithRolesByCanonicalEmail(ctx, key); uerr == nil {
+			ev.SubjectUserID, ev.Subject = u.ID, "user:"+strconv.FormatInt(u.ID, 10)
+		}
+	}
+	return ev
 }
 
 // csrfKey is the key of the sign-in pages' CSRF tokens, derived from the

@@ -144,6 +144,8 @@ type SignIn struct {
 	CSRF  string
 	// Hidden are the authorization request's parameters.
 	Hidden []Field
+	// Forgot is the URL of the forgotten-password page.
+	Forgot string
 }
 
 // Message is what an error or information page shows.
@@ -157,6 +159,22 @@ type Confirm struct {
 	CSRF   string
 	Hidden []Field
 }
+
+// Reset is the page of a reset mail's link.
+type Reset struct {
+	Action, Token string
+	// Error is the message for a refused attempt, "" for none.
+	Error string
+}
+
+// Forgot is the forgotten-password page.
+type Forgot struct{ Action, CSRF string }
+
+// RenderForgot renders the forgotten-password page.
+func RenderForgot(f Forgot) Page { return render(http.StatusOK, "forgot", f) }
+
+// RenderReset renders the reset page.
+func RenderReset(status int, r Reset) Page { return render(status, "reset", r) }
 
 // Page is a rendered page and its status.
 type Page struct {

@@ -125,6 +125,10 @@ func (r *Rule) Describe(ipv6Prefix int) string {
 		}
 		s += fmt.Sprintf(" %d %s per client address per %s", b.Failures, b.what(), short(b.Window))
 	}
+	if (r.PerAccount == nil || r.PerAccount.Requests) && (r.PerAddress == nil || r.PerAddress.Requests) {
+		return s + fmt.Sprintf(" (an IPv6 client address counts by its /%d): every request counts, whatever its answer, "+
+			"and past a budget 429 with Retry-After until its window ends.", ipv6Prefix)
+	}
 	return s + fmt.Sprintf(" (an IPv6 client address counts by its /%d). An attempt counts as a failure from its start "+
 		"until it is answered otherwise, so concurrent attempts cannot pass a budget. Past a budget 429 with Retry-After, "+
 		"a delay that doubles with each further failure (up to %s), after which one attempt at a time is let through; "+
@@ -252,7 +256,7 @@ func (l *Limiter) Reserve(ctx context.Context, keys []Key) (res Reservation, wai
 	for i, k := range keys {
 		names[i] = k.Name
 		params[i] = db.ReserveAttemptParams{Key: k.Name, Now: at, MaxFailures: int32(k.Budget.Failures),
-			WindowLength: interval(k.Budget.Window), MaxDelay: interval(MaxDelay)}
+			WindowLength: interval(k.Budget.Window), MaxDelay: interval(MaxDelay), ToWindowEnd: k.Budget.Requests}
 	}
 	// A flood of attempts on a blocked key is refused by a read, which
 	// writes nothing.

@@ -216,4 +216,13 @@ func TestRequestsBudget(t *testing.T) {
 	if _, wait, _ := l.Reserve(ctx, []Key{mails}); wait == 0 {
 		t.Error("a 4th request within the hour was let through")
 	}
+	// Blocked until the window ends, not for a doubling delay.
+	clk.Advance(59 * time.Minute)
+	if _, wait, _ := l.Reserve(ctx, []Key{mails}); wait == 0 {
+		t.Error("a request 59 minutes on was let through")
+	}
+	clk.Advance(2 * time.Minute)
+	if _, wait, err := l.Reserve(ctx, []Key{mails}); wait != 0 || err != nil {
+		t.Errorf("a request in the next window: wait %v, %v; want let through", wait, err)
+	}
 }

@@ -1,0 +1,189 @@
+package handlers_test
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/internal/mail/mailtest"
+)
+
+var resetLink = regexp.MustCompile(`https?://\S+/reset-password\?token=[A-Za-z0-9_-]+`)
+
+// recoveryEnv is rolegate with a real SMTP server in-process taking its
+// mail, and an account with a live session.
+func recoveryEnv(t *testing.T) (*apitest.Env, *mailtest.Server, apitest.User) {
+	t.Helper()
+	smtp := mailtest.NewServer(t, mailtest.Options{})
+	e := apitest.New(t, apitest.Options{SMTPURL: smtp.URL()})
+	return e, smtp, e.CreateUser(t, "kate@example.com", "user")
+}
+
+// TestPasswordReset: the flow end to end from the mail's link, through
+// the pages a person with only a mail client and a browser uses; then the
+// new password signs in, the old one and the old tokens fail, and the
+// address is verified.
+func TestPasswordReset(t *testing.T) {
+	t.Parallel()
+	e, smtp, u := recoveryEnv(t)
+	old := loginTokens(t, e, u)
+	browser := newBrowser(t)
+
+	// The forgotten-password page, linked from the sign-in page, mails
+	// the link.
+	pg := browserGet(t, browser, e.URL+"/forgot-password")
+	v := hiddenFields(pg.body)
+	v.Set("email", "KATE@example.com") // found by its canonical form
+	sent := browserPost(t, browser, e.URL+"/forgot-password", v)
+	if sent.status != 200 || !strings.Contains(sent.body, "If an account has this address") {
+		t.Fatalf("forgot-password form = %d %s", sent.status, sent.body)
+	}
+	msgs := smtp.Wait(t, 1, 10*time.Second)
+	m := msgs[0]
+	if m.To[0] != u.Email || m.Subject != "Reset your rolegate password" || m.ContentType != "multipart/alternative" || m.HTML == "" {
+		t.Fatalf("mail to %v subject %q type %q", m.To, m.Subject, m.ContentType)
+	}
+	link := resetLink.FindString(m.Text)
+	if link == "" || !strings.HasPrefix(link, e.URL+"/") || !strings.Contains(m.HTML, link) {
+		t.Fatalf("no link on the public URL in the mail:\n%s", m.Text)
+	}
+
+	// The link's page posts the new password with the token.
+	pg = browserGet(t, browser, link)
+	form := hiddenFields(pg.body)
+	if pg.status != 200 || form.Get("token") == "" {
+		t.Fatalf("reset page = %d %s", pg.status, pg.body)
+	}
+	form.Set("new_password", "short")
+	if r := browserPost(t, browser, e.URL+"/reset-password", form); r.status != 400 || !strings.Contains(r.body, "12") {
+		t.Errorf("a short password: %d, want the page again saying why", r.status)
+	}
+	form.Set("new_password", "a much longer passphrase")
+	done := browserPost(t, browser, e.URL+"/reset-password", form)
+	if done.status != 200 || !strings.Contains(done.body, "Password changed") {
+		t.Fatalf("reset = %d %s", done.status, done.body)
+	}
+
+	// The old tokens are refused at once, the old password fails, the
+	// new one works; the link is used up; the address is verified.
+	if works(t, e, old.access) {
+		t.Error("an access token from before the reset still works")
+	}
+	r := do(t, "POST", e.URL+"/token", form2("grant_type", "refresh_token", "refresh_token", old.refresh), map[string]string{"Content-Type": formCT})
+	assertOAuthError(t, r, 400, "invalid_grant")
+	r = do(t, "POST", e.URL+"/token", form2("grant_type", "password", "username", u.Email, "password", u.Password), map[string]string{"Content-Type": formCT})
+	assertOAuthError(t, r, 400, "invalid_grant")
+	u.Password = "a much longer passphrase"
+	loginTokens(t, e, u)
+	if again := browserPost(t, browser, e.URL+"/reset-password", form); again.status != 400 {
+		t.Errorf("the link a second time: %d, want 400", again.status)
+	}
+	var verified bool
+	if err := e.Pool.QueryRow(t.Context(), `SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1`, u.ID).Scan(&verified); err != nil || !verified {
+		t.Errorf("after a reset the address is not verified (%v)", err)
+	}
+}
+
+// TestPasswordResetRequest: the API answers the same for known and unknown
+// addresses, mails only the known, voids an older link with a newer one,
+// and a link expires (test clock).
+func TestPasswordResetRequest(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	smtp := mailtest.NewServer(t, mailtest.Options{})
+	e := apitest.New(t, apitest.Options{SMTPURL: smtp.URL(), Now: clk.Now})
+	u := e.CreateUser(t, "kate@example.com", "user")
+	ask := func(address string) response {
+		return do(t, "POST", e.URL+"/password-reset", strings.NewReader(`{"email":"`+address+`"}`), map[string]string{"Content-Type": "application/json"})
+	}
+	known, unknown := ask(u.Email), ask("nobody@example.com")
+	if known.status != 202 || known.body != unknown.body || unknown.status != 202 {
+		t.Fatalf("known %d %s, unknown %d %s: want the same 202", known.status, known.body, unknown.status, unknown.body)
+	}
+	// About the same time either way (the answer waits for a floor that
+	// covers the work of a known address): the fastest of three each.
+	fastest := func(address string) time.Duration {
+		best := time.Hour
+		for range 3 {
+			start := time.Now()
+			ask(address)
+			best = min(best, time.Since(start))
+		}
+		return best
+	}
+	if k, n := fastest(u.Email), fastest("nobody@example.com"); k > 2*n || n > 2*k {
+		t.Errorf("known address answered in %v, unknown in %v: want within 2x", k, n)
+	}
+	ask(u.Email) // a newer link voids the earlier ones
+	msgs := smtp.Wait(t, 5, 10*time.Second)
+	first, second := resetToken(t, msgs[0].Text), resetToken(t, msgs[4].Text)
+	confirm := func(tok string) response {
+		return do(t, "POST", e.URL+"/password-reset/confirm", strings.NewReader(`{"token":"`+tok+`","new_password":"a much longer passphrase"}`),
+			map[string]string{"Content-Type": "application/json"})
+	}
+	if r := confirm(first); r.status != 400 {
+		t.Errorf("the voided link: %d, want 400", r.status)
+	}
+	clk.Advance(31 * time.Minute)
+	if r := confirm(second); r.status != 400 || !strings.Contains(r.body, "not valid") {
+		t.Errorf("the link after 31 minutes: %d %s, want 400", r.status, r.body)
+	}
+	if n := len(smtp.Received()); n != 5 {
+		t.Errorf("%d mails, want 5: none for the unknown address", n)
+	}
+	// At most 5 mails an hour for one account, whatever the answers: the
+	// sixth ask is refused (its budget counts requests, not failures).
+	if r := ask(u.Email); r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Errorf("a sixth reset mail within the hour: %d, want 429 with Retry-After", r.status)
+	}
+}
+
+func resetToken(t *testing.T, text string) string {
+	t.Helper()
+	link := resetLink.FindString(text)
+	u, err := url.Parse(link)
+	if err != nil || link == "" {
+		t.Fatalf("no reset link in %q", text)
+	}
+	return u.Query().Get("token")
+}
+
+// hiddenFields are the hidden inputs of a page's form.
+func hiddenFields(body string) url.Values {
+	v := url.Values{}
+	for _, h := range hiddenRE.FindAllStringSubmatch(body, -1) {
+		v.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
+	}
+	return v
+}
+
+func form2(kv ...string) *strings.Reader {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return strings.NewReader(v.Encode())
+}
+
+func browserGet(t *testing.T, c *http.Client, u string) page {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readPage(t, resp)
+}
+
+func browserPost(t *testing.T, c *http.Client, u string, v url.Values) page {
+	t.Helper()
+	resp, err := c.PostForm(u, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readPage(t, resp)
+}
