@@ -392,8 +392,16 @@ func TestExampleRefusesRevokedTokens(t *testing.T) {
 	reader := e.CreateUser(t, "reader@example.com", "user")
 	id, secret := feedClient(t, e, root)
 	base := start(t, p.URL(), id, secret)
-	if r := do(t, "GET", base+"/readyz", "", ""); r.status != 200 {
-		t.Fatalf("/readyz = %d %s", r.status, r.body)
+	// Ready once its revocation feed has caught up, which follows the
+	// start by a moment.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r := do(t, "GET", base+"/readyz", "", "")
+		if r.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d %s, 5 s after the start", r.status, r.body)
+		}
 	}
 
 	// A demoted admin: the token of before writes no more.
