@@ -187,3 +187,54 @@ func browserPost(t *testing.T, c *http.Client, u string, v url.Values) page {
 	}
 	return readPage(t, resp)
 }
+
+var verifyLink = regexp.MustCompile(`https?://\S+/verify-email\?token=[A-Za-z0-9_-]+`)
+
+// TestEmailVerification: the caller asks for the mail; its link opens a
+// page whose button verifies the address (the link alone changes
+// nothing); the link works once; a verified address gets no more mail.
+func TestEmailVerification(t *testing.T) {
+	t.Parallel()
+	e, smtp, u := recoveryEnv(t)
+	verified := func() bool {
+		var v bool
+		if err := e.Pool.QueryRow(t.Context(), `SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1`, u.ID).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	ask := func() response {
+		return do(t, "POST", e.URL+"/identify/me/email-verification", nil, map[string]string{"Authorization": "Bearer " + loginTokens(t, e, u).access})
+	}
+	if r := ask(); r.status != 202 {
+		t.Fatalf("ask = %d %s", r.status, r.body)
+	}
+	m := smtp.Wait(t, 1, 10*time.Second)[0]
+	link := verifyLink.FindString(m.Text)
+	if m.To[0] != u.Email || link == "" || !strings.Contains(m.HTML, link) {
+		t.Fatalf("mail to %v:\n%s", m.To, m.Text)
+	}
+	browser := newBrowser(t)
+	pg := browserGet(t, browser, link)
+	if pg.status != 200 || verified() {
+		t.Fatalf("opening the link: %d, verified %v; want the page and nothing changed", pg.status, verified())
+	}
+	done := browserPost(t, browser, e.URL+"/verify-email", hiddenFields(pg.body))
+	if done.status != 200 || !verified() {
+		t.Fatalf("the page's button: %d %s, verified %v", done.status, done.body, verified())
+	}
+	if again := browserPost(t, browser, e.URL+"/verify-email", hiddenFields(pg.body)); again.status != 400 {
+		t.Errorf("the link a second time: %d, want 400", again.status)
+	}
+	r := do(t, "POST", e.URL+"/email-verification/confirm", strings.NewReader(`{"token":"`+strings.Repeat("A", 43)+`"}`), map[string]string{"Content-Type": "application/json"})
+	if r.status != 400 {
+		t.Errorf("an unknown token by the API: %d, want 400", r.status)
+	}
+	if r := ask(); r.status != 202 {
+		t.Fatalf("ask once verified = %d", r.status)
+	}
+	var queued int
+	if err := e.Pool.QueryRow(t.Context(), `SELECT count(*) FROM mail_outbox`).Scan(&queued); err != nil || queued != 1 {
+		t.Errorf("%d mails queued (%v), want 1: none once the address is verified", queued, err)
+	}
+}

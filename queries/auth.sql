@@ -32,3 +32,10 @@ UPDATE users SET password_hash = sqlc.arg(new_hash), updated_at = now(),
        email_verified_at = CASE WHEN email_verified_at IS NULL AND email = sqlc.arg(mailed_to) THEN now() ELSE email_verified_at END
 WHERE id = sqlc.arg(id) AND NOT disabled
 RETURNING id;
+
+-- name: VerifyEmail :one
+-- VerifyEmail marks a user's email verified when it is still mailed_to,
+-- the address a verification mail went to; no row otherwise.
+UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now()
+WHERE id = sqlc.arg(id) AND email = sqlc.arg(mailed_to) AND NOT disabled
+RETURNING id;

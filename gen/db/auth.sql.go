@@ -110,3 +110,23 @@ func (q *Queries) UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHash
 	}
 	return result.RowsAffected(), nil
 }
+
+const verifyEmail = `-- name: VerifyEmail :one
+UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now()
+WHERE id = $1 AND email = $2 AND NOT disabled
+RETURNING id
+`
+
+type VerifyEmailParams struct {
+	ID       int64
+	MailedTo string
+}
+
+// VerifyEmail marks a user's email verified when it is still mailed_to,
+// the address a verification mail went to; no row otherwise.
+func (q *Queries) VerifyEmail(ctx context.Context, arg VerifyEmailParams) (int64, error) {
+	row := q.db.QueryRow(ctx, verifyEmail, arg.ID, arg.MailedTo)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}

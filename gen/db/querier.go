@@ -290,6 +290,9 @@ type Querier interface {
 	// row when it is unknown, of another purpose, used or expired.
 	UseMailToken(ctx context.Context, arg UseMailTokenParams) (UseMailTokenRow, error)
 	UseRefreshToken(ctx context.Context, arg UseRefreshTokenParams) error
+	// VerifyEmail marks a user's email verified when it is still mailed_to,
+	// the address a verification mail went to; no row otherwise.
+	VerifyEmail(ctx context.Context, arg VerifyEmailParams) (int64, error)
 	// Queries of the tokens in mails (package mailtoken).
 	// VoidMailTokens deletes the unused tokens of an account and purpose: a
 	// newer one replaces them.

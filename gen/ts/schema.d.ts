@@ -593,6 +593,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/identify/me/email-verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail the caller a link that proves their address
+         * @description Mails the caller's email a link to `/verify-email?token=…`, valid
+         *     24 hours and used once; a newer link voids the older. 202 whether
+         *     or not the address is verified already (then no mail is sent).
+         */
+        post: operations["requestEmailVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/email-verification/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prove an address with the token of a verification mail
+         * @description Marks the account's email verified, if it is still the address the mail went to. A token that is unknown, used, expired or voided gets 400 with one message.
+         */
+        post: operations["confirmEmailVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The page of a verification mail's link
+         * @description A button that posts the token to `POST /verify-email`. The link itself changes nothing, since mail scanners open links.
+         */
+        get: operations["verifyEmailPage"];
+        put?: never;
+        /**
+         * The verification page's form
+         * @description Does what `POST /email-verification/confirm` does, and answers with a page. The token in the form is the proof.
+         */
+        post: operations["verifyEmailForm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/password-reset": {
         parameters: {
             query?: never;
@@ -1390,6 +1456,12 @@ export interface components {
         ForgotPasswordForm: {
             email?: string;
             csrf_token?: string;
+        };
+        TokenConfirm: {
+            token: string;
+        };
+        TokenForm: {
+            token?: string;
         };
         PasswordResetForm: {
             token?: string;
@@ -2700,6 +2772,103 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    requestEmailVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A mail is on its way, unless the address is verified already. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    confirmEmailVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "3q2-7wE4xLzJ0vqH5bM1cN8dKf6gTrYs2uVw9XaZb0c"
+                 *     }
+                 */
+                "application/json": components["schemas"]["TokenConfirm"];
+            };
+        };
+        responses: {
+            /** @description The address is verified. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    verifyEmailPage: {
+        parameters: {
+            query?: {
+                /** @description The token of the verification mail. */
+                token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Page"];
+            400: components["responses"]["ErrorPage"];
+        };
+    };
+    verifyEmailForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "3q2-7wE4xLzJ0vqH5bM1cN8dKf6gTrYs2uVw9XaZb0c"
+                 *     }
+                 */
+                "application/x-www-form-urlencoded": components["schemas"]["TokenForm"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Page"];
+            400: components["responses"]["ErrorPage"];
+            413: components["responses"]["ErrorPage"];
+            429: components["responses"]["ThrottledPage"];
             503: components["responses"]["Unavailable"];
         };
     };

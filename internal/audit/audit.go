@@ -36,6 +36,7 @@ const (
 	UserRolesChanged     = "user.roles_changed"
 	UserPasswordChanged  = "user.password_changed"
 	ResetRequested       = "password_reset.requested"
+	EmailVerified        = "email.verified"
 	ResetCompleted       = "password_reset.completed"
 	MailFailed           = "mail.failed"
 	RoleCreated          = "role.created"

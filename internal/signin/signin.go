@@ -173,6 +173,12 @@ type Forgot struct{ Action, CSRF string }
 // RenderForgot renders the forgotten-password page.
 func RenderForgot(f Forgot) Page { return render(http.StatusOK, "forgot", f) }
 
+// Verify is the page of a verification mail's link.
+type Verify struct{ Action, Token string }
+
+// RenderVerify renders the verification page.
+func RenderVerify(v Verify) Page { return render(http.StatusOK, "verify", v) }
+
 // RenderReset renders the reset page.
 func RenderReset(status int, r Reset) Page { return render(status, "reset", r) }
 
