@@ -106,6 +106,9 @@ type Deps struct {
 	Mail *mail.Outbox
 	// ResetTTL is how long a password reset mail's link works.
 	ResetTTL time.Duration
+	// SignUp opens sign-up, with the roles SignUpRoles.
+	SignUp      bool
+	SignUpRoles []string
 }
 
 // New returns a Server over deps.
@@ -122,7 +125,7 @@ func New(d Deps) *Server {
 		Auth:   auth,
 		Browser: Browser{Auth: auth, Cookies: signin.NewCookies(d.Discovery.PublicURL), CSRF: signin.CSRF{Key: d.CSRFKey},
 			Issuer: d.Discovery.Issuer, PublicURL: d.Discovery.PublicURL, SessionTTL: d.SessionTTL, Now: d.Sessions.Now,
-			Mail: d.Mail, ResetTTL: cmp.Or(d.ResetTTL, 30*time.Minute)},
+			Mail: d.Mail, ResetTTL: cmp.Or(d.ResetTTL, 30*time.Minute), SignUpOpen: d.SignUp, SignUpRoles: d.SignUpRoles},
 		Notes:   Notes{Queries: q},
 		Users:   Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit},
 		Clients: Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},

@@ -238,3 +238,63 @@ func TestEmailVerification(t *testing.T) {
 		t.Errorf("%d mails queued (%v), want 1: none once the address is verified", queued, err)
 	}
 }
+
+// TestSignUp: with sign-up open, a new address gets an account with the
+// sign-up roles and a verification mail, which proves the address; a
+// taken address gets the same answer, in about the same time, and its
+// owner a mail saying so; closed, sign-up is 403.
+func TestSignUp(t *testing.T) {
+	t.Parallel()
+	smtp := mailtest.NewServer(t, mailtest.Options{})
+	e := apitest.New(t, apitest.Options{SMTPURL: smtp.URL(), SignUp: true})
+	owner := e.CreateUser(t, "owner@example.com", "user")
+	signUp := func(env *apitest.Env, addr string) (response, time.Duration) {
+		start := time.Now()
+		r := do(t, "POST", env.URL+"/signup", strings.NewReader(`{"email":"`+addr+`","password":"correct horse battery staple"}`),
+			map[string]string{"Content-Type": "application/json"})
+		return r, time.Since(start)
+	}
+	fresh, tf := signUp(e, "New.Person@example.com")
+	taken, tt := signUp(e, "OWNER@example.com")
+	if fresh.status != 202 || taken.status != 202 || fresh.body != taken.body {
+		t.Fatalf("new %d %s, taken %d %s: want the same 202", fresh.status, fresh.body, taken.status, taken.body)
+	}
+	if tf > 2*tt || tt > 2*tf {
+		t.Errorf("a new address answered in %v, a taken one in %v: want within 2x", tf, tt)
+	}
+	msgs := smtp.Wait(t, 2, 10*time.Second)
+	byTo := map[string]mailtest.Received{}
+	for _, m := range msgs {
+		byTo[m.To[0]] = m
+	}
+	if m, ok := byTo[owner.Email]; !ok || !strings.Contains(m.Text, "Someone tried to create") || verifyLink.MatchString(m.Text) {
+		t.Errorf("the owner's mail: %+v", m.Text)
+	}
+	m, ok := byTo["New.Person@example.com"]
+	link := verifyLink.FindString(m.Text)
+	if !ok || link == "" {
+		t.Fatalf("no verification mail for the new account: %v", byTo)
+	}
+	u := apitest.User{Email: "new.person@example.com", Password: "correct horse battery staple"}
+	me := do(t, "GET", e.URL+"/identify/me", nil, map[string]string{"Authorization": "Bearer " + loginTokens(t, e, u).access}).json(t)
+	if roles, _ := me["roles"].([]any); len(roles) != 1 || roles[0] != "user" {
+		t.Errorf("the new account's roles: %v, want [user]", me["roles"])
+	}
+	browser := newBrowser(t)
+	pg := browserGet(t, browser, link)
+	if done := browserPost(t, browser, e.URL+"/verify-email", hiddenFields(pg.body)); done.status != 200 {
+		t.Errorf("verifying the new account: %d %s", done.status, done.body)
+	}
+
+	closed := apitest.New(t)
+	if r, _ := signUp(closed, "someone@example.com"); r.status != 403 {
+		t.Errorf("sign-up while closed: %d, want 403", r.status)
+	}
+	if r, _ := signUp(e, "weak@example.com"); r.status != 202 {
+		t.Fatalf("setup: %d", r.status)
+	}
+	weak := do(t, "POST", e.URL+"/signup", strings.NewReader(`{"email":"weak2@example.com","password":"short"}`), map[string]string{"Content-Type": "application/json"})
+	if weak.status != 400 {
+		t.Errorf("a short password: %d, want 400", weak.status)
+	}
+}

@@ -82,6 +82,10 @@ type Browser struct {
 	Mail *mail.Outbox
 	// ResetTTL is how long a reset mail's link works.
 	ResetTTL time.Duration
+	// SignUpOpen lets people create accounts (ROLEGATE_SIGNUP=open), with
+	// SignUpRoles.
+	SignUpOpen  bool
+	SignUpRoles []string
 }
 
 // response is an answer of the signin pages, whatever operation: a page

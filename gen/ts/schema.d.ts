@@ -593,6 +593,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an account for oneself
+         * @description Open only with ROLEGATE_SIGNUP=open (403 otherwise). The answer is
+         *     the same 202, in about the same time, whether or not the address
+         *     has an account already: a new address gets an account, with the
+         *     roles of ROLEGATE_SIGNUP_ROLES, and a mail with a link that
+         *     verifies it; an address that has one gets a mail saying that
+         *     someone tried to sign up with it. The password follows the same
+         *     rules as everywhere else (400 otherwise).
+         */
+        post: operations["signUp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/identify/me/email-verification": {
         parameters: {
             query?: never;
@@ -1456,6 +1482,10 @@ export interface components {
         ForgotPasswordForm: {
             email?: string;
             csrf_token?: string;
+        };
+        SignUp: {
+            email: string;
+            password: components["schemas"]["NewPassword"];
         };
         TokenConfirm: {
             token: string;
@@ -2772,6 +2802,50 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    signUp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "kate@example.com",
+                 *       "password": "correct horse battery staple"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SignUp"];
+            };
+        };
+        responses: {
+            /** @description A mail is on its way to the address. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description Sign-up is closed (ROLEGATE_SIGNUP). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["Unavailable"];
         };
     };

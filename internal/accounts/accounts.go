@@ -73,6 +73,17 @@ func createIn(ctx context.Context, h Hasher, addr, pw string, roles []string, in
 	return row, err
 }
 
+// CreateHashed inserts an account whose password is hashed already, with
+// roles, in q's transaction: sign-up, which hashes before it knows whether
+// the address is taken, so that both answers take as long.
+func CreateHashed(ctx context.Context, q *db.Queries, addr, key, hash string, roles []string) (db.CreateUserRow, error) {
+	var row db.CreateUserRow
+	return row, create(ctx, q, db.CreateUserParams{Email: addr, CanonicalEmail: key, PasswordHash: hash}, roles, &row)
+}
+
+// CanonicalEmail is email.Canonical, refusing as the API's body.email.
+func CanonicalEmail(addr string) (string, error) { return canonicalEmail(addr) }
+
 // canonicalEmail is email.Canonical, refusing as the API's body.email.
 func canonicalEmail(addr string) (string, error) {
 	key, err := email.Canonical(addr)

@@ -118,6 +118,8 @@ type Options struct {
 	URLIssuer bool
 	// NoPasswordGrant is ROLEGATE_PASSWORD_GRANT=off.
 	NoPasswordGrant bool
+	// SignUp is ROLEGATE_SIGNUP=open.
+	SignUp bool
 	// SMTPURL is ROLEGATE_SMTP_URL (see mailtest.Server.URL); empty
 	// writes mail to files under Env.DataDir.
 	SMTPURL string
@@ -187,6 +189,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	cfg.PDFTimeout = cmp.Or(o.PDFTimeout, cfg.PDFTimeout)
 	cfg.FeedStreams = cmp.Or(o.FeedStreams, cfg.FeedStreams)
 	cfg.PasswordGrant = !o.NoPasswordGrant
+	cfg.SignUp = o.SignUp
 	// Cheap hashing parameters: the tests exercise the flow, not the cost.
 	params := cmp.Or(o.HashParams, &TestParams)
 	e.Stack, err = server.New(ctx, server.Deps{

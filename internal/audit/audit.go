@@ -37,6 +37,7 @@ const (
 	UserPasswordChanged  = "user.password_changed"
 	ResetRequested       = "password_reset.requested"
 	EmailVerified        = "email.verified"
+	SignUpRequested      = "signup.requested"
 	ResetCompleted       = "password_reset.completed"
 	MailFailed           = "mail.failed"
 	RoleCreated          = "role.created"

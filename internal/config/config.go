@@ -119,6 +119,11 @@ type Config struct {
 	// MaxUploadBytes bounds uploaded documents (ROLEGATE_MAX_UPLOAD_BYTES);
 	// other bodies are bounded by the spec's x-max-body-bytes.
 	MaxUploadBytes int64
+	// SignUp says whether people may create accounts for themselves
+	// (ROLEGATE_SIGNUP, closed or open; default closed), and SignUpRoles
+	// the roles their accounts get (ROLEGATE_SIGNUP_ROLES, default user).
+	SignUp      bool
+	SignUpRoles []string
 	// ResetTokenTTL is how long a password reset mail's link works
 	// (ROLEGATE_RESET_TOKEN_TTL, default 30m, from 5m to 24h).
 	ResetTokenTTL time.Duration
@@ -288,6 +293,22 @@ func Load(getenv func(string) string) (Config, error) {
 		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 	}
 	c.ThrottleIPv6Prefix = integer(getenv, "ROLEGATE_THROTTLE_IPV6_PREFIX", 64, 32, 128, &errs)
+	switch v := getenv("ROLEGATE_SIGNUP"); v {
+	case "", "closed":
+	case "open":
+		c.SignUp = true
+	default:
+		errs = append(errs, fmt.Sprintf("ROLEGATE_SIGNUP: %q, want closed or open", v))
+	}
+	c.SignUpRoles = []string{"user"}
+	if v := getenv("ROLEGATE_SIGNUP_ROLES"); v != "" {
+		c.SignUpRoles = nil
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				c.SignUpRoles = append(c.SignUpRoles, r)
+			}
+		}
+	}
 	switch v := getenv("ROLEGATE_PASSWORD_GRANT"); v {
 	case "", "on":
 		c.PasswordGrant = true

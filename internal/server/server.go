@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,6 +122,9 @@ const tokenLeeway = 30 * time.Second
 // or Close. Close releases the stack.
 func New(ctx context.Context, d Deps) (*Stack, error) {
 	cfg := d.Config
+	if err := checkSignUpRoles(ctx, db.New(d.Pool), cfg); err != nil {
+		return nil, err
+	}
 	trail := &audit.Log{Pool: d.Pool, Logger: d.Logger, Now: d.Now}
 	tokens, keyStore, secret, err := signing(ctx, d, trail)
 	if err != nil {
@@ -187,6 +191,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Sessions: sess, Feed: revoked, Audit: trail, Hashing: limiter, Draining: &s.draining,
 		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
 		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL, ResetTTL: cfg.ResetTokenTTL,
+		SignUp: cfg.SignUp, SignUpRoles: cfg.SignUpRoles,
 		BuiltInClients: []authorize.Client{docsClient(cfg.PublicURL)}, Mail: s.Mail,
 		Discovery: handlers.Discovery{
 			Tokens: tokens, IDTokens: idTokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
@@ -359,6 +364,25 @@ func docsClient(publicURL string) authorize.Client {
 		ID: handlers.DocsClient, Name: "rolegate API docs", Public: true, BuiltIn: true,
 		RedirectURIs: []string{publicURL + "/docs/oauth2-redirect.html"},
 	}
+}
+
+// checkSignUpRoles refuses to start with sign-up open and a role of
+// ROLEGATE_SIGNUP_ROLES that does not exist, which would refuse new
+// addresses alone and so tell them from taken ones.
+func checkSignUpRoles(ctx context.Context, q *db.Queries, cfg config.Config) error {
+	if !cfg.SignUp {
+		return nil
+	}
+	rows, err := q.ListRoles(ctx)
+	if err != nil {
+		return fmt.Errorf("server: reading the roles: %w", err)
+	}
+	for _, want := range cfg.SignUpRoles {
+		if !slices.ContainsFunc(rows, func(r db.Role) bool { return r.Name == want }) {
+			return fmt.Errorf("server: ROLEGATE_SIGNUP_ROLES names %q, which is no role (create it, or name another)", want)
+		}
+	}
+	return nil
 }
 
 // mailFailedEvent is the audit event of a mail given up on: its account,
