@@ -298,3 +298,62 @@ func TestSignUp(t *testing.T) {
 		t.Errorf("a short password: %d, want 400", weak.status)
 	}
 }
+
+var changeLink = regexp.MustCompile(`https?://\S+/change-email\?token=[A-Za-z0-9_-]+`)
+
+// TestEmailChange: with the password, the new address gets the link and
+// the old one a notice; nothing changes until the link's page is
+// confirmed; then the account signs in with the new address, verified, and
+// the old tokens are refused; an address another account has gets no link.
+func TestEmailChange(t *testing.T) {
+	t.Parallel()
+	e, smtp, u := recoveryEnv(t)
+	e.CreateUser(t, "taken@example.com", "user")
+	tok := loginTokens(t, e, u)
+	ask := func(body string) response {
+		return do(t, "POST", e.URL+"/identify/me/email", strings.NewReader(body),
+			map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + tok.access})
+	}
+	if r := ask(`{"new_email":"kate@example.org","password":"wrong"}`); r.status != 400 || !strings.Contains(r.body, "body.password") {
+		t.Errorf("a wrong password: %d %s", r.status, r.body)
+	}
+	if r := ask(`{"new_email":"taken@example.com","password":"` + u.Password + `"}`); r.status != 202 {
+		t.Errorf("a taken address: %d, want the same 202", r.status)
+	}
+	if r := ask(`{"new_email":"kate@example.org","password":"` + u.Password + `"}`); r.status != 202 {
+		t.Fatalf("change = %d %s", r.status, r.body)
+	}
+	msgs := smtp.Wait(t, 2, 10*time.Second)
+	byTo := map[string]string{}
+	for _, m := range msgs {
+		byTo[m.To[0]] = m.Text
+	}
+	link := changeLink.FindString(byTo["kate@example.org"])
+	if link == "" || !strings.Contains(byTo[u.Email], "kate@example.org") || changeLink.MatchString(byTo[u.Email]) {
+		t.Fatalf("mails: %v", byTo)
+	}
+	if _, ok := byTo["taken@example.com"]; ok {
+		t.Error("an address another account has got a link")
+	}
+	browser := newBrowser(t)
+	pg := browserGet(t, browser, link)
+	if !works(t, e, tok.access) {
+		t.Fatal("opening the link changed something")
+	}
+	if done := browserPost(t, browser, e.URL+"/change-email", hiddenFields(pg.body)); done.status != 200 {
+		t.Fatalf("confirm = %d %s", done.status, done.body)
+	}
+	if works(t, e, tok.access) {
+		t.Error("a token with the old email still works")
+	}
+	moved := apitest.User{Email: "kate@example.org", Password: u.Password}
+	me := do(t, "GET", e.URL+"/identify/me", nil, map[string]string{"Authorization": "Bearer " + loginTokens(t, e, moved).access}).json(t)
+	if me["email"] != "kate@example.org" {
+		t.Errorf("after the change /identify/me = %v", me)
+	}
+	r := do(t, "POST", e.URL+"/token", form2("grant_type", "password", "username", u.Email, "password", u.Password), map[string]string{"Content-Type": formCT})
+	assertOAuthError(t, r, 400, "invalid_grant")
+	if again := browserPost(t, browser, e.URL+"/change-email", hiddenFields(pg.body)); again.status != 400 {
+		t.Errorf("the link a second time: %d, want 400", again.status)
+	}
+}

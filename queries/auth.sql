@@ -39,3 +39,12 @@ RETURNING id;
 UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now()
 WHERE id = sqlc.arg(id) AND email = sqlc.arg(mailed_to) AND NOT disabled
 RETURNING id;
+
+-- name: ChangeEmail :one
+-- ChangeEmail moves a user to a new email (and its canonical form), proved
+-- by a mail to it; no row when the account is gone or disabled. A new
+-- address another account has fails on the unique index.
+UPDATE users SET email = sqlc.arg(email), canonical_email = sqlc.arg(canonical_email),
+       email_verified_at = now(), updated_at = now()
+WHERE id = sqlc.arg(id) AND NOT disabled
+RETURNING id;

@@ -11,6 +11,29 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const changeEmail = `-- name: ChangeEmail :one
+UPDATE users SET email = $1, canonical_email = $2,
+       email_verified_at = now(), updated_at = now()
+WHERE id = $3 AND NOT disabled
+RETURNING id
+`
+
+type ChangeEmailParams struct {
+	Email          string
+	CanonicalEmail *string
+	ID             int64
+}
+
+// ChangeEmail moves a user to a new email (and its canonical form), proved
+// by a mail to it; no row when the account is gone or disabled. A new
+// address another account has fails on the unique index.
+func (q *Queries) ChangeEmail(ctx context.Context, arg ChangeEmailParams) (int64, error) {
+	row := q.db.QueryRow(ctx, changeEmail, arg.Email, arg.CanonicalEmail, arg.ID)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const getPasswordHash = `-- name: GetPasswordHash :one
 SELECT password_hash FROM users WHERE id = $1 AND NOT disabled
 `

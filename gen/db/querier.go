@@ -18,6 +18,10 @@ type Querier interface {
 	// BumpTokenVersion raises a user's token version, so that access tokens
 	// issued before are refused, and returns the new version.
 	BumpTokenVersion(ctx context.Context, id int64) (int64, error)
+	// ChangeEmail moves a user to a new email (and its canonical form), proved
+	// by a mail to it; no row when the account is gone or disabled. A new
+	// address another account has fails on the unique index.
+	ChangeEmail(ctx context.Context, arg ChangeEmailParams) (int64, error)
 	// ClaimMail takes the earliest due mail that no other replica is taking
 	// at this moment (SKIP LOCKED), counts the attempt and makes the mail due
 	// again only after lease, so that no other replica takes it while this one

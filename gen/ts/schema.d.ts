@@ -685,6 +685,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/identify/me/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move the caller's account to another email
+         * @description With the current password, mails the new address a link that makes
+         *     the change (valid 24 hours, used once) and the current address a
+         *     notice. Nothing changes until the link is followed. 202 whether or
+         *     not another account has the new address (then no link is sent).
+         */
+        post: operations["requestEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/email-change/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make an email change with the token of its mail
+         * @description Moves the account to the new address, verified, and refuses the access tokens issued before (their email is the old one); the next refresh carries the new one. A token that is unknown, used, expired or voided, or a new address another account took meanwhile, gets 400 with one message.
+         */
+        post: operations["confirmEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/change-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The page of an email change mail's link
+         * @description A button that posts the token to `POST /change-email`; the link itself changes nothing.
+         */
+        get: operations["changeEmailPage"];
+        put?: never;
+        /**
+         * The email change page's form
+         * @description Does what `POST /email-change/confirm` does, and answers with a page.
+         */
+        post: operations["changeEmailForm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/password-reset": {
         parameters: {
             query?: never;
@@ -1486,6 +1553,11 @@ export interface components {
         SignUp: {
             email: string;
             password: components["schemas"]["NewPassword"];
+        };
+        EmailChange: {
+            new_email: string;
+            /** Format: password */
+            password: string;
         };
         TokenConfirm: {
             token: string;
@@ -2922,6 +2994,116 @@ export interface operations {
         };
     };
     verifyEmailForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "3q2-7wE4xLzJ0vqH5bM1cN8dKf6gTrYs2uVw9XaZb0c"
+                 *     }
+                 */
+                "application/x-www-form-urlencoded": components["schemas"]["TokenForm"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Page"];
+            400: components["responses"]["ErrorPage"];
+            413: components["responses"]["ErrorPage"];
+            429: components["responses"]["ThrottledPage"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    requestEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "new_email": "kate@example.org",
+                 *       "password": "correct horse battery staple"
+                 *     }
+                 */
+                "application/json": components["schemas"]["EmailChange"];
+            };
+        };
+        responses: {
+            /** @description The link is on its way to the new address. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    confirmEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "3q2-7wE4xLzJ0vqH5bM1cN8dKf6gTrYs2uVw9XaZb0c"
+                 *     }
+                 */
+                "application/json": components["schemas"]["TokenConfirm"];
+            };
+        };
+        responses: {
+            /** @description The email is changed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    changeEmailPage: {
+        parameters: {
+            query?: {
+                /** @description The token of the email change mail. */
+                token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Page"];
+            400: components["responses"]["ErrorPage"];
+        };
+    };
+    changeEmailForm: {
         parameters: {
             query?: never;
             header?: never;

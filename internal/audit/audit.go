@@ -38,6 +38,8 @@ const (
 	ResetRequested       = "password_reset.requested"
 	EmailVerified        = "email.verified"
 	SignUpRequested      = "signup.requested"
+	EmailChangeRequested = "email_change.requested"
+	EmailChanged         = "email.changed"
 	ResetCompleted       = "password_reset.completed"
 	MailFailed           = "mail.failed"
 	RoleCreated          = "role.created"

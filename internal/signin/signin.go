@@ -173,11 +173,18 @@ type Forgot struct{ Action, CSRF string }
 // RenderForgot renders the forgotten-password page.
 func RenderForgot(f Forgot) Page { return render(http.StatusOK, "forgot", f) }
 
-// Verify is the page of a verification mail's link.
-type Verify struct{ Action, Token string }
+// Verify is the page of a mail's link that proves an address: a button
+// that posts the token. Title, Lead and Button default to the
+// verification mail's.
+type Verify struct{ Action, Token, Title, Lead, Button string }
 
 // RenderVerify renders the verification page.
-func RenderVerify(v Verify) Page { return render(http.StatusOK, "verify", v) }
+func RenderVerify(v Verify) Page {
+	if v.Title == "" {
+		v.Title, v.Lead, v.Button = "Verify your address", "Confirm that this mail's address is the address of your account.", "Verify my address"
+	}
+	return render(http.StatusOK, "verify", v)
+}
 
 // RenderReset renders the reset page.
 func RenderReset(status int, r Reset) Page { return render(status, "reset", r) }
