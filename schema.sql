@@ -322,3 +322,7 @@ COMMENT ON COLUMN mail_outbox.failed_at IS 'When sending was given up; last_erro
 CREATE INDEX mail_outbox_due_idx ON mail_outbox (next_attempt_at, id) WHERE sent_at IS NULL AND failed_at IS NULL;
 -- Pruning: rows that ended before the retention.
 CREATE INDEX mail_outbox_ended_idx ON mail_outbox ((coalesce(sent_at, failed_at)));
+
+-- +step 15: a budget of mail per address
+-- Enqueue counts the mail queued to an address in the last hour.
+CREATE INDEX mail_outbox_recipient_idx ON mail_outbox (lower(recipient), created_at);

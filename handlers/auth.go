@@ -32,6 +32,7 @@ import (
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/sessions"
+	"github.com/rolegate/rolegate/internal/throttle"
 	"github.com/rolegate/rolegate/oauth"
 	"github.com/rolegate/rolegate/problem"
 	"github.com/rolegate/rolegate/token"
@@ -59,6 +60,12 @@ type Auth struct {
 	PasswordGrant bool
 	// IDTokens signs id tokens and verifies logout hints.
 	IDTokens *token.IDTokens
+	// Mailer queues the mails of the self-service flows.
+	Mailer Mailer
+	// RequireVerifiedEmail refuses sign-in to an account whose address
+	// is not verified (ROLEGATE_REQUIRE_VERIFIED_EMAIL), and mails it a
+	// new link.
+	RequireVerifiedEmail bool
 }
 
 // grants are the grant types /token accepts, by grant_type (RFC 6749
@@ -326,7 +333,7 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	if viaClient {
 		issuedTo = c.ID
 	}
-	return a.tokenResponse(token.Subject{UserID: user.ID, Email: user.Email, Roles: roles, Client: issuedTo,
+	return a.tokenResponse(token.Subject{UserID: user.ID, Email: user.Email, EmailVerified: user.EmailVerified, Roles: roles, Client: issuedTo,
 		SessionID: sid, Version: user.TokenVersion}, refresh, "")
 }
 
@@ -385,11 +392,34 @@ func (a Auth) checkPassword(ctx context.Context, username, pw string) (user db.G
 		return user, failed("wrong password")
 	case user.Disabled:
 		return user, failed("account disabled")
+	case a.RequireVerifiedEmail && !user.EmailVerified:
+		return user, a.unverified(ctx, user.ID, user.Email)
 	}
 	if rehash {
 		a.upgradeHash(ctx, user.ID, user.PasswordHash, pw)
 	}
 	return user, nil
+}
+
+// errUnverified refuses the right password of an account whose address is
+// not verified, while ROLEGATE_REQUIRE_VERIFIED_EMAIL is on.
+var errUnverified = oauth.Refuse(oauth.InvalidGrant, "The account's email address is not verified. A mail with a link that verifies it is on its way to it (only the newest such link works): follow it, then sign in again.")
+
+// unverified refuses the sign-in of an account whose address is not
+// verified, with the right password, and mails the address a new link:
+// the person may have lost the first, and an account an administrator
+// created never had one. The right password forgives the account's
+// failures, as a sign-in would.
+func (a Auth) unverified(ctx context.Context, user int64, address string) error {
+	throttle.Succeeded(ctx)
+	a.Audit.Record(ctx, audit.Event{Type: audit.LoginFailed, SubjectUserID: user, Subject: userSubject(user), Detail: "email not verified: a new link mailed"})
+	if _, err := a.Mailer.send(ctx, func(q *db.Queries) ([]letter, error) {
+		l, err := a.Mailer.verifyLetter(ctx, q, user, address)
+		return []letter{l}, err
+	}); err != nil {
+		return err
+	}
+	return errUnverified
 }
 
 // refreshGrant exchanges a refresh token for a new access token, with the
@@ -427,7 +457,7 @@ func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.Create
 	}
 	u := s.User
 	a.Audit.Record(ctx, audit.Event{Type: audit.TokenRefreshed, SubjectUserID: u.ID, Subject: "session:" + s.SessionID})
-	return a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, Roles: s.Roles, Client: cmp.Or(s.ClientID, FirstPartyClient),
+	return a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Roles: s.Roles, Client: cmp.Or(s.ClientID, FirstPartyClient),
 		SessionID: s.SessionID, Version: u.TokenVersion}, s.RefreshToken, "")
 }
 
@@ -612,7 +642,7 @@ func (i identity) body() api.Identity {
 	if c.ClientID != "" {
 		return api.Identity{Kind: api.IdentityKindClient, ClientId: &c.ClientID, Roles: c.Roles}
 	}
-	return api.Identity{Kind: api.IdentityKindUser, Id: &c.UserID, Email: &c.Email, Roles: c.Roles}
+	return api.Identity{Kind: api.IdentityKindUser, Id: &c.UserID, Email: &c.Email, EmailVerified: &c.EmailVerified, Roles: c.Roles}
 }
 
 // bodies are the buffers identities are written from.
@@ -630,7 +660,8 @@ func (i identity) VisitGetMeResponse(w http.ResponseWriter) error {
 		b = append(append(append(b, `{"client_id":"`...), c.ClientID...), `","kind":"client","roles":[`...)
 	} else {
 		b = append(append(b, `{"email":"`...), c.Email...)
-		b = strconv.AppendInt(append(b, `","id":`...), c.UserID, 10)
+		b = strconv.AppendBool(append(b, `","email_verified":`...), c.EmailVerified)
+		b = strconv.AppendInt(append(b, `,"id":`...), c.UserID, 10)
 		b = append(b, `,"kind":"user","roles":[`...)
 	}
 	for n, r := range c.Roles {
@@ -814,7 +845,7 @@ func (a Auth) authorizationCodeGrant(ctx context.Context, f *api.TokenRequest) (
 		return nil, err
 	}
 	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: u.ID, Subject: "session:" + sid, Detail: "authorization code, client " + c.ID})
-	resp, err := a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, Roles: roles, Client: c.ID,
+	resp, err := a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Roles: roles, Client: c.ID,
 		SessionID: sid, Version: u.TokenVersion}, refresh, g.Scope.String(roles))
 	if err != nil || !g.Scope.Has(authorize.ScopeOpenID) {
 		return resp, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -16,7 +15,6 @@ import (
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/email"
 	"github.com/rolegate/rolegate/internal/httplog"
-	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/mailtoken"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/signin"
@@ -26,6 +24,9 @@ import (
 // errChangeLink is the one refusal of an email change token.
 var errChangeLink = &problem.Error{Kind: problem.Invalid, Detail: "The email change link is not valid: it may have been used, have expired or been replaced by a newer one, or the address may have been taken meanwhile. Ask for a new one.",
 	Fields: []api.FieldError{{Field: "body.token", Message: "is not valid"}}}
+
+// emailChangeAccepted is the one answer of POST /identify/me/email.
+const emailChangeAccepted = "Unless another account has it, a link that makes the change is on its way to the new address."
 
 // RequestEmailChange mails a new address the link that moves the caller's
 // account to it, and the current address a notice; with the current
@@ -64,35 +65,30 @@ func (b Browser) RequestEmailChange(ctx context.Context, req api.RequestEmailCha
 		return nil, &problem.Error{Kind: problem.Invalid, Detail: "That is the account's address already.",
 			Fields: []api.FieldError{{Field: "body.new_email", Message: "is the current address"}}}
 	}
-	err = pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
+	sent, err := b.Mailer.send(ctx, func(q *db.Queries) ([]letter, error) {
 		if _, err := q.GetUserWithRolesByCanonicalEmail(ctx, key); err == nil {
-			return nil // taken: no link, and the same answer
+			return nil, nil // taken: no link, and the same answer
 		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return err
+			return nil, err
 		}
-		tok, err := mailtoken.Issue(ctx, q, mailtoken.ChangeEmail, id, newAddr, b.Now(), VerifyTTL)
-		if err != nil {
-			return err
-		}
-		link := b.PublicURL + "/change-email?" + url.Values{"token": {tok}}.Encode()
-		if err := mail.Enqueue(ctx, q, mail.Message{To: newAddr, Subject: "Confirm your new rolegate address",
-			Text: "To move your rolegate account from " + u.Email + " to " + newAddr + ", open this link within 24 hours (it works once):\n\n" +
-				link + "\n\nIf you did not ask for it, ignore this mail.\n"}); err != nil {
-			return err
-		}
-		return mail.Enqueue(ctx, q, mail.Message{To: u.Email, Subject: "Your rolegate address is about to change",
-			Text: "Someone signed in to your rolegate account asked to move it to " + newAddr + ". It moves only when the link mailed there is followed.\n\n" +
-				"If it was not you, change your password now at " + b.PublicURL + "/forgot-password\n"})
+		link, err := b.Mailer.link(ctx, q, mailtoken.ChangeEmail, id, newAddr, VerifyTTL, "/change-email")
+		return []letter{{To: newAddr, Subject: "Confirm your new rolegate address",
+			Lead:   "To move your rolegate account from " + u.Email + " to " + newAddr + ", open this link within 24 hours (it works once):",
+			Button: "Use this address", Link: link,
+			Foot: "If you did not ask for it, ignore this mail."},
+			{To: u.Email, Subject: "Your rolegate address is about to change",
+				Lead:   "Someone signed in to your rolegate account asked to move it to " + newAddr + ". It moves only when the link mailed there is followed. If it was not you, change your password now:",
+				Button: "Change my password", Link: b.PublicURL + "/forgot-password",
+				Foot: "Choosing a new password signs every device out of your account."}}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if b.Mail != nil {
-		b.Mail.Notify()
+	if !sent {
+		return api.RequestEmailChange202JSONResponse{Message: emailChangeAccepted}, nil
 	}
 	b.Audit.Record(ctx, audit.Event{Type: audit.EmailChangeRequested, SubjectUserID: id, Subject: userSubject(id)})
-	return api.RequestEmailChange202JSONResponse{Message: "Unless another account has it, a link that makes the change is on its way to the new address."}, nil
+	return api.RequestEmailChange202JSONResponse{Message: emailChangeAccepted}, nil
 }
 
 // ConfirmEmailChange makes an email change with its mail's token.

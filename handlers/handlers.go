@@ -109,6 +109,12 @@ type Deps struct {
 	// SignUp opens sign-up, with the roles SignUpRoles.
 	SignUp      bool
 	SignUpRoles []string
+	// MailPerAddress bounds the mail to one address in an hour; zero
+	// means no bound.
+	MailPerAddress int
+	// RequireVerifiedEmail refuses sign-in to accounts whose address is
+	// not verified.
+	RequireVerifiedEmail bool
 }
 
 // New returns a Server over deps.
@@ -119,13 +125,15 @@ func New(d Deps) *Server {
 		pdf = &documents.Processor{}
 	}
 	auth := Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions, Audit: d.Audit, Hashing: d.Hashing,
-		Clients: &ClientDirectory{Queries: q, BuiltIn: d.BuiltInClients}, PasswordGrant: d.PasswordGrant, IDTokens: d.IDTokens}
+		Clients: &ClientDirectory{Queries: q, BuiltIn: d.BuiltInClients}, PasswordGrant: d.PasswordGrant, IDTokens: d.IDTokens,
+		Mailer:               Mailer{Pool: d.Pool, Outbox: d.Mail, PublicURL: d.Discovery.PublicURL, Now: d.Sessions.Now, PerAddress: d.MailPerAddress},
+		RequireVerifiedEmail: d.RequireVerifiedEmail}
 	return &Server{
 		Health: Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
 		Auth:   auth,
 		Browser: Browser{Auth: auth, Cookies: signin.NewCookies(d.Discovery.PublicURL), CSRF: signin.CSRF{Key: d.CSRFKey},
 			Issuer: d.Discovery.Issuer, PublicURL: d.Discovery.PublicURL, SessionTTL: d.SessionTTL, Now: d.Sessions.Now,
-			Mail: d.Mail, ResetTTL: cmp.Or(d.ResetTTL, 30*time.Minute), SignUpOpen: d.SignUp, SignUpRoles: d.SignUpRoles},
+			ResetTTL: cmp.Or(d.ResetTTL, 30*time.Minute), SignUpOpen: d.SignUp, SignUpRoles: d.SignUpRoles},
 		Notes:   Notes{Queries: q},
 		Users:   Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit},
 		Clients: Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},

@@ -3,12 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
-	"html/template"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,16 +12,10 @@ import (
 	"github.com/rolegate/rolegate/internal/accounts"
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/httplog"
-	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/mailtoken"
 	"github.com/rolegate/rolegate/internal/signin"
 	"github.com/rolegate/rolegate/problem"
 )
-
-// resetAnswerFloor is how long every answer of POST /password-reset takes
-// at least, so that one for an address with an account (a token made, a
-// mail queued) cannot be told by its timing from one without.
-const resetAnswerFloor = 150 * time.Millisecond
 
 // resetAccepted is the one answer of POST /password-reset.
 const resetAccepted = "If an account has this address, a mail with a link to choose a new password is on its way."
@@ -38,11 +27,10 @@ var errResetLink = &problem.Error{Kind: problem.Invalid, Detail: "The reset link
 // RequestPasswordReset mails the account of an address a link to choose a
 // new password; the answer is the same whether or not there is one.
 func (b Browser) RequestPasswordReset(ctx context.Context, req api.RequestPasswordResetRequestObject) (api.RequestPasswordResetResponseObject, error) {
-	floor := time.After(resetAnswerFloor)
+	defer evenTime()()
 	if err := b.mailReset(ctx, req.Body.Email); err != nil {
 		return nil, err
 	}
-	<-floor
 	return api.RequestPasswordReset202JSONResponse{Message: resetAccepted}, nil
 }
 
@@ -51,58 +39,19 @@ func (b Browser) mailReset(ctx context.Context, address string) error {
 	if err != nil || !found || user.Disabled {
 		return err
 	}
-	var sent bool
-	err = pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		tok, err := mailtoken.Issue(ctx, q, mailtoken.ResetPassword, user.ID, user.Email, b.Now(), b.ResetTTL)
-		if err != nil {
-			return err
-		}
-		link := b.PublicURL + "/reset-password?" + url.Values{"token": {tok}}.Encode()
-		m, err := resetMail(user.Email, link, b.ResetTTL)
-		if err != nil {
-			return err
-		}
-		sent = true
-		return mail.Enqueue(ctx, q, m)
+	sent, err := b.Mailer.send(ctx, func(q *db.Queries) ([]letter, error) {
+		link, err := b.Mailer.link(ctx, q, mailtoken.ResetPassword, user.ID, user.Email, b.ResetTTL, "/reset-password")
+		d := ttlText(b.ResetTTL)
+		return []letter{{To: user.Email, Subject: "Reset your rolegate password",
+			Lead:   "Someone asked to reset the password of the rolegate account for " + user.Email + ". To choose a new password, open this link within " + d + " (it works once):",
+			Button: "Choose a new password", Link: link,
+			Foot: "If you did not ask for it, ignore this mail: your password stays as it is."}}, err
 	})
-	if err != nil {
+	if err != nil || !sent {
 		return err
-	}
-	if sent && b.Mail != nil {
-		b.Mail.Notify()
 	}
 	b.Audit.Record(ctx, audit.Event{Type: audit.ResetRequested, SubjectUserID: user.ID, Subject: userSubject(user.ID)})
 	return nil
-}
-
-var resetHTML = template.Must(template.New("reset").Parse(`<!DOCTYPE html>
-<html lang="en"><body style="font-family:system-ui,sans-serif;color:#111827">
-<p>Someone asked to reset the password of the rolegate account for {{.Email}}.</p>
-<p><a href="{{.Link}}" style="display:inline-block;padding:.6rem 1rem;background:#4338ca;color:#fff;border-radius:.5rem;text-decoration:none">Choose a new password</a></p>
-<p>The link works once, within {{.TTL}}. If you did not ask for it, ignore this mail: your password stays as it is.</p>
-</body></html>
-`))
-
-// resetMail is the mail of a reset link, in text and HTML.
-func resetMail(to, link string, ttl time.Duration) (mail.Message, error) {
-	d := ttlText(ttl)
-	var h strings.Builder
-	if err := resetHTML.Execute(&h, struct{ Email, Link, TTL string }{to, link, d}); err != nil {
-		return mail.Message{}, err
-	}
-	text := "Someone asked to reset the password of the rolegate account for " + to + ".\n\n" +
-		"To choose a new password, open this link within " + d + " (it works once):\n\n" + link + "\n\n" +
-		"If you did not ask for it, ignore this mail: your password stays as it is.\n"
-	return mail.Message{To: to, Subject: "Reset your rolegate password", Text: text, HTML: h.String()}, nil
-}
-
-// ttlText says ttl in words: 30 minutes, 24 hours.
-func ttlText(ttl time.Duration) string {
-	if ttl < 2*time.Hour {
-		return strconv.Itoa(max(int(ttl.Round(time.Minute)/time.Minute), 1)) + " minutes"
-	}
-	return strconv.Itoa(int(ttl.Round(time.Hour)/time.Hour)) + " hours"
 }
 
 // ConfirmPasswordReset sets a new password with a reset mail's token.
@@ -224,11 +173,10 @@ func (b Browser) ForgotPasswordForm(ctx context.Context, req api.ForgotPasswordF
 	if deref(f.Email) == "" {
 		return errorPage(http.StatusBadRequest, "No email", "Go back and enter the email of your account."), nil
 	}
-	floor := time.After(resetAnswerFloor)
+	defer evenTime()()
 	if err := b.mailReset(ctx, *f.Email); err != nil {
 		return nil, err
 	}
-	<-floor
 	return errorPage(http.StatusOK, "Check your mail", resetAccepted+" It works once, within "+ttlText(b.ResetTTL)+"."), nil
 }
 

@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rolegate/rolegate/internal/apitest"
 	"github.com/rolegate/rolegate/internal/mail/mailtest"
+	"golang.org/x/oauth2"
 )
 
 var resetLink = regexp.MustCompile(`https?://\S+/reset-password\?token=[A-Za-z0-9_-]+`)
@@ -356,4 +358,162 @@ func TestEmailChange(t *testing.T) {
 	if again := browserPost(t, browser, e.URL+"/change-email", hiddenFields(pg.body)); again.status != 400 {
 		t.Errorf("the link a second time: %d, want 400", again.status)
 	}
+}
+
+// TestSignUpPage: with sign-up open, the sign-in page links to the sign-up
+// page, whose form creates the account and mails the verification link (a
+// password that breaks the rules shows the form again, saying why); with
+// it closed, there is no link and the page is 403.
+func TestSignUpPage(t *testing.T) {
+	t.Parallel()
+	smtp := mailtest.NewServer(t, mailtest.Options{})
+	p := newRP(t, false, apitest.Options{SMTPURL: smtp.URL(), SignUp: true})
+	signInPage := p.get(t, p.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	link := `href="` + p.e.URL + `/create-account"`
+	if !strings.Contains(signInPage.body, link) || !strings.Contains(signInPage.body, "Create account") {
+		t.Fatalf("the sign-in page has no link to the sign-up page:\n%s", signInPage.body)
+	}
+	pg := browserGet(t, p.browser, p.e.URL+"/create-account")
+	form := hiddenFields(pg.body)
+	if pg.status != 200 || form.Get("csrf_token") == "" {
+		t.Fatalf("sign-up page = %d %s", pg.status, pg.body)
+	}
+	form.Set("email", "Newcomer@example.com")
+	form.Set("password", "short")
+	if r := browserPost(t, p.browser, p.e.URL+"/create-account", form); r.status != 400 || !strings.Contains(r.body, "12") || !strings.Contains(r.body, "Newcomer@example.com") {
+		t.Errorf("a short password: %d %s, want the form again saying why", r.status, r.body)
+	}
+	form.Set("password", "correct horse battery staple")
+	done := browserPost(t, p.browser, p.e.URL+"/create-account", form)
+	if done.status != 200 || !strings.Contains(done.body, "Check your mail") {
+		t.Fatalf("sign-up form = %d %s", done.status, done.body)
+	}
+	m := smtp.Wait(t, 1, 10*time.Second)[0]
+	if m.To[0] != "Newcomer@example.com" || !verifyLink.MatchString(m.Text) || m.HTML == "" {
+		t.Fatalf("mail to %v:\n%s", m.To, m.Text)
+	}
+	form.Set("csrf_token", "forged")
+	if r := browserPost(t, p.browser, p.e.URL+"/create-account", form); r.status != 400 || !strings.Contains(r.body, "expired") {
+		t.Errorf("a forged CSRF token: %d, want the form again", r.status)
+	}
+
+	closed := newRP(t, false)
+	signInPage = closed.get(t, closed.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	if signInPage.status != 200 || strings.Contains(signInPage.body, "create-account") {
+		t.Errorf("with sign-up closed the sign-in page links to it (%d)", signInPage.status)
+	}
+	if r := browserGet(t, closed.browser, closed.e.URL+"/create-account"); r.status != 403 {
+		t.Errorf("the sign-up page while closed: %d, want 403", r.status)
+	}
+}
+
+// TestRequireVerifiedEmail: with ROLEGATE_REQUIRE_VERIFIED_EMAIL, the
+// right password of an unverified account is refused by the password
+// grant and the sign-in page, each saying why and mailing a new link;
+// once the link is followed, the account signs in, and its token and
+// /identify/me say the address is verified.
+func TestRequireVerifiedEmail(t *testing.T) {
+	t.Parallel()
+	smtp := mailtest.NewServer(t, mailtest.Options{})
+	p := newRP(t, false, apitest.Options{SMTPURL: smtp.URL(), RequireVerifiedEmail: true})
+	e, u := p.e, p.user
+	login := func(pw string) response {
+		return do(t, "POST", e.URL+"/token", form2("grant_type", "password", "username", u.Email, "password", pw), map[string]string{"Content-Type": formCT})
+	}
+	r := login(u.Password)
+	assertOAuthError(t, r, 400, "invalid_grant")
+	if desc, _ := r.json(t)["error_description"].(string); !strings.Contains(desc, "not verified") {
+		t.Errorf("error_description = %q, want it to say the address is not verified", desc)
+	}
+	if r := login("a wrong password"); !strings.Contains(r.body, "incorrect") {
+		t.Errorf("a wrong password: %s, want the usual refusal (nothing said of the address)", r.body)
+	}
+	first := verifyLink.FindString(smtp.Wait(t, 1, 10*time.Second)[0].Text)
+
+	pg := p.submit(t, p.get(t, p.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))), u.Email, u.Password)
+	if pg.status != 400 || !strings.Contains(pg.body, "not verified yet") {
+		t.Errorf("the sign-in page: %d, want it to say the address is not verified", pg.status)
+	}
+	msgs := smtp.Wait(t, 2, 10*time.Second)
+	newest := verifyLink.FindString(msgs[1].Text)
+	if first == "" || newest == "" || newest == first {
+		t.Fatalf("links %q and %q: want a new one with each refusal", first, newest)
+	}
+	if old := browserPost(t, p.browser, e.URL+"/verify-email", hiddenFields(browserGet(t, p.browser, first).body)); old.status != 400 {
+		t.Errorf("the older link: %d, want 400 (the newer voids it)", old.status)
+	}
+	if done := browserPost(t, p.browser, e.URL+"/verify-email", hiddenFields(browserGet(t, p.browser, newest).body)); done.status != 200 {
+		t.Fatalf("verifying: %d %s", done.status, done.body)
+	}
+	r = login(u.Password)
+	if r.status != 200 {
+		t.Fatalf("once verified: %d %s", r.status, r.body)
+	}
+	access, _ := r.json(t)["access_token"].(string)
+	if jwtPayload(t, access)["email_verified"] != true {
+		t.Errorf("the token's claims: %v, want email_verified true", jwtPayload(t, access))
+	}
+	if me := do(t, "GET", e.URL+"/identify/me", nil, bearer(access)).json(t); me["email_verified"] != true {
+		t.Errorf("/identify/me = %v, want email_verified true", me)
+	}
+}
+
+// TestEmailVerifiedShown: email_verified in /identify/me, the access
+// token and the users API, false until the link is followed and true in
+// the tokens issued after.
+func TestEmailVerifiedShown(t *testing.T) {
+	t.Parallel()
+	e, smtp, u := recoveryEnv(t)
+	admin := e.CreateUser(t, "root@example.com", "admin")
+	verifiedIn := func() (me, user any) {
+		tok := loginTokens(t, e, u).access
+		me = do(t, "GET", e.URL+"/identify/me", nil, bearer(tok)).json(t)["email_verified"]
+		user = do(t, "GET", e.URL+"/users/"+strconv.FormatInt(u.ID, 10), nil, bearer(e.Token(t, admin))).json(t)["email_verified"]
+		if jwtPayload(t, tok)["email_verified"] != me {
+			t.Errorf("the token says %v, /identify/me %v", jwtPayload(t, tok)["email_verified"], me)
+		}
+		return me, user
+	}
+	if me, user := verifiedIn(); me != false || user != false {
+		t.Fatalf("before: /identify/me %v, /users/{id} %v, want false", me, user)
+	}
+	if r := do(t, "POST", e.URL+"/identify/me/email-verification", nil, bearer(loginTokens(t, e, u).access)); r.status != 202 {
+		t.Fatalf("ask = %d", r.status)
+	}
+	b := newBrowser(t)
+	link := verifyLink.FindString(smtp.Wait(t, 1, 10*time.Second)[0].Text)
+	if r := browserPost(t, b, e.URL+"/verify-email", hiddenFields(browserGet(t, b, link).body)); r.status != 200 {
+		t.Fatalf("verify = %d", r.status)
+	}
+	if me, user := verifiedIn(); me != true || user != true {
+		t.Errorf("after: /identify/me %v, /users/{id} %v, want true", me, user)
+	}
+}
+
+// TestMailPerAddress: past its hour's budget of mail, an address gets no
+// more, the answer is the same, and the link it has keeps working (the
+// request that sent nothing voided nothing).
+func TestMailPerAddress(t *testing.T) {
+	t.Parallel()
+	smtp := mailtest.NewServer(t, mailtest.Options{})
+	e := apitest.New(t, apitest.Options{SMTPURL: smtp.URL(), MailPerAddress: 1})
+	u := e.CreateUser(t, "kate@example.com", "user")
+	ask := func() response {
+		return do(t, "POST", e.URL+"/password-reset", strings.NewReader(`{"email":"kate@example.com"}`), map[string]string{"Content-Type": "application/json"})
+	}
+	first, second := ask(), ask()
+	if first.status != 202 || second.status != 202 || first.body != second.body {
+		t.Fatalf("answers %d %s and %d %s: want the same 202", first.status, first.body, second.status, second.body)
+	}
+	tok := resetToken(t, smtp.Wait(t, 1, 10*time.Second)[0].Text)
+	var queued int
+	if err := e.Pool.QueryRow(t.Context(), `SELECT count(*) FROM mail_outbox`).Scan(&queued); err != nil || queued != 1 {
+		t.Errorf("%d mails queued (%v), want 1", queued, err)
+	}
+	r := do(t, "POST", e.URL+"/password-reset/confirm", strings.NewReader(`{"token":"`+tok+`","new_password":"a much longer passphrase"}`), map[string]string{"Content-Type": "application/json"})
+	if r.status != 204 {
+		t.Errorf("the first link after a request past the budget: %d %s, want 204", r.status, r.body)
+	}
+	u.Password = "a much longer passphrase"
+	loginTokens(t, e, u)
 }

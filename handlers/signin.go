@@ -16,7 +16,6 @@ import (
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/internal/httplog"
-	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/internal/signin"
 	"github.com/rolegate/rolegate/internal/throttle"
@@ -78,8 +77,6 @@ type Browser struct {
 	SessionTTL time.Duration
 	// Now is the clock.
 	Now func() time.Time
-	// Mail sends what the handlers queue; nil sends at the next poll.
-	Mail *mail.Outbox
 	// ResetTTL is how long a reset mail's link works.
 	ResetTTL time.Duration
 	// SignUpOpen lets people create accounts (ROLEGATE_SIGNUP=open), with
@@ -224,6 +221,7 @@ func (b Browser) signInPage(ctx context.Context, r authorize.Request, status int
 	page := signin.RenderSignIn(status, signin.SignIn{
 		Action: b.PublicURL + "/sign-in", Client: r.Client.Name, Email: email, Error: message,
 		CSRF: b.CSRF.Token(nonce), Hidden: hidden, Forgot: b.PublicURL + "/forgot-password",
+		SignUp: b.signUpURL(),
 	})
 	return pageOf(page, cookies...)
 }
@@ -294,6 +292,9 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 	if errors.Is(err, errBadCredentials) {
 		return b.signInPage(ctx, r, http.StatusBadRequest, email, "The email or password is incorrect."), nil
 	}
+	if errors.Is(err, errUnverified) {
+		return b.signInPage(ctx, r, http.StatusBadRequest, email, "Your email address is not verified yet. A mail with a link that verifies it is on its way: follow it, then sign in again."), nil
+	}
 	if e, ok := errors.AsType[*oauth.Error](err); ok && e.Status == http.StatusTooManyRequests {
 		return nil, &problem.Error{Kind: problem.TooManyRequests, Detail: e.Description, Header: http.Header{"Retry-After": {"1"}}}
 	}
@@ -335,6 +336,14 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 	}
 	b.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user.ID, Subject: "session:" + br.ID, Detail: "sign-in page"})
 	return b.issue(ctx, r, br, false, []*http.Cookie{b.Cookies.Session(cookie, b.SessionTTL)})
+}
+
+// signUpURL is the sign-up page's URL, or "" while sign-up is closed.
+func (b Browser) signUpURL() string {
+	if !b.SignUpOpen {
+		return ""
+	}
+	return b.PublicURL + "/create-account"
 }
 
 func deref[T any](p *T) T {

@@ -402,12 +402,13 @@ func accountError(err error) error {
 // userBody converts a row into the API's User.
 func userBody(r db.GetUserWithRolesRow) api.User {
 	return api.User{
-		Id:        r.ID,
-		Email:     r.Email,
-		Roles:     nonNil(r.Roles),
-		Disabled:  r.Disabled,
-		CreatedAt: r.CreatedAt.Time,
-		UpdatedAt: r.UpdatedAt.Time,
+		Id:            r.ID,
+		Email:         r.Email,
+		EmailVerified: r.EmailVerified,
+		Roles:         nonNil(r.Roles),
+		Disabled:      r.Disabled,
+		CreatedAt:     r.CreatedAt.Time,
+		UpdatedAt:     r.UpdatedAt.Time,
 	}
 }
 

@@ -3,10 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
-	"html/template"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,7 +12,6 @@ import (
 	"github.com/rolegate/rolegate/gen/api"
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/audit"
-	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/mailtoken"
 	"github.com/rolegate/rolegate/internal/signin"
 	"github.com/rolegate/rolegate/problem"
@@ -32,54 +28,21 @@ var errVerifyLink = &problem.Error{Kind: problem.Invalid, Detail: "The verificat
 // address, unless it is proved already.
 func (b Browser) RequestEmailVerification(ctx context.Context, _ api.RequestEmailVerificationRequestObject) (api.RequestEmailVerificationResponseObject, error) {
 	id := access.Caller(ctx).UserID
-	var sent bool
-	err := pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
+	_, err := b.Mailer.send(ctx, func(q *db.Queries) ([]letter, error) {
 		u, err := q.GetSessionUser(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) || err == nil && u.Disabled {
-			return problem.InvalidToken("The access token's account no longer exists or is disabled.", err)
+			return nil, problem.InvalidToken("The access token's account no longer exists or is disabled.", err)
 		}
 		if err != nil || u.EmailVerified {
-			return err
+			return nil, err
 		}
-		m, err := b.verifyMail(ctx, q, u.ID, u.Email)
-		if err != nil {
-			return err
-		}
-		sent = true
-		return mail.Enqueue(ctx, q, m)
+		l, err := b.Mailer.verifyLetter(ctx, q, u.ID, u.Email)
+		return []letter{l}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if sent && b.Mail != nil {
-		b.Mail.Notify()
-	}
 	return api.RequestEmailVerification202JSONResponse{Message: "Unless the address is verified already, a mail with a link that verifies it is on its way."}, nil
-}
-
-var verifyHTML = template.Must(template.New("verify").Parse(`<!DOCTYPE html>
-<html lang="en"><body style="font-family:system-ui,sans-serif;color:#111827">
-<p>To confirm that {{.Email}} is the address of your rolegate account, open this link within 24 hours:</p>
-<p><a href="{{.Link}}" style="display:inline-block;padding:.6rem 1rem;background:#4338ca;color:#fff;border-radius:.5rem;text-decoration:none">Verify my address</a></p>
-<p>If you did not ask for it, ignore this mail.</p>
-</body></html>
-`))
-
-// verifyMail makes a verification token for user's address and its mail.
-func (b Browser) verifyMail(ctx context.Context, q *db.Queries, user int64, to string) (mail.Message, error) {
-	tok, err := mailtoken.Issue(ctx, q, mailtoken.VerifyEmail, user, to, b.Now(), VerifyTTL)
-	if err != nil {
-		return mail.Message{}, err
-	}
-	link := b.PublicURL + "/verify-email?" + url.Values{"token": {tok}}.Encode()
-	var h strings.Builder
-	if err := verifyHTML.Execute(&h, struct{ Email, Link string }{to, link}); err != nil {
-		return mail.Message{}, err
-	}
-	text := "To confirm that " + to + " is the address of your rolegate account, open this link within 24 hours (it works once):\n\n" +
-		link + "\n\nIf you did not ask for it, ignore this mail.\n"
-	return mail.Message{To: to, Subject: "Verify your rolegate address", Text: text, HTML: h.String()}, nil
 }
 
 // ConfirmEmailVerification proves an address with a verification mail's

@@ -6,7 +6,8 @@
 -- canonical form canonical_email (email.Canonical) and the names of all its
 -- roles (sorted, empty when none) in one round trip.
 SELECT u.id, u.email, u.password_hash, u.disabled, u.token_version, u.created_at, u.updated_at,
-       coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}')::text[] AS roles
+       coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}')::text[] AS roles,
+       (u.email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users u
 LEFT JOIN user_roles ur ON ur.user_id = u.id
 LEFT JOIN roles r ON r.id = ur.role_id

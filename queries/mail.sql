@@ -6,6 +6,18 @@
 INSERT INTO mail_outbox (recipient, subject, text_body, html_body)
 VALUES (sqlc.arg(recipient), sqlc.arg(subject), sqlc.arg(text_body), sqlc.arg(html_body));
 
+-- name: LockMailRecipient :exec
+-- LockMailRecipient takes the address's turn, case aside, for the rest of
+-- the caller's transaction: an advisory lock of two keys, a space no other
+-- lock of rolegate uses.
+SELECT pg_advisory_xact_lock(1835100524, hashtext(lower(sqlc.arg(recipient)::text)));
+
+-- name: CountRecentMail :one
+-- CountRecentMail counts the mail queued to the address, case aside, in
+-- the last hour.
+SELECT count(*) FROM mail_outbox
+WHERE lower(recipient) = lower(sqlc.arg(recipient)::text) AND created_at > now() - interval '1 hour';
+
 -- name: ClaimMail :one
 -- ClaimMail takes the earliest due mail that no other replica is taking
 -- at this moment (SKIP LOCKED), counts the attempt and makes the mail due

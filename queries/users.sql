@@ -7,7 +7,8 @@
 SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                 WHERE ur.user_id = u.id), '{}')::text[] AS roles
+                 WHERE ur.user_id = u.id), '{}')::text[] AS roles,
+       (u.email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users u
 WHERE u.id = sqlc.arg(id);
 
@@ -17,7 +18,8 @@ WHERE u.id = sqlc.arg(id);
 SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                 WHERE ur.user_id = u.id), '{}')::text[] AS roles
+                 WHERE ur.user_id = u.id), '{}')::text[] AS roles,
+       (u.email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users u
 WHERE u.id > sqlc.arg(after_id)::bigint
 ORDER BY u.id
@@ -34,10 +36,11 @@ LIMIT sqlc.arg(max_rows);
 SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM user_roles ur2 JOIN roles r ON r.id = ur2.role_id
-                 WHERE ur2.user_id = u.id), '{}')::text[] AS roles
+                 WHERE ur2.user_id = u.id), '{}')::text[] AS roles,
+       (u.email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM user_roles ur
 CROSS JOIN LATERAL (
-    SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at
+    SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at, u.email_verified_at
     FROM users u WHERE u.id = ur.user_id OFFSET 0
 ) u
 WHERE ur.role_id = (SELECT r.id FROM roles r WHERE r.name = sqlc.arg(role)::text)

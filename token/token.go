@@ -62,7 +62,10 @@ type Subject struct {
 	// 9068 section 2.2); unused for a machine client's.
 	Client string
 	Email  string
-	Roles  []string
+	// EmailVerified says whether the person proved they receive mail at
+	// Email (email_verified, as OpenID Connect Core section 5.1 has it).
+	EmailVerified bool
+	Roles         []string
 	// SessionID is the session the token belongs to (sid); empty for none.
 	SessionID string
 	// Version is the user's token version when the token is issued (ver):
@@ -76,16 +79,18 @@ type Subject struct {
 // through the cache of verified tokens: callers must treat it, including the
 // Roles slice, as read-only.
 type Claims struct {
-	UserID    int64     // from sub (a decimal string in the token); 0 for a client
-	ClientID  string    // from client_id when it is also sub (a machine client); "" for a person
-	Client    string    // from client_id: the client the token was issued to; "" for a person's token from before client_id
-	Email     string    // from email
-	Roles     []string  // from roles; never nil after Verify
-	ID        string    // jti
-	IssuedAt  time.Time // iat
-	ExpiresAt time.Time // exp
-	SessionID string    // sid; empty for a token of no session
-	Version   int64     // ver; 0 when absent
+	UserID   int64  // from sub (a decimal string in the token); 0 for a client
+	ClientID string // from client_id when it is also sub (a machine client); "" for a person
+	Client   string // from client_id: the client the token was issued to; "" for a person's token from before client_id
+	Email    string // from email
+	// EmailVerified is from email_verified; false when absent.
+	EmailVerified bool
+	Roles         []string  // from roles; never nil after Verify
+	ID            string    // jti
+	IssuedAt      time.Time // iat
+	ExpiresAt     time.Time // exp
+	SessionID     string    // sid; empty for a token of no session
+	Version       int64     // ver; 0 when absent
 }
 
 // HasAnyRole reports whether c holds at least one of roles. It does not
@@ -211,6 +216,8 @@ type payload struct {
 	NotBefore *numericDate `json:"nbf,omitempty"`
 	IssuedAt  *numericDate `json:"iat,omitempty"`
 	Email     string       `json:"email,omitempty"`
+	// EmailVerified is set on a person's token only.
+	EmailVerified *bool `json:"email_verified,omitempty"`
 	// Roles is a pointer so that a missing or null "roles" claim can be told
 	// apart from an empty array.
 	Roles     *[]string `json:"roles"`
@@ -248,8 +255,8 @@ func (d *numericDate) date() *jwt.NumericDate {
 func (m *Manager) TTL() time.Duration { return m.ttl }
 
 // Issue returns a signed access token for s, and its expiry. The token
-// carries sub (the user id in decimal), email, roles (an empty array when
-// there are none), sid and ver when set, iat = nbf = now (whole seconds),
+// carries sub (the user id in decimal), email and email_verified (a
+// person's), roles (an empty array when there are none), sid and ver when set, iat = nbf = now (whole seconds),
 // exp = iat + TTL, iss, aud and a random 128-bit jti, under the header
 // {"alg":"HS256","typ":"at+jwt"}. The user id must be positive.
 func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) {
@@ -288,6 +295,7 @@ func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) 
 	}
 	if s.ClientID == "" {
 		p.ClientID = s.Client
+		p.EmailVerified = &s.EmailVerified
 	}
 	if m.secret != nil {
 		t := jwt.NewWithClaims(jwt.SigningMethodHS256, &p)
@@ -367,7 +375,7 @@ func (m *Manager) verify(raw string) (c *Claims, validFrom time.Time, err error)
 	userID, err := strconv.ParseInt(p.Subject, 10, 64)
 	switch {
 	case err == nil && userID > 0 && strconv.FormatInt(userID, 10) == p.Subject:
-	case p.ClientID != "" && p.Subject == p.ClientID && p.Email == "":
+	case p.ClientID != "" && p.Subject == p.ClientID && p.Email == "" && p.EmailVerified == nil:
 		userID, machine = 0, p.ClientID
 	case p.ClientID != "":
 		return nil, time.Time{}, fmt.Errorf("%w: a client's token has sub other than client_id, or an email", ErrInvalid)
@@ -391,16 +399,17 @@ func (m *Manager) verify(raw string) (c *Claims, validFrom time.Time, err error)
 		validFrom = p.IssuedAt.Time
 	}
 	c = &Claims{
-		UserID:    userID,
-		Email:     p.Email,
-		Roles:     roles,
-		ID:        p.ID,
-		IssuedAt:  p.IssuedAt.Time,
-		ExpiresAt: p.ExpiresAt.Time,
-		SessionID: p.SessionID,
-		Version:   p.Version,
-		ClientID:  machine,
-		Client:    p.ClientID,
+		UserID:        userID,
+		Email:         p.Email,
+		EmailVerified: p.EmailVerified != nil && *p.EmailVerified,
+		Roles:         roles,
+		ID:            p.ID,
+		IssuedAt:      p.IssuedAt.Time,
+		ExpiresAt:     p.ExpiresAt.Time,
+		SessionID:     p.SessionID,
+		Version:       p.Version,
+		ClientID:      machine,
+		Client:        p.ClientID,
 	}
 	return c, validFrom.Add(-m.leeway), nil
 }

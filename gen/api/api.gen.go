@@ -285,6 +285,13 @@ type AuthorizationServerMetadata struct {
 	UserinfoEndpoint                           string    `json:"userinfo_endpoint"`
 }
 
+// CreateAccountForm defines model for CreateAccountForm.
+type CreateAccountForm struct {
+	CsrfToken *string `json:"csrf_token,omitempty"`
+	Email     *string `json:"email,omitempty"`
+	Password  *string `json:"password,omitempty"`
+}
+
 // Document defines model for Document.
 type Document struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -344,13 +351,18 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
-// Identity Who the caller is, as its token states it. A person (`kind` user) has `id` and `email`; a machine client (`kind` client) has `client_id`.
+// Identity Who the caller is, as its token states it. A person (`kind` user) has `id`, `email` and `email_verified`; a machine client (`kind` client) has `client_id`.
 type Identity struct {
 	// ClientId Example: cl_3q2-7wE4xLzJ0vqH5bM1cN
 	ClientId *string `json:"client_id,omitempty"`
 
 	// Email Example: alice@example.com
 	Email *string `json:"email,omitempty"`
+
+	// EmailVerified Whether the person proved, by a link mailed to it, that they receive mail at `email`, as of the token's issue.
+	//
+	// Example: true
+	EmailVerified *bool `json:"email_verified,omitempty"`
 
 	// Id Example: 42
 	Id   *int64       `json:"id,omitempty"`
@@ -770,9 +782,12 @@ type User struct {
 	CreatedAt time.Time `json:"created_at"`
 	Disabled  bool      `json:"disabled"`
 	Email     string    `json:"email"`
-	Id        int64     `json:"id"`
-	Roles     []string  `json:"roles"`
-	UpdatedAt time.Time `json:"updated_at"`
+
+	// EmailVerified Whether the account proved, by a link mailed to it, that it receives mail at `email`.
+	EmailVerified bool      `json:"email_verified"`
+	Id            int64     `json:"id"`
+	Roles         []string  `json:"roles"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // UserCreate defines model for UserCreate.
@@ -1059,6 +1074,9 @@ type ChangeEmailFormFormdataRequestBody = TokenForm
 // CreateClientJSONRequestBody defines body for CreateClient for application/json ContentType.
 type CreateClientJSONRequestBody = MachineClientCreate
 
+// CreateAccountFormFormdataRequestBody defines body for CreateAccountForm for application/x-www-form-urlencoded ContentType.
+type CreateAccountFormFormdataRequestBody = CreateAccountForm
+
 // UploadDocumentMultipartRequestBody defines body for UploadDocument for multipart/form-data ContentType.
 type UploadDocumentMultipartRequestBody = DocumentUpload
 
@@ -1343,6 +1361,31 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /clients/{id}/secret (the `RotateClientSecret` operationId).
 	RotateClientSecret(ctx context.Context, id ClientID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAccountPage The sign-up page
+	//
+	// A form for an email and a password, which posts to `POST /create-account`; the sign-in page links here when sign-up is open (ROLEGATE_SIGNUP=open), and it answers 403 otherwise.
+	//
+	// Corresponds with GET /create-account (the `CreateAccountPage` operationId).
+	CreateAccountPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAccountFormWithBody The sign-up page's form
+	//
+	// Does what `POST /signup` does, and answers with a page that says the same whether or not the address has an account; a password that breaks the rules shows the form again, saying why. CSRF-protected like the sign-in page.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /create-account (the `CreateAccountForm` operationId).
+	CreateAccountFormWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAccountFormWithFormdataBody The sign-up page's form
+	//
+	// Does what `POST /signup` does, and answers with a page that says the same whether or not the address has an account; a password that breaks the rules shows the form again, saying why. CSRF-protected like the sign-in page.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /create-account (the `CreateAccountForm` operationId).
+	CreateAccountFormWithFormdataBody(ctx context.Context, body CreateAccountFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetDocsPage Swagger UI
 	//
@@ -2421,6 +2464,61 @@ func (c *Client) GetClient(ctx context.Context, id ClientID, reqEditors ...Reque
 // Corresponds with POST /clients/{id}/secret (the `RotateClientSecret` operationId).
 func (c *Client) RotateClientSecret(ctx context.Context, id ClientID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRotateClientSecretRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAccountPage The sign-up page
+//
+// A form for an email and a password, which posts to `POST /create-account`; the sign-in page links here when sign-up is open (ROLEGATE_SIGNUP=open), and it answers 403 otherwise.
+//
+// Corresponds with GET /create-account (the `CreateAccountPage` operationId).
+func (c *Client) CreateAccountPage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAccountPageRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAccountFormWithBody The sign-up page's form
+//
+// Does what `POST /signup` does, and answers with a page that says the same whether or not the address has an account; a password that breaks the rules shows the form again, saying why. CSRF-protected like the sign-in page.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /create-account (the `CreateAccountForm` operationId).
+func (c *Client) CreateAccountFormWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAccountFormRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAccountFormWithFormdataBody The sign-up page's form
+//
+// Does what `POST /signup` does, and answers with a page that says the same whether or not the address has an account; a password that breaks the rules shows the form again, saying why. CSRF-protected like the sign-in page.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /create-account (the `CreateAccountForm` operationId).
+func (c *Client) CreateAccountFormWithFormdataBody(ctx context.Context, body CreateAccountFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAccountFormRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4716,6 +4814,73 @@ func NewRotateClientSecretRequest(server string, id ClientID) (*http.Request, er
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewCreateAccountPageRequest constructs an http.Request for the CreateAccountPage method
+func NewCreateAccountPageRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/create-account")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateAccountFormRequestWithFormdataBody calls the generic CreateAccountForm builder with application/x-www-form-urlencoded body
+func NewCreateAccountFormRequestWithFormdataBody(server string, body CreateAccountFormFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewCreateAccountFormRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewCreateAccountFormRequestWithBody constructs an http.Request for the CreateAccountForm method, with any body, and a specified content type
+func NewCreateAccountFormRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/create-account")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -7093,6 +7258,33 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /clients/{id}/secret (the `RotateClientSecret` operationId).
 	RotateClientSecretWithResponse(ctx context.Context, id ClientID, reqEditors ...RequestEditorFn) (*RotateClientSecretResponse, error)
 
+	// CreateAccountPageWithResponse The sign-up page
+	//
+	// A form for an email and a password, which posts to `POST /create-account`; the sign-in page links here when sign-up is open (ROLEGATE_SIGNUP=open), and it answers 403 otherwise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /create-account (the `CreateAccountPage` operationId).
+	CreateAccountPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CreateAccountPageResponse, error)
+
+	// CreateAccountFormWithBodyWithResponse The sign-up page's form
+	//
+	// Does what `POST /signup` does, and answers with a page that says the same whether or not the address has an account; a password that breaks the rules shows the form again, saying why. CSRF-protected like the sign-in page.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /create-account (the `CreateAccountForm` operationId).
+	CreateAccountFormWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAccountFormResponse, error)
+
+	// CreateAccountFormWithFormdataBodyWithResponse The sign-up page's form
+	//
+	// Does what `POST /signup` does, and answers with a page that says the same whether or not the address has an account; a password that breaks the rules shows the form again, saying why. CSRF-protected like the sign-in page.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /create-account (the `CreateAccountForm` operationId).
+	CreateAccountFormWithFormdataBodyWithResponse(ctx context.Context, body CreateAccountFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*CreateAccountFormResponse, error)
+
 	// GetDocsPageWithResponse Swagger UI
 	//
 	// The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog signs people in with the authorization code flow and PKCE, as the built-in public client `rolegate-docs` (the hosted sign-in page opens in a new window and comes back to /docs/oauth2-redirect.html), or with the password at /token while the password grant is on; machine clients log in with their client credentials.
@@ -8943,6 +9135,143 @@ func (r RotateClientSecretResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RotateClientSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateAccountPageResponse200Headers the declared response headers of an HTTP 200 response for CreateAccountPage
+type CreateAccountPageResponse200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// CreateAccountPageResponse403Headers the declared response headers of an HTTP 403 response for CreateAccountPage
+type CreateAccountPageResponse403Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+type CreateAccountPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CreateAccountPageResponse200Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateAccountPageResponse403Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateAccountPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateAccountPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateAccountPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateAccountPageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateAccountFormResponse200Headers the declared response headers of an HTTP 200 response for CreateAccountForm
+type CreateAccountFormResponse200Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// CreateAccountFormResponse400Headers the declared response headers of an HTTP 400 response for CreateAccountForm
+type CreateAccountFormResponse400Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// CreateAccountFormResponse403Headers the declared response headers of an HTTP 403 response for CreateAccountForm
+type CreateAccountFormResponse403Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// CreateAccountFormResponse413Headers the declared response headers of an HTTP 413 response for CreateAccountForm
+type CreateAccountFormResponse413Headers struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+// CreateAccountFormResponse429Headers the declared response headers of an HTTP 429 response for CreateAccountForm
+type CreateAccountFormResponse429Headers struct {
+	RetryAfter int
+}
+
+// CreateAccountFormResponse503Headers the declared response headers of an HTTP 503 response for CreateAccountForm
+type CreateAccountFormResponse503Headers struct {
+	RetryAfter int
+}
+
+type CreateAccountFormResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CreateAccountFormResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *CreateAccountFormResponse400Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateAccountFormResponse403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *CreateAccountFormResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateAccountFormResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateAccountFormResponse503Headers
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateAccountFormResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateAccountFormResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateAccountFormResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateAccountFormResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateAccountFormResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -14050,6 +14379,51 @@ func (c *ClientWithResponses) RotateClientSecretWithResponse(ctx context.Context
 	return ParseRotateClientSecretResponse(rsp)
 }
 
+// CreateAccountPageWithResponse The sign-up page
+//
+// A form for an email and a password, which posts to `POST /create-account`; the sign-in page links here when sign-up is open (ROLEGATE_SIGNUP=open), and it answers 403 otherwise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /create-account (the `CreateAccountPage` operationId).
+func (c *ClientWithResponses) CreateAccountPageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CreateAccountPageResponse, error) {
+	rsp, err := c.CreateAccountPage(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAccountPageResponse(rsp)
+}
+
+// CreateAccountFormWithBodyWithResponse The sign-up page's form
+//
+// Does what `POST /signup` does, and answers with a page that says the same whether or not the address has an account; a password that breaks the rules shows the form again, saying why. CSRF-protected like the sign-in page.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /create-account (the `CreateAccountForm` operationId).
+func (c *ClientWithResponses) CreateAccountFormWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAccountFormResponse, error) {
+	rsp, err := c.CreateAccountFormWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAccountFormResponse(rsp)
+}
+
+// CreateAccountFormWithFormdataBodyWithResponse The sign-up page's form
+//
+// Does what `POST /signup` does, and answers with a page that says the same whether or not the address has an account; a password that breaks the rules shows the form again, saying why. CSRF-protected like the sign-in page.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /create-account (the `CreateAccountForm` operationId).
+func (c *ClientWithResponses) CreateAccountFormWithFormdataBodyWithResponse(ctx context.Context, body CreateAccountFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*CreateAccountFormResponse, error) {
+	rsp, err := c.CreateAccountFormWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAccountFormResponse(rsp)
+}
+
 // GetDocsPageWithResponse Swagger UI
 //
 // The interactive documentation of this API, served from the binary with no outside resources. Its Authorize dialog signs people in with the authorization code flow and PKCE, as the built-in public client `rolegate-docs` (the hosted sign-in page opens in a new window and comes back to /docs/oauth2-redirect.html), or with the password at /token while the password grant is on; machine clients log in with their client credentials.
@@ -16394,6 +16768,176 @@ func ParseRotateClientSecretResponse(rsp *http.Response) (*RotateClientSecretRes
 		response.Headers403 = &headers
 	case rsp.StatusCode == 503:
 		var headers RotateClientSecretResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateAccountPageResponse parses an HTTP response from a CreateAccountPageWithResponse call
+func ParseCreateAccountPageResponse(rsp *http.Response) (*CreateAccountPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateAccountPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CreateAccountPageResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateAccountPageResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers403 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateAccountFormResponse parses an HTTP response from a CreateAccountFormWithResponse call
+func ParseCreateAccountFormResponse(rsp *http.Response) (*CreateAccountFormResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateAccountFormResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CreateAccountFormResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers CreateAccountFormResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateAccountFormResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers CreateAccountFormResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateAccountFormResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateAccountFormResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -21381,6 +21925,12 @@ type ServerInterface interface {
 	// RotateClientSecret Give a machine client a new secret
 	// (POST /clients/{id}/secret)
 	RotateClientSecret(w http.ResponseWriter, r *http.Request, id ClientID)
+	// CreateAccountPage The sign-up page
+	// (GET /create-account)
+	CreateAccountPage(w http.ResponseWriter, r *http.Request)
+	// CreateAccountForm The sign-up page's form
+	// (POST /create-account)
+	CreateAccountForm(w http.ResponseWriter, r *http.Request)
 	// GetDocsPage Swagger UI
 	// (GET /docs)
 	GetDocsPage(w http.ResponseWriter, r *http.Request)
@@ -22089,6 +22639,34 @@ func (siw *ServerInterfaceWrapper) RotateClientSecret(w http.ResponseWriter, r *
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RotateClientSecret(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateAccountPage operation middleware
+func (siw *ServerInterfaceWrapper) CreateAccountPage(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateAccountPage(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateAccountForm operation middleware
+func (siw *ServerInterfaceWrapper) CreateAccountForm(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateAccountForm(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -23495,6 +24073,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/password-reset/confirm", wrapper.ConfirmPasswordReset)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/forgot-password", wrapper.ForgotPasswordPage)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/forgot-password", wrapper.ForgotPasswordForm)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/create-account", wrapper.CreateAccountPage)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/create-account", wrapper.CreateAccountForm)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/reset-password", wrapper.PasswordResetPage)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/reset-password", wrapper.PasswordResetForm)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/users", wrapper.ListUsers)
@@ -24649,6 +25229,188 @@ type RotateClientSecret503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RotateClientSecret503ApplicationProblemPlusJSONResponse) VisitRotateClientSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateAccountPageRequestObject struct {
+}
+
+type CreateAccountPageResponseObject interface {
+	VisitCreateAccountPageResponse(w http.ResponseWriter) error
+}
+
+type CreateAccountPage200TexthtmlResponse struct{ PageTexthtmlResponse }
+
+func (response CreateAccountPage200TexthtmlResponse) VisitCreateAccountPageResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type CreateAccountPage403TexthtmlResponse struct{ ErrorPageTexthtmlResponse }
+
+func (response CreateAccountPage403TexthtmlResponse) VisitCreateAccountPageResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(403)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type CreateAccountFormRequestObject struct {
+	Body *CreateAccountFormFormdataRequestBody
+}
+
+type CreateAccountFormResponseObject interface {
+	VisitCreateAccountFormResponse(w http.ResponseWriter) error
+}
+
+type CreateAccountForm200TexthtmlResponse struct{ PageTexthtmlResponse }
+
+func (response CreateAccountForm200TexthtmlResponse) VisitCreateAccountFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type CreateAccountForm400TexthtmlResponse struct{ ErrorPageTexthtmlResponse }
+
+func (response CreateAccountForm400TexthtmlResponse) VisitCreateAccountFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type CreateAccountForm403ResponseHeaders struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+type CreateAccountForm403TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       CreateAccountForm403ResponseHeaders
+	ContentLength int64
+}
+
+func (response CreateAccountForm403TexthtmlResponse) VisitCreateAccountFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(403)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type CreateAccountForm413ResponseHeaders struct {
+	CacheControl          string
+	ContentSecurityPolicy string
+}
+
+type CreateAccountForm413TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       CreateAccountForm413ResponseHeaders
+	ContentLength int64
+}
+
+func (response CreateAccountForm413TexthtmlResponse) VisitCreateAccountFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("Content-Security-Policy", fmt.Sprint(response.Headers.ContentSecurityPolicy))
+	w.WriteHeader(413)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type CreateAccountForm429TexthtmlResponse struct{ ThrottledPageTexthtmlResponse }
+
+func (response CreateAccountForm429TexthtmlResponse) VisitCreateAccountFormResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type CreateAccountForm503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateAccountForm503ApplicationProblemPlusJSONResponse) VisitCreateAccountFormResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -30153,6 +30915,12 @@ type StrictServerInterface interface {
 	// RotateClientSecret Give a machine client a new secret
 	// (POST /clients/{id}/secret)
 	RotateClientSecret(ctx context.Context, request RotateClientSecretRequestObject) (RotateClientSecretResponseObject, error)
+	// CreateAccountPage The sign-up page
+	// (GET /create-account)
+	CreateAccountPage(ctx context.Context, request CreateAccountPageRequestObject) (CreateAccountPageResponseObject, error)
+	// CreateAccountForm The sign-up page's form
+	// (POST /create-account)
+	CreateAccountForm(ctx context.Context, request CreateAccountFormRequestObject) (CreateAccountFormResponseObject, error)
 	// GetDocsPage Swagger UI
 	// (GET /docs)
 	GetDocsPage(ctx context.Context, request GetDocsPageRequestObject) (GetDocsPageResponseObject, error)
@@ -30707,6 +31475,65 @@ func (sh *strictHandler) RotateClientSecret(w http.ResponseWriter, r *http.Reque
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RotateClientSecretResponseObject); ok {
 		if err := validResponse.VisitRotateClientSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateAccountPage operation middleware
+func (sh *strictHandler) CreateAccountPage(w http.ResponseWriter, r *http.Request) {
+	var request CreateAccountPageRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateAccountPage(ctx, request.(CreateAccountPageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateAccountPage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateAccountPageResponseObject); ok {
+		if err := validResponse.VisitCreateAccountPageResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateAccountForm operation middleware
+func (sh *strictHandler) CreateAccountForm(w http.ResponseWriter, r *http.Request) {
+	var request CreateAccountFormRequestObject
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body CreateAccountFormFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateAccountForm(ctx, request.(CreateAccountFormRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateAccountForm")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateAccountFormResponseObject); ok {
+		if err := validResponse.VisitCreateAccountFormResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

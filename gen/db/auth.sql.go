@@ -50,7 +50,8 @@ func (q *Queries) GetPasswordHash(ctx context.Context, id int64) (string, error)
 const getUserWithRolesByCanonicalEmail = `-- name: GetUserWithRolesByCanonicalEmail :one
 
 SELECT u.id, u.email, u.password_hash, u.disabled, u.token_version, u.created_at, u.updated_at,
-       coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}')::text[] AS roles
+       coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}')::text[] AS roles,
+       (u.email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users u
 LEFT JOIN user_roles ur ON ur.user_id = u.id
 LEFT JOIN roles r ON r.id = ur.role_id
@@ -59,14 +60,15 @@ GROUP BY u.id
 `
 
 type GetUserWithRolesByCanonicalEmailRow struct {
-	ID           int64
-	Email        string
-	PasswordHash string
-	Disabled     bool
-	TokenVersion int64
-	CreatedAt    pgtype.Timestamptz
-	UpdatedAt    pgtype.Timestamptz
-	Roles        []string
+	ID            int64
+	Email         string
+	PasswordHash  string
+	Disabled      bool
+	TokenVersion  int64
+	CreatedAt     pgtype.Timestamptz
+	UpdatedAt     pgtype.Timestamptz
+	Roles         []string
+	EmailVerified bool
 }
 
 // Queries of the auth tag (handlers/auth.go): logging in and the caller's own
@@ -86,6 +88,7 @@ func (q *Queries) GetUserWithRolesByCanonicalEmail(ctx context.Context, canonica
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Roles,
+		&i.EmailVerified,
 	)
 	return i, err
 }

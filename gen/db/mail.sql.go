@@ -60,6 +60,20 @@ func (q *Queries) ClaimMail(ctx context.Context, lease pgtype.Interval) (ClaimMa
 	return i, err
 }
 
+const countRecentMail = `-- name: CountRecentMail :one
+SELECT count(*) FROM mail_outbox
+WHERE lower(recipient) = lower($1::text) AND created_at > now() - interval '1 hour'
+`
+
+// CountRecentMail counts the mail queued to the address, case aside, in
+// the last hour.
+func (q *Queries) CountRecentMail(ctx context.Context, recipient string) (int64, error) {
+	row := q.db.QueryRow(ctx, countRecentMail, recipient)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const deleteEndedMail = `-- name: DeleteEndedMail :execrows
 DELETE FROM mail_outbox
 WHERE coalesce(sent_at, failed_at) < now() - $1::interval
@@ -115,6 +129,18 @@ type FailMailParams struct {
 // FailMail gives mail id up, recording why, and erases its bodies.
 func (q *Queries) FailMail(ctx context.Context, arg FailMailParams) error {
 	_, err := q.db.Exec(ctx, failMail, arg.LastError, arg.ID)
+	return err
+}
+
+const lockMailRecipient = `-- name: LockMailRecipient :exec
+SELECT pg_advisory_xact_lock(1835100524, hashtext(lower($1::text)))
+`
+
+// LockMailRecipient takes the address's turn, case aside, for the rest of
+// the caller's transaction: an advisory lock of two keys, a space no other
+// lock of rolegate uses.
+func (q *Queries) LockMailRecipient(ctx context.Context, recipient string) error {
+	_, err := q.db.Exec(ctx, lockMailRecipient, recipient)
 	return err
 }
 

@@ -34,6 +34,9 @@ type Querier interface {
 	// is read through user_roles_role_user_idx, never by a scan of the users.
 	// Each holder's account is a lookup by id.
 	CountEnabledHolders(ctx context.Context, roleID int64) (int64, error)
+	// CountRecentMail counts the mail queued to the address, case aside, in
+	// the last hour.
+	CountRecentMail(ctx context.Context, recipient string) (int64, error)
 	// Queries of the authorization endpoint (package authorize): one-use codes.
 	CreateAuthorizationCode(ctx context.Context, arg CreateAuthorizationCodeParams) error
 	// Queries of the clients tag (handlers/clients.go): machine clients.
@@ -215,6 +218,10 @@ type Querier interface {
 	// session under, and an end on the session it ends, so that the two take
 	// turns: the end then sees the session the exchange started.
 	LockLiveSession(ctx context.Context, id string) (string, error)
+	// LockMailRecipient takes the address's turn, case aside, for the rest of
+	// the caller's transaction: an advisory lock of two keys, a space no other
+	// lock of rolegate uses.
+	LockMailRecipient(ctx context.Context, recipient string) error
 	// LockRole locks a role's row until the transaction ends, so that
 	// transactions that could take the role from its last holder take turns,
 	// and returns its id. No row when there is no such role.

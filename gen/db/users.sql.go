@@ -139,18 +139,20 @@ const getUserWithRoles = `-- name: GetUserWithRoles :one
 SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                 WHERE ur.user_id = u.id), '{}')::text[] AS roles
+                 WHERE ur.user_id = u.id), '{}')::text[] AS roles,
+       (u.email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users u
 WHERE u.id = $1
 `
 
 type GetUserWithRolesRow struct {
-	ID        int64
-	Email     string
-	Disabled  bool
-	CreatedAt pgtype.Timestamptz
-	UpdatedAt pgtype.Timestamptz
-	Roles     []string
+	ID            int64
+	Email         string
+	Disabled      bool
+	CreatedAt     pgtype.Timestamptz
+	UpdatedAt     pgtype.Timestamptz
+	Roles         []string
+	EmailVerified bool
 }
 
 // Queries of the users tag (handlers/users.go, package accounts): account and
@@ -167,6 +169,7 @@ func (q *Queries) GetUserWithRoles(ctx context.Context, id int64) (GetUserWithRo
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.Roles,
+		&i.EmailVerified,
 	)
 	return i, err
 }
@@ -215,10 +218,11 @@ const listRoleHolders = `-- name: ListRoleHolders :many
 SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM user_roles ur2 JOIN roles r ON r.id = ur2.role_id
-                 WHERE ur2.user_id = u.id), '{}')::text[] AS roles
+                 WHERE ur2.user_id = u.id), '{}')::text[] AS roles,
+       (u.email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM user_roles ur
 CROSS JOIN LATERAL (
-    SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at
+    SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at, u.email_verified_at
     FROM users u WHERE u.id = ur.user_id OFFSET 0
 ) u
 WHERE ur.role_id = (SELECT r.id FROM roles r WHERE r.name = $1::text)
@@ -234,12 +238,13 @@ type ListRoleHoldersParams struct {
 }
 
 type ListRoleHoldersRow struct {
-	ID        int64
-	Email     string
-	Disabled  bool
-	CreatedAt pgtype.Timestamptz
-	UpdatedAt pgtype.Timestamptz
-	Roles     []string
+	ID            int64
+	Email         string
+	Disabled      bool
+	CreatedAt     pgtype.Timestamptz
+	UpdatedAt     pgtype.Timestamptz
+	Roles         []string
+	EmailVerified bool
 }
 
 // ListRoleHolders is ListUsersWithRoles of only the holders of role: it
@@ -265,6 +270,7 @@ func (q *Queries) ListRoleHolders(ctx context.Context, arg ListRoleHoldersParams
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.Roles,
+			&i.EmailVerified,
 		); err != nil {
 			return nil, err
 		}
@@ -330,7 +336,8 @@ const listUsersWithRoles = `-- name: ListUsersWithRoles :many
 SELECT u.id, u.email, u.disabled, u.created_at, u.updated_at,
        coalesce((SELECT array_agg(r.name ORDER BY r.name)
                  FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                 WHERE ur.user_id = u.id), '{}')::text[] AS roles
+                 WHERE ur.user_id = u.id), '{}')::text[] AS roles,
+       (u.email_verified_at IS NOT NULL)::boolean AS email_verified
 FROM users u
 WHERE u.id > $1::bigint
 ORDER BY u.id
@@ -343,12 +350,13 @@ type ListUsersWithRolesParams struct {
 }
 
 type ListUsersWithRolesRow struct {
-	ID        int64
-	Email     string
-	Disabled  bool
-	CreatedAt pgtype.Timestamptz
-	UpdatedAt pgtype.Timestamptz
-	Roles     []string
+	ID            int64
+	Email         string
+	Disabled      bool
+	CreatedAt     pgtype.Timestamptz
+	UpdatedAt     pgtype.Timestamptz
+	Roles         []string
+	EmailVerified bool
 }
 
 // ListUsersWithRoles returns a page of users in id order after after_id
@@ -369,6 +377,7 @@ func (q *Queries) ListUsersWithRoles(ctx context.Context, arg ListUsersWithRoles
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.Roles,
+			&i.EmailVerified,
 		); err != nil {
 			return nil, err
 		}

@@ -826,6 +826,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/create-account": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The sign-up page
+         * @description A form for an email and a password, which posts to `POST /create-account`; the sign-in page links here when sign-up is open (ROLEGATE_SIGNUP=open), and it answers 403 otherwise.
+         */
+        get: operations["createAccountPage"];
+        put?: never;
+        /**
+         * The sign-up page's form
+         * @description Does what `POST /signup` does, and answers with a page that says the same whether or not the address has an account; a password that breaks the rules shows the form again, saying why. CSRF-protected like the sign-in page.
+         */
+        post: operations["createAccountForm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/reset-password": {
         parameters: {
             query?: never;
@@ -1467,7 +1491,7 @@ export interface components {
             error: "invalid_request" | "invalid_grant" | "unsupported_grant_type" | "invalid_client" | "unauthorized_client" | "invalid_scope" | "slow_down";
             error_description?: string;
         };
-        /** @description Who the caller is, as its token states it. A person (`kind` user) has `id` and `email`; a machine client (`kind` client) has `client_id`. */
+        /** @description Who the caller is, as its token states it. A person (`kind` user) has `id`, `email` and `email_verified`; a machine client (`kind` client) has `client_id`. */
         Identity: {
             /** @enum {string} */
             kind: "user" | "client";
@@ -1478,6 +1502,11 @@ export interface components {
             id?: number;
             /** @example alice@example.com */
             email?: string;
+            /**
+             * @description Whether the person proved, by a link mailed to it, that they receive mail at `email`, as of the token's issue.
+             * @example true
+             */
+            email_verified?: boolean;
             /** @example cl_3q2-7wE4xLzJ0vqH5bM1cN */
             client_id?: string;
             /**
@@ -1550,6 +1579,11 @@ export interface components {
             email?: string;
             csrf_token?: string;
         };
+        CreateAccountForm: {
+            email?: string;
+            password?: string;
+            csrf_token?: string;
+        };
         SignUp: {
             email: string;
             password: components["schemas"]["NewPassword"];
@@ -1587,6 +1621,8 @@ export interface components {
             /** Format: int64 */
             id: number;
             email: string;
+            /** @description Whether the account proved, by a link mailed to it, that it receives mail at `email`. */
+            email_verified: boolean;
             roles: string[];
             disabled: boolean;
             /** Format: date-time */
@@ -3228,6 +3264,47 @@ export interface operations {
         responses: {
             200: components["responses"]["Page"];
             400: components["responses"]["ErrorPage"];
+            413: components["responses"]["ErrorPage"];
+            429: components["responses"]["ThrottledPage"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createAccountPage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Page"];
+            403: components["responses"]["ErrorPage"];
+        };
+    };
+    createAccountForm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "kate@example.com",
+                 *       "password": "correct horse battery staple",
+                 *       "csrf_token": "3q2-7wE4xLzJ0vqH5bM1cN8dKf6gTrYs2uVw9XaZb0c"
+                 *     }
+                 */
+                "application/x-www-form-urlencoded": components["schemas"]["CreateAccountForm"];
+            };
+        };
+        responses: {
+            200: components["responses"]["Page"];
+            400: components["responses"]["ErrorPage"];
+            403: components["responses"]["ErrorPage"];
             413: components["responses"]["ErrorPage"];
             429: components["responses"]["ThrottledPage"];
             503: components["responses"]["Unavailable"];

@@ -181,3 +181,23 @@ func TestCreateByCanonicalEmail(t *testing.T) {
 		t.Errorf("%d accounts (err %v), want 1", n, err)
 	}
 }
+
+// TestBootstrapIsVerified: the first administrator's address has no
+// mailbox, so it counts as verified (or ROLEGATE_REQUIRE_VERIFIED_EMAIL
+// would lock it out); a second start creates nothing.
+func TestBootstrapIsVerified(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testdb.New(t)
+	created, generated, err := accounts.Bootstrap(ctx, pool, hasher{}, "")
+	if err != nil || !created || generated == "" {
+		t.Fatalf("Bootstrap = %v, %q, %v", created, generated, err)
+	}
+	var verified bool
+	if err := pool.QueryRow(ctx, `SELECT email_verified_at IS NOT NULL FROM users WHERE email = $1`, accounts.BootstrapEmail).Scan(&verified); err != nil || !verified {
+		t.Errorf("the first administrator is not verified (%v)", err)
+	}
+	if again, _, err := accounts.Bootstrap(ctx, pool, hasher{}, ""); err != nil || again {
+		t.Errorf("a second Bootstrap = %v, %v; want nothing created", again, err)
+	}
+}

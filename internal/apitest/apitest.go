@@ -120,6 +120,10 @@ type Options struct {
 	NoPasswordGrant bool
 	// SignUp is ROLEGATE_SIGNUP=open.
 	SignUp bool
+	// RequireVerifiedEmail is ROLEGATE_REQUIRE_VERIFIED_EMAIL=true.
+	RequireVerifiedEmail bool
+	// MailPerAddress is ROLEGATE_MAIL_PER_ADDRESS (default 5).
+	MailPerAddress int
 	// SMTPURL is ROLEGATE_SMTP_URL (see mailtest.Server.URL); empty
 	// writes mail to files under Env.DataDir.
 	SMTPURL string
@@ -189,7 +193,8 @@ func New(tb testing.TB, opts ...Options) *Env {
 	cfg.PDFTimeout = cmp.Or(o.PDFTimeout, cfg.PDFTimeout)
 	cfg.FeedStreams = cmp.Or(o.FeedStreams, cfg.FeedStreams)
 	cfg.PasswordGrant = !o.NoPasswordGrant
-	cfg.SignUp = o.SignUp
+	cfg.SignUp, cfg.RequireVerifiedEmail = o.SignUp, o.RequireVerifiedEmail
+	cfg.MailPerAddress = cmp.Or(o.MailPerAddress, cfg.MailPerAddress)
 	// Cheap hashing parameters: the tests exercise the flow, not the cost.
 	params := cmp.Or(o.HashParams, &TestParams)
 	e.Stack, err = server.New(ctx, server.Deps{

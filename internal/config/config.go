@@ -124,6 +124,14 @@ type Config struct {
 	// the roles their accounts get (ROLEGATE_SIGNUP_ROLES, default user).
 	SignUp      bool
 	SignUpRoles []string
+	// MailPerAddress bounds the mail rolegate queues to one address in an
+	// hour, whatever the reason (ROLEGATE_MAIL_PER_ADDRESS, default 5,
+	// from 1 to 1000).
+	MailPerAddress int
+	// RequireVerifiedEmail refuses sign-in to accounts whose address is
+	// not verified, mailing them a new link instead
+	// (ROLEGATE_REQUIRE_VERIFIED_EMAIL, true or false; default false).
+	RequireVerifiedEmail bool
 	// ResetTokenTTL is how long a password reset mail's link works
 	// (ROLEGATE_RESET_TOKEN_TTL, default 30m, from 5m to 24h).
 	ResetTokenTTL time.Duration
@@ -308,6 +316,14 @@ func Load(getenv func(string) string) (Config, error) {
 				c.SignUpRoles = append(c.SignUpRoles, r)
 			}
 		}
+	}
+	c.MailPerAddress = integer(getenv, "ROLEGATE_MAIL_PER_ADDRESS", 5, 1, 1000, &errs)
+	switch v := getenv("ROLEGATE_REQUIRE_VERIFIED_EMAIL"); v {
+	case "", "false":
+	case "true":
+		c.RequireVerifiedEmail = true
+	default:
+		errs = append(errs, fmt.Sprintf("ROLEGATE_REQUIRE_VERIFIED_EMAIL: %q, want true or false", v))
 	}
 	switch v := getenv("ROLEGATE_PASSWORD_GRANT"); v {
 	case "", "on":

@@ -61,16 +61,40 @@ const (
 // ErrInvalid is wrapped by Enqueue's error for a message it refuses.
 var ErrInvalid = errors.New("mail: invalid message")
 
+// ErrBusy is Enqueue's error for a message to an address that has had its
+// hour's budget of mail: the caller should roll its transaction back, so
+// that what the message was about (a token, say) does not happen either.
+var ErrBusy = errors.New("mail: the address has had its hour's mail")
+
 // Enqueue queues m to be sent once the transaction of q commits (q is the
 // caller's transaction, through db.Queries.WithTx): a rolled-back change
 // sends nothing. It returns an error wrapping ErrInvalid, and queues
 // nothing, when m has no single valid recipient, no subject, a line break
-// in either, no text body, or a part over 1 MiB. The caller should then
-// call Outbox.Notify, after the commit, so that this replica sends at once
-// rather than at its next poll.
-func Enqueue(ctx context.Context, q *db.Queries, m Message) error {
+// in either, no text body, or a part over 1 MiB.
+//
+// perHour, unless zero, bounds the mail queued to one address (case
+// aside) in an hour, whatever the reason and whichever replica: past it,
+// Enqueue queues nothing and returns ErrBusy. Enqueues to one address
+// take turns (a transaction-scoped advisory lock), so that two at once
+// cannot both take the last place.
+//
+// The caller should then call Outbox.Notify, after the commit, so that
+// this replica sends at once rather than at its next poll.
+func Enqueue(ctx context.Context, q *db.Queries, m Message, perHour int) error {
 	if err := m.check(); err != nil {
 		return err
+	}
+	if perHour > 0 {
+		if err := q.LockMailRecipient(ctx, m.To); err != nil {
+			return fmt.Errorf("mail: taking the address's turn: %w", err)
+		}
+		n, err := q.CountRecentMail(ctx, m.To)
+		if err != nil {
+			return fmt.Errorf("mail: counting the address's mail: %w", err)
+		}
+		if n >= int64(perHour) {
+			return ErrBusy
+		}
 	}
 	if err := q.EnqueueMail(ctx, db.EnqueueMailParams{Recipient: m.To, Subject: m.Subject, TextBody: m.Text, HtmlBody: m.HTML}); err != nil {
 		return fmt.Errorf("mail: queueing: %w", err)

@@ -44,7 +44,7 @@ const secretToken = "s3cr3t-0ne-use-t0ken"
 func enqueue(tb testing.TB, pool *pgxpool.Pool, m mail.Message) {
 	tb.Helper()
 	ctx := context.Background()
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return mail.Enqueue(ctx, db.New(pool).WithTx(tx), m) })
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return mail.Enqueue(ctx, db.New(pool).WithTx(tx), m, 0) })
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestEnqueueRollsBack(t *testing.T) {
 	ctx := context.Background()
 	abort := errors.New("the change failed")
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if err := mail.Enqueue(ctx, db.New(pool).WithTx(tx), message("a@example.com", "Hi")); err != nil {
+		if err := mail.Enqueue(ctx, db.New(pool).WithTx(tx), message("a@example.com", "Hi"), 0); err != nil {
 			return err
 		}
 		return abort
@@ -219,6 +219,55 @@ func TestEnqueueRollsBack(t *testing.T) {
 	}
 	if rs := rows(t, pool); len(rs) != 0 {
 		t.Errorf("the outbox holds %+v after a rollback", rs)
+	}
+}
+
+// Enqueue's budget per address: perHour messages to one address (case
+// aside) in an hour, however many try at once; another address has its
+// own.
+func TestEnqueueBudget(t *testing.T) {
+	t.Parallel()
+	pool := testdb.New(t)
+	ctx := context.Background()
+	const perHour = 3
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		to := "kate@example.com"
+		if i%2 == 1 {
+			to = "KATE@Example.com"
+		}
+		wg.Go(func() {
+			errs <- pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				return mail.Enqueue(ctx, db.New(tx), message(to, "Hi"), perHour)
+			})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	var queued, busy int
+	for err := range errs {
+		switch {
+		case err == nil:
+			queued++
+		case errors.Is(err, mail.ErrBusy):
+			busy++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if queued != perHour || busy != 8-perHour || len(rows(t, pool)) != perHour {
+		t.Errorf("%d queued, %d busy, %d rows: want %d queued and the rest busy", queued, busy, len(rows(t, pool)), perHour)
+	}
+	if err := mail.Enqueue(ctx, db.New(pool), message("other@example.com", "Hi"), perHour); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+	// An hour on, the address has its budget again.
+	if _, err := pool.Exec(ctx, `UPDATE mail_outbox SET created_at = created_at - interval '61 minutes'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := mail.Enqueue(ctx, db.New(pool), message("kate@example.com", "Hi"), perHour); err != nil {
+		t.Errorf("an hour on: %v", err)
 	}
 }
 
@@ -245,7 +294,7 @@ func TestEnqueueRefuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := ok
 			tt.edit(&m)
-			if err := mail.Enqueue(context.Background(), db.New(pool), m); !errors.Is(err, mail.ErrInvalid) {
+			if err := mail.Enqueue(context.Background(), db.New(pool), m, 0); !errors.Is(err, mail.ErrInvalid) {
 				t.Errorf("err = %v, want mail.ErrInvalid", err)
 			}
 		})

@@ -23,7 +23,7 @@ import (
 func enqueueMail(t *testing.T, pool *pgxpool.Pool, m mail.Message) {
 	t.Helper()
 	ctx := context.Background()
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return mail.Enqueue(ctx, db.New(pool).WithTx(tx), m) }); err != nil {
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return mail.Enqueue(ctx, db.New(pool).WithTx(tx), m, 0) }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -146,7 +146,19 @@ type SignIn struct {
 	Hidden []Field
 	// Forgot is the URL of the forgotten-password page.
 	Forgot string
+	// SignUp is the URL of the sign-up page; "" while sign-up is closed.
+	SignUp string
 }
+
+// SignUp is the sign-up page.
+type SignUp struct {
+	Action, CSRF, Email string
+	// Error is the message for a refused attempt, "" for none.
+	Error string
+}
+
+// RenderSignUp renders the sign-up page.
+func RenderSignUp(status int, s SignUp) Page { return render(status, "signup", s) }
 
 // Message is what an error or information page shows.
 type Message struct {

@@ -128,7 +128,7 @@ func minter(ctx context.Context, dataDir, sample string) (*tokenMinter, error) {
 		m.close()
 		return nil, fmt.Errorf("the bench user's token does not verify with the key found: %w", err)
 	}
-	m.subject = token.Subject{UserID: c.UserID, Email: c.Email, Roles: c.Roles, SessionID: c.SessionID, Version: c.Version}
+	m.subject = token.Subject{UserID: c.UserID, Email: c.Email, EmailVerified: c.EmailVerified, Roles: c.Roles, SessionID: c.SessionID, Version: c.Version}
 	return m, nil
 }
 
