@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rolegate/rolegate/internal/apitest"
+	"github.com/rolegate/rolegate/internal/mail/mailtest"
 	"github.com/rolegate/rolegate/internal/testdb"
 )
 
@@ -91,14 +93,17 @@ const signInRedirect = "http://127.0.0.1:5173/callback"
 
 // TestSDK runs `node --test` with a live server whose issuer is its URL,
 // as in production (the sign-in's id token and callback must name it),
-// four accounts: one with role user, one holding only role system, an
-// administrator, with which the session tests make accounts of their own,
-// and one with role user that signs in from the browser; and a public
-// client registered through the API with signInRedirect.
+// sign-up open and its mail going to an SMTP server in the test, whose
+// messages the node tests read at ROLEGATE_TEST_MAILBOX_URL (see
+// mailbox); four accounts: one with role user, one holding only role
+// system, an administrator, with which the session tests make accounts of
+// their own, and one with role user that signs in from the browser; and a
+// public client registered through the API with signInRedirect.
 func TestSDK(t *testing.T) {
 	t.Parallel()
 	node, _ := nodeReady(t)
-	e := apitest.New(t, apitest.Options{URLIssuer: true})
+	smtp := mailtest.NewServer(t, mailtest.Options{})
+	e := apitest.New(t, apitest.Options{URLIssuer: true, SMTPURL: smtp.URL(), SignUp: true})
 	user := e.CreateUser(t, "sdk-user@example.com", "user")
 	other := e.CreateUser(t, "sdk-system@example.com", "system")
 	admin := e.CreateUser(t, "sdk-admin@example.com", "admin")
@@ -120,6 +125,7 @@ func TestSDK(t *testing.T) {
 		"ROLEGATE_TEST_SIGNIN_PASSWORD="+person.Password,
 		"ROLEGATE_TEST_CLIENT_ID="+clientID,
 		"ROLEGATE_TEST_REDIRECT_URI="+signInRedirect,
+		"ROLEGATE_TEST_MAILBOX_URL="+mailbox(t, smtp),
 		"NO_COLOR=1",
 	)
 	cmd.WaitDelay = 10 * time.Second
@@ -135,6 +141,39 @@ func TestSDK(t *testing.T) {
 		t.Fatalf("node --test did not report its results:\n%s", out)
 	}
 	t.Logf("node --test:\n%s", out)
+}
+
+// mailedMessage is a message the test's SMTP server took, as the mailbox
+// shows it.
+type mailedMessage struct {
+	To      []string `json:"to"`
+	Subject string   `json:"subject"`
+	Text    string   `json:"text"`
+}
+
+// mailbox serves, at the URL it returns, the messages smtp has taken so
+// far: GET answers a JSON array of {to, subject, text} (the envelope's
+// recipients and the decoded text part), in the order they arrived. It
+// answers at once; a test waiting for a mail polls. It listens on loopback
+// until the test ends.
+func mailbox(t *testing.T, smtp *mailtest.Server) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			http.Error(w, "GET only", http.StatusMethodNotAllowed)
+			return
+		}
+		msgs := []mailedMessage{}
+		for _, m := range smtp.Received() {
+			msgs = append(msgs, mailedMessage{To: m.To, Subject: m.Subject, Text: m.Text})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(msgs) // a client gone is its own failure
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // registerPublicClient registers a public client (no secret, PKCE) with
