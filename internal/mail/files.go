@@ -12,7 +12,8 @@ import (
 // Files is the sender of a machine without a mail server: it writes each
 // message, as it would be sent, to an RFC 5322 file (.eml, which mail
 // clients open) in Dir, private to rolegate's user, and logs the file's
-// path (never the body). Another attempt at a message writes the same
+// path (never the body). Its parts are 8bit, not quoted-printable, so
+// that the links in the file can be read, and copied, as they are. Another attempt at a message writes the same
 // file again.
 type Files struct {
 	// Dir is where the files go, made 0700 when missing.
@@ -25,7 +26,7 @@ type Files struct {
 
 // Send writes m to Dir/<queued at>-<id>.eml (0600), whole or not at all.
 func (f *Files) Send(ctx context.Context, m Outgoing) error {
-	msg, err := compose(f.From, m)
+	msg, err := compose(f.From, m, true)
 	if err != nil {
 		return err
 	}

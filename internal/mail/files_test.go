@@ -62,6 +62,11 @@ func TestFiles(t *testing.T) {
 		t.Errorf("the file holds From %q, To %q, subject %q, %s, text %q, html %q",
 			got.Header.Get("From"), got.Header.Get("To"), got.Subject, got.ContentType, got.Text, got.HTML)
 	}
+	// The link reads as it is in the file (8bit, not quoted-printable),
+	// for a newcomer to copy.
+	if link := "https://auth.example.com/reset?token=" + secretToken; !strings.Contains(string(raw), " "+link+"\n") {
+		t.Errorf("the file does not hold the link %s as it is:\n%s", link, raw)
+	}
 	if !strings.Contains(log.String(), `"path":"`+paths[0]+`"`) {
 		t.Errorf("the log does not tell the path %s:\n%s", paths[0], log.String())
 	}

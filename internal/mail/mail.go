@@ -140,9 +140,15 @@ type Sender interface {
 }
 
 // compose is m as go-mail's message, from from: multipart/alternative
-// when m has an HTML body, with a Message-ID that every attempt shares.
-func compose(from string, m Outgoing) (*gomail.Msg, error) {
-	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+// when m has an HTML body, with a Message-ID that every attempt shares;
+// its parts quoted-printable, or 8bit (RFC 6152) when plain, for a file
+// that people read as it is.
+func compose(from string, m Outgoing, plain bool) (*gomail.Msg, error) {
+	enc := gomail.EncodingQP
+	if plain {
+		enc = gomail.NoEncoding
+	}
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithEncoding(enc))
 	if err := msg.From(from); err != nil {
 		return nil, fmt.Errorf("mail: the sender address: %w", err)
 	}

@@ -192,7 +192,7 @@ func NewSMTP(srv SMTPServer, from string, o SMTPOptions) (*SMTP, error) {
 // Send delivers m in one SMTP conversation; ctx bounds only the dial, the
 // timeout the rest.
 func (s *SMTP) Send(ctx context.Context, m Outgoing) error {
-	msg, err := compose(s.from, m)
+	msg, err := compose(s.from, m, false)
 	if err != nil {
 		return err
 	}
