@@ -326,3 +326,9 @@ CREATE INDEX mail_outbox_ended_idx ON mail_outbox ((coalesce(sent_at, failed_at)
 -- +step 15: a budget of mail per address
 -- Enqueue counts the mail queued to an address in the last hour.
 CREATE INDEX mail_outbox_recipient_idx ON mail_outbox (lower(recipient), created_at);
+
+-- +step 16: how the person of a session authenticated
+ALTER TABLE sessions ADD COLUMN amr text[];
+COMMENT ON COLUMN sessions.amr IS 'How the person authenticated for the session (RFC 8176 amr values: pwd, otp, hwk, swk, mfa); its tokens carry it, and acr from it. NULL means {pwd}, as for every session before second factors.';
+ALTER TABLE authorization_codes ADD COLUMN amr text[];
+COMMENT ON COLUMN authorization_codes.amr IS 'The browser session''s amr when the code was issued; NULL means {pwd}.';

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -310,31 +311,46 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	if err != nil {
 		return nil, err
 	}
-	scope := requestedScope(f.Scope)
-	roles, err := narrow(user.Roles, scope)
+	var client string
+	if viaClient {
+		client = c.ID
+	}
+	p := person{ID: user.ID, Email: user.Email, EmailVerified: user.EmailVerified, Roles: user.Roles, TokenVersion: user.TokenVersion}
+	return a.signedIn(ctx, p, requestedScope(f.Scope), client, pwdOnly, "")
+}
+
+// person is the account a sign-in is for, as its tokens state it.
+type person struct {
+	ID            int64
+	Email         string
+	EmailVerified bool
+	Roles         []string
+	TokenVersion  int64
+}
+
+// signedIn starts a session of p, who has just authenticated by the
+// methods amr (RFC 8176), for client ("" for the first-party one) and
+// scope (nil for every role), and answers its tokens; detail goes into
+// the audit event.
+func (a Auth) signedIn(ctx context.Context, p person, scope []string, client string, amr []string, detail string) (api.CreateTokenResponseObject, error) {
+	roles, err := narrow(p.Roles, scope)
 	if err != nil {
 		return nil, err
 	}
 	ua, addr := httplog.Client(ctx)
+	now := a.Sessions.Now().Truncate(time.Second)
 	var sid, refresh string
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) (err error) {
-		sc := sessions.Client{UserAgent: ua, Addr: addr}
-		if viaClient {
-			sc.ID = c.ID
-		}
-		sid, refresh, err = a.Sessions.Start(ctx, db.New(tx), user.ID, sc, scope)
+		sc := sessions.Client{UserAgent: ua, Addr: addr, ID: client, AuthTime: now, AMR: amr}
+		sid, refresh, err = a.Sessions.Start(ctx, db.New(tx), p.ID, sc, scope)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user.ID, Subject: "session:" + sid})
-	issuedTo := FirstPartyClient
-	if viaClient {
-		issuedTo = c.ID
-	}
-	return a.tokenResponse(token.Subject{UserID: user.ID, Email: user.Email, EmailVerified: user.EmailVerified, Roles: roles, Client: issuedTo,
-		SessionID: sid, Version: user.TokenVersion}, refresh, "")
+	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: p.ID, Subject: "session:" + sid, Detail: detail})
+	return a.tokenResponse(token.Subject{UserID: p.ID, Email: p.Email, EmailVerified: p.EmailVerified, Roles: roles, Client: cmp.Or(client, FirstPartyClient),
+		SessionID: sid, Version: p.TokenVersion, AMR: amr, AuthTime: now}, refresh, "")
 }
 
 // checkPassword checks a person's email and password, as the password
@@ -458,7 +474,7 @@ func (a Auth) refreshGrant(ctx context.Context, f *api.TokenRequest) (api.Create
 	u := s.User
 	a.Audit.Record(ctx, audit.Event{Type: audit.TokenRefreshed, SubjectUserID: u.ID, Subject: "session:" + s.SessionID})
 	return a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Roles: s.Roles, Client: cmp.Or(s.ClientID, FirstPartyClient),
-		SessionID: s.SessionID, Version: u.TokenVersion}, s.RefreshToken, "")
+		SessionID: s.SessionID, Version: u.TokenVersion, AMR: s.AMR, AuthTime: s.AuthTime}, s.RefreshToken, "")
 }
 
 // RevokeToken revokes a refresh token or an access token (RFC 7009): it
@@ -812,7 +828,7 @@ func (a Auth) authorizationCodeGrant(ctx context.Context, f *api.TokenRequest) (
 					return "", fmt.Errorf("%w: the account no longer holds a role of the scope", authorize.ErrInvalidGrant)
 				}
 				sid, refresh, err = a.Sessions.Start(ctx, q, g.UserID, sessions.Client{UserAgent: ua, Addr: addr,
-					ID: c.ID, Parent: g.BrowserSession, AuthTime: g.AuthTime}, g.Scope.Roles)
+					ID: c.ID, Parent: g.BrowserSession, AuthTime: g.AuthTime, AMR: g.AMR}, g.Scope.Roles)
 				if errors.Is(err, sessions.ErrParentEnded) {
 					// Signed out (or ended) since the code was issued.
 					return "", fmt.Errorf("%w: its browser session has ended", authorize.ErrInvalidGrant)
@@ -846,7 +862,7 @@ func (a Auth) authorizationCodeGrant(ctx context.Context, f *api.TokenRequest) (
 	}
 	a.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: u.ID, Subject: "session:" + sid, Detail: "authorization code, client " + c.ID})
 	resp, err := a.tokenResponse(token.Subject{UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Roles: roles, Client: c.ID,
-		SessionID: sid, Version: u.TokenVersion}, refresh, g.Scope.String(roles))
+		SessionID: sid, Version: u.TokenVersion, AMR: g.AMR, AuthTime: g.AuthTime}, refresh, g.Scope.String(roles))
 	if err != nil || !g.Scope.Has(authorize.ScopeOpenID) {
 		return resp, err
 	}

@@ -32,7 +32,7 @@ func (a Auth) withIDToken(resp api.CreateTokenResponseObject, g authorize.Grant,
 	}
 	c := token.IDClaims{
 		Subject: strconv.FormatInt(u.ID, 10), Audience: g.ClientID, AuthorizedParty: g.ClientID,
-		AuthTime: g.AuthTime, Nonce: g.Nonce, SessionID: g.BrowserSession, AMR: []string{"pwd"},
+		AuthTime: g.AuthTime, Nonce: g.Nonce, SessionID: g.BrowserSession, AMR: g.AMR,
 	}
 	if g.Scope.Has(authorize.ScopeEmail) {
 		c.Email, c.EmailVerified = u.Email, &u.EmailVerified

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -605,5 +606,27 @@ func TestDeleteRoleReachesIssuedTokens(t *testing.T) {
 	}
 	if got := roles(clientToken(t, e, c).json(t)["access_token"].(string)); got != "system" {
 		t.Errorf("the client's next token has roles %q, want system", got)
+	}
+}
+
+// TestTokensCarryAssurance: a password login's access token says how
+// and when the person authenticated (amr, acr, auth_time), and a refresh
+// keeps both, however much later, never raising them.
+func TestTokensCarryAssurance(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := apitest.New(t, apitest.Options{Now: clk.Now})
+	u := e.CreateUser(t, "kate@example.com", "user")
+	first := loginTokens(t, e, u)
+	p := jwtPayload(t, first.access)
+	amr, _ := p["amr"].([]any)
+	if len(amr) != 1 || amr[0] != "pwd" || p["acr"] != "urn:rolegate:acr:pwd" || p["auth_time"] != p["iat"] {
+		t.Fatalf("claims %v: want amr [pwd], acr pwd and auth_time at the login", p)
+	}
+	clk.Advance(10 * time.Minute)
+	next := tokensOf(t, refresh(t, e, first.refresh))
+	q := jwtPayload(t, next.access)
+	if q["auth_time"] != p["auth_time"] || q["acr"] != p["acr"] || fmt.Sprint(q["amr"]) != fmt.Sprint(p["amr"]) || q["iat"] == p["iat"] {
+		t.Errorf("after a refresh: %v, want the login's amr, acr and auth_time", q)
 	}
 }

@@ -193,7 +193,7 @@ func (b Browser) authorize(ctx context.Context, p authorize.Params) (response, e
 		return response{}, err
 	}
 	if signedIn && r.Fresh(br.AuthTime, now) {
-		return b.issue(ctx, r, br, false, nil)
+		return b.issue(ctx, r, br, nil, nil)
 	}
 	if r.None {
 		return response{location: r.ErrorURL(&authorize.Error{Code: authorize.LoginRequired,
@@ -226,11 +226,15 @@ func (b Browser) signInPage(ctx context.Context, r authorize.Request, status int
 	return pageOf(page, cookies...)
 }
 
+// pwdOnly is the amr of a sign-in by password alone (RFC 8176).
+var pwdOnly = []string{"pwd"}
+
 // issue answers r for the browser session br with a code: it narrows the
 // roles the request's scope names, records the session's use (and, when
-// reauthenticated, the password just entered), and redirects back with the
-// code. cookies go with the redirect.
-func (b Browser) issue(ctx context.Context, r authorize.Request, br sessions.Browser, reauthenticated bool, cookies []*http.Cookie) (response, error) {
+// reauth is not nil, that the person just authenticated again, by the
+// methods reauth), and redirects back with the code. cookies go with the
+// redirect.
+func (b Browser) issue(ctx context.Context, r authorize.Request, br sessions.Browser, reauth []string, cookies []*http.Cookie) (response, error) {
 	var code string
 	var refused *authorize.Error
 	err := pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) error {
@@ -245,12 +249,12 @@ func (b Browser) issue(ctx context.Context, r authorize.Request, br sessions.Bro
 				return nil
 			}
 		}
-		if br, err = b.Sessions.UseBrowser(ctx, q, br, reauthenticated); err != nil {
+		if br, err = b.Sessions.UseBrowser(ctx, q, br, reauth); err != nil {
 			return err
 		}
 		code, err = authorize.Issue(ctx, q, authorize.Grant{
 			ClientID: r.Client.ID, UserID: br.UserID, BrowserSession: br.ID, RedirectURI: r.RedirectURI,
-			Challenge: r.Challenge, Scope: r.Scope, Nonce: r.Nonce, AuthTime: br.AuthTime,
+			Challenge: r.Challenge, Scope: r.Scope, Nonce: r.Nonce, AuthTime: br.AuthTime, AMR: br.AMR,
 		}, b.Now())
 		return err
 	})
@@ -311,7 +315,7 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 	if signedIn && old.UserID == user.ID {
 		a := audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user.ID, Subject: "session:" + old.ID, Detail: "sign-in page, signed in again"}
 		b.Audit.Record(ctx, a)
-		return b.issue(ctx, r, old, true, nil)
+		return b.issue(ctx, r, old, pwdOnly, nil)
 	}
 	ua, addr := httplog.Client(ctx)
 	var br sessions.Browser
@@ -335,7 +339,7 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 		b.Audit.Record(ctx, audit.Event{Type: audit.SessionEnded, SubjectUserID: old.UserID, Subject: "session:" + old.ID, Detail: "another account signed in in the same browser"})
 	}
 	b.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user.ID, Subject: "session:" + br.ID, Detail: "sign-in page"})
-	return b.issue(ctx, r, br, false, []*http.Cookie{b.Cookies.Session(cookie, b.SessionTTL)})
+	return b.issue(ctx, r, br, nil, []*http.Cookie{b.Cookies.Session(cookie, b.SessionTTL)})
 }
 
 // signUpURL is the sign-up page's URL, or "" while sign-up is closed.

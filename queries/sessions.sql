@@ -6,16 +6,16 @@
 -- when a client's code exchange starts it under a browser session), or a
 -- browser's (cookie_hash set).
 INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr, scope,
-                      client_id, parent_id, auth_time, cookie_hash)
+                      client_id, parent_id, auth_time, cookie_hash, amr)
 VALUES (sqlc.arg(user_id), sqlc.arg(now), sqlc.arg(now), sqlc.arg(expires_at), sqlc.arg(user_agent), sqlc.arg(client_addr), sqlc.narg(scope)::text[],
-        sqlc.narg(client_id), sqlc.narg(parent_id), sqlc.narg(auth_time), sqlc.narg(cookie_hash))
+        sqlc.narg(client_id), sqlc.narg(parent_id), sqlc.narg(auth_time), sqlc.narg(cookie_hash), sqlc.narg(amr)::text[])
 RETURNING id;
 
 -- name: GetBrowserSession :one
 -- GetBrowserSession returns the live browser session of a sign-in cookie,
 -- with its account.
 SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, coalesce(s.auth_time, s.created_at)::timestamptz AS auth_time,
-       u.disabled
+       coalesce(s.amr, '{pwd}')::text[] AS amr, u.disabled
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.cookie_hash = sqlc.arg(cookie_hash) AND s.ended_at IS NULL;
@@ -36,7 +36,8 @@ VALUES (sqlc.arg(hash), sqlc.arg(session_id), sqlc.arg(issued_at));
 -- GetRefreshToken returns a refresh token with its session, locking both
 -- until the transaction ends, so that concurrent uses of one token take
 -- turns and each sees what the one before did.
-SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at, s.scope, s.client_id
+SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at, s.scope, s.client_id,
+       coalesce(s.auth_time, s.created_at)::timestamptz AS auth_time, coalesce(s.amr, '{pwd}')::text[] AS amr
 FROM refresh_tokens t
 JOIN sessions s ON s.id = t.session_id
 WHERE t.hash = sqlc.arg(hash)
@@ -186,6 +187,7 @@ RETURNING id;
 -- name: TouchBrowserSession :exec
 -- TouchBrowserSession records a use of a browser session (a sign-in it
 -- answered without the password), and when the password was entered
--- again for it.
-UPDATE sessions SET last_used_at = sqlc.arg(now), auth_time = coalesce(sqlc.narg(auth_time), auth_time)
+-- again for it (and how: amr).
+UPDATE sessions SET last_used_at = sqlc.arg(now), auth_time = coalesce(sqlc.narg(auth_time), auth_time),
+                    amr = coalesce(sqlc.narg(amr)::text[], amr)
 WHERE id = sqlc.arg(id);

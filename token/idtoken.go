@@ -49,8 +49,8 @@ type IDClaims struct {
 	Nonce string
 	// SessionID is sid: the browser session the token was issued under.
 	SessionID string
-	// AMR is amr: how the person authenticated (RFC 8176); omitted when
-	// empty.
+	// AMR is amr: how the person authenticated (RFC 8176), and acr
+	// follows from it (ACR); both omitted when AMR is empty.
 	AMR []string
 	// Email is omitted when empty, EmailVerified (email_verified) when nil.
 	Email         string
@@ -137,6 +137,7 @@ type idPayload struct {
 	AuthorizedParty string       `json:"azp"`
 	SessionID       string       `json:"sid"`
 	AMR             []string     `json:"amr,omitempty"`
+	ACR             string       `json:"acr,omitempty"`
 	Email           string       `json:"email,omitempty"`
 	EmailVerified   *bool        `json:"email_verified,omitempty"`
 }
@@ -183,6 +184,7 @@ func (t *IDTokens) Issue(c IDClaims) (raw string, err error) {
 		AuthorizedParty: c.Audience,
 		SessionID:       c.SessionID,
 		AMR:             c.AMR,
+		ACR:             ACR(c.AMR),
 		Email:           c.Email,
 		EmailVerified:   c.EmailVerified,
 	}

@@ -63,14 +63,14 @@ func TestIDTokenClaims(t *testing.T) {
 		want   map[string]any
 	}{
 		{"RS256, every claim", RS256, testIDClaims(), map[string]any{
-			"nonce": "n-0S6_WzA2Mj", "amr": []any{"pwd"}, "email": "ada@example.com", "email_verified": true,
+			"nonce": "n-0S6_WzA2Mj", "amr": []any{"pwd"}, "acr": ACRPassword, "email": "ada@example.com", "email_verified": true,
 		}},
 		{"ES256, an unverified email", ES256, func() IDClaims {
 			c := testIDClaims()
 			c.EmailVerified = &verified
 			return c
 		}(), map[string]any{
-			"nonce": "n-0S6_WzA2Mj", "amr": []any{"pwd"}, "email": "ada@example.com", "email_verified": false,
+			"nonce": "n-0S6_WzA2Mj", "amr": []any{"pwd"}, "acr": ACRPassword, "email": "ada@example.com", "email_verified": false,
 		}},
 		{"EdDSA, no nonce, amr or email", EdDSA, func() IDClaims {
 			c := testIDClaims()
@@ -82,7 +82,7 @@ func TestIDTokenClaims(t *testing.T) {
 			c.AuthorizedParty = "app"
 			return c
 		}(), map[string]any{
-			"nonce": "n-0S6_WzA2Mj", "amr": []any{"pwd"}, "email": "ada@example.com", "email_verified": true,
+			"nonce": "n-0S6_WzA2Mj", "amr": []any{"pwd"}, "acr": ACRPassword, "email": "ada@example.com", "email_verified": true,
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -71,6 +71,31 @@ type Subject struct {
 	// Version is the user's token version when the token is issued (ver):
 	// a token older than the version a replica knows of is refused.
 	Version int64
+	// AMR is how the person authenticated (RFC 8176: pwd, otp, hwk, swk,
+	// mfa); the token carries it as amr, acr (ACR of it) and AuthTime as
+	// auth_time. Unused for a machine client's token.
+	AMR      []string
+	AuthTime time.Time
+}
+
+// The assurance levels of a person's sign-in, the acr values of tokens:
+// a password (or one factor), or more than one factor.
+const (
+	ACRPassword = "urn:rolegate:acr:pwd"
+	ACRMFA      = "urn:rolegate:acr:mfa"
+)
+
+// ACR is the assurance level of a sign-in by the methods amr: ACRMFA when
+// they include mfa (RFC 8176: more than one factor), ACRPassword
+// otherwise, and "" for none.
+func ACR(amr []string) string {
+	if len(amr) == 0 {
+		return ""
+	}
+	if slices.Contains(amr, "mfa") {
+		return ACRMFA
+	}
+	return ACRPassword
 }
 
 // Claims is what a verified token says about its holder.
@@ -91,6 +116,12 @@ type Claims struct {
 	ExpiresAt     time.Time // exp
 	SessionID     string    // sid; empty for a token of no session
 	Version       int64     // ver; 0 when absent
+	// AMR, ACR and AuthTime are from amr, acr and auth_time: how and when
+	// the person authenticated. A person's token from before them has
+	// none, and so meets no acr requirement.
+	AMR      []string
+	ACR      string
+	AuthTime time.Time
 }
 
 // HasAnyRole reports whether c holds at least one of roles. It does not
@@ -220,10 +251,13 @@ type payload struct {
 	EmailVerified *bool `json:"email_verified,omitempty"`
 	// Roles is a pointer so that a missing or null "roles" claim can be told
 	// apart from an empty array.
-	Roles     *[]string `json:"roles"`
-	SessionID string    `json:"sid,omitempty"`
-	Version   int64     `json:"ver,omitempty"`
-	ClientID  string    `json:"client_id,omitempty"`
+	Roles     *[]string    `json:"roles"`
+	SessionID string       `json:"sid,omitempty"`
+	Version   int64        `json:"ver,omitempty"`
+	ClientID  string       `json:"client_id,omitempty"`
+	AMR       []string     `json:"amr,omitempty"`
+	ACR       string       `json:"acr,omitempty"`
+	AuthTime  *numericDate `json:"auth_time,omitempty"`
 }
 
 func (p *payload) GetExpirationTime() (*jwt.NumericDate, error) { return p.ExpiresAt.date(), nil }
@@ -255,8 +289,8 @@ func (d *numericDate) date() *jwt.NumericDate {
 func (m *Manager) TTL() time.Duration { return m.ttl }
 
 // Issue returns a signed access token for s, and its expiry. The token
-// carries sub (the user id in decimal), email and email_verified (a
-// person's), roles (an empty array when there are none), sid and ver when set, iat = nbf = now (whole seconds),
+// carries sub (the user id in decimal), email, email_verified, amr, acr
+// and auth_time (a person's, those of them set), roles (an empty array when there are none), sid and ver when set, iat = nbf = now (whole seconds),
 // exp = iat + TTL, iss, aud and a random 128-bit jti, under the header
 // {"alg":"HS256","typ":"at+jwt"}. The user id must be positive.
 func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) {
@@ -296,6 +330,10 @@ func (m *Manager) Issue(s Subject) (raw string, expiresAt time.Time, err error) 
 	if s.ClientID == "" {
 		p.ClientID = s.Client
 		p.EmailVerified = &s.EmailVerified
+		p.AMR, p.ACR = s.AMR, ACR(s.AMR)
+		if !s.AuthTime.IsZero() {
+			p.AuthTime = newNumericDate(s.AuthTime)
+		}
 	}
 	if m.secret != nil {
 		t := jwt.NewWithClaims(jwt.SigningMethodHS256, &p)
@@ -375,7 +413,7 @@ func (m *Manager) verify(raw string) (c *Claims, validFrom time.Time, err error)
 	userID, err := strconv.ParseInt(p.Subject, 10, 64)
 	switch {
 	case err == nil && userID > 0 && strconv.FormatInt(userID, 10) == p.Subject:
-	case p.ClientID != "" && p.Subject == p.ClientID && p.Email == "" && p.EmailVerified == nil:
+	case p.ClientID != "" && p.Subject == p.ClientID && p.Email == "" && p.EmailVerified == nil && p.AMR == nil && p.ACR == "" && p.AuthTime == nil:
 		userID, machine = 0, p.ClientID
 	case p.ClientID != "":
 		return nil, time.Time{}, fmt.Errorf("%w: a client's token has sub other than client_id, or an email", ErrInvalid)
@@ -410,6 +448,11 @@ func (m *Manager) verify(raw string) (c *Claims, validFrom time.Time, err error)
 		Version:       p.Version,
 		ClientID:      machine,
 		Client:        p.ClientID,
+		AMR:           p.AMR,
+		ACR:           p.ACR,
+	}
+	if p.AuthTime != nil {
+		c.AuthTime = p.AuthTime.Time
 	}
 	return c, validFrom.Add(-m.leeway), nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,6 +251,50 @@ func TestIssueSessionAndVersion(t *testing.T) {
 	raw, _, _ = m.Issue(Subject{UserID: 7})
 	if pl := decodeSegment(t, strings.Split(raw, ".")[1]); pl["sid"] != nil || pl["ver"] != nil {
 		t.Errorf("payload %v: want no sid or ver", pl)
+	}
+}
+
+// TestIssueAssurance: amr, acr (from amr) and auth_time, and
+// email_verified, go into a person's token and come back from Verify; a
+// token without them meets no acr.
+func TestIssueAssurance(t *testing.T) {
+	m, _ := newTestManager(t, nil)
+	at := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name    string
+		amr     []string
+		wantACR string
+	}{
+		{"password", []string{"pwd"}, ACRPassword},
+		{"password and code", []string{"pwd", "otp", "mfa"}, ACRMFA},
+		{"a passkey alone", []string{"hwk", "user"}, ACRPassword},
+		{"none", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Subject{UserID: 7, Email: "s@example.com", EmailVerified: true, AMR: tt.amr}
+			if tt.amr != nil {
+				s.AuthTime = at
+			}
+			raw, _, err := m.Issue(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := m.Verify(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.AMR, tt.amr) || c.ACR != tt.wantACR || !c.EmailVerified {
+				t.Errorf("Verify = amr %v acr %q verified %v; want %v %q true", c.AMR, c.ACR, c.EmailVerified, tt.amr, tt.wantACR)
+			}
+			if tt.amr != nil && !c.AuthTime.Equal(at) || tt.amr == nil && !c.AuthTime.IsZero() {
+				t.Errorf("auth_time = %v", c.AuthTime)
+			}
+			pl := decodeSegment(t, strings.Split(raw, ".")[1])
+			if tt.amr != nil && string(pl["auth_time"]) != "1800000000" {
+				t.Errorf("payload auth_time %s: want a JSON number", pl["auth_time"])
+			}
+		})
 	}
 }
 

@@ -13,9 +13,9 @@ import (
 
 const createAuthorizationCode = `-- name: CreateAuthorizationCode :exec
 
-INSERT INTO authorization_codes (hash, client_id, user_id, browser_session_id, redirect_uri, code_challenge, scope, nonce, auth_time, created_at, expires_at)
+INSERT INTO authorization_codes (hash, client_id, user_id, browser_session_id, redirect_uri, code_challenge, scope, nonce, auth_time, created_at, expires_at, amr)
 VALUES ($1, $2, $3, $4, $5,
-        $6, $7::text[], $8, $9, $10, $11)
+        $6, $7::text[], $8, $9, $10, $11, $12::text[])
 `
 
 type CreateAuthorizationCodeParams struct {
@@ -30,6 +30,7 @@ type CreateAuthorizationCodeParams struct {
 	AuthTime         pgtype.Timestamptz
 	CreatedAt        pgtype.Timestamptz
 	ExpiresAt        pgtype.Timestamptz
+	Amr              []string
 }
 
 // Queries of the authorization endpoint (package authorize): one-use codes.
@@ -46,6 +47,7 @@ func (q *Queries) CreateAuthorizationCode(ctx context.Context, arg CreateAuthori
 		arg.AuthTime,
 		arg.CreatedAt,
 		arg.ExpiresAt,
+		arg.Amr,
 	)
 	return err
 }
@@ -66,18 +68,35 @@ func (q *Queries) DeleteOldAuthorizationCodes(ctx context.Context, before pgtype
 
 const getAuthorizationCode = `-- name: GetAuthorizationCode :one
 SELECT c.hash, c.client_id, c.user_id, c.browser_session_id, c.redirect_uri, c.code_challenge, c.scope, c.nonce,
-       c.auth_time, c.created_at, c.expires_at, c.used_at, c.session_id
+       c.auth_time, c.created_at, c.expires_at, c.used_at, c.session_id, coalesce(c.amr, '{pwd}')::text[] AS amr
 FROM authorization_codes c
 WHERE c.hash = $1
 FOR UPDATE
 `
 
+type GetAuthorizationCodeRow struct {
+	Hash             []byte
+	ClientID         string
+	UserID           int64
+	BrowserSessionID string
+	RedirectUri      string
+	CodeChallenge    string
+	Scope            []string
+	Nonce            *string
+	AuthTime         pgtype.Timestamptz
+	CreatedAt        pgtype.Timestamptz
+	ExpiresAt        pgtype.Timestamptz
+	UsedAt           pgtype.Timestamptz
+	SessionID        *string
+	Amr              []string
+}
+
 // GetAuthorizationCode returns a code, locked until the transaction ends,
 // so that two exchanges of one code take turns and the second sees the
 // first's use.
-func (q *Queries) GetAuthorizationCode(ctx context.Context, hash []byte) (AuthorizationCode, error) {
+func (q *Queries) GetAuthorizationCode(ctx context.Context, hash []byte) (GetAuthorizationCodeRow, error) {
 	row := q.db.QueryRow(ctx, getAuthorizationCode, hash)
-	var i AuthorizationCode
+	var i GetAuthorizationCodeRow
 	err := row.Scan(
 		&i.Hash,
 		&i.ClientID,
@@ -92,6 +111,7 @@ func (q *Queries) GetAuthorizationCode(ctx context.Context, hash []byte) (Author
 		&i.ExpiresAt,
 		&i.UsedAt,
 		&i.SessionID,
+		&i.Amr,
 	)
 	return i, err
 }

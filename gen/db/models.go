@@ -44,6 +44,8 @@ type AuthorizationCode struct {
 	UsedAt    pgtype.Timestamptz
 	// The session the code's exchange started; NULL until it is used.
 	SessionID *string
+	// The browser session's amr when the code was issued; NULL means {pwd}.
+	Amr []string
 }
 
 // Programs that get tokens: with the client credentials grant (RFC 6749 section 4.4), holding roles as accounts do, and with the authorization code grant for the people who sign in through them.
@@ -187,6 +189,8 @@ type Session struct {
 	ClientID *string
 	// When the person last entered their password for the session (OpenID Connect auth_time); NULL means created_at.
 	AuthTime pgtype.Timestamptz
+	// How the person authenticated for the session (RFC 8176 amr values: pwd, otp, hwk, swk, mfa); its tokens carry it, and acr from it. NULL means {pwd}, as for every session before second factors.
+	Amr []string
 }
 
 // Keys that sign access tokens. A key is published in the JWKS from created_at, signs from active_at until the next key is active, and stays published until every token it signed has expired; then it is deleted.

@@ -105,7 +105,7 @@ type Querier interface {
 	// GetAuthorizationCode returns a code, locked until the transaction ends,
 	// so that two exchanges of one code take turns and the second sees the
 	// first's use.
-	GetAuthorizationCode(ctx context.Context, hash []byte) (AuthorizationCode, error)
+	GetAuthorizationCode(ctx context.Context, hash []byte) (GetAuthorizationCodeRow, error)
 	// GetBrowserSession returns the live browser session of a sign-in cookie,
 	// with its account.
 	GetBrowserSession(ctx context.Context, cookieHash []byte) (GetBrowserSessionRow, error)
@@ -285,7 +285,7 @@ type Querier interface {
 	SumDocumentBytes(ctx context.Context, ownerID int64) (int64, error)
 	// TouchBrowserSession records a use of a browser session (a sign-in it
 	// answered without the password), and when the password was entered
-	// again for it.
+	// again for it (and how: amr).
 	TouchBrowserSession(ctx context.Context, arg TouchBrowserSessionParams) error
 	TouchSession(ctx context.Context, arg TouchSessionParams) error
 	// TouchUser marks a user as changed now, locking its row until the

@@ -44,9 +44,9 @@ func (q *Queries) CreateRefreshToken(ctx context.Context, arg CreateRefreshToken
 const createSession = `-- name: CreateSession :one
 
 INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, client_addr, scope,
-                      client_id, parent_id, auth_time, cookie_hash)
+                      client_id, parent_id, auth_time, cookie_hash, amr)
 VALUES ($1, $2, $2, $3, $4, $5, $6::text[],
-        $7, $8, $9, $10)
+        $7, $8, $9, $10, $11::text[])
 RETURNING id
 `
 
@@ -61,6 +61,7 @@ type CreateSessionParams struct {
 	ParentID   *string
 	AuthTime   pgtype.Timestamptz
 	CookieHash []byte
+	Amr        []string
 }
 
 // Queries of sessions (package sessions): logins, their refresh tokens, and
@@ -80,6 +81,7 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) (s
 		arg.ParentID,
 		arg.AuthTime,
 		arg.CookieHash,
+		arg.Amr,
 	)
 	var id string
 	err := row.Scan(&id)
@@ -257,7 +259,7 @@ func (q *Queries) EndUserSessions(ctx context.Context, arg EndUserSessionsParams
 
 const getBrowserSession = `-- name: GetBrowserSession :one
 SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, coalesce(s.auth_time, s.created_at)::timestamptz AS auth_time,
-       u.disabled
+       coalesce(s.amr, '{pwd}')::text[] AS amr, u.disabled
 FROM sessions s
 JOIN users u ON u.id = s.user_id
 WHERE s.cookie_hash = $1 AND s.ended_at IS NULL
@@ -270,6 +272,7 @@ type GetBrowserSessionRow struct {
 	LastUsedAt pgtype.Timestamptz
 	ExpiresAt  pgtype.Timestamptz
 	AuthTime   pgtype.Timestamptz
+	Amr        []string
 	Disabled   bool
 }
 
@@ -285,13 +288,15 @@ func (q *Queries) GetBrowserSession(ctx context.Context, cookieHash []byte) (Get
 		&i.LastUsedAt,
 		&i.ExpiresAt,
 		&i.AuthTime,
+		&i.Amr,
 		&i.Disabled,
 	)
 	return i, err
 }
 
 const getRefreshToken = `-- name: GetRefreshToken :one
-SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at, s.scope, s.client_id
+SELECT t.session_id, t.used_at, s.user_id, s.last_used_at, s.expires_at, s.ended_at, s.scope, s.client_id,
+       coalesce(s.auth_time, s.created_at)::timestamptz AS auth_time, coalesce(s.amr, '{pwd}')::text[] AS amr
 FROM refresh_tokens t
 JOIN sessions s ON s.id = t.session_id
 WHERE t.hash = $1
@@ -307,6 +312,8 @@ type GetRefreshTokenRow struct {
 	EndedAt    pgtype.Timestamptz
 	Scope      []string
 	ClientID   *string
+	AuthTime   pgtype.Timestamptz
+	Amr        []string
 }
 
 // GetRefreshToken returns a refresh token with its session, locking both
@@ -324,6 +331,8 @@ func (q *Queries) GetRefreshToken(ctx context.Context, hash []byte) (GetRefreshT
 		&i.EndedAt,
 		&i.Scope,
 		&i.ClientID,
+		&i.AuthTime,
+		&i.Amr,
 	)
 	return i, err
 }
@@ -631,21 +640,28 @@ func (q *Queries) RevokeRoleHolders(ctx context.Context, arg RevokeRoleHoldersPa
 }
 
 const touchBrowserSession = `-- name: TouchBrowserSession :exec
-UPDATE sessions SET last_used_at = $1, auth_time = coalesce($2, auth_time)
-WHERE id = $3
+UPDATE sessions SET last_used_at = $1, auth_time = coalesce($2, auth_time),
+                    amr = coalesce($3::text[], amr)
+WHERE id = $4
 `
 
 type TouchBrowserSessionParams struct {
 	Now      pgtype.Timestamptz
 	AuthTime pgtype.Timestamptz
+	Amr      []string
 	ID       string
 }
 
 // TouchBrowserSession records a use of a browser session (a sign-in it
 // answered without the password), and when the password was entered
-// again for it.
+// again for it (and how: amr).
 func (q *Queries) TouchBrowserSession(ctx context.Context, arg TouchBrowserSessionParams) error {
-	_, err := q.db.Exec(ctx, touchBrowserSession, arg.Now, arg.AuthTime, arg.ID)
+	_, err := q.db.Exec(ctx, touchBrowserSession,
+		arg.Now,
+		arg.AuthTime,
+		arg.Amr,
+		arg.ID,
+	)
 	return err
 }
 

@@ -34,6 +34,8 @@ type Grant struct {
 	Scope          Scope
 	Nonce          string
 	AuthTime       time.Time
+	// AMR is how the person authenticated (RFC 8176); nil for a password.
+	AMR []string
 }
 
 // ErrInvalidGrant is wrapped by every refusal of Redeem; the wrapping text
@@ -61,7 +63,7 @@ func Issue(ctx context.Context, q *db.Queries, g Grant, now time.Time) (string, 
 	p := db.CreateAuthorizationCodeParams{
 		Hash: codeHash(code), ClientID: g.ClientID, UserID: g.UserID, BrowserSessionID: g.BrowserSession,
 		RedirectUri: g.RedirectURI, CodeChallenge: g.Challenge, Scope: g.Scope.List(),
-		AuthTime: ts(g.AuthTime), CreatedAt: ts(now), ExpiresAt: ts(now.Add(CodeTTL)),
+		AuthTime: ts(g.AuthTime), CreatedAt: ts(now), ExpiresAt: ts(now.Add(CodeTTL)), Amr: g.AMR,
 	}
 	if g.Nonce != "" {
 		p.Nonce = &g.Nonce
@@ -107,7 +109,7 @@ func Redeem(ctx context.Context, q *db.Queries, code, client, redirectURI, verif
 	}
 	g := Grant{
 		ClientID: row.ClientID, UserID: row.UserID, BrowserSession: row.BrowserSessionID,
-		RedirectURI: row.RedirectUri, Challenge: row.CodeChallenge, AuthTime: row.AuthTime.Time,
+		RedirectURI: row.RedirectUri, Challenge: row.CodeChallenge, AuthTime: row.AuthTime.Time, AMR: row.Amr,
 	}
 	for _, s := range row.Scope {
 		if slices.Contains(Scopes, s) {

@@ -126,6 +126,8 @@ type Client struct {
 	// AuthTime is when the person entered their password for the
 	// session; zero for now.
 	AuthTime time.Time
+	// AMR is how they authenticated (RFC 8176); nil for a password.
+	AMR []string
 }
 
 // Started is a new or refreshed session's state.
@@ -139,6 +141,10 @@ type Started struct {
 	// ClientID is the client the session's tokens are issued to; "" for
 	// the built-in first-party client.
 	ClientID string
+	// AMR and AuthTime are how and when the person authenticated for the
+	// session: a refresh keeps them, and never raises them.
+	AMR      []string
+	AuthTime time.Time
 }
 
 // Start starts a session of user in q's transaction and returns its id and
@@ -168,6 +174,7 @@ func (s *Service) Start(ctx context.Context, q *db.Queries, user int64, c Client
 	if !c.AuthTime.IsZero() {
 		p.AuthTime = ts(c.AuthTime)
 	}
+	p.Amr = c.AMR
 	id, err = q.CreateSession(ctx, p)
 	if err != nil {
 		return "", "", err
@@ -270,7 +277,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string, want []string, cl
 				return ErrInvalidScope // the account no longer holds it
 			}
 		}
-		out = Started{SessionID: t.SessionID, RefreshToken: next, User: u, Roles: roles}
+		out = Started{SessionID: t.SessionID, RefreshToken: next, User: u, Roles: roles, AMR: t.Amr, AuthTime: t.AuthTime.Time}
 		if t.ClientID != nil {
 			out.ClientID = *t.ClientID
 		}
@@ -488,6 +495,14 @@ func (s *Service) IdleTTL() time.Duration { return s.cfg.IdleTTL }
 // Now is the Service's clock.
 func (s *Service) Now() time.Time { return s.cfg.Now() }
 
+// amrOf is amr, or {pwd} for nil or empty.
+func amrOf(amr []string) []string {
+	if len(amr) == 0 {
+		return []string{"pwd"}
+	}
+	return amr
+}
+
 func hash(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
@@ -513,8 +528,10 @@ func truncate(s string, n int) string {
 type Browser struct {
 	ID     string
 	UserID int64
-	// AuthTime is when the person last entered their password for it.
+	// AuthTime is when the person last entered their password for it,
+	// and AMR how they authenticated then (RFC 8176).
 	AuthTime time.Time
+	AMR      []string
 }
 
 // StartBrowser starts a browser session of user in q's transaction, and
@@ -528,12 +545,12 @@ func (s *Service) StartBrowser(ctx context.Context, q *db.Queries, user int64, c
 	id, err := q.CreateSession(ctx, db.CreateSessionParams{
 		UserID: user, Now: ts(now), ExpiresAt: ts(now.Add(s.cfg.TTL)),
 		UserAgent: truncate(c.UserAgent, 512), ClientAddr: truncate(c.Addr, 64),
-		AuthTime: ts(now), CookieHash: hash(cookie),
+		AuthTime: ts(now), CookieHash: hash(cookie), Amr: amrOf(c.AMR),
 	})
 	if err != nil {
 		return Browser{}, "", err
 	}
-	return Browser{ID: id, UserID: user, AuthTime: now}, cookie, nil
+	return Browser{ID: id, UserID: user, AuthTime: now, AMR: amrOf(c.AMR)}, cookie, nil
 }
 
 // BrowserOf returns the live browser session cookie names; ok is false
@@ -555,17 +572,19 @@ func (s *Service) BrowserOf(ctx context.Context, q *db.Queries, cookie string) (
 	if row.Disabled || !now.Before(row.ExpiresAt.Time) || !now.Before(row.LastUsedAt.Time.Add(s.cfg.IdleTTL)) {
 		return Browser{}, false, nil
 	}
-	return Browser{ID: row.ID, UserID: row.UserID, AuthTime: row.AuthTime.Time}, true, nil
+	return Browser{ID: row.ID, UserID: row.UserID, AuthTime: row.AuthTime.Time, AMR: row.Amr}, true, nil
 }
 
 // UseBrowser records a use of browser session b in q's transaction, and,
-// when reauthenticated, that the password was just entered again for it;
-// it returns b as it is now.
-func (s *Service) UseBrowser(ctx context.Context, q *db.Queries, b Browser, reauthenticated bool) (Browser, error) {
+// when reauth is not nil, that the person just authenticated again for
+// it, by the methods reauth (nil for a password); it returns b as it is
+// now.
+func (s *Service) UseBrowser(ctx context.Context, q *db.Queries, b Browser, reauth []string) (Browser, error) {
 	now := s.cfg.Now().Truncate(time.Second)
 	p := db.TouchBrowserSessionParams{ID: b.ID, Now: ts(now)}
-	if reauthenticated {
+	if reauth != nil {
 		p.AuthTime, b.AuthTime = ts(now), now
+		p.Amr, b.AMR = amrOf(reauth), amrOf(reauth)
 	}
 	return b, q.TouchBrowserSession(ctx, p)
 }
