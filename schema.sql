@@ -327,7 +327,56 @@ CREATE INDEX mail_outbox_ended_idx ON mail_outbox ((coalesce(sent_at, failed_at)
 -- Enqueue counts the mail queued to an address in the last hour.
 CREATE INDEX mail_outbox_recipient_idx ON mail_outbox (lower(recipient), created_at);
 
--- +step 16: how the person of a session authenticated
+-- +step 16: second factors
+-- A second factor is a table of its own (TOTP now; passkeys may follow
+-- beside it), and what a sign-in carries between its password and its
+-- second factor is a challenge (package mfa).
+CREATE TABLE mfa_totp (
+    user_id      bigint      PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    secret       bytea       NOT NULL CHECK (length(secret) BETWEEN 29 AND 256),
+    created_at   timestamptz NOT NULL,
+    confirmed_at timestamptz,
+    last_step    bigint      NOT NULL DEFAULT 0 CHECK (last_step >= 0)
+);
+COMMENT ON TABLE mfa_totp IS 'An account''s TOTP authenticator (RFC 6238: SHA-1, 6 digits, 30 s steps), at most one: pending from enrolment until a code confirms it, then active; a new enrolment replaces a pending one, never an active one.';
+COMMENT ON COLUMN mfa_totp.secret IS 'The shared secret (20 random bytes), sealed with AES-256-GCM under a key derived from ROLEGATE_MASTER_KEY for second factors (nonce first; "totp:" and the user id are the additional data).';
+COMMENT ON COLUMN mfa_totp.created_at IS 'When the enrolment that made the secret started.';
+COMMENT ON COLUMN mfa_totp.confirmed_at IS 'When a code confirmed the authenticator; NULL while the enrolment is pending, when it is no second factor yet.';
+COMMENT ON COLUMN mfa_totp.last_step IS 'The latest time step (Unix time / 30) whose code was accepted: a code is accepted only for a later step, so that none is accepted twice, even by two requests at once.';
+
+CREATE TABLE mfa_recovery_codes (
+    user_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    hash       bytea       NOT NULL CHECK (length(hash) = 32),
+    created_at timestamptz NOT NULL,
+    used_at    timestamptz,
+    PRIMARY KEY (user_id, hash)
+);
+COMMENT ON TABLE mfa_recovery_codes IS 'One-use codes that stand in for a second factor, shown once when they are made (10 at a time, a new set replacing the old), by the SHA-256 of the code in its canonical form (never the code): 80 random bits, so a fast hash suffices.';
+COMMENT ON COLUMN mfa_recovery_codes.used_at IS 'When the code was used; NULL while it can be.';
+
+CREATE TABLE mfa_challenges (
+    hash        bytea       PRIMARY KEY CHECK (length(hash) = 32),
+    user_id     bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    amr         text[]      NOT NULL CHECK (cardinality(amr) BETWEEN 1 AND 8),
+    scope       text[],
+    client_id   text        CHECK (length(client_id) BETWEEN 1 AND 64),
+    user_agent  text        NOT NULL DEFAULT '' CHECK (length(user_agent) <= 512),
+    client_addr text        NOT NULL DEFAULT '' CHECK (length(client_addr) <= 64),
+    failures    integer     NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    created_at  timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz
+);
+CREATE INDEX mfa_challenges_user_idx ON mfa_challenges (user_id);
+CREATE INDEX mfa_challenges_expires_idx ON mfa_challenges (expires_at);
+COMMENT ON TABLE mfa_challenges IS 'Sign-ins waiting for their second factor (the mfa_token of the password grant''s mfa_required), by the SHA-256 of the token (never the token): 256 random bits, valid a few minutes, used once, void after 5 wrong codes.';
+COMMENT ON COLUMN mfa_challenges.amr IS 'How the person authenticated so far (RFC 8176 values, e.g. pwd); the second factor adds to them.';
+COMMENT ON COLUMN mfa_challenges.scope IS 'The roles the sign-in asked for (scope); NULL for all the account holds.';
+COMMENT ON COLUMN mfa_challenges.client_id IS 'The client the sign-in''s tokens are for; NULL for the built-in first-party client (the password grant).';
+COMMENT ON COLUMN mfa_challenges.failures IS 'Wrong codes given for the challenge so far; at 5 it is void.';
+COMMENT ON COLUMN mfa_challenges.created_at IS 'When the first factor was given (the password entered).';
+
+-- +step 17: how the person of a session authenticated
 ALTER TABLE sessions ADD COLUMN amr text[];
 COMMENT ON COLUMN sessions.amr IS 'How the person authenticated for the session (RFC 8176 amr values: pwd, otp, hwk, swk, mfa); its tokens carry it, and acr from it. NULL means {pwd}, as for every session before second factors.';
 ALTER TABLE authorization_codes ADD COLUMN amr text[];

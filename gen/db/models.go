@@ -119,6 +119,48 @@ type MailToken struct {
 	UsedAt    pgtype.Timestamptz
 }
 
+// Sign-ins waiting for their second factor (the mfa_token of the password grant's mfa_required), by the SHA-256 of the token (never the token): 256 random bits, valid a few minutes, used once, void after 5 wrong codes.
+type MfaChallenge struct {
+	Hash   []byte
+	UserID int64
+	// How the person authenticated so far (RFC 8176 values, e.g. pwd); the second factor adds to them.
+	Amr []string
+	// The roles the sign-in asked for (scope); NULL for all the account holds.
+	Scope []string
+	// The client the sign-in's tokens are for; NULL for the built-in first-party client (the password grant).
+	ClientID   *string
+	UserAgent  string
+	ClientAddr string
+	// Wrong codes given for the challenge so far; at 5 it is void.
+	Failures int32
+	// When the first factor was given (the password entered).
+	CreatedAt pgtype.Timestamptz
+	ExpiresAt pgtype.Timestamptz
+	UsedAt    pgtype.Timestamptz
+}
+
+// One-use codes that stand in for a second factor, shown once when they are made (10 at a time, a new set replacing the old), by the SHA-256 of the code in its canonical form (never the code): 80 random bits, so a fast hash suffices.
+type MfaRecoveryCode struct {
+	UserID    int64
+	Hash      []byte
+	CreatedAt pgtype.Timestamptz
+	// When the code was used; NULL while it can be.
+	UsedAt pgtype.Timestamptz
+}
+
+// An account's TOTP authenticator (RFC 6238: SHA-1, 6 digits, 30 s steps), at most one: pending from enrolment until a code confirms it, then active; a new enrolment replaces a pending one, never an active one.
+type MfaTotp struct {
+	UserID int64
+	// The shared secret (20 random bytes), sealed with AES-256-GCM under a key derived from ROLEGATE_MASTER_KEY for second factors (nonce first; "totp:" and the user id are the additional data).
+	Secret []byte
+	// When the enrolment that made the secret started.
+	CreatedAt pgtype.Timestamptz
+	// When a code confirmed the authenticator; NULL while the enrolment is pending, when it is no second factor yet.
+	ConfirmedAt pgtype.Timestamptz
+	// The latest time step (Unix time / 30) whose code was accepted: a code is accepted only for a later step, so that none is accepted twice, even by two requests at once.
+	LastStep int64
+}
+
 // Notes a user keeps about a document.
 type Note struct {
 	ID      int64

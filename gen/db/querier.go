@@ -11,6 +11,10 @@ import (
 )
 
 type Querier interface {
+	// AcceptTOTPStep records that a code of step was accepted, unless one of
+	// that step or a later one was: of two uses of a code at once, the second
+	// waits for the first's row lock and then changes no row.
+	AcceptTOTPStep(ctx context.Context, arg AcceptTOTPStepParams) (int64, error)
 	AnyUserExists(ctx context.Context) (bool, error)
 	// Queries of login throttling (package throttle).
 	// BlockedUntil returns the latest blocked_until of keys (NULL for none).
@@ -28,6 +32,9 @@ type Querier interface {
 	// sends it; pgx.ErrNoRows when none is due. claimed_at is the database's
 	// now.
 	ClaimMail(ctx context.Context, lease pgtype.Interval) (ClaimMailRow, error)
+	// ConfirmTOTP activates an account's pending TOTP, if it still has the
+	// secret the code was checked against, and records the step of that code.
+	ConfirmTOTP(ctx context.Context, arg ConfirmTOTPParams) (int64, error)
 	// CountEnabledHolders counts the enabled accounts that hold the role of id
 	// role_id. The id is a parameter, not a join on the role's name, so that
 	// the plan is made knowing how many hold it: a role held by a few (admin)
@@ -37,13 +44,16 @@ type Querier interface {
 	// CountRecentMail counts the mail queued to the address, case aside, in
 	// the last hour.
 	CountRecentMail(ctx context.Context, recipient string) (int64, error)
+	CountRecoveryCodesLeft(ctx context.Context, userID int64) (int64, error)
 	// Queries of the authorization endpoint (package authorize): one-use codes.
 	CreateAuthorizationCode(ctx context.Context, arg CreateAuthorizationCodeParams) error
 	// Queries of the clients tag (handlers/clients.go): machine clients.
 	CreateClient(ctx context.Context, arg CreateClientParams) (int64, error)
 	CreateDocument(ctx context.Context, arg CreateDocumentParams) (Document, error)
+	CreateMFAChallenge(ctx context.Context, arg CreateMFAChallengeParams) error
 	CreateMailToken(ctx context.Context, arg CreateMailTokenParams) error
 	CreateNote(ctx context.Context, arg CreateNoteParams) (Note, error)
+	CreateRecoveryCodes(ctx context.Context, arg CreateRecoveryCodesParams) error
 	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) error
 	CreateRole(ctx context.Context, name string) (Role, error)
 	// Queries of sessions (package sessions): logins, their refresh tokens, and
@@ -71,16 +81,22 @@ type Querier interface {
 	// DeleteOldAuthorizationCodes drops codes that expired before before: a
 	// used one presented again after that is only unknown.
 	DeleteOldAuthorizationCodes(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	DeleteOldMFAChallenges(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	DeleteOldMailTokens(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// DeleteOldRateLimits drops keys whose window and block are both over.
 	DeleteOldRateLimits(ctx context.Context, arg DeleteOldRateLimitsParams) (int64, error)
 	// DeleteOldRevocations drops revocations no token they concern outlived.
 	DeleteOldRevocations(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	DeleteRecoveryCodes(ctx context.Context, userID int64) (int64, error)
 	// DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
 	DeleteRole(ctx context.Context, name string) (int64, error)
 	DeleteSigningKey(ctx context.Context, arg DeleteSigningKeyParams) error
+	DeleteTOTP(ctx context.Context, userID int64) (int64, error)
 	// DeleteUser deletes a user; its roles and notes go with it (ON DELETE CASCADE).
 	DeleteUser(ctx context.Context, id int64) (int64, error)
+	// DeleteUserMFAChallenges voids an account's pending sign-ins: after its
+	// second factors change, a sign-in starts again.
+	DeleteUserMFAChallenges(ctx context.Context, userID int64) error
 	DeleteUserRoles(ctx context.Context, userID int64) error
 	// EndClientSessions ends every live session of tokens issued to a client
 	// (the client is being deleted) and returns their ids.
@@ -100,8 +116,14 @@ type Querier interface {
 	EnqueueMail(ctx context.Context, arg EnqueueMailParams) error
 	// EnsureRoles creates the named roles that do not exist yet.
 	EnsureRoles(ctx context.Context, names []string) error
+	// FailMFAChallenge counts a wrong code against a live challenge and
+	// returns the count; no row when it is not live.
+	FailMFAChallenge(ctx context.Context, arg FailMFAChallengeParams) (int32, error)
 	// FailMail gives mail id up, recording why, and erases its bodies.
 	FailMail(ctx context.Context, arg FailMailParams) error
+	// GetActiveTOTP returns the sealed secret of an account's active TOTP and
+	// the last step accepted; no row when there is none.
+	GetActiveTOTP(ctx context.Context, userID int64) (GetActiveTOTPRow, error)
 	// GetAuthorizationCode returns a code, locked until the transaction ends,
 	// so that two exchanges of one code take turns and the second sees the
 	// first's use.
@@ -113,11 +135,17 @@ type Querier interface {
 	GetClient(ctx context.Context, clientID string) (GetClientRow, error)
 	// GetDocument returns a document if the caller owns it or may see every document.
 	GetDocument(ctx context.Context, arg GetDocumentParams) (Document, error)
+	// GetMFAChallenge returns a live challenge: not used, not expired, and
+	// with fewer than max_failures wrong codes; no row otherwise.
+	GetMFAChallenge(ctx context.Context, arg GetMFAChallengeParams) (GetMFAChallengeRow, error)
 	// GetNote returns a note if the caller owns it or may see every note.
 	GetNote(ctx context.Context, arg GetNoteParams) (Note, error)
 	// GetPasswordHash returns an enabled account's password hash: no row for a
 	// disabled or missing account.
 	GetPasswordHash(ctx context.Context, id int64) (string, error)
+	// GetPendingTOTP returns the sealed secret of an account's pending TOTP;
+	// no row when there is none.
+	GetPendingTOTP(ctx context.Context, userID int64) ([]byte, error)
 	// GetRefreshToken returns a refresh token with its session, locking both
 	// until the transaction ends, so that concurrent uses of one token take
 	// turns and each sees what the one before did.
@@ -125,6 +153,9 @@ type Querier interface {
 	// GetSessionUser returns what a refreshed access token says of its user, as
 	// it is now.
 	GetSessionUser(ctx context.Context, id int64) (GetSessionUserRow, error)
+	// GetTOTPConfirmedAt returns when an account's active TOTP was confirmed;
+	// no row when there is none.
+	GetTOTPConfirmedAt(ctx context.Context, userID int64) (pgtype.Timestamptz, error)
 	// GetUnusedRefreshToken tells whether a refresh token of the session exists
 	// and is not used yet.
 	GetUnusedRefreshToken(ctx context.Context, arg GetUnusedRefreshTokenParams) (bool, error)
@@ -143,6 +174,8 @@ type Querier interface {
 	GrantClientRoles(ctx context.Context, arg GrantClientRolesParams) error
 	// GrantRoles gives a user the named roles, which must exist; granting one it holds is no error.
 	GrantRoles(ctx context.Context, arg GrantRolesParams) error
+	// HasSecondFactor tells whether an account has an active second factor.
+	HasSecondFactor(ctx context.Context, userID int64) (bool, error)
 	// Queries of the audit trail (package audit, handlers/audit.go).
 	InsertAuditEvent(ctx context.Context, arg InsertAuditEventParams) error
 	// IsEnabledHolder tells whether the account id exists, is enabled and holds
@@ -281,6 +314,11 @@ type Querier interface {
 	// SetUserDisabled disables or enables a user; updated_at moves only when the
 	// flag changes.
 	SetUserDisabled(ctx context.Context, arg SetUserDisabledParams) (int64, error)
+	// Queries of second factors (package mfa): TOTP authenticators, recovery
+	// codes, and the challenges of sign-ins waiting for a second factor.
+	// StartTOTPEnrolment stores a pending TOTP secret for an account,
+	// replacing a pending one; no row when the account's TOTP is active.
+	StartTOTPEnrolment(ctx context.Context, arg StartTOTPEnrolmentParams) (int64, error)
 	// SumDocumentBytes returns the bytes a user's documents take.
 	SumDocumentBytes(ctx context.Context, ownerID int64) (int64, error)
 	// TouchBrowserSession records a use of a browser session (a sign-in it
@@ -297,9 +335,16 @@ type Querier interface {
 	// so that a concurrent password change is never overwritten.
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error)
 	UseAuthorizationCode(ctx context.Context, arg UseAuthorizationCodeParams) error
+	// UseMFAChallenge marks a live challenge used and returns it; no row when
+	// it is not live, or another use came first.
+	UseMFAChallenge(ctx context.Context, arg UseMFAChallengeParams) (UseMFAChallengeRow, error)
 	// UseMailToken marks a live token of a purpose used and returns it, or no
 	// row when it is unknown, of another purpose, used or expired.
 	UseMailToken(ctx context.Context, arg UseMailTokenParams) (UseMailTokenRow, error)
+	// UseRecoveryCode marks an account's unused recovery code used: of two
+	// uses at once, the second waits for the first's row lock and then changes
+	// no row.
+	UseRecoveryCode(ctx context.Context, arg UseRecoveryCodeParams) (int64, error)
 	UseRefreshToken(ctx context.Context, arg UseRefreshTokenParams) error
 	// VerifyEmail marks a user's email verified when it is still mailed_to,
 	// the address a verification mail went to; no row otherwise.
