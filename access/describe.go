@@ -1,7 +1,9 @@
 package access
 
 import (
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Describe states each operation's access in its description, as read
@@ -33,7 +35,19 @@ func (r *Rule) accessSentence() string {
 	if r.PeopleOnly {
 		s = strings.TrimSuffix(s, ".") + ", for user accounts only: a machine client's token gets 403 whatever its roles."
 	}
+	if r.ACR != nil {
+		s += " " + r.ACR.sentence()
+	}
 	return s
+}
+
+// sentence states a as the served spec says it.
+func (a *ACR) sentence() string {
+	s := "Step-up: for an account with a second factor, a person's token must come from a sign-in with acr " + strings.Join(a.Values, " or ")
+	if a.MaxAge > 0 {
+		s += " within the last " + strconv.Itoa(int(a.MaxAge/time.Second)) + " seconds"
+	}
+	return s + "; otherwise 401 `insufficient_user_authentication` (RFC 9470)."
 }
 
 func (r *Rule) rolesSentence() string {

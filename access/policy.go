@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -31,6 +32,42 @@ type Rule struct {
 	// alone: a machine client's token is refused with 403 whatever roles it
 	// holds, since the operation acts on the caller's own account.
 	PeopleOnly bool
+	// ACR is the assurance a person's token needs (x-acr); nil for none.
+	ACR *ACR
+	// Enrolment marks the operations that enrol a second factor
+	// (x-mfa-enrolment: true): the only ones a token of a role that must
+	// have one reaches before it does.
+	Enrolment bool
+}
+
+// ACR is an operation's x-acr: a person's token must carry one of Values
+// as its acr, from a sign-in at most MaxAge ago (zero: any time), or,
+// when the account has a second factor, the gate asks for a step-up (RFC
+// 9470).
+type ACR struct {
+	Values []string
+	MaxAge time.Duration
+}
+
+// ACRExt is the extension that states the assurance an operation needs.
+const ACRExt = "x-acr"
+
+// EnrolmentExt marks the operations that enrol a second factor.
+const EnrolmentExt = "x-mfa-enrolment"
+
+// The acr values x-acr may name (token.ACRPassword, token.ACRMFA).
+var acrValues = []string{"urn:rolegate:acr:pwd", "urn:rolegate:acr:mfa"}
+
+// Satisfied reports whether a token of acr, from a sign-in at authTime,
+// meets a at now.
+func (a *ACR) Satisfied(acr string, authTime, now time.Time) bool {
+	if a == nil {
+		return true
+	}
+	if !slices.Contains(a.Values, acr) {
+		return false
+	}
+	return a.MaxAge == 0 || !authTime.IsZero() && now.Sub(authTime) <= a.MaxAge
 }
 
 // AdmitsCaller reports whether the kind of caller (a machine client, or a
@@ -53,7 +90,7 @@ func (r *Rule) Admits(roles []string) bool {
 
 // Access describes the rule for people: "public", "any authenticated user"
 // or the roles, comma-separated, followed by " (user accounts only)" when
-// machine clients are not admitted.
+// machine clients are not admitted, and by the step-up x-acr asks for.
 func (r *Rule) Access() string {
 	s := strings.Join(r.Roles, ", ")
 	switch {
@@ -64,6 +101,13 @@ func (r *Rule) Access() string {
 	}
 	if r.PeopleOnly {
 		s += " (user accounts only)"
+	}
+	if r.ACR != nil {
+		s += " (step-up: " + strings.Join(r.ACR.Values, " or ")
+		if r.ACR.MaxAge > 0 {
+			s += " within " + r.ACR.MaxAge.String()
+		}
+		s += ")"
 	}
 	return s
 }
@@ -159,6 +203,8 @@ func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *
 	}
 	raw, hasRoles := op.Extensions[rolesExt]
 	callers, hasCallers := op.Extensions[CallersExt]
+	acr, hasACR := op.Extensions[ACRExt]
+	enrolment, hasEnrolment := op.Extensions[EnrolmentExt]
 	if len(*security) == 0 {
 		rule.Public = true
 		if op.Security == nil {
@@ -170,7 +216,23 @@ func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *
 		if hasCallers {
 			errs = append(errs, errors.New("is public (`security: []`) but has x-callers"))
 		}
+		if hasACR || hasEnrolment {
+			errs = append(errs, errors.New("is public (`security: []`) but has x-acr or x-mfa-enrolment"))
+		}
 		return rule, errs
+	}
+	if hasACR {
+		a, err := parseACR(acr)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		rule.ACR = a
+	}
+	if hasEnrolment {
+		if b, ok := enrolment.(bool); !ok || !b {
+			errs = append(errs, fmt.Errorf("%s must be true when present", EnrolmentExt))
+		}
+		rule.Enrolment = true
 	}
 	if hasCallers {
 		peopleOnly, err := parseCallers(callers)
@@ -225,6 +287,44 @@ func parseRoles(raw any) ([]string, error) {
 		roles = append(roles, name)
 	}
 	return roles, nil
+}
+
+// parseACR reads x-acr: {values: [acr, …], max-age: seconds}, values
+// known and distinct, max-age optional (a positive whole number).
+func parseACR(raw any) (*ACR, error) {
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s must be an object {values, max-age}", ACRExt)
+	}
+	a := &ACR{}
+	for k, v := range m {
+		switch k {
+		case "values":
+			list, ok := v.([]any)
+			if !ok || len(list) == 0 {
+				return nil, fmt.Errorf("%s: values must be a list of acr values (%s)", ACRExt, strings.Join(acrValues, ", "))
+			}
+			for _, x := range list {
+				s, ok := x.(string)
+				if !ok || !slices.Contains(acrValues, s) || slices.Contains(a.Values, s) {
+					return nil, fmt.Errorf("%s: %v is not an acr value rolegate issues (%s), or is listed twice", ACRExt, x, strings.Join(acrValues, ", "))
+				}
+				a.Values = append(a.Values, s)
+			}
+		case "max-age":
+			n, ok := v.(float64)
+			if !ok || n < 1 || n != float64(int64(n)) {
+				return nil, fmt.Errorf("%s: max-age must be a positive whole number of seconds", ACRExt)
+			}
+			a.MaxAge = time.Duration(n) * time.Second
+		default:
+			return nil, fmt.Errorf("%s: unknown field %q (values, max-age)", ACRExt, k)
+		}
+	}
+	if len(a.Values) == 0 {
+		return nil, fmt.Errorf("%s: values is required", ACRExt)
+	}
+	return a, nil
 }
 
 // parseCallers reads x-callers: a list of distinct kinds, user and client,

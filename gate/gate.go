@@ -21,15 +21,18 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
 	"github.com/rolegate/rolegate/access"
+	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/signin"
 	"github.com/rolegate/rolegate/internal/throttle"
@@ -66,6 +69,21 @@ type Options struct {
 	// username, "client:" and a client id, "user:" and a caller's account
 	// id, or "" for nobody.
 	OnThrottled func(ctx context.Context, detail, account string)
+	// Factors tells whether an account has a second factor, for the
+	// operations whose x-acr a token does not meet (a step-up is asked of
+	// an account that has one); nil means none has.
+	Factors interface {
+		HasFactor(ctx context.Context, user int64) (bool, error)
+	}
+	// RequireMFARoles are the roles whose holders must sign in with a
+	// second factor (ROLEGATE_REQUIRE_MFA_ROLES): a person's token that
+	// holds one without acr urn:rolegate:acr:mfa reaches only the
+	// operations of x-mfa-enrolment.
+	RequireMFARoles []string
+	// OnStepUp, if set, is told of every step-up the gate asks for.
+	OnStepUp func(ctx context.Context, c *token.Claims, operation string)
+	// Now is the clock of x-acr's max-age; nil means time.Now.
+	Now func() time.Time
 }
 
 // The extensions of the spec the gate reads, on an operation or (for
@@ -231,6 +249,12 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, r, errUserAccountsOnly)
 			return
 		}
+		if claims.ClientID == "" && (o.rule.ACR != nil || g.mustEnrol(claims)) {
+			if err := g.assured(r.Context(), o, claims); err != nil {
+				problem.Write(w, r, err)
+				return
+			}
+		}
 		r = r.WithContext(access.WithCaller(r.Context(), claims))
 	}
 	if r.ContentLength > o.maxBody {
@@ -332,6 +356,65 @@ func formToken(w http.ResponseWriter, r *http.Request, limit int64) (string, err
 		return "", problem.New(problem.Invalid, "access_token is given more than once.")
 	}
 	return v.Get("access_token"), nil
+}
+
+// mustEnrol reports whether a person's token holds a role of
+// RequireMFARoles without coming from a sign-in with a second factor.
+func (g *gate) mustEnrol(c *token.Claims) bool {
+	if len(g.opts.RequireMFARoles) == 0 || c.ACR == token.ACRMFA {
+		return false
+	}
+	for _, r := range g.opts.RequireMFARoles {
+		if slices.Contains(c.Roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// assured checks a person's token against the operation's x-acr and
+// RequireMFARoles, after its roles: a token of a role that must have a
+// second factor, from a sign-in without one, reaches only the enrolment
+// operations; a token below x-acr is asked to step up (RFC 9470) when
+// its account has a second factor to step up with, and passes when it
+// has none.
+func (g *gate) assured(ctx context.Context, o *operation, c *token.Claims) error {
+	op := o.route.Operation.OperationID
+	if g.mustEnrol(c) && !o.rule.Enrolment {
+		httplog.Logger(ctx).Info("access denied: a second factor is required for the token's roles", "operation", op, "sub", subject(c))
+		return problem.InsufficientUserAuthentication("The token's roles ("+strings.Join(g.opts.RequireMFARoles, ", ")+
+			") need a sign-in with a second factor. Enrol one (POST /identify/me/mfa/totp), then sign in again with it.", []string{token.ACRMFA}, 0)
+	}
+	a := o.rule.ACR
+	if a == nil || a.Satisfied(c.ACR, c.AuthTime, g.now()) {
+		return nil
+	}
+	if g.opts.Factors == nil {
+		return nil
+	}
+	has, err := g.opts.Factors.HasFactor(ctx, c.UserID)
+	if err != nil {
+		return dberr.Translate(err, "")
+	}
+	if !has {
+		return nil
+	}
+	httplog.Logger(ctx).Info("step-up required", "operation", op, "sub", subject(c), "acr", c.ACR)
+	if g.opts.OnStepUp != nil {
+		g.opts.OnStepUp(ctx, c, op)
+	}
+	detail := "This operation needs a sign-in with " + strings.Join(a.Values, " or ")
+	if a.MaxAge > 0 {
+		detail += " within the last " + strconv.Itoa(int(a.MaxAge/time.Second)) + " seconds"
+	}
+	return problem.InsufficientUserAuthentication(detail+": sign in again with your second factor, then retry with the new token.", a.Values, a.MaxAge)
+}
+
+func (g *gate) now() time.Time {
+	if g.opts.Now != nil {
+		return g.opts.Now()
+	}
+	return time.Now()
 }
 
 // subject is the sub of claims, for logs.

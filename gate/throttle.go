@@ -79,8 +79,11 @@ func (g *gate) throttled(o *operation, w http.ResponseWriter, r *http.Request) {
 			status = http.StatusInternalServerError
 		case status == 0:
 			status = http.StatusOK
-		case *succeeded && status < 400:
-			status = http.StatusOK // a redirect the handler says is a success
+		case *succeeded:
+			// An answer the handler says is a success: the sign-in page's
+			// redirect, or the right password of an account that must
+			// still give its second factor (mfa_required, a 400).
+			status = http.StatusOK
 		}
 		if err := g.opts.Throttle.Settle(context.WithoutCancel(ctx), res, status); err != nil {
 			httplog.Logger(ctx).Error("throttling: could not settle an attempt", "operation", o.route.Operation.OperationID, "err", err)
@@ -136,8 +139,16 @@ func account(r *http.Request) string {
 		_ = r.ParseForm()
 	}
 	u := ""
-	switch {
-	case r.PostForm.Get("grant_type") == "password":
+	switch grant := r.PostForm.Get("grant_type"); {
+	case grant == oauth.GrantMFA || grant == "" && r.PostForm.Has("mfa_token"):
+		// A second step (the token endpoint's, the sign-in page's) counts
+		// against the account its mfa_token names (the id before the
+		// dot), whatever else the form holds.
+		if id, _, ok := strings.Cut(r.PostForm.Get("mfa_token"), "."); ok && id != "" && len(id) <= 19 && strings.Trim(id, "0123456789") == "" {
+			return "user:" + id
+		}
+		return ""
+	case grant == "password":
 		u = r.PostForm.Get("username")
 	case r.PostForm.Has("email"):
 		u = r.PostForm.Get("email") // the sign-in and forgotten-password pages' forms

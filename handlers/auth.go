@@ -31,6 +31,7 @@ import (
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/email"
 	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/mfa"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/internal/throttle"
@@ -67,6 +68,8 @@ type Auth struct {
 	// is not verified (ROLEGATE_REQUIRE_VERIFIED_EMAIL), and mails it a
 	// new link.
 	RequireVerifiedEmail bool
+	// Sealer opens the secrets of authenticator apps.
+	Sealer *mfa.Sealer
 }
 
 // grants are the grant types /token accepts, by grant_type (RFC 6749
@@ -77,6 +80,7 @@ var grants = map[string]func(Auth, context.Context, *api.TokenRequest) (api.Crea
 	"refresh_token":      Auth.refreshGrant,
 	"client_credentials": Auth.clientCredentialsGrant,
 	"authorization_code": Auth.authorizationCodeGrant,
+	oauth.GrantMFA:       Auth.mfaGrant,
 }
 
 // grantTypes lists the grant types of grants, sorted.
@@ -106,6 +110,9 @@ func (a Auth) CreateToken(ctx context.Context, req api.CreateTokenRequestObject)
 // 401 with a Basic challenge for bad client credentials.
 func tokenError(e *oauth.Error) api.CreateTokenResponseObject {
 	body := api.OAuthError{Error: api.OAuthErrorError(e.Code), ErrorDescription: &e.Description}
+	if e.MFAToken != "" {
+		body.MfaToken = &e.MFAToken
+	}
 	if e.Status == http.StatusTooManyRequests {
 		return api.CreateToken429JSONResponse{Body: body, Headers: api.CreateToken429ResponseHeaders{
 			CacheControl: "no-store", Pragma: "no-cache", RetryAfter: 1}}
@@ -316,7 +323,17 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 		client = c.ID
 	}
 	p := person{ID: user.ID, Email: user.Email, EmailVerified: user.EmailVerified, Roles: user.Roles, TokenVersion: user.TokenVersion}
-	return a.signedIn(ctx, p, requestedScope(f.Scope), client, pwdOnly, "")
+	scope := requestedScope(f.Scope)
+	if _, err := narrow(p.Roles, scope); err != nil {
+		return nil, err
+	}
+	switch has, err := mfa.HasFactor(ctx, a.Queries, user.ID); {
+	case err != nil:
+		return nil, err
+	case has:
+		return nil, a.mfaRequired(ctx, p.ID, scope, client)
+	}
+	return a.signedIn(ctx, p, scope, client, pwdOnly, "")
 }
 
 // person is the account a sign-in is for, as its tokens state it.

@@ -23,6 +23,7 @@ import (
 	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/mail"
+	"github.com/rolegate/rolegate/internal/mfa"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/internal/sessions"
@@ -43,6 +44,7 @@ type Server struct {
 	Meta
 	Discovery
 	Browser
+	MFA
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -115,6 +117,8 @@ type Deps struct {
 	// RequireVerifiedEmail refuses sign-in to accounts whose address is
 	// not verified.
 	RequireVerifiedEmail bool
+	// Sealer seals and opens the secrets of authenticator apps.
+	Sealer *mfa.Sealer
 }
 
 // New returns a Server over deps.
@@ -127,7 +131,7 @@ func New(d Deps) *Server {
 	auth := Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions, Audit: d.Audit, Hashing: d.Hashing,
 		Clients: &ClientDirectory{Queries: q, BuiltIn: d.BuiltInClients}, PasswordGrant: d.PasswordGrant, IDTokens: d.IDTokens,
 		Mailer:               Mailer{Pool: d.Pool, Outbox: d.Mail, PublicURL: d.Discovery.PublicURL, Now: d.Sessions.Now, PerAddress: d.MailPerAddress},
-		RequireVerifiedEmail: d.RequireVerifiedEmail}
+		RequireVerifiedEmail: d.RequireVerifiedEmail, Sealer: d.Sealer}
 	return &Server{
 		Health: Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
 		Auth:   auth,
@@ -143,5 +147,7 @@ func New(d Deps) *Server {
 		Documents:  Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
 		Meta:       d.Meta,
 		Discovery:  d.Discovery,
+		MFA: MFA{Pool: d.Pool, Queries: q, Sealer: d.Sealer, Hasher: d.Hasher, Sessions: d.Sessions, Audit: d.Audit,
+			Issuer: totpIssuer(d.Discovery.PublicURL)},
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +18,7 @@ import (
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/mfa"
 	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/internal/signin"
 	"github.com/rolegate/rolegate/internal/throttle"
@@ -284,6 +287,9 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 		// again, with a fresh token, rather than processed.
 		return b.signInPage(ctx, r, http.StatusBadRequest, email, "This form has expired. Please enter your password again."), nil
 	}
+	if f.MfaToken != nil {
+		return b.secondStep(ctx, r, email, *f.MfaToken, deref(f.Code))
+	}
 	if email == "" || pw == "" {
 		return b.signInPage(ctx, r, http.StatusBadRequest, email, "Enter your email and password."), nil
 	}
@@ -305,17 +311,83 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 	if err != nil {
 		return nil, err
 	}
-	// The browser's session, if the same person is signed in already, is
-	// reauthenticated; otherwise a new one starts and any other ends.
+	switch has, err := mfa.HasFactor(ctx, b.Queries, user.ID); {
+	case err != nil:
+		return nil, err
+	case has:
+		var tok string
+		err := pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) (err error) {
+			ua, addr := httplog.Client(ctx)
+			tok, err = mfa.IssueChallenge(ctx, db.New(tx), user.ID,
+				mfa.Challenge{AMR: pwdOnly, ClientID: browserChallenge, UserAgent: ua, ClientAddr: addr}, b.Now(), 0)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return b.secondStepPage(ctx, r, http.StatusOK, email, mfaToken(user.ID, tok), ""), nil
+	}
+	return b.signedInBrowser(ctx, r, user.ID, pwdOnly)
+}
+
+// browserChallenge is the client of the second steps of the sign-in page,
+// which no client id can be: the token endpoint's second step refuses
+// their mfa_token.
+const browserChallenge = "@sign-in"
+
+// secondStepPage asks for the second factor of the sign-in of email whose
+// challenge is mfaToken.
+func (b Browser) secondStepPage(ctx context.Context, r authorize.Request, status int, email, mfaToken, message string) response {
+	nonce, cookies := b.csrfNonce(ctx)
+	v := r.Params.Values()
+	hidden := []signin.Field{{Name: "email", Value: email}, {Name: "mfa_token", Value: mfaToken}}
+	for _, k := range slices.Sorted(maps.Keys(v)) {
+		hidden = append(hidden, signin.Field{Name: k, Value: v.Get(k)})
+	}
+	return pageOf(signin.RenderSecondFactor(status, signin.SecondFactor{
+		Action: b.PublicURL + "/sign-in", Client: r.Client.Name, Error: message, CSRF: b.CSRF.Token(nonce), Hidden: hidden,
+	}), cookies...)
+}
+
+// secondStep is the sign-in page's second step: a code of the account's
+// authenticator app, or a recovery code, for the challenge of mfaToken.
+func (b Browser) secondStep(ctx context.Context, r authorize.Request, email, mfaToken, code string) (response, error) {
+	code = strings.TrimSpace(code)
+	if code == "" {
+		return b.secondStepPage(ctx, r, http.StatusBadRequest, email, mfaToken, "Enter the code your authenticator app shows, or a recovery code."), nil
+	}
+	otp, recovery := digits(code), ""
+	if len(otp) != 6 || strings.Trim(otp, "0123456789") != "" {
+		otp, recovery = "", code
+	}
+	id, tok, _ := strings.Cut(mfaToken, ".")
+	ch, err := b.secondFactor(ctx, id, tok, browserChallenge, otp, recovery)
+	switch {
+	case errors.Is(err, mfa.ErrInvalidCode):
+		return b.secondStepPage(ctx, r, http.StatusBadRequest, email, mfaToken, "The code is not valid. Enter the code your authenticator app shows now, or an unused recovery code."), nil
+	case errors.Is(err, mfa.ErrInvalidChallenge):
+		return b.signInPage(ctx, r, http.StatusBadRequest, email, "This sign-in has expired or had too many wrong codes. Please enter your password again."), nil
+	case err != nil:
+		return response{}, err
+	}
+	throttle.Succeeded(ctx)
+	return b.signedInBrowser(ctx, r, ch.UserID, mfaAMR)
+}
+
+// signedInBrowser signs the browser in as user, who has just
+// authenticated by amr, and answers r with a code: the browser's
+// session, if the same person is signed in already, is reauthenticated;
+// otherwise a new one starts and any other ends.
+func (b Browser) signedInBrowser(ctx context.Context, r authorize.Request, user int64, amr []string) (response, error) {
 	q := b.Queries
 	old, signedIn, err := b.Sessions.BrowserOf(ctx, q, httplog.Cookie(ctx, b.Cookies.SessionName()))
 	if err != nil {
-		return nil, err
+		return response{}, err
 	}
-	if signedIn && old.UserID == user.ID {
-		a := audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user.ID, Subject: "session:" + old.ID, Detail: "sign-in page, signed in again"}
+	if signedIn && old.UserID == user {
+		a := audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user, Subject: "session:" + old.ID, Detail: "sign-in page, signed in again"}
 		b.Audit.Record(ctx, a)
-		return b.issue(ctx, r, old, pwdOnly, nil)
+		return b.issue(ctx, r, old, amr, nil)
 	}
 	ua, addr := httplog.Client(ctx)
 	var br sessions.Browser
@@ -328,17 +400,17 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 			}
 		}
 		var err error
-		br, cookie, err = b.Sessions.StartBrowser(ctx, q, user.ID, sessions.Client{UserAgent: ua, Addr: addr})
+		br, cookie, err = b.Sessions.StartBrowser(ctx, q, user, sessions.Client{UserAgent: ua, Addr: addr, AMR: amr})
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return response{}, err
 	}
 	if signedIn {
 		b.Sessions.Sync(ctx)
 		b.Audit.Record(ctx, audit.Event{Type: audit.SessionEnded, SubjectUserID: old.UserID, Subject: "session:" + old.ID, Detail: "another account signed in in the same browser"})
 	}
-	b.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user.ID, Subject: "session:" + br.ID, Detail: "sign-in page"})
+	b.Audit.Record(ctx, audit.Event{Type: audit.LoginSucceeded, SubjectUserID: user, Subject: "session:" + br.ID, Detail: "sign-in page"})
 	return b.issue(ctx, r, br, nil, []*http.Cookie{b.Cookies.Session(cookie, b.SessionTTL)})
 }
 

@@ -23,7 +23,13 @@ const (
 	// SlowDown is the code of a 429 (borrowed from RFC 8628 section 3.5,
 	// since RFC 6749 has none): too many attempts; wait Retry-After.
 	SlowDown = "slow_down"
+	// MFARequired is rolegate's: the password was right, and the account
+	// has a second factor to send with Error.MFAToken.
+	MFARequired = "mfa_required"
 )
+
+// GrantMFA is the grant type of a password login's second step.
+const GrantMFA = "urn:rolegate:grant-type:mfa"
 
 // Error is a token endpoint's refusal: Status (400 unless the status itself
 // tells more, such as 413), one of the error codes, and a description for
@@ -32,6 +38,8 @@ type Error struct {
 	Status      int
 	Code        string
 	Description string
+	// MFAToken goes with MFARequired, as mfa_token.
+	MFAToken string
 }
 
 // Refuse returns the 400 refusal with code and description.
@@ -44,7 +52,11 @@ func (e *Error) Error() string { return "oauth: " + e.Code + ": " + e.Descriptio
 // Write sends e as RFC 6749 section 5.2 says: a JSON object with "error"
 // and "error_description", never cached.
 func Write(w http.ResponseWriter, e *Error) {
-	body, _ := json.Marshal(map[string]string{"error": e.Code, "error_description": e.Description})
+	m := map[string]string{"error": e.Code, "error_description": e.Description}
+	if e.MFAToken != "" {
+		m["mfa_token"] = e.MFAToken
+	}
+	body, _ := json.Marshal(m)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")

@@ -1,6 +1,11 @@
 package problem
 
-import "net/http"
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // The refusals of a bearer token, each with its RFC 6750 section 3
 // challenge in WWW-Authenticate.
@@ -31,6 +36,22 @@ func InvalidToken(detail string, cause error) *Error {
 func InsufficientScope(detail string, roles []string) *Error {
 	return &Error{Kind: Forbidden, Detail: detail, RequiredRoles: roles,
 		Header: http.Header{"Www-Authenticate": {challenge + `, error="insufficient_scope"`}}}
+}
+
+// TypeStepUp is the problem type of InsufficientUserAuthentication.
+const TypeStepUp = "urn:rolegate:problem:insufficient-user-authentication"
+
+// InsufficientUserAuthentication is the 401 for a valid token from a
+// sign-in that is not strong enough, or not recent enough, for the
+// operation (RFC 9470 section 3): the challenge names the acr values that
+// would do and, when set, the max_age in seconds; the client sends the
+// person to sign in again with them.
+func InsufficientUserAuthentication(detail string, acrValues []string, maxAge time.Duration) *Error {
+	h := challenge + `, error="insufficient_user_authentication", acr_values="` + strings.Join(acrValues, " ") + `"`
+	if maxAge > 0 {
+		h += ", max_age=" + strconv.Itoa(int(maxAge/time.Second))
+	}
+	return &Error{Kind: Unauthenticated, Type: TypeStepUp, Detail: detail, Header: http.Header{"Www-Authenticate": {h}}}
 }
 
 // TypeUserAccountsOnly is the problem type of UserAccountsOnly.

@@ -138,6 +138,7 @@ const (
 	InvalidGrant         OAuthErrorError = "invalid_grant"
 	InvalidRequest       OAuthErrorError = "invalid_request"
 	InvalidScope         OAuthErrorError = "invalid_scope"
+	MfaRequired          OAuthErrorError = "mfa_required"
 	SlowDown             OAuthErrorError = "slow_down"
 	UnauthorizedClient   OAuthErrorError = "unauthorized_client"
 	UnsupportedGrantType OAuthErrorError = "unsupported_grant_type"
@@ -153,6 +154,8 @@ func (e OAuthErrorError) Valid() bool {
 	case InvalidRequest:
 		return true
 	case InvalidScope:
+		return true
+	case MfaRequired:
 		return true
 	case SlowDown:
 		return true
@@ -328,6 +331,21 @@ type Email = openapi_types.Email
 type EmailChange struct {
 	NewEmail string `json:"new_email"`
 	Password string `json:"password"`
+}
+
+// FactorProof A current code of the app, or the account's password.
+type FactorProof struct {
+	Code     *string `json:"code,omitempty"`
+	Password *string `json:"password,omitempty"`
+}
+
+// Factors defines model for Factors.
+type Factors struct {
+	RecoveryCodesLeft int `json:"recovery_codes_left"`
+	Totp              struct {
+		Enrolled bool       `json:"enrolled"`
+		Since    *time.Time `json:"since,omitempty"`
+	} `json:"totp"`
 }
 
 // FieldError defines model for FieldError.
@@ -523,6 +541,9 @@ type NotePatch struct {
 type OAuthError struct {
 	Error            OAuthErrorError `json:"error"`
 	ErrorDescription *string         `json:"error_description,omitempty"`
+
+	// MfaToken With `mfa_required`, the token to send back with the second factor (`grant_type=urn:rolegate:grant-type:mfa`); valid 5 minutes, used once.
+	MfaToken *string `json:"mfa_token,omitempty"`
 }
 
 // OAuthErrorError defines model for OAuthError.Error.
@@ -585,6 +606,12 @@ type Problem struct {
 	//
 	// Example: about:blank
 	Type string `json:"type"`
+}
+
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	// RecoveryCodes Ten one-time codes; keep them somewhere safe.
+	RecoveryCodes []string `json:"recovery_codes"`
 }
 
 // RevocationEntry One row of the revocation log. A token is refused when its `sid` is
@@ -680,15 +707,17 @@ type Session struct {
 	UserAgent string `json:"user_agent"`
 }
 
-// SignInForm What the sign-in page posts. The authorization request's parameters come back as the page received them.
+// SignInForm What the sign-in page posts. The authorization request's parameters come back as the page received them. The second step of an account with a second factor posts `mfa_token` and `code` (the app's code, or a recovery code) instead of the password.
 type SignInForm struct {
 	ClientId            *string `json:"client_id,omitempty"`
+	Code                *string `json:"code,omitempty"`
 	CodeChallenge       *string `json:"code_challenge,omitempty"`
 	CodeChallengeMethod *string `json:"code_challenge_method,omitempty"`
 	CsrfToken           *string `json:"csrf_token,omitempty"`
 	Email               *string `json:"email,omitempty"`
 	LoginHint           *string `json:"login_hint,omitempty"`
 	MaxAge              *string `json:"max_age,omitempty"`
+	MfaToken            *string `json:"mfa_token,omitempty"`
 	Nonce               *string `json:"nonce,omitempty"`
 	Password            *string `json:"password,omitempty"`
 	Prompt              *string `json:"prompt,omitempty"`
@@ -712,6 +741,24 @@ type SignUp struct {
 // SplitRequest defines model for SplitRequest.
 type SplitRequest struct {
 	Ranges *[]string `json:"ranges,omitempty"`
+}
+
+// TOTPCode defines model for TOTPCode.
+type TOTPCode struct {
+	// Code The app's current 6-digit code.
+	Code string `json:"code"`
+}
+
+// TOTPEnrolment defines model for TOTPEnrolment.
+type TOTPEnrolment struct {
+	// OtpauthUri The key URI an authenticator app takes (otpauth://totp/…).
+	OtpauthUri string `json:"otpauth_uri"`
+
+	// QrCode The URI as a QR code, a PNG data URL (data:image/png;base64,…).
+	QrCode string `json:"qr_code"`
+
+	// Secret The shared secret in base32, for an app that cannot scan.
+	Secret string `json:"secret"`
 }
 
 // Token defines model for Token.
@@ -764,7 +811,16 @@ type TokenRequest struct {
 
 	// GrantType Example: password
 	GrantType *string `json:"grant_type,omitempty"`
-	Password  *string `json:"password,omitempty"`
+
+	// MfaToken The `mfa_token` of an `mfa_required` answer, for `grant_type=urn:rolegate:grant-type:mfa`.
+	MfaToken *string `json:"mfa_token,omitempty"`
+
+	// Otp The authenticator app's current 6-digit code, with `mfa_token`.
+	Otp      *string `json:"otp,omitempty"`
+	Password *string `json:"password,omitempty"`
+
+	// RecoveryCode One of the account's recovery codes instead of `otp`; it is used up.
+	RecoveryCode *string `json:"recovery_code,omitempty"`
 
 	// RedirectUri The redirect_uri the code was issued for, exactly as sent to the authorization endpoint.
 	RedirectUri *string `json:"redirect_uri,omitempty"`
@@ -1094,6 +1150,12 @@ type ForgotPasswordFormFormdataRequestBody = ForgotPasswordForm
 
 // RequestEmailChangeJSONRequestBody defines body for RequestEmailChange for application/json ContentType.
 type RequestEmailChangeJSONRequestBody = EmailChange
+
+// RemoveTOTPJSONRequestBody defines body for RemoveTOTP for application/json ContentType.
+type RemoveTOTPJSONRequestBody = FactorProof
+
+// ConfirmTOTPJSONRequestBody defines body for ConfirmTOTP for application/json ContentType.
+type ConfirmTOTPJSONRequestBody = TOTPCode
 
 // ChangeMyPasswordJSONRequestBody defines body for ChangeMyPassword for application/json ContentType.
 type ChangeMyPasswordJSONRequestBody = PasswordChange
@@ -1581,6 +1643,69 @@ type ClientInterface interface {
 	// Corresponds with POST /identify/me/email-verification (the `RequestEmailVerification` operationId).
 	RequestEmailVerification(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetMyFactors The caller's second factors
+	//
+	// Whether an authenticator app (TOTP) is enrolled and since when, and how many recovery codes are left; never a secret.
+	//
+	// Corresponds with GET /identify/me/mfa (the `GetMyFactors` operationId).
+	GetMyFactors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveTOTPWithBody Remove the authenticator app
+	//
+	// With a current code or the password, removes the app and the recovery codes (404 when none is enrolled). Audited as `mfa.removed`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with DELETE /identify/me/mfa/totp (the `RemoveTOTP` operationId).
+	RemoveTOTPWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveTOTP Remove the authenticator app
+	//
+	// With a current code or the password, removes the app and the recovery codes (404 when none is enrolled). Audited as `mfa.removed`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with DELETE /identify/me/mfa/totp (the `RemoveTOTP` operationId).
+	RemoveTOTP(ctx context.Context, body RemoveTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnrolTOTP Start enrolling an authenticator app
+	//
+	// Answers a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 seconds),
+	// its `otpauth://` URI and a QR code of it, to scan with an
+	// authenticator app; the secret is stored sealed with the master key.
+	// It counts once confirmed (`POST /identify/me/mfa/totp/confirm`); a
+	// new enrolment replaces an unconfirmed one. 409 when an app is
+	// enrolled already: remove it first.
+	//
+	// Corresponds with POST /identify/me/mfa/totp (the `EnrolTOTP` operationId).
+	EnrolTOTP(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmTOTPWithBody Finish enrolling an authenticator app
+	//
+	// With a code from the app, activates the enrolment and answers 10
+	// recovery codes, shown this once and stored only as hashes: each
+	// signs in once in place of a code. From then on a password login
+	// asks for the second factor (`mfa_required`). 409 when no enrolment
+	// is pending. Audited as `mfa.enrolled`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /identify/me/mfa/totp/confirm (the `ConfirmTOTP` operationId).
+	ConfirmTOTPWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmTOTP Finish enrolling an authenticator app
+	//
+	// With a code from the app, activates the enrolment and answers 10
+	// recovery codes, shown this once and stored only as hashes: each
+	// signs in once in place of a code. From then on a password login
+	// asks for the second factor (`mfa_required`). 409 when no enrolment
+	// is pending. Audited as `mfa.enrolled`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /identify/me/mfa/totp/confirm (the `ConfirmTOTP` operationId).
+	ConfirmTOTP(ctx context.Context, body ConfirmTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ChangeMyPasswordWithBody Change the caller's password
 	//
 	// Takes any type of body and a specified content type.
@@ -1951,6 +2076,14 @@ type ClientInterface interface {
 	// - `client_credentials` (section 4.4): a machine client, authenticated
 	//   with HTTP Basic or with `client_id` and `client_secret` in the
 	//   form, gets an access token with its roles and no refresh token.
+	// - `urn:rolegate:grant-type:mfa`: the second step of a password
+	//   login for an account with a second factor. The password grant
+	//   answers 400 `mfa_required` with an `mfa_token` (5 minutes, used
+	//   once); this grant sends it back with `otp` (the authenticator
+	//   app's code, each accepted once) or `recovery_code` (used up), and
+	//   answers the tokens, with `amr` [pwd, otp, mfa] and `acr`
+	//   `urn:rolegate:acr:mfa`. Wrong codes count against the account's
+	//   budget as wrong passwords do, and five void the `mfa_token`.
 	//
 	// Client credentials presented on any grant are verified: bad ones
 	// are 401 `invalid_client`. `scope` (space-separated role names) asks
@@ -1985,6 +2118,14 @@ type ClientInterface interface {
 	// - `client_credentials` (section 4.4): a machine client, authenticated
 	//   with HTTP Basic or with `client_id` and `client_secret` in the
 	//   form, gets an access token with its roles and no refresh token.
+	// - `urn:rolegate:grant-type:mfa`: the second step of a password
+	//   login for an account with a second factor. The password grant
+	//   answers 400 `mfa_required` with an `mfa_token` (5 minutes, used
+	//   once); this grant sends it back with `otp` (the authenticator
+	//   app's code, each accepted once) or `recovery_code` (used up), and
+	//   answers the tokens, with `amr` [pwd, otp, mfa] and `acr`
+	//   `urn:rolegate:acr:mfa`. Wrong codes count against the account's
+	//   budget as wrong passwords do, and five void the `mfa_token`.
 	//
 	// Client credentials presented on any grant are verified: bad ones
 	// are 401 `invalid_client`. `scope` (space-separated role names) asks
@@ -2117,6 +2258,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /users/{id}/enable (the `EnableUser` operationId).
 	EnableUser(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResetUserFactors Remove an account's second factors
+	//
+	// For a person who lost their authenticator app and recovery codes. Removes the account's factors (404 when it has none), ends its pending second steps, and is audited as `mfa.removed`.
+	//
+	// Corresponds with DELETE /users/{id}/mfa (the `ResetUserFactors` operationId).
+	ResetUserFactors(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetUserRolesWithBody Replace an account's roles
 	//
@@ -2933,6 +3081,129 @@ func (c *Client) RequestEmailVerification(ctx context.Context, reqEditors ...Req
 	return c.Client.Do(req)
 }
 
+// GetMyFactors The caller's second factors
+//
+// Whether an authenticator app (TOTP) is enrolled and since when, and how many recovery codes are left; never a secret.
+//
+// Corresponds with GET /identify/me/mfa (the `GetMyFactors` operationId).
+func (c *Client) GetMyFactors(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMyFactorsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveTOTPWithBody Remove the authenticator app
+//
+// With a current code or the password, removes the app and the recovery codes (404 when none is enrolled). Audited as `mfa.removed`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with DELETE /identify/me/mfa/totp (the `RemoveTOTP` operationId).
+func (c *Client) RemoveTOTPWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveTOTPRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveTOTP Remove the authenticator app
+//
+// With a current code or the password, removes the app and the recovery codes (404 when none is enrolled). Audited as `mfa.removed`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with DELETE /identify/me/mfa/totp (the `RemoveTOTP` operationId).
+func (c *Client) RemoveTOTP(ctx context.Context, body RemoveTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveTOTPRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnrolTOTP Start enrolling an authenticator app
+//
+// Answers a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 seconds),
+// its `otpauth://` URI and a QR code of it, to scan with an
+// authenticator app; the secret is stored sealed with the master key.
+// It counts once confirmed (`POST /identify/me/mfa/totp/confirm`); a
+// new enrolment replaces an unconfirmed one. 409 when an app is
+// enrolled already: remove it first.
+//
+// Corresponds with POST /identify/me/mfa/totp (the `EnrolTOTP` operationId).
+func (c *Client) EnrolTOTP(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnrolTOTPRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmTOTPWithBody Finish enrolling an authenticator app
+//
+// With a code from the app, activates the enrolment and answers 10
+// recovery codes, shown this once and stored only as hashes: each
+// signs in once in place of a code. From then on a password login
+// asks for the second factor (`mfa_required`). 409 when no enrolment
+// is pending. Audited as `mfa.enrolled`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /identify/me/mfa/totp/confirm (the `ConfirmTOTP` operationId).
+func (c *Client) ConfirmTOTPWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmTOTPRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmTOTP Finish enrolling an authenticator app
+//
+// With a code from the app, activates the enrolment and answers 10
+// recovery codes, shown this once and stored only as hashes: each
+// signs in once in place of a code. From then on a password login
+// asks for the second factor (`mfa_required`). 409 when no enrolment
+// is pending. Audited as `mfa.enrolled`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /identify/me/mfa/totp/confirm (the `ConfirmTOTP` operationId).
+func (c *Client) ConfirmTOTP(ctx context.Context, body ConfirmTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmTOTPRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ChangeMyPasswordWithBody Change the caller's password
 //
 // Takes any type of body and a specified content type.
@@ -3653,6 +3924,14 @@ func (c *Client) SignUp(ctx context.Context, body SignUpJSONRequestBody, reqEdit
 //   - `client_credentials` (section 4.4): a machine client, authenticated
 //     with HTTP Basic or with `client_id` and `client_secret` in the
 //     form, gets an access token with its roles and no refresh token.
+//   - `urn:rolegate:grant-type:mfa`: the second step of a password
+//     login for an account with a second factor. The password grant
+//     answers 400 `mfa_required` with an `mfa_token` (5 minutes, used
+//     once); this grant sends it back with `otp` (the authenticator
+//     app's code, each accepted once) or `recovery_code` (used up), and
+//     answers the tokens, with `amr` [pwd, otp, mfa] and `acr`
+//     `urn:rolegate:acr:mfa`. Wrong codes count against the account's
+//     budget as wrong passwords do, and five void the `mfa_token`.
 //
 // Client credentials presented on any grant are verified: bad ones
 // are 401 `invalid_client`. `scope` (space-separated role names) asks
@@ -3698,6 +3977,15 @@ func (c *Client) CreateTokenWithBody(ctx context.Context, contentType string, bo
 //   - `client_credentials` (section 4.4): a machine client, authenticated
 //     with HTTP Basic or with `client_id` and `client_secret` in the
 //     form, gets an access token with its roles and no refresh token.
+//
+//   - `urn:rolegate:grant-type:mfa`: the second step of a password
+//     login for an account with a second factor. The password grant
+//     answers 400 `mfa_required` with an `mfa_token` (5 minutes, used
+//     once); this grant sends it back with `otp` (the authenticator
+//     app's code, each accepted once) or `recovery_code` (used up), and
+//     answers the tokens, with `amr` [pwd, otp, mfa] and `acr`
+//     `urn:rolegate:acr:mfa`. Wrong codes count against the account's
+//     budget as wrong passwords do, and five void the `mfa_token`.
 //
 // Client credentials presented on any grant are verified: bad ones
 // are 401 `invalid_client`. `scope` (space-separated role names) asks
@@ -3951,6 +4239,23 @@ func (c *Client) DisableUser(ctx context.Context, id int64, reqEditors ...Reques
 // Corresponds with POST /users/{id}/enable (the `EnableUser` operationId).
 func (c *Client) EnableUser(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewEnableUserRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetUserFactors Remove an account's second factors
+//
+// For a person who lost their authenticator app and recovery codes. Removes the account's factors (404 when it has none), ends its pending second steps, and is audited as `mfa.removed`.
+//
+// Corresponds with DELETE /users/{id}/mfa (the `ResetUserFactors` operationId).
+func (c *Client) ResetUserFactors(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetUserFactorsRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -5470,6 +5775,140 @@ func NewRequestEmailVerificationRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetMyFactorsRequest constructs an http.Request for the GetMyFactors method
+func NewGetMyFactorsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/identify/me/mfa")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRemoveTOTPRequest calls the generic RemoveTOTP builder with application/json body
+func NewRemoveTOTPRequest(server string, body RemoveTOTPJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRemoveTOTPRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRemoveTOTPRequestWithBody constructs an http.Request for the RemoveTOTP method, with any body, and a specified content type
+func NewRemoveTOTPRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/identify/me/mfa/totp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewEnrolTOTPRequest constructs an http.Request for the EnrolTOTP method
+func NewEnrolTOTPRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/identify/me/mfa/totp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConfirmTOTPRequest calls the generic ConfirmTOTP builder with application/json body
+func NewConfirmTOTPRequest(server string, body ConfirmTOTPJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewConfirmTOTPRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewConfirmTOTPRequestWithBody constructs an http.Request for the ConfirmTOTP method, with any body, and a specified content type
+func NewConfirmTOTPRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/identify/me/mfa/totp/confirm")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewChangeMyPasswordRequest calls the generic ChangeMyPassword builder with application/json body
 func NewChangeMyPasswordRequest(server string, body ChangeMyPasswordJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -6874,6 +7313,40 @@ func NewEnableUserRequest(server string, id int64) (*http.Request, error) {
 	return req, nil
 }
 
+// NewResetUserFactorsRequest constructs an http.Request for the ResetUserFactors method
+func NewResetUserFactorsRequest(server string, id int64) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/users/%s/mfa", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSetUserRolesRequest calls the generic SetUserRoles builder with application/json body
 func NewSetUserRolesRequest(server string, id int64, body SetUserRolesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -7499,6 +7972,73 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /identify/me/email-verification (the `RequestEmailVerification` operationId).
 	RequestEmailVerificationWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RequestEmailVerificationResponse, error)
 
+	// GetMyFactorsWithResponse The caller's second factors
+	//
+	// Whether an authenticator app (TOTP) is enrolled and since when, and how many recovery codes are left; never a secret.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /identify/me/mfa (the `GetMyFactors` operationId).
+	GetMyFactorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMyFactorsResponse, error)
+
+	// RemoveTOTPWithBodyWithResponse Remove the authenticator app
+	//
+	// With a current code or the password, removes the app and the recovery codes (404 when none is enrolled). Audited as `mfa.removed`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /identify/me/mfa/totp (the `RemoveTOTP` operationId).
+	RemoveTOTPWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RemoveTOTPResponse, error)
+
+	// RemoveTOTPWithResponse Remove the authenticator app
+	//
+	// With a current code or the password, removes the app and the recovery codes (404 when none is enrolled). Audited as `mfa.removed`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /identify/me/mfa/totp (the `RemoveTOTP` operationId).
+	RemoveTOTPWithResponse(ctx context.Context, body RemoveTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*RemoveTOTPResponse, error)
+
+	// EnrolTOTPWithResponse Start enrolling an authenticator app
+	//
+	// Answers a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 seconds),
+	// its `otpauth://` URI and a QR code of it, to scan with an
+	// authenticator app; the secret is stored sealed with the master key.
+	// It counts once confirmed (`POST /identify/me/mfa/totp/confirm`); a
+	// new enrolment replaces an unconfirmed one. 409 when an app is
+	// enrolled already: remove it first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /identify/me/mfa/totp (the `EnrolTOTP` operationId).
+	EnrolTOTPWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*EnrolTOTPResponse, error)
+
+	// ConfirmTOTPWithBodyWithResponse Finish enrolling an authenticator app
+	//
+	// With a code from the app, activates the enrolment and answers 10
+	// recovery codes, shown this once and stored only as hashes: each
+	// signs in once in place of a code. From then on a password login
+	// asks for the second factor (`mfa_required`). 409 when no enrolment
+	// is pending. Audited as `mfa.enrolled`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /identify/me/mfa/totp/confirm (the `ConfirmTOTP` operationId).
+	ConfirmTOTPWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmTOTPResponse, error)
+
+	// ConfirmTOTPWithResponse Finish enrolling an authenticator app
+	//
+	// With a code from the app, activates the enrolment and answers 10
+	// recovery codes, shown this once and stored only as hashes: each
+	// signs in once in place of a code. From then on a password login
+	// asks for the second factor (`mfa_required`). 409 when no enrolment
+	// is pending. Audited as `mfa.enrolled`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /identify/me/mfa/totp/confirm (the `ConfirmTOTP` operationId).
+	ConfirmTOTPWithResponse(ctx context.Context, body ConfirmTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmTOTPResponse, error)
+
 	// ChangeMyPasswordWithBodyWithResponse Change the caller's password
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -7899,6 +8439,14 @@ type ClientWithResponsesInterface interface {
 	// - `client_credentials` (section 4.4): a machine client, authenticated
 	//   with HTTP Basic or with `client_id` and `client_secret` in the
 	//   form, gets an access token with its roles and no refresh token.
+	// - `urn:rolegate:grant-type:mfa`: the second step of a password
+	//   login for an account with a second factor. The password grant
+	//   answers 400 `mfa_required` with an `mfa_token` (5 minutes, used
+	//   once); this grant sends it back with `otp` (the authenticator
+	//   app's code, each accepted once) or `recovery_code` (used up), and
+	//   answers the tokens, with `amr` [pwd, otp, mfa] and `acr`
+	//   `urn:rolegate:acr:mfa`. Wrong codes count against the account's
+	//   budget as wrong passwords do, and five void the `mfa_token`.
 	//
 	// Client credentials presented on any grant are verified: bad ones
 	// are 401 `invalid_client`. `scope` (space-separated role names) asks
@@ -7933,6 +8481,14 @@ type ClientWithResponsesInterface interface {
 	// - `client_credentials` (section 4.4): a machine client, authenticated
 	//   with HTTP Basic or with `client_id` and `client_secret` in the
 	//   form, gets an access token with its roles and no refresh token.
+	// - `urn:rolegate:grant-type:mfa`: the second step of a password
+	//   login for an account with a second factor. The password grant
+	//   answers 400 `mfa_required` with an `mfa_token` (5 minutes, used
+	//   once); this grant sends it back with `otp` (the authenticator
+	//   app's code, each accepted once) or `recovery_code` (used up), and
+	//   answers the tokens, with `amr` [pwd, otp, mfa] and `acr`
+	//   `urn:rolegate:acr:mfa`. Wrong codes count against the account's
+	//   budget as wrong passwords do, and five void the `mfa_token`.
 	//
 	// Client credentials presented on any grant are verified: bad ones
 	// are 401 `invalid_client`. `scope` (space-separated role names) asks
@@ -8077,6 +8633,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /users/{id}/enable (the `EnableUser` operationId).
 	EnableUserWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*EnableUserResponse, error)
+
+	// ResetUserFactorsWithResponse Remove an account's second factors
+	//
+	// For a person who lost their authenticator app and recovery codes. Removes the account's factors (404 when it has none), ends its pending second steps, and is audited as `mfa.removed`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /users/{id}/mfa (the `ResetUserFactors` operationId).
+	ResetUserFactorsWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*ResetUserFactorsResponse, error)
 
 	// SetUserRolesWithBodyWithResponse Replace an account's roles
 	//
@@ -10661,6 +11226,450 @@ func (r RequestEmailVerificationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RequestEmailVerificationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMyFactorsResponse401Headers the declared response headers of an HTTP 401 response for GetMyFactors
+type GetMyFactorsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// GetMyFactorsResponse403Headers the declared response headers of an HTTP 403 response for GetMyFactors
+type GetMyFactorsResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+// GetMyFactorsResponse503Headers the declared response headers of an HTTP 503 response for GetMyFactors
+type GetMyFactorsResponse503Headers struct {
+	RetryAfter int
+}
+
+type GetMyFactorsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Factors
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetMyFactorsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetMyFactorsResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMyFactorsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMyFactorsResponse) GetJSON200() *Factors {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetMyFactorsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetMyFactorsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetMyFactorsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMyFactorsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMyFactorsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMyFactorsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMyFactorsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RemoveTOTPResponse401Headers the declared response headers of an HTTP 401 response for RemoveTOTP
+type RemoveTOTPResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// RemoveTOTPResponse403Headers the declared response headers of an HTTP 403 response for RemoveTOTP
+type RemoveTOTPResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+// RemoveTOTPResponse429Headers the declared response headers of an HTTP 429 response for RemoveTOTP
+type RemoveTOTPResponse429Headers struct {
+	RetryAfter int
+}
+
+// RemoveTOTPResponse503Headers the declared response headers of an HTTP 503 response for RemoveTOTP
+type RemoveTOTPResponse503Headers struct {
+	RetryAfter int
+}
+
+type RemoveTOTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RemoveTOTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RemoveTOTPResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RemoveTOTPResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveTOTPResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RemoveTOTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RemoveTOTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemoveTOTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemoveTOTPResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RemoveTOTPResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RemoveTOTPResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RemoveTOTPResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RemoveTOTPResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveTOTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveTOTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveTOTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveTOTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EnrolTOTPResponse200Headers the declared response headers of an HTTP 200 response for EnrolTOTP
+type EnrolTOTPResponse200Headers struct {
+	CacheControl string
+}
+
+// EnrolTOTPResponse401Headers the declared response headers of an HTTP 401 response for EnrolTOTP
+type EnrolTOTPResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// EnrolTOTPResponse403Headers the declared response headers of an HTTP 403 response for EnrolTOTP
+type EnrolTOTPResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+// EnrolTOTPResponse429Headers the declared response headers of an HTTP 429 response for EnrolTOTP
+type EnrolTOTPResponse429Headers struct {
+	RetryAfter int
+}
+
+// EnrolTOTPResponse503Headers the declared response headers of an HTTP 503 response for EnrolTOTP
+type EnrolTOTPResponse503Headers struct {
+	RetryAfter int
+}
+
+type EnrolTOTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TOTPEnrolment
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *EnrolTOTPResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EnrolTOTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *EnrolTOTPResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EnrolTOTPResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EnrolTOTPResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EnrolTOTPResponse) GetJSON200() *TOTPEnrolment {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r EnrolTOTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r EnrolTOTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r EnrolTOTPResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r EnrolTOTPResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r EnrolTOTPResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EnrolTOTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnrolTOTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnrolTOTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnrolTOTPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConfirmTOTPResponse200Headers the declared response headers of an HTTP 200 response for ConfirmTOTP
+type ConfirmTOTPResponse200Headers struct {
+	CacheControl string
+}
+
+// ConfirmTOTPResponse401Headers the declared response headers of an HTTP 401 response for ConfirmTOTP
+type ConfirmTOTPResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ConfirmTOTPResponse403Headers the declared response headers of an HTTP 403 response for ConfirmTOTP
+type ConfirmTOTPResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+// ConfirmTOTPResponse429Headers the declared response headers of an HTTP 429 response for ConfirmTOTP
+type ConfirmTOTPResponse429Headers struct {
+	RetryAfter int
+}
+
+// ConfirmTOTPResponse503Headers the declared response headers of an HTTP 503 response for ConfirmTOTP
+type ConfirmTOTPResponse503Headers struct {
+	RetryAfter int
+}
+
+type ConfirmTOTPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RecoveryCodes
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConfirmTOTPResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConfirmTOTPResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ConfirmTOTPResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ConfirmTOTPResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConfirmTOTPResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ConfirmTOTPResponse) GetJSON200() *RecoveryCodes {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ConfirmTOTPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ConfirmTOTPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ConfirmTOTPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ConfirmTOTPResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ConfirmTOTPResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ConfirmTOTPResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ConfirmTOTPResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ConfirmTOTPResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConfirmTOTPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConfirmTOTPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConfirmTOTPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConfirmTOTPResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13781,6 +14790,96 @@ func (r EnableUserResponse) ContentType() string {
 	return ""
 }
 
+// ResetUserFactorsResponse401Headers the declared response headers of an HTTP 401 response for ResetUserFactors
+type ResetUserFactorsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// ResetUserFactorsResponse403Headers the declared response headers of an HTTP 403 response for ResetUserFactors
+type ResetUserFactorsResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+// ResetUserFactorsResponse503Headers the declared response headers of an HTTP 503 response for ResetUserFactors
+type ResetUserFactorsResponse503Headers struct {
+	RetryAfter int
+}
+
+type ResetUserFactorsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ResetUserFactorsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ResetUserFactorsResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResetUserFactorsResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ResetUserFactorsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ResetUserFactorsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ResetUserFactorsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ResetUserFactorsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ResetUserFactorsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResetUserFactorsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResetUserFactorsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResetUserFactorsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResetUserFactorsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SetUserRolesResponse401Headers the declared response headers of an HTTP 401 response for SetUserRoles
 type SetUserRolesResponse401Headers struct {
 	WWWAuthenticate string
@@ -14764,6 +15863,109 @@ func (c *ClientWithResponses) RequestEmailVerificationWithResponse(ctx context.C
 	return ParseRequestEmailVerificationResponse(rsp)
 }
 
+// GetMyFactorsWithResponse The caller's second factors
+//
+// Whether an authenticator app (TOTP) is enrolled and since when, and how many recovery codes are left; never a secret.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /identify/me/mfa (the `GetMyFactors` operationId).
+func (c *ClientWithResponses) GetMyFactorsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMyFactorsResponse, error) {
+	rsp, err := c.GetMyFactors(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMyFactorsResponse(rsp)
+}
+
+// RemoveTOTPWithBodyWithResponse Remove the authenticator app
+//
+// With a current code or the password, removes the app and the recovery codes (404 when none is enrolled). Audited as `mfa.removed`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /identify/me/mfa/totp (the `RemoveTOTP` operationId).
+func (c *ClientWithResponses) RemoveTOTPWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RemoveTOTPResponse, error) {
+	rsp, err := c.RemoveTOTPWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveTOTPResponse(rsp)
+}
+
+// RemoveTOTPWithResponse Remove the authenticator app
+//
+// With a current code or the password, removes the app and the recovery codes (404 when none is enrolled). Audited as `mfa.removed`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /identify/me/mfa/totp (the `RemoveTOTP` operationId).
+func (c *ClientWithResponses) RemoveTOTPWithResponse(ctx context.Context, body RemoveTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*RemoveTOTPResponse, error) {
+	rsp, err := c.RemoveTOTP(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveTOTPResponse(rsp)
+}
+
+// EnrolTOTPWithResponse Start enrolling an authenticator app
+//
+// Answers a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 seconds),
+// its `otpauth://` URI and a QR code of it, to scan with an
+// authenticator app; the secret is stored sealed with the master key.
+// It counts once confirmed (`POST /identify/me/mfa/totp/confirm`); a
+// new enrolment replaces an unconfirmed one. 409 when an app is
+// enrolled already: remove it first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /identify/me/mfa/totp (the `EnrolTOTP` operationId).
+func (c *ClientWithResponses) EnrolTOTPWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*EnrolTOTPResponse, error) {
+	rsp, err := c.EnrolTOTP(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnrolTOTPResponse(rsp)
+}
+
+// ConfirmTOTPWithBodyWithResponse Finish enrolling an authenticator app
+//
+// With a code from the app, activates the enrolment and answers 10
+// recovery codes, shown this once and stored only as hashes: each
+// signs in once in place of a code. From then on a password login
+// asks for the second factor (`mfa_required`). 409 when no enrolment
+// is pending. Audited as `mfa.enrolled`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /identify/me/mfa/totp/confirm (the `ConfirmTOTP` operationId).
+func (c *ClientWithResponses) ConfirmTOTPWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmTOTPResponse, error) {
+	rsp, err := c.ConfirmTOTPWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmTOTPResponse(rsp)
+}
+
+// ConfirmTOTPWithResponse Finish enrolling an authenticator app
+//
+// With a code from the app, activates the enrolment and answers 10
+// recovery codes, shown this once and stored only as hashes: each
+// signs in once in place of a code. From then on a password login
+// asks for the second factor (`mfa_required`). 409 when no enrolment
+// is pending. Audited as `mfa.enrolled`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /identify/me/mfa/totp/confirm (the `ConfirmTOTP` operationId).
+func (c *ClientWithResponses) ConfirmTOTPWithResponse(ctx context.Context, body ConfirmTOTPJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmTOTPResponse, error) {
+	rsp, err := c.ConfirmTOTP(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmTOTPResponse(rsp)
+}
+
 // ChangeMyPasswordWithBodyWithResponse Change the caller's password
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -15374,6 +16576,14 @@ func (c *ClientWithResponses) SignUpWithResponse(ctx context.Context, body SignU
 //   - `client_credentials` (section 4.4): a machine client, authenticated
 //     with HTTP Basic or with `client_id` and `client_secret` in the
 //     form, gets an access token with its roles and no refresh token.
+//   - `urn:rolegate:grant-type:mfa`: the second step of a password
+//     login for an account with a second factor. The password grant
+//     answers 400 `mfa_required` with an `mfa_token` (5 minutes, used
+//     once); this grant sends it back with `otp` (the authenticator
+//     app's code, each accepted once) or `recovery_code` (used up), and
+//     answers the tokens, with `amr` [pwd, otp, mfa] and `acr`
+//     `urn:rolegate:acr:mfa`. Wrong codes count against the account's
+//     budget as wrong passwords do, and five void the `mfa_token`.
 //
 // Client credentials presented on any grant are verified: bad ones
 // are 401 `invalid_client`. `scope` (space-separated role names) asks
@@ -15415,6 +16625,15 @@ func (c *ClientWithResponses) CreateTokenWithBodyWithResponse(ctx context.Contex
 //   - `client_credentials` (section 4.4): a machine client, authenticated
 //     with HTTP Basic or with `client_id` and `client_secret` in the
 //     form, gets an access token with its roles and no refresh token.
+//
+//   - `urn:rolegate:grant-type:mfa`: the second step of a password
+//     login for an account with a second factor. The password grant
+//     answers 400 `mfa_required` with an `mfa_token` (5 minutes, used
+//     once); this grant sends it back with `otp` (the authenticator
+//     app's code, each accepted once) or `recovery_code` (used up), and
+//     answers the tokens, with `amr` [pwd, otp, mfa] and `acr`
+//     `urn:rolegate:acr:mfa`. Wrong codes count against the account's
+//     budget as wrong passwords do, and five void the `mfa_token`.
 //
 // Client credentials presented on any grant are verified: bad ones
 // are 401 `invalid_client`. `scope` (space-separated role names) asks
@@ -15636,6 +16855,21 @@ func (c *ClientWithResponses) EnableUserWithResponse(ctx context.Context, id int
 		return nil, err
 	}
 	return ParseEnableUserResponse(rsp)
+}
+
+// ResetUserFactorsWithResponse Remove an account's second factors
+//
+// For a person who lost their authenticator app and recovery codes. Removes the account's factors (404 when it has none), ends its pending second steps, and is audited as `mfa.removed`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /users/{id}/mfa (the `ResetUserFactors` operationId).
+func (c *ClientWithResponses) ResetUserFactorsWithResponse(ctx context.Context, id int64, reqEditors ...RequestEditorFn) (*ResetUserFactorsResponse, error) {
+	rsp, err := c.ResetUserFactors(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetUserFactorsResponse(rsp)
 }
 
 // SetUserRolesWithBodyWithResponse Replace an account's roles
@@ -18306,6 +19540,456 @@ func ParseRequestEmailVerificationResponse(rsp *http.Response) (*RequestEmailVer
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers RequestEmailVerificationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMyFactorsResponse parses an HTTP response from a GetMyFactorsWithResponse call
+func ParseGetMyFactorsResponse(rsp *http.Response) (*GetMyFactorsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMyFactorsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Factors
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetMyFactorsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetMyFactorsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetMyFactorsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRemoveTOTPResponse parses an HTTP response from a RemoveTOTPWithResponse call
+func ParseRemoveTOTPResponse(rsp *http.Response) (*RemoveTOTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveTOTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RemoveTOTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RemoveTOTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers RemoveTOTPResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveTOTPResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEnrolTOTPResponse parses an HTTP response from a EnrolTOTPWithResponse call
+func ParseEnrolTOTPResponse(rsp *http.Response) (*EnrolTOTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnrolTOTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TOTPEnrolment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers EnrolTOTPResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers EnrolTOTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers EnrolTOTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers EnrolTOTPResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers EnrolTOTPResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConfirmTOTPResponse parses an HTTP response from a ConfirmTOTPWithResponse call
+func ParseConfirmTOTPResponse(rsp *http.Response) (*ConfirmTOTPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConfirmTOTPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RecoveryCodes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConfirmTOTPResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConfirmTOTPResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ConfirmTOTPResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers ConfirmTOTPResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConfirmTOTPResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -21526,6 +23210,96 @@ func ParseEnableUserResponse(rsp *http.Response) (*EnableUserResponse, error) {
 	return response, nil
 }
 
+// ParseResetUserFactorsResponse parses an HTTP response from a ResetUserFactorsWithResponse call
+func ParseResetUserFactorsResponse(rsp *http.Response) (*ResetUserFactorsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResetUserFactorsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ResetUserFactorsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ResetUserFactorsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResetUserFactorsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSetUserRolesResponse parses an HTTP response from a SetUserRolesWithResponse call
 func ParseSetUserRolesResponse(rsp *http.Response) (*SetUserRolesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -21979,6 +23753,18 @@ type ServerInterface interface {
 	// RequestEmailVerification Mail the caller a link that proves their address
 	// (POST /identify/me/email-verification)
 	RequestEmailVerification(w http.ResponseWriter, r *http.Request)
+	// GetMyFactors The caller's second factors
+	// (GET /identify/me/mfa)
+	GetMyFactors(w http.ResponseWriter, r *http.Request)
+	// RemoveTOTP Remove the authenticator app
+	// (DELETE /identify/me/mfa/totp)
+	RemoveTOTP(w http.ResponseWriter, r *http.Request)
+	// EnrolTOTP Start enrolling an authenticator app
+	// (POST /identify/me/mfa/totp)
+	EnrolTOTP(w http.ResponseWriter, r *http.Request)
+	// ConfirmTOTP Finish enrolling an authenticator app
+	// (POST /identify/me/mfa/totp/confirm)
+	ConfirmTOTP(w http.ResponseWriter, r *http.Request)
 	// ChangeMyPassword Change the caller's password
 	// (POST /identify/me/password)
 	ChangeMyPassword(w http.ResponseWriter, r *http.Request)
@@ -22084,6 +23870,9 @@ type ServerInterface interface {
 	// EnableUser Enable an account
 	// (POST /users/{id}/enable)
 	EnableUser(w http.ResponseWriter, r *http.Request, id int64)
+	// ResetUserFactors Remove an account's second factors
+	// (DELETE /users/{id}/mfa)
+	ResetUserFactors(w http.ResponseWriter, r *http.Request, id int64)
 	// SetUserRoles Replace an account's roles
 	// (PUT /users/{id}/roles)
 	SetUserRoles(w http.ResponseWriter, r *http.Request, id int64)
@@ -23005,6 +24794,62 @@ func (siw *ServerInterfaceWrapper) RequestEmailVerification(w http.ResponseWrite
 	handler.ServeHTTP(w, r)
 }
 
+// GetMyFactors operation middleware
+func (siw *ServerInterfaceWrapper) GetMyFactors(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetMyFactors(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RemoveTOTP operation middleware
+func (siw *ServerInterfaceWrapper) RemoveTOTP(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RemoveTOTP(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// EnrolTOTP operation middleware
+func (siw *ServerInterfaceWrapper) EnrolTOTP(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.EnrolTOTP(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ConfirmTOTP operation middleware
+func (siw *ServerInterfaceWrapper) ConfirmTOTP(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ConfirmTOTP(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ChangeMyPassword operation middleware
 func (siw *ServerInterfaceWrapper) ChangeMyPassword(w http.ResponseWriter, r *http.Request) {
 
@@ -23809,6 +25654,32 @@ func (siw *ServerInterfaceWrapper) EnableUser(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// ResetUserFactors operation middleware
+func (siw *ServerInterfaceWrapper) ResetUserFactors(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", r.PathValue("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ResetUserFactors(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // SetUserRoles operation middleware
 func (siw *ServerInterfaceWrapper) SetUserRoles(w http.ResponseWriter, r *http.Request) {
 
@@ -24066,6 +25937,10 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/verify-email", wrapper.VerifyEmailPage)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/verify-email", wrapper.VerifyEmailForm)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/identify/me/email", wrapper.RequestEmailChange)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/identify/me/mfa", wrapper.GetMyFactors)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/identify/me/mfa/totp", wrapper.RemoveTOTP)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/identify/me/mfa/totp", wrapper.EnrolTOTP)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/identify/me/mfa/totp/confirm", wrapper.ConfirmTOTP)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/email-change/confirm", wrapper.ConfirmEmailChange)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/change-email", wrapper.ChangeEmailPage)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/change-email", wrapper.ChangeEmailForm)
@@ -24081,6 +25956,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/users", wrapper.CreateUser)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/users/{id}", wrapper.DeleteUser)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/users/{id}", wrapper.GetUser)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/users/{id}/mfa", wrapper.ResetUserFactors)
 	m.HandleFunc(http.MethodPut+" "+options.BaseURL+"/users/{id}/roles", wrapper.SetUserRoles)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/users/{id}/disable", wrapper.DisableUser)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/users/{id}/sessions", wrapper.EndUserSessions)
@@ -27021,6 +28897,501 @@ type RequestEmailVerification503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RequestEmailVerification503ApplicationProblemPlusJSONResponse) VisitRequestEmailVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMyFactorsRequestObject struct {
+}
+
+type GetMyFactorsResponseObject interface {
+	VisitGetMyFactorsResponse(w http.ResponseWriter) error
+}
+
+type GetMyFactors200JSONResponse Factors
+
+func (response GetMyFactors200JSONResponse) VisitGetMyFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMyFactors401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetMyFactors401ApplicationProblemPlusJSONResponse) VisitGetMyFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMyFactors403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetMyFactors403ApplicationProblemPlusJSONResponse) VisitGetMyFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMyFactors503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMyFactors503ApplicationProblemPlusJSONResponse) VisitGetMyFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveTOTPRequestObject struct {
+	Body *RemoveTOTPJSONRequestBody
+}
+
+type RemoveTOTPResponseObject interface {
+	VisitRemoveTOTPResponse(w http.ResponseWriter) error
+}
+
+type RemoveTOTP204Response struct {
+}
+
+func (response RemoveTOTP204Response) VisitRemoveTOTPResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RemoveTOTP400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveTOTP400ApplicationProblemPlusJSONResponse) VisitRemoveTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveTOTP401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveTOTP401ApplicationProblemPlusJSONResponse) VisitRemoveTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveTOTP403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveTOTP403ApplicationProblemPlusJSONResponse) VisitRemoveTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveTOTP404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveTOTP404ApplicationProblemPlusJSONResponse) VisitRemoveTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveTOTP413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveTOTP413ApplicationProblemPlusJSONResponse) VisitRemoveTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveTOTP415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveTOTP415ApplicationProblemPlusJSONResponse) VisitRemoveTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveTOTP429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveTOTP429ApplicationProblemPlusJSONResponse) VisitRemoveTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveTOTP503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveTOTP503ApplicationProblemPlusJSONResponse) VisitRemoveTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTOTPRequestObject struct {
+}
+
+type EnrolTOTPResponseObject interface {
+	VisitEnrolTOTPResponse(w http.ResponseWriter) error
+}
+
+type EnrolTOTP200ResponseHeaders struct {
+	CacheControl string
+}
+
+type EnrolTOTP200JSONResponse struct {
+	Body    TOTPEnrolment
+	Headers EnrolTOTP200ResponseHeaders
+}
+
+func (response EnrolTOTP200JSONResponse) VisitEnrolTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTOTP401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTOTP401ApplicationProblemPlusJSONResponse) VisitEnrolTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTOTP403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTOTP403ApplicationProblemPlusJSONResponse) VisitEnrolTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTOTP409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTOTP409ApplicationProblemPlusJSONResponse) VisitEnrolTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTOTP429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTOTP429ApplicationProblemPlusJSONResponse) VisitEnrolTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTOTP503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTOTP503ApplicationProblemPlusJSONResponse) VisitEnrolTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTPRequestObject struct {
+	Body *ConfirmTOTPJSONRequestBody
+}
+
+type ConfirmTOTPResponseObject interface {
+	VisitConfirmTOTPResponse(w http.ResponseWriter) error
+}
+
+type ConfirmTOTP200ResponseHeaders struct {
+	CacheControl string
+}
+
+type ConfirmTOTP200JSONResponse struct {
+	Body    RecoveryCodes
+	Headers ConfirmTOTP200ResponseHeaders
+}
+
+func (response ConfirmTOTP200JSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTOTP400ApplicationProblemPlusJSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTOTP401ApplicationProblemPlusJSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTOTP403ApplicationProblemPlusJSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTOTP409ApplicationProblemPlusJSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTOTP413ApplicationProblemPlusJSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTOTP415ApplicationProblemPlusJSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTOTP429ApplicationProblemPlusJSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTOTP503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTOTP503ApplicationProblemPlusJSONResponse) VisitConfirmTOTPResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -30466,6 +32837,105 @@ func (response EnableUser503ApplicationProblemPlusJSONResponse) VisitEnableUserR
 	return err
 }
 
+type ResetUserFactorsRequestObject struct {
+	Id int64 `json:"id"`
+}
+
+type ResetUserFactorsResponseObject interface {
+	VisitResetUserFactorsResponse(w http.ResponseWriter) error
+}
+
+type ResetUserFactors204Response struct {
+}
+
+func (response ResetUserFactors204Response) VisitResetUserFactorsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ResetUserFactors400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResetUserFactors400ApplicationProblemPlusJSONResponse) VisitResetUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetUserFactors401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ResetUserFactors401ApplicationProblemPlusJSONResponse) VisitResetUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetUserFactors403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ResetUserFactors403ApplicationProblemPlusJSONResponse) VisitResetUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetUserFactors404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ResetUserFactors404ApplicationProblemPlusJSONResponse) VisitResetUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetUserFactors503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResetUserFactors503ApplicationProblemPlusJSONResponse) VisitResetUserFactorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SetUserRolesRequestObject struct {
 	Id   int64 `json:"id"`
 	Body *SetUserRolesJSONRequestBody
@@ -30969,6 +33439,18 @@ type StrictServerInterface interface {
 	// RequestEmailVerification Mail the caller a link that proves their address
 	// (POST /identify/me/email-verification)
 	RequestEmailVerification(ctx context.Context, request RequestEmailVerificationRequestObject) (RequestEmailVerificationResponseObject, error)
+	// GetMyFactors The caller's second factors
+	// (GET /identify/me/mfa)
+	GetMyFactors(ctx context.Context, request GetMyFactorsRequestObject) (GetMyFactorsResponseObject, error)
+	// RemoveTOTP Remove the authenticator app
+	// (DELETE /identify/me/mfa/totp)
+	RemoveTOTP(ctx context.Context, request RemoveTOTPRequestObject) (RemoveTOTPResponseObject, error)
+	// EnrolTOTP Start enrolling an authenticator app
+	// (POST /identify/me/mfa/totp)
+	EnrolTOTP(ctx context.Context, request EnrolTOTPRequestObject) (EnrolTOTPResponseObject, error)
+	// ConfirmTOTP Finish enrolling an authenticator app
+	// (POST /identify/me/mfa/totp/confirm)
+	ConfirmTOTP(ctx context.Context, request ConfirmTOTPRequestObject) (ConfirmTOTPResponseObject, error)
 	// ChangeMyPassword Change the caller's password
 	// (POST /identify/me/password)
 	ChangeMyPassword(ctx context.Context, request ChangeMyPasswordRequestObject) (ChangeMyPasswordResponseObject, error)
@@ -31074,6 +33556,9 @@ type StrictServerInterface interface {
 	// EnableUser Enable an account
 	// (POST /users/{id}/enable)
 	EnableUser(ctx context.Context, request EnableUserRequestObject) (EnableUserResponseObject, error)
+	// ResetUserFactors Remove an account's second factors
+	// (DELETE /users/{id}/mfa)
+	ResetUserFactors(ctx context.Context, request ResetUserFactorsRequestObject) (ResetUserFactorsResponseObject, error)
 	// SetUserRoles Replace an account's roles
 	// (PUT /users/{id}/roles)
 	SetUserRoles(ctx context.Context, request SetUserRolesRequestObject) (SetUserRolesResponseObject, error)
@@ -31979,6 +34464,116 @@ func (sh *strictHandler) RequestEmailVerification(w http.ResponseWriter, r *http
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RequestEmailVerificationResponseObject); ok {
 		if err := validResponse.VisitRequestEmailVerificationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetMyFactors operation middleware
+func (sh *strictHandler) GetMyFactors(w http.ResponseWriter, r *http.Request) {
+	var request GetMyFactorsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMyFactors(ctx, request.(GetMyFactorsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMyFactors")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetMyFactorsResponseObject); ok {
+		if err := validResponse.VisitGetMyFactorsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RemoveTOTP operation middleware
+func (sh *strictHandler) RemoveTOTP(w http.ResponseWriter, r *http.Request) {
+	var request RemoveTOTPRequestObject
+
+	var body RemoveTOTPJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RemoveTOTP(ctx, request.(RemoveTOTPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RemoveTOTP")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RemoveTOTPResponseObject); ok {
+		if err := validResponse.VisitRemoveTOTPResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// EnrolTOTP operation middleware
+func (sh *strictHandler) EnrolTOTP(w http.ResponseWriter, r *http.Request) {
+	var request EnrolTOTPRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.EnrolTOTP(ctx, request.(EnrolTOTPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EnrolTOTP")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(EnrolTOTPResponseObject); ok {
+		if err := validResponse.VisitEnrolTOTPResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ConfirmTOTP operation middleware
+func (sh *strictHandler) ConfirmTOTP(w http.ResponseWriter, r *http.Request) {
+	var request ConfirmTOTPRequestObject
+
+	var body ConfirmTOTPJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ConfirmTOTP(ctx, request.(ConfirmTOTPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ConfirmTOTP")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ConfirmTOTPResponseObject); ok {
+		if err := validResponse.VisitConfirmTOTPResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -32971,6 +35566,32 @@ func (sh *strictHandler) EnableUser(w http.ResponseWriter, r *http.Request, id i
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(EnableUserResponseObject); ok {
 		if err := validResponse.VisitEnableUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ResetUserFactors operation middleware
+func (sh *strictHandler) ResetUserFactors(w http.ResponseWriter, r *http.Request, id int64) {
+	var request ResetUserFactorsRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ResetUserFactors(ctx, request.(ResetUserFactorsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResetUserFactors")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ResetUserFactorsResponseObject); ok {
+		if err := validResponse.VisitResetUserFactorsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

@@ -32,6 +32,14 @@ export interface paths {
          *     - `client_credentials` (section 4.4): a machine client, authenticated
          *       with HTTP Basic or with `client_id` and `client_secret` in the
          *       form, gets an access token with its roles and no refresh token.
+         *     - `urn:rolegate:grant-type:mfa`: the second step of a password
+         *       login for an account with a second factor. The password grant
+         *       answers 400 `mfa_required` with an `mfa_token` (5 minutes, used
+         *       once); this grant sends it back with `otp` (the authenticator
+         *       app's code, each accepted once) or `recovery_code` (used up), and
+         *       answers the tokens, with `amr` [pwd, otp, mfa] and `acr`
+         *       `urn:rolegate:acr:mfa`. Wrong codes count against the account's
+         *       budget as wrong passwords do, and five void the `mfa_token`.
          *
          *     Client credentials presented on any grant are verified: bad ones
          *     are 401 `invalid_client`. `scope` (space-separated role names) asks
@@ -708,6 +716,79 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/identify/me/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's second factors
+         * @description Whether an authenticator app (TOTP) is enrolled and since when, and how many recovery codes are left; never a secret.
+         */
+        get: operations["getMyFactors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identify/me/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start enrolling an authenticator app
+         * @description Answers a new TOTP secret (RFC 6238: SHA-1, 6 digits, 30 seconds),
+         *     its `otpauth://` URI and a QR code of it, to scan with an
+         *     authenticator app; the secret is stored sealed with the master key.
+         *     It counts once confirmed (`POST /identify/me/mfa/totp/confirm`); a
+         *     new enrolment replaces an unconfirmed one. 409 when an app is
+         *     enrolled already: remove it first.
+         */
+        post: operations["enrolTOTP"];
+        /**
+         * Remove the authenticator app
+         * @description With a current code or the password, removes the app and the recovery codes (404 when none is enrolled). Audited as `mfa.removed`.
+         */
+        delete: operations["removeTOTP"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identify/me/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish enrolling an authenticator app
+         * @description With a code from the app, activates the enrolment and answers 10
+         *     recovery codes, shown this once and stored only as hashes: each
+         *     signs in once in place of a code. From then on a password login
+         *     asks for the second factor (`mfa_required`). 409 when no enrolment
+         *     is pending. Audited as `mfa.enrolled`.
+         */
+        post: operations["confirmTOTP"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/email-change/confirm": {
         parameters: {
             query?: never;
@@ -911,6 +992,26 @@ export interface paths {
          * @description Deletes the account with its notes and documents. An admin cannot delete themselves (409).
          */
         delete: operations["deleteUser"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove an account's second factors
+         * @description For a person who lost their authenticator app and recovery codes. Removes the account's factors (404 when it has none), ends its pending second steps, and is audited as `mfa.removed`.
+         */
+        delete: operations["resetUserFactors"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1247,8 +1348,10 @@ export interface components {
             request_uri?: string;
             login_hint?: string;
         };
-        /** @description What the sign-in page posts. The authorization request's parameters come back as the page received them. */
+        /** @description What the sign-in page posts. The authorization request's parameters come back as the page received them. The second step of an account with a second factor posts `mfa_token` and `code` (the app's code, or a recovery code) instead of the password. */
         SignInForm: {
+            mfa_token?: string;
+            code?: string;
             email?: string;
             /** Format: password */
             password?: string;
@@ -1312,6 +1415,12 @@ export interface components {
             redirect_uri?: string;
             /** @description The PKCE verifier (RFC 7636) whose S256 challenge the code is bound to. */
             code_verifier?: string;
+            /** @description The `mfa_token` of an `mfa_required` answer, for `grant_type=urn:rolegate:grant-type:mfa`. */
+            mfa_token?: string;
+            /** @description The authenticator app's current 6-digit code, with `mfa_token`. */
+            otp?: string;
+            /** @description One of the account's recovery codes instead of `otp`; it is used up. */
+            recovery_code?: string;
         };
         Token: {
             /** @description The roles the access token carries, space-separated (RFC 6749 section 3.3). */
@@ -1488,8 +1597,10 @@ export interface components {
         };
         OAuthError: {
             /** @enum {string} */
-            error: "invalid_request" | "invalid_grant" | "unsupported_grant_type" | "invalid_client" | "unauthorized_client" | "invalid_scope" | "slow_down";
+            error: "invalid_request" | "invalid_grant" | "unsupported_grant_type" | "invalid_client" | "unauthorized_client" | "invalid_scope" | "slow_down" | "mfa_required";
             error_description?: string;
+            /** @description With `mfa_required`, the token to send back with the second factor (`grant_type=urn:rolegate:grant-type:mfa`); valid 5 minutes, used once. */
+            mfa_token?: string;
         };
         /** @description Who the caller is, as its token states it. A person (`kind` user) has `id`, `email` and `email_verified`; a machine client (`kind` client) has `client_id`. */
         Identity: {
@@ -1578,6 +1689,36 @@ export interface components {
         ForgotPasswordForm: {
             email?: string;
             csrf_token?: string;
+        };
+        Factors: {
+            totp: {
+                enrolled: boolean;
+                /** Format: date-time */
+                since?: string;
+            };
+            recovery_codes_left: number;
+        };
+        TOTPEnrolment: {
+            /** @description The shared secret in base32, for an app that cannot scan. */
+            secret: string;
+            /** @description The key URI an authenticator app takes (otpauth://totp/…). */
+            otpauth_uri: string;
+            /** @description The URI as a QR code, a PNG data URL (data:image/png;base64,…). */
+            qr_code: string;
+        };
+        TOTPCode: {
+            /** @description The app's current 6-digit code. */
+            code: string;
+        };
+        /** @description A current code of the app, or the account's password. */
+        FactorProof: {
+            code?: string;
+            /** Format: password */
+            password?: string;
+        };
+        RecoveryCodes: {
+            /** @description Ten one-time codes; keep them somewhere safe. */
+            recovery_codes: string[];
         };
         CreateAccountForm: {
             email?: string;
@@ -3091,6 +3232,128 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    getMyFactors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The factors. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Factors"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    enrolTOTP: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The secret, once. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TOTPEnrolment"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    removeTOTP: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "code": "123456"
+                 *     }
+                 */
+                "application/json": components["schemas"]["FactorProof"];
+            };
+        };
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    confirmTOTP: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "code": "123456"
+                 *     }
+                 */
+                "application/json": components["schemas"]["TOTPCode"];
+            };
+        };
+        responses: {
+            /** @description Enrolled; the recovery codes, once. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     confirmEmailChange: {
         parameters: {
             query?: never;
@@ -3468,6 +3731,32 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    resetUserFactors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id. */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -122,6 +122,8 @@ type Options struct {
 	SignUp bool
 	// RequireVerifiedEmail is ROLEGATE_REQUIRE_VERIFIED_EMAIL=true.
 	RequireVerifiedEmail bool
+	// RequireMFARoles is ROLEGATE_REQUIRE_MFA_ROLES.
+	RequireMFARoles []string
 	// MailPerAddress is ROLEGATE_MAIL_PER_ADDRESS (default 5).
 	MailPerAddress int
 	// SMTPURL is ROLEGATE_SMTP_URL (see mailtest.Server.URL); empty
@@ -195,6 +197,7 @@ func New(tb testing.TB, opts ...Options) *Env {
 	cfg.PasswordGrant = !o.NoPasswordGrant
 	cfg.SignUp, cfg.RequireVerifiedEmail = o.SignUp, o.RequireVerifiedEmail
 	cfg.MailPerAddress = cmp.Or(o.MailPerAddress, cfg.MailPerAddress)
+	cfg.RequireMFARoles = o.RequireMFARoles
 	// Cheap hashing parameters: the tests exercise the flow, not the cost.
 	params := cmp.Or(o.HashParams, &TestParams)
 	e.Stack, err = server.New(ctx, server.Deps{

@@ -10,6 +10,7 @@ import (
 	netmail "net/mail"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -124,6 +125,11 @@ type Config struct {
 	// the roles their accounts get (ROLEGATE_SIGNUP_ROLES, default user).
 	SignUp      bool
 	SignUpRoles []string
+	// RequireMFARoles are the roles whose holders must sign in with a
+	// second factor (ROLEGATE_REQUIRE_MFA_ROLES, comma-separated; default
+	// none): until they enrol one, their tokens reach only the enrolment
+	// operations.
+	RequireMFARoles []string
 	// MailPerAddress bounds the mail rolegate queues to one address in an
 	// hour, whatever the reason (ROLEGATE_MAIL_PER_ADDRESS, default 5,
 	// from 1 to 1000).
@@ -318,6 +324,11 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.MailPerAddress = integer(getenv, "ROLEGATE_MAIL_PER_ADDRESS", 5, 1, 1000, &errs)
+	for _, r := range strings.Split(getenv("ROLEGATE_REQUIRE_MFA_ROLES"), ",") {
+		if r = strings.TrimSpace(r); r != "" && !slices.Contains(c.RequireMFARoles, r) {
+			c.RequireMFARoles = append(c.RequireMFARoles, r)
+		}
+	}
 	switch v := getenv("ROLEGATE_REQUIRE_VERIFIED_EMAIL"); v {
 	case "", "false":
 	case "true":

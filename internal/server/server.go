@@ -46,6 +46,7 @@ import (
 	"github.com/rolegate/rolegate/internal/keys"
 	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/metrics"
+	"github.com/rolegate/rolegate/internal/mfa"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/internal/sessions"
@@ -185,6 +186,11 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		},
 	}
 	limiter := throttle.New(d.Pool, d.Now, cfg.ThrottleIPv6Prefix)
+	sealer, err := mfa.NewSealer(secret)
+	if err != nil {
+		s.Hasher.Close()
+		return nil, fmt.Errorf("server: the sealer of second factors: %w", err)
+	}
 	impl := handlers.New(handlers.Deps{
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, IDTokens: idTokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
@@ -192,6 +198,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
 		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL, ResetTTL: cfg.ResetTokenTTL,
 		SignUp: cfg.SignUp, SignUpRoles: cfg.SignUpRoles, MailPerAddress: cfg.MailPerAddress, RequireVerifiedEmail: cfg.RequireVerifiedEmail,
+		Sealer:         sealer,
 		BuiltInClients: []authorize.Client{docsClient(cfg.PublicURL)}, Mail: s.Mail,
 		Discovery: handlers.Discovery{
 			Tokens: tokens, IDTokens: idTokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
@@ -219,6 +226,10 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	gated, err := gate.New(d.Spec, gate.Options{Verifier: verifier, MaxUploadBytes: cfg.MaxUploadBytes, Throttle: limiter,
 		OnThrottled: func(ctx context.Context, detail, account string) {
 			trail.Record(ctx, throttledEvent(ctx, db.New(d.Pool), detail, account))
+		},
+		Factors: factors{db.New(d.Pool)}, RequireMFARoles: cfg.RequireMFARoles, Now: d.Now,
+		OnStepUp: func(ctx context.Context, c *token.Claims, op string) {
+			trail.Record(ctx, audit.Event{Type: audit.StepUpRequired, SubjectUserID: c.UserID, Subject: "user:" + strconv.FormatInt(c.UserID, 10), Detail: op})
 		}}, routes)
 	if err != nil {
 		s.Hasher.Close()
@@ -395,6 +406,14 @@ func mailFailedEvent(ctx context.Context, q *db.Queries, to string, err error) a
 		}
 	}
 	return ev
+}
+
+// factors tells the gate whether an account has a second factor.
+type factors struct{ q *db.Queries }
+
+// HasFactor reports whether user has a second factor.
+func (f factors) HasFactor(ctx context.Context, user int64) (bool, error) {
+	return mfa.HasFactor(ctx, f.q, user)
 }
 
 // csrfKey is the key of the sign-in pages' CSRF tokens, derived from the

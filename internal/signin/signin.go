@@ -150,6 +150,23 @@ type SignIn struct {
 	SignUp string
 }
 
+// SecondFactor is the sign-in page's second step, for an account with a
+// second factor.
+type SecondFactor struct {
+	Action string
+	// Client is the name of the app the person signs in to.
+	Client string
+	// Error is the message for a refused code, "" for none.
+	Error string
+	CSRF  string
+	// Hidden are the authorization request's parameters, the email and
+	// the mfa_token of the first step.
+	Hidden []Field
+}
+
+// RenderSecondFactor renders the second step.
+func RenderSecondFactor(status int, s SecondFactor) Page { return render(status, "second", s) }
+
 // SignUp is the sign-up page.
 type SignUp struct {
 	Action, CSRF, Email string

@@ -310,7 +310,8 @@ type outcomeKey struct{}
 // WithOutcome returns ctx with a place for the handler of a throttled
 // attempt to record that it succeeded (Succeeded), for an answer that is
 // not a 2xx yet is a success: the sign-in page's redirect back with a
-// code. ok reports whether it did.
+// code, or the right password of an account that must still give its
+// second factor. ok reports whether it did.
 func WithOutcome(ctx context.Context) (_ context.Context, ok *bool) {
 	ok = new(bool)
 	return context.WithValue(ctx, outcomeKey{}, ok), ok

@@ -1,0 +1,148 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rolegate/rolegate/gen/api"
+	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/audit"
+	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/mfa"
+	"github.com/rolegate/rolegate/internal/throttle"
+	"github.com/rolegate/rolegate/oauth"
+)
+
+// mfaAMR is the amr of a sign-in with a password and a one-time code, an
+// authenticator app's or a recovery code (RFC 8176).
+var mfaAMR = []string{"pwd", "otp", "mfa"}
+
+// mfaToken is the mfa_token of challenge tok of user: the account's id
+// before the secret, so that the gate counts wrong codes against the
+// account's budget (it is no secret: the token's holder knows whose it is).
+func mfaToken(user int64, tok string) string { return strconv.FormatInt(user, 10) + "." + tok }
+
+// mfaRequired answers the right password of an account with a second
+// factor: 400 mfa_required with the mfa_token that the second step sends
+// back, bound to the client and the scope asked for. The right password
+// forgives the account's failures, as a login would.
+func (a Auth) mfaRequired(ctx context.Context, user int64, scope []string, client string) error {
+	ua, addr := httplog.Client(ctx)
+	var tok string
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) (err error) {
+		tok, err = mfa.IssueChallenge(ctx, db.New(tx), user,
+			mfa.Challenge{AMR: pwdOnly, Scope: scope, ClientID: client, UserAgent: ua, ClientAddr: addr}, a.Sessions.Now(), 0)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	throttle.Succeeded(ctx)
+	return &oauth.Error{Status: http.StatusBadRequest, Code: oauth.MFARequired, MFAToken: mfaToken(user, tok),
+		Description: "The account has a second factor: send mfa_token back with grant_type=" + oauth.GrantMFA + " and otp (the authenticator app's code) or recovery_code, within 5 minutes."}
+}
+
+// errBadMFAToken is the one refusal of an mfa_token.
+var errBadMFAToken = oauth.Refuse(oauth.InvalidGrant, "The mfa_token is not valid: it may have expired (5 minutes), been used, been issued to another client, or had too many wrong codes. Log in again.")
+
+// mfaGrant is a password login's second step: the challenge of mfa_token
+// with a code of the account's authenticator app, or one of its recovery
+// codes, which is used up. A wrong code is counted against the challenge,
+// which five of them void, and, by the gate, against the account's budget.
+func (a Auth) mfaGrant(ctx context.Context, f *api.TokenRequest) (api.CreateTokenResponseObject, error) {
+	raw, otp, recovery := deref(f.MfaToken), deref(f.Otp), deref(f.RecoveryCode)
+	switch {
+	case raw == "":
+		return nil, oauth.Refuse(oauth.InvalidRequest, "mfa_token is required.")
+	case (otp == "") == (recovery == ""):
+		return nil, oauth.Refuse(oauth.InvalidRequest, "Send one of otp and recovery_code.")
+	}
+	c, viaClient, err := a.client(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	var client string
+	if viaClient {
+		client = c.ID
+	}
+	id, tok, _ := strings.Cut(raw, ".")
+	ch, err := a.secondFactor(ctx, id, tok, client, otp, recovery)
+	if errors.Is(err, mfa.ErrInvalidChallenge) {
+		return nil, errBadMFAToken
+	}
+	if errors.Is(err, mfa.ErrInvalidCode) {
+		return nil, oauth.Refuse(oauth.InvalidGrant, "The code is not valid: send the code the authenticator app shows now, or an unused recovery code.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := a.Queries.GetSessionUser(ctx, ch.UserID)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && u.Disabled {
+		return nil, errBadMFAToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := person{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Roles: u.Roles, TokenVersion: u.TokenVersion}
+	return a.signedIn(ctx, p, ch.Scope, ch.ClientID, mfaAMR, "second factor")
+}
+
+// secondFactor checks a code (otp, or recovery) for the challenge tok of
+// the account whose id is user (from the mfa_token), issued to client,
+// and uses the challenge up; it returns mfa.ErrInvalidChallenge or
+// mfa.ErrInvalidCode, each audited. A wrong code is counted against the
+// challenge in a transaction of its own, so that the refusal does not
+// roll the count back.
+func (a Auth) secondFactor(ctx context.Context, user, tok, client, otp, recovery string) (mfa.IssuedChallenge, error) {
+	now := a.Sessions.Now()
+	var ch mfa.IssuedChallenge
+	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) (err error) {
+		q := db.New(tx)
+		if ch, err = mfa.LookupChallenge(ctx, q, tok, now); err != nil {
+			return err
+		}
+		if strconv.FormatInt(ch.UserID, 10) != user || ch.ClientID != client {
+			return mfa.ErrInvalidChallenge
+		}
+		if otp != "" {
+			err = mfa.Verify(ctx, q, a.Sealer, ch.UserID, digits(otp), now)
+		} else {
+			err = mfa.UseRecoveryCode(ctx, q, ch.UserID, recovery, now)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = mfa.UseChallenge(ctx, q, tok, now)
+		return err
+	})
+	switch {
+	case errors.Is(err, mfa.ErrInvalidCode):
+		var void bool
+		if ferr := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) (err error) {
+			void, err = mfa.FailChallenge(ctx, db.New(tx), tok, now)
+			return err
+		}); ferr != nil {
+			return ch, ferr
+		}
+		detail := "wrong code"
+		if void {
+			detail += "; the sign-in's second step is void"
+		}
+		a.Audit.Record(ctx, audit.Event{Type: audit.MFAFailed, SubjectUserID: ch.UserID, Subject: userSubject(ch.UserID), Detail: detail})
+		return ch, err
+	case errors.Is(err, mfa.ErrInvalidChallenge):
+		httplog.Logger(ctx).Info("mfa_token refused")
+		return ch, err
+	case err != nil:
+		return ch, err
+	}
+	if recovery != "" {
+		a.Audit.Record(ctx, audit.Event{Type: audit.RecoveryCodeUsed, SubjectUserID: ch.UserID, Subject: userSubject(ch.UserID)})
+	}
+	return ch, nil
+}
