@@ -94,7 +94,7 @@ func (d Discovery) metadataCache() string {
 }
 
 // claimsSupported are the claims of id tokens and UserInfo.
-var claimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "azp", "email", "email_verified", "roles"}
+var claimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "acr", "azp", "email", "email_verified", "roles"}
 
 // metadata is the one document of both discovery endpoints.
 func (d Discovery) metadata() api.AuthorizationServerMetadata {
@@ -124,6 +124,7 @@ func (d Discovery) metadata() api.AuthorizationServerMetadata {
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ScopesSupported:                            authorize.Scopes,
 		ClaimsSupported:                            claimsSupported,
+		AcrValuesSupported:                         &[]string{token.ACRPassword, token.ACRMFA},
 		PromptValuesSupported:                      &[]string{"none", "login", "consent", "select_account"},
 		RequestParameterSupported:                  &f,
 		RequestUriParameterSupported:               &f,

@@ -292,14 +292,23 @@ func TestRemoveFactors(t *testing.T) {
 // TestSignInPageSecondStep: on the hosted page, an account with a second
 // factor gets a page of its own for the code after the password; a wrong
 // code shows it again, the right one finishes the code flow, whose tokens
-// say mfa.
+// say mfa. A browser signed in with the password alone (before the
+// enrolment) is asked to sign in again when the client asks for
+// acr_values mfa, as after a step-up; once it has, single sign-on
+// answers such a request at once.
 func TestSignInPageSecondStep(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
 	p := newRP(t, false, apitest.Options{Now: clk.Now})
+	p.signIn(t, "before", "n0") // a browser session of the password alone
 	u := enrol(t, p.e, clk, p.user)
+	mfaAsked := oauth2.SetAuthURLParam("acr_values", "urn:rolegate:acr:mfa")
 	verifier := oauth2.GenerateVerifier()
-	pg := p.submit(t, p.get(t, p.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), u.Email, u.Password)
+	pg := p.get(t, p.cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), mfaAsked))
+	if pg.status != 200 || !strings.Contains(pg.body, `name="password"`) {
+		t.Fatalf("acr_values mfa with a password session: %d, want the sign-in page", pg.status)
+	}
+	pg = p.submit(t, pg, u.Email, u.Password)
 	if pg.status != 200 || !strings.Contains(pg.body, "Enter your code") || !strings.Contains(pg.body, `name="mfa_token"`) {
 		t.Fatalf("after the password: %d %s", pg.status, pg.body)
 	}
@@ -317,8 +326,13 @@ func TestSignInPageSecondStep(t *testing.T) {
 	if c := jwtPayload(t, tok.AccessToken); c["acr"] != "urn:rolegate:acr:mfa" {
 		t.Errorf("the access token's acr: %v", c["acr"])
 	}
-	if id, _ := tok.Extra("id_token").(string); jwtPayload(t, id)["acr"] != "urn:rolegate:acr:mfa" {
+	if id, _ := tok.Extra("id_token").(string); jwtPayload(t, id)["acr"] != "urn:rolegate:acr:mfa" || fmt.Sprint(jwtPayload(t, id)["amr"]) != "[pwd otp mfa]" {
 		t.Errorf("the id token's claims: %v", jwtPayload(t, id))
+	}
+	// Signed in with the factor now: the next such request needs no page.
+	sso := p.get(t, p.cfg.AuthCodeURL("s2", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), mfaAsked))
+	if back := returned(t, sso); back.Get("code") == "" {
+		t.Errorf("single sign-on with acr mfa: %v", back)
 	}
 	// The page's mfa_token is no good at the token endpoint.
 	assertOAuthError(t, secondStep(t, p.e, v.Get("mfa_token"), "otp", "123456"), 400, "invalid_grant")

@@ -24,6 +24,7 @@ import (
 	"github.com/rolegate/rolegate/internal/throttle"
 	"github.com/rolegate/rolegate/oauth"
 	"github.com/rolegate/rolegate/problem"
+	"github.com/rolegate/rolegate/token"
 )
 
 // FirstPartyClient is the client_id of tokens that no registered client
@@ -195,7 +196,7 @@ func (b Browser) authorize(ctx context.Context, p authorize.Params) (response, e
 	if err != nil {
 		return response{}, err
 	}
-	if signedIn && r.Fresh(br.AuthTime, now) {
+	if signedIn && r.Fresh(br.AuthTime, token.ACR(br.AMR), now) {
 		return b.issue(ctx, r, br, nil, nil)
 	}
 	if r.None {

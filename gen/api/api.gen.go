@@ -247,6 +247,7 @@ type AuditEventPage struct {
 
 // AuthorizationRequest The parameters of `GET /authorize` (see there), every one optional here so that the endpoint answers a missing one in OAuth's way.
 type AuthorizationRequest struct {
+	AcrValues           *string `json:"acr_values,omitempty"`
 	ClientId            *string `json:"client_id,omitempty"`
 	CodeChallenge       *string `json:"code_challenge,omitempty"`
 	CodeChallengeMethod *string `json:"code_challenge_method,omitempty"`
@@ -265,6 +266,7 @@ type AuthorizationRequest struct {
 
 // AuthorizationServerMetadata RFC 8414 and OpenID Connect Discovery 1.0 metadata, one document for both.
 type AuthorizationServerMetadata struct {
+	AcrValuesSupported                         *[]string `json:"acr_values_supported,omitempty"`
 	AuthorizationEndpoint                      string    `json:"authorization_endpoint"`
 	AuthorizationResponseIssParameterSupported *bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 	ClaimsSupported                            []string  `json:"claims_supported"`
@@ -709,6 +711,7 @@ type Session struct {
 
 // SignInForm What the sign-in page posts. The authorization request's parameters come back as the page received them. The second step of an account with a second factor posts `mfa_token` and `code` (the app's code, or a recovery code) instead of the password.
 type SignInForm struct {
+	AcrValues           *string `json:"acr_values,omitempty"`
 	ClientId            *string `json:"client_id,omitempty"`
 	Code                *string `json:"code,omitempty"`
 	CodeChallenge       *string `json:"code_challenge,omitempty"`
@@ -878,6 +881,9 @@ type UserPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// ACRValues defines model for ACRValues.
+type ACRValues = string
+
 // AuthzClientID defines model for AuthzClientID.
 type AuthzClientID = string
 
@@ -1023,6 +1029,9 @@ type AuthorizeParams struct {
 
 	// MaxAge Seconds since the person last entered their password beyond which they must enter it again.
 	MaxAge *MaxAge `form:"max_age,omitempty" json:"max_age,omitempty"`
+
+	// AcrValues Space-separated acr values, best first (OpenID Connect Core §3.1.2.1): `urn:rolegate:acr:mfa` asks for a sign-in with a second factor, as a step-up (RFC 9470) does; a browser session whose sign-in was weaker signs in again.
+	AcrValues *ACRValues `form:"acr_values,omitempty" json:"acr_values,omitempty"`
 
 	// ResponseMode `query`, the only mode supported.
 	ResponseMode *ResponseMode `form:"response_mode,omitempty" json:"response_mode,omitempty"`
@@ -4710,6 +4719,18 @@ func NewAuthorizeRequest(server string, params *AuthorizeParams) (*http.Request,
 		if params.MaxAge != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "max_age", *params.MaxAge, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AcrValues != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "acr_values", *params.AcrValues, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -24171,6 +24192,19 @@ func (siw *ServerInterfaceWrapper) Authorize(w http.ResponseWriter, r *http.Requ
 			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "max_age"})
 		} else {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "max_age", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "acr_values" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "acr_values", r.URL.Query(), &params.AcrValues, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "acr_values"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "acr_values", Err: err})
 		}
 		return
 	}

@@ -35,6 +35,7 @@ type Params struct {
 	CodeChallengeMethod string `json:"code_challenge_method"`
 	Prompt              string `json:"prompt"`
 	MaxAge              string `json:"max_age"`
+	ACRValues           string `json:"acr_values"`
 	ResponseMode        string `json:"response_mode"`
 	Request             string `json:"request"`
 	RequestURI          string `json:"request_uri"`
@@ -48,7 +49,7 @@ func (p Params) Values() url.Values {
 	for k, s := range map[string]string{
 		"response_type": p.ResponseType, "client_id": p.ClientID, "redirect_uri": p.RedirectURI,
 		"scope": p.Scope, "state": p.State, "nonce": p.Nonce, "code_challenge": p.CodeChallenge,
-		"code_challenge_method": p.CodeChallengeMethod, "prompt": p.Prompt, "max_age": p.MaxAge,
+		"code_challenge_method": p.CodeChallengeMethod, "prompt": p.Prompt, "max_age": p.MaxAge, "acr_values": p.ACRValues,
 		"response_mode": p.ResponseMode, "login_hint": p.LoginHint,
 	} {
 		if s != "" {
@@ -140,7 +141,10 @@ type Request struct {
 	None bool
 	// MaxAge, when set, is how long ago the password may have been
 	// entered at most.
-	MaxAge    *time.Duration
+	MaxAge *time.Duration
+	// ACRValues are the acr values asked for (acr_values), best first;
+	// a session whose sign-in had none of them signs in again.
+	ACRValues []string
 	LoginHint string
 	Params    Params
 }
@@ -245,13 +249,17 @@ func Check(p Params, client *Client) (Request, error) {
 		d := time.Duration(n) * time.Second
 		r.MaxAge = &d
 	}
+	r.ACRValues = strings.Fields(p.ACRValues)
 	return r, nil
 }
 
-// Fresh reports whether a sign-in at authTime satisfies r at now: without
-// prompt=login, within max_age if one was asked for.
-func (r Request) Fresh(authTime, now time.Time) bool {
-	if r.Login {
+// Fresh reports whether a sign-in at authTime of assurance acr satisfies
+// r at now: without prompt=login, within max_age if one was asked for,
+// with one of acr_values if they were. Unknown acr values are only never
+// met: the sign-in asked for happens, and its token's acr tells the
+// client what it got.
+func (r Request) Fresh(authTime time.Time, acr string, now time.Time) bool {
+	if r.Login || len(r.ACRValues) > 0 && !slices.Contains(r.ACRValues, acr) {
 		return false
 	}
 	return r.MaxAge == nil || !now.After(authTime.Add(*r.MaxAge))

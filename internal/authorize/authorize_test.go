@@ -107,7 +107,12 @@ func TestCheck(t *testing.T) {
 	now := time.Now()
 	age := time.Second
 	r.MaxAge = &age
-	if !r.Fresh(now, now) || r.Fresh(now.Add(-2*time.Second), now) {
+	if !r.Fresh(now, "", now) || r.Fresh(now.Add(-2*time.Second), "", now) {
 		t.Error("max_age of 1 s: fresh at once, stale after 2 s")
+	}
+	r.MaxAge = nil
+	r.ACRValues = []string{"urn:rolegate:acr:mfa"}
+	if r.Fresh(now, "urn:rolegate:acr:pwd", now) || !r.Fresh(now, "urn:rolegate:acr:mfa", now) {
+		t.Error("acr_values mfa: a password sign-in is not enough, one with a second factor is")
 	}
 }
