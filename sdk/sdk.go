@@ -56,8 +56,10 @@ package sdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/rolegate/rolegate/gen/api"
 )
@@ -68,7 +70,20 @@ type LoginError struct {
 	Status      int
 	Code        string
 	Description string
+	// MFAToken, with Code mfa_required, is what SecondStep sends back
+	// with the second factor.
+	MFAToken string
 }
+
+// MFARequired is the LoginError code of a right password for an account
+// with a second factor: send it with SecondStep, or log in with a
+// SecondFactor.
+const MFARequired = "mfa_required"
+
+// SecondFactor asks the person for their second factor when the account
+// has one: the 6-digit code their authenticator app shows, or one of
+// their recovery codes (any other text is taken for one).
+type SecondFactor func(ctx context.Context) (code string, err error)
 
 func (e *LoginError) Error() string {
 	return fmt.Sprintf("rolegate: login refused (%d %s): %s", e.Status, e.Code, e.Description)
@@ -98,6 +113,42 @@ func Token(ctx context.Context, server, email, password string, opts ...api.Clie
 	}))
 }
 
+// TokenWithSecondFactor is Token for an account that may have a second
+// factor: when the password is right and the server asks for it
+// (mfa_required), second gives the code, and SecondStep completes the
+// login. A nil second is Token.
+func TokenWithSecondFactor(ctx context.Context, server, email, password string, second SecondFactor, opts ...api.ClientOption) (*api.Token, error) {
+	tok, err := Token(ctx, server, email, password, opts...)
+	le, ok := errors.AsType[*LoginError](err)
+	if !ok || le.Code != MFARequired || second == nil {
+		return tok, err
+	}
+	code, err := second(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return SecondStep(ctx, server, le.MFAToken, code, opts...)
+}
+
+// SecondStep completes a login the server answered with mfa_required:
+// mfaToken is the LoginError's, code the authenticator app's 6-digit code
+// or a recovery code. A refused code is a *LoginError (invalid_grant);
+// the mfa_token stays good for a few more tries within its 5 minutes.
+func SecondStep(ctx context.Context, server, mfaToken, code string, opts ...api.ClientOption) (*api.Token, error) {
+	c, err := api.NewClientWithResponses(server, opts...)
+	if err != nil {
+		return nil, err
+	}
+	grant := "urn:rolegate:grant-type:mfa"
+	body := api.CreateTokenFormdataRequestBody{GrantType: &grant, MfaToken: &mfaToken}
+	if digits := strings.ReplaceAll(code, " ", ""); len(digits) == 6 && strings.Trim(digits, "0123456789") == "" {
+		body.Otp = &digits
+	} else {
+		body.RecoveryCode = &code
+	}
+	return tokenOf(c.CreateTokenWithFormdataBodyWithResponse(ctx, body))
+}
+
 // tokenOf reads /token's answer: the tokens, or a *LoginError.
 func tokenOf(resp *api.CreateTokenResponse, err error) (*api.Token, error) {
 	if err != nil {
@@ -110,6 +161,9 @@ func tokenOf(resp *api.CreateTokenResponse, err error) (*api.Token, error) {
 		e := &LoginError{Status: resp.StatusCode(), Code: string(resp.JSON400.Error)}
 		if resp.JSON400.ErrorDescription != nil {
 			e.Description = *resp.JSON400.ErrorDescription
+		}
+		if resp.JSON400.MfaToken != nil {
+			e.MFAToken = *resp.JSON400.MfaToken
 		}
 		return nil, e
 	case resp.ApplicationproblemJSON503 != nil:
@@ -127,7 +181,14 @@ func tokenOf(resp *api.CreateTokenResponse, err error) (*api.Token, error) {
 // Start(...).Client(). The session cannot be logged out through the
 // client: use Start for that. A refused login is a *LoginError.
 func Login(ctx context.Context, server, email, password string, opts ...api.ClientOption) (*api.ClientWithResponses, error) {
-	s, err := Start(ctx, server, email, password, opts...)
+	return LoginWithSecondFactor(ctx, server, email, password, nil, opts...)
+}
+
+// LoginWithSecondFactor is Login for an account that may have a second
+// factor, which second gives when the server asks for it (see
+// TokenWithSecondFactor).
+func LoginWithSecondFactor(ctx context.Context, server, email, password string, second SecondFactor, opts ...api.ClientOption) (*api.ClientWithResponses, error) {
+	s, err := StartWithSecondFactor(ctx, server, email, password, second, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -71,10 +71,17 @@ type flight struct{ done chan struct{} }
 // otherwise), and its request editors apply to all of them. A refused login
 // is a *LoginError.
 func Start(ctx context.Context, server, email, password string, opts ...api.ClientOption) (*Session, error) {
-	return start(ctx, time.Now, server, email, password, opts)
+	return start(ctx, time.Now, server, email, password, nil, opts)
 }
 
-func start(ctx context.Context, now func() time.Time, server, email, password string, opts []api.ClientOption) (*Session, error) {
+// StartWithSecondFactor is Start for an account that may have a second
+// factor, which second gives when the server asks for it (see
+// TokenWithSecondFactor).
+func StartWithSecondFactor(ctx context.Context, server, email, password string, second SecondFactor, opts ...api.ClientOption) (*Session, error) {
+	return start(ctx, time.Now, server, email, password, second, opts)
+}
+
+func start(ctx context.Context, now func() time.Time, server, email, password string, second SecondFactor, opts []api.ClientOption) (*Session, error) {
 	s, err := newSession(now, server, opts)
 	if err != nil {
 		return nil, err
@@ -82,7 +89,7 @@ func start(ctx context.Context, now func() time.Time, server, email, password st
 	// The lifetime counts from before the request: the token cannot
 	// expire before the session thinks it does.
 	sent := now()
-	tok, err := Token(ctx, server, email, password, opts...)
+	tok, err := TokenWithSecondFactor(ctx, server, email, password, second, opts...)
 	if err != nil {
 		return nil, err
 	}
