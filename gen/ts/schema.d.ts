@@ -1343,6 +1343,7 @@ export interface components {
             code_challenge_method?: string;
             prompt?: string;
             max_age?: string;
+            acr_values?: string;
             response_mode?: string;
             request?: string;
             request_uri?: string;
@@ -1366,6 +1367,7 @@ export interface components {
             code_challenge_method?: string;
             prompt?: string;
             max_age?: string;
+            acr_values?: string;
             response_mode?: string;
             request?: string;
             request_uri?: string;
@@ -1484,6 +1486,7 @@ export interface components {
             token_endpoint_auth_methods_supported: string[];
             revocation_endpoint_auth_methods_supported?: string[];
             claims_supported: string[];
+            acr_values_supported?: string[];
             prompt_values_supported?: string[];
             request_parameter_supported?: boolean;
             request_uri_parameter_supported?: boolean;
@@ -2068,6 +2071,8 @@ export interface components {
         Prompt: string;
         /** @description Seconds since the person last entered their password beyond which they must enter it again. */
         MaxAge: string;
+        /** @description Space-separated acr values, best first (OpenID Connect Core §3.1.2.1): `urn:rolegate:acr:mfa` asks for a sign-in with a second factor, as a step-up (RFC 9470) does; a browser session whose sign-in was weaker signs in again. */
+        ACRValues: string;
         /** @description `query`, the only mode supported. */
         ResponseMode: string;
         /** @description Request objects are not supported: `request_not_supported`. */
@@ -2321,6 +2326,8 @@ export interface operations {
                 prompt?: components["parameters"]["Prompt"];
                 /** @description Seconds since the person last entered their password beyond which they must enter it again. */
                 max_age?: components["parameters"]["MaxAge"];
+                /** @description Space-separated acr values, best first (OpenID Connect Core §3.1.2.1): `urn:rolegate:acr:mfa` asks for a sign-in with a second factor, as a step-up (RFC 9470) does; a browser session whose sign-in was weaker signs in again. */
+                acr_values?: components["parameters"]["ACRValues"];
                 /** @description `query`, the only mode supported. */
                 response_mode?: components["parameters"]["ResponseMode"];
                 /** @description Request objects are not supported: `request_not_supported`. */

@@ -42,9 +42,14 @@ import createClient from "openapi-fetch";
 /**
  * @typedef {object} SessionMethods what {@link createRolegateClient} adds
  *   to openapi-fetch's client.
- * @property {(email: string, password: string) => Promise<TokenResult>} login
+ * @property {(email: string, password: string, options?: LoginOptions) => Promise<TokenResult>} login
  *   Logs in with the OAuth2 password grant: POST /token, form-encoded, with
- *   the account's email as `username`. On success the client holds the
+ *   the account's email as `username`. For an account with a second
+ *   factor the server answers 400 `mfa_required` with an `mfa_token`:
+ *   with `options.secondFactor`, login asks it for the code (the
+ *   authenticator app's 6 digits, or a recovery code) and completes the
+ *   login with `grant_type=urn:rolegate:grant-type:mfa`; without it, that
+ *   answer is the result. On success the client holds the
  *   session's access token and refresh token: every later request carries
  *   `Authorization: Bearer <access token>`, and the session is refreshed as
  *   {@link createRolegateClient} says. On failure the previous tokens, if
@@ -82,6 +87,13 @@ import createClient from "openapi-fetch";
  */
 
 /** @typedef {Client & Readonly<SessionMethods>} RolegateClient */
+
+/**
+ * @typedef {object} LoginOptions
+ * @property {() => Promise<string>} [secondFactor] asked for the second
+ *   factor when the account has one: resolves to the authenticator app's
+ *   6-digit code, or a recovery code (anything else).
+ */
 
 /** The media type of the token endpoint's requests (RFC 6749 §4.3.2, §6; RFC 7009 §2.1). */
 const FORM = "application/x-www-form-urlencoded";
@@ -373,11 +385,22 @@ export function createRolegateClient(options) {
   );
 
   /** @type {SessionMethods["login"]} */
-  async function login(email, password) {
-    const result = await client.POST("/token", {
+  async function login(email, password, options = {}) {
+    let result = await client.POST("/token", {
       body: { grant_type: "password", username: email, password },
       ...FORM_REQUEST,
     });
+    const refusal = result.error && "error" in result.error ? result.error : undefined;
+    const mfaToken = refusal?.error === "mfa_required" ? refusal.mfa_token : undefined;
+    if (mfaToken !== undefined && options.secondFactor) {
+      const code = (await options.secondFactor()).trim();
+      const digits = code.replaceAll(" ", "");
+      const second = /^[0-9]{6}$/.test(digits) ? { otp: digits } : { recovery_code: code };
+      result = await client.POST("/token", {
+        body: { grant_type: "urn:rolegate:grant-type:mfa", mfa_token: mfaToken, ...second },
+        ...FORM_REQUEST,
+      });
+    }
     if (result.data) {
       hold(result.data, undefined);
     }
