@@ -50,6 +50,7 @@ const (
 var oauthCodes = []string{
 	oauth.InvalidRequest, oauth.InvalidClient, oauth.InvalidGrant,
 	oauth.UnauthorizedClient, oauth.UnsupportedGrantType, oauth.InvalidScope,
+	oauth.MFARequired,
 }
 
 // Deps are what the metrics observe; a nil one is left out.
@@ -77,6 +78,7 @@ type Metrics struct {
 	ops      map[string]*opMetrics // read-only after New
 	unrouted *opMetrics
 	logins   map[string]prometheus.Counter // by outcome; read-only after New
+	stepUps  *prometheus.CounterVec
 }
 
 // opMetrics are one operation's collectors, looked up once per request.
@@ -107,6 +109,10 @@ func New(d Deps) *Metrics {
 		}, []string{"operation", "status"}),
 		ops:    make(map[string]*opMetrics, len(d.Operations)+1),
 		logins: make(map[string]prometheus.Counter),
+		stepUps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rolegate_stepups_required_total",
+			Help: "Requests refused with 401 insufficient_user_authentication (x-acr, RFC 9470), by operation id.",
+		}, []string{"operation"}),
 	}
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "rolegate_http_request_duration_seconds",
@@ -121,7 +127,7 @@ func New(d Deps) *Metrics {
 		Name: "rolegate_logins_total",
 		Help: "Answers of the token endpoint (every grant), by outcome: success, an RFC 6749 error code, throttled, unavailable or error.",
 	}, []string{"outcome"})
-	reg.MustRegister(m.requests, duration, throttled, logins,
+	reg.MustRegister(m.requests, duration, throttled, logins, m.stepUps,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -188,6 +194,14 @@ func gauge(name, help string, f func() float64) prometheus.GaugeFunc {
 
 // Registry returns the registry the metrics are on.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// StepUp counts a step-up the gate asked of a request of operation.
+func (m *Metrics) StepUp(operation string) {
+	if _, ok := m.ops[operation]; !ok {
+		operation = Unrouted
+	}
+	m.stepUps.WithLabelValues(operation).Inc()
+}
 
 // Handler serves the metrics in Prometheus's formats at GET /metrics, and
 // 404 at any other path.

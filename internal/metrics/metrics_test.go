@@ -195,3 +195,16 @@ func TestCollectors(t *testing.T) {
 		}
 	}
 }
+
+// TestStepUps: the step-ups the gate asks for are counted by operation,
+// an operation the metrics do not know of as unrouted.
+func TestStepUps(t *testing.T) {
+	m := metrics.New(metrics.Deps{Operations: []string{"deleteUser"}})
+	m.StepUp("deleteUser")
+	m.StepUp("deleteUser")
+	m.StepUp("nosuch")
+	wantLines(t, scrape(t, m),
+		`rolegate_stepups_required_total{operation="deleteUser"} 2`,
+		`rolegate_stepups_required_total{operation="unrouted"} 1`,
+	)
+}

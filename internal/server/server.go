@@ -230,6 +230,9 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Factors: factors{db.New(d.Pool)}, RequireMFARoles: cfg.RequireMFARoles, Now: d.Now,
 		OnStepUp: func(ctx context.Context, c *token.Claims, op string) {
 			trail.Record(ctx, audit.Event{Type: audit.StepUpRequired, SubjectUserID: c.UserID, Subject: "user:" + strconv.FormatInt(c.UserID, 10), Detail: op})
+			if s.Metrics != nil {
+				s.Metrics.StepUp(op)
+			}
 		}}, routes)
 	if err != nil {
 		s.Hasher.Close()

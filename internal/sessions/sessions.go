@@ -34,6 +34,7 @@ import (
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/internal/mailtoken"
+	"github.com/rolegate/rolegate/internal/mfa"
 )
 
 // Config sets a Service's lifetimes.
@@ -303,7 +304,8 @@ func (s *Service) Sync(ctx context.Context) {
 }
 
 // Prune deletes what no request can use any more: authorization codes past
-// their keeping (authorize.Prune), tokens of mails expired a day ago, sessions dead for a day
+// their keeping (authorize.Prune), tokens of mails and second steps of
+// sign-ins (mfa.Prune) expired a day ago, sessions dead for a day
 // (ended, or past their absolute or idle end) with their refresh tokens,
 // and revocations that every token they concern has outlived. Any replica
 // may run it; running it twice does no harm.
@@ -318,6 +320,9 @@ func (s *Service) Prune(ctx context.Context) error {
 		return err
 	}
 	if err := mailtoken.Prune(ctx, q, before); err != nil {
+		return err
+	}
+	if err := mfa.Prune(ctx, q, before); err != nil {
 		return err
 	}
 	return authorize.Prune(ctx, q, now)
