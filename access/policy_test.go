@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/go-cmp/cmp"
@@ -71,6 +72,13 @@ func TestLoadRefusesUndeclaredOrInconsistentAccess(t *testing.T) {
 		{"x-callers unknown kind", secured, "      x-roles: []\n      x-callers: [robot]", "is not a caller kind"},
 		{"x-callers duplicate", secured, "      x-roles: []\n      x-callers: [user, user]", "listed twice"},
 		{"x-callers clients alone", secured, "      x-roles: []\n      x-callers: [client]", "machine clients alone"},
+		{"public with x-acr", secured, "      security: []\n      x-acr: {values: [\"urn:rolegate:acr:mfa\"]}", "but has x-acr"},
+		{"x-acr not an object", secured, "      x-roles: []\n      x-acr: mfa", "x-acr must be an object"},
+		{"x-acr unknown value", secured, "      x-roles: []\n      x-acr: {values: [urn:other:acr]}", "not an acr value"},
+		{"x-acr without values", secured, "      x-roles: []\n      x-acr: {max-age: 300}", "values is required"},
+		{"x-acr bad max-age", secured, "      x-roles: []\n      x-acr: {values: [\"urn:rolegate:acr:mfa\"], max-age: -1}", "max-age must be"},
+		{"x-acr unknown field", secured, "      x-roles: []\n      x-acr: {values: [\"urn:rolegate:acr:mfa\"], maxAge: 5}", "unknown field"},
+		{"x-mfa-enrolment false", secured, "      x-roles: []\n      x-mfa-enrolment: false", "must be true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,6 +176,59 @@ func TestRuleAdmits(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.rule.Admits(tt.roles); got != tt.want {
 			t.Errorf("%v.Admits(%v) = %v, want %v", tt.rule.Roles, tt.roles, got, tt.want)
+		}
+	}
+}
+
+// TestACRSatisfied: x-acr's values and max-age.
+func TestACRSatisfied(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	a := &access.ACR{Values: []string{"urn:rolegate:acr:mfa"}, MaxAge: 5 * time.Minute}
+	tests := []struct {
+		name     string
+		acr      string
+		authTime time.Time
+		want     bool
+	}{
+		{"mfa, recent", "urn:rolegate:acr:mfa", now.Add(-time.Minute), true},
+		{"mfa, just at max-age", "urn:rolegate:acr:mfa", now.Add(-5 * time.Minute), true},
+		{"mfa, too old", "urn:rolegate:acr:mfa", now.Add(-5*time.Minute - time.Second), false},
+		{"mfa, no auth_time", "urn:rolegate:acr:mfa", time.Time{}, false},
+		{"password", "urn:rolegate:acr:pwd", now, false},
+		{"none", "", now, false},
+	}
+	for _, tt := range tests {
+		if got := a.Satisfied(tt.acr, tt.authTime, now); got != tt.want {
+			t.Errorf("%s: Satisfied = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if !(*access.ACR)(nil).Satisfied("", time.Time{}, now) {
+		t.Error("no x-acr is always satisfied")
+	}
+}
+
+// TestProjectSpecStepUps: the operations the issue names declare a
+// step-up, the served spec says so, and the access matrix shows it.
+func TestProjectSpecStepUps(t *testing.T) {
+	t.Parallel()
+	p, err := load(t, string(rolegate.OpenAPIYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{"deleteUser", "setUserRoles", "createClient", "rotateClientSecret", "resetUserFactors"} {
+		var rule *access.Rule
+		for _, r := range p.Rules {
+			if r.OperationID == op {
+				rule = r
+			}
+		}
+		if rule == nil || rule.ACR == nil || rule.ACR.Values[0] != "urn:rolegate:acr:mfa" || rule.ACR.MaxAge != 5*time.Minute {
+			t.Errorf("%s: x-acr %+v, want mfa within 300 s", op, rule)
+			continue
+		}
+		if !strings.Contains(rule.Access(), "step-up: urn:rolegate:acr:mfa within 5m0s") {
+			t.Errorf("%s: the matrix says %q", op, rule.Access())
 		}
 	}
 }
