@@ -337,3 +337,28 @@ func TestSignInPageSecondStep(t *testing.T) {
 	// The page's mfa_token is no good at the token endpoint.
 	assertOAuthError(t, secondStep(t, p.e, v.Get("mfa_token"), "otp", "123456"), 400, "invalid_grant")
 }
+
+// TestStepUpMatrix: every operation that declares x-acr asks a token of
+// an account with a second factor, signed in without it, to step up
+// before anything else about the request is looked at.
+func TestStepUpMatrix(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := apitest.New(t, apitest.Options{Now: clk.Now})
+	admin := enrol(t, e, clk, e.CreateUser(t, "root@example.com", "admin", "user", "system", "resource-server"))
+	tok := e.Token(t, admin.User)
+	n := 0
+	for _, rule := range e.Spec.Policy.Rules {
+		if rule.ACR == nil {
+			continue
+		}
+		n++
+		r := do(t, rule.Method, e.URL+samplePath(e.Spec.Doc, rule.Path, rule.Method), nil, bearer(tok))
+		if r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_user_authentication"`) {
+			t.Errorf("%s %s: %d %q, want a step-up", rule.Method, rule.Path, r.status, r.header.Get("WWW-Authenticate"))
+		}
+	}
+	if n < 5 {
+		t.Errorf("%d operations declare x-acr, want at least 5", n)
+	}
+}

@@ -316,19 +316,10 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.SignUpRoles = []string{"user"}
 	if v := getenv("ROLEGATE_SIGNUP_ROLES"); v != "" {
-		c.SignUpRoles = nil
-		for _, r := range strings.Split(v, ",") {
-			if r = strings.TrimSpace(r); r != "" {
-				c.SignUpRoles = append(c.SignUpRoles, r)
-			}
-		}
+		c.SignUpRoles = roleList(v)
 	}
 	c.MailPerAddress = integer(getenv, "ROLEGATE_MAIL_PER_ADDRESS", 5, 1, 1000, &errs)
-	for _, r := range strings.Split(getenv("ROLEGATE_REQUIRE_MFA_ROLES"), ",") {
-		if r = strings.TrimSpace(r); r != "" && !slices.Contains(c.RequireMFARoles, r) {
-			c.RequireMFARoles = append(c.RequireMFARoles, r)
-		}
-	}
+	c.RequireMFARoles = roleList(getenv("ROLEGATE_REQUIRE_MFA_ROLES"))
 	switch v := getenv("ROLEGATE_REQUIRE_VERIFIED_EMAIL"); v {
 	case "", "false":
 	case "true":
@@ -377,6 +368,18 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// roleList is a comma-separated list of roles, without blanks or
+// repeats.
+func roleList(v string) []string {
+	var roles []string
+	for _, r := range strings.Split(v, ",") {
+		if r = strings.TrimSpace(r); r != "" && !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	return roles
 }
 
 func integer(getenv func(string) string, name string, def, lo, hi int, errs *[]string) int {
