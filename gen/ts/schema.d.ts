@@ -1947,7 +1947,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description No valid access token (RFC 6750). */
+        /** @description No valid access token (RFC 6750), or, on an operation with `x-acr` or for a role of ROLEGATE_REQUIRE_MFA_ROLES, one from a sign-in not strong or recent enough: `error="insufficient_user_authentication"` with `acr_values` and `max_age` (RFC 9470), problem type `urn:rolegate:problem:insufficient-user-authentication`. */
         Unauthorized: {
             headers: {
                 "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
