@@ -381,3 +381,61 @@ ALTER TABLE sessions ADD COLUMN amr text[];
 COMMENT ON COLUMN sessions.amr IS 'How the person authenticated for the session (RFC 8176 amr values: pwd, otp, hwk, swk, mfa); its tokens carry it, and acr from it. NULL means {pwd}, as for every session before second factors.';
 ALTER TABLE authorization_codes ADD COLUMN amr text[];
 COMMENT ON COLUMN authorization_codes.amr IS 'The browser session''s amr when the code was issued; NULL means {pwd}.';
+
+-- +step 18: passkeys
+-- Passkeys (WebAuthn credentials, package passkey) beside TOTP: an
+-- account's user handle, its credentials, and the ceremonies that carry a
+-- registration or a sign-in from its options to the browser's answer.
+CREATE TABLE passkey_users (
+    user_id    bigint      PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    handle     bytea       NOT NULL UNIQUE CHECK (length(handle) BETWEEN 32 AND 64),
+    created_at timestamptz NOT NULL
+);
+COMMENT ON TABLE passkey_users IS 'An account''s WebAuthn user handle, made when it first begins registering a passkey and kept for the life of the account (removing its passkeys keeps it).';
+COMMENT ON COLUMN passkey_users.handle IS 'The user handle (user.id) every passkey of the account holds: random bytes, never the account id or email, by which a passwordless sign-in finds the account.';
+
+CREATE TABLE passkeys (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id         bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    rp_id           text        NOT NULL CHECK (length(rp_id) BETWEEN 1 AND 253),
+    credential_id   bytea       NOT NULL UNIQUE CHECK (length(credential_id) BETWEEN 1 AND 1023),
+    public_key      bytea       NOT NULL CHECK (length(public_key) BETWEEN 1 AND 4096),
+    sign_count      bigint      NOT NULL CHECK (sign_count BETWEEN 0 AND 4294967295),
+    aaguid          uuid        NOT NULL,
+    transports      text[]      NOT NULL DEFAULT '{}' CHECK (cardinality(transports) <= 8),
+    backup_eligible boolean     NOT NULL,
+    backup_state    boolean     NOT NULL,
+    name            text        NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+    created_at      timestamptz NOT NULL,
+    last_used_at    timestamptz,
+    CHECK (backup_eligible OR NOT backup_state)
+);
+CREATE INDEX passkeys_user_idx ON passkeys (user_id, rp_id);
+COMMENT ON TABLE passkeys IS 'Passkeys: WebAuthn credentials of accounts, each a second factor and, on the hosted sign-in page, a passwordless sign-in. A credential id is registered to one account only.';
+COMMENT ON COLUMN passkeys.rp_id IS 'The relying party id (ROLEGATE_PUBLIC_URL''s host) the passkey was made for; it signs in only there, so a passkey of another host is listed but is no factor.';
+COMMENT ON COLUMN passkeys.credential_id IS 'The credential id the authenticator chose, which every assertion names.';
+COMMENT ON COLUMN passkeys.public_key IS 'The credential public key as a COSE_Key (RFC 9052), no secret.';
+COMMENT ON COLUMN passkeys.sign_count IS 'The authenticator''s signature counter at the last accepted assertion: a later assertion must give a greater one (or both be 0), or it is refused as from a cloned authenticator.';
+COMMENT ON COLUMN passkeys.aaguid IS 'The authenticator model''s AAGUID as it reported it; all zeros when it did not say (attestation is not asked for, so it is unverified).';
+COMMENT ON COLUMN passkeys.transports IS 'How the browser reached the authenticator (usb, nfc, ble, smart-card, hybrid, internal), as a hint for later sign-ins.';
+COMMENT ON COLUMN passkeys.backup_eligible IS 'The BE flag: the key may be synced to other devices (a synced passkey, amr swk) rather than bound to one (amr hwk). Fixed for the life of the credential.';
+COMMENT ON COLUMN passkeys.backup_state IS 'The BS flag at the last ceremony: the key is backed up (synced) now.';
+COMMENT ON COLUMN passkeys.name IS 'What the account holder calls the passkey.';
+COMMENT ON COLUMN passkeys.last_used_at IS 'When an assertion of the passkey was last accepted; NULL until then.';
+
+CREATE TABLE passkey_ceremonies (
+    hash         bytea       PRIMARY KEY CHECK (length(hash) = 32),
+    user_id      bigint      REFERENCES users (id) ON DELETE CASCADE,
+    kind         text        NOT NULL CHECK (kind IN ('register', 'login')),
+    session_data jsonb       NOT NULL CHECK (octet_length(session_data::text) <= 65536),
+    created_at   timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    used_at      timestamptz,
+    CHECK (kind = 'login' OR user_id IS NOT NULL)
+);
+CREATE INDEX passkey_ceremonies_user_idx ON passkey_ceremonies (user_id);
+CREATE INDEX passkey_ceremonies_expires_idx ON passkey_ceremonies (expires_at);
+COMMENT ON TABLE passkey_ceremonies IS 'WebAuthn ceremonies between their options and the browser''s answer, so that any replica finishes them: by the SHA-256 of the ceremony handle (never the handle), 256 random bits, valid 5 minutes, used once.';
+COMMENT ON COLUMN passkey_ceremonies.user_id IS 'The account registering or signing in; NULL for a passwordless sign-in, whose account the passkey names.';
+COMMENT ON COLUMN passkey_ceremonies.kind IS 'register: making a passkey; login: an assertion, as a second factor (user_id set) or passwordless (user_id NULL).';
+COMMENT ON COLUMN passkey_ceremonies.session_data IS 'The WebAuthn library''s SessionData (challenge, relying party, user handle, allowed credentials) as JSON, kept as the library made it.';

@@ -173,6 +173,55 @@ type Note struct {
 	UpdatedAt   pgtype.Timestamptz
 }
 
+// Passkeys: WebAuthn credentials of accounts, each a second factor and, on the hosted sign-in page, a passwordless sign-in. A credential id is registered to one account only.
+type Passkey struct {
+	ID     int64
+	UserID int64
+	// The relying party id (ROLEGATE_PUBLIC_URL's host) the passkey was made for; it signs in only there, so a passkey of another host is listed but is no factor.
+	RpID string
+	// The credential id the authenticator chose, which every assertion names.
+	CredentialID []byte
+	// The credential public key as a COSE_Key (RFC 9052), no secret.
+	PublicKey []byte
+	// The authenticator's signature counter at the last accepted assertion: a later assertion must give a greater one (or both be 0), or it is refused as from a cloned authenticator.
+	SignCount int64
+	// The authenticator model's AAGUID as it reported it; all zeros when it did not say (attestation is not asked for, so it is unverified).
+	Aaguid string
+	// How the browser reached the authenticator (usb, nfc, ble, smart-card, hybrid, internal), as a hint for later sign-ins.
+	Transports []string
+	// The BE flag: the key may be synced to other devices (a synced passkey, amr swk) rather than bound to one (amr hwk). Fixed for the life of the credential.
+	BackupEligible bool
+	// The BS flag at the last ceremony: the key is backed up (synced) now.
+	BackupState bool
+	// What the account holder calls the passkey.
+	Name      string
+	CreatedAt pgtype.Timestamptz
+	// When an assertion of the passkey was last accepted; NULL until then.
+	LastUsedAt pgtype.Timestamptz
+}
+
+// WebAuthn ceremonies between their options and the browser's answer, so that any replica finishes them: by the SHA-256 of the ceremony handle (never the handle), 256 random bits, valid 5 minutes, used once.
+type PasskeyCeremony struct {
+	Hash []byte
+	// The account registering or signing in; NULL for a passwordless sign-in, whose account the passkey names.
+	UserID *int64
+	// register: making a passkey; login: an assertion, as a second factor (user_id set) or passwordless (user_id NULL).
+	Kind string
+	// The WebAuthn library's SessionData (challenge, relying party, user handle, allowed credentials) as JSON, kept as the library made it.
+	SessionData []byte
+	CreatedAt   pgtype.Timestamptz
+	ExpiresAt   pgtype.Timestamptz
+	UsedAt      pgtype.Timestamptz
+}
+
+// An account's WebAuthn user handle, made when it first begins registering a passkey and kept for the life of the account (removing its passkeys keeps it).
+type PasskeyUser struct {
+	UserID int64
+	// The user handle (user.id) every passkey of the account holds: random bytes, never the account id or email, by which a passwordless sign-in finds the account.
+	Handle    []byte
+	CreatedAt pgtype.Timestamptz
+}
+
 // Failure budgets of operations that declare x-rate-limit, shared by every replica: per client network (address:<operation>:<network>, an IPv6 address by its prefix) or per account and client network (account:<operation>:<network> <account>), the attempts since window_start, each counted as a failure from its start unless it was answered otherwise; past the budget, the key is refused until blocked_until, a delay that doubles with every further failure. Keys of the form before step 10 are no longer read and are pruned.
 type RateLimit struct {
 	Key          string

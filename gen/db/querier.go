@@ -41,6 +41,7 @@ type Querier interface {
 	// is read through user_roles_role_user_idx, never by a scan of the users.
 	// Each holder's account is a lookup by id.
 	CountEnabledHolders(ctx context.Context, roleID int64) (int64, error)
+	CountPasskeys(ctx context.Context, userID int64) (int64, error)
 	// CountRecentMail counts the mail queued to the address, case aside, in
 	// the last hour.
 	CountRecentMail(ctx context.Context, recipient string) (int64, error)
@@ -53,6 +54,10 @@ type Querier interface {
 	CreateMFAChallenge(ctx context.Context, arg CreateMFAChallengeParams) error
 	CreateMailToken(ctx context.Context, arg CreateMailTokenParams) error
 	CreateNote(ctx context.Context, arg CreateNoteParams) (Note, error)
+	// CreatePasskey stores a new passkey; no row when its credential id is
+	// registered already, to this account or another.
+	CreatePasskey(ctx context.Context, arg CreatePasskeyParams) (CreatePasskeyRow, error)
+	CreatePasskeyCeremony(ctx context.Context, arg CreatePasskeyCeremonyParams) error
 	CreateRecoveryCodes(ctx context.Context, arg CreateRecoveryCodesParams) error
 	CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) error
 	CreateRole(ctx context.Context, name string) (Role, error)
@@ -83,10 +88,12 @@ type Querier interface {
 	DeleteOldAuthorizationCodes(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	DeleteOldMFAChallenges(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	DeleteOldMailTokens(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	DeleteOldPasskeyCeremonies(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// DeleteOldRateLimits drops keys whose window and block are both over.
 	DeleteOldRateLimits(ctx context.Context, arg DeleteOldRateLimitsParams) (int64, error)
 	// DeleteOldRevocations drops revocations no token they concern outlived.
 	DeleteOldRevocations(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	DeletePasskey(ctx context.Context, arg DeletePasskeyParams) (int64, error)
 	DeleteRecoveryCodes(ctx context.Context, userID int64) (int64, error)
 	// DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
 	DeleteRole(ctx context.Context, name string) (int64, error)
@@ -97,6 +104,8 @@ type Querier interface {
 	// DeleteUserMFAChallenges voids an account's pending sign-ins: after its
 	// second factors change, a sign-in starts again.
 	DeleteUserMFAChallenges(ctx context.Context, userID int64) error
+	DeleteUserPasskeyCeremonies(ctx context.Context, userID *int64) error
+	DeleteUserPasskeys(ctx context.Context, userID int64) (int64, error)
 	DeleteUserRoles(ctx context.Context, userID int64) error
 	// EndClientSessions ends every live session of tokens issued to a client
 	// (the client is being deleted) and returns their ids.
@@ -114,6 +123,12 @@ type Querier interface {
 	// clock, which every replica shares.
 	// EnqueueMail queues a mail, due at once, in the caller's transaction.
 	EnqueueMail(ctx context.Context, arg EnqueueMailParams) error
+	// Queries of passkeys (package passkey): accounts' user handles, their
+	// WebAuthn credentials, and the ceremonies between options and answers.
+	// EnsurePasskeyHandle returns an account's user handle, storing handle as
+	// it when the account has none yet: of two calls at once, both return the
+	// one stored first.
+	EnsurePasskeyHandle(ctx context.Context, arg EnsurePasskeyHandleParams) ([]byte, error)
 	// EnsureRoles creates the named roles that do not exist yet.
 	EnsureRoles(ctx context.Context, names []string) error
 	// FailMFAChallenge counts a wrong code against a live challenge and
@@ -140,6 +155,9 @@ type Querier interface {
 	GetMFAChallenge(ctx context.Context, arg GetMFAChallengeParams) (GetMFAChallengeRow, error)
 	// GetNote returns a note if the caller owns it or may see every note.
 	GetNote(ctx context.Context, arg GetNoteParams) (Note, error)
+	// GetPasskeyHandle returns an account's user handle; no row when it has
+	// none.
+	GetPasskeyHandle(ctx context.Context, userID int64) ([]byte, error)
 	// GetPasswordHash returns an enabled account's password hash: no row for a
 	// disabled or missing account.
 	GetPasswordHash(ctx context.Context, id int64) (string, error)
@@ -159,6 +177,9 @@ type Querier interface {
 	// GetUnusedRefreshToken tells whether a refresh token of the session exists
 	// and is not used yet.
 	GetUnusedRefreshToken(ctx context.Context, arg GetUnusedRefreshTokenParams) (bool, error)
+	// GetUserByPasskeyHandle returns the account whose user handle is handle;
+	// no row when there is none.
+	GetUserByPasskeyHandle(ctx context.Context, handle []byte) (int64, error)
 	// Queries of the users tag (handlers/users.go, package accounts): account and
 	// role administration.
 	// GetUserWithRoles returns a user and the names of all its roles (sorted,
@@ -174,6 +195,8 @@ type Querier interface {
 	GrantClientRoles(ctx context.Context, arg GrantClientRolesParams) error
 	// GrantRoles gives a user the named roles, which must exist; granting one it holds is no error.
 	GrantRoles(ctx context.Context, arg GrantRolesParams) error
+	// HasPasskey tells whether an account has a passkey for a relying party.
+	HasPasskey(ctx context.Context, arg HasPasskeyParams) (bool, error)
 	// HasSecondFactor tells whether an account has an active second factor.
 	HasSecondFactor(ctx context.Context, userID int64) (bool, error)
 	// Queries of the audit trail (package audit, handlers/audit.go).
@@ -216,6 +239,12 @@ type Querier interface {
 	ListNotes(ctx context.Context, arg ListNotesParams) ([]Note, error)
 	// ListNotesByDocument returns one owner's notes on one document, newest first.
 	ListNotesByDocument(ctx context.Context, arg ListNotesByDocumentParams) ([]Note, error)
+	// ListPasskeyKeys returns what a ceremony needs of an account's passkeys
+	// for one relying party: their credential ids and public keys.
+	ListPasskeyKeys(ctx context.Context, arg ListPasskeyKeysParams) ([]ListPasskeyKeysRow, error)
+	// ListPasskeys returns an account's passkeys, of every relying party,
+	// oldest first, without their keys.
+	ListPasskeys(ctx context.Context, userID int64) ([]ListPasskeysRow, error)
 	// ListRevocations returns the revocations after seq, and those of the last
 	// few seconds again (a transaction may commit a lower seq after a higher
 	// one), that are still of use at now.
@@ -341,6 +370,15 @@ type Querier interface {
 	// UseMailToken marks a live token of a purpose used and returns it, or no
 	// row when it is unknown, of another purpose, used or expired.
 	UseMailToken(ctx context.Context, arg UseMailTokenParams) (UseMailTokenRow, error)
+	// UsePasskey records an accepted assertion of an account's passkey: its
+	// signature counter, backup state and time. No row when the counter is not
+	// greater than the one stored (unless both are 0), which an earlier
+	// assertion, or one at the same time, may have raised.
+	UsePasskey(ctx context.Context, arg UsePasskeyParams) (UsePasskeyRow, error)
+	// UsePasskeyCeremony marks a live ceremony of a kind and an account (NULL
+	// for a passwordless sign-in) used and returns its session data; no row
+	// when there is no such ceremony, it expired, or another use came first.
+	UsePasskeyCeremony(ctx context.Context, arg UsePasskeyCeremonyParams) ([]byte, error)
 	// UseRecoveryCode marks an account's unused recovery code used: of two
 	// uses at once, the second waits for the first's row lock and then changes
 	// no row.
