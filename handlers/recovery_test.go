@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -261,10 +262,17 @@ func TestSignUp(t *testing.T) {
 	if fresh.status != 202 || taken.status != 202 || fresh.body != taken.body {
 		t.Fatalf("new %d %s, taken %d %s: want the same 202", fresh.status, fresh.body, taken.status, taken.body)
 	}
-	if tf > 2*tt || tt > 2*tf {
-		t.Errorf("a new address answered in %v, a taken one in %v: want within 2x", tf, tt)
-	}
 	msgs := smtp.Wait(t, 2, 10*time.Second)
+	// About the same time either way: the fastest of three each, so that
+	// one slow answer on a busy machine does not decide.
+	for i := range 2 {
+		_, f := signUp(e, fmt.Sprintf("timing%d@example.com", i))
+		_, k := signUp(e, "owner@example.com")
+		tf, tt = min(tf, f), min(tt, k)
+	}
+	if tf > 2*tt || tt > 2*tf {
+		t.Errorf("a new address answered in %v at best, a taken one in %v: want within 2x", tf, tt)
+	}
 	byTo := map[string]mailtest.Received{}
 	for _, m := range msgs {
 		byTo[m.To[0]] = m
