@@ -32,6 +32,7 @@ import (
 	"github.com/rolegate/rolegate/internal/email"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/mfa"
+	"github.com/rolegate/rolegate/internal/passkey"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/internal/throttle"
@@ -70,6 +71,8 @@ type Auth struct {
 	RequireVerifiedEmail bool
 	// Sealer opens the secrets of authenticator apps.
 	Sealer *mfa.Sealer
+	// Passkeys runs the WebAuthn ceremonies; nil when passkeys are off.
+	Passkeys *passkey.Service
 }
 
 // grants are the grant types /token accepts, by grant_type (RFC 6749
@@ -112,6 +115,9 @@ func tokenError(e *oauth.Error) api.CreateTokenResponseObject {
 	body := api.OAuthError{Error: api.OAuthErrorError(e.Code), ErrorDescription: &e.Description}
 	if e.MFAToken != "" {
 		body.MfaToken = &e.MFAToken
+	}
+	if e.PasskeyCeremony != "" {
+		body.PasskeyCeremony, body.PasskeyOptions = &e.PasskeyCeremony, &e.PasskeyOptions
 	}
 	if e.Status == http.StatusTooManyRequests {
 		return api.CreateToken429JSONResponse{Body: body, Headers: api.CreateToken429ResponseHeaders{
@@ -327,7 +333,7 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	if _, err := narrow(p.Roles, scope); err != nil {
 		return nil, err
 	}
-	switch has, err := mfa.HasFactor(ctx, a.Queries, user.ID); {
+	switch has, err := hasFactor(ctx, a.Queries, a.Passkeys, user.ID); {
 	case err != nil:
 		return nil, err
 	case has:

@@ -24,6 +24,7 @@ import (
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/mfa"
+	"github.com/rolegate/rolegate/internal/passkey"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/internal/sessions"
@@ -119,6 +120,8 @@ type Deps struct {
 	RequireVerifiedEmail bool
 	// Sealer seals and opens the secrets of authenticator apps.
 	Sealer *mfa.Sealer
+	// Passkeys runs the WebAuthn ceremonies; nil turns passkeys off.
+	Passkeys *passkey.Service
 }
 
 // New returns a Server over deps.
@@ -131,15 +134,16 @@ func New(d Deps) *Server {
 	auth := Auth{Pool: d.Pool, Queries: q, Hasher: d.Hasher, Tokens: d.Tokens, Sessions: d.Sessions, Audit: d.Audit, Hashing: d.Hashing,
 		Clients: &ClientDirectory{Queries: q, BuiltIn: d.BuiltInClients}, PasswordGrant: d.PasswordGrant, IDTokens: d.IDTokens,
 		Mailer:               Mailer{Pool: d.Pool, Outbox: d.Mail, PublicURL: d.Discovery.PublicURL, Now: d.Sessions.Now, PerAddress: d.MailPerAddress},
-		RequireVerifiedEmail: d.RequireVerifiedEmail, Sealer: d.Sealer}
+		RequireVerifiedEmail: d.RequireVerifiedEmail, Sealer: d.Sealer, Passkeys: d.Passkeys}
 	return &Server{
 		Health: Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
 		Auth:   auth,
 		Browser: Browser{Auth: auth, Cookies: signin.NewCookies(d.Discovery.PublicURL), CSRF: signin.CSRF{Key: d.CSRFKey},
 			Issuer: d.Discovery.Issuer, PublicURL: d.Discovery.PublicURL, SessionTTL: d.SessionTTL, Now: d.Sessions.Now,
 			ResetTTL: cmp.Or(d.ResetTTL, 30*time.Minute), SignUpOpen: d.SignUp, SignUpRoles: d.SignUpRoles},
-		Notes:   Notes{Queries: q},
-		Users:   Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit},
+		Notes: Notes{Queries: q},
+		Users: Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit,
+			Passkeys: d.Passkeys},
 		Clients: Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},
 		Revocations: Revocations{Queries: q, List: d.Revocations, Streams: make(chan struct{}, max(d.FeedStreams, 1)),
 			Heartbeat: d.Heartbeat, Now: d.Sessions.Now, Draining: d.Draining},
@@ -148,6 +152,6 @@ func New(d Deps) *Server {
 		Meta:       d.Meta,
 		Discovery:  d.Discovery,
 		MFA: MFA{Pool: d.Pool, Queries: q, Sealer: d.Sealer, Hasher: d.Hasher, Sessions: d.Sessions, Audit: d.Audit,
-			Issuer: totpIssuer(d.Discovery.PublicURL)},
+			Issuer: totpIssuer(d.Discovery.PublicURL), Passkeys: d.Passkeys},
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/rolegate/rolegate/internal/audit"
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/mfa"
+	"github.com/rolegate/rolegate/internal/passkey"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/problem"
@@ -32,6 +33,8 @@ type MFA struct {
 	Audit    *audit.Log
 	// Issuer names rolegate in authenticator apps: the public URL's host.
 	Issuer string
+	// Passkeys runs the WebAuthn ceremonies; nil when passkeys are off.
+	Passkeys *passkey.Service
 }
 
 // totpIssuer is the issuer label of otpauth URIs for publicURL: its host
@@ -53,10 +56,19 @@ func (m MFA) GetMyFactors(ctx context.Context, _ api.GetMyFactorsRequestObject) 
 	if err != nil {
 		return nil, err
 	}
-	body := api.Factors{RecoveryCodesLeft: f.RecoveryCodesLeft}
+	body := api.Factors{RecoveryCodesLeft: f.RecoveryCodesLeft, Passkeys: []api.Passkey{}}
 	body.Totp.Enrolled = f.TOTP
 	if f.TOTP {
 		body.Totp.Since = &f.TOTPSince
+	}
+	if m.Passkeys != nil {
+		keys, err := m.Passkeys.List(ctx, m.Queries, access.Caller(ctx).UserID)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			body.Passkeys = append(body.Passkeys, passkeyBody(k))
+		}
 	}
 	return api.GetMyFactors200JSONResponse(body), nil
 }
@@ -189,6 +201,11 @@ func digits(code string) string {
 func (u Users) ResetUserFactors(ctx context.Context, req api.ResetUserFactorsRequestObject) (api.ResetUserFactorsResponseObject, error) {
 	err := u.asAdmin(ctx, func(q *db.Queries) error {
 		removed, err := mfa.Remove(ctx, q, req.Id)
+		if err == nil && u.Passkeys != nil {
+			var n int64
+			n, err = u.Passkeys.RemoveAll(ctx, q, req.Id)
+			removed = removed || n > 0
+		}
 		if err == nil && !removed {
 			return problem.New(problem.NotFound, "The account has no second factor, or there is no such account.")
 		}

@@ -312,7 +312,7 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 	if err != nil {
 		return nil, err
 	}
-	switch has, err := mfa.HasFactor(ctx, b.Queries, user.ID); {
+	switch has, err := hasFactor(ctx, b.Queries, b.Passkeys, user.ID); {
 	case err != nil:
 		return nil, err
 	case has:
@@ -357,12 +357,12 @@ func (b Browser) secondStep(ctx context.Context, r authorize.Request, email, mfa
 	if code == "" {
 		return b.secondStepPage(ctx, r, http.StatusBadRequest, email, mfaToken, "Enter the code your authenticator app shows, or a recovery code."), nil
 	}
-	otp, recovery := digits(code), ""
-	if len(otp) != 6 || strings.Trim(otp, "0123456789") != "" {
-		otp, recovery = "", code
+	pr := proof{OTP: digits(code)}
+	if len(pr.OTP) != 6 || strings.Trim(pr.OTP, "0123456789") != "" {
+		pr = proof{Recovery: code}
 	}
 	id, tok, _ := strings.Cut(mfaToken, ".")
-	ch, err := b.secondFactor(ctx, id, tok, browserChallenge, otp, recovery)
+	ch, amr, err := b.secondFactor(ctx, id, tok, browserChallenge, pr)
 	switch {
 	case errors.Is(err, mfa.ErrInvalidCode):
 		return b.secondStepPage(ctx, r, http.StatusBadRequest, email, mfaToken, "The code is not valid. Enter the code your authenticator app shows now, or an unused recovery code."), nil
@@ -372,7 +372,7 @@ func (b Browser) secondStep(ctx context.Context, r authorize.Request, email, mfa
 		return response{}, err
 	}
 	throttle.Succeeded(ctx)
-	return b.signedInBrowser(ctx, r, ch.UserID, mfaAMR)
+	return b.signedInBrowser(ctx, r, ch.UserID, amr)
 }
 
 // signedInBrowser signs the browser in as user, who has just

@@ -19,6 +19,7 @@ import (
 	"github.com/rolegate/rolegate/internal/dberr"
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/page"
+	"github.com/rolegate/rolegate/internal/passkey"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/problem"
@@ -42,6 +43,8 @@ type Users struct {
 	// Sessions ends sessions and revokes tokens on account changes.
 	Sessions *sessions.Service
 	Audit    *audit.Log
+	// Passkeys removes passkeys with the other factors; nil when off.
+	Passkeys *passkey.Service
 }
 
 // CreateUser creates an account holding the given roles. Returns 400 for a

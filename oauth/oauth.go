@@ -38,8 +38,13 @@ type Error struct {
 	Status      int
 	Code        string
 	Description string
-	// MFAToken goes with MFARequired, as mfa_token.
-	MFAToken string
+	// MFAToken goes with MFARequired, as mfa_token, and, for an account
+	// with a passkey, PasskeyCeremony and PasskeyOptions (the WebAuthn
+	// request options in their JSON form) as passkey_ceremony and
+	// passkey_options.
+	MFAToken        string
+	PasskeyCeremony string
+	PasskeyOptions  map[string]any
 }
 
 // Refuse returns the 400 refusal with code and description.

@@ -9,10 +9,12 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -71,7 +73,10 @@ type Options struct {
 	// PublicURL is the URL the stack publishes (ROLEGATE_PUBLIC_URL) when
 	// a test reaches it through something in between, such as a proxy;
 	// empty means its own listener's, Env.URL.
-	PublicURL              string
+	PublicURL string
+	// Localhost makes the URL http://localhost:<port> (Env.URL and the
+	// public URL), for WebAuthn, which no IP address can be the origin of.
+	Localhost              bool
 	HashWorkers, HashQueue int
 	// HashParams replaces the cheap test parameters (e.g. to make hashing slow).
 	HashParams     *password.Params
@@ -176,6 +181,9 @@ func New(tb testing.TB, opts ...Options) *Env {
 	// publishes, as ROLEGATE_PUBLIC_URL is in production.
 	srv := httptest.NewUnstartedServer(nil)
 	e.URL = "http://" + srv.Listener.Addr().String()
+	if o.Localhost {
+		e.URL = "http://localhost:" + strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+	}
 	cfg.PublicURL = cmp.Or(o.PublicURL, e.URL)
 	cfg.JWTIssuer, cfg.JWTAudience = Issuer, Audience
 	if o.URLIssuer {

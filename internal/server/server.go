@@ -47,6 +47,7 @@ import (
 	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/metrics"
 	"github.com/rolegate/rolegate/internal/mfa"
+	"github.com/rolegate/rolegate/internal/passkey"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
 	"github.com/rolegate/rolegate/internal/sessions"
@@ -191,6 +192,15 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		s.Hasher.Close()
 		return nil, fmt.Errorf("server: the sealer of second factors: %w", err)
 	}
+	pk, err := passkey.New(passkey.Config{PublicURL: cfg.PublicURL, Now: d.Now})
+	if errors.Is(err, passkey.ErrPublicURL) {
+		d.Logger.Warn("passkeys are off: ROLEGATE_PUBLIC_URL must be https, or http://localhost, and name a host (not an IP address)", "public_url", cfg.PublicURL)
+		pk, err = nil, nil
+	}
+	if err != nil {
+		s.Hasher.Close()
+		return nil, fmt.Errorf("server: passkeys: %w", err)
+	}
 	impl := handlers.New(handlers.Deps{
 		Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, IDTokens: idTokens, SpecRoles: d.Spec.Policy.Roles(),
 		Store: d.Store, PDF: s.PDF, QuotaBytes: cfg.UserQuotaBytes, Meta: meta,
@@ -198,7 +208,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
 		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL, ResetTTL: cfg.ResetTokenTTL,
 		SignUp: cfg.SignUp, SignUpRoles: cfg.SignUpRoles, MailPerAddress: cfg.MailPerAddress, RequireVerifiedEmail: cfg.RequireVerifiedEmail,
-		Sealer:         sealer,
+		Sealer: sealer, Passkeys: pk,
 		BuiltInClients: []authorize.Client{docsClient(cfg.PublicURL)}, Mail: s.Mail,
 		Discovery: handlers.Discovery{
 			Tokens: tokens, IDTokens: idTokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
@@ -227,7 +237,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		OnThrottled: func(ctx context.Context, detail, account string) {
 			trail.Record(ctx, throttledEvent(ctx, db.New(d.Pool), detail, account))
 		},
-		Factors: factors{db.New(d.Pool)}, RequireMFARoles: cfg.RequireMFARoles, Now: d.Now,
+		Factors: factors{db.New(d.Pool), pk}, RequireMFARoles: cfg.RequireMFARoles, Now: d.Now,
 		OnStepUp: func(ctx context.Context, c *token.Claims, op string) {
 			trail.Record(ctx, audit.Event{Type: audit.StepUpRequired, SubjectUserID: c.UserID, Subject: "user:" + strconv.FormatInt(c.UserID, 10), Detail: op})
 			if s.Metrics != nil {
@@ -255,7 +265,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	go func() {
 		defer close(s.done)
 		var wg sync.WaitGroup
-		wg.Go(func() { prune(ctx, sess, limiter, trail, s.Mail, cfg.AuditRetention, d.Logger) })
+		wg.Go(func() { prune(ctx, sess, limiter, trail, s.Mail, pk, d.Pool, cfg.AuditRetention, d.Logger) })
 		wg.Go(func() { s.Mail.Run(ctx) })
 		wg.Go(func() { followKeys(ctx, s.keySets(), d.Logger) })
 		revoked.Follow(ctx, revocation.Feed{Pool: d.Pool, Logger: d.Logger})
@@ -411,12 +421,20 @@ func mailFailedEvent(ctx context.Context, q *db.Queries, to string, err error) a
 	return ev
 }
 
-// factors tells the gate whether an account has a second factor.
-type factors struct{ q *db.Queries }
+// factors tells the gate whether an account has a second factor: an
+// authenticator app, or a passkey (pk nil: passkeys are off).
+type factors struct {
+	q  *db.Queries
+	pk *passkey.Service
+}
 
 // HasFactor reports whether user has a second factor.
 func (f factors) HasFactor(ctx context.Context, user int64) (bool, error) {
-	return mfa.HasFactor(ctx, f.q, user)
+	has, err := mfa.HasFactor(ctx, f.q, user)
+	if err != nil || has || f.pk == nil {
+		return has, err
+	}
+	return f.pk.Has(ctx, f.q, user)
 }
 
 // csrfKey is the key of the sign-in pages' CSRF tokens, derived from the
@@ -580,10 +598,15 @@ const pruneEvery = 10 * time.Minute
 // prune deletes, every pruneEvery until ctx ends, dead sessions and spent
 // revocations, throttling counts idle for longer than any x-rate-limit
 // window (throttle.MaxWindow), audit events older than retention, and the
-// outbox's mail past its own retention.
-func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limiter, trail *audit.Log, outbox *mail.Outbox, retention time.Duration, logger *slog.Logger) {
+// outbox's mail past its own retention, and passkey ceremonies expired a
+// day ago (pk nil: passkeys are off).
+func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limiter, trail *audit.Log, outbox *mail.Outbox, pk *passkey.Service,
+	pool *pgxpool.Pool, retention time.Duration, logger *slog.Logger) {
 	every(ctx, pruneEvery, func() {
 		err := errors.Join(sess.Prune(ctx), limiter.Prune(ctx, throttle.MaxWindow), trail.Prune(ctx, retention), outbox.Prune(ctx))
+		if pk != nil {
+			err = errors.Join(err, pk.Prune(ctx, db.New(pool), sess.Now().Add(-24*time.Hour)))
+		}
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("pruning dead sessions", "err", err)
 		}
