@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
 
 	"github.com/rolegate/rolegate/internal/apitest"
 )
@@ -126,5 +128,45 @@ func TestPasskeyInBrowser(t *testing.T) {
 	keys, _ := f.json(t)["passkeys"].([]any)
 	if f.status != 200 || len(keys) != 1 || strings.Contains(f.body, "public_key") {
 		t.Errorf("factors: %d %s", f.status, f.body)
+	}
+
+	// The hosted sign-in page, without a password: its passkey button
+	// signs in with the discoverable credential and goes back to the
+	// client with a code, whose tokens are the passkey's account's.
+	verifier := oauth2.GenerateVerifier()
+	redirect := e.URL + "/docs/oauth2-redirect.html"
+	authURL := e.URL + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"rolegate-docs"}, "redirect_uri": {redirect},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}, "state": {"st"}, "scope": {"openid"}}.Encode()
+	var back string
+	err := chromedp.Do(tab,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(chromedp.CSS(`button[data-passkey-options]`)),
+		chromedp.Click(chromedp.CSS(`button[data-passkey-options]`)),
+		chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+			for {
+				loc, err := chromedp.Run(ctx, chromedp.Location())
+				if err != nil {
+					return err
+				}
+				if strings.HasPrefix(loc, redirect) {
+					back = loc
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("the page stayed at %s", loc)
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}))
+	if err != nil {
+		t.Fatalf("signing in with the passkey on the page: %v", err)
+	}
+	cb, _ := url.Parse(back)
+	r := do(t, "POST", e.URL+"/token", form("grant_type", "authorization_code", "code", cb.Query().Get("code"), "redirect_uri", redirect,
+		"client_id", "rolegate-docs", "code_verifier", verifier), map[string]string{"Content-Type": formCT})
+	tok := tokensOf(t, r)
+	if p := jwtPayload(t, tok.access); p["sub"] != fmt.Sprint(u.ID) || p["acr"] != "urn:rolegate:acr:mfa" || !strings.Contains(fmt.Sprint(p["amr"]), "user") {
+		t.Errorf("tokens of the passkey sign-in: %v", p)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rolegate/rolegate/internal/authorize"
 	"github.com/rolegate/rolegate/internal/httplog"
 	"github.com/rolegate/rolegate/internal/mfa"
+	"github.com/rolegate/rolegate/internal/passkey"
 	"github.com/rolegate/rolegate/internal/sessions"
 	"github.com/rolegate/rolegate/internal/signin"
 	"github.com/rolegate/rolegate/internal/throttle"
@@ -225,7 +226,7 @@ func (b Browser) signInPage(ctx context.Context, r authorize.Request, status int
 	page := signin.RenderSignIn(status, signin.SignIn{
 		Action: b.PublicURL + "/sign-in", Client: r.Client.Name, Email: email, Error: message,
 		CSRF: b.CSRF.Token(nonce), Hidden: hidden, Forgot: b.PublicURL + "/forgot-password",
-		SignUp: b.signUpURL(),
+		SignUp: b.signUpURL(), PasskeyOptions: b.passkeyOptionsURL(),
 	})
 	return pageOf(page, cookies...)
 }
@@ -288,8 +289,15 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 		// again, with a fresh token, rather than processed.
 		return b.signInPage(ctx, r, http.StatusBadRequest, email, "This form has expired. Please enter your password again."), nil
 	}
+	if f.Passkey != nil && f.MfaToken == nil {
+		return b.passwordless(ctx, r, deref(f.PasskeyCeremony), *f.Passkey)
+	}
 	if f.MfaToken != nil {
-		return b.secondStep(ctx, r, email, *f.MfaToken, deref(f.Code))
+		pr := proof{Ceremony: deref(f.PasskeyCeremony), Passkey: deref(f.Passkey)}
+		if pr.Passkey == "" {
+			pr = codeProof(deref(f.Code))
+		}
+		return b.secondStep(ctx, r, email, *f.MfaToken, pr)
 	}
 	if email == "" || pw == "" {
 		return b.signInPage(ctx, r, http.StatusBadRequest, email, "Enter your email and password."), nil
@@ -345,27 +353,44 @@ func (b Browser) secondStepPage(ctx context.Context, r authorize.Request, status
 	for _, k := range slices.Sorted(maps.Keys(v)) {
 		hidden = append(hidden, signin.Field{Name: k, Value: v.Get(k)})
 	}
-	return pageOf(signin.RenderSecondFactor(status, signin.SecondFactor{
-		Action: b.PublicURL + "/sign-in", Client: r.Client.Name, Error: message, CSRF: b.CSRF.Token(nonce), Hidden: hidden,
-	}), cookies...)
+	page := signin.SecondFactor{Action: b.PublicURL + "/sign-in", Client: r.Client.Name, Error: message, CSRF: b.CSRF.Token(nonce), Hidden: hidden}
+	if id, _, _ := strings.Cut(mfaToken, "."); b.Passkeys != nil {
+		// The account's id is the mfa_token's own; a wrong one only hides
+		// or shows a button that would then find no passkey.
+		if user, err := strconv.ParseInt(id, 10, 64); err == nil {
+			if has, err := b.Passkeys.Has(ctx, b.Queries, user); err == nil && has {
+				page.PasskeyOptions = b.passkeyOptionsURL()
+			}
+		}
+	}
+	return pageOf(signin.RenderSecondFactor(status, page), cookies...)
+}
+
+// codeProof is the proof of a code typed on the second step's page: an
+// authenticator app's 6 digits, or else a recovery code.
+func codeProof(code string) proof {
+	if d := digits(code); len(d) == 6 && strings.Trim(d, "0123456789") == "" {
+		return proof{OTP: d}
+	}
+	return proof{Recovery: code}
 }
 
 // secondStep is the sign-in page's second step: a code of the account's
 // authenticator app, or a recovery code, for the challenge of mfaToken.
-func (b Browser) secondStep(ctx context.Context, r authorize.Request, email, mfaToken, code string) (response, error) {
-	code = strings.TrimSpace(code)
-	if code == "" {
+func (b Browser) secondStep(ctx context.Context, r authorize.Request, email, mfaToken string, pr proof) (response, error) {
+	pr.Recovery = strings.TrimSpace(pr.Recovery)
+	if pr == (proof{}) || pr.Passkey != "" && pr.Ceremony == "" {
 		return b.secondStepPage(ctx, r, http.StatusBadRequest, email, mfaToken, "Enter the code your authenticator app shows, or a recovery code."), nil
-	}
-	pr := proof{OTP: digits(code)}
-	if len(pr.OTP) != 6 || strings.Trim(pr.OTP, "0123456789") != "" {
-		pr = proof{Recovery: code}
 	}
 	id, tok, _ := strings.Cut(mfaToken, ".")
 	ch, amr, err := b.secondFactor(ctx, id, tok, browserChallenge, pr)
 	switch {
 	case errors.Is(err, mfa.ErrInvalidCode):
-		return b.secondStepPage(ctx, r, http.StatusBadRequest, email, mfaToken, "The code is not valid. Enter the code your authenticator app shows now, or an unused recovery code."), nil
+		msg := "The code is not valid. Enter the code your authenticator app shows now, or an unused recovery code."
+		if pr.Passkey != "" {
+			msg = "The passkey was not accepted. Try again, or enter a code."
+		}
+		return b.secondStepPage(ctx, r, http.StatusBadRequest, email, mfaToken, msg), nil
 	case errors.Is(err, mfa.ErrInvalidChallenge):
 		return b.signInPage(ctx, r, http.StatusBadRequest, email, "This sign-in has expired or had too many wrong codes. Please enter your password again."), nil
 	case err != nil:
@@ -415,6 +440,15 @@ func (b Browser) signedInBrowser(ctx context.Context, r authorize.Request, user 
 	return b.issue(ctx, r, br, nil, []*http.Cookie{b.Cookies.Session(cookie, b.SessionTTL)})
 }
 
+// passkeyOptionsURL is where the pages' passkey buttons ask for a
+// ceremony, or "" while passkeys are off.
+func (b Browser) passkeyOptionsURL() string {
+	if b.Passkeys == nil {
+		return ""
+	}
+	return b.PublicURL + "/sign-in/passkey-options"
+}
+
 // signUpURL is the sign-up page's URL, or "" while sign-up is closed.
 func (b Browser) signUpURL() string {
 	if !b.SignUpOpen {
@@ -429,4 +463,92 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// passwordless signs the browser in with a passkey alone (a discoverable
+// credential names its account): the assertion for ceremony, which the
+// page's script got from SignInPasskeyOptions. A passkey verified with
+// the person's PIN or biometrics is two factors (amr mfa), one only
+// touched is one. A refused assertion shows the sign-in page again.
+func (b Browser) passwordless(ctx context.Context, r authorize.Request, ceremony, assertion string) (response, error) {
+	if b.Passkeys == nil || ceremony == "" {
+		return b.signInPage(ctx, r, http.StatusBadRequest, "", "Passkeys are not available: enter your email and password."), nil
+	}
+	var user int64
+	var c passkey.Credential
+	var refused error
+	err := pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) (err error) {
+		user, c, err = b.Passkeys.FinishPasswordless(ctx, db.New(tx), ceremony, []byte(assertion))
+		if errors.Is(err, passkey.ErrInvalid) {
+			refused, err = err, nil // the ceremony stays used
+		}
+		return err
+	})
+	if err != nil {
+		return response{}, err
+	}
+	var u db.GetSessionUserRow
+	if refused == nil {
+		u, err = b.Queries.GetSessionUser(ctx, user)
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && u.Disabled {
+			refused, err = errors.New("the passkey's account is gone or disabled"), nil
+		}
+		if err != nil {
+			return response{}, err
+		}
+	}
+	if refused != nil {
+		httplog.Logger(ctx).Info("passkey sign-in refused", "reason", refused.Error())
+		b.Audit.Record(ctx, audit.Event{Type: audit.LoginFailed, SubjectUserID: user, Detail: "passkey refused"})
+		return b.signInPage(ctx, r, http.StatusBadRequest, "", "The passkey was not accepted. Try again, or enter your email and password."), nil
+	}
+	amr := passkey.AMR(c)
+	if c.UserVerified {
+		amr = append(amr, "mfa")
+	}
+	throttle.Succeeded(ctx)
+	return b.signedInBrowser(ctx, r, u.ID, amr)
+}
+
+// SignInPasskeyOptions answers a passkey ceremony for the sign-in page's
+// script: for a sign-in without a password, or, with the mfa_token of
+// the page's second step, for the passkeys of that sign-in's account.
+func (b Browser) SignInPasskeyOptions(ctx context.Context, req api.SignInPasskeyOptionsRequestObject) (api.SignInPasskeyOptionsResponseObject, error) {
+	if b.Passkeys == nil {
+		return nil, errPasskeysOff
+	}
+	var ceremony string
+	var options json.RawMessage
+	err := pgx.BeginFunc(ctx, b.Pool, func(tx pgx.Tx) (err error) {
+		q := db.New(tx)
+		if req.Body.MfaToken == nil {
+			ceremony, options, err = b.Passkeys.BeginPasswordless(ctx, q)
+			return err
+		}
+		id, tok, _ := strings.Cut(*req.Body.MfaToken, ".")
+		ch, err := mfa.LookupChallenge(ctx, q, tok, b.Now())
+		if err != nil {
+			return err
+		}
+		if strconv.FormatInt(ch.UserID, 10) != id || ch.ClientID != browserChallenge {
+			return mfa.ErrInvalidChallenge
+		}
+		ceremony, options, err = b.Passkeys.BeginLogin(ctx, q, ch.UserID)
+		return err
+	})
+	switch {
+	case errors.Is(err, mfa.ErrInvalidChallenge):
+		return nil, &problem.Error{Kind: problem.Invalid, Detail: "The sign-in has expired: enter your password again.",
+			Fields: []api.FieldError{{Field: "body.mfa_token", Message: "is not valid"}}}
+	case errors.Is(err, passkey.ErrNoPasskeys):
+		return nil, problem.New(problem.NotFound, "The account has no passkey.")
+	case err != nil:
+		return nil, err
+	}
+	var opts map[string]any
+	if err := json.Unmarshal(options, &opts); err != nil {
+		return nil, err
+	}
+	return api.SignInPasskeyOptions200JSONResponse{Body: api.PasskeyCeremony{Ceremony: ceremony, Options: opts},
+		Headers: api.SignInPasskeyOptions200ResponseHeaders{CacheControl: "no-store"}}, nil
 }

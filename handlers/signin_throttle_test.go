@@ -32,7 +32,7 @@ func TestSignInThrottled(t *testing.T) {
 		t.Fatalf("right password while throttled: %d, want 429", r.status)
 	}
 
-	big := p.post(t, p.e.URL+"/sign-in", map[string][]string{"email": {strings.Repeat("a", 20000)}})
+	big := p.post(t, p.e.URL+"/sign-in", map[string][]string{"email": {strings.Repeat("a", 70000)}})
 	if big.status != http.StatusRequestEntityTooLarge || !strings.HasPrefix(big.header.Get("Content-Type"), "text/html") {
 		t.Fatalf("oversized form: %d %q, want a 413 page", big.status, big.header.Get("Content-Type"))
 	}

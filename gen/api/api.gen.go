@@ -578,6 +578,11 @@ type PasskeyCeremony struct {
 	Options map[string]interface{} `json:"options"`
 }
 
+// PasskeyOptionsRequest defines model for PasskeyOptionsRequest.
+type PasskeyOptionsRequest struct {
+	MfaToken *string `json:"mfa_token,omitempty"`
+}
+
 // PasskeyRegistration defines model for PasskeyRegistration.
 type PasskeyRegistration struct {
 	Ceremony string `json:"ceremony"`
@@ -760,15 +765,19 @@ type SignInForm struct {
 	MaxAge              *string `json:"max_age,omitempty"`
 	MfaToken            *string `json:"mfa_token,omitempty"`
 	Nonce               *string `json:"nonce,omitempty"`
-	Password            *string `json:"password,omitempty"`
-	Prompt              *string `json:"prompt,omitempty"`
-	RedirectUri         *string `json:"redirect_uri,omitempty"`
-	Request             *string `json:"request,omitempty"`
-	RequestUri          *string `json:"request_uri,omitempty"`
-	ResponseMode        *string `json:"response_mode,omitempty"`
-	ResponseType        *string `json:"response_type,omitempty"`
-	Scope               *string `json:"scope,omitempty"`
-	State               *string `json:"state,omitempty"`
+
+	// Passkey A passkey's assertion (the PublicKeyCredential's toJSON(), as JSON) for passkey_ceremony, which the page's script gets from `POST /sign-in/passkey-options`; with mfa_token, as the second factor, without it, as a sign-in without a password.
+	Passkey         *string `json:"passkey,omitempty"`
+	PasskeyCeremony *string `json:"passkey_ceremony,omitempty"`
+	Password        *string `json:"password,omitempty"`
+	Prompt          *string `json:"prompt,omitempty"`
+	RedirectUri     *string `json:"redirect_uri,omitempty"`
+	Request         *string `json:"request,omitempty"`
+	RequestUri      *string `json:"request_uri,omitempty"`
+	ResponseMode    *string `json:"response_mode,omitempty"`
+	ResponseType    *string `json:"response_type,omitempty"`
+	Scope           *string `json:"scope,omitempty"`
+	State           *string `json:"state,omitempty"`
 }
 
 // SignUp defines model for SignUp.
@@ -1239,6 +1248,9 @@ type CreateRoleJSONRequestBody = RoleCreate
 
 // SignInFormdataRequestBody defines body for SignIn for application/x-www-form-urlencoded ContentType.
 type SignInFormdataRequestBody = SignInForm
+
+// SignInPasskeyOptionsJSONRequestBody defines body for SignInPasskeyOptions for application/json ContentType.
+type SignInPasskeyOptionsJSONRequestBody = PasskeyOptionsRequest
 
 // SignUpJSONRequestBody defines body for SignUp for application/json ContentType.
 type SignUpJSONRequestBody = SignUp
@@ -2120,6 +2132,36 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /sign-in (the `SignIn` operationId).
 	SignInWithFormdataBody(ctx context.Context, body SignInFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInPasskeyOptionsWithBody A passkey ceremony for the hosted sign-in page
+	//
+	// What the sign-in page's script asks for before
+	// `navigator.credentials.get()`: a login ceremony (5 minutes, once) and
+	// its WebAuthn request options. Without `mfa_token`, for a sign-in
+	// without a password (any passkey of any account: discoverable
+	// credentials); with the `mfa_token` of the page's second step, for the
+	// passkeys of that sign-in's account (404 when it has none). 409 while
+	// passkeys are off (ROLEGATE_PUBLIC_URL cannot be a WebAuthn origin).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /sign-in/passkey-options (the `SignInPasskeyOptions` operationId).
+	SignInPasskeyOptionsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignInPasskeyOptions A passkey ceremony for the hosted sign-in page
+	//
+	// What the sign-in page's script asks for before
+	// `navigator.credentials.get()`: a login ceremony (5 minutes, once) and
+	// its WebAuthn request options. Without `mfa_token`, for a sign-in
+	// without a password (any passkey of any account: discoverable
+	// credentials); with the `mfa_token` of the page's second step, for the
+	// passkeys of that sign-in's account (404 when it has none). 409 while
+	// passkeys are off (ROLEGATE_PUBLIC_URL cannot be a WebAuthn origin).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /sign-in/passkey-options (the `SignInPasskeyOptions` operationId).
+	SignInPasskeyOptions(ctx context.Context, body SignInPasskeyOptionsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignUpWithBody Create an account for oneself
 	//
@@ -4017,6 +4059,56 @@ func (c *Client) SignInWithBody(ctx context.Context, contentType string, body io
 // Corresponds with POST /sign-in (the `SignIn` operationId).
 func (c *Client) SignInWithFormdataBody(ctx context.Context, body SignInFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSignInRequestWithFormdataBody(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInPasskeyOptionsWithBody A passkey ceremony for the hosted sign-in page
+//
+// What the sign-in page's script asks for before
+// `navigator.credentials.get()`: a login ceremony (5 minutes, once) and
+// its WebAuthn request options. Without `mfa_token`, for a sign-in
+// without a password (any passkey of any account: discoverable
+// credentials); with the `mfa_token` of the page's second step, for the
+// passkeys of that sign-in's account (404 when it has none). 409 while
+// passkeys are off (ROLEGATE_PUBLIC_URL cannot be a WebAuthn origin).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /sign-in/passkey-options (the `SignInPasskeyOptions` operationId).
+func (c *Client) SignInPasskeyOptionsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInPasskeyOptionsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignInPasskeyOptions A passkey ceremony for the hosted sign-in page
+//
+// What the sign-in page's script asks for before
+// `navigator.credentials.get()`: a login ceremony (5 minutes, once) and
+// its WebAuthn request options. Without `mfa_token`, for a sign-in
+// without a password (any passkey of any account: discoverable
+// credentials); with the `mfa_token` of the page's second step, for the
+// passkeys of that sign-in's account (404 when it has none). 409 while
+// passkeys are off (ROLEGATE_PUBLIC_URL cannot be a WebAuthn origin).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /sign-in/passkey-options (the `SignInPasskeyOptions` operationId).
+func (c *Client) SignInPasskeyOptions(ctx context.Context, body SignInPasskeyOptionsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInPasskeyOptionsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7157,6 +7249,46 @@ func NewSignInRequestWithBody(server string, contentType string, body io.Reader)
 	return req, nil
 }
 
+// NewSignInPasskeyOptionsRequest calls the generic SignInPasskeyOptions builder with application/json body
+func NewSignInPasskeyOptionsRequest(server string, body SignInPasskeyOptionsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignInPasskeyOptionsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSignInPasskeyOptionsRequestWithBody constructs an http.Request for the SignInPasskeyOptions method, with any body, and a specified content type
+func NewSignInPasskeyOptionsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/sign-in/passkey-options")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewSignUpRequest calls the generic SignUp builder with application/json body
 func NewSignUpRequest(server string, body SignUpJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -8716,6 +8848,36 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /sign-in (the `SignIn` operationId).
 	SignInWithFormdataBodyWithResponse(ctx context.Context, body SignInFormdataRequestBody, reqEditors ...RequestEditorFn) (*SignInResponse, error)
+
+	// SignInPasskeyOptionsWithBodyWithResponse A passkey ceremony for the hosted sign-in page
+	//
+	// What the sign-in page's script asks for before
+	// `navigator.credentials.get()`: a login ceremony (5 minutes, once) and
+	// its WebAuthn request options. Without `mfa_token`, for a sign-in
+	// without a password (any passkey of any account: discoverable
+	// credentials); with the `mfa_token` of the page's second step, for the
+	// passkeys of that sign-in's account (404 when it has none). 409 while
+	// passkeys are off (ROLEGATE_PUBLIC_URL cannot be a WebAuthn origin).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /sign-in/passkey-options (the `SignInPasskeyOptions` operationId).
+	SignInPasskeyOptionsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInPasskeyOptionsResponse, error)
+
+	// SignInPasskeyOptionsWithResponse A passkey ceremony for the hosted sign-in page
+	//
+	// What the sign-in page's script asks for before
+	// `navigator.credentials.get()`: a login ceremony (5 minutes, once) and
+	// its WebAuthn request options. Without `mfa_token`, for a sign-in
+	// without a password (any passkey of any account: discoverable
+	// credentials); with the `mfa_token` of the page's second step, for the
+	// passkeys of that sign-in's account (404 when it has none). 409 while
+	// passkeys are off (ROLEGATE_PUBLIC_URL cannot be a WebAuthn origin).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /sign-in/passkey-options (the `SignInPasskeyOptions` operationId).
+	SignInPasskeyOptionsWithResponse(ctx context.Context, body SignInPasskeyOptionsJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInPasskeyOptionsResponse, error)
 
 	// SignUpWithBodyWithResponse Create an account for oneself
 	//
@@ -14351,6 +14513,117 @@ func (r SignInResponse) ContentType() string {
 	return ""
 }
 
+// SignInPasskeyOptionsResponse200Headers the declared response headers of an HTTP 200 response for SignInPasskeyOptions
+type SignInPasskeyOptionsResponse200Headers struct {
+	CacheControl string
+}
+
+// SignInPasskeyOptionsResponse429Headers the declared response headers of an HTTP 429 response for SignInPasskeyOptions
+type SignInPasskeyOptionsResponse429Headers struct {
+	RetryAfter int
+}
+
+// SignInPasskeyOptionsResponse503Headers the declared response headers of an HTTP 503 response for SignInPasskeyOptions
+type SignInPasskeyOptionsResponse503Headers struct {
+	RetryAfter int
+}
+
+type SignInPasskeyOptionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PasskeyCeremony
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SignInPasskeyOptionsResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SignInPasskeyOptionsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SignInPasskeyOptionsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignInPasskeyOptionsResponse) GetJSON200() *PasskeyCeremony {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SignInPasskeyOptionsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SignInPasskeyOptionsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r SignInPasskeyOptionsResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SignInPasskeyOptionsResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r SignInPasskeyOptionsResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SignInPasskeyOptionsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SignInPasskeyOptionsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInPasskeyOptionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInPasskeyOptionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInPasskeyOptionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInPasskeyOptionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SignUpResponse429Headers the declared response headers of an HTTP 429 response for SignUp
 type SignUpResponse429Headers struct {
 	RetryAfter int
@@ -17232,6 +17505,48 @@ func (c *ClientWithResponses) SignInWithFormdataBodyWithResponse(ctx context.Con
 		return nil, err
 	}
 	return ParseSignInResponse(rsp)
+}
+
+// SignInPasskeyOptionsWithBodyWithResponse A passkey ceremony for the hosted sign-in page
+//
+// What the sign-in page's script asks for before
+// `navigator.credentials.get()`: a login ceremony (5 minutes, once) and
+// its WebAuthn request options. Without `mfa_token`, for a sign-in
+// without a password (any passkey of any account: discoverable
+// credentials); with the `mfa_token` of the page's second step, for the
+// passkeys of that sign-in's account (404 when it has none). 409 while
+// passkeys are off (ROLEGATE_PUBLIC_URL cannot be a WebAuthn origin).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /sign-in/passkey-options (the `SignInPasskeyOptions` operationId).
+func (c *ClientWithResponses) SignInPasskeyOptionsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignInPasskeyOptionsResponse, error) {
+	rsp, err := c.SignInPasskeyOptionsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInPasskeyOptionsResponse(rsp)
+}
+
+// SignInPasskeyOptionsWithResponse A passkey ceremony for the hosted sign-in page
+//
+// What the sign-in page's script asks for before
+// `navigator.credentials.get()`: a login ceremony (5 minutes, once) and
+// its WebAuthn request options. Without `mfa_token`, for a sign-in
+// without a password (any passkey of any account: discoverable
+// credentials); with the `mfa_token` of the page's second step, for the
+// passkeys of that sign-in's account (404 when it has none). 409 while
+// passkeys are off (ROLEGATE_PUBLIC_URL cannot be a WebAuthn origin).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /sign-in/passkey-options (the `SignInPasskeyOptions` operationId).
+func (c *ClientWithResponses) SignInPasskeyOptionsWithResponse(ctx context.Context, body SignInPasskeyOptionsJSONRequestBody, reqEditors ...RequestEditorFn) (*SignInPasskeyOptionsResponse, error) {
+	rsp, err := c.SignInPasskeyOptions(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInPasskeyOptionsResponse(rsp)
 }
 
 // SignUpWithBodyWithResponse Create an account for oneself
@@ -23112,6 +23427,114 @@ func ParseSignInResponse(rsp *http.Response) (*SignInResponse, error) {
 	return response, nil
 }
 
+// ParseSignInPasskeyOptionsResponse parses an HTTP response from a SignInPasskeyOptionsWithResponse call
+func ParseSignInPasskeyOptionsResponse(rsp *http.Response) (*SignInPasskeyOptionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInPasskeyOptionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PasskeyCeremony
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers SignInPasskeyOptionsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers SignInPasskeyOptionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SignInPasskeyOptionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSignUpResponse parses an HTTP response from a SignUpWithResponse call
 func ParseSignUpResponse(rsp *http.Response) (*SignUpResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -24894,6 +25317,9 @@ type ServerInterface interface {
 	// SignIn The hosted sign-in page's form
 	// (POST /sign-in)
 	SignIn(w http.ResponseWriter, r *http.Request)
+	// SignInPasskeyOptions A passkey ceremony for the hosted sign-in page
+	// (POST /sign-in/passkey-options)
+	SignInPasskeyOptions(w http.ResponseWriter, r *http.Request)
 	// SignUp Create an account for oneself
 	// (POST /signup)
 	SignUp(w http.ResponseWriter, r *http.Request)
@@ -26531,6 +26957,20 @@ func (siw *ServerInterfaceWrapper) SignIn(w http.ResponseWriter, r *http.Request
 	handler.ServeHTTP(w, r)
 }
 
+// SignInPasskeyOptions operation middleware
+func (siw *ServerInterfaceWrapper) SignInPasskeyOptions(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SignInPasskeyOptions(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // SignUp operation middleware
 func (siw *ServerInterfaceWrapper) SignUp(w http.ResponseWriter, r *http.Request) {
 
@@ -27031,6 +27471,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/authorize", wrapper.Authorize)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/authorize", wrapper.AuthorizeByForm)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/sign-in", wrapper.SignIn)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/sign-in/passkey-options", wrapper.SignInPasskeyOptions)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/userinfo", wrapper.GetUserInfo)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/userinfo", wrapper.PostUserInfo)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/logout", wrapper.EndSession)
@@ -33125,6 +33566,150 @@ func (response SignIn503ApplicationProblemPlusJSONResponse) VisitSignInResponse(
 	return err
 }
 
+type SignInPasskeyOptionsRequestObject struct {
+	Body *SignInPasskeyOptionsJSONRequestBody
+}
+
+type SignInPasskeyOptionsResponseObject interface {
+	VisitSignInPasskeyOptionsResponse(w http.ResponseWriter) error
+}
+
+type SignInPasskeyOptions200ResponseHeaders struct {
+	CacheControl string
+}
+
+type SignInPasskeyOptions200JSONResponse struct {
+	Body    PasskeyCeremony
+	Headers SignInPasskeyOptions200ResponseHeaders
+}
+
+func (response SignInPasskeyOptions200JSONResponse) VisitSignInPasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInPasskeyOptions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SignInPasskeyOptions400ApplicationProblemPlusJSONResponse) VisitSignInPasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInPasskeyOptions404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SignInPasskeyOptions404ApplicationProblemPlusJSONResponse) VisitSignInPasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInPasskeyOptions409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response SignInPasskeyOptions409ApplicationProblemPlusJSONResponse) VisitSignInPasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInPasskeyOptions413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SignInPasskeyOptions413ApplicationProblemPlusJSONResponse) VisitSignInPasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInPasskeyOptions415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response SignInPasskeyOptions415ApplicationProblemPlusJSONResponse) VisitSignInPasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInPasskeyOptions429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SignInPasskeyOptions429ApplicationProblemPlusJSONResponse) VisitSignInPasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignInPasskeyOptions503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SignInPasskeyOptions503ApplicationProblemPlusJSONResponse) VisitSignInPasskeyOptionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SignUpRequestObject struct {
 	Body *SignUpJSONRequestBody
 }
@@ -35025,6 +35610,9 @@ type StrictServerInterface interface {
 	// SignIn The hosted sign-in page's form
 	// (POST /sign-in)
 	SignIn(ctx context.Context, request SignInRequestObject) (SignInResponseObject, error)
+	// SignInPasskeyOptions A passkey ceremony for the hosted sign-in page
+	// (POST /sign-in/passkey-options)
+	SignInPasskeyOptions(ctx context.Context, request SignInPasskeyOptionsRequestObject) (SignInPasskeyOptionsResponseObject, error)
 	// SignUp Create an account for oneself
 	// (POST /signup)
 	SignUp(ctx context.Context, request SignUpRequestObject) (SignUpResponseObject, error)
@@ -36828,6 +37416,37 @@ func (sh *strictHandler) SignIn(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(SignInResponseObject); ok {
 		if err := validResponse.VisitSignInResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SignInPasskeyOptions operation middleware
+func (sh *strictHandler) SignInPasskeyOptions(w http.ResponseWriter, r *http.Request) {
+	var request SignInPasskeyOptionsRequestObject
+
+	var body SignInPasskeyOptionsJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SignInPasskeyOptions(ctx, request.(SignInPasskeyOptionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SignInPasskeyOptions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SignInPasskeyOptionsResponseObject); ok {
+		if err := validResponse.VisitSignInPasskeyOptionsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

@@ -230,6 +230,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sign-in/passkey-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A passkey ceremony for the hosted sign-in page
+         * @description What the sign-in page's script asks for before
+         *     `navigator.credentials.get()`: a login ceremony (5 minutes, once) and
+         *     its WebAuthn request options. Without `mfa_token`, for a sign-in
+         *     without a password (any passkey of any account: discoverable
+         *     credentials); with the `mfa_token` of the page's second step, for the
+         *     passkeys of that sign-in's account (404 when it has none). 409 while
+         *     passkeys are off (ROLEGATE_PUBLIC_URL cannot be a WebAuthn origin).
+         */
+        post: operations["signInPasskeyOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/userinfo": {
         parameters: {
             query?: never;
@@ -731,6 +757,72 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identify/me/mfa/passkey-registration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start registering a passkey
+         * @description Answers a registration ceremony (valid 5 minutes, used once) and its
+         *     WebAuthn options, the JSON form of PublicKeyCredentialCreationOptions
+         *     (WebAuthn Level 3 §5.4), bound to ROLEGATE_PUBLIC_URL's origin and
+         *     host (the RP id; an IP address cannot be one: 409 then, passkeys are
+         *     off). Pass them to
+         *     `navigator.credentials.create({publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options)})`
+         *     and post the result with `POST /identify/me/mfa/passkeys`.
+         */
+        post: operations["beginPasskeyRegistration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identify/me/mfa/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finish registering a passkey
+         * @description The credential `navigator.credentials.create()` made for the ceremony (its `toJSON()`), and a name for it. From then on a password login asks for a second factor (`mfa_required`), and the passkey signs in on the hosted page without a password. At most 20 passkeys. Audited as `mfa.enrolled`.
+         */
+        post: operations["registerPasskey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identify/me/mfa/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a passkey
+         * @description Audited as `mfa.removed`; 404 for a passkey the caller does not have.
+         */
+        delete: operations["removePasskey"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1353,6 +1445,9 @@ export interface components {
         SignInForm: {
             mfa_token?: string;
             code?: string;
+            passkey_ceremony?: string;
+            /** @description A passkey's assertion (the PublicKeyCredential's toJSON(), as JSON) for passkey_ceremony, which the page's script gets from `POST /sign-in/passkey-options`; with mfa_token, as the second factor, without it, as a sign-in without a password. */
+            passkey?: string;
             email?: string;
             /** Format: password */
             password?: string;
@@ -1423,6 +1518,10 @@ export interface components {
             otp?: string;
             /** @description One of the account's recovery codes instead of `otp`; it is used up. */
             recovery_code?: string;
+            /** @description With `passkey`, instead of `otp`: the `passkey_ceremony` of the `mfa_required` answer. */
+            passkey_ceremony?: string;
+            /** @description The PublicKeyCredential that `navigator.credentials.get()` gave for the `passkey_options` of the `mfa_required` answer, as JSON (its toJSON()). */
+            passkey?: string;
         };
         Token: {
             /** @description The roles the access token carries, space-separated (RFC 6749 section 3.3). */
@@ -1604,6 +1703,12 @@ export interface components {
             error_description?: string;
             /** @description With `mfa_required`, the token to send back with the second factor (`grant_type=urn:rolegate:grant-type:mfa`); valid 5 minutes, used once. */
             mfa_token?: string;
+            /** @description With `mfa_required`, when the account has a passkey, its login ceremony, to send back with the assertion. */
+            passkey_ceremony?: string;
+            /** @description With `passkey_ceremony`, the WebAuthn request options in their JSON form, for `navigator.credentials.get()`. */
+            passkey_options?: {
+                [key: string]: unknown;
+            };
         };
         /** @description Who the caller is, as its token states it. A person (`kind` user) has `id`, `email` and `email_verified`; a machine client (`kind` client) has `client_id`. */
         Identity: {
@@ -1694,12 +1799,44 @@ export interface components {
             csrf_token?: string;
         };
         Factors: {
+            passkeys: components["schemas"]["Passkey"][];
             totp: {
                 enrolled: boolean;
                 /** Format: date-time */
                 since?: string;
             };
             recovery_codes_left: number;
+        };
+        PasskeyCeremony: {
+            /** @description Send it back with the ceremony's result; 5 minutes, once. */
+            ceremony: string;
+            /** @description The WebAuthn options in their JSON form, for the browser's PublicKeyCredential.parseCreationOptionsFromJSON or parseRequestOptionsFromJSON. */
+            options: {
+                [key: string]: unknown;
+            };
+        };
+        PasskeyOptionsRequest: {
+            mfa_token?: string;
+        };
+        PasskeyRegistration: {
+            ceremony: string;
+            /** @description The PublicKeyCredential's toJSON(). */
+            credential: {
+                [key: string]: unknown;
+            };
+            /** @description What to call it ("Passkey" when absent). */
+            name?: string;
+        };
+        Passkey: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            last_used_at?: string;
+            /** @description Whether the passkey may be synced to the person's other devices (backup eligible), rather than bound to one authenticator. */
+            synced: boolean;
         };
         TOTPEnrolment: {
             /** @description The shared secret in base32, for an app that cannot scan. */
@@ -2410,6 +2547,39 @@ export interface operations {
             400: components["responses"]["ErrorPage"];
             413: components["responses"]["ErrorPage"];
             429: components["responses"]["ThrottledPage"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    signInPasskeyOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": components["schemas"]["PasskeyOptionsRequest"];
+            };
+        };
+        responses: {
+            /** @description The ceremony and its options. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCeremony"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -3259,6 +3429,104 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    beginPasskeyRegistration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ceremony and its options. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCeremony"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    registerPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "ceremony": "3q2-7wE4xLzJ0vqH5bM1cN8dKf6gTrYs2uVw9XaZb0c",
+                 *       "name": "Laptop",
+                 *       "credential": {
+                 *         "id": "AAECAwQFBgcICQoLDA0ODw",
+                 *         "rawId": "AAECAwQFBgcICQoLDA0ODw",
+                 *         "type": "public-key",
+                 *         "response": {
+                 *           "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIn0",
+                 *           "attestationObject": "o2NmbXRkbm9uZQ"
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["PasskeyRegistration"];
+            };
+        };
+        responses: {
+            /** @description Registered. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    removePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
         };
     };

@@ -25,20 +25,26 @@ var pagesHTML string
 //go:embed style.css
 var styleCSS string
 
+//go:embed passkey.js
+var passkeyJS string
+
 var pages = template.Must(template.New("pages").Funcs(template.FuncMap{
-	"style": func() template.CSS { return template.CSS(styleCSS) },
+	"style":   func() template.CSS { return template.CSS(styleCSS) },
+	"passkey": func() template.JS { return template.JS(passkeyJS) },
 }).Parse(pagesHTML))
 
 // CSP is the Content-Security-Policy of every page: nothing loads from
-// anywhere, the one style sheet is inline (allowed by its hash), and no
-// page may be framed. It sets no form-action: browsers apply that to the
+// anywhere, the one style sheet and the one script (the passkey buttons')
+// are inline (allowed by their hashes), the script may call rolegate
+// alone, and no page may be framed. It sets no form-action: browsers apply that to the
 // redirect a form's answer is, and the sign-in form's answer redirects to
 // the client; the forms' actions are rolegate's own URLs, fixed by the
 // server.
-var CSP = "default-src 'none'; style-src '" + styleHash() + "'; img-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+var CSP = "default-src 'none'; style-src '" + hash(styleCSS) + "'; script-src '" + hash(passkeyJS) + "'; connect-src 'self'; img-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
-func styleHash() string {
-	sum := sha256.Sum256([]byte(styleCSS))
+// hash is the CSP source of an inline element's text.
+func hash(text string) string {
+	sum := sha256.Sum256([]byte(text))
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
@@ -148,6 +154,9 @@ type SignIn struct {
 	Forgot string
 	// SignUp is the URL of the sign-up page; "" while sign-up is closed.
 	SignUp string
+	// PasskeyOptions is where the passkey button asks for a ceremony; ""
+	// while passkeys are off.
+	PasskeyOptions string
 }
 
 // SecondFactor is the sign-in page's second step, for an account with a
@@ -162,6 +171,9 @@ type SecondFactor struct {
 	// Hidden are the authorization request's parameters, the email and
 	// the mfa_token of the first step.
 	Hidden []Field
+	// PasskeyOptions is where the passkey button asks for a ceremony; ""
+	// when the account has no passkey.
+	PasskeyOptions string
 }
 
 // RenderSecondFactor renders the second step.
