@@ -75,6 +75,27 @@ func js(t *testing.T, tab context.Context, script string) map[string]any {
 	return out
 }
 
+// arrival waits until the tab is at a URL under prefix, and sets at to it.
+func arrival(prefix string, at *string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		for {
+			loc, err := chromedp.Run(ctx, chromedp.Location())
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(loc, prefix) {
+				*at = loc
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("the page stayed at %s", loc)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
+
 // TestPasskeyInBrowser registers a passkey through the API from a real
 // browser (Chromium's virtual authenticator), then logs in with the
 // password and the passkey as the second factor: the mfa_required answer
@@ -142,31 +163,37 @@ func TestPasskeyInBrowser(t *testing.T) {
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible(chromedp.CSS(`button[data-passkey-options]`)),
 		chromedp.Click(chromedp.CSS(`button[data-passkey-options]`)),
-		chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-			for {
-				loc, err := chromedp.Run(ctx, chromedp.Location())
-				if err != nil {
-					return err
-				}
-				if strings.HasPrefix(loc, redirect) {
-					back = loc
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("the page stayed at %s", loc)
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
-		}))
+		arrival(redirect, &back))
 	if err != nil {
 		t.Fatalf("signing in with the passkey on the page: %v", err)
 	}
-	cb, _ := url.Parse(back)
-	r := do(t, "POST", e.URL+"/token", form("grant_type", "authorization_code", "code", cb.Query().Get("code"), "redirect_uri", redirect,
-		"client_id", "rolegate-docs", "code_verifier", verifier), map[string]string{"Content-Type": formCT})
-	tok := tokensOf(t, r)
-	if p := jwtPayload(t, tok.access); p["sub"] != fmt.Sprint(u.ID) || p["acr"] != "urn:rolegate:acr:mfa" || !strings.Contains(fmt.Sprint(p["amr"]), "user") {
+	exchange := func(back string) map[string]any {
+		cb, _ := url.Parse(back)
+		r := do(t, "POST", e.URL+"/token", form("grant_type", "authorization_code", "code", cb.Query().Get("code"), "redirect_uri", redirect,
+			"client_id", "rolegate-docs", "code_verifier", verifier), map[string]string{"Content-Type": formCT})
+		return jwtPayload(t, tokensOf(t, r).access)
+	}
+	if p := exchange(back); p["sub"] != fmt.Sprint(u.ID) || p["acr"] != "urn:rolegate:acr:mfa" || !strings.Contains(fmt.Sprint(p["amr"]), "user") {
 		t.Errorf("tokens of the passkey sign-in: %v", p)
+	}
+
+	// With the password (prompt=login), the page's second step offers the
+	// passkey, which finishes the sign-in.
+	back = ""
+	err = chromedp.Do(tab,
+		chromedp.Navigate(authURL+"&prompt=login"),
+		chromedp.WaitVisible(chromedp.CSS(`#password`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), u.Email),
+		chromedp.SendKeys(chromedp.CSS(`#password`), u.Password),
+		chromedp.Click(chromedp.CSS(`form:not(#passkey-form) button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#code`)),
+		chromedp.WaitVisible(chromedp.CSS(`button[data-passkey-options]`)),
+		chromedp.Click(chromedp.CSS(`button[data-passkey-options]`)),
+		arrival(redirect, &back))
+	if err != nil {
+		t.Fatalf("the second step with the passkey on the page: %v", err)
+	}
+	if p := exchange(back); p["acr"] != "urn:rolegate:acr:mfa" || !strings.Contains(fmt.Sprint(p["amr"]), "pwd") {
+		t.Errorf("tokens of the password and passkey sign-in: %v", p)
 	}
 }
