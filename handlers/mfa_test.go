@@ -100,8 +100,8 @@ func TestTOTPSignIn(t *testing.T) {
 	e := apitest.New(t, apitest.Options{Now: clk.Now})
 	u := enrol(t, e, clk, e.CreateUser(t, "kate@example.com", "user"))
 	tok := e.Token(t, u.User)
-	if r := do(t, "POST", e.URL+"/identify/me/mfa/totp", nil, bearer(tok)); r.status != 409 {
-		t.Errorf("enrolling again = %d, want 409", r.status)
+	if r := do(t, "POST", e.URL+"/identify/me/mfa/totp", nil, bearer(tok)); r.status != 401 {
+		t.Errorf("enrolling again without a step-up = %d, want 401", r.status)
 	}
 	f := do(t, "GET", e.URL+"/identify/me/mfa", nil, bearer(tok)).json(t)
 	if fmt.Sprint(f["totp"].(map[string]any)["enrolled"]) != "true" || f["recovery_codes_left"] != float64(10) || strings.Contains(fmt.Sprint(f), u.secret) {
@@ -128,7 +128,10 @@ func TestTOTPSignIn(t *testing.T) {
 
 	// A recovery code, typed loosely, works once.
 	rc := strings.ToUpper(strings.ReplaceAll(u.recovery[0], "-", " "))
-	tokensOf(t, secondStep(t, e, passwordStep(t, e, u.User), "recovery_code", rc))
+	strong := tokensOf(t, secondStep(t, e, passwordStep(t, e, u.User), "recovery_code", rc)).access
+	if r := do(t, "POST", e.URL+"/identify/me/mfa/totp", nil, bearer(strong)); r.status != 409 {
+		t.Errorf("enrolling again, stepped up = %d, want 409", r.status)
+	}
 	assertOAuthError(t, secondStep(t, e, passwordStep(t, e, u.User), "recovery_code", u.recovery[0]), 400, "invalid_grant")
 	if f := do(t, "GET", e.URL+"/identify/me/mfa", nil, bearer(tok)).json(t); f["recovery_codes_left"] != float64(9) {
 		t.Errorf("recovery codes left: %v, want 9", f["recovery_codes_left"])
@@ -249,7 +252,10 @@ func TestRemoveFactors(t *testing.T) {
 	clk := newClock()
 	e := apitest.New(t, apitest.Options{Now: clk.Now})
 	u := enrol(t, e, clk, e.CreateUser(t, "kate@example.com", "user"))
-	tok := e.Token(t, u.User)
+	if r := do(t, "DELETE", e.URL+"/identify/me/mfa/totp", strings.NewReader(`{"password":"`+u.Password+`"}`), jsonHeaders(e.Token(t, u.User))); r.status != 401 {
+		t.Errorf("removing without a step-up: %d, want 401", r.status)
+	}
+	tok := tokensOf(t, secondStep(t, e, passwordStep(t, e, u.User), "recovery_code", u.recovery[0])).access
 	remove := func(body string) response {
 		return do(t, "DELETE", e.URL+"/identify/me/mfa/totp", strings.NewReader(body), jsonHeaders(tok))
 	}
