@@ -32,6 +32,9 @@ func (p *Policy) Describe(s *Spec) {
 // accessSentence is Access as a sentence of the served spec.
 func (r *Rule) accessSentence() string {
 	s := r.rolesSentence()
+	if r.Org != "" {
+		s = strings.TrimSuffix(s, ".") + "; an org: role is held within the organization that {" + r.Org + "} names, and a caller who is not a member of it (nor holds a listed global role) gets 404."
+	}
 	if r.PeopleOnly {
 		s = strings.TrimSuffix(s, ".") + ", for user accounts only: a machine client's token gets 403 whatever its roles."
 	}

@@ -38,6 +38,44 @@ type Rule struct {
 	// (x-mfa-enrolment: true): the only ones a token of a role that must
 	// have one reaches before it does.
 	Enrolment bool
+	// Org is the path parameter that names the organization the
+	// operation acts in (x-org); "" for none. OrgRoles are the roles of
+	// x-roles written org:<role>, held in that organization, and
+	// GlobalRoles the others, held everywhere.
+	Org         string
+	OrgRoles    []string
+	GlobalRoles []string
+}
+
+// OrgExt names the path parameter of an operation's organization.
+const OrgExt = "x-org"
+
+// OrgRolePrefix starts the x-roles entries held within an organization.
+const OrgRolePrefix = "org:"
+
+// AdmitsIn reports whether a caller holding the global roles, and, when
+// member, the org roles within the operation's organization, may call an
+// operation of x-org: a listed global role (admin, say) suffices
+// anywhere; otherwise the caller must be a member holding a listed org
+// role (any member, when x-roles lists none). It does not allocate.
+func (r *Rule) AdmitsIn(global, org []string, member bool) bool {
+	for _, want := range r.GlobalRoles {
+		if slices.Contains(global, want) {
+			return true
+		}
+	}
+	if !member {
+		return false
+	}
+	if len(r.OrgRoles) == 0 {
+		return len(r.GlobalRoles) == 0
+	}
+	for _, want := range r.OrgRoles {
+		if slices.Contains(org, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // ACR is an operation's x-acr: a person's token must carry one of Values
@@ -98,6 +136,9 @@ func (r *Rule) Access() string {
 		return "public"
 	case len(r.Roles) == 0:
 		s = "any authenticated user"
+	}
+	if r.Org != "" {
+		s += " (org: roles in the organization {" + r.Org + "})"
 	}
 	if r.PeopleOnly {
 		s += " (user accounts only)"
@@ -204,6 +245,7 @@ func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *
 	raw, hasRoles := op.Extensions[rolesExt]
 	callers, hasCallers := op.Extensions[CallersExt]
 	acr, hasACR := op.Extensions[ACRExt]
+	orgParam, hasOrg := op.Extensions[OrgExt]
 	enrolment, hasEnrolment := op.Extensions[EnrolmentExt]
 	if len(*security) == 0 {
 		rule.Public = true
@@ -216,8 +258,8 @@ func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *
 		if hasCallers {
 			errs = append(errs, errors.New("is public (`security: []`) but has x-callers"))
 		}
-		if hasACR || hasEnrolment {
-			errs = append(errs, errors.New("is public (`security: []`) but has x-acr or x-mfa-enrolment"))
+		if hasACR || hasEnrolment || hasOrg {
+			errs = append(errs, errors.New("is public (`security: []`) but has x-acr, x-mfa-enrolment or x-org"))
 		}
 		return rule, errs
 	}
@@ -267,6 +309,24 @@ func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *
 			errs = append(errs, fmt.Errorf("is secured but does not declare its %d response", code))
 		}
 	}
+	for _, name := range rule.Roles {
+		if org, ok := strings.CutPrefix(name, OrgRolePrefix); ok {
+			rule.OrgRoles = append(rule.OrgRoles, org)
+		} else {
+			rule.GlobalRoles = append(rule.GlobalRoles, name)
+		}
+	}
+	switch name, isString := orgParam.(string); {
+	case !hasOrg && len(rule.OrgRoles) > 0:
+		errs = append(errs, fmt.Errorf("lists org roles (%s) but no %s: say which path parameter names the organization", strings.Join(rule.OrgRoles, ", "), OrgExt))
+	case !hasOrg:
+	case !isString || name == "":
+		errs = append(errs, fmt.Errorf("%s must name a path parameter, not %v", OrgExt, orgParam))
+	case !strings.Contains(path, "{"+name+"}"):
+		errs = append(errs, fmt.Errorf("%s names %q, which the path %s has no parameter for", OrgExt, name, path))
+	default:
+		rule.Org = name
+	}
 	return rule, errs
 }
 
@@ -278,8 +338,9 @@ func parseRoles(raw any) ([]string, error) {
 	roles := make([]string, 0, len(list))
 	for _, v := range list {
 		name, ok := v.(string)
-		if !ok || !roleName.MatchString(name) {
-			return nil, fmt.Errorf("x-roles: %v is not a role name (lower case, at most 64 of a-z 0-9 _ . -)", v)
+		bare, _ := strings.CutPrefix(name, OrgRolePrefix)
+		if !ok || !roleName.MatchString(bare) {
+			return nil, fmt.Errorf("x-roles: %v is not a role name (lower case, at most 64 of a-z 0-9 _ . -), nor org: and one, a role no organization can have", v)
 		}
 		if slices.Contains(roles, name) {
 			return nil, fmt.Errorf("x-roles: %q is listed twice", name)
@@ -368,11 +429,27 @@ func checkTemplate(path string) error {
 // Rule returns the rule of op, or nil for an operation not in the policy.
 func (p *Policy) Rule(op *openapi3.Operation) *Rule { return p.byOp[op] }
 
-// Roles returns every role the spec names, sorted.
+// Roles returns every global role the spec names, sorted (not the org
+// roles, which organizations hold: OrgRoles).
 func (p *Policy) Roles() []string {
 	var roles []string
 	for _, r := range p.Rules {
-		for _, name := range r.Roles {
+		for _, name := range r.GlobalRoles {
+			if !slices.Contains(roles, name) {
+				roles = append(roles, name)
+			}
+		}
+	}
+	sort.Strings(roles)
+	return roles
+}
+
+// OrgRoles returns every org role the spec names (x-roles' org:<role>),
+// sorted.
+func (p *Policy) OrgRoles() []string {
+	var roles []string
+	for _, r := range p.Rules {
+		for _, name := range r.OrgRoles {
 			if !slices.Contains(roles, name) {
 				roles = append(roles, name)
 			}

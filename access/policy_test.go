@@ -2,6 +2,7 @@ package access_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,13 @@ func TestLoadRefusesUndeclaredOrInconsistentAccess(t *testing.T) {
 		{"x-acr bad max-age", secured, "      x-roles: []\n      x-acr: {values: [\"urn:rolegate:acr:mfa\"], max-age: -1}", "max-age must be"},
 		{"x-acr unknown field", secured, "      x-roles: []\n      x-acr: {values: [\"urn:rolegate:acr:mfa\"], maxAge: 5}", "unknown field"},
 		{"x-mfa-enrolment false", secured, "      x-roles: []\n      x-mfa-enrolment: false", "must be true"},
+		{"org role without x-org", secured, "      x-roles: [org:viewer]", "lists org roles (viewer) but no x-org"},
+		{"x-org naming no parameter", secured, "      x-roles: [org:viewer]\n      x-org: orgId", `x-org names "orgId", which the path /things/{id} has no parameter for`},
+		{"x-org not a name", secured, "      x-roles: [org:viewer]\n      x-org: [id]", "x-org must name a path parameter"},
+		{"x-org empty", secured, "      x-roles: [org:viewer]\n      x-org: \"\"", "x-org must name a path parameter"},
+		{"an org role no org can have", secured, "      x-roles: [org:Viewer]\n      x-org: id", "a role no organization can have"},
+		{"an empty org role", secured, "      x-roles: [\"org:\"]\n      x-org: id", "a role no organization can have"},
+		{"public with x-org", secured, "      security: []\n      x-org: id", "but has x-acr, x-mfa-enrolment or x-org"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,6 +237,43 @@ func TestProjectSpecStepUps(t *testing.T) {
 		}
 		if !strings.Contains(rule.Access(), "step-up: urn:rolegate:acr:mfa within 5m0s") {
 			t.Errorf("%s: the matrix says %q", op, rule.Access())
+		}
+	}
+}
+
+// TestOrgRules: x-org splits x-roles into org roles and global ones, and
+// AdmitsIn applies them: a listed global role anywhere, otherwise a
+// member with a listed org role (any member when none is listed).
+func TestOrgRules(t *testing.T) {
+	t.Parallel()
+	p, err := load(t, spec("security: [{bearerAuth: []}]", "      x-roles: [org:viewer, org:editor, admin]\n      x-org: id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Rules[0]
+	if r.Org != "id" || !slices.Equal(r.OrgRoles, []string{"viewer", "editor"}) || !slices.Equal(r.GlobalRoles, []string{"admin"}) {
+		t.Fatalf("rule %+v", r)
+	}
+	if got := p.Roles(); !slices.Equal(got, []string{"admin"}) {
+		t.Errorf("Policy.Roles = %v, want the global ones only", got)
+	}
+	anyMember := &access.Rule{Org: "id"}
+	tests := []struct {
+		name           string
+		rule           *access.Rule
+		global, org    []string
+		member, admits bool
+	}{
+		{"a viewer", r, []string{"user"}, []string{"viewer"}, true, true},
+		{"an owner only", r, nil, []string{"owner"}, true, false},
+		{"an admin, not a member", r, []string{"admin"}, nil, false, true},
+		{"not a member", r, []string{"user"}, nil, false, false},
+		{"any member", anyMember, nil, []string{"viewer"}, true, true},
+		{"any member, not one", anyMember, []string{"admin"}, nil, false, false},
+	}
+	for _, tt := range tests {
+		if got := tt.rule.AdmitsIn(tt.global, tt.org, tt.member); got != tt.admits {
+			t.Errorf("%s: AdmitsIn = %v, want %v", tt.name, got, tt.admits)
 		}
 	}
 }

@@ -84,6 +84,12 @@ type Options struct {
 	OnStepUp func(ctx context.Context, c *token.Claims, operation string)
 	// Now is the clock of x-acr's max-age; nil means time.Now.
 	Now func() time.Time
+	// Memberships tells a person's roles within an organization, for the
+	// operations of x-org, from the replica's memory; nil means nobody is
+	// a member of any.
+	Memberships interface {
+		RolesIn(ctx context.Context, user, org int64) (roles []string, member bool, err error)
+	}
 }
 
 // The extensions of the spec the gate reads, on an operation or (for
@@ -186,8 +192,12 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 			if rule == nil {
 				return nil, errors.New("gate: operation " + op.OperationID + " is not in the policy")
 			}
+			why := "The access token holds none of the roles this operation admits."
+			if rule.Org != "" {
+				why = "The caller holds none of the roles this operation admits: an org: role within the organization of {" + rule.Org + "}, or a global one."
+			}
 			o := &operation{
-				forbidden:   problem.InsufficientScope("The access token holds none of the roles this operation admits.", rule.Roles),
+				forbidden:   problem.InsufficientScope(why, rule.Roles),
 				rule:        rule,
 				route:       &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op},
 				oauthErrors: op.Extensions[ErrorFormatExt] == "oauth2",
@@ -237,7 +247,12 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, r, err)
 			return
 		}
-		if !o.rule.Admits(claims.Roles) {
+		if o.rule.Org != "" {
+			if err := g.inOrg(r, o, claims); err != nil {
+				problem.Write(w, r, err)
+				return
+			}
+		} else if !o.rule.Admits(claims.Roles) {
 			httplog.Logger(r.Context()).Info("access denied", "operation", o.route.Operation.OperationID,
 				"required_roles", o.rule.Roles, "token_roles", claims.Roles, "sub", subject(claims))
 			problem.Write(w, r, o.forbidden)
@@ -358,6 +373,35 @@ func formToken(w http.ResponseWriter, r *http.Request, limit int64) (string, err
 	return v.Get("access_token"), nil
 }
 
+// errNoOrg is the answer to a caller who is not a member of the
+// organization an operation names (nor holds a global role it admits):
+// 404, as for an organization that does not exist, so that none leaks.
+var errNoOrg = problem.New(problem.NotFound, "There is no such organization, or the caller is not a member of it.")
+
+// inOrg checks the caller of an operation of x-org against its x-roles:
+// the global roles it lists, or the org roles in the organization the
+// path names, which the replica keeps in memory (Memberships).
+func (g *gate) inOrg(r *http.Request, o *operation, c *token.Claims) error {
+	var roles []string
+	member := false
+	if id, err := strconv.ParseInt(r.PathValue(o.rule.Org), 10, 64); err == nil && id > 0 && c.ClientID == "" && g.opts.Memberships != nil {
+		if roles, member, err = g.opts.Memberships.RolesIn(r.Context(), c.UserID, id); err != nil {
+			return dberr.Translate(err, "")
+		}
+	}
+	if o.rule.AdmitsIn(c.Roles, roles, member) {
+		return nil
+	}
+	log := httplog.Logger(r.Context())
+	if !member {
+		log.Info("access denied: not a member of the organization", "operation", o.route.Operation.OperationID, "org", r.PathValue(o.rule.Org), "sub", subject(c))
+		return errNoOrg
+	}
+	log.Info("access denied", "operation", o.route.Operation.OperationID, "required_roles", o.rule.Roles,
+		"org", r.PathValue(o.rule.Org), "org_roles", roles, "token_roles", c.Roles, "sub", subject(c))
+	return o.forbidden
+}
+
 // mustEnrol reports whether a person's token holds a role of
 // RequireMFARoles without coming from a sign-in with a second factor.
 func (g *gate) mustEnrol(c *token.Claims) bool {
@@ -442,7 +486,9 @@ func (g *gate) authenticated(_ context.Context, in *openapi3filter.Authenticatio
 	if claims == nil {
 		return errors.New("gate: no verified token")
 	}
-	if rule := g.policy.Rule(in.RequestValidationInput.Route.Operation); rule == nil || !rule.Admits(claims.Roles) || !rule.AdmitsCaller(claims.ClientID != "") {
+	// An operation of x-org was checked against the caller's roles in the
+	// organization, which the claims do not hold.
+	if rule := g.policy.Rule(in.RequestValidationInput.Route.Operation); rule == nil || rule.Org == "" && !rule.Admits(claims.Roles) || !rule.AdmitsCaller(claims.ClientID != "") {
 		return errNoAdmittedRole
 	}
 	return nil
