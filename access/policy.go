@@ -53,11 +53,15 @@ const OrgExt = "x-org"
 // OrgRolePrefix starts the x-roles entries held within an organization.
 const OrgRolePrefix = "org:"
 
+// AnyMember is the org role of x-roles (org:*) that any member holds,
+// whatever their roles.
+const AnyMember = "*"
+
 // AdmitsIn reports whether a caller holding the global roles, and, when
 // member, the org roles within the operation's organization, may call an
 // operation of x-org: a listed global role (admin, say) suffices
 // anywhere; otherwise the caller must be a member holding a listed org
-// role (any member, when x-roles lists none). It does not allocate.
+// role, or org:* (AnyMember). It does not allocate.
 func (r *Rule) AdmitsIn(global, org []string, member bool) bool {
 	for _, want := range r.GlobalRoles {
 		if slices.Contains(global, want) {
@@ -67,11 +71,8 @@ func (r *Rule) AdmitsIn(global, org []string, member bool) bool {
 	if !member {
 		return false
 	}
-	if len(r.OrgRoles) == 0 {
-		return len(r.GlobalRoles) == 0
-	}
 	for _, want := range r.OrgRoles {
-		if slices.Contains(org, want) {
+		if want == AnyMember || slices.Contains(org, want) {
 			return true
 		}
 	}
@@ -309,6 +310,9 @@ func ruleFor(doc *openapi3.T, schemes map[string]bool, method, path string, op *
 			errs = append(errs, fmt.Errorf("is secured but does not declare its %d response", code))
 		}
 	}
+	if hasOrg && len(rule.Roles) == 0 {
+		errs = append(errs, fmt.Errorf("has %s but x-roles: []: list org:* for any member, org roles, or global ones", OrgExt))
+	}
 	for _, name := range rule.Roles {
 		if org, ok := strings.CutPrefix(name, OrgRolePrefix); ok {
 			rule.OrgRoles = append(rule.OrgRoles, org)
@@ -338,8 +342,8 @@ func parseRoles(raw any) ([]string, error) {
 	roles := make([]string, 0, len(list))
 	for _, v := range list {
 		name, ok := v.(string)
-		bare, _ := strings.CutPrefix(name, OrgRolePrefix)
-		if !ok || !roleName.MatchString(bare) {
+		bare, org := strings.CutPrefix(name, OrgRolePrefix)
+		if !ok || !roleName.MatchString(bare) && !(org && bare == AnyMember) {
 			return nil, fmt.Errorf("x-roles: %v is not a role name (lower case, at most 64 of a-z 0-9 _ . -), nor org: and one, a role no organization can have", v)
 		}
 		if slices.Contains(roles, name) {
@@ -450,7 +454,7 @@ func (p *Policy) OrgRoles() []string {
 	var roles []string
 	for _, r := range p.Rules {
 		for _, name := range r.OrgRoles {
-			if !slices.Contains(roles, name) {
+			if name != AnyMember && !slices.Contains(roles, name) {
 				roles = append(roles, name)
 			}
 		}

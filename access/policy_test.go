@@ -87,6 +87,7 @@ func TestLoadRefusesUndeclaredOrInconsistentAccess(t *testing.T) {
 		{"an org role no org can have", secured, "      x-roles: [org:Viewer]\n      x-org: id", "a role no organization can have"},
 		{"an empty org role", secured, "      x-roles: [\"org:\"]\n      x-org: id", "a role no organization can have"},
 		{"public with x-org", secured, "      security: []\n      x-org: id", "but has x-acr, x-mfa-enrolment or x-org"},
+		{"x-org with no roles", secured, "      x-roles: []\n      x-org: id", "list org:* for any member"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -257,7 +258,7 @@ func TestOrgRules(t *testing.T) {
 	if got := p.Roles(); !slices.Equal(got, []string{"admin"}) {
 		t.Errorf("Policy.Roles = %v, want the global ones only", got)
 	}
-	anyMember := &access.Rule{Org: "id"}
+	anyMember := &access.Rule{Org: "id", OrgRoles: []string{access.AnyMember}}
 	tests := []struct {
 		name           string
 		rule           *access.Rule
@@ -268,7 +269,7 @@ func TestOrgRules(t *testing.T) {
 		{"an owner only", r, nil, []string{"owner"}, true, false},
 		{"an admin, not a member", r, []string{"admin"}, nil, false, true},
 		{"not a member", r, []string{"user"}, nil, false, false},
-		{"any member", anyMember, nil, []string{"viewer"}, true, true},
+		{"any member", anyMember, nil, []string{"auditor"}, true, true},
 		{"any member, not one", anyMember, []string{"admin"}, nil, false, false},
 	}
 	for _, tt := range tests {
