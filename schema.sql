@@ -439,3 +439,122 @@ COMMENT ON TABLE passkey_ceremonies IS 'WebAuthn ceremonies between their option
 COMMENT ON COLUMN passkey_ceremonies.user_id IS 'The account registering or signing in; NULL for a passwordless sign-in, whose account the passkey names.';
 COMMENT ON COLUMN passkey_ceremonies.kind IS 'register: making a passkey; login: an assertion, as a second factor (user_id set) or passwordless (user_id NULL).';
 COMMENT ON COLUMN passkey_ceremonies.session_data IS 'The WebAuthn library''s SessionData (challenge, relying party, user handle, allowed credentials) as JSON, kept as the library made it.';
+
+-- +step 19: organizations
+-- Roles within an organization (package orgs): organizations, the roles
+-- their members may hold, their members, and the change log that every
+-- replica follows (by seq, and through NOTIFY rolegate_orgs) to keep the
+-- memberships in memory. Triggers write the log, in the transaction of the
+-- change, so that no change escapes it: neither the store's own, nor the
+-- deletions that cascade from deleting an organization or an account.
+--
+-- The built-in roles owner, editor and viewer exist in every organization
+-- without a row: org_roles holds only the roles created for one, so that an
+-- organization costs one row, and the built-ins cannot be removed or
+-- shadowed.
+CREATE TABLE orgs (
+    id         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    slug       text        NOT NULL UNIQUE CHECK (slug ~ '^[a-z0-9-]{2,64}$'),
+    name       text        NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    created_by bigint      REFERENCES users (id) ON DELETE SET NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orgs IS 'Organizations: groups of accounts, each holding roles within the organization (org_members) that x-roles entries org:<role> of an operation with x-org ask for.';
+COMMENT ON COLUMN orgs.slug IS 'The organization''s unique short name: 2 to 64 of a-z, 0-9 and -.';
+COMMENT ON COLUMN orgs.name IS 'What the organization calls itself (1 to 200 characters).';
+COMMENT ON COLUMN orgs.created_by IS 'The account that created the organization (its first owner); NULL once that account is deleted.';
+
+CREATE TABLE org_roles (
+    org_id     bigint      NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    name       text        NOT NULL CHECK (name ~ '^[a-z][a-z0-9_.-]{0,63}$' AND name NOT IN ('owner', 'editor', 'viewer')),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, name)
+);
+COMMENT ON TABLE org_roles IS 'Roles created for one organization, beside the built-in owner, editor and viewer that every organization has without a row here.';
+COMMENT ON COLUMN org_roles.name IS 'The role''s name, of the same form as a global role''s; x-roles names it org:<name>.';
+
+CREATE TABLE org_members (
+    org_id     bigint      NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    user_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    roles      text[]      NOT NULL CHECK (array_ndims(roles) = 1 AND cardinality(roles) BETWEEN 1 AND 128
+                                           AND array_position(roles, NULL) IS NULL
+                                           AND array_to_string(roles, ',') ~ '^[a-z][a-z0-9_.-]{0,63}(,[a-z][a-z0-9_.-]{0,63})*$'),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, user_id)
+);
+COMMENT ON TABLE org_members IS 'Who is a member of which organization, with which roles there. Package orgs keeps at least one owner in every organization: it locks the organization''s row before changing its members. Deleting an account deletes its memberships, even a last owner''s.';
+COMMENT ON COLUMN org_members.roles IS 'The member''s roles in the organization, sorted and without duplicates: built-in (owner, editor, viewer) or in org_roles for the organization; never empty.';
+-- The organizations of an account, in id order.
+CREATE INDEX org_members_user_idx ON org_members (user_id, org_id);
+-- Whether an organization still has an owner, without reading its other members.
+CREATE INDEX org_members_owner_idx ON org_members (org_id) WHERE 'owner' = ANY (roles);
+
+CREATE TABLE org_changes (
+    seq        bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org_id     bigint      NOT NULL,
+    user_id    bigint,
+    kind       text        NOT NULL CHECK (kind IN ('member', 'role', 'deleted')),
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    CHECK ((user_id IS NOT NULL) = (kind = 'member'))
+);
+COMMENT ON TABLE org_changes IS 'The change log replicas follow (by seq, and through NOTIFY rolegate_orgs, whose payload is the highest seq of the transaction) to keep memberships in memory: a row says what changed, a replica reads the current state. Written by triggers only; kept an hour (package orgs, Retention), as a replica further behind loads every membership again.';
+COMMENT ON COLUMN org_changes.user_id IS 'The member whose membership was added, changed or removed (kind member); NULL for a change to the whole organization.';
+COMMENT ON COLUMN org_changes.kind IS 'member: a membership of user_id changed; role: a role was created for the organization; deleted: the organization was deleted (its memberships each have their member row in the same transaction).';
+COMMENT ON COLUMN org_changes.created_at IS 'When the row was written (clock_timestamp, not the transaction''s start), so that a replica''s re-reading of the last 30 seconds covers a transaction that commits a lower seq after a higher one.';
+CREATE INDEX org_changes_created_idx ON org_changes (created_at);
+
+CREATE FUNCTION org_members_log() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    last bigint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH logged AS (
+            INSERT INTO org_changes (org_id, user_id, kind)
+            SELECT org_id, user_id, 'member' FROM new_rows ORDER BY org_id, user_id
+            RETURNING seq)
+        SELECT max(seq) INTO last FROM logged;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH logged AS (
+            INSERT INTO org_changes (org_id, user_id, kind)
+            SELECT org_id, user_id, 'member' FROM (SELECT org_id, user_id FROM old_rows UNION SELECT org_id, user_id FROM new_rows) c
+            ORDER BY org_id, user_id
+            RETURNING seq)
+        SELECT max(seq) INTO last FROM logged;
+    ELSE
+        WITH logged AS (
+            INSERT INTO org_changes (org_id, user_id, kind)
+            SELECT org_id, user_id, 'member' FROM old_rows ORDER BY org_id, user_id
+            RETURNING seq)
+        SELECT max(seq) INTO last FROM logged;
+    END IF;
+    IF last IS NOT NULL THEN
+        PERFORM pg_notify('rolegate_orgs', last::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION org_members_log() IS 'Logs every membership a statement on org_members added, changed or removed (org_changes, kind member), and notifies rolegate_orgs.';
+CREATE TRIGGER org_members_inserted AFTER INSERT ON org_members
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION org_members_log();
+CREATE TRIGGER org_members_updated AFTER UPDATE ON org_members
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION org_members_log();
+CREATE TRIGGER org_members_deleted AFTER DELETE ON org_members
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION org_members_log();
+
+CREATE FUNCTION orgs_log() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    last bigint;
+BEGIN
+    IF TG_TABLE_NAME = 'org_roles' THEN
+        INSERT INTO org_changes (org_id, kind) VALUES (NEW.org_id, 'role') RETURNING seq INTO last;
+    ELSE
+        INSERT INTO org_changes (org_id, kind) VALUES (OLD.id, 'deleted') RETURNING seq INTO last;
+    END IF;
+    PERFORM pg_notify('rolegate_orgs', last::text);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION orgs_log() IS 'Logs a change to a whole organization (org_changes, user_id NULL): a role created for it, or its deletion; and notifies rolegate_orgs.';
+CREATE TRIGGER org_roles_inserted AFTER INSERT ON org_roles FOR EACH ROW EXECUTE FUNCTION orgs_log();
+CREATE TRIGGER orgs_deleted AFTER DELETE ON orgs FOR EACH ROW EXECUTE FUNCTION orgs_log();

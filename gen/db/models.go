@@ -173,6 +173,48 @@ type Note struct {
 	UpdatedAt   pgtype.Timestamptz
 }
 
+// Organizations: groups of accounts, each holding roles within the organization (org_members) that x-roles entries org:<role> of an operation with x-org ask for.
+type Org struct {
+	ID int64
+	// The organization's unique short name: 2 to 64 of a-z, 0-9 and -.
+	Slug string
+	// What the organization calls itself (1 to 200 characters).
+	Name string
+	// The account that created the organization (its first owner); NULL once that account is deleted.
+	CreatedBy *int64
+	CreatedAt pgtype.Timestamptz
+}
+
+// The change log replicas follow (by seq, and through NOTIFY rolegate_orgs, whose payload is the highest seq of the transaction) to keep memberships in memory: a row says what changed, a replica reads the current state. Written by triggers only; kept an hour (package orgs, Retention), as a replica further behind loads every membership again.
+type OrgChange struct {
+	Seq   int64
+	OrgID int64
+	// The member whose membership was added, changed or removed (kind member); NULL for a change to the whole organization.
+	UserID *int64
+	// member: a membership of user_id changed; role: a role was created for the organization; deleted: the organization was deleted (its memberships each have their member row in the same transaction).
+	Kind string
+	// When the row was written (clock_timestamp, not the transaction's start), so that a replica's re-reading of the last 30 seconds covers a transaction that commits a lower seq after a higher one.
+	CreatedAt pgtype.Timestamptz
+}
+
+// Who is a member of which organization, with which roles there. Package orgs keeps at least one owner in every organization: it locks the organization's row before changing its members. Deleting an account deletes its memberships, even a last owner's.
+type OrgMember struct {
+	OrgID  int64
+	UserID int64
+	// The member's roles in the organization, sorted and without duplicates: built-in (owner, editor, viewer) or in org_roles for the organization; never empty.
+	Roles     []string
+	CreatedAt pgtype.Timestamptz
+	UpdatedAt pgtype.Timestamptz
+}
+
+// Roles created for one organization, beside the built-in owner, editor and viewer that every organization has without a row here.
+type OrgRole struct {
+	OrgID int64
+	// The role's name, of the same form as a global role's; x-roles names it org:<name>.
+	Name      string
+	CreatedAt pgtype.Timestamptz
+}
+
 // Passkeys: WebAuthn credentials of accounts, each a second factor and, on the hosted sign-in page, a passwordless sign-in. A credential id is registered to one account only.
 type Passkey struct {
 	ID     int64

@@ -41,6 +41,8 @@ type Querier interface {
 	// is read through user_roles_role_user_idx, never by a scan of the users.
 	// Each holder's account is a lookup by id.
 	CountEnabledHolders(ctx context.Context, roleID int64) (int64, error)
+	// CountOrgRoles counts the roles created for an organization.
+	CountOrgRoles(ctx context.Context, orgID int64) (int64, error)
 	CountPasskeys(ctx context.Context, userID int64) (int64, error)
 	// CountRecentMail counts the mail queued to the address, case aside, in
 	// the last hour.
@@ -54,6 +56,12 @@ type Querier interface {
 	CreateMFAChallenge(ctx context.Context, arg CreateMFAChallengeParams) error
 	CreateMailToken(ctx context.Context, arg CreateMailTokenParams) error
 	CreateNote(ctx context.Context, arg CreateNoteParams) (Note, error)
+	// Queries of organizations (package orgs): organizations, the roles
+	// created for them, their members, and the change log replicas follow. No
+	// query here writes the log: the triggers of schema step 19 do, in the
+	// transaction of the change.
+	CreateOrg(ctx context.Context, arg CreateOrgParams) (Org, error)
+	CreateOrgRole(ctx context.Context, arg CreateOrgRoleParams) error
 	// CreatePasskey stores a new passkey; no row when its credential id is
 	// registered already, to this account or another.
 	CreatePasskey(ctx context.Context, arg CreatePasskeyParams) (CreatePasskeyRow, error)
@@ -88,11 +96,17 @@ type Querier interface {
 	DeleteOldAuthorizationCodes(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	DeleteOldMFAChallenges(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	DeleteOldMailTokens(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	// DeleteOldOrgChanges drops the changes logged before before.
+	DeleteOldOrgChanges(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	DeleteOldPasskeyCeremonies(ctx context.Context, before pgtype.Timestamptz) (int64, error)
 	// DeleteOldRateLimits drops keys whose window and block are both over.
 	DeleteOldRateLimits(ctx context.Context, arg DeleteOldRateLimitsParams) (int64, error)
 	// DeleteOldRevocations drops revocations no token they concern outlived.
 	DeleteOldRevocations(ctx context.Context, before pgtype.Timestamptz) (int64, error)
+	// DeleteOrg deletes an organization; its roles and memberships go with it
+	// (ON DELETE CASCADE), each membership logged.
+	DeleteOrg(ctx context.Context, id int64) (int64, error)
+	DeleteOrgMember(ctx context.Context, arg DeleteOrgMemberParams) (int64, error)
 	DeletePasskey(ctx context.Context, arg DeletePasskeyParams) (int64, error)
 	DeleteRecoveryCodes(ctx context.Context, userID int64) (int64, error)
 	// DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
@@ -136,6 +150,9 @@ type Querier interface {
 	FailMFAChallenge(ctx context.Context, arg FailMFAChallengeParams) (int32, error)
 	// FailMail gives mail id up, recording why, and erases its bodies.
 	FailMail(ctx context.Context, arg FailMailParams) error
+	// FindOrgRoles returns which of names are roles created for an
+	// organization.
+	FindOrgRoles(ctx context.Context, arg FindOrgRolesParams) ([]string, error)
 	// GetActiveTOTP returns the sealed secret of an account's active TOTP and
 	// the last step accepted; no row when there is none.
 	GetActiveTOTP(ctx context.Context, userID int64) (GetActiveTOTPRow, error)
@@ -155,6 +172,14 @@ type Querier interface {
 	GetMFAChallenge(ctx context.Context, arg GetMFAChallengeParams) (GetMFAChallengeRow, error)
 	// GetNote returns a note if the caller owns it or may see every note.
 	GetNote(ctx context.Context, arg GetNoteParams) (Note, error)
+	GetOrg(ctx context.Context, id int64) (Org, error)
+	// GetOrgMemberRoles returns a member's roles in an organization; no row
+	// when the account is not a member.
+	GetOrgMemberRoles(ctx context.Context, arg GetOrgMemberRolesParams) ([]string, error)
+	// GetOrgMemberships returns the memberships among the pairs
+	// (org_ids[i], user_ids[i]) that exist: a replica re-reads those the log
+	// names.
+	GetOrgMemberships(ctx context.Context, arg GetOrgMembershipsParams) ([]GetOrgMembershipsRow, error)
 	// GetPasskeyHandle returns an account's user handle; no row when it has
 	// none.
 	GetPasskeyHandle(ctx context.Context, userID int64) ([]byte, error)
@@ -204,6 +229,12 @@ type Querier interface {
 	// IsEnabledHolder tells whether the account id exists, is enabled and holds
 	// role.
 	IsEnabledHolder(ctx context.Context, arg IsEnabledHolderParams) (bool, error)
+	// LastOrgChange returns the highest seq of the change log, 0 when it is
+	// empty: where a replica that loads every membership starts following.
+	LastOrgChange(ctx context.Context) (int64, error)
+	// ListAllOrgMemberships returns every membership after the key (after_org,
+	// after_user) in key order, a page at a time: a replica loading them all.
+	ListAllOrgMemberships(ctx context.Context, arg ListAllOrgMembershipsParams) ([]ListAllOrgMembershipsRow, error)
 	// ListAuditEvents returns events newest first, before a keyset cursor
 	// (before_at, before_id), within [since, until), through
 	// audit_events_at_idx. Every bound is always given (the handler passes
@@ -239,6 +270,18 @@ type Querier interface {
 	ListNotes(ctx context.Context, arg ListNotesParams) ([]Note, error)
 	// ListNotesByDocument returns one owner's notes on one document, newest first.
 	ListNotesByDocument(ctx context.Context, arg ListNotesByDocumentParams) ([]Note, error)
+	// ListOrgChanges returns the changes after seq, and those of the last 30
+	// seconds again (a transaction may commit a lower seq after a higher one).
+	ListOrgChanges(ctx context.Context, after int64) ([]ListOrgChangesRow, error)
+	// ListOrgMembers returns an organization's members in user id order,
+	// after the id after_user_id (0 for the first page), with their emails.
+	ListOrgMembers(ctx context.Context, arg ListOrgMembersParams) ([]ListOrgMembersRow, error)
+	// ListOrgRoles returns the names of the roles created for an organization,
+	// in order.
+	ListOrgRoles(ctx context.Context, orgID int64) ([]string, error)
+	// ListOrgsOfUser returns the organizations an account is a member of, in
+	// id order, after the id after_id (0 for the first page).
+	ListOrgsOfUser(ctx context.Context, arg ListOrgsOfUserParams) ([]Org, error)
 	// ListPasskeyKeys returns what a ceremony needs of an account's passkeys
 	// for one relying party: their credential ids and public keys.
 	ListPasskeyKeys(ctx context.Context, arg ListPasskeyKeysParams) ([]ListPasskeyKeysRow, error)
@@ -284,6 +327,10 @@ type Querier interface {
 	// the caller's transaction: an advisory lock of two keys, a space no other
 	// lock of rolegate uses.
 	LockMailRecipient(ctx context.Context, recipient string) error
+	// LockOrg locks an organization's row until the transaction ends, so that
+	// transactions that could take the organization's last owner away take
+	// turns, and returns its id. No row when there is no such organization.
+	LockOrg(ctx context.Context, id int64) (int64, error)
 	// LockRole locks a role's row until the transaction ends, so that
 	// transactions that could take the role from its last holder take turns,
 	// and returns its id. No row when there is no such role.
@@ -306,6 +353,10 @@ type Querier interface {
 	// NotifyRevocation tells every replica listening, once the transaction
 	// commits, that the revocation log has grown to seq.
 	NotifyRevocation(ctx context.Context, seq int64) error
+	OrgExists(ctx context.Context, id int64) (bool, error)
+	// OrgHasOwner tells whether an organization has a member with the role
+	// owner, through org_members_owner_idx (the condition is its predicate).
+	OrgHasOwner(ctx context.Context, orgID int64) (bool, error)
 	// ReleaseAttempts settles reservations that were no failure: the keys of
 	// reset lose their whole count (an account's, after a success); each of
 	// keys gives its attempt back if the window it was counted in is still
@@ -363,6 +414,9 @@ type Querier interface {
 	// UpdatePasswordHash replaces a user's password hash if it is still old_hash,
 	// so that a concurrent password change is never overwritten.
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error)
+	// UpsertOrgMember makes an account a member of an organization with roles,
+	// or replaces the roles of a member.
+	UpsertOrgMember(ctx context.Context, arg UpsertOrgMemberParams) error
 	UseAuthorizationCode(ctx context.Context, arg UseAuthorizationCodeParams) error
 	// UseMFAChallenge marks a live challenge used and returns it; no row when
 	// it is not live, or another use came first.

@@ -1,0 +1,447 @@
+package orgs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"weak"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rolegate/rolegate/gen/db"
+)
+
+// Channel is the NOTIFY channel of the change log.
+const Channel = "rolegate_orgs"
+
+// shardCount is how many maps hold the memberships. A change copies the
+// map of its shard rather than locking it (readers take no lock), so a
+// shard is kept small: about a thousand memberships at 1M.
+const shardCount = 1024
+
+// loadPage is how many memberships a full load reads per query.
+const loadPage = 10000
+
+// appliedKeep is how long a seq applied is remembered, so that the log's
+// re-reads (the rows of its last 30 seconds come again on every catch-up)
+// do not re-read their memberships again: longer than that overlap.
+const appliedKeep = 2 * time.Minute
+
+type memberKey struct{ user, org int64 }
+
+// roleSet is a set of role names shared by every membership that holds it.
+type roleSet struct{ names []string }
+
+// shard is one immutable part of the memberships; a change replaces it
+// whole.
+type shard struct{ m map[memberKey]*roleSet }
+
+// Memberships is a replica's copy of every membership, which RolesIn
+// reads without a lock or the database. Its zero value is not usable: make
+// one with NewMemberships.
+type Memberships struct {
+	shards [shardCount]atomic.Pointer[shard]
+	count  atomic.Int64
+	sets   interner
+	now    func() time.Time
+
+	mu            sync.Mutex // serialises CatchUp: re-reads must be applied in the order they were made
+	loaded        bool
+	last          int64               // the highest seq applied
+	applied       map[int64]time.Time // seqs applied lately, so that re-reads are not done again
+	appliedPruned time.Time
+
+	feedErr atomic.Pointer[error] // nil while the feed is up
+	upOnce  sync.Once
+	upCh    chan struct{} // closed when the feed first comes up
+
+	created  time.Time
+	caughtUp atomic.Int64 // UnixNano of the last successful CatchUp; 0 before
+}
+
+// NewMemberships returns an empty copy on the clock now (nil means
+// time.Now), whose feed counts as down until Follow has caught up once.
+// Its first CatchUp loads every membership.
+func NewMemberships(now func() time.Time) *Memberships {
+	if now == nil {
+		now = time.Now
+	}
+	m := &Memberships{now: now, created: now(), applied: map[int64]time.Time{}, upCh: make(chan struct{})}
+	m.sets.sets = map[string]weak.Pointer[roleSet]{}
+	m.setDown(errors.New("the organizations feed has not started"))
+	return m
+}
+
+// RolesIn returns user's roles in org (sorted; the caller must not change
+// them) and whether user is a member. It reads memory only, takes no lock
+// and does not allocate.
+func (m *Memberships) RolesIn(user, org int64) (roles []string, member bool) {
+	s := m.shards[shardOf(user, org)].Load()
+	if s == nil {
+		return nil, false
+	}
+	rs := s.m[memberKey{user, org}]
+	if rs == nil {
+		return nil, false
+	}
+	return rs.names, true
+}
+
+// Len returns how many memberships the copy holds.
+func (m *Memberships) Len() int { return int(m.count.Load()) }
+
+// shardOf spreads keys over the shards: a multiplicative hash, so that one
+// large organization's members fall in every shard.
+func shardOf(user, org int64) int {
+	h := uint64(user)*0x9e3779b97f4a7c15 ^ uint64(org)*0xc2b2ae3d27d4eb4f
+	return int((h ^ h>>32) % shardCount)
+}
+
+// CatchUp reads the log from where the copy is, re-reads the memberships
+// it names and applies them, and returns any error of the database. The
+// first CatchUp, and one after none succeeded for half of Retention (the
+// log may have lost what the copy missed), loads every membership instead.
+func (m *Memberships) CatchUp(ctx context.Context, q *db.Queries) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	started := m.now()
+	var err error
+	if caught := m.CaughtUp(); !m.loaded || started.Sub(caught) > Retention/2 {
+		err = m.load(ctx, q)
+	} else {
+		err = m.follow(ctx, q, started)
+	}
+	if err != nil {
+		return err
+	}
+	// CatchUp calls are serialised: the latest start is this one.
+	m.caughtUp.Store(started.UnixNano())
+	return nil
+}
+
+// load replaces the copy with every membership of the database; the caller
+// holds m.mu. The log's position is read first: changes made during the
+// load come again from there.
+func (m *Memberships) load(ctx context.Context, q *db.Queries) error {
+	last, err := q.LastOrgChange(ctx)
+	if err != nil {
+		return err
+	}
+	var fresh [shardCount]map[memberKey]*roleSet
+	n := 0
+	after := db.ListAllOrgMembershipsParams{MaxRows: loadPage}
+	for {
+		rows, err := q.ListAllOrgMemberships(ctx, after)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			k := memberKey{r.UserID, r.OrgID}
+			i := shardOf(k.user, k.org)
+			if fresh[i] == nil {
+				fresh[i] = map[memberKey]*roleSet{}
+			}
+			fresh[i][k] = m.sets.get(r.Roles)
+			n++
+		}
+		if len(rows) < loadPage {
+			break
+		}
+		after.AfterOrg, after.AfterUser = rows[len(rows)-1].OrgID, rows[len(rows)-1].UserID
+	}
+	for i := range fresh {
+		if fresh[i] == nil {
+			m.shards[i].Store(nil)
+		} else {
+			m.shards[i].Store(&shard{m: fresh[i]})
+		}
+	}
+	m.count.Store(int64(n))
+	m.last, m.loaded = last, true
+	clear(m.applied)
+	return nil
+}
+
+// follow applies the log after m.last; the caller holds m.mu.
+func (m *Memberships) follow(ctx context.Context, q *db.Queries, now time.Time) error {
+	rows, err := q.ListOrgChanges(ctx, m.last)
+	if err != nil {
+		return err
+	}
+	var keys []memberKey
+	seen := map[memberKey]bool{}
+	last := m.last
+	for _, r := range rows {
+		last = max(last, r.Seq)
+		if _, ok := m.applied[r.Seq]; ok {
+			continue
+		}
+		// A change to a whole organization changes no membership by itself:
+		// the memberships deleted with an organization have their own rows.
+		if r.UserID == nil {
+			continue
+		}
+		k := memberKey{*r.UserID, r.OrgID}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) > 0 {
+		params := db.GetOrgMembershipsParams{OrgIds: make([]int64, len(keys)), UserIds: make([]int64, len(keys))}
+		for i, k := range keys {
+			params.OrgIds[i], params.UserIds[i] = k.org, k.user
+		}
+		found, err := q.GetOrgMemberships(ctx, params)
+		if err != nil {
+			return err
+		}
+		set := make(map[memberKey]*roleSet, len(keys))
+		for _, k := range keys {
+			set[k] = nil // gone, unless found
+		}
+		for _, r := range found {
+			set[memberKey{r.UserID, r.OrgID}] = m.sets.get(r.Roles)
+		}
+		m.apply(set)
+	}
+	for _, r := range rows {
+		if _, ok := m.applied[r.Seq]; !ok {
+			m.applied[r.Seq] = now
+		}
+	}
+	if now.Sub(m.appliedPruned) > appliedKeep/4 {
+		maps.DeleteFunc(m.applied, func(_ int64, at time.Time) bool { return now.Sub(at) > appliedKeep })
+		m.appliedPruned = now
+	}
+	m.last = last
+	return nil
+}
+
+// apply sets each membership of set (nil: removes it), copying each shard
+// it changes; the caller holds m.mu.
+func (m *Memberships) apply(set map[memberKey]*roleSet) {
+	byShard := map[int][]memberKey{}
+	for k := range set {
+		i := shardOf(k.user, k.org)
+		byShard[i] = append(byShard[i], k)
+	}
+	for i, keys := range byShard {
+		var next map[memberKey]*roleSet
+		if old := m.shards[i].Load(); old != nil {
+			next = maps.Clone(old.m)
+		} else {
+			next = make(map[memberKey]*roleSet, len(keys))
+		}
+		for _, k := range keys {
+			_, had := next[k]
+			switch rs := set[k]; {
+			case rs != nil:
+				next[k] = rs
+				if !had {
+					m.count.Add(1)
+				}
+			case had:
+				delete(next, k)
+				m.count.Add(-1)
+			}
+		}
+		if len(next) == 0 {
+			m.shards[i].Store(nil)
+		} else {
+			m.shards[i].Store(&shard{m: next})
+		}
+	}
+}
+
+// CaughtUp returns when the last successful CatchUp started reading (the
+// copy holds every change committed before then), or the zero Time if
+// none has succeeded.
+func (m *Memberships) CaughtUp() time.Time {
+	if ns := m.caughtUp.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// Lag returns how far behind the log the copy may be: the time since the
+// last successful CatchUp started, or since NewMemberships if none has.
+// While the feed is up it stays within about its poll interval (1s by
+// default).
+func (m *Memberships) Lag() time.Duration {
+	since := m.created
+	if t := m.CaughtUp(); !t.IsZero() {
+		since = t
+	}
+	return max(0, m.now().Sub(since))
+}
+
+// Err returns why the feed is down, or nil while it is up: readiness
+// reports it, since a replica that misses membership changes must leave
+// the load balancer's rotation while it keeps serving with what it knows.
+func (m *Memberships) Err() error {
+	if p := m.feedErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (m *Memberships) setDown(err error) { m.feedErr.Store(&err) }
+func (m *Memberships) setUp() {
+	m.feedErr.Store(nil)
+	m.upOnce.Do(func() { close(m.upCh) })
+}
+
+// Up is closed once the feed has first come up.
+func (m *Memberships) Up() <-chan struct{} { return m.upCh }
+
+// Feed is how Memberships follow the log.
+type Feed struct {
+	// Pool reads the log.
+	Pool *pgxpool.Pool
+	// Poll is how often the log is read without a notification (default
+	// 1s; 250ms when the engine has no LISTEN).
+	Poll time.Duration
+	// Logger reports the feed going down and coming back.
+	Logger *slog.Logger
+}
+
+// Follow keeps m current until ctx ends: it catches up, LISTENs on Channel
+// through a connection of its own and catches up on every notification and
+// every Poll, and reconnects when the connection fails. While it cannot
+// read the log, Err says why.
+func (m *Memberships) Follow(ctx context.Context, f Feed) {
+	poll := f.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	if f.Logger == nil {
+		f.Logger = slog.New(slog.DiscardHandler)
+	}
+	q := db.New(f.Pool)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := m.listen(ctx, f, q, poll)
+		if ctx.Err() != nil {
+			return
+		}
+		m.down(f.Logger, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// listen runs one LISTEN connection until it fails, and returns why. An
+// engine that refuses LISTEN is polled instead.
+func (m *Memberships) listen(ctx context.Context, f Feed, q *db.Queries, poll time.Duration) error {
+	conn, err := f.Pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("connecting: %w", err)
+	}
+	// The connection holds a LISTEN: it never goes back to the pool.
+	c := conn.Hijack()
+	defer c.Close(context.WithoutCancel(ctx))
+	listening := true
+	if _, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{Channel}.Sanitize()); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		f.Logger.Warn("organizations feed: LISTEN refused; polling the log instead", "err", err, "every", poll/4)
+		listening, poll = false, poll/4
+	}
+	for {
+		if err := m.CatchUp(ctx, q); err != nil {
+			return fmt.Errorf("reading the organizations log: %w", err)
+		}
+		m.up(f.Logger)
+		if !listening {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(poll):
+			}
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, poll)
+		_, err := c.WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("listening: %w", err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func (m *Memberships) down(log *slog.Logger, err error) {
+	if m.Err() == nil {
+		log.Error("organizations feed is down: membership changes made elsewhere are not seen", "err", err)
+	}
+	m.setDown(err)
+}
+
+func (m *Memberships) up(log *slog.Logger) {
+	if err := m.Err(); err != nil {
+		log.Info("organizations feed is up", "was", err.Error())
+		m.setUp()
+	}
+}
+
+// interner shares one roleSet among the memberships with the same roles,
+// holding it weakly: a set no membership holds any more is freed, and its
+// entry goes with it.
+type interner struct {
+	mu   sync.Mutex
+	sets map[string]weak.Pointer[roleSet]
+}
+
+// get returns the set of roles, which are sorted and without duplicates
+// (as the database holds them).
+func (in *interner) get(roles []string) *roleSet {
+	key := strings.Join(roles, ",") // a role name has no comma
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if rs := in.sets[key].Value(); rs != nil {
+		return rs
+	}
+	rs := &roleSet{names: strings.Split(key, ",")}
+	wp := weak.Make(rs)
+	in.sets[key] = wp
+	runtime.AddCleanup(rs, in.forget, cleanupArg{key, wp})
+	return rs
+}
+
+type cleanupArg struct {
+	key string
+	wp  weak.Pointer[roleSet]
+}
+
+// forget drops the entry of a set that was freed, unless a new set took
+// its key since.
+func (in *interner) forget(a cleanupArg) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.sets[a.key] == a.wp {
+		delete(in.sets, a.key)
+	}
+}
+
+// len returns how many distinct sets of roles are held.
+func (in *interner) len() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.sets)
+}
