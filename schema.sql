@@ -558,3 +558,19 @@ $$;
 COMMENT ON FUNCTION orgs_log() IS 'Logs a change to a whole organization (org_changes, user_id NULL): a role created for it, or its deletion; and notifies rolegate_orgs.';
 CREATE TRIGGER org_roles_inserted AFTER INSERT ON org_roles FOR EACH ROW EXECUTE FUNCTION orgs_log();
 CREATE TRIGGER orgs_deleted AFTER DELETE ON orgs FOR EACH ROW EXECUTE FUNCTION orgs_log();
+
+-- +step 20: an organization's notes
+CREATE TABLE org_notes (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org_id       bigint      NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    author_id    bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    document_src text        NOT NULL,
+    title        text        NOT NULL,
+    body         text        NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE org_notes IS 'Notes shared with an organization, apart from personal notes: its viewers read them, its editors and owners (and the author) change them.';
+-- An organization's notes, newest first (keyset pagination).
+CREATE INDEX org_notes_org_created_idx ON org_notes (org_id, created_at DESC, id DESC);
+CREATE INDEX org_notes_author_idx ON org_notes (author_id);

@@ -20,3 +20,19 @@ func Caller(ctx context.Context) *token.Claims {
 	c, _ := ctx.Value(callerKey{}).(*token.Claims)
 	return c
 }
+
+type orgRolesKey struct{}
+
+// WithOrgRoles returns ctx carrying the caller's roles within the
+// organization of an operation of x-org, as the gate found them (nil for
+// one it admitted by a global role without being a member).
+func WithOrgRoles(ctx context.Context, roles []string) context.Context {
+	return context.WithValue(ctx, orgRolesKey{}, roles)
+}
+
+// OrgRoles returns the caller's roles within the operation's
+// organization, as WithOrgRoles set them; shared: do not modify them.
+func OrgRoles(ctx context.Context) []string {
+	r, _ := ctx.Value(orgRolesKey{}).([]string)
+	return r
+}

@@ -85,10 +85,10 @@ type Options struct {
 	// Now is the clock of x-acr's max-age; nil means time.Now.
 	Now func() time.Time
 	// Memberships tells a person's roles within an organization, for the
-	// operations of x-org, from the replica's memory; nil means nobody is
-	// a member of any.
+	// operations of x-org, from the replica's memory (no database work);
+	// nil means nobody is a member of any.
 	Memberships interface {
-		RolesIn(ctx context.Context, user, org int64) (roles []string, member bool, err error)
+		RolesIn(user, org int64) (roles []string, member bool)
 	}
 }
 
@@ -247,8 +247,18 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, r, err)
 			return
 		}
+		// Before the roles: a machine client is told what it is, not that
+		// it is no member of an organization.
+		if !o.rule.AdmitsCaller(claims.ClientID != "") {
+			httplog.Logger(r.Context()).Info("access denied: user accounts only", "operation", o.route.Operation.OperationID,
+				"sub", subject(claims))
+			problem.Write(w, r, errUserAccountsOnly)
+			return
+		}
+		var orgRoles []string
 		if o.rule.Org != "" {
-			if err := g.inOrg(r, o, claims); err != nil {
+			var err error
+			if orgRoles, err = g.inOrg(r, o, claims); err != nil {
 				problem.Write(w, r, err)
 				return
 			}
@@ -258,19 +268,17 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, r, o.forbidden)
 			return
 		}
-		if !o.rule.AdmitsCaller(claims.ClientID != "") {
-			httplog.Logger(r.Context()).Info("access denied: user accounts only", "operation", o.route.Operation.OperationID,
-				"sub", subject(claims))
-			problem.Write(w, r, errUserAccountsOnly)
-			return
-		}
 		if claims.ClientID == "" && (o.rule.ACR != nil || g.mustEnrol(claims)) {
 			if err := g.assured(r.Context(), o, claims); err != nil {
 				problem.Write(w, r, err)
 				return
 			}
 		}
-		r = r.WithContext(access.WithCaller(r.Context(), claims))
+		ctx := access.WithCaller(r.Context(), claims)
+		if o.rule.Org != "" {
+			ctx = access.WithOrgRoles(ctx, orgRoles)
+		}
+		r = r.WithContext(ctx)
 	}
 	if r.ContentLength > o.maxBody {
 		g.fail(o, w, r, problem.New(problem.TooLarge, "The request body is over the limit."))
@@ -380,26 +388,25 @@ var errNoOrg = problem.New(problem.NotFound, "There is no such organization, or 
 
 // inOrg checks the caller of an operation of x-org against its x-roles:
 // the global roles it lists, or the org roles in the organization the
-// path names, which the replica keeps in memory (Memberships).
-func (g *gate) inOrg(r *http.Request, o *operation, c *token.Claims) error {
+// path names, which the replica keeps in memory (Memberships); it
+// returns the caller's roles there.
+func (g *gate) inOrg(r *http.Request, o *operation, c *token.Claims) ([]string, error) {
 	var roles []string
 	member := false
 	if id, err := strconv.ParseInt(r.PathValue(o.rule.Org), 10, 64); err == nil && id > 0 && c.ClientID == "" && g.opts.Memberships != nil {
-		if roles, member, err = g.opts.Memberships.RolesIn(r.Context(), c.UserID, id); err != nil {
-			return dberr.Translate(err, "")
-		}
+		roles, member = g.opts.Memberships.RolesIn(c.UserID, id)
 	}
 	if o.rule.AdmitsIn(c.Roles, roles, member) {
-		return nil
+		return roles, nil
 	}
 	log := httplog.Logger(r.Context())
 	if !member {
 		log.Info("access denied: not a member of the organization", "operation", o.route.Operation.OperationID, "org", r.PathValue(o.rule.Org), "sub", subject(c))
-		return errNoOrg
+		return nil, errNoOrg
 	}
 	log.Info("access denied", "operation", o.route.Operation.OperationID, "required_roles", o.rule.Roles,
 		"org", r.PathValue(o.rule.Org), "org_roles", roles, "token_roles", c.Roles, "sub", subject(c))
-	return o.forbidden
+	return nil, o.forbidden
 }
 
 // mustEnrol reports whether a person's token holds a role of

@@ -24,6 +24,7 @@ import (
 	"github.com/rolegate/rolegate/internal/documents"
 	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/mfa"
+	"github.com/rolegate/rolegate/internal/orgs"
 	"github.com/rolegate/rolegate/internal/passkey"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
@@ -46,6 +47,7 @@ type Server struct {
 	Discovery
 	Browser
 	MFA
+	Orgs
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -122,6 +124,8 @@ type Deps struct {
 	Sealer *mfa.Sealer
 	// Passkeys runs the WebAuthn ceremonies; nil turns passkeys off.
 	Passkeys *passkey.Service
+	// Orgs keeps the organizations and their members.
+	Orgs *orgs.Store
 }
 
 // New returns a Server over deps.
@@ -153,5 +157,6 @@ func New(d Deps) *Server {
 		Discovery:  d.Discovery,
 		MFA: MFA{Pool: d.Pool, Queries: q, Sealer: d.Sealer, Hasher: d.Hasher, Sessions: d.Sessions, Audit: d.Audit,
 			Issuer: totpIssuer(d.Discovery.PublicURL), Passkeys: d.Passkeys},
+		Orgs: Orgs{Store: d.Orgs, Queries: q, Audit: d.Audit},
 	}
 }

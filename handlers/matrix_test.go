@@ -1,13 +1,17 @@
 package handlers_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/internal/apitest"
 	"github.com/rolegate/rolegate/problem"
 	"github.com/rolegate/rolegate/token"
@@ -95,7 +99,15 @@ func TestAccessMatrixFromSpec(t *testing.T) {
 				t.Errorf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))
 			}
 		})
-		if len(rule.Roles) > 0 {
+		if len(rule.Roles) > 0 && rule.Org != "" {
+			// Not a member: 404, as for an organization that does not
+			// exist, so that none leaks.
+			t.Run(name+"/not a member", func(t *testing.T) {
+				t.Parallel()
+				assertProblem(t, do(t, rule.Method, target, nil, bearer(outsiderToken)), 404)
+			})
+		}
+		if len(rule.Roles) > 0 && rule.Org == "" {
 			t.Run(name+"/no listed role", func(t *testing.T) {
 				t.Parallel()
 				r := do(t, rule.Method, target, nil, bearer(outsiderToken))
@@ -133,6 +145,9 @@ func TestAccessMatrixFromSpec(t *testing.T) {
 			if r.status == 401 || r.status == 403 || r.status >= 500 {
 				t.Errorf("a machine client holding every role got %d %s", r.status, r.body)
 			}
+			if rule.Org != "" && len(rule.GlobalRoles) == 0 && r.status != 404 {
+				t.Errorf("a machine client, no member of any organization, got %d, want 404", r.status)
+			}
 		})
 		roles := rule.Roles
 		if len(roles) == 0 {
@@ -144,6 +159,17 @@ func TestAccessMatrixFromSpec(t *testing.T) {
 				u, ok := holders[role]
 				if !ok {
 					u = apitest.User{ID: outsider.ID, Email: outsider.Email, Roles: []string{"unrelated", role}}
+				}
+				target := target
+				if orgRole, isOrg := strings.CutPrefix(role, access.OrgRolePrefix); isOrg {
+					// An organization of the subtest's own, of which u holds
+					// the role (any one for org:*).
+					var org int64
+					u, org = orgMember(t, e, orgRole)
+					target = e.URL + strings.Replace(samplePath(e.Spec.Doc, rule.Path, rule.Method), "/orgs/1", "/orgs/"+strconv.FormatInt(org, 10), 1)
+					// A member acts on their own membership (leaving): on
+					// another's, the object-level rule answers.
+					target = strings.Replace(target, "/members/1", "/members/"+strconv.FormatInt(u.ID, 10), 1)
 				}
 				var r response
 				if streams(e.Spec.Doc, rule.Path, rule.Method) {
@@ -179,4 +205,33 @@ func TestPublicOperationsNeedNoToken(t *testing.T) {
 			t.Errorf("%s %s without a token = %d %s", rule.Method, rule.Path, r.status, r.body)
 		}
 	}
+}
+
+// orgs counts the organizations orgMember made, for their slugs.
+var orgs atomic.Int64
+
+// orgMember makes an organization, and a member of it holding role
+// (owner: its creator; * any role, viewer): through the API, as people
+// would.
+func orgMember(t *testing.T, e *apitest.Env, role string) (apitest.User, int64) {
+	t.Helper()
+	n := orgs.Add(1)
+	owner := e.CreateUser(t, fmt.Sprintf("org-owner-%d@example.com", n), "user")
+	r := do(t, "POST", e.URL+"/orgs", strings.NewReader(fmt.Sprintf(`{"slug":"matrix-%d","name":"Matrix %d"}`, n, n)), jsonHeaders(e.Token(t, owner)))
+	id, _ := r.json(t)["id"].(float64)
+	if r.status != 201 || id == 0 {
+		t.Fatalf("POST /orgs = %d %s", r.status, r.body)
+	}
+	if role == "owner" {
+		return owner, int64(id)
+	}
+	if role == access.AnyMember {
+		role = "viewer"
+	}
+	m := e.CreateUser(t, fmt.Sprintf("org-member-%d@example.com", n), "user")
+	r = do(t, "PUT", fmt.Sprintf("%s/orgs/%d/members/%d", e.URL, int64(id), m.ID), strings.NewReader(`{"roles":["`+role+`"]}`), jsonHeaders(e.Token(t, owner)))
+	if r.status != 200 {
+		t.Fatalf("PUT member = %d %s", r.status, r.body)
+	}
+	return m, int64(id)
 }

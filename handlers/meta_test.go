@@ -72,10 +72,17 @@ func TestServedSpecStatesAccess(t *testing.T) {
 			default:
 				want = "**Access:** one of the roles " + strings.Join(rule.Roles, ", ") + "."
 			}
-			if rule.PeopleOnly {
+			if rule.Org != "" {
+				// The org sentence comes between the roles and the rest.
+				if org := "; an org: role is held within the organization that {" + rule.Org + "} names"; !strings.Contains(op.Description, org) {
+					t.Errorf("%s %s %s: description %q does not state %q", path, rule.Method, rule.Path, op.Description, org)
+				}
+				want = strings.TrimSuffix(want, ".")
+			}
+			if rule.PeopleOnly && rule.Org == "" {
 				want = strings.TrimSuffix(want, ".") + ", for user accounts only: a machine client's token gets 403 whatever its roles."
 			}
-			if !strings.Contains(op.Description, "\n\n"+want) && op.Description != want {
+			if !strings.Contains("\n\n"+op.Description, "\n\n"+want) {
 				t.Errorf("%s %s %s: description %q does not state %q", path, rule.Method, rule.Path, op.Description, want)
 			}
 		}

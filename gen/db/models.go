@@ -207,6 +207,18 @@ type OrgMember struct {
 	UpdatedAt pgtype.Timestamptz
 }
 
+// Notes shared with an organization, apart from personal notes: its viewers read them, its editors and owners (and the author) change them.
+type OrgNote struct {
+	ID          int64
+	OrgID       int64
+	AuthorID    int64
+	DocumentSrc string
+	Title       string
+	Body        string
+	CreatedAt   pgtype.Timestamptz
+	UpdatedAt   pgtype.Timestamptz
+}
+
 // Roles created for one organization, beside the built-in owner, editor and viewer that every organization has without a row here.
 type OrgRole struct {
 	OrgID int64

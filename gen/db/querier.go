@@ -61,6 +61,8 @@ type Querier interface {
 	// query here writes the log: the triggers of schema step 19 do, in the
 	// transaction of the change.
 	CreateOrg(ctx context.Context, arg CreateOrgParams) (Org, error)
+	// Queries of an organization's notes (handlers).
+	CreateOrgNote(ctx context.Context, arg CreateOrgNoteParams) (OrgNote, error)
 	CreateOrgRole(ctx context.Context, arg CreateOrgRoleParams) error
 	// CreatePasskey stores a new passkey; no row when its credential id is
 	// registered already, to this account or another.
@@ -107,6 +109,7 @@ type Querier interface {
 	// (ON DELETE CASCADE), each membership logged.
 	DeleteOrg(ctx context.Context, id int64) (int64, error)
 	DeleteOrgMember(ctx context.Context, arg DeleteOrgMemberParams) (int64, error)
+	DeleteOrgNote(ctx context.Context, arg DeleteOrgNoteParams) (int64, error)
 	DeletePasskey(ctx context.Context, arg DeletePasskeyParams) (int64, error)
 	DeleteRecoveryCodes(ctx context.Context, userID int64) (int64, error)
 	// DeleteRole deletes a role; the grants of it go with it (ON DELETE CASCADE).
@@ -180,6 +183,7 @@ type Querier interface {
 	// (org_ids[i], user_ids[i]) that exist: a replica re-reads those the log
 	// names.
 	GetOrgMemberships(ctx context.Context, arg GetOrgMembershipsParams) ([]GetOrgMembershipsRow, error)
+	GetOrgNote(ctx context.Context, arg GetOrgNoteParams) (OrgNote, error)
 	// GetPasskeyHandle returns an account's user handle; no row when it has
 	// none.
 	GetPasskeyHandle(ctx context.Context, userID int64) ([]byte, error)
@@ -276,6 +280,9 @@ type Querier interface {
 	// ListOrgMembers returns an organization's members in user id order,
 	// after the id after_user_id (0 for the first page), with their emails.
 	ListOrgMembers(ctx context.Context, arg ListOrgMembersParams) ([]ListOrgMembersRow, error)
+	// ListOrgNotes returns an organization's notes, newest first, before a
+	// keyset cursor (created_at, id), as ListNotes does a person's.
+	ListOrgNotes(ctx context.Context, arg ListOrgNotesParams) ([]OrgNote, error)
 	// ListOrgRoles returns the names of the roles created for an organization,
 	// in order.
 	ListOrgRoles(ctx context.Context, orgID int64) ([]string, error)
@@ -411,6 +418,9 @@ type Querier interface {
 	TouchUser(ctx context.Context, id int64) (int64, error)
 	// UpdateNote changes the given fields of a note the caller owns or may see.
 	UpdateNote(ctx context.Context, arg UpdateNoteParams) (Note, error)
+	// UpdateOrgNote changes the given fields of a note of the organization,
+	// when the caller may change any of its notes (any_note) or wrote it.
+	UpdateOrgNote(ctx context.Context, arg UpdateOrgNoteParams) (OrgNote, error)
 	// UpdatePasswordHash replaces a user's password hash if it is still old_hash,
 	// so that a concurrent password change is never overwritten.
 	UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error)

@@ -47,6 +47,7 @@ import (
 	"github.com/rolegate/rolegate/internal/mail"
 	"github.com/rolegate/rolegate/internal/metrics"
 	"github.com/rolegate/rolegate/internal/mfa"
+	"github.com/rolegate/rolegate/internal/orgs"
 	"github.com/rolegate/rolegate/internal/passkey"
 	"github.com/rolegate/rolegate/internal/password"
 	"github.com/rolegate/rolegate/internal/revocation"
@@ -158,6 +159,12 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	if err := revoked.CatchUp(ctx, db.New(d.Pool)); err != nil {
 		return nil, fmt.Errorf("server: loading the revocation log: %w", err)
 	}
+	// Every membership of every organization, in memory, for the gate.
+	members := orgs.NewMemberships(d.Now)
+	if err := members.CatchUp(ctx, db.New(d.Pool)); err != nil {
+		return nil, fmt.Errorf("server: loading the organizations' memberships: %w", err)
+	}
+	orgStore := orgs.NewStore(d.Pool, members, d.Logger)
 	mailOpts := d.Mail
 	if mailOpts.Logger == nil {
 		mailOpts.Logger = d.Logger
@@ -208,7 +215,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
 		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL, ResetTTL: cfg.ResetTokenTTL,
 		SignUp: cfg.SignUp, SignUpRoles: cfg.SignUpRoles, MailPerAddress: cfg.MailPerAddress, RequireVerifiedEmail: cfg.RequireVerifiedEmail,
-		Sealer: sealer, Passkeys: pk,
+		Sealer: sealer, Passkeys: pk, Orgs: orgStore,
 		BuiltInClients: []authorize.Client{docsClient(cfg.PublicURL)}, Mail: s.Mail,
 		Discovery: handlers.Discovery{
 			Tokens: tokens, IDTokens: idTokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
@@ -237,7 +244,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		OnThrottled: func(ctx context.Context, detail, account string) {
 			trail.Record(ctx, throttledEvent(ctx, db.New(d.Pool), detail, account))
 		},
-		Factors: factors{db.New(d.Pool), pk}, RequireMFARoles: cfg.RequireMFARoles, Now: d.Now,
+		Factors: factors{db.New(d.Pool), pk}, Memberships: members, RequireMFARoles: cfg.RequireMFARoles, Now: d.Now,
 		OnStepUp: func(ctx context.Context, c *token.Claims, op string) {
 			trail.Record(ctx, audit.Event{Type: audit.StepUpRequired, SubjectUserID: c.UserID, Subject: "user:" + strconv.FormatInt(c.UserID, 10), Detail: op})
 			if s.Metrics != nil {
@@ -265,7 +272,8 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 	go func() {
 		defer close(s.done)
 		var wg sync.WaitGroup
-		wg.Go(func() { prune(ctx, sess, limiter, trail, s.Mail, pk, d.Pool, cfg.AuditRetention, d.Logger) })
+		wg.Go(func() { prune(ctx, sess, limiter, trail, s.Mail, pk, orgStore, d.Pool, cfg.AuditRetention, d.Logger) })
+		wg.Go(func() { members.Follow(ctx, orgs.Feed{Pool: d.Pool, Logger: d.Logger}) })
 		wg.Go(func() { s.Mail.Run(ctx) })
 		wg.Go(func() { followKeys(ctx, s.keySets(), d.Logger) })
 		revoked.Follow(ctx, revocation.Feed{Pool: d.Pool, Logger: d.Logger})
@@ -598,12 +606,14 @@ const pruneEvery = 10 * time.Minute
 // prune deletes, every pruneEvery until ctx ends, dead sessions and spent
 // revocations, throttling counts idle for longer than any x-rate-limit
 // window (throttle.MaxWindow), audit events older than retention, and the
-// outbox's mail past its own retention, and passkey ceremonies expired a
-// day ago (pk nil: passkeys are off).
+// outbox's mail past its own retention, passkey ceremonies expired a
+// day ago (pk nil: passkeys are off), and the organizations' change log
+// past its retention.
 func prune(ctx context.Context, sess *sessions.Service, limiter *throttle.Limiter, trail *audit.Log, outbox *mail.Outbox, pk *passkey.Service,
-	pool *pgxpool.Pool, retention time.Duration, logger *slog.Logger) {
+	orgStore *orgs.Store, pool *pgxpool.Pool, retention time.Duration, logger *slog.Logger) {
 	every(ctx, pruneEvery, func() {
-		err := errors.Join(sess.Prune(ctx), limiter.Prune(ctx, throttle.MaxWindow), trail.Prune(ctx, retention), outbox.Prune(ctx))
+		err := errors.Join(sess.Prune(ctx), limiter.Prune(ctx, throttle.MaxWindow), trail.Prune(ctx, retention), outbox.Prune(ctx),
+			orgStore.Prune(ctx, sess.Now()))
 		if pk != nil {
 			err = errors.Join(err, pk.Prune(ctx, db.New(pool), sess.Now().Add(-24*time.Hour)))
 		}
