@@ -207,3 +207,23 @@ func TestOrgChangeReachesReplica(t *testing.T) {
 	slices.Sort(lags)
 	t.Logf("membership change to the replica's next request: p50 %v, p99 %v", lags[len(lags)/2], lags[len(lags)*99/100])
 }
+
+// TestDeleteLastOwner: an account that is an organization's only owner is
+// not deleted (409) until another member is made owner.
+func TestDeleteLastOwner(t *testing.T) {
+	t.Parallel()
+	o := newOrgEnv(t)
+	admin := o.e.CreateUser(t, "root@example.com", "admin")
+	del := func() response {
+		return do(t, "DELETE", fmt.Sprintf("%s/users/%d", o.e.URL, o.owner.ID), nil, bearer(o.e.Token(t, admin)))
+	}
+	if r := del(); r.status != 409 || !strings.Contains(r.body, "only owner") {
+		t.Fatalf("deleting the only owner: %d %s, want 409", r.status, r.body)
+	}
+	if r := o.member(t, o.editor, "owner"); r.status != 200 {
+		t.Fatal(r.body)
+	}
+	if r := del(); r.status != 204 {
+		t.Errorf("deleting an owner who is not the only one: %d %s", r.status, r.body)
+	}
+}

@@ -244,6 +244,15 @@ func (u Users) DeleteUser(ctx context.Context, req api.DeleteUserRequestObject) 
 		if n == 0 {
 			return problem.New(problem.NotFound, userNotFound)
 		}
+		// An organization keeps an owner: not its last one's deletion.
+		if _, err := q.LockOrgsOwnedBy(ctx, req.Id); err != nil {
+			return err
+		}
+		if only, err := q.OrgsOnlyOwnedBy(ctx, req.Id); err != nil {
+			return err
+		} else if len(only) > 0 {
+			return problem.New(problem.Conflict, fmt.Sprintf("The account is the only owner of organization %d: make another member owner, or delete the organization, first.", only[0]))
+		}
 		if keys, err = q.ListUserBlobKeys(ctx, req.Id); err != nil {
 			return err
 		}

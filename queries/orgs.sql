@@ -115,3 +115,20 @@ LIMIT sqlc.arg(max_rows);
 -- name: DeleteOldOrgChanges :execrows
 -- DeleteOldOrgChanges drops the changes logged before before.
 DELETE FROM org_changes WHERE created_at < sqlc.arg(before);
+
+-- name: LockOrgsOwnedBy :many
+-- LockOrgsOwnedBy locks, in id order (so that two such transactions
+-- cannot deadlock), the organizations an account is an owner of, as
+-- LockOrg does one, before the account is deleted.
+SELECT o.id FROM orgs o
+WHERE o.id IN (SELECT m.org_id FROM org_members m WHERE m.user_id = sqlc.arg(user_id) AND 'owner' = ANY (m.roles))
+ORDER BY o.id
+FOR UPDATE;
+
+-- name: OrgsOnlyOwnedBy :many
+-- OrgsOnlyOwnedBy returns the organizations whose one owner the account
+-- is.
+SELECT m.org_id FROM org_members m
+WHERE m.user_id = sqlc.arg(user_id) AND 'owner' = ANY (m.roles)
+  AND NOT EXISTS (SELECT 1 FROM org_members o WHERE o.org_id = m.org_id AND o.user_id <> m.user_id AND 'owner' = ANY (o.roles))
+ORDER BY m.org_id;

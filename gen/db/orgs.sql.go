@@ -447,6 +447,36 @@ func (q *Queries) LockOrg(ctx context.Context, id int64) (int64, error) {
 	return id_2, err
 }
 
+const lockOrgsOwnedBy = `-- name: LockOrgsOwnedBy :many
+SELECT o.id FROM orgs o
+WHERE o.id IN (SELECT m.org_id FROM org_members m WHERE m.user_id = $1 AND 'owner' = ANY (m.roles))
+ORDER BY o.id
+FOR UPDATE
+`
+
+// LockOrgsOwnedBy locks, in id order (so that two such transactions
+// cannot deadlock), the organizations an account is an owner of, as
+// LockOrg does one, before the account is deleted.
+func (q *Queries) LockOrgsOwnedBy(ctx context.Context, userID int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, lockOrgsOwnedBy, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const orgExists = `-- name: OrgExists :one
 SELECT EXISTS (SELECT 1 FROM orgs WHERE id = $1)
 `
@@ -469,6 +499,35 @@ func (q *Queries) OrgHasOwner(ctx context.Context, orgID int64) (bool, error) {
 	var exists bool
 	err := row.Scan(&exists)
 	return exists, err
+}
+
+const orgsOnlyOwnedBy = `-- name: OrgsOnlyOwnedBy :many
+SELECT m.org_id FROM org_members m
+WHERE m.user_id = $1 AND 'owner' = ANY (m.roles)
+  AND NOT EXISTS (SELECT 1 FROM org_members o WHERE o.org_id = m.org_id AND o.user_id <> m.user_id AND 'owner' = ANY (o.roles))
+ORDER BY m.org_id
+`
+
+// OrgsOnlyOwnedBy returns the organizations whose one owner the account
+// is.
+func (q *Queries) OrgsOnlyOwnedBy(ctx context.Context, userID int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, orgsOnlyOwnedBy, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var org_id int64
+		if err := rows.Scan(&org_id); err != nil {
+			return nil, err
+		}
+		items = append(items, org_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const upsertOrgMember = `-- name: UpsertOrgMember :exec

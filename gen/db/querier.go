@@ -338,6 +338,10 @@ type Querier interface {
 	// transactions that could take the organization's last owner away take
 	// turns, and returns its id. No row when there is no such organization.
 	LockOrg(ctx context.Context, id int64) (int64, error)
+	// LockOrgsOwnedBy locks, in id order (so that two such transactions
+	// cannot deadlock), the organizations an account is an owner of, as
+	// LockOrg does one, before the account is deleted.
+	LockOrgsOwnedBy(ctx context.Context, userID int64) ([]int64, error)
 	// LockRole locks a role's row until the transaction ends, so that
 	// transactions that could take the role from its last holder take turns,
 	// and returns its id. No row when there is no such role.
@@ -364,6 +368,9 @@ type Querier interface {
 	// OrgHasOwner tells whether an organization has a member with the role
 	// owner, through org_members_owner_idx (the condition is its predicate).
 	OrgHasOwner(ctx context.Context, orgID int64) (bool, error)
+	// OrgsOnlyOwnedBy returns the organizations whose one owner the account
+	// is.
+	OrgsOnlyOwnedBy(ctx context.Context, userID int64) ([]int64, error)
 	// ReleaseAttempts settles reservations that were no failure: the keys of
 	// reset lose their whole count (an account's, after a success); each of
 	// keys gives its attempt back if the window it was counted in is still
