@@ -132,3 +132,6 @@ SELECT m.org_id FROM org_members m
 WHERE m.user_id = sqlc.arg(user_id) AND 'owner' = ANY (m.roles)
   AND NOT EXISTS (SELECT 1 FROM org_members o WHERE o.org_id = m.org_id AND o.user_id <> m.user_id AND 'owner' = ANY (o.roles))
 ORDER BY m.org_id;
+
+-- name: GetOrgBySlug :one
+SELECT id, slug, name, created_by, created_at FROM orgs WHERE slug = sqlc.arg(slug);

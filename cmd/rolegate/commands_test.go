@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -78,6 +82,8 @@ func TestCommandsKeepTheEmbeddedClusterReachable(t *testing.T) {
 		{args: []string{"keys", "list"}},
 		{args: []string{"keys", "rotate"}},
 		{args: []string{"client", "add", "--name", "nightly", "--roles", "system"}},
+		{args: []string{"org", "add", "--slug", "cli-org", "--name", "CLI org", "--owner", "cli@example.com"}},
+		{args: []string{"org", "member", "--org", "cli-org", "--email", "admin@localhost", "--roles", "viewer"}},
 		{args: []string{"migrate"}, refused: "another rolegate is using the embedded PostgreSQL"},
 	} {
 		name := strings.Join(c.args[:min(2, len(c.args))], " ")
@@ -119,6 +125,36 @@ func TestCommandsKeepTheEmbeddedClusterReachable(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("after the commands and a checkpoint, logging in = %d, want 200", resp.StatusCode)
+	}
+	// The organization the command line made, and its member, are in
+	// force in serve: it followed the change log of another process.
+	admin := loginOK(t, p.addr, "admin@localhost", "first admin password")
+	req, _ := http.NewRequest("GET", "http://"+p.addr+"/orgs", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	orgsResp, err := apitest.ContractClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(orgsResp.Body)
+	orgsResp.Body.Close()
+	if orgsResp.StatusCode != 200 || !strings.Contains(string(body), `"slug":"cli-org"`) {
+		t.Errorf("GET /orgs as the member the command line added: %d %s", orgsResp.StatusCode, body)
+	}
+	// The gate's memberships, in serve's memory: the viewer reads the
+	// organization's notes.
+	var page struct{ Items []struct{ ID int64 } }
+	if err := json.Unmarshal(body, &page); err != nil || len(page.Items) != 1 {
+		t.Fatalf("GET /orgs: %v %s", err, body)
+	}
+	req, _ = http.NewRequest("GET", fmt.Sprintf("http://%s/orgs/%d/notes", p.addr, page.Items[0].ID), nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	notes, err := apitest.ContractClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes.Body.Close()
+	if notes.StatusCode != 200 {
+		t.Errorf("the viewer the command line added reads the notes: %d, want 200", notes.StatusCode)
 	}
 
 	p.stop(t, syscall.SIGTERM)

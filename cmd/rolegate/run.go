@@ -48,6 +48,10 @@ commands:
   routes                             print every operation and the roles it admits
   user add --email E --roles a,b     create an account; the password is read from stdin
   client add --name N --roles a,b    create a machine client; its secret is printed once
+  org add --slug S --name N --owner EMAIL
+                                     create an organization with its first owner
+  org member --org S --email E --roles a,b | --remove
+                                     add a member, set their org roles, or remove them
   keys list [--purpose access|id]    list the signing keys of access and id tokens, and their states
   keys rotate [--purpose access|id]  make new signing keys now, of both purposes or the one named
                                      (each signs once published long enough)
@@ -93,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	logger := newLogger(cfg, logOut)
 	switch args[0] {
-	case "serve", "user", "migrate", "keys", "client":
+	case "serve", "user", "migrate", "keys", "client", "org":
 		// Before anything is written: keys, blobs and the embedded cluster
 		// under the data directory are no other OS user's business.
 		if err := makePrivate(cfg.DataDir, usesDataDir(cfg)); err != nil {
@@ -117,6 +121,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysCmd(ctx, cfg, logger, args[1:], stdout)
 	case "client":
 		return clientCmd(ctx, cfg, logger, args[1:], stdout)
+	case "org":
+		return orgCmd(ctx, cfg, logger, args[1:], stdout)
 	case "migrate":
 		spec, err := access.LoadSpec(ctx, rolegate.OpenAPIYAML)
 		if err != nil {

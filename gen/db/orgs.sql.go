@@ -159,6 +159,23 @@ func (q *Queries) GetOrg(ctx context.Context, id int64) (Org, error) {
 	return i, err
 }
 
+const getOrgBySlug = `-- name: GetOrgBySlug :one
+SELECT id, slug, name, created_by, created_at FROM orgs WHERE slug = $1
+`
+
+func (q *Queries) GetOrgBySlug(ctx context.Context, slug string) (Org, error) {
+	row := q.db.QueryRow(ctx, getOrgBySlug, slug)
+	var i Org
+	err := row.Scan(
+		&i.ID,
+		&i.Slug,
+		&i.Name,
+		&i.CreatedBy,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const getOrgMemberRoles = `-- name: GetOrgMemberRoles :one
 SELECT roles FROM org_members WHERE org_id = $1 AND user_id = $2
 `

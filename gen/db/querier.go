@@ -176,6 +176,7 @@ type Querier interface {
 	// GetNote returns a note if the caller owns it or may see every note.
 	GetNote(ctx context.Context, arg GetNoteParams) (Note, error)
 	GetOrg(ctx context.Context, id int64) (Org, error)
+	GetOrgBySlug(ctx context.Context, slug string) (Org, error)
 	// GetOrgMemberRoles returns a member's roles in an organization; no row
 	// when the account is not a member.
 	GetOrgMemberRoles(ctx context.Context, arg GetOrgMemberRolesParams) ([]string, error)
