@@ -126,6 +126,9 @@ type Deps struct {
 	Passkeys *passkey.Service
 	// Orgs keeps the organizations and their members.
 	Orgs *orgs.Store
+	// Memberships is this replica's copy of the memberships, whose feed
+	// readiness reports on; nil means none.
+	Memberships Feed
 }
 
 // New returns a Server over deps.
@@ -140,7 +143,7 @@ func New(d Deps) *Server {
 		Mailer:               Mailer{Pool: d.Pool, Outbox: d.Mail, PublicURL: d.Discovery.PublicURL, Now: d.Sessions.Now, PerAddress: d.MailPerAddress},
 		RequireVerifiedEmail: d.RequireVerifiedEmail, Sealer: d.Sealer, Passkeys: d.Passkeys}
 	return &Server{
-		Health: Health{DB: d.Pool, Feed: d.Feed, Draining: d.Draining},
+		Health: Health{DB: d.Pool, Feed: d.Feed, Memberships: d.Memberships, Draining: d.Draining},
 		Auth:   auth,
 		Browser: Browser{Auth: auth, Cookies: signin.NewCookies(d.Discovery.PublicURL), CSRF: signin.CSRF{Key: d.CSRFKey},
 			Issuer: d.Discovery.Issuer, PublicURL: d.Discovery.PublicURL, SessionTTL: d.SessionTTL, Now: d.Sessions.Now,

@@ -27,6 +27,9 @@ type Feed interface {
 type Health struct {
 	DB   Pinger
 	Feed Feed
+	// Memberships is the organizations' feed, which the gate's org roles
+	// follow; nil means none is followed.
+	Memberships Feed
 	// Draining, once true, makes readiness fail: the replica is shutting
 	// down. Nil means never.
 	Draining *atomic.Bool
@@ -42,8 +45,8 @@ func (Health) GetHealthz(context.Context, api.GetHealthzRequestObject) (api.GetH
 }
 
 // GetReadyz answers 200 when the database answers and the replica follows
-// the revocation log, 503 saying which does not otherwise, or that the
-// replica is shutting down.
+// the revocation log and the organizations' log, 503 saying which does
+// not otherwise, or that the replica is shutting down.
 func (h Health) GetReadyz(ctx context.Context, _ api.GetReadyzRequestObject) (api.GetReadyzResponseObject, error) {
 	if h.Draining != nil && h.Draining.Load() {
 		return nil, &problem.Error{
@@ -69,6 +72,16 @@ func (h Health) GetReadyz(ctx context.Context, _ api.GetReadyzRequestObject) (ap
 			Detail: "This replica's revocation feed is down: it would not see sessions ended elsewhere (the log says why).",
 			Header: http.Header{"Retry-After": {"5"}},
 			Err:    err,
+		}
+	}
+	if h.Memberships != nil {
+		if err := h.Memberships.Err(); err != nil {
+			return nil, &problem.Error{
+				Kind:   problem.Unavailable,
+				Detail: "This replica's organizations feed is down: it would not see membership changes made elsewhere (the log says why).",
+				Header: http.Header{"Retry-After": {"5"}},
+				Err:    err,
+			}
 		}
 	}
 	return api.GetReadyz200JSONResponse{Status: api.Ok}, nil

@@ -215,7 +215,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		Revocations: revoked, FeedStreams: cfg.FeedStreams, Heartbeat: d.FeedHeartbeat,
 		PasswordGrant: cfg.PasswordGrant, CSRFKey: csrfKey(secret), SessionTTL: cfg.SessionTTL, ResetTTL: cfg.ResetTokenTTL,
 		SignUp: cfg.SignUp, SignUpRoles: cfg.SignUpRoles, MailPerAddress: cfg.MailPerAddress, RequireVerifiedEmail: cfg.RequireVerifiedEmail,
-		Sealer: sealer, Passkeys: pk, Orgs: orgStore,
+		Sealer: sealer, Passkeys: pk, Orgs: orgStore, Memberships: members,
 		BuiltInClients: []authorize.Client{docsClient(cfg.PublicURL)}, Mail: s.Mail,
 		Discovery: handlers.Discovery{
 			Tokens: tokens, IDTokens: idTokens, Issuer: cfg.JWTIssuer, PublicURL: cfg.PublicURL,
