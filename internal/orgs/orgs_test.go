@@ -305,6 +305,10 @@ func TestLastOwnerUnderConcurrency(t *testing.T) {
 			conns := make([]*pgxpool.Conn, owners)
 			for i := range conns {
 				if conns[i], err = pool.Acquire(ctx); err != nil {
+					// The pool closes once every connection is back.
+					for _, c := range conns[:i] {
+						c.Release()
+					}
 					t.Fatal(err)
 				}
 			}

@@ -42,7 +42,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Fsync keeps PostgreSQL's durability settings. Leave it false only for
 	// throwaway test clusters: the server then runs with fsync,
-	// synchronous_commit and full_page_writes off.
+	// synchronous_commit and full_page_writes off, and 400 connections
+	// for the many servers of tests run in parallel.
 	Fsync bool
 	// Attach, when another process already runs the cluster in Dir, connects
 	// to it instead of failing. The returned Server's Stop then leaves the

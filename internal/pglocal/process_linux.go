@@ -276,7 +276,9 @@ func startPostgres(bin, dataDir string, port int, u *osUser, fsync bool, log *sl
 	args := []string{"-D", dataDir, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="}
 	if !fsync {
-		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+		// A throwaway test cluster: its tests run many servers, each with
+		// pools of their own, in parallel.
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=400")
 	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Dir = "/" // our working directory may be closed to the postgres user
