@@ -3,7 +3,6 @@ package orgs
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"runtime"
@@ -13,10 +12,10 @@ import (
 	"time"
 	"weak"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/pgfeed"
 )
 
 // Channel is the NOTIFY channel of the change log.
@@ -316,74 +315,15 @@ type Feed struct {
 
 // Follow keeps m current until ctx ends: it catches up, LISTENs on Channel
 // through a connection of its own and catches up on every notification and
-// every Poll, and reconnects when the connection fails. While it cannot
-// read the log, Err says why.
+// every Poll, and reconnects when the connection fails (package pgfeed).
+// While it cannot read the log, Err says why.
 func (m *Memberships) Follow(ctx context.Context, f Feed) {
-	poll := f.Poll
-	if poll <= 0 {
-		poll = time.Second
+	log := f.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if f.Logger == nil {
-		f.Logger = slog.New(slog.DiscardHandler)
-	}
-	q := db.New(f.Pool)
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := m.listen(ctx, f, q, poll)
-		if ctx.Err() != nil {
-			return
-		}
-		m.down(f.Logger, err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-// listen runs one LISTEN connection until it fails, and returns why. An
-// engine that refuses LISTEN is polled instead.
-func (m *Memberships) listen(ctx context.Context, f Feed, q *db.Queries, poll time.Duration) error {
-	conn, err := f.Pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("connecting: %w", err)
-	}
-	// The connection holds a LISTEN: it never goes back to the pool.
-	c := conn.Hijack()
-	defer c.Close(context.WithoutCancel(ctx))
-	listening := true
-	if _, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{Channel}.Sanitize()); err != nil {
-		if ctx.Err() != nil {
-			return err
-		}
-		f.Logger.Warn("organizations feed: LISTEN refused; polling the log instead", "err", err, "every", poll/4)
-		listening, poll = false, poll/4
-	}
-	for {
-		if err := m.CatchUp(ctx, q); err != nil {
-			return fmt.Errorf("reading the organizations log: %w", err)
-		}
-		m.up(f.Logger)
-		if !listening {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(poll):
-			}
-			continue
-		}
-		wctx, cancel := context.WithTimeout(ctx, poll)
-		_, err := c.WaitForNotification(wctx)
-		cancel()
-		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("listening: %w", err)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
+	pgfeed.Follow(ctx, f.Pool, f.Poll, log, pgfeed.Log{Name: "organizations feed", Channel: Channel, CatchUp: m.CatchUp,
+		Up: func() { m.up(log) }, Down: func(err error) { m.down(log, err) }})
 }
 
 func (m *Memberships) down(log *slog.Logger, err error) {
