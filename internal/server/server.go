@@ -279,12 +279,18 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		revoked.Follow(ctx, revocation.Feed{Pool: d.Pool, Logger: d.Logger})
 		wg.Wait()
 	}()
-	// Ready when the feed is: a replica that starts serving while it cannot
-	// follow the log says so on /readyz.
-	select {
-	case <-revoked.Up():
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
+	// Ready when the feeds are: a replica that starts serving while it
+	// cannot follow a log says so on /readyz.
+	deadline := time.After(5 * time.Second)
+wait:
+	for _, up := range []<-chan struct{}{revoked.Up(), members.Up()} {
+		select {
+		case <-up:
+		case <-ctx.Done():
+			break wait
+		case <-deadline:
+			break wait
+		}
 	}
 	return s, nil
 }
