@@ -333,7 +333,7 @@ func (a Auth) passwordGrant(ctx context.Context, f *api.TokenRequest) (api.Creat
 	if _, err := narrow(p.Roles, scope); err != nil {
 		return nil, err
 	}
-	switch has, err := hasFactor(ctx, a.Queries, a.Passkeys, user.ID); {
+	switch has, err := (Factors{a.Queries, a.Passkeys}).HasFactor(ctx, user.ID); {
 	case err != nil:
 		return nil, err
 	case has:

@@ -58,7 +58,7 @@ func (a Auth) mfaRequired(ctx context.Context, user int64, scope []string, clien
 		Description: "The account has a second factor: send mfa_token back with grant_type=" + oauth.GrantMFA +
 			" and otp (the authenticator app's code), recovery_code, or passkey (the assertion for passkey_options, with passkey_ceremony), within 5 minutes."}
 	if ceremony != "" {
-		if err := json.Unmarshal(options, &e.PasskeyOptions); err != nil {
+		if e.PasskeyOptions, err = ceremonyOptions(options); err != nil {
 			return err
 		}
 		e.PasskeyCeremony = ceremony

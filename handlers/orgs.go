@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -130,7 +131,7 @@ func (o Orgs) SetOrgMember(ctx context.Context, req api.SetOrgMemberRequestObjec
 		return nil, orgError(err)
 	}
 	ev := audit.Event{Type: audit.MemberRolesChanged, SubjectUserID: req.UserId, Subject: orgSubject(req.OrgId),
-		Detail: "roles " + joinRoles(req.Body.Roles)}
+		Detail: "roles " + strings.Join(req.Body.Roles, ",")}
 	if previous == nil {
 		ev.Type = audit.MemberAdded
 	}
@@ -179,17 +180,6 @@ func (o Orgs) CreateOrgRole(ctx context.Context, req api.CreateOrgRoleRequestObj
 		return nil, orgError(err)
 	}
 	return api.CreateOrgRole201JSONResponse{Roles: nonNil(roles)}, nil
-}
-
-func joinRoles(roles []string) string {
-	s := ""
-	for i, r := range roles {
-		if i > 0 {
-			s += ","
-		}
-		s += r
-	}
-	return s
 }
 
 // orgNoteBody is the API's Note of an organization's note; its owner is

@@ -20,14 +20,28 @@ import (
 // cannot be a WebAuthn origin.
 var errPasskeysOff = problem.New(problem.Conflict, "Passkeys are off: ROLEGATE_PUBLIC_URL must be https, or http://localhost, and name a host (not an IP address).")
 
-// hasFactor reports whether user has a second factor: an authenticator
-// app, or a passkey (pk may be nil: passkeys are off).
-func hasFactor(ctx context.Context, q *db.Queries, pk *passkey.Service, user int64) (bool, error) {
-	has, err := mfa.HasFactor(ctx, q, user)
-	if err != nil || has || pk == nil {
+// Factors tells whether an account has a second factor: an
+// authenticator app, or a passkey (Passkeys nil: passkeys are off). The
+// handlers ask it at sign-in, and the gate for x-acr.
+type Factors struct {
+	Queries  *db.Queries
+	Passkeys *passkey.Service
+}
+
+// HasFactor reports whether user has a second factor.
+func (f Factors) HasFactor(ctx context.Context, user int64) (bool, error) {
+	has, err := mfa.HasFactor(ctx, f.Queries, user)
+	if err != nil || has || f.Passkeys == nil {
 		return has, err
 	}
-	return pk.Has(ctx, q, user)
+	return f.Passkeys.Has(ctx, f.Queries, user)
+}
+
+// ceremonyOptions is a ceremony's WebAuthn options as the API's JSON
+// object.
+func ceremonyOptions(raw json.RawMessage) (map[string]any, error) {
+	var opts map[string]any
+	return opts, json.Unmarshal(raw, &opts)
 }
 
 // passkeyAMR is the amr of a sign-in by password and the passkey c.
@@ -53,8 +67,8 @@ func (m MFA) BeginPasskeyRegistration(ctx context.Context, _ api.BeginPasskeyReg
 	if err != nil {
 		return nil, err
 	}
-	var opts map[string]any
-	if err := json.Unmarshal(options, &opts); err != nil {
+	opts, err := ceremonyOptions(options)
+	if err != nil {
 		return nil, err
 	}
 	return api.BeginPasskeyRegistration200JSONResponse{Body: api.PasskeyCeremony{Ceremony: ceremony, Options: opts},

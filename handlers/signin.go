@@ -320,7 +320,7 @@ func (b Browser) SignIn(ctx context.Context, req api.SignInRequestObject) (api.S
 	if err != nil {
 		return nil, err
 	}
-	switch has, err := hasFactor(ctx, b.Queries, b.Passkeys, user.ID); {
+	switch has, err := (Factors{b.Queries, b.Passkeys}).HasFactor(ctx, user.ID); {
 	case err != nil:
 		return nil, err
 	case has:
@@ -545,8 +545,8 @@ func (b Browser) SignInPasskeyOptions(ctx context.Context, req api.SignInPasskey
 	case err != nil:
 		return nil, err
 	}
-	var opts map[string]any
-	if err := json.Unmarshal(options, &opts); err != nil {
+	opts, err := ceremonyOptions(options)
+	if err != nil {
 		return nil, err
 	}
 	return api.SignInPasskeyOptions200JSONResponse{Body: api.PasskeyCeremony{Ceremony: ceremony, Options: opts},

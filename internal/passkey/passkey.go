@@ -301,10 +301,7 @@ func (s *Service) FinishRegistration(ctx context.Context, q *db.Queries, user in
 	if err != nil {
 		return Credential{}, err
 	}
-	handle, err := q.GetPasskeyHandle(ctx, user)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Credential{}, fmt.Errorf("%w: the account has no user handle", ErrInvalid)
-	}
+	handle, err := handleOf(ctx, q, user)
 	if err != nil {
 		return Credential{}, err
 	}
@@ -387,10 +384,7 @@ func (s *Service) FinishLogin(ctx context.Context, q *db.Queries, user int64, ce
 	if err != nil {
 		return Credential{}, err
 	}
-	handle, err := q.GetPasskeyHandle(ctx, user)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Credential{}, fmt.Errorf("%w: the account has no user handle", ErrInvalid)
-	}
+	handle, err := handleOf(ctx, q, user)
 	if err != nil {
 		return Credential{}, err
 	}
@@ -700,3 +694,13 @@ func sha256Sum(s string) []byte {
 }
 
 func ts(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: t, Valid: true} }
+
+// handleOf is the WebAuthn user handle of user, for finishing a
+// ceremony: ErrInvalid when the account has none (it never began one).
+func handleOf(ctx context.Context, q *db.Queries, user int64) ([]byte, error) {
+	handle, err := q.GetPasskeyHandle(ctx, user)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: the account has no user handle", ErrInvalid)
+	}
+	return handle, err
+}

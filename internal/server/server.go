@@ -244,7 +244,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		OnThrottled: func(ctx context.Context, detail, account string) {
 			trail.Record(ctx, throttledEvent(ctx, db.New(d.Pool), detail, account))
 		},
-		Factors: factors{db.New(d.Pool), pk}, Memberships: members, RequireMFARoles: cfg.RequireMFARoles, Now: d.Now,
+		Factors: handlers.Factors{Queries: db.New(d.Pool), Passkeys: pk}, Memberships: members, RequireMFARoles: cfg.RequireMFARoles, Now: d.Now,
 		OnStepUp: func(ctx context.Context, c *token.Claims, op string) {
 			trail.Record(ctx, audit.Event{Type: audit.StepUpRequired, SubjectUserID: c.UserID, Subject: "user:" + strconv.FormatInt(c.UserID, 10), Detail: op})
 			if s.Metrics != nil {
@@ -433,22 +433,6 @@ func mailFailedEvent(ctx context.Context, q *db.Queries, to string, err error) a
 		}
 	}
 	return ev
-}
-
-// factors tells the gate whether an account has a second factor: an
-// authenticator app, or a passkey (pk nil: passkeys are off).
-type factors struct {
-	q  *db.Queries
-	pk *passkey.Service
-}
-
-// HasFactor reports whether user has a second factor.
-func (f factors) HasFactor(ctx context.Context, user int64) (bool, error) {
-	has, err := mfa.HasFactor(ctx, f.q, user)
-	if err != nil || has || f.pk == nil {
-		return has, err
-	}
-	return f.pk.Has(ctx, f.q, user)
 }
 
 // csrfKey is the key of the sign-in pages' CSRF tokens, derived from the
