@@ -127,8 +127,8 @@ type Deps struct {
 	// Orgs keeps the organizations and their members.
 	Orgs *orgs.Store
 	// Memberships is this replica's copy of the memberships, whose feed
-	// readiness reports on; nil means none.
-	Memberships Feed
+	// readiness reports on and the membership streams pass on.
+	Memberships *orgs.Memberships
 }
 
 // New returns a Server over deps.
@@ -142,6 +142,8 @@ func New(d Deps) *Server {
 		Clients: &ClientDirectory{Queries: q, BuiltIn: d.BuiltInClients}, PasswordGrant: d.PasswordGrant, IDTokens: d.IDTokens,
 		Mailer:               Mailer{Pool: d.Pool, Outbox: d.Mail, PublicURL: d.Discovery.PublicURL, Now: d.Sessions.Now, PerAddress: d.MailPerAddress},
 		RequireVerifiedEmail: d.RequireVerifiedEmail, Sealer: d.Sealer, Passkeys: d.Passkeys}
+	streams := &Streams{Slots: make(chan struct{}, max(d.FeedStreams, 1)), Heartbeat: d.Heartbeat, Now: d.Sessions.Now,
+		Draining: d.Draining, Revoked: d.Revocations.Revoked}
 	return &Server{
 		Health: Health{DB: d.Pool, Feed: d.Feed, Memberships: d.Memberships, Draining: d.Draining},
 		Auth:   auth,
@@ -151,15 +153,14 @@ func New(d Deps) *Server {
 		Notes: Notes{Queries: q},
 		Users: Users{Pool: d.Pool, Queries: q, Hasher: d.Hasher, SpecRoles: d.SpecRoles, Store: d.Store, Sessions: d.Sessions, Audit: d.Audit,
 			Passkeys: d.Passkeys},
-		Clients: Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},
-		Revocations: Revocations{Queries: q, List: d.Revocations, Streams: make(chan struct{}, max(d.FeedStreams, 1)),
-			Heartbeat: d.Heartbeat, Now: d.Sessions.Now, Draining: d.Draining},
-		AuditTrail: AuditTrail{Queries: q},
-		Documents:  Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
-		Meta:       d.Meta,
-		Discovery:  d.Discovery,
+		Clients:     Clients{Pool: d.Pool, Queries: q, Sessions: d.Sessions, Audit: d.Audit},
+		Revocations: Revocations{Queries: q, List: d.Revocations, Streams: streams, Now: d.Sessions.Now},
+		AuditTrail:  AuditTrail{Queries: q},
+		Documents:   Documents{Pool: d.Pool, Queries: q, Store: d.Store, PDF: pdf, QuotaBytes: d.QuotaBytes},
+		Meta:        d.Meta,
+		Discovery:   d.Discovery,
 		MFA: MFA{Pool: d.Pool, Queries: q, Sealer: d.Sealer, Hasher: d.Hasher, Sessions: d.Sessions, Audit: d.Audit,
 			Issuer: totpIssuer(d.Discovery.PublicURL), Passkeys: d.Passkeys},
-		Orgs: Orgs{Store: d.Orgs, Queries: q, Audit: d.Audit},
+		Orgs: Orgs{Store: d.Orgs, Queries: q, Audit: d.Audit, Memberships: d.Memberships, Streams: streams},
 	}
 }

@@ -28,6 +28,11 @@ type Orgs struct {
 	Store   *orgs.Store
 	Queries *db.Queries
 	Audit   *audit.Log
+	// Memberships is this replica's copy, which the membership streams
+	// pass on.
+	Memberships *orgs.Memberships
+	// Streams bounds and times the streams.
+	Streams *Streams
 }
 
 // orgError maps the refusals of package orgs to the API's problems.

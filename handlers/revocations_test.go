@@ -16,10 +16,10 @@ import (
 	"github.com/rolegate/rolegate/token"
 )
 
-// event is one server-sent event of the revocation stream.
+// event is one server-sent event of a feed's stream.
 type event struct{ name, id, data string }
 
-// stream is an open GET /revocations/events.
+// stream is an open GET /revocations/events or /memberships/events.
 type stream struct {
 	events chan event
 	ended  chan struct{} // closed when the body ends
@@ -29,9 +29,15 @@ type stream struct {
 // Last-Event-ID, and fails unless it answers 200 text/event-stream.
 func openStream(t *testing.T, e *apitest.Env, bearer, lastEventID string) *stream {
 	t.Helper()
+	return openEvents(t, e.URL+"/revocations/events", bearer, lastEventID)
+}
+
+// openEvents opens the stream at u, as openStream does.
+func openEvents(t *testing.T, u, bearer, lastEventID string) *stream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, "GET", e.URL+"/revocations/events", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +51,9 @@ func openStream(t *testing.T, e *apitest.Env, bearer, lastEventID string) *strea
 	}
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" || resp.Header.Get("Cache-Control") != "no-store" {
 		resp.Body.Close()
-		t.Fatalf("GET /revocations/events = %d %v", resp.StatusCode, resp.Header)
+		t.Fatalf("GET %s = %d %v", u, resp.StatusCode, resp.Header)
 	}
-	s := &stream{events: make(chan event, 100), ended: make(chan struct{})}
+	s := &stream{events: make(chan event, 1000), ended: make(chan struct{})}
 	go func() {
 		defer close(s.ended)
 		defer resp.Body.Close()

@@ -135,3 +135,8 @@ ORDER BY m.org_id;
 
 -- name: GetOrgBySlug :one
 SELECT id, slug, name, created_by, created_at FROM orgs WHERE slug = sqlc.arg(slug);
+
+-- name: FirstOrgChange :one
+-- FirstOrgChange returns the lowest seq the change log still holds (0 for
+-- an empty log): a position below it, less one, is no longer covered.
+SELECT coalesce(min(seq), 0)::bigint FROM org_changes;

@@ -11,41 +11,36 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgtype"
-
-	"github.com/rolegate/rolegate/gen/db"
-	"github.com/rolegate/rolegate/internal/revocation"
 )
 
-// FeedRole is the role rolegate's revocation feed admits: the machine
-// client of Config.ClientID must hold it.
+// FeedRole is the role rolegate's feeds (the revocation log, the
+// memberships) admit: the machine client of Config.ClientID must hold it.
 const FeedRole = "resource-server"
 
-// Paths of rolegate's revocation feed, under Config.RolegateURL.
+// Paths of rolegate's feeds, under Config.RolegateURL.
 const (
-	SnapshotPath = "/revocations"
-	StreamPath   = "/revocations/events"
+	SnapshotPath          = "/revocations"
+	StreamPath            = "/revocations/events"
+	MembershipsStreamPath = "/memberships/events"
 )
 
-// Timing and bounds of the feed.
+// Timing and bounds of the feeds.
 const (
-	// feedIdle is how long the stream may stay silent (rolegate sends a
+	// feedIdle is how long a stream may stay silent (rolegate sends a
 	// comment every 15 seconds) before it counts as dead.
 	feedIdle = 35 * time.Second
-	// resumeWindow is how long after the stream was last known to
-	// deliver (its last line, or its end in order) a reconnection resumes
-	// from Last-Event-ID; later, it takes a snapshot again. Well under the
-	// 30 seconds of the log that rolegate reads again on resume, so that an
-	// entry committed out of seq order, lost in flight, is not missed
-	// unless its transaction took over 20 seconds.
+	// resumeWindow is how long after a stream was last known to deliver
+	// (its last line, or its end in order) a reconnection resumes from
+	// Last-Event-ID; later, it starts from the whole state again. Well
+	// under the 30 seconds of the log that rolegate reads again on resume,
+	// so that an entry committed out of seq order, lost in flight, is not
+	// missed unless its transaction took over 20 seconds.
 	resumeWindow = 10 * time.Second
-	// renewAt is the part of an access token's lifetime after which the
+	// renewAt is the part of an access token's lifetime after which a
 	// stream is opened again with a new token (rolegate ends it at exp).
 	renewAt         = 0.8
 	maxBackoff      = 5 * time.Second
@@ -54,82 +49,46 @@ const (
 	maxTokenBytes   = 64 << 10
 )
 
-// feed keeps a revocation.List current with rolegate's revocation feed:
-// it takes a token with the client credentials grant, a snapshot, then
-// follows the stream, reconnecting with backoff and Last-Event-ID.
-type feed struct {
-	list         *revocation.List
-	client       *http.Client // the snapshot and the token, bounded
-	stream       *http.Client // the stream, bounded by its context only
-	logger       *slog.Logger
+// credentials are the machine client's, with the access token it holds:
+// the feeds share one.
+type credentials struct {
+	client       *http.Client // bounded
 	tokenURL     string
-	snapshotURL  string
-	streamURL    string
 	clientID     string
 	clientSecret string
-	down         atomic.Pointer[error] // nil while caught up with the stream
-	mu           sync.Mutex
-	access       string    // the access token
-	renew        time.Time // when to get another
-	last         int64     // the seq the state is current to
-	heard        time.Time // the last word from the stream (event or comment)
+
+	mu     sync.Mutex
+	access string    // the access token
+	renew  time.Time // when to get another
 }
 
-// errNotCaughtUp is Ready's answer between a snapshot and the stream's
-// caught-up event.
-var errNotCaughtUp = errors.New("resource: the revocation feed is not caught up yet")
-
-// Err returns nil while the state follows the stream, or why not.
-func (f *feed) Err() error {
-	if p := f.down.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-func (f *feed) setDown(err error) {
-	if was := f.Err(); was == nil || errors.Is(was, errNotCaughtUp) {
-		f.logger.Error("rolegate's revocation feed is down: revocations made meanwhile are not seen until it is back", "err", err)
-	}
-	f.down.Store(&err)
-}
-
-func (f *feed) setUp() {
-	if err := f.Err(); err != nil {
-		if !errors.Is(err, errNotCaughtUp) {
-			f.logger.Info("rolegate's revocation feed is up", "was", err.Error())
-		}
-		f.down.Store(nil)
-	}
-}
-
-// token returns an access token of the client, fetching one when the one
-// held is due for renewal.
-func (f *feed) token(ctx context.Context) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.access != "" && time.Now().Before(f.renew) {
-		return f.access, nil
+// token returns an access token of the client and when to renew it,
+// fetching one when the one held is due for renewal.
+func (c *credentials) token(ctx context.Context) (string, time.Time, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.access != "" && time.Now().Before(c.renew) {
+		return c.access, c.renew, nil
 	}
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {FeedRole}}
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.tokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	// RFC 6749 section 2.3.1: each part form-encoded, then Basic.
-	req.SetBasicAuth(url.QueryEscape(f.clientID), url.QueryEscape(f.clientSecret))
-	resp, err := f.client.Do(req)
+	req.SetBasicAuth(url.QueryEscape(c.clientID), url.QueryEscape(c.clientSecret))
+	resp, err := c.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("resource: a token for the revocation feed: %w", err)
+		return "", time.Time{}, fmt.Errorf("resource: a token for rolegate's feeds: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBytes))
 	if err != nil {
-		return "", fmt.Errorf("resource: a token for the revocation feed: %w", err)
+		return "", time.Time{}, fmt.Errorf("resource: a token for rolegate's feeds: %w", err)
 	}
 	var t struct {
 		AccessToken string `json:"access_token"`
@@ -139,96 +98,142 @@ func (f *feed) token(ctx context.Context) (string, error) {
 	_ = json.Unmarshal(body, &t) // judged by what it holds
 	switch {
 	case resp.StatusCode != http.StatusOK && t.Error == "invalid_scope":
-		return "", fmt.Errorf("resource: the machine client %s does not hold the role %s that the revocation feed needs (rolegate client add --name … --roles %s)", f.clientID, FeedRole, FeedRole)
+		return "", time.Time{}, fmt.Errorf("resource: the machine client %s does not hold the role %s that rolegate's feeds need (rolegate client add --name … --roles %s)", c.clientID, FeedRole, FeedRole)
 	case resp.StatusCode != http.StatusOK && t.Error != "":
-		return "", fmt.Errorf("resource: a token for the revocation feed: POST %s: %s %s", f.tokenURL, resp.Status, t.Error)
+		return "", time.Time{}, fmt.Errorf("resource: a token for rolegate's feeds: POST %s: %s %s", c.tokenURL, resp.Status, t.Error)
 	case resp.StatusCode != http.StatusOK:
-		return "", fmt.Errorf("resource: a token for the revocation feed: POST %s: %s", f.tokenURL, resp.Status)
+		return "", time.Time{}, fmt.Errorf("resource: a token for rolegate's feeds: POST %s: %s", c.tokenURL, resp.Status)
 	case t.AccessToken == "" || t.ExpiresIn <= 0:
-		return "", fmt.Errorf("resource: a token for the revocation feed: POST %s: no access_token and expires_in", f.tokenURL)
+		return "", time.Time{}, fmt.Errorf("resource: a token for rolegate's feeds: POST %s: no access_token and expires_in", c.tokenURL)
 	}
 	life := time.Duration(float64(time.Duration(t.ExpiresIn)*time.Second) * renewAt)
-	f.access, f.renew = t.AccessToken, time.Now().Add(life)
-	return f.access, nil
+	c.access, c.renew = t.AccessToken, time.Now().Add(life)
+	return c.access, c.renew, nil
 }
 
 // forget drops the access token held, which rolegate refused.
-func (f *feed) forget() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.access = ""
+func (c *credentials) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.access = ""
 }
 
-// snapshot replaces what the state is current to with rolegate's snapshot.
-func (f *feed) snapshot(ctx context.Context) error {
-	tok, err := f.token(ctx)
+// get fetches u with the client's token into dst (JSON, at most limit
+// bytes), for a feed's snapshot.
+func (c *credentials) get(ctx context.Context, u string, limit int64, dst any) error {
+	tok, _, err := c.token(ctx)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.snapshotURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := f.client.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("resource: the revocation snapshot: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		if resp.StatusCode == http.StatusUnauthorized {
-			f.forget()
+			c.forget()
 		}
-		return fmt.Errorf("resource: the revocation snapshot: GET %s: %s", f.snapshotURL, resp.Status)
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
-	var snap struct {
-		Seq     int64   `json:"seq"`
-		Entries []entry `json:"entries"`
+	return json.NewDecoder(io.LimitReader(resp.Body, limit)).Decode(dst)
+}
+
+// eventLog is the state one of rolegate's feeds keeps current: what a
+// follower applies the events of its stream to.
+type eventLog interface {
+	// prepare readies the state for a connection and returns the
+	// Last-Event-ID to send ("" for none): resume says whether the last
+	// connection was heard from within resumeWindow.
+	prepare(ctx context.Context, resume bool) (lastEventID string, err error)
+	// event applies one event (or keeps it for flush); it reports
+	// whether the state is caught up with the stream.
+	event(name, id string, data []byte) (caughtUp bool, err error)
+	// flush applies what the events have brought and not applied yet: at
+	// the end of what arrived together, and of the stream.
+	flush()
+	// comment is a keep-alive's: time passes.
+	comment()
+}
+
+// follower keeps an eventLog current with one of rolegate's streams: it
+// reconnects with backoff and Last-Event-ID, or from the whole state after
+// a gap, and with a new token before the one it holds expires.
+type follower struct {
+	name   string // "revocation feed"
+	url    string
+	log    eventLog
+	creds  *credentials
+	stream *http.Client // bounded by its context only
+	logger *slog.Logger
+
+	down    atomic.Pointer[error] // nil while caught up with the stream
+	initial error                 // down's until first caught up
+	upOnce  sync.Once
+	up      chan struct{} // closed once first caught up
+	heard   time.Time     // the last word from the stream (event or comment), or a snapshot
+}
+
+func newFollower(name, u string, log eventLog, creds *credentials, stream *http.Client, logger *slog.Logger) *follower {
+	f := &follower{name: name, url: u, log: log, creds: creds, stream: stream, logger: logger, up: make(chan struct{})}
+	f.initial = fmt.Errorf("resource: rolegate's %s is not caught up yet", name)
+	f.down.Store(&f.initial)
+	return f
+}
+
+// Err returns nil while the state follows the stream, or why not.
+func (f *follower) Err() error {
+	if p := f.down.Load(); p != nil {
+		return *p
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxSnapshotSize)).Decode(&snap); err != nil {
-		return fmt.Errorf("resource: the revocation snapshot: %w", err)
-	}
-	rows := make([]db.ListRevocationsRow, 0, len(snap.Entries))
-	for _, e := range snap.Entries {
-		if r, ok := f.row(e); ok {
-			rows = append(rows, r)
-		}
-	}
-	f.list.Apply(rows)
-	f.last, f.heard = snap.Seq, time.Now()
 	return nil
 }
 
+func (f *follower) setDown(err error) {
+	if was := f.Err(); was == nil || was == f.initial {
+		f.logger.Error("rolegate's "+f.name+" is down: changes made meanwhile are not seen until it is back", "err", err)
+	}
+	f.down.Store(&err)
+}
+
+func (f *follower) setUp() {
+	if err := f.Err(); err != nil {
+		if err != f.initial {
+			f.logger.Info("rolegate's "+f.name+" is up", "was", err.Error())
+		}
+		f.down.Store(nil)
+		f.upOnce.Do(func() { close(f.up) })
+	}
+}
+
 // follow follows the stream until ctx ends, reconnecting with backoff:
-// from the last event's id soon after it, from a new snapshot later.
-func (f *feed) follow(ctx context.Context) {
+// from the last event's id soon after it, from the whole state later.
+func (f *follower) follow(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		var err error
-		if time.Since(f.heard) > resumeWindow {
-			err = f.snapshot(ctx)
+		began := time.Now()
+		clean, err := f.follow1(ctx)
+		// A stream that ends at once, again and again, is not in order: it
+		// gets the backoff.
+		if err == nil && clean && f.Err() == nil && time.Since(began) > time.Second {
+			// Renewing the token, or rolegate's replica ended the stream
+			// (it drains, say): everything sent until then arrived, and the
+			// next connection resumes from there. Still up, so that
+			// readiness does not flap through a rolling restart of
+			// rolegate; down if that fails.
+			backoff = 100 * time.Millisecond
+			continue
 		}
 		if err == nil {
-			var clean bool
-			began := time.Now()
-			clean, err = f.follow1(ctx)
-			// A stream that ends at once, again and again, is not in
-			// order: it gets the backoff.
-			if clean && f.Err() == nil && time.Since(began) > time.Second {
-				// Renewing the token, or rolegate's replica ended the
-				// stream (it drains, say): everything sent until then
-				// arrived, and the next connection resumes from there.
-				// Still up, so that readiness does not flap through a
-				// rolling restart of rolegate; down if that fails.
-				backoff = 100 * time.Millisecond
-				continue
-			}
-			if err == nil {
-				err = errors.New("rolegate ended the revocation stream before it caught up, or at once")
-			}
+			err = fmt.Errorf("rolegate ended the %s's stream before it caught up, or at once", f.name)
 		}
 		if ctx.Err() != nil {
 			return
@@ -247,27 +252,34 @@ func (f *feed) follow(ctx context.Context) {
 }
 
 // follow1 reads one connection of the stream until it ends, applying its
-// entries. It reports clean when the connection ended in order: it ended
-// it itself, for a new token, or rolegate did.
-func (f *feed) follow1(ctx context.Context) (clean bool, err error) {
-	tok, err := f.token(ctx)
+// events. It reports clean when the connection ended in order: it ended it
+// itself, for a new token, or rolegate did.
+func (f *follower) follow1(ctx context.Context) (clean bool, err error) {
+	resume := time.Since(f.heard) <= resumeWindow
+	lastID, err := f.log.prepare(ctx, resume)
 	if err != nil {
 		return false, err
 	}
-	f.mu.Lock()
-	renew := f.renew
-	f.mu.Unlock()
+	if !resume && lastID != "" {
+		f.heard = time.Now() // a snapshot was taken: resume from it
+	}
+	tok, renew, err := f.creds.token(ctx)
+	if err != nil {
+		return false, err
+	}
 	ctx, cancel := context.WithDeadline(ctx, renew)
 	defer cancel()
 	ctx, silenced := context.WithCancelCause(ctx)
 	defer silenced(nil)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.streamURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Last-Event-ID", strconv.FormatInt(f.last, 10))
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
 	// Silence for feedIdle ends the connection: a peer gone without a
 	// word, a proxy holding the bytes back.
 	idle := time.AfterFunc(feedIdle, func() { silenced(errSilent) })
@@ -277,17 +289,17 @@ func (f *feed) follow1(ctx context.Context) (clean bool, err error) {
 		if renewing(ctx, renew) {
 			return true, nil
 		}
-		return false, fmt.Errorf("resource: the revocation stream: %w", cmpErr(context.Cause(ctx), err))
+		return false, fmt.Errorf("resource: rolegate's %s: %w", f.name, cmpErr(context.Cause(ctx), err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		if resp.StatusCode == http.StatusUnauthorized {
-			f.forget()
+			f.creds.forget()
 		}
-		return false, fmt.Errorf("resource: the revocation stream: GET %s: %s", f.streamURL, resp.Status)
+		return false, fmt.Errorf("resource: rolegate's %s: GET %s: %s", f.name, f.url, resp.Status)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		return false, fmt.Errorf("resource: the revocation stream: GET %s: Content-Type %q", f.streamURL, ct)
+		return false, fmt.Errorf("resource: rolegate's %s: GET %s: Content-Type %q", f.name, f.url, ct)
 	}
 	err = f.read(resp.Body, func() { idle.Reset(feedIdle) })
 	if renewing(ctx, renew) || err == nil {
@@ -296,7 +308,7 @@ func (f *feed) follow1(ctx context.Context) (clean bool, err error) {
 		f.heard = time.Now()
 		return true, nil
 	}
-	return false, fmt.Errorf("resource: the revocation stream: %w", cmpErr(context.Cause(ctx), err))
+	return false, fmt.Errorf("resource: rolegate's %s: %w", f.name, cmpErr(context.Cause(ctx), err))
 }
 
 // errSilent ends a stream that said nothing for feedIdle.
@@ -318,19 +330,19 @@ func renewing(ctx context.Context, renew time.Time) bool {
 }
 
 // read parses server-sent events from body until it ends (nil when it
-// ends in order), applying the entries in batches (what has arrived
-// together) and calling heard on every line.
-func (f *feed) read(body io.Reader, heard func()) error {
+// ends in order), handing them to the log and flushing it at the end of
+// what has arrived together, and calling heard on every line.
+func (f *follower) read(body io.Reader, heard func()) error {
 	br := bufio.NewReaderSize(body, maxEventLine)
-	var event, data, id string
-	var pending []db.ListRevocationsRow
+	var event, id string
+	var data []byte
+	defer f.log.flush()
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			return fmt.Errorf("an event line over %d bytes", maxEventLine)
 		}
 		if err != nil {
-			f.list.Apply(pending)
 			if errors.Is(err, io.EOF) {
 				return nil // rolegate ended the stream
 			}
@@ -341,26 +353,18 @@ func (f *feed) read(body io.Reader, heard func()) error {
 		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		switch {
 		case len(line) == 0: // the end of an event
-			switch event {
-			case "revocation":
-				var e entry
-				if err := json.Unmarshal([]byte(data), &e); err != nil {
-					return fmt.Errorf("an event that is not an entry: %w", err)
+			if event != "" {
+				caughtUp, err := f.log.event(event, id, data)
+				if err != nil {
+					return err
 				}
-				if r, ok := f.row(e); ok {
-					pending = append(pending, r)
+				if caughtUp {
+					f.setUp()
 				}
-				if n, err := strconv.ParseInt(id, 10, 64); err == nil {
-					f.last = n
-				}
-			case "caught-up":
-				f.list.Apply(pending)
-				pending = pending[:0]
-				f.setUp()
 			}
-			event, data, id = "", "", ""
+			event, id, data = "", "", data[:0]
 		case line[0] == ':': // a comment: the connection is alive
-			f.list.Apply(nil) // drops entries whose tokens have all expired
+			f.log.comment()
 		default:
 			name, value, _ := bytes.Cut(line, []byte(":"))
 			value = bytes.TrimPrefix(value, []byte(" "))
@@ -368,46 +372,13 @@ func (f *feed) read(body io.Reader, heard func()) error {
 			case "event":
 				event = string(value)
 			case "data":
-				data += string(value)
+				data = append(data, value...)
 			case "id":
 				id = string(value)
 			}
 		}
-		if br.Buffered() == 0 && len(pending) > 0 {
-			f.list.Apply(pending)
-			pending = pending[:0]
+		if br.Buffered() == 0 {
+			f.log.flush()
 		}
 	}
-}
-
-// entry is a RevocationEntry of rolegate's spec.
-type entry struct {
-	Seq        int64     `json:"seq"`
-	Kind       string    `json:"kind"`
-	SessionID  *string   `json:"session_id"`
-	UserID     *int64    `json:"user_id"`
-	ClientID   *string   `json:"client_id"`
-	TokenID    *string   `json:"token_id"`
-	MinVersion *int64    `json:"min_version"`
-	ExpiresAt  time.Time `json:"expires_at"`
-}
-
-// row is e as a row of the log, for List.Apply; an entry that does not
-// hold what its kind needs is logged and skipped.
-func (f *feed) row(e entry) (db.ListRevocationsRow, bool) {
-	r := db.ListRevocationsRow{Seq: e.Seq, ExpiresAt: pgtype.Timestamptz{Time: e.ExpiresAt, Valid: true}}
-	switch {
-	case e.Kind == "session" && e.SessionID != nil:
-		r.SessionID = e.SessionID
-	case e.Kind == "token" && e.TokenID != nil:
-		r.TokenID = e.TokenID
-	case e.Kind == "user" && e.UserID != nil && e.MinVersion != nil:
-		r.UserID, r.MinVersion = e.UserID, e.MinVersion
-	case e.Kind == "client" && e.ClientID != nil && e.MinVersion != nil:
-		r.ClientID, r.MinVersion = e.ClientID, e.MinVersion
-	default:
-		f.logger.Warn("rolegate's revocation feed: an entry of an unknown kind, or without its subject, skipped", "seq", e.Seq, "kind", e.Kind)
-		return r, false
-	}
-	return r, true
 }

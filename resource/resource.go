@@ -27,18 +27,31 @@
 // internal/revocation), and a revoked token is refused within a second.
 // While the stream is down the service keeps the revocations it knows and
 // [Handler.Ready] says why, for its readiness probe.
+//
+// A spec whose operations declare x-org (the path parameter that names an
+// organization) and org:<role> entries in x-roles has them enforced as
+// rolegate enforces its own: the caller's roles in that organization come
+// from a copy of every membership held in memory, which the handler loads
+// from rolegate's memberships feed (GET /memberships/events, with the same
+// client and token) before New returns, and keeps current from the same
+// stream, within a second of a change and without a call to rolegate per
+// request. A caller who is not a member gets 404. The copy takes about 60
+// bytes per membership.
 package resource
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/rolegate/rolegate/access"
 	"github.com/rolegate/rolegate/gate"
 	"github.com/rolegate/rolegate/internal/httplog"
+	"github.com/rolegate/rolegate/internal/orgs"
 )
 
 // Config configures a protected service.
@@ -80,8 +93,9 @@ type Config struct {
 	// ClientID and ClientSecret are a rolegate machine client's that holds
 	// the role resource-server (`rolegate client add --name reports
 	// --roles resource-server`): with them the verifier follows
-	// rolegate's revocation feed (see [Verifier.Ready]). Required unless
-	// IgnoreRevocations.
+	// rolegate's revocation feed (see [Verifier.Ready]) and, for a spec
+	// with x-org operations, its memberships feed. Required unless
+	// IgnoreRevocations and the spec has no x-org operation.
 	ClientID, ClientSecret string
 	// IgnoreRevocations lets the service run without the revocation feed:
 	// a token rolegate revoked (a logout, a change of roles, a disabled
@@ -110,28 +124,74 @@ func New(ctx context.Context, cfg Config, next http.Handler) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	scoped := slices.ContainsFunc(spec.Policy.Rules, func(r *access.Rule) bool { return r.Org != "" })
+	if scoped && cfg.ClientID == "" {
+		return nil, errors.New("resource: no ClientID: the spec's x-org operations need the memberships feed, which needs a machine client holding the role " + FeedRole)
+	}
+	// Until New returns the handler, what it starts ends with a failure.
+	ctx, cancel := context.WithCancel(ctx)
 	v, err := newVerifier(ctx, cfg)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	gated, err := gate.New(spec, gate.Options{Verifier: v, MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes}, next)
+	h := &Handler{v: v, stop: cancel}
+	opts := gate.Options{Verifier: v, MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes}
+	var memberships *orgs.Memberships
+	if scoped {
+		base, _ := baseURL(cfg.RolegateURL) // newVerifier parsed it
+		memberships = orgs.NewMemberships(cfg.Now)
+		h.members = newFollower("memberships feed", base.JoinPath(MembershipsStreamPath).String(), newMembershipLog(memberships), v.creds, v.stream, v.logger)
+		opts.Memberships = memberships
+	}
+	gated, err := gate.New(spec, opts, next)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
+	h.h = httplog.Middleware(v.logger, gated)
 	v.start(ctx)
-	return &Handler{h: httplog.Middleware(v.logger, gated), v: v}, nil
+	if h.members != nil {
+		go h.members.follow(ctx)
+		// Fail closed: no service that would answer 404 to every member.
+		select {
+		case <-h.members.up:
+			v.logger.Info("rolegate's memberships loaded", "memberships", memberships.Len())
+		case <-time.After(membershipsWait):
+			cancel()
+			return nil, fmt.Errorf("resource: the memberships feed did not catch up within %v: %w", membershipsWait, h.members.Err())
+		case <-ctx.Done():
+			cancel()
+			return nil, ctx.Err()
+		}
+	}
+	return h, nil
 }
+
+// membershipsWait bounds how long New waits for every membership.
+const membershipsWait = 30 * time.Second
 
 // Handler is the handler New returns.
 type Handler struct {
-	h http.Handler
-	v *Verifier
+	h       http.Handler
+	v       *Verifier
+	members *follower // nil unless the spec has x-org operations
+	stop    context.CancelFunc // ends what New started, as New's ctx does
 }
 
 // ServeHTTP takes r through the gate to the service's handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.h.ServeHTTP(w, r) }
 
-// Ready is the verifier's [Verifier.Ready]: nil while it follows
-// rolegate's revocation feed, or why not, for the service's readiness
-// probe.
-func (h *Handler) Ready() error { return h.v.Ready() }
+// Ready is nil while the handler follows rolegate's feeds: the
+// verifier's revocation feed ([Verifier.Ready]), and the memberships feed
+// when the spec has x-org operations; or why not, for the service's
+// readiness probe.
+func (h *Handler) Ready() error {
+	if err := h.v.Ready(); err != nil {
+		return err
+	}
+	if h.members != nil {
+		return h.members.Err()
+	}
+	return nil
+}

@@ -65,8 +65,10 @@ const WellKnownPath = "/.well-known/oauth-authorization-server"
 // never fetched, and an embedded key (jwk, x5c) never used.
 type Verifier struct {
 	tokens  *token.Manager
-	revoked *revocation.List // nil with Config.IgnoreRevocations
-	feed    *feed
+	revoked *revocation.List                // nil with Config.IgnoreRevocations
+	feed    *follower                       // of the revocation log; nil with Config.IgnoreRevocations
+	creds   *credentials                    // the machine client's, for the feeds; nil without Config.ClientID
+	stream  *http.Client                    // the feeds' streams, bounded by their context only
 	kids    atomic.Pointer[map[string]bool] // the kids tokens verify with
 	jwksURL string
 	client  *http.Client
@@ -186,17 +188,16 @@ func newVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	stream := *client
 	stream.Timeout = 0 // the stream lasts; its context and silence end it
+	v.stream = &stream
+	v.creds = &credentials{client: client, tokenURL: tokenURL, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret}
 	v.revoked = revocation.New(v.now)
-	v.feed = &feed{
-		list: v.revoked, client: client, stream: &stream, logger: v.logger,
-		tokenURL: tokenURL, snapshotURL: base.JoinPath(SnapshotPath).String(), streamURL: base.JoinPath(StreamPath).String(),
-		clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
-	}
-	v.feed.down.Store(&errNotCaughtUp)
-	if err := v.feed.snapshot(ctx); err != nil {
+	revoked := &revocationLog{list: v.revoked, creds: v.creds, snapshotURL: base.JoinPath(SnapshotPath).String(), logger: v.logger}
+	v.feed = newFollower("revocation feed", base.JoinPath(StreamPath).String(), revoked, v.creds, v.stream, v.logger)
+	if err := revoked.snapshot(ctx); err != nil {
 		return nil, err
 	}
-	v.logger.Info("rolegate's revocations loaded", "seq", v.feed.last)
+	v.feed.heard = time.Now() // the stream resumes from the snapshot
+	v.logger.Info("rolegate's revocations loaded", "seq", revoked.last)
 	return v, nil
 }
 

@@ -1192,6 +1192,12 @@ type EndSessionParams struct {
 	ClientId *LogoutClientID `form:"client_id,omitempty" json:"client_id,omitempty"`
 }
 
+// StreamMembershipsParams defines parameters for StreamMemberships.
+type StreamMembershipsParams struct {
+	// LastEventID The id (seq) of the last event with one received.
+	LastEventID *int64 `json:"Last-Event-ID,omitempty"`
+}
+
 // ListNotesParams defines parameters for ListNotes.
 type ListNotesParams struct {
 	// Limit The most items to return.
@@ -1965,6 +1971,41 @@ type ClientInterface interface {
 	// Corresponds with POST /logout (the `EndSessionByForm` operationId).
 	EndSessionByFormWithFormdataBody(ctx context.Context, body EndSessionByFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// StreamMemberships Every membership, and each change to one (server-sent events)
+	//
+	// A `text/event-stream` (server-sent events) of the organizations'
+	// memberships, for resource servers (a machine client with the role
+	// `resource-server`) that enforce `x-org` operations of their own
+	// from memory, as rolegate's replicas do. Each event `membership`
+	// has as its JSON `data` a person's roles in an organization as they
+	// are now, `{"org_id": 7, "user_id": 12, "roles": ["editor",
+	// "viewer"]}` (`user_id` is a token's `sub`; `roles` sorted, and
+	// empty when the person is not a member any more), and supersedes
+	// any earlier one for the same pair.
+	//
+	// Without `Last-Event-ID`, or with one the change log no longer
+	// covers (it keeps an hour), the stream starts with an event `reset`
+	// (drop every membership held), then one `membership` per membership
+	// there is; with it, the memberships changed after that position
+	// (and those changed in the last 30 seconds: a transaction may commit
+	// a lower position after a higher one). Once those are sent, one
+	// event `caught-up` with `id: <seq>` and data `{"seq": N}`: a reset's
+	// memberships are complete, and take the place of those held, from
+	// there. Then each change as this replica applies it, the last event
+	// of a batch carrying `id: <seq>`, the position to resume from. A
+	// comment line every 15 seconds keeps the connection alive.
+	//
+	// The stream ends when the caller's token expires or is revoked, when
+	// the replica stops following the change log, loads it again, or
+	// shuts down, and for a client that does not keep up: reconnect with
+	// `Last-Event-ID` (within 30 seconds of the last event or comment,
+	// else without it). A replica serves at most ROLEGATE_FEED_STREAMS
+	// streams of the feeds at once (this one and the revocation log's;
+	// 503 beyond).
+	//
+	// Corresponds with GET /memberships/events (the `StreamMemberships` operationId).
+	StreamMemberships(ctx context.Context, params *StreamMembershipsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListNotes List notes
 	//
 	// The caller's notes, newest first, a page at a time. An admin may list another user's notes with `owner_id`.
@@ -2300,7 +2341,8 @@ type ClientInterface interface {
 	// stops following the log or shuts down, and for a client that does
 	// not keep up: reconnect with `Last-Event-ID` (within 30 seconds of
 	// the last event or comment, else take a snapshot again). A replica
-	// serves at most ROLEGATE_FEED_STREAMS streams at once (503 beyond).
+	// serves at most ROLEGATE_FEED_STREAMS streams of the feeds at once
+	// (this one and the memberships'; 503 beyond).
 	//
 	// Corresponds with GET /revocations/events (the `StreamRevocations` operationId).
 	StreamRevocations(ctx context.Context, params *StreamRevocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3784,6 +3826,51 @@ func (c *Client) EndSessionByFormWithFormdataBody(ctx context.Context, body EndS
 	return c.Client.Do(req)
 }
 
+// StreamMemberships Every membership, and each change to one (server-sent events)
+//
+// A `text/event-stream` (server-sent events) of the organizations'
+// memberships, for resource servers (a machine client with the role
+// `resource-server`) that enforce `x-org` operations of their own
+// from memory, as rolegate's replicas do. Each event `membership`
+// has as its JSON `data` a person's roles in an organization as they
+// are now, `{"org_id": 7, "user_id": 12, "roles": ["editor",
+// "viewer"]}` (`user_id` is a token's `sub`; `roles` sorted, and
+// empty when the person is not a member any more), and supersedes
+// any earlier one for the same pair.
+//
+// Without `Last-Event-ID`, or with one the change log no longer
+// covers (it keeps an hour), the stream starts with an event `reset`
+// (drop every membership held), then one `membership` per membership
+// there is; with it, the memberships changed after that position
+// (and those changed in the last 30 seconds: a transaction may commit
+// a lower position after a higher one). Once those are sent, one
+// event `caught-up` with `id: <seq>` and data `{"seq": N}`: a reset's
+// memberships are complete, and take the place of those held, from
+// there. Then each change as this replica applies it, the last event
+// of a batch carrying `id: <seq>`, the position to resume from. A
+// comment line every 15 seconds keeps the connection alive.
+//
+// The stream ends when the caller's token expires or is revoked, when
+// the replica stops following the change log, loads it again, or
+// shuts down, and for a client that does not keep up: reconnect with
+// `Last-Event-ID` (within 30 seconds of the last event or comment,
+// else without it). A replica serves at most ROLEGATE_FEED_STREAMS
+// streams of the feeds at once (this one and the revocation log's;
+// 503 beyond).
+//
+// Corresponds with GET /memberships/events (the `StreamMemberships` operationId).
+func (c *Client) StreamMemberships(ctx context.Context, params *StreamMembershipsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamMembershipsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListNotes List notes
 //
 // The caller's notes, newest first, a page at a time. An admin may list another user's notes with `owner_id`.
@@ -4499,7 +4586,8 @@ func (c *Client) GetRevocations(ctx context.Context, reqEditors ...RequestEditor
 // stops following the log or shuts down, and for a client that does
 // not keep up: reconnect with `Last-Event-ID` (within 30 seconds of
 // the last event or comment, else take a snapshot again). A replica
-// serves at most ROLEGATE_FEED_STREAMS streams at once (503 beyond).
+// serves at most ROLEGATE_FEED_STREAMS streams of the feeds at once
+// (this one and the memberships'; 503 beyond).
 //
 // Corresponds with GET /revocations/events (the `StreamRevocations` operationId).
 func (c *Client) StreamRevocations(ctx context.Context, params *StreamRevocationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7082,6 +7170,48 @@ func NewEndSessionByFormRequestWithBody(server string, contentType string, body 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewStreamMembershipsRequest constructs an http.Request for the StreamMemberships method
+func NewStreamMembershipsRequest(server string, params *StreamMembershipsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/memberships/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LastEventID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -9812,6 +9942,43 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /logout (the `EndSessionByForm` operationId).
 	EndSessionByFormWithFormdataBodyWithResponse(ctx context.Context, body EndSessionByFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*EndSessionByFormResponse, error)
 
+	// StreamMembershipsWithResponse Every membership, and each change to one (server-sent events)
+	//
+	// A `text/event-stream` (server-sent events) of the organizations'
+	// memberships, for resource servers (a machine client with the role
+	// `resource-server`) that enforce `x-org` operations of their own
+	// from memory, as rolegate's replicas do. Each event `membership`
+	// has as its JSON `data` a person's roles in an organization as they
+	// are now, `{"org_id": 7, "user_id": 12, "roles": ["editor",
+	// "viewer"]}` (`user_id` is a token's `sub`; `roles` sorted, and
+	// empty when the person is not a member any more), and supersedes
+	// any earlier one for the same pair.
+	//
+	// Without `Last-Event-ID`, or with one the change log no longer
+	// covers (it keeps an hour), the stream starts with an event `reset`
+	// (drop every membership held), then one `membership` per membership
+	// there is; with it, the memberships changed after that position
+	// (and those changed in the last 30 seconds: a transaction may commit
+	// a lower position after a higher one). Once those are sent, one
+	// event `caught-up` with `id: <seq>` and data `{"seq": N}`: a reset's
+	// memberships are complete, and take the place of those held, from
+	// there. Then each change as this replica applies it, the last event
+	// of a batch carrying `id: <seq>`, the position to resume from. A
+	// comment line every 15 seconds keeps the connection alive.
+	//
+	// The stream ends when the caller's token expires or is revoked, when
+	// the replica stops following the change log, loads it again, or
+	// shuts down, and for a client that does not keep up: reconnect with
+	// `Last-Event-ID` (within 30 seconds of the last event or comment,
+	// else without it). A replica serves at most ROLEGATE_FEED_STREAMS
+	// streams of the feeds at once (this one and the revocation log's;
+	// 503 beyond).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /memberships/events (the `StreamMemberships` operationId).
+	StreamMembershipsWithResponse(ctx context.Context, params *StreamMembershipsParams, reqEditors ...RequestEditorFn) (*StreamMembershipsResponse, error)
+
 	// ListNotesWithResponse List notes
 	//
 	// The caller's notes, newest first, a page at a time. An admin may list another user's notes with `owner_id`.
@@ -10183,7 +10350,8 @@ type ClientWithResponsesInterface interface {
 	// stops following the log or shuts down, and for a client that does
 	// not keep up: reconnect with `Last-Event-ID` (within 30 seconds of
 	// the last event or comment, else take a snapshot again). A replica
-	// serves at most ROLEGATE_FEED_STREAMS streams at once (503 beyond).
+	// serves at most ROLEGATE_FEED_STREAMS streams of the feeds at once
+	// (this one and the memberships'; 503 beyond).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -14330,6 +14498,96 @@ func (r EndSessionByFormResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r EndSessionByFormResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StreamMembershipsResponse200Headers the declared response headers of an HTTP 200 response for StreamMemberships
+type StreamMembershipsResponse200Headers struct {
+	CacheControl string
+}
+
+// StreamMembershipsResponse401Headers the declared response headers of an HTTP 401 response for StreamMemberships
+type StreamMembershipsResponse401Headers struct {
+	WWWAuthenticate string
+}
+
+// StreamMembershipsResponse403Headers the declared response headers of an HTTP 403 response for StreamMemberships
+type StreamMembershipsResponse403Headers struct {
+	WWWAuthenticate string
+}
+
+// StreamMembershipsResponse503Headers the declared response headers of an HTTP 503 response for StreamMemberships
+type StreamMembershipsResponse503Headers struct {
+	RetryAfter int
+}
+
+type StreamMembershipsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StreamMembershipsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *StreamMembershipsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *StreamMembershipsResponse403Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StreamMembershipsResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r StreamMembershipsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r StreamMembershipsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r StreamMembershipsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r StreamMembershipsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StreamMembershipsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StreamMembershipsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StreamMembershipsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StreamMembershipsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -19924,6 +20182,49 @@ func (c *ClientWithResponses) EndSessionByFormWithFormdataBodyWithResponse(ctx c
 	return ParseEndSessionByFormResponse(rsp)
 }
 
+// StreamMembershipsWithResponse Every membership, and each change to one (server-sent events)
+//
+// A `text/event-stream` (server-sent events) of the organizations'
+// memberships, for resource servers (a machine client with the role
+// `resource-server`) that enforce `x-org` operations of their own
+// from memory, as rolegate's replicas do. Each event `membership`
+// has as its JSON `data` a person's roles in an organization as they
+// are now, `{"org_id": 7, "user_id": 12, "roles": ["editor",
+// "viewer"]}` (`user_id` is a token's `sub`; `roles` sorted, and
+// empty when the person is not a member any more), and supersedes
+// any earlier one for the same pair.
+//
+// Without `Last-Event-ID`, or with one the change log no longer
+// covers (it keeps an hour), the stream starts with an event `reset`
+// (drop every membership held), then one `membership` per membership
+// there is; with it, the memberships changed after that position
+// (and those changed in the last 30 seconds: a transaction may commit
+// a lower position after a higher one). Once those are sent, one
+// event `caught-up` with `id: <seq>` and data `{"seq": N}`: a reset's
+// memberships are complete, and take the place of those held, from
+// there. Then each change as this replica applies it, the last event
+// of a batch carrying `id: <seq>`, the position to resume from. A
+// comment line every 15 seconds keeps the connection alive.
+//
+// The stream ends when the caller's token expires or is revoked, when
+// the replica stops following the change log, loads it again, or
+// shuts down, and for a client that does not keep up: reconnect with
+// `Last-Event-ID` (within 30 seconds of the last event or comment,
+// else without it). A replica serves at most ROLEGATE_FEED_STREAMS
+// streams of the feeds at once (this one and the revocation log's;
+// 503 beyond).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /memberships/events (the `StreamMemberships` operationId).
+func (c *ClientWithResponses) StreamMembershipsWithResponse(ctx context.Context, params *StreamMembershipsParams, reqEditors ...RequestEditorFn) (*StreamMembershipsResponse, error) {
+	rsp, err := c.StreamMemberships(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStreamMembershipsResponse(rsp)
+}
+
 // ListNotesWithResponse List notes
 //
 // The caller's notes, newest first, a page at a time. An admin may list another user's notes with `owner_id`.
@@ -20523,7 +20824,8 @@ func (c *ClientWithResponses) GetRevocationsWithResponse(ctx context.Context, re
 // stops following the log or shuts down, and for a client that does
 // not keep up: reconnect with `Last-Event-ID` (within 30 seconds of
 // the last event or comment, else take a snapshot again). A replica
-// serves at most ROLEGATE_FEED_STREAMS streams at once (503 beyond).
+// serves at most ROLEGATE_FEED_STREAMS streams of the feeds at once
+// (this one and the memberships'; 503 beyond).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -24970,6 +25272,96 @@ func ParseEndSessionByFormResponse(rsp *http.Response) (*EndSessionByFormRespons
 		response.Headers413 = &headers
 	case rsp.StatusCode == 503:
 		var headers EndSessionByFormResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStreamMembershipsResponse parses an HTTP response from a StreamMembershipsWithResponse call
+func ParseStreamMembershipsResponse(rsp *http.Response) (*StreamMembershipsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StreamMembershipsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StreamMembershipsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers StreamMembershipsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers StreamMembershipsResponse403Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 503:
+		var headers StreamMembershipsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -29809,6 +30201,9 @@ type ServerInterface interface {
 	// EndSessionByForm Sign the browser out, by form
 	// (POST /logout)
 	EndSessionByForm(w http.ResponseWriter, r *http.Request)
+	// StreamMemberships Every membership, and each change to one (server-sent events)
+	// (GET /memberships/events)
+	StreamMemberships(w http.ResponseWriter, r *http.Request, params StreamMembershipsParams)
 	// ListNotes List notes
 	// (GET /notes)
 	ListNotes(w http.ResponseWriter, r *http.Request, params ListNotesParams)
@@ -31122,6 +31517,47 @@ func (siw *ServerInterfaceWrapper) EndSessionByForm(w http.ResponseWriter, r *ht
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.EndSessionByForm(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// StreamMemberships operation middleware
+func (siw *ServerInterfaceWrapper) StreamMemberships(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StreamMembershipsParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID int64
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Last-Event-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Last-Event-ID", Err: err})
+			return
+		}
+
+		params.LastEventID = &LastEventID
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.StreamMemberships(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -32616,6 +33052,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/clients/{id}/secret", wrapper.RotateClientSecret)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/revocations", wrapper.GetRevocations)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/revocations/events", wrapper.StreamRevocations)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/memberships/events", wrapper.StreamMemberships)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/audit-events", wrapper.ListAuditEvents)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/roles", wrapper.ListRoles)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/roles", wrapper.CreateRole)
@@ -36896,6 +37333,130 @@ type EndSessionByForm503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response EndSessionByForm503ApplicationProblemPlusJSONResponse) VisitEndSessionByFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamMembershipsRequestObject struct {
+	Params StreamMembershipsParams
+}
+
+type StreamMembershipsResponseObject interface {
+	VisitStreamMembershipsResponse(w http.ResponseWriter) error
+}
+
+type StreamMemberships200ResponseHeaders struct {
+	CacheControl string
+}
+
+type StreamMemberships200TexteventStreamResponse struct {
+	Body          io.Reader
+	Headers       StreamMemberships200ResponseHeaders
+	ContentLength int64
+}
+
+func (response StreamMemberships200TexteventStreamResponse) VisitStreamMembershipsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type StreamMemberships400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response StreamMemberships400ApplicationProblemPlusJSONResponse) VisitStreamMembershipsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamMemberships401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response StreamMemberships401ApplicationProblemPlusJSONResponse) VisitStreamMembershipsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamMemberships403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response StreamMemberships403ApplicationProblemPlusJSONResponse) VisitStreamMembershipsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprint(response.Headers.WWWAuthenticate))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamMemberships503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response StreamMemberships503ApplicationProblemPlusJSONResponse) VisitStreamMembershipsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -42352,6 +42913,9 @@ type StrictServerInterface interface {
 	// EndSessionByForm Sign the browser out, by form
 	// (POST /logout)
 	EndSessionByForm(ctx context.Context, request EndSessionByFormRequestObject) (EndSessionByFormResponseObject, error)
+	// StreamMemberships Every membership, and each change to one (server-sent events)
+	// (GET /memberships/events)
+	StreamMemberships(ctx context.Context, request StreamMembershipsRequestObject) (StreamMembershipsResponseObject, error)
 	// ListNotes List notes
 	// (GET /notes)
 	ListNotes(ctx context.Context, request ListNotesRequestObject) (ListNotesResponseObject, error)
@@ -43728,6 +44292,32 @@ func (sh *strictHandler) EndSessionByForm(w http.ResponseWriter, r *http.Request
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(EndSessionByFormResponseObject); ok {
 		if err := validResponse.VisitEndSessionByFormResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// StreamMemberships operation middleware
+func (sh *strictHandler) StreamMemberships(w http.ResponseWriter, r *http.Request, params StreamMembershipsParams) {
+	var request StreamMembershipsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.StreamMemberships(ctx, request.(StreamMembershipsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StreamMemberships")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(StreamMembershipsResponseObject); ok {
+		if err := validResponse.VisitStreamMembershipsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

@@ -142,6 +142,19 @@ func (q *Queries) FindOrgRoles(ctx context.Context, arg FindOrgRolesParams) ([]s
 	return items, nil
 }
 
+const firstOrgChange = `-- name: FirstOrgChange :one
+SELECT coalesce(min(seq), 0)::bigint FROM org_changes
+`
+
+// FirstOrgChange returns the lowest seq the change log still holds (0 for
+// an empty log): a position below it, less one, is no longer covered.
+func (q *Queries) FirstOrgChange(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, firstOrgChange)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const getOrg = `-- name: GetOrg :one
 SELECT id, slug, name, created_by, created_at FROM orgs WHERE id = $1
 `

@@ -156,6 +156,9 @@ type Querier interface {
 	// FindOrgRoles returns which of names are roles created for an
 	// organization.
 	FindOrgRoles(ctx context.Context, arg FindOrgRolesParams) ([]string, error)
+	// FirstOrgChange returns the lowest seq the change log still holds (0 for
+	// an empty log): a position below it, less one, is no longer covered.
+	FirstOrgChange(ctx context.Context) (int64, error)
 	// GetActiveTOTP returns the sealed secret of an account's active TOTP and
 	// the last step accepted; no row when there is none.
 	GetActiveTOTP(ctx context.Context, userID int64) (GetActiveTOTPRow, error)

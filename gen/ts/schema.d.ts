@@ -1460,9 +1460,58 @@ export interface paths {
          *     stops following the log or shuts down, and for a client that does
          *     not keep up: reconnect with `Last-Event-ID` (within 30 seconds of
          *     the last event or comment, else take a snapshot again). A replica
-         *     serves at most ROLEGATE_FEED_STREAMS streams at once (503 beyond).
+         *     serves at most ROLEGATE_FEED_STREAMS streams of the feeds at once
+         *     (this one and the memberships'; 503 beyond).
          */
         get: operations["streamRevocations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/memberships/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every membership, and each change to one (server-sent events)
+         * @description A `text/event-stream` (server-sent events) of the organizations'
+         *     memberships, for resource servers (a machine client with the role
+         *     `resource-server`) that enforce `x-org` operations of their own
+         *     from memory, as rolegate's replicas do. Each event `membership`
+         *     has as its JSON `data` a person's roles in an organization as they
+         *     are now, `{"org_id": 7, "user_id": 12, "roles": ["editor",
+         *     "viewer"]}` (`user_id` is a token's `sub`; `roles` sorted, and
+         *     empty when the person is not a member any more), and supersedes
+         *     any earlier one for the same pair.
+         *
+         *     Without `Last-Event-ID`, or with one the change log no longer
+         *     covers (it keeps an hour), the stream starts with an event `reset`
+         *     (drop every membership held), then one `membership` per membership
+         *     there is; with it, the memberships changed after that position
+         *     (and those changed in the last 30 seconds: a transaction may commit
+         *     a lower position after a higher one). Once those are sent, one
+         *     event `caught-up` with `id: <seq>` and data `{"seq": N}`: a reset's
+         *     memberships are complete, and take the place of those held, from
+         *     there. Then each change as this replica applies it, the last event
+         *     of a batch carrying `id: <seq>`, the position to resume from. A
+         *     comment line every 15 seconds keeps the connection alive.
+         *
+         *     The stream ends when the caller's token expires or is revoked, when
+         *     the replica stops following the change log, loads it again, or
+         *     shuts down, and for a client that does not keep up: reconnect with
+         *     `Last-Event-ID` (within 30 seconds of the last event or comment,
+         *     else without it). A replica serves at most ROLEGATE_FEED_STREAMS
+         *     streams of the feeds at once (this one and the revocation log's;
+         *     503 beyond).
+         */
+        get: operations["streamMemberships"];
         put?: never;
         post?: never;
         delete?: never;
@@ -5015,6 +5064,51 @@ export interface operations {
                      *
                      *     event: caught-up
                      *     data: {"seq":42}
+                     *
+                     *     : keep-alive
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    streamMemberships: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The id (seq) of the last event with one received. */
+                "Last-Event-ID"?: number;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream, until it ends. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["NoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example event: reset
+                     *     data: {"seq":41}
+                     *
+                     *     event: membership
+                     *     data: {"org_id":7,"user_id":12,"roles":["editor","viewer"]}
+                     *
+                     *     event: caught-up
+                     *     id: 41
+                     *     data: {"seq":41}
+                     *
+                     *     event: membership
+                     *     id: 42
+                     *     data: {"org_id":7,"user_id":12,"roles":[]}
                      *
                      *     : keep-alive
                      */

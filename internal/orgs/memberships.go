@@ -3,6 +3,7 @@ package orgs
 import (
 	"context"
 	"errors"
+	"iter"
 	"log/slog"
 	"maps"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/fanout"
 	"github.com/rolegate/rolegate/internal/pgfeed"
 )
 
@@ -64,6 +66,145 @@ type Memberships struct {
 
 	created  time.Time
 	caughtUp atomic.Int64 // UnixNano of the last successful CatchUp; 0 before
+
+	subs fanout.Hub[Batch] // the streams passing the changes on (Subscribe)
+}
+
+// Membership is a person's roles in an organization; nil Roles (or none)
+// say that the person is not a member of it (any more).
+type Membership struct {
+	User, Org int64
+	Roles     []string
+}
+
+// Batch is what one catch-up changed: each membership's roles as the copy
+// now holds them (none for a membership removed), and the log's position
+// the copy is current to (the highest seq applied).
+type Batch struct {
+	Seq     int64
+	Members []Membership
+}
+
+// Why a Subscription ends, besides fanout's ErrSlow and ErrClosed.
+var (
+	// ErrFeedDown: the copy stopped following the log.
+	ErrFeedDown = errors.New("orgs: the organizations feed is down")
+	// ErrReloaded: the copy loaded every membership again (after an outage
+	// longer than the log can cover), which publishes no batch.
+	ErrReloaded = errors.New("orgs: every membership was loaded again")
+)
+
+// Subscription receives a Batch per catch-up that changed memberships,
+// from the moment of Subscribe on, in the order they are applied.
+type Subscription = fanout.Subscription[Batch]
+
+// View is the copy as it was at a moment: every membership, and the log's
+// position it was current to. It does not change.
+type View struct {
+	shards [shardCount]*shard
+	seq    int64
+}
+
+// Seq returns the log's position the view is current to.
+func (v *View) Seq() int64 { return v.seq }
+
+// RolesIn is Memberships.RolesIn, as of the view.
+func (v *View) RolesIn(user, org int64) (roles []string, member bool) {
+	s := v.shards[shardOf(user, org)]
+	if s == nil {
+		return nil, false
+	}
+	if rs := s.m[memberKey{user, org}]; rs != nil {
+		return rs.names, true
+	}
+	return nil, false
+}
+
+// All yields every membership of the view, in no particular order.
+func (v *View) All() iter.Seq[Membership] {
+	return func(yield func(Membership) bool) {
+		for _, s := range v.shards {
+			if s == nil {
+				continue
+			}
+			for k, rs := range s.m {
+				if !yield(Membership{User: k.user, Org: k.org, Roles: rs.names}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Subscribe returns the copy as it is and a Subscription to every batch
+// applied after it, none missed and none twice: what a stream of the
+// memberships sends. The subscription's buffer holds up to buffer batches
+// (one that falls further behind is cut off with fanout.ErrSlow); it is
+// cut off with ErrFeedDown at once while the feed is down, and when it
+// goes down. The caller must Close it.
+func (m *Memberships) Subscribe(buffer int) (*View, *Subscription) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := &View{seq: m.last}
+	for i := range m.shards {
+		v.shards[i] = m.shards[i].Load()
+	}
+	var refusal error
+	if m.Err() != nil {
+		refusal = ErrFeedDown
+	}
+	return v, m.subs.Subscribe(buffer, refusal)
+}
+
+// EndSubscriptions ends every subscription with fanout.ErrClosed, and
+// those made later at once: the replica is shutting down.
+func (m *Memberships) EndSubscriptions() { m.subs.End() }
+
+// Apply sets memberships in the copy (nil Roles remove one) and makes last
+// the log's position it is current to: for a copy kept current otherwise
+// than by CatchUp, as another service's is from a stream of rolegate's.
+func (m *Memberships) Apply(last int64, ms ...Membership) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.apply(m.setOf(ms))
+	m.last = max(m.last, last)
+}
+
+// Replace makes ms every membership of the copy, current to the log's
+// position last.
+func (m *Memberships) Replace(last int64, ms []Membership) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var fresh [shardCount]map[memberKey]*roleSet
+	n := 0
+	for k, rs := range m.setOf(ms) {
+		if rs == nil {
+			continue
+		}
+		i := shardOf(k.user, k.org)
+		if fresh[i] == nil {
+			fresh[i] = map[memberKey]*roleSet{}
+		}
+		if _, dup := fresh[i][k]; !dup {
+			n++
+		}
+		fresh[i][k] = rs
+	}
+	m.store(fresh, n)
+	m.last, m.loaded = last, true
+}
+
+// setOf returns ms as a change set, with their roles sorted and shared.
+func (m *Memberships) setOf(ms []Membership) map[memberKey]*roleSet {
+	set := make(map[memberKey]*roleSet, len(ms))
+	for _, x := range ms {
+		var rs *roleSet
+		if len(x.Roles) > 0 {
+			rs = m.sets.get(normalize(x.Roles))
+		}
+		set[memberKey{x.User, x.Org}] = rs
+	}
+	return set
 }
 
 // NewMemberships returns an empty copy on the clock now (nil means
@@ -156,6 +297,20 @@ func (m *Memberships) load(ctx context.Context, q *db.Queries) error {
 		}
 		after.AfterOrg, after.AfterUser = rows[len(rows)-1].OrgID, rows[len(rows)-1].UserID
 	}
+	if m.loaded {
+		// A stream passing the changes on would miss those that the load
+		// brings in without a batch: it starts again from a view.
+		m.subs.CutAll(ErrReloaded)
+	}
+	m.store(fresh, n)
+	m.last, m.loaded = last, true
+	clear(m.applied)
+	return nil
+}
+
+// store replaces every shard with fresh, which holds n memberships; the
+// caller holds m.mu.
+func (m *Memberships) store(fresh [shardCount]map[memberKey]*roleSet, n int) {
 	for i := range fresh {
 		if fresh[i] == nil {
 			m.shards[i].Store(nil)
@@ -164,9 +319,6 @@ func (m *Memberships) load(ctx context.Context, q *db.Queries) error {
 		}
 	}
 	m.count.Store(int64(n))
-	m.last, m.loaded = last, true
-	clear(m.applied)
-	return nil
 }
 
 // follow applies the log after m.last; the caller holds m.mu.
@@ -211,6 +363,15 @@ func (m *Memberships) follow(ctx context.Context, q *db.Queries, now time.Time) 
 			set[memberKey{r.UserID, r.OrgID}] = m.sets.get(r.Roles)
 		}
 		m.apply(set)
+		b := Batch{Seq: last, Members: make([]Membership, 0, len(set))}
+		for k, rs := range set {
+			x := Membership{User: k.user, Org: k.org}
+			if rs != nil {
+				x.Roles = rs.names
+			}
+			b.Members = append(b.Members, x)
+		}
+		m.subs.Publish(b)
 	}
 	for _, r := range rows {
 		if _, ok := m.applied[r.Seq]; !ok {
@@ -331,6 +492,10 @@ func (m *Memberships) down(log *slog.Logger, err error) {
 		log.Error("organizations feed is down: membership changes made elsewhere are not seen", "err", err)
 	}
 	m.setDown(err)
+	// Under m.mu, as Subscribe checks the feed: none slips between.
+	m.mu.Lock()
+	m.subs.CutAll(ErrFeedDown)
+	m.mu.Unlock()
 }
 
 func (m *Memberships) up(log *slog.Logger) {

@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rolegate/rolegate/gen/db"
+	"github.com/rolegate/rolegate/internal/fanout"
 	"github.com/rolegate/rolegate/internal/pgfeed"
 	"github.com/rolegate/rolegate/token"
 )
@@ -71,8 +72,7 @@ type List struct {
 	last          int64               // the highest seq applied
 	applied       map[int64]time.Time // seqs applied lately, so that re-reads are not published again
 	appliedPruned time.Time
-	subs          map[*Subscription]struct{}
-	ended         bool // EndSubscriptions was called
+	subs          fanout.Hub[[]db.ListRevocationsRow]
 
 	feedErr atomic.Pointer[error] // nil while the feed is up
 	upOnce  sync.Once
@@ -88,7 +88,7 @@ func New(now func() time.Time) *List {
 	if now == nil {
 		now = time.Now
 	}
-	l := &List{now: now, upCh: make(chan struct{}), created: now(), applied: map[int64]time.Time{}, subs: map[*Subscription]struct{}{}}
+	l := &List{now: now, upCh: make(chan struct{}), created: now(), applied: map[int64]time.Time{}}
 	l.state.Store(&state{sessions: map[string]time.Time{}, users: map[int64]userMark{}, clients: map[string]userMark{}, tokens: map[string]time.Time{}})
 	l.setDown(errors.New("the revocation feed has not started"))
 	return l
@@ -287,8 +287,9 @@ func (l *List) down(log *slog.Logger, err error) {
 	l.setDown(err)
 	// A subscriber would wait for rows that do not come: it had better
 	// follow another replica.
+	// Under l.mu, as Subscribe checks the feed: none slips between.
 	l.mu.Lock()
-	l.cutAll(ErrFeedDown)
+	l.subs.CutAll(ErrFeedDown)
 	l.mu.Unlock()
 }
 

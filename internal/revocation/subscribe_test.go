@@ -30,7 +30,7 @@ func TestSubscribe(t *testing.T) {
 	seqs := func() []int64 {
 		t.Helper()
 		select {
-		case rows := <-sub.Rows():
+		case rows := <-sub.C():
 			var s []int64
 			for _, r := range rows {
 				s = append(s, r.Seq)
@@ -60,7 +60,7 @@ func TestSubscribe(t *testing.T) {
 	}
 	l.Apply([]db.ListRevocationsRow{row(2, "b", time.Minute)})
 	select {
-	case rows := <-sub.Rows():
+	case rows := <-sub.C():
 		t.Errorf("a re-read published again: %v", rows)
 	default:
 	}

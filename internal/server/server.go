@@ -98,6 +98,9 @@ type Stack struct {
 	// Revocations is this replica's revocation state, which Handler
 	// checks every token against.
 	Revocations *revocation.List
+	// Memberships is this replica's copy of every membership, which the
+	// gate reads the org roles of x-org operations from.
+	Memberships *orgs.Memberships
 	// Keys are the access tokens' signing keys; nil with HS256.
 	Keys *keys.Store
 	// IDTokens signs OpenID Connect id tokens and verifies the hints of
@@ -186,6 +189,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		IDKeys:      idKeyStore,
 		Sessions:    sess,
 		Revocations: revoked,
+		Memberships: members,
 		Tokens:      tokens,
 		Hasher:      password.NewPool(cfg.HashWorkers, cfg.HashQueue, params),
 		PDF: &documents.Processor{
@@ -628,19 +632,21 @@ func (s *Stack) closeWhenDraining(next http.Handler) http.Handler {
 
 // Drain makes /readyz answer 503 from now on, telling load balancers to
 // stop sending this replica requests while it still serves them, makes
-// every answer carry Connection: close, and ends the revocation streams it
+// every answer carry Connection: close, and ends the feeds' streams it
 // serves (refusing new ones), whose clients resume on another replica:
 // http.Server.Shutdown would wait for them.
 func (s *Stack) Drain() {
 	s.draining.Store(true)
 	s.Revocations.EndSubscriptions()
+	s.Memberships.EndSubscriptions()
 }
 
-// Close ends the revocation streams, and stops following the revocation
+// Close ends the feeds' streams, and stops following the revocation
 // log, the mail outbox (once the send in progress is recorded) and the
 // hashing workers.
 func (s *Stack) Close() {
 	s.Revocations.EndSubscriptions()
+	s.Memberships.EndSubscriptions()
 	s.stop()
 	<-s.done
 	s.Hasher.Close()
