@@ -153,29 +153,37 @@ func New(ctx context.Context, cfg Config, next http.Handler) (*Handler, error) {
 	v.start(ctx)
 	if h.members != nil {
 		go h.members.follow(ctx)
-		// Fail closed: no service that would answer 404 to every member.
+	}
+	// Fail closed: no service that would pass a token revoked, or answer
+	// 404 to every member, while its streams are not caught up.
+	for _, f := range []*follower{v.feed, h.members} {
+		if f == nil {
+			continue
+		}
 		select {
-		case <-h.members.up:
-			v.logger.Info("rolegate's memberships loaded", "memberships", memberships.Len())
-		case <-time.After(membershipsWait):
+		case <-f.up:
+		case <-time.After(feedsWait):
 			cancel()
-			return nil, fmt.Errorf("resource: the memberships feed did not catch up within %v: %w", membershipsWait, h.members.Err())
+			return nil, fmt.Errorf("resource: rolegate's %s did not catch up within %v: %w", f.name, feedsWait, f.Err())
 		case <-ctx.Done():
 			cancel()
 			return nil, ctx.Err()
 		}
 	}
+	if memberships != nil {
+		v.logger.Info("rolegate's memberships loaded", "memberships", memberships.Len())
+	}
 	return h, nil
 }
 
-// membershipsWait bounds how long New waits for every membership.
-const membershipsWait = 30 * time.Second
+// feedsWait bounds how long New waits for each feed's stream to catch up.
+const feedsWait = 30 * time.Second
 
 // Handler is the handler New returns.
 type Handler struct {
 	h       http.Handler
 	v       *Verifier
-	members *follower // nil unless the spec has x-org operations
+	members *follower          // nil unless the spec has x-org operations
 	stop    context.CancelFunc // ends what New started, as New's ctx does
 }
 
@@ -187,11 +195,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.h.ServeH
 // when the spec has x-org operations; or why not, for the service's
 // readiness probe.
 func (h *Handler) Ready() error {
-	if err := h.v.Ready(); err != nil {
-		return err
-	}
+	err := h.v.Ready()
 	if h.members != nil {
-		return h.members.Err()
+		if merr := h.members.Err(); merr != nil && err != nil {
+			err = fmt.Errorf("%w; %w", err, merr)
+		} else if merr != nil {
+			err = merr
+		}
 	}
-	return nil
+	return err
 }

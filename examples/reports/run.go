@@ -27,8 +27,9 @@ const usage = `usage: reports
 
 Serves the reports example on ADDR (default 127.0.0.1:8081), trusting the
 tokens rolegate at ROLEGATE_URL issues for ROLEGATE_AUDIENCE (default
-rolegate) unless rolegate revoked them: it follows rolegate's revocation
-feed as the machine client ROLEGATE_CLIENT_ID (secret
+rolegate) unless rolegate revoked them, and the roles that people hold in
+rolegate's organizations: it follows rolegate's revocation and memberships
+feeds as the machine client ROLEGATE_CLIENT_ID (secret
 ROLEGATE_CLIENT_SECRET), which holds the role resource-server.
 `
 
@@ -52,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	clientID, clientSecret := getenv("ROLEGATE_CLIENT_ID"), getenv("ROLEGATE_CLIENT_SECRET")
 	if clientID == "" || clientSecret == "" {
-		return errors.New("ROLEGATE_CLIENT_ID and ROLEGATE_CLIENT_SECRET are unset: set them to a machine client's that holds the role resource-server (rolegate client add --name reports --roles resource-server), for rolegate's revocation feed")
+		return errors.New("ROLEGATE_CLIENT_ID and ROLEGATE_CLIENT_SECRET are unset: set them to a machine client's that holds the role resource-server (rolegate client add --name reports --roles resource-server), for rolegate's revocation and memberships feeds")
 	}
 	server := &Server{}
 	strict := reports.NewStrictHandlerWithOptions(server, nil, reports.StrictHTTPServerOptions{

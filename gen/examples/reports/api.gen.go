@@ -67,7 +67,10 @@ type Report struct {
 	Author    string    `json:"author"`
 	CreatedAt time.Time `json:"created_at"`
 	Id        int64     `json:"id"`
-	Title     string    `json:"title"`
+
+	// OrgId The organization whose report it is, if any.
+	OrgId *int64 `json:"org_id,omitempty"`
+	Title string `json:"title"`
 }
 
 // ReportList defines model for ReportList.
@@ -75,11 +78,17 @@ type ReportList struct {
 	Reports []Report `json:"reports"`
 }
 
+// OrgId defines model for OrgId.
+type OrgId = int64
+
 // BadRequest An RFC 9457 problem details object, as rolegate writes them.
 type BadRequest = Problem
 
 // Forbidden An RFC 9457 problem details object, as rolegate writes them.
 type Forbidden = Problem
+
+// NotFound An RFC 9457 problem details object, as rolegate writes them.
+type NotFound = Problem
 
 // TooLarge An RFC 9457 problem details object, as rolegate writes them.
 type TooLarge = Problem
@@ -93,6 +102,9 @@ type Unavailable = Problem
 // UnsupportedMediaType An RFC 9457 problem details object, as rolegate writes them.
 type UnsupportedMediaType = Problem
 
+// CreateOrgReportJSONRequestBody defines body for CreateOrgReport for application/json ContentType.
+type CreateOrgReportJSONRequestBody = NewReport
+
 // CreateReportJSONRequestBody defines body for CreateReport for application/json ContentType.
 type CreateReportJSONRequestBody = NewReport
 
@@ -101,7 +113,13 @@ type ServerInterface interface {
 	// GetHealth The process is up.
 	// (GET /healthz)
 	GetHealth(w http.ResponseWriter, r *http.Request)
-	// GetReady Ready to serve - the revocation feed from rolegate is followed.
+	// ListOrgReports An organization's reports, oldest first, for its members.
+	// (GET /orgs/{orgId}/reports)
+	ListOrgReports(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// CreateOrgReport Write a report of an organization, as one of its editors or owners.
+	// (POST /orgs/{orgId}/reports)
+	CreateOrgReport(w http.ResponseWriter, r *http.Request, orgId OrgId)
+	// GetReady Ready to serve - rolegate's feeds are followed.
 	// (GET /readyz)
 	GetReady(w http.ResponseWriter, r *http.Request)
 	// ListReports Every report, oldest first.
@@ -126,6 +144,58 @@ func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetHealth(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListOrgReports operation middleware
+func (siw *ServerInterfaceWrapper) ListOrgReports(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "orgId" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "orgId", r.PathValue("orgId"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "orgId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListOrgReports(w, r, orgId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateOrgReport operation middleware
+func (siw *ServerInterfaceWrapper) CreateOrgReport(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "orgId" -------------
+	var orgId OrgId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "orgId", r.PathValue("orgId"), &orgId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "orgId", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateOrgReport(w, r, orgId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -301,6 +371,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/readyz", wrapper.GetReady)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/reports", wrapper.ListReports)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/reports", wrapper.CreateReport)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/orgs/{orgId}/reports", wrapper.ListOrgReports)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/orgs/{orgId}/reports", wrapper.CreateOrgReport)
 
 	return m
 }
@@ -315,6 +387,8 @@ type ForbiddenApplicationProblemPlusJSONResponse struct {
 
 	Headers ForbiddenResponseHeaders
 }
+
+type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type TooLargeApplicationProblemPlusJSONResponse Problem
 
@@ -355,6 +429,223 @@ func (response GetHealth200JSONResponse) VisitGetHealthResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgReportsRequestObject struct {
+	OrgId OrgId `json:"orgId"`
+}
+
+type ListOrgReportsResponseObject interface {
+	VisitListOrgReportsResponse(w http.ResponseWriter) error
+}
+
+type ListOrgReports200JSONResponse ReportList
+
+func (response ListOrgReports200JSONResponse) VisitListOrgReportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgReports400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrgReports400ApplicationProblemPlusJSONResponse) VisitListOrgReportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgReports401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrgReports401ApplicationProblemPlusJSONResponse) VisitListOrgReportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgReports403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrgReports403ApplicationProblemPlusJSONResponse) VisitListOrgReportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListOrgReports404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListOrgReports404ApplicationProblemPlusJSONResponse) VisitListOrgReportsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgReportRequestObject struct {
+	OrgId OrgId `json:"orgId"`
+	Body  *CreateOrgReportJSONRequestBody
+}
+
+type CreateOrgReportResponseObject interface {
+	VisitCreateOrgReportResponse(w http.ResponseWriter) error
+}
+
+type CreateOrgReport201JSONResponse Report
+
+func (response CreateOrgReport201JSONResponse) VisitCreateOrgReportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgReport400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrgReport400ApplicationProblemPlusJSONResponse) VisitCreateOrgReportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgReport401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrgReport401ApplicationProblemPlusJSONResponse) VisitCreateOrgReportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgReport403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrgReport403ApplicationProblemPlusJSONResponse) VisitCreateOrgReportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgReport404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrgReport404ApplicationProblemPlusJSONResponse) VisitCreateOrgReportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgReport413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrgReport413ApplicationProblemPlusJSONResponse) VisitCreateOrgReportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrgReport415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrgReport415ApplicationProblemPlusJSONResponse) VisitCreateOrgReportResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -571,7 +862,13 @@ type StrictServerInterface interface {
 	// GetHealth The process is up.
 	// (GET /healthz)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
-	// GetReady Ready to serve - the revocation feed from rolegate is followed.
+	// ListOrgReports An organization's reports, oldest first, for its members.
+	// (GET /orgs/{orgId}/reports)
+	ListOrgReports(ctx context.Context, request ListOrgReportsRequestObject) (ListOrgReportsResponseObject, error)
+	// CreateOrgReport Write a report of an organization, as one of its editors or owners.
+	// (POST /orgs/{orgId}/reports)
+	CreateOrgReport(ctx context.Context, request CreateOrgReportRequestObject) (CreateOrgReportResponseObject, error)
+	// GetReady Ready to serve - rolegate's feeds are followed.
 	// (GET /readyz)
 	GetReady(ctx context.Context, request GetReadyRequestObject) (GetReadyResponseObject, error)
 	// ListReports Every report, oldest first.
@@ -638,6 +935,65 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		if err := validResponse.VisitGetHealthResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListOrgReports operation middleware
+func (sh *strictHandler) ListOrgReports(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request ListOrgReportsRequestObject
+
+	request.OrgId = orgId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListOrgReports(ctx, request.(ListOrgReportsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListOrgReports")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListOrgReportsResponseObject); ok {
+		if err := validResponse.VisitListOrgReportsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateOrgReport operation middleware
+func (sh *strictHandler) CreateOrgReport(w http.ResponseWriter, r *http.Request, orgId OrgId) {
+	var request CreateOrgReportRequestObject
+
+	request.OrgId = orgId
+
+	var body CreateOrgReportJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateOrgReport(ctx, request.(CreateOrgReportRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateOrgReport")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateOrgReportResponseObject); ok {
+		if err := validResponse.VisitCreateOrgReportResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
