@@ -11,67 +11,22 @@ import (
 
 	"github.com/rolegate/rolegate/gen/db"
 	"github.com/rolegate/rolegate/internal/orgs"
+	"github.com/rolegate/rolegate/internal/orgs/orgstest"
 	"github.com/rolegate/rolegate/internal/testdb"
 )
-
-// seed fills the database of pool with users accounts and orgCount
-// organizations, each account a member of perUser of them, with a mix of
-// roles: one membership in ten owner, three in ten editor and viewer, the
-// rest viewer. It returns how many memberships it made.
-func seed(tb testing.TB, pool *pgxpool.Pool, users, orgCount, perUser int) int {
-	tb.Helper()
-	ctx := context.Background()
-	started := time.Now()
-	stmts := []struct {
-		sql  string
-		args []any
-	}{
-		{`INSERT INTO users (email, canonical_email, password_hash)
-		  SELECT 'scale' || g || '@example.com', 'scale' || g || '@example.com', 'x' FROM generate_series(1, $1::int) g`, []any{users}},
-		{`INSERT INTO orgs (slug, name) SELECT 'scale-' || g, 'Scale ' || g FROM generate_series(1, $1::int) g`, []any{orgCount}},
-		{`WITH u AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS i FROM users WHERE email LIKE 'scale%'),
-		       o AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS j FROM orgs WHERE slug LIKE 'scale-%')
-		  INSERT INTO org_members (org_id, user_id, roles)
-		  SELECT o.id, u.id, CASE (u.i + k) % 10 WHEN 0 THEN '{owner}'::text[]
-		                                         WHEN 1 THEN '{editor,viewer}' WHEN 2 THEN '{editor,viewer}' WHEN 3 THEN '{editor,viewer}'
-		                                         ELSE '{viewer}' END
-		  FROM u CROSS JOIN generate_series(0, $1::int - 1) k
-		  JOIN o ON o.j = (u.i * $1::int + k) % $2::int`, []any{perUser, orgCount}},
-	}
-	for _, s := range stmts {
-		if _, err := pool.Exec(ctx, s.sql, s.args...); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	var n int
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM org_members").Scan(&n); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Logf("seeded %d accounts, %d organizations, %d memberships in %v", users, orgCount, n, time.Since(started).Round(time.Millisecond))
-	return n
-}
-
-// heap returns the bytes of live heap after a collection.
-func heap() uint64 {
-	runtime.GC()
-	runtime.GC() // the second collection runs the first one's cleanups' frees
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
 
 // loadMeasured loads every membership into a new copy and returns it with
 // the heap it takes per membership and the time the load took.
 func loadMeasured(tb testing.TB, pool *pgxpool.Pool, n int) (*orgs.Memberships, float64, time.Duration) {
 	tb.Helper()
-	before := heap()
+	before := orgstest.Heap()
 	m := orgs.NewMemberships(nil)
 	started := time.Now()
 	if err := m.CatchUp(context.Background(), db.New(pool)); err != nil {
 		tb.Fatal(err)
 	}
 	took := time.Since(started)
-	after := heap()
+	after := orgstest.Heap()
 	if m.Len() != n {
 		tb.Fatalf("loaded %d memberships, want %d", m.Len(), n)
 	}
@@ -82,7 +37,7 @@ func loadMeasured(tb testing.TB, pool *pgxpool.Pool, n int) (*orgs.Memberships, 
 // at a scale `make test` runs; BenchmarkLoad1M measures the issue's 1M.
 func TestMemoryPerMembership(t *testing.T) {
 	pool := testdb.New(t)
-	n := seed(t, pool, 10_000, 5_000, 5)
+	n := orgstest.Seed(t, pool, 10_000, 5_000, 5)
 	m, perMembership, took := loadMeasured(t, pool, n)
 	t.Logf("%d memberships: %.0f bytes of heap each (%.1f MB in all), loaded in %v", n, perMembership, perMembership*float64(n)/1e6, took.Round(time.Millisecond))
 	// A generous ceiling: it catches a copy that keeps a slice of names
@@ -120,7 +75,7 @@ func firstScaleOrg(tb testing.TB, pool *pgxpool.Pool) int64 {
 // alone, once: go test -run '^$' -bench Load1M -benchtime 1x ./internal/orgs/
 func BenchmarkLoad1M(b *testing.B) {
 	pool := testdb.New(b)
-	n := seed(b, pool, 100_000, 100_000, 10)
+	n := orgstest.Seed(b, pool, 100_000, 100_000, 10)
 	var perMembership float64
 	for b.Loop() {
 		var m *orgs.Memberships
