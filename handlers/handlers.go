@@ -92,10 +92,10 @@ type Deps struct {
 	// Revocations is this replica's revocation state, which the
 	// revocation streams follow.
 	Revocations *revocation.List
-	// FeedStreams bounds the revocation streams served at once.
+	// FeedStreams bounds the feeds' streams served at once.
 	FeedStreams int
-	// Heartbeat is how often an idle revocation stream sends a comment; 0
-	// means 15 seconds.
+	// Heartbeat is how often an idle feed stream sends a comment; 0 means
+	// 15 seconds.
 	Heartbeat time.Duration
 	// PasswordGrant says whether /token takes grant_type=password.
 	PasswordGrant bool

@@ -112,7 +112,7 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessJSON is server.Deps.AccessJSON.
 	AccessJSON io.Writer
-	// FeedStreams bounds the revocation streams served at once
+	// FeedStreams bounds the feeds' streams served at once
 	// (ROLEGATE_FEED_STREAMS).
 	FeedStreams int
 	// FeedHeartbeat is server.Deps.FeedHeartbeat.

@@ -175,9 +175,10 @@ type Config struct {
 	// PDFTimeout bounds one PDF operation (ROLEGATE_PDF_TIMEOUT, default
 	// 30s); past it the request gets 422.
 	PDFTimeout time.Duration
-	// FeedStreams bounds the revocation streams (GET /revocations/events)
-	// this replica serves at once (ROLEGATE_FEED_STREAMS, default 100);
-	// beyond that they are refused with 503.
+	// FeedStreams bounds the feeds' streams (GET /revocations/events and
+	// /memberships/events, together) this replica serves at once
+	// (ROLEGATE_FEED_STREAMS, default 100); beyond that they are refused
+	// with 503.
 	FeedStreams int
 	// SMTP is the mail server (ROLEGATE_SMTP_URL, see mail.ParseSMTPURL);
 	// its zero value, when the variable is unset, means messages are
