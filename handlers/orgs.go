@@ -35,6 +35,18 @@ type Orgs struct {
 	Streams *Streams
 }
 
+// asOwner returns the store for a change that the gate admitted an owner
+// of the organization to, or the global admin: unless the caller's token
+// holds admin, the change checks that the caller is still an owner, in its
+// transaction (Store.AsOwner).
+func (o Orgs) asOwner(ctx context.Context) *orgs.Store {
+	c := access.Caller(ctx)
+	if slices.Contains(c.Roles, "admin") {
+		return o.Store
+	}
+	return o.Store.AsOwner(c.UserID)
+}
+
 // orgError maps the refusals of package orgs to the API's problems.
 func orgError(err error) error {
 	switch {
@@ -48,6 +60,8 @@ func orgError(err error) error {
 		return problem.New(problem.Conflict, "The organization has this role already.")
 	case errors.Is(err, orgs.ErrTooManyRoles):
 		return problem.New(problem.Conflict, "The organization has as many roles as it may.")
+	case errors.Is(err, orgs.ErrNotOwner):
+		return problem.InsufficientScope("The caller is no longer an owner of the organization.", []string{"org:" + orgs.Owner, "admin"})
 	case errors.Is(err, orgs.ErrLastOwner):
 		return problem.New(problem.Conflict, "An organization keeps at least one owner: make another member owner first.")
 	case errors.Is(err, orgs.ErrInvalidSlug):
@@ -103,7 +117,7 @@ func (o Orgs) GetOrg(ctx context.Context, req api.GetOrgRequestObject) (api.GetO
 
 // DeleteOrg deletes an organization, with its members, roles and notes.
 func (o Orgs) DeleteOrg(ctx context.Context, req api.DeleteOrgRequestObject) (api.DeleteOrgResponseObject, error) {
-	if err := o.Store.Delete(ctx, req.OrgId); err != nil {
+	if err := o.asOwner(ctx).Delete(ctx, req.OrgId); err != nil {
 		return nil, orgError(err)
 	}
 	o.Audit.Record(ctx, audit.Event{Type: audit.OrgDeleted, Subject: orgSubject(req.OrgId)})
@@ -131,7 +145,7 @@ func (o Orgs) ListOrgMembers(ctx context.Context, req api.ListOrgMembersRequestO
 
 // SetOrgMember adds a member, or sets a member's roles.
 func (o Orgs) SetOrgMember(ctx context.Context, req api.SetOrgMemberRequestObject) (api.SetOrgMemberResponseObject, error) {
-	previous, err := o.Store.SetMember(ctx, req.OrgId, req.UserId, req.Body.Roles)
+	previous, err := o.asOwner(ctx).SetMember(ctx, req.OrgId, req.UserId, req.Body.Roles)
 	if err != nil {
 		return nil, orgError(err)
 	}
@@ -156,7 +170,11 @@ func (o Orgs) RemoveOrgMember(ctx context.Context, req api.RemoveOrgMemberReques
 	if req.UserId != c.UserID && !slices.Contains(access.OrgRoles(ctx), orgs.Owner) && !slices.Contains(c.Roles, "admin") {
 		return nil, problem.InsufficientScope("Only an owner of the organization removes another member; a member may leave.", []string{"org:owner", "admin"})
 	}
-	if err := o.Store.RemoveMember(ctx, req.OrgId, req.UserId); err != nil {
+	store := o.Store // a member leaving needs no role
+	if req.UserId != c.UserID {
+		store = o.asOwner(ctx)
+	}
+	if err := store.RemoveMember(ctx, req.OrgId, req.UserId); err != nil {
 		return nil, orgError(err)
 	}
 	o.Audit.Record(ctx, audit.Event{Type: audit.MemberRemoved, SubjectUserID: req.UserId, Subject: orgSubject(req.OrgId)})
@@ -174,7 +192,7 @@ func (o Orgs) ListOrgRoles(ctx context.Context, req api.ListOrgRolesRequestObjec
 
 // CreateOrgRole creates a role in an organization.
 func (o Orgs) CreateOrgRole(ctx context.Context, req api.CreateOrgRoleRequestObject) (api.CreateOrgRoleResponseObject, error) {
-	if err := o.Store.CreateRole(ctx, req.OrgId, req.Body.Name); err != nil {
+	if err := o.asOwner(ctx).CreateRole(ctx, req.OrgId, req.Body.Name); err != nil {
 		if errors.Is(err, orgs.ErrInvalidRole) {
 			return nil, &problem.Error{Kind: problem.Invalid, Detail: "Not a role name, or a built-in one.", Fields: []api.FieldError{{Field: "body.name", Message: "is not a role name"}}}
 		}

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -225,5 +226,63 @@ func TestDeleteLastOwner(t *testing.T) {
 	}
 	if r := del(); r.status != 204 {
 		t.Errorf("deleting an owner who is not the only one: %d %s", r.status, r.body)
+	}
+}
+
+// TestStaleOwnerRefused: the gate admits an owner from the replica's copy
+// of the memberships, which may be up to a second behind a demotion; the
+// changes an owner makes check again in their transaction. The copy is
+// made stale here by demoting an owner with the change log's triggers
+// off, which the copy never hears of.
+func TestStaleOwnerRefused(t *testing.T) {
+	t.Parallel()
+	o := newOrgEnv(t)
+	second := o.e.CreateUser(t, "second@example.com", "user")
+	if r := o.member(t, second, "owner"); r.status != 200 {
+		t.Fatalf("a second owner: %d %s", r.status, r.body)
+	}
+	ctx := t.Context()
+	tx, err := o.e.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, q := range []string{"SET LOCAL session_replication_role = replica",
+		fmt.Sprintf("UPDATE org_members SET roles = '{viewer}' WHERE org_id = %d AND user_id = %d", o.org, second.ID)} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tok := o.e.Token(t, second)
+	for _, tc := range []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"makes someone owner", "PUT", fmt.Sprintf("/members/%d", second.ID), `{"roles":["owner"]}`, 403},
+		{"removes another member", "DELETE", fmt.Sprintf("/members/%d", o.editor.ID), "", 403},
+		{"creates a role", "POST", "/roles", `{"name":"auditor"}`, 403},
+		{"deletes the organization", "DELETE", "", "", 403},
+		{"leaves", "DELETE", fmt.Sprintf("/members/%d", second.ID), "", 204},
+	} {
+		var body io.Reader
+		if tc.body != "" {
+			body = strings.NewReader(tc.body)
+		}
+		r := do(t, tc.method, o.url(tc.path), body, jsonHeaders(tok))
+		if r.status != tc.want {
+			t.Errorf("the demoted owner %s: %s %s = %d %s, want %d", tc.name, tc.method, tc.path, r.status, r.body, tc.want)
+		}
+		if tc.want == 403 {
+			if m := assertProblem(t, r, 403); fmt.Sprint(m["required_roles"]) != "[org:owner admin]" {
+				t.Errorf("%s: required_roles %v", tc.name, m["required_roles"])
+			}
+		}
+	}
+	// The owner the database has is not refused.
+	if r := o.member(t, o.viewer, "editor"); r.status != 200 {
+		t.Errorf("the owner: %d %s", r.status, r.body)
 	}
 }

@@ -106,6 +106,9 @@ var (
 	// ErrLastOwner (409): the change would leave the organization without
 	// an owner.
 	ErrLastOwner = errors.New("orgs: an organization keeps at least one owner")
+	// ErrNotOwner (403): AsOwner's account is no longer an owner of the
+	// organization.
+	ErrNotOwner = errors.New("orgs: the account is not an owner of the organization")
 )
 
 // Org is an organization.
@@ -135,6 +138,39 @@ type Store struct {
 	pool   *pgxpool.Pool
 	local  *Memberships
 	logger *slog.Logger
+	owner  int64 // AsOwner's account; 0: changes are not checked
+}
+
+// AsOwner returns the store acting for the account owner as an owner of
+// the organizations it changes: each change (members, roles, deletion)
+// checks in its transaction, once the organization's row is locked, that
+// the account is still an owner, and returns ErrNotOwner otherwise. The
+// gate admitted the request from this replica's copy of the memberships,
+// which may be up to a second behind a demotion made on another replica:
+// in that second, an owner just demoted would otherwise still manage the
+// members (and make themselves owner again).
+func (s *Store) AsOwner(owner int64) *Store {
+	c := *s
+	c.owner = owner
+	return &c
+}
+
+// lock locks org's row in q's transaction (ErrNotFound, through
+// translate, when there is none) and checks AsOwner's account.
+func (s *Store) lock(ctx context.Context, q *db.Queries, org int64) error {
+	if _, err := q.LockOrg(ctx, org); err != nil {
+		return err
+	}
+	if s.owner == 0 {
+		return nil
+	}
+	roles, err := q.GetOrgMemberRoles(ctx, db.GetOrgMemberRolesParams{OrgID: org, UserID: s.owner})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) || err == nil && !slices.Contains(roles, Owner):
+		return ErrNotOwner
+	default:
+		return err
+	}
 }
 
 // NewStore returns a Store on pool. After every change it commits, it
@@ -206,12 +242,16 @@ func (s *Store) ListFor(ctx context.Context, user, afterID int64, limit int32) (
 // Delete deletes the organization id with its roles and members, or
 // returns ErrNotFound.
 func (s *Store) Delete(ctx context.Context, id int64) error {
-	n, err := db.New(s.pool).DeleteOrg(ctx, id)
-	if err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		if err := s.lock(ctx, q, id); err != nil {
+			return err
+		}
+		_, err := q.DeleteOrg(ctx, id)
 		return err
-	}
-	if n == 0 {
-		return ErrNotFound
+	})
+	if err != nil {
+		return translate(err)
 	}
 	s.sync(ctx)
 	return nil
@@ -308,7 +348,7 @@ func (s *Store) RemoveMember(ctx context.Context, org, user int64) error {
 func (s *Store) changeMembers(ctx context.Context, org int64, fn func(q *db.Queries) error) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		if _, err := q.LockOrg(ctx, org); err != nil {
+		if err := s.lock(ctx, q, org); err != nil {
 			return err
 		}
 		if err := fn(q); err != nil {
@@ -341,7 +381,7 @@ func (s *Store) CreateRole(ctx context.Context, org int64, name string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		// Locked, so that concurrent creations count each other.
-		if _, err := q.LockOrg(ctx, org); err != nil {
+		if err := s.lock(ctx, q, org); err != nil {
 			return err
 		}
 		n, err := q.CountOrgRoles(ctx, org)
