@@ -411,6 +411,27 @@ func TestNewFailsClosed(t *testing.T) {
 	if n := f.total(); n != 0 {
 		t.Errorf("%d requests to rolegate for a spec that is refused", n)
 	}
+	// An x-org operation needs the memberships feed, hence a client.
+	scoped := config(f, c, nil)
+	scoped.Spec = []byte(testSpec + `  /orgs/{orgId}/things:
+    get:
+      operationId: listOrgThings
+      x-org: orgId
+      x-roles: ["org:viewer"]
+      parameters:
+        - {name: orgId, in: path, required: true, schema: {type: integer}}
+      responses:
+        "200": {description: ok}
+        "401": {description: no token}
+        "403": {description: no role}
+        "404": {description: no member}
+`)
+	if _, err := resource.New(t.Context(), scoped, next); err == nil || !strings.Contains(err.Error(), "memberships feed") {
+		t.Errorf("New with an x-org operation and no client = %v", err)
+	}
+	if n := f.total(); n != 0 {
+		t.Errorf("%d requests to rolegate for a spec that is refused", n)
+	}
 
 	elsewhere := newFakeRolegate(t, k)
 	for name, uri := range map[string]string{
