@@ -274,11 +274,11 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		ctx := access.WithCaller(r.Context(), claims)
-		if o.rule.Org != "" {
-			ctx = access.WithOrgRoles(ctx, orgRoles)
+		// In the request's slot, when the server made one: no copy of the
+		// request.
+		if ctx, admitted := r.Context(), access.Admit(r.Context(), claims, o.rule.Org != "", orgRoles); admitted != ctx {
+			r = r.WithContext(admitted)
 		}
-		r = r.WithContext(ctx)
 	}
 	if r.ContentLength > o.maxBody {
 		g.fail(o, w, r, problem.New(problem.TooLarge, "The request body is over the limit."))

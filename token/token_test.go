@@ -951,3 +951,58 @@ func TestEmailClaimOnlyForPeople(t *testing.T) {
 		})
 	}
 }
+
+// Lookups and changes at once, from many goroutines, over a cache smaller
+// than the tokens in use: every answer is the token's own claims, and
+// every call is counted once, as a hit or a miss.
+func TestCacheConcurrent(t *testing.T) {
+	m, _ := newTestManager(t, func(c *Config) { c.CacheSize = 8 })
+	raws := make([]string, 32)
+	for i := range raws {
+		raws[i], _ = issue(t, m, int64(i+1), "u@example.com", []string{"r"})
+	}
+	const workers, calls = 4, 2000
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for n := range calls {
+				i := (n*7 + w) % len(raws)
+				c, err := m.Verify(raws[i])
+				if err != nil || c.UserID != int64(i+1) {
+					t.Errorf("token %d: %v, %+v", i+1, err, c)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if hits, misses := m.CacheStats(); hits+misses != workers*calls || hits == 0 {
+		t.Errorf("%d hits and %d misses for %d calls", hits, misses, workers*calls)
+	}
+	if n := m.cache.len(); n > 8 {
+		t.Errorf("cache len %d > 8", n)
+	}
+}
+
+// An entry is found by the hash of its token, and served only to that
+// token: another of the same hash is a miss, and takes the entry over.
+func TestCacheHashCollision(t *testing.T) {
+	c := newCache(4, 1)
+	a := &Claims{UserID: 1}
+	c.put("a", a, t0, t0.Add(time.Hour), t0)
+	s, ha := c.shard("a")
+	_, hb := c.shard("b")
+	// Make "b" collide with "a" by moving a's entry to b's hash.
+	m := maps.Clone(*s.m.Load())
+	m[hb] = m[ha]
+	delete(m, ha)
+	s.m.Store(&m)
+	if got := c.get("b", t0); got != nil {
+		t.Fatalf("b was served a's claims: %+v", got)
+	}
+	b := &Claims{UserID: 2}
+	c.put("b", b, t0, t0.Add(time.Hour), t0)
+	if got := c.get("b", t0); got != b {
+		t.Errorf("b after its put: %+v", got)
+	}
+}

@@ -20,14 +20,28 @@ import (
 
 type ctxKey struct{}
 
+// requestInfo is a request's record, and the context the request is
+// handed on with: it answers ctxKey itself (one allocation where
+// context.WithValue would add a second).
 type requestInfo struct {
-	id        string
-	base      *slog.Logger                // the server's logger
-	logger    atomic.Pointer[slog.Logger] // base with the request id, made when first asked for
-	req       *http.Request
-	operation string // set by SetOperation; "" until the request is routed
-	trusted   []netip.Prefix
-	rec       recorder // the response writer handed on
+	context.Context // the request's context, extended
+	id              string
+	base            *slog.Logger                // the server's logger
+	logger          atomic.Pointer[slog.Logger] // base with the request id, made when first asked for
+	req             *http.Request
+	operation       string // set by SetOperation; "" until the request is routed
+	trusted         []netip.Prefix
+	rec             recorder  // the response writer handed on
+	headers         [2]string // the values of X-Request-Id and X-Content-Type-Options
+}
+
+// Value answers ctxKey with the record, and every other key from the
+// request's context.
+func (ri *requestInfo) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return ri
+	}
+	return ri.Context.Value(key)
 }
 
 // HeaderRequestID is the response header that carries the request id.
@@ -192,6 +206,10 @@ type Options struct {
 	// LevelInfo enabled. A line with anything out of the ordinary to
 	// escape still goes through Logger.
 	AccessJSON io.Writer
+	// Context, when set, derives each request's context from the one
+	// net/http gives it, in the same copy of the request as the record
+	// New adds (the server adds access.Slot).
+	Context func(context.Context) context.Context
 }
 
 // New is Middleware with Options.
@@ -201,18 +219,24 @@ func New(o Options, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newID()
-		// One allocation for the request's record and its response
-		// writer, one for both header values (each capped, so that an
-		// append elsewhere copies rather than overwrites).
-		ri := &requestInfo{id: id, base: logger, req: r, trusted: trusted}
+		// One allocation for the request's record, which is also its
+		// context, its response writer and its header values (each
+		// capped, so that an append elsewhere copies rather than
+		// overwrites).
+		ctx := r.Context()
+		if o.Context != nil {
+			ctx = o.Context(ctx)
+		}
+		ri := &requestInfo{Context: ctx, id: id, base: logger, trusted: trusted, headers: [2]string{id, "nosniff"}}
 		ri.rec.ResponseWriter = w
-		values := []string{id, "nosniff"}
 		h := w.Header()
-		h[HeaderRequestID] = values[0:1:1]
+		h[HeaderRequestID] = ri.headers[0:1:1]
 		// No response is to be sniffed into another type than it declares.
-		h["X-Content-Type-Options"] = values[1:2:2]
+		h["X-Content-Type-Options"] = ri.headers[1:2:2]
+		r = r.WithContext(ri)
+		ri.req = r
 		defer access.log(ri, start) // also when the handler panics
-		next.ServeHTTP(&ri.rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
+		next.ServeHTTP(&ri.rec, r)
 	})
 }
 

@@ -270,7 +270,7 @@ func New(ctx context.Context, d Deps) (*Stack, error) {
 		s.Metrics = metrics.New(metrics.Deps{Operations: ops, Pool: d.Pool, Hasher: s.Hasher, Tokens: tokens, Revocations: revoked})
 		inner = s.Metrics.Middleware(inner)
 	}
-	s.Handler = httplog.New(httplog.Options{Logger: d.Logger, Trusted: cfg.TrustedProxies, AccessJSON: d.AccessJSON}, inner)
+	s.Handler = httplog.New(httplog.Options{Logger: d.Logger, Trusted: cfg.TrustedProxies, AccessJSON: d.AccessJSON, Context: access.Slot}, inner)
 	ctx, s.stop = context.WithCancel(ctx)
 	s.done = make(chan struct{})
 	go func() {
