@@ -180,6 +180,7 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 	g.filterOpts.WithCustomSchemaErrorFunc(func(err *openapi3.SchemaError) string { return err.Reason })
 
 	mux := http.NewServeMux()
+	rt := &router{g: g, mux: mux, static: map[string][]staticRoute{}}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.New(problem.NotFound, "No such resource."))
 	})
@@ -227,6 +228,9 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 				o.accountKey, o.addressKey = "account:"+op.OperationID+":", "address:"+op.OperationID+":"
 			}
 			mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) { g.serve(o, w, r) })
+			if !strings.Contains(path, "{") {
+				rt.static[path] = append(rt.static[path], staticRoute{method: method, pattern: method + " " + path, op: o})
+			}
 			allowed = append(allowed, method)
 		}
 		sort.Strings(allowed)
@@ -236,7 +240,37 @@ func New(spec *access.Spec, opts Options, next http.Handler) (http.Handler, erro
 			problem.Write(w, r, problem.New(problem.MethodNotAllowed, "Allowed methods: "+allow+"."))
 		})
 	}
-	return mux, nil
+	return rt, nil
+}
+
+// router routes a request to its operation: through the mux, but for
+// the paths of the spec without parameters, requested as written, by one
+// lookup. For those the mux's walk of its tree would find the same
+// operation, and set the same Request.Pattern; anything else (a path with
+// parameters, escaped or not clean, HEAD, a method the path has no
+// operation for) goes to the mux.
+type router struct {
+	g      *gate
+	mux    *http.ServeMux
+	static map[string][]staticRoute // by path
+}
+
+type staticRoute struct {
+	method, pattern string
+	op              *operation
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.RawPath == "" {
+		for _, s := range rt.static[r.URL.Path] {
+			if s.method == r.Method {
+				r.Pattern = s.pattern // as the mux sets it
+				rt.g.serve(s.op, w, r)
+				return
+			}
+		}
+	}
+	rt.mux.ServeHTTP(w, r)
 }
 
 func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {

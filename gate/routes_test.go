@@ -38,7 +38,7 @@ func TestRoutes(t *testing.T) {
 				continue
 			}
 			rt.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-				_, _ = w.Write([]byte(pattern + " " + r.PathValue("src")))
+				_, _ = w.Write([]byte(r.Pattern + " " + r.PathValue("src"))) // as the mux or the gate set it
 			})
 		}
 		return rt
@@ -64,16 +64,33 @@ func TestRoutes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for target, want := range map[string]string{
-				"/identify/me":              "GET /identify/me ",
-				"/notes/document/src/a.pdf": "GET /notes/document/src/{src} a.pdf",
+			// A path without parameters, requested as written, is looked up
+			// directly; the rest go through the mux, which must answer as it
+			// always has.
+			for _, r := range []struct {
+				method, target string
+				code           int
+				body           string
+			}{
+				{"GET", "/identify/me", 200, "GET /identify/me "},
+				{"GET", "/notes/document/src/a.pdf", 200, "GET /notes/document/src/{src} a.pdf"},
+				{"HEAD", "/identify/me", 200, "GET /identify/me "},
+				{"POST", "/identify/me", 405, ""},
+				{"GET", "/identify%2Fme", 404, ""},
+				{"GET", "/identify/me/", 404, ""},
+				{"GET", "//identify/me", 307, ""},
+				{"GET", "/identify/./me", 307, ""},
+				{"GET", "/Identify/me", 404, ""},
 			} {
-				r := httptest.NewRequest("GET", target, nil)
-				r.Header.Set("Authorization", "Bearer "+raw)
+				req := httptest.NewRequest(r.method, r.target, nil)
+				req.Header.Set("Authorization", "Bearer "+raw)
 				w := httptest.NewRecorder()
-				h.ServeHTTP(w, r)
-				if w.Code != http.StatusOK || w.Body.String() != want {
-					t.Errorf("GET %s: %d %q, want 200 %q", target, w.Code, w.Body, want)
+				h.ServeHTTP(w, req)
+				if w.Code != r.code || r.body != "" && w.Body.String() != r.body {
+					t.Errorf("%s %s: %d %q, want %d %q", r.method, r.target, w.Code, w.Body, r.code, r.body)
+				}
+				if r.code == 405 && w.Header().Get("Allow") != "GET" {
+					t.Errorf("%s %s: Allow %q", r.method, r.target, w.Header().Get("Allow"))
 				}
 			}
 		})
