@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg Config, next http.Handler) (*Handler, error) {
 		cancel()
 		return nil, err
 	}
-	h.h = httplog.Middleware(v.logger, gated)
+	h.h = httplog.New(httplog.Options{Logger: v.logger, Context: access.Slot}, gated)
 	v.start(ctx)
 	if h.members != nil {
 		go h.members.follow(ctx)
