@@ -80,10 +80,12 @@ func NewPool(workers, queue int, p Params) *Pool {
 func (p *Pool) work() {
 	defer p.wg.Done()
 	// Hashing is the one thing a flood of logins can make rolegate do
-	// without end, so it runs on threads of its own at a lower scheduling
-	// priority: when the CPU is short, the kernel serves the other
-	// requests first, and logins slow down instead. The thread is never
-	// unlocked: it dies with the worker.
+	// without end, so a worker runs on a thread of its own at a lower
+	// scheduling priority. That covers only part of a hash: x/crypto/argon2
+	// computes each segment on a goroutine of its own, which the runtime
+	// runs on its ordinary threads (most of the CPU, measured); what bounds
+	// a flood is the number of workers, each hash taking one CPU at a
+	// time. The thread is never unlocked: it dies with the worker.
 	runtime.LockOSThread()
 	lowerPriority()
 	for j := range p.jobs {
