@@ -98,12 +98,10 @@ func (c *cache) get(key string, now time.Time) *Claims {
 	}
 	c.misses.add()
 	s.mu.Lock()
-	if old := *s.m.Load(); len(old) > 0 {
-		if e, ok := old[h]; ok && e.raw == key && !now.Before(e.exp) {
-			m := maps.Clone(old)
-			delete(m, h)
-			s.m.Store(&m)
-		}
+	if old := *s.m.Load(); old[h].raw == key && !now.Before(old[h].exp) {
+		m := maps.Clone(old)
+		delete(m, h)
+		s.m.Store(&m)
 	}
 	s.mu.Unlock()
 	return nil
