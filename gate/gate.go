@@ -310,7 +310,8 @@ func (g *gate) serve(o *operation, w http.ResponseWriter, r *http.Request) {
 		}
 		// In the request's slot, when the server made one: no copy of the
 		// request.
-		if ctx, admitted := r.Context(), access.Admit(r.Context(), claims, o.rule.Org != "", orgRoles); admitted != ctx {
+		ctx := r.Context()
+		if admitted := access.Admit(ctx, claims, o.rule.Org != "", orgRoles); admitted != ctx {
 			r = r.WithContext(admitted)
 		}
 	}
